@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/**
+ * The `effnet` command line. Each command lives in src/cli/commands/<name>.ts and exports
+ * `run(args: string[]): Promise<number>` (the exit code) and `summary` (one line for the help).
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** A command module's shape. */
+export interface CommandModule {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const COMMANDS = ['demo', 'info', 'scale', 'train', 'eval', 'import', 'export', 'predict'] as const;
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function commandPath(name: string): string {
+  return join(here, 'commands', `${name}.js`);
+}
+
+async function loadCommand(name: string): Promise<CommandModule> {
+  return (await import(commandPath(name))) as CommandModule;
+}
+
+async function help(): Promise<void> {
+  const lines = ['usage: effnet <command> [options]   (effnet <command> --help for its options)', '', 'commands:'];
+  for (const name of COMMANDS) {
+    if (!existsSync(commandPath(name))) continue;
+    const command = await loadCommand(name);
+    lines.push(`  ${name.padEnd(10)} ${command.summary}`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    await help();
+    return name === undefined ? 1 : 0;
+  }
+  if (!existsSync(commandPath(name))) {
+    const known = COMMANDS.filter((command) => existsSync(commandPath(command)));
+    process.stderr.write(`effnet: unknown command '${name}'; commands: ${known.join(', ')}\n`);
+    return 2;
+  }
+  const command = await loadCommand(name);
+  return command.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`effnet: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.EFFNET_DEBUG && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,12 @@
+/** effnet's tensor library over libtorch: tensors, operators, scopes, autograd switches. */
+export { Tensor, type TensorData } from './tensor.js';
+export { tidy, keep, scopeDepth, liveTensorCount } from './scope.js';
+export { noGrad, enableGrad, isGradEnabled, manualSeed, setNumThreads, getNumThreads, libtorchVersion } from './grad.js';
+export { Op, callOperator, type OperatorArgument, type OperatorResult } from './op.js';
+export { type DType, type MemoryFormat, isFloatingDType } from './dtype.js';
+export * from './ops/creation.js';
+export * from './ops/pointwise.js';
+export * from './ops/reduction.js';
+export * from './ops/shape.js';
+export * from './ops/nn.js';
+export * from './ops/inplace.js';

@@ -1,0 +1,77 @@
+/**
+ * Operators by ATen schema name. Each typed wrapper in src/torch/ops holds an `Op`, resolved on first use and
+ * cached, so a call costs one boxed dispatcher call and no schema look-up.
+ */
+import { native, type NativeArgument, type NativeResult, type OperatorHandle, type TensorHandle } from './native.js';
+import { Tensor } from './tensor.js';
+
+/** An ATen operator, named with its overload (e.g. `aten::add.Tensor`), resolved lazily. */
+export class Op {
+  private id: OperatorHandle = -1;
+
+  /** @param name the qualified schema name, `namespace::name.overload` */
+  constructor(readonly name: string) {}
+
+  /** The binding's handle; the first use resolves the schema and throws if libtorch has no such operator. */
+  get handle(): OperatorHandle {
+    if (this.id < 0) this.id = native.findOperator(this.name);
+    return this.id;
+  }
+
+  /** The operator's schema string, e.g. for documentation. */
+  get schema(): string {
+    return native.operatorSchema(this.handle);
+  }
+}
+
+/** Wraps a tensor handle returned by the binding in a scope-tracked Tensor. */
+export function wrap(handle: NativeResult): Tensor {
+  return new Tensor(handle as TensorHandle);
+}
+
+/** Wraps each handle of a multi-output result. */
+export function wrapAll(handles: NativeResult): Tensor[] {
+  return (handles as TensorHandle[]).map((handle) => new Tensor(handle));
+}
+
+/** A JS value for a generic operator call: Tensors are passed by handle. */
+export type OperatorArgument = Tensor | number | boolean | string | null | undefined | bigint | readonly OperatorArgument[];
+
+/** What a generic operator call returns: Tensors for tensor results, plain values otherwise. */
+export type OperatorResult = Tensor | number | boolean | string | null | undefined | OperatorResult[];
+
+function toNative(value: OperatorArgument): NativeArgument {
+  if (value instanceof Tensor) return value.handle;
+  if (Array.isArray(value)) return value.map(toNative);
+  return value as NativeArgument;
+}
+
+function fromNative(value: NativeResult, type: string): OperatorResult {
+  if (value === null || value === undefined) return value;
+  if (type.startsWith('Tensor') && !type.startsWith('Tensor[]') && typeof value === 'number') return new Tensor(value);
+  if (Array.isArray(value)) {
+    const element = type.endsWith('[]') ? type.slice(0, -2) : type;
+    return value.map((item) => fromNative(item, element));
+  }
+  return value;
+}
+
+const generic = new Map<string, { op: Op; returns: string[] }>();
+
+/**
+ * Calls any ATen operator by schema name with positional arguments (schema defaults fill the rest), for operators
+ * that have no typed wrapper. Tensor results come back as Tensors; several results as an array.
+ * @example callOperator('aten::hardswish', x)
+ */
+export function callOperator(name: string, ...args: OperatorArgument[]): OperatorResult {
+  let entry = generic.get(name);
+  if (entry === undefined) {
+    const op = new Op(name);
+    entry = { op, returns: native.operatorReturns(op.handle) };
+    generic.set(name, entry);
+  }
+  const result = native.call(entry.op.handle, ...args.map(toNative));
+  if (entry.returns.length === 1) return fromNative(result, entry.returns[0]!);
+  if (entry.returns.length === 0) return undefined;
+  return (result as NativeResult[]).map((item, i) => fromNative(item, entry!.returns[i]!));
+}

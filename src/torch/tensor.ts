@@ -1,0 +1,238 @@
+/**
+ * The Tensor: a handle on a libtorch tensor plus the methods people expect. Memory is freed by scopes (`tidy`),
+ * by `dispose()`, or, for tensors outside any scope, eventually by a finalizer.
+ */
+import { native, type TensorHandle } from './native.js';
+import type { DType, MemoryFormat } from './dtype.js';
+import { keep, markScoped, track, untrack } from './scope.js';
+import * as pointwise from './ops/pointwise.js';
+import * as reduction from './ops/reduction.js';
+import * as shapeOps from './ops/shape.js';
+
+/** Numbers a tensor's elements can be copied into. */
+export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
+
+/** A libtorch tensor. Created by the functions in src/torch (tensor, zeros, conv2d, ...), never by `new`. */
+export class Tensor {
+  /** @internal slot in the binding's table; -1 once disposed */
+  _id: TensorHandle;
+  /** @internal set by keep(): survives scopes */
+  _kept = false;
+
+  /** @internal wraps a handle the binding returned; use the creation functions instead */
+  constructor(handle: TensorHandle) {
+    this._id = handle;
+    track(this);
+  }
+
+  /** The binding handle; throws if the tensor was disposed. */
+  get handle(): TensorHandle {
+    if (this._id < 0) {
+      throw new Error('this tensor was disposed (its scope ended, or dispose() was called); keep() it or clone it inside the scope');
+    }
+    return this._id;
+  }
+
+  /** Sizes of each dimension. */
+  get shape(): number[] {
+    return native.shape(this.handle);
+  }
+
+  /** Number of dimensions. */
+  get ndim(): number {
+    return native.shape(this.handle).length;
+  }
+
+  /** Strides of each dimension, in elements. */
+  get strides(): number[] {
+    return native.strides(this.handle);
+  }
+
+  /** Element type. */
+  get dtype(): DType {
+    return native.dtype(this.handle) as DType;
+  }
+
+  /** Device, e.g. `cpu`. */
+  get device(): string {
+    return native.device(this.handle);
+  }
+
+  /** Number of elements. */
+  get numel(): number {
+    return native.numel(this.handle);
+  }
+
+  /** Whether autograd records operations on this tensor. */
+  get requiresGrad(): boolean {
+    return native.requiresGrad(this.handle);
+  }
+
+  set requiresGrad(flag: boolean) {
+    native.setRequiresGrad(this.handle, flag);
+  }
+
+  /** Sets requiresGrad and returns this tensor, for chaining. */
+  requiresGrad_(flag = true): this {
+    native.setRequiresGrad(this.handle, flag);
+    return this;
+  }
+
+  /** Whether this is a leaf of the autograd graph (made by the user, not by a recorded operation). */
+  get isLeaf(): boolean {
+    return native.isLeaf(this.handle);
+  }
+
+  /** Name of the autograd node that produced this tensor (e.g. `ConvolutionBackward0`), or null for leaves. */
+  get gradFn(): string | null {
+    return native.gradFn(this.handle);
+  }
+
+  /**
+   * The gradient accumulated by backward(), as a new handle on it (a view of the same memory), or null.
+   * The handle belongs to the current scope like any other tensor.
+   */
+  get grad(): Tensor | null {
+    const handle = native.grad(this.handle);
+    return handle === null ? null : new Tensor(handle);
+  }
+
+  set grad(value: Tensor | null) {
+    native.setGrad(this.handle, value === null ? null : value.handle);
+  }
+
+  /** Back-propagates from this tensor (a scalar, or pass `grad` of the same shape). */
+  backward(grad?: Tensor, options: { retainGraph?: boolean } = {}): void {
+    native.backward(this.handle, grad === undefined ? null : grad.handle, options.retainGraph ?? false);
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    const n = this.numel;
+    if (n !== 1) throw new Error(`item(): the tensor has ${n} elements (shape [${this.shape.join(', ')}]); item() needs exactly one`);
+    const data = native.toTypedArray(this.handle);
+    return Number(data[0]);
+  }
+
+  /** A copy of the elements in row-major order, in the typed array matching the dtype. */
+  data(): TensorData {
+    return native.toTypedArray(this.handle);
+  }
+
+  /** A copy of the elements as float32 (converting if needed). */
+  toFloat32Array(): Float32Array {
+    if (this.dtype === 'float32') return native.toTypedArray(this.handle) as Float32Array;
+    const converted = shapeOps.to(this, 'float32');
+    try {
+      return native.toTypedArray(converted.handle) as Float32Array;
+    } finally {
+      converted.dispose();
+    }
+  }
+
+  /** The elements as a plain number array (int64 values beyond 2^53 lose precision). */
+  toArray(): number[] {
+    return Array.from(native.toTypedArray(this.handle) as ArrayLike<number | bigint>, Number);
+  }
+
+  /** Frees the tensor's memory now. Later use of this object throws. Disposing twice is harmless. */
+  dispose(): void {
+    if (this._id < 0) return;
+    untrack(this);
+    native.dispose(this._id);
+    this._id = -1;
+  }
+
+  /** Whether the tensor was disposed. */
+  get isDisposed(): boolean {
+    return this._id < 0;
+  }
+
+  /** Keeps this tensor alive past the end of enclosing scopes (dispose it by hand later). */
+  keep(): this {
+    return keep(this);
+  }
+
+  /** Whether two tensors are the same libtorch tensor (not merely equal values). */
+  isSame(other: Tensor): boolean {
+    return native.sameTensor(this.handle, other.handle);
+  }
+
+  /** A new tensor sharing this one's memory, detached from the autograd graph. */
+  detach(): Tensor {
+    return shapeOps.detach(this);
+  }
+
+  /** A copy with its own memory (gradients flow through it). */
+  clone(): Tensor {
+    return shapeOps.clone(this);
+  }
+
+  /** A tensor with the given dtype (this tensor itself, as a new handle, when it already has it). */
+  to(dtype: DType): Tensor {
+    return shapeOps.to(this, dtype);
+  }
+
+  /** A tensor laid out contiguously in the given memory format. */
+  contiguous(format: MemoryFormat = 'contiguous'): Tensor {
+    return shapeOps.contiguous(this, format);
+  }
+
+  /** A tensor of the same data with a new shape (one dimension may be -1). */
+  reshape(shape: readonly number[]): Tensor {
+    return shapeOps.reshape(this, shape);
+  }
+
+  /** Reorders dimensions. */
+  permute(dims: readonly number[]): Tensor {
+    return shapeOps.permute(this, dims);
+  }
+
+  /** Flattens dimensions startDim..endDim into one. */
+  flatten(startDim = 0, endDim = -1): Tensor {
+    return shapeOps.flatten(this, startDim, endDim);
+  }
+
+  /** Elementwise this + other·alpha. */
+  add(other: Tensor | number, alpha = 1): Tensor {
+    return pointwise.add(this, other, alpha);
+  }
+
+  /** Elementwise this − other·alpha. */
+  sub(other: Tensor | number, alpha = 1): Tensor {
+    return pointwise.sub(this, other, alpha);
+  }
+
+  /** Elementwise product. */
+  mul(other: Tensor | number): Tensor {
+    return pointwise.mul(this, other);
+  }
+
+  /** Elementwise quotient. */
+  div(other: Tensor | number): Tensor {
+    return pointwise.div(this, other);
+  }
+
+  /** Mean over `dims` (all when omitted). */
+  mean(dims?: number | readonly number[], keepdim = false): Tensor {
+    return reduction.mean(this, dims, keepdim);
+  }
+
+  /** Sum over `dims` (all when omitted). */
+  sum(dims?: number | readonly number[], keepdim = false): Tensor {
+    return reduction.sum(this, dims, keepdim);
+  }
+
+  /** Indices of the maxima along `dim`. */
+  argmax(dim?: number, keepdim = false): Tensor {
+    return reduction.argmax(this, dim, keepdim);
+  }
+
+  /** "Tensor(float32[2, 3])", or "Tensor(disposed)". */
+  toString(): string {
+    if (this._id < 0) return 'Tensor(disposed)';
+    return `Tensor(${this.dtype}[${this.shape.join(', ')}]${this.requiresGrad ? ', requiresGrad' : ''})`;
+  }
+}
+
+markScoped(Tensor.prototype);
