@@ -39,6 +39,9 @@ const at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& value, const ch
 // The tensor behind a raw napi value, or nullptr when it is not a live handle (no exception; hot path).
 at::Tensor* findTensor(napi_env env, napi_value value);
 
+// A JS value as text for error messages; never throws (a Symbol, for one, has no string conversion).
+std::string describeValue(const Napi::Value& value);
+
 // "float32[2, 3]" style description of a tensor for error messages.
 std::string describeTensor(const at::Tensor& tensor);
 

@@ -17,6 +17,24 @@ std::string errorMessage(const std::exception& error) {
   return error.what();
 }
 
+std::string describeValue(const Napi::Value& value) {
+  if (value.IsSymbol()) return "a Symbol";
+  if (value.IsFunction()) return "a function";
+  if (value.IsBigInt()) {
+    bool lossless = true;
+    int64_t v = value.As<Napi::BigInt>().Int64Value(&lossless);
+    return lossless ? std::to_string(v) + "n" : std::string("a BigInt outside the int64 range");
+  }
+  napi_value text;
+  if (napi_coerce_to_string(value.Env(), value, &text) != napi_ok) {
+    // Coercion threw in JS (e.g. a toString that throws); clear it so that our own error is the one reported.
+    napi_value ignored;
+    napi_get_and_clear_last_exception(value.Env(), &ignored);
+    return "a value that cannot be shown";
+  }
+  return Napi::String(value.Env(), text).Utf8Value();
+}
+
 std::string describeTensor(const at::Tensor& tensor) {
   if (!tensor.defined()) return "undefined tensor";
   std::ostringstream out;

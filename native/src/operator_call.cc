@@ -176,7 +176,7 @@ std::string describeCall(Napi::Env env, const OperatorInfo& op, const Napi::Call
           at::Tensor* tensor = findTensor(env, element);
           out << (tensor ? describeTensor(*tensor) : std::string("disposed tensor"));
         } else {
-          out << element.ToString().Utf8Value();
+          out << describeValue(element);
         }
         if (j >= 8) { out << ", ..."; break; }
       }
@@ -184,7 +184,7 @@ std::string describeCall(Napi::Env env, const OperatorInfo& op, const Napi::Call
     } else if (value.IsNull()) {
       out << "None";
     } else {
-      out << value.ToString().Utf8Value();
+      out << describeValue(value);
     }
   }
   out << ")";
@@ -195,18 +195,23 @@ struct ConversionError {
   std::string message;
 };
 
+
+// 2^63: the first double outside int64 (casting it or anything larger is undefined behaviour).
+constexpr double kInt64Limit = 9223372036854775808.0;
+
 int64_t toInt(const Napi::Value& value, const ArgSpec& spec) {
   if (value.IsNumber()) {
     double d = value.As<Napi::Number>().DoubleValue();
-    if (std::isfinite(d) && d == std::floor(d)) return static_cast<int64_t>(d);
+    if (std::isfinite(d) && d == std::floor(d) && d >= -kInt64Limit && d < kInt64Limit) return static_cast<int64_t>(d);
   } else if (value.IsBigInt()) {
     bool lossless = true;
-    return value.As<Napi::BigInt>().Int64Value(&lossless);
+    int64_t v = value.As<Napi::BigInt>().Int64Value(&lossless);
+    if (lossless) return v;
   } else if (value.IsBoolean()) {
     return value.As<Napi::Boolean>().Value() ? 1 : 0;
   }
-  throw ConversionError{"argument '" + spec.name + "' (" + spec.typeName + ") must be an integer, got " +
-                        value.ToString().Utf8Value()};
+  throw ConversionError{"argument '" + spec.name + "' (" + spec.typeName + ") must be an integer in the int64 range, got " +
+                        describeValue(value)};
 }
 
 c10::IValue toIValue(Napi::Env env, const Napi::Value& value, const ArgSpec& spec) {
@@ -226,15 +231,15 @@ c10::IValue toIValue(Napi::Env env, const Napi::Value& value, const ArgSpec& spe
       if (value.IsNumber()) {
         throw ConversionError{"argument '" + spec.name + "' is a disposed tensor; keep() it or clone it before its scope ends"};
       }
-      throw ConversionError{"argument '" + spec.name + "' must be a tensor, got " + value.ToString().Utf8Value()};
+      throw ConversionError{"argument '" + spec.name + "' must be a tensor, got " + describeValue(value)};
     }
     case ArgKind::Int:
       return toInt(value, spec);
     case ArgKind::Float:
-      if (!value.IsNumber()) throw ConversionError{"argument '" + spec.name + "' (float) must be a number, got " + value.ToString().Utf8Value()};
+      if (!value.IsNumber()) throw ConversionError{"argument '" + spec.name + "' (float) must be a number, got " + describeValue(value)};
       return value.As<Napi::Number>().DoubleValue();
     case ArgKind::Bool:
-      if (!value.IsBoolean()) throw ConversionError{"argument '" + spec.name + "' (bool) must be a boolean, got " + value.ToString().Utf8Value()};
+      if (!value.IsBoolean()) throw ConversionError{"argument '" + spec.name + "' (bool) must be a boolean, got " + describeValue(value)};
       return value.As<Napi::Boolean>().Value();
     case ArgKind::Scalar:
       if (value.IsBoolean()) return c10::Scalar(value.As<Napi::Boolean>().Value());
@@ -245,7 +250,12 @@ c10::IValue toIValue(Napi::Env env, const Napi::Value& value, const ArgSpec& spe
         }
         return c10::Scalar(d);
       }
-      throw ConversionError{"argument '" + spec.name + "' (Scalar) must be a number or boolean, got " + value.ToString().Utf8Value()};
+      if (value.IsBigInt()) {
+        bool lossless = true;
+        int64_t v = value.As<Napi::BigInt>().Int64Value(&lossless);
+        if (lossless) return c10::Scalar(v);
+      }
+      throw ConversionError{"argument '" + spec.name + "' (Scalar) must be a number, a BigInt in the int64 range or a boolean, got " + describeValue(value)};
     case ArgKind::String:
       if (!value.IsString()) throw ConversionError{"argument '" + spec.name + "' (str) must be a string"};
       return value.As<Napi::String>().Utf8Value();
@@ -394,6 +404,16 @@ Napi::Value OperatorReturns(const Napi::CallbackInfo& info) {
   return array;
 }
 
+// operatorArguments(op): the schema's argument types ("Tensor", "Tensor?", "int[2]", "Scalar", ...), in order, so
+// that the generic JS call can tell tensor positions (which take handles) from number positions.
+Napi::Value OperatorArguments(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  OperatorInfo* op = unwrapOperator(env, info[0]);
+  auto array = Napi::Array::New(env, op->args.size());
+  for (size_t i = 0; i < op->args.size(); ++i) array.Set(static_cast<uint32_t>(i), Napi::String::New(env, op->args[i].typeName));
+  return array;
+}
+
 // operatorSchema(op): the schema string, e.g. for documentation and error messages.
 Napi::Value OperatorSchema(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -429,6 +449,7 @@ Napi::Value ivalueToJs(Napi::Env env, const c10::IValue& value) {
 void registerOperatorFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("findOperator", Napi::Function::New(env, FindOperator, "findOperator"));
   exports.Set("operatorReturns", Napi::Function::New(env, OperatorReturns, "operatorReturns"));
+  exports.Set("operatorArguments", Napi::Function::New(env, OperatorArguments, "operatorArguments"));
   exports.Set("operatorSchema", Napi::Function::New(env, OperatorSchema, "operatorSchema"));
   exports.Set("call", Napi::Function::New(env, Call, "call"));
   exports.Set("callVoid", Napi::Function::New(env, CallVoid, "callVoid"));

@@ -35,7 +35,7 @@ std::vector<int64_t> readShape(Napi::Env env, const Napi::Value& value) {
     double d = dim.IsNumber() ? dim.As<Napi::Number>().DoubleValue() : -1;
     if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d))) {
       throwError(env, "tensor shape must be an array of non-negative integers; dimension " + std::to_string(i) +
-                          " is " + dim.ToString().Utf8Value());
+                          " is " + describeValue(dim));
     }
     shape[i] = static_cast<int64_t>(d);
   }
@@ -153,8 +153,14 @@ Napi::Value RequiresGrad(const Napi::CallbackInfo& info) {
 Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const at::Tensor& tensor = unwrapTensor(env, info[0], "setRequiresGrad(tensor, flag)");
+  bool flag = info[1].ToBoolean().Value();
+  if (!flag && !tensor.is_leaf()) {
+    // libtorch would silently keep requiring grad (a non-leaf requires grad through its grad_fn); PyTorch refuses.
+    throwError(env, "setRequiresGrad(" + describeTensor(tensor) + ", false): only leaf tensors can change requiresGrad; "
+                    "use detach() to get a tensor cut from the graph");
+  }
   try {
-    const_cast<at::Tensor&>(tensor).set_requires_grad(info[1].ToBoolean().Value());
+    const_cast<at::Tensor&>(tensor).set_requires_grad(flag);
   } catch (const std::exception& e) {
     throwError(env, "setRequiresGrad(" + describeTensor(tensor) + "): " + errorMessage(e));
   }
@@ -277,7 +283,7 @@ const at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& value, const ch
   if (tensor == nullptr) {
     if (value.IsNumber()) throwError(env, std::string(what) + ": the tensor was disposed; keep() it or clone it before its scope ends");
     throwError(env, std::string(what) + ": expected a tensor handle, got " +
-                        (value.IsUndefined() ? std::string("undefined") : value.ToString().Utf8Value()));
+                        (value.IsUndefined() ? std::string("undefined") : describeValue(value)));
   }
   return *tensor;
 }

@@ -49,6 +49,8 @@ export interface NativeBinding {
   findOperator(name: string): OperatorHandle;
   operatorSchema(op: OperatorHandle): string;
   operatorReturns(op: OperatorHandle): string[];
+  /** The schema's argument types in order ("Tensor", "Tensor?", "int[]", "Scalar", ...). */
+  operatorArguments(op: OperatorHandle): string[];
   call(op: OperatorHandle, ...args: NativeArgument[]): NativeResult;
   callVoid(op: OperatorHandle, ...args: NativeArgument[]): void;
   backward(tensor: TensorHandle, grad: TensorHandle | null, retainGraph: boolean): void;

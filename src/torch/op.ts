@@ -56,7 +56,45 @@ function fromNative(value: NativeResult, type: string): OperatorResult {
   return value;
 }
 
-const generic = new Map<string, { op: Op; returns: string[] }>();
+const generic = new Map<string, { op: Op; returns: string[]; args: string[] }>();
+
+function containsTensor(value: OperatorArgument): boolean {
+  if (value instanceof Tensor) return true;
+  return Array.isArray(value) && value.some(containsTensor);
+}
+
+function shown(value: OperatorArgument): string {
+  if (value instanceof Tensor) return value.toString();
+  if (Array.isArray(value)) return `[${value.map(shown).join(', ')}]`;
+  return typeof value === 'bigint' ? `${value}n` : String(value);
+}
+
+/**
+ * Refuses values the binding would misread: tensors travel as slot numbers, so a plain number in a Tensor position
+ * would silently name whatever tensor holds that slot, and a Tensor in a number position would pass its slot
+ * number as the value.
+ */
+function checkArguments(name: string, types: readonly string[], args: readonly OperatorArgument[]): void {
+  for (let i = 0; i < args.length && i < types.length; i++) {
+    const value = args[i];
+    const type = types[i]!;
+    if (value === null || value === undefined) continue;
+    const isList = type.endsWith('[]') || type.endsWith('[]?');
+    if (type.startsWith('Tensor') && !isList) {
+      if (!(value instanceof Tensor)) {
+        throw new Error(
+          `${name}: argument ${i} has type ${type} but got ${shown(value)}; pass a Tensor ` +
+            `(for a number, make one with tensor()/full(), or call the operator's .Scalar overload)`,
+        );
+      }
+    } else if (type.startsWith('Tensor') && isList) {
+      const ok = Array.isArray(value) && value.every((item) => item instanceof Tensor || (item === null && type.startsWith('Tensor?')));
+      if (!ok) throw new Error(`${name}: argument ${i} has type ${type} but got ${shown(value)}; pass an array of Tensors`);
+    } else if (containsTensor(value)) {
+      throw new Error(`${name}: argument ${i} has type ${type} but got ${shown(value)}; a Tensor cannot stand for a ${type}`);
+    }
+  }
+}
 
 /**
  * Calls any ATen operator by schema name with positional arguments (schema defaults fill the rest), for operators
@@ -67,9 +105,10 @@ export function callOperator(name: string, ...args: OperatorArgument[]): Operato
   let entry = generic.get(name);
   if (entry === undefined) {
     const op = new Op(name);
-    entry = { op, returns: native.operatorReturns(op.handle) };
+    entry = { op, returns: native.operatorReturns(op.handle), args: native.operatorArguments(op.handle) };
     generic.set(name, entry);
   }
+  checkArguments(name, entry.args, args);
   const result = native.call(entry.op.handle, ...args.map(toNative));
   if (entry.returns.length === 1) return fromNative(result, entry.returns[0]!);
   if (entry.returns.length === 0) return undefined;

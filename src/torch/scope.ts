@@ -51,6 +51,9 @@ export function untrack(tensor: Scoped): void {
 export function keep<T extends Scoped>(tensor: T): T {
   if (!tensor._kept) {
     tensor._kept = true;
+    // A tensor made outside any scope is registered already; registering twice would free its slot twice when
+    // it is collected, and the second free could hit another tensor that reused the slot.
+    finalizer.unregister(tensor);
     finalizer.register(tensor, tensor._id, tensor);
   }
   return tensor;

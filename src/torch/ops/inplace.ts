@@ -159,3 +159,57 @@ export function foreachAddScalar(tensors: readonly Tensor[], scalar: number): Te
 export function foreachZero_(targets: readonly Tensor[]): void {
   native.callVoid(FOREACH_ZERO_.handle, handles(targets));
 }
+
+const FOREACH_ADD_LIST = new Op('aten::_foreach_add.List');
+const FOREACH_MUL_LIST = new Op('aten::_foreach_mul.List');
+const FOREACH_SUB_LIST_ = new Op('aten::_foreach_sub_.List');
+const FOREACH_SQRT_ = new Op('aten::_foreach_sqrt_');
+const FOREACH_DIV_SCALAR_ = new Op('aten::_foreach_div_.Scalar');
+const FOREACH_ADDCMUL = new Op('aten::_foreach_addcmul.Scalar');
+const FOREACH_MAXIMUM_LIST_ = new Op('aten::_foreach_maximum_.List');
+
+function tensorsOf(result: unknown): Tensor[] {
+  return (result as number[]).map((h) => new Tensor(h));
+}
+
+/** New tensors a[i] + b[i]·alpha, fused (the inputs are not changed). */
+export function foreachAdd(a: readonly Tensor[], b: readonly Tensor[], alpha = 1): Tensor[] {
+  return tensorsOf(native.call(FOREACH_ADD_LIST.handle, handles(a), handles(b), alpha));
+}
+
+/** New tensors a[i]·b[i], fused. */
+export function foreachMul(a: readonly Tensor[], b: readonly Tensor[]): Tensor[] {
+  return tensorsOf(native.call(FOREACH_MUL_LIST.handle, handles(a), handles(b)));
+}
+
+/** targets[i] −= others[i]·alpha, fused. */
+export function foreachSub_(targets: readonly Tensor[], others: readonly Tensor[], alpha = 1): void {
+  native.callVoid(FOREACH_SUB_LIST_.handle, handles(targets), handles(others), alpha);
+}
+
+/** targets[i] ← sqrt(targets[i]), fused. */
+export function foreachSqrt_(targets: readonly Tensor[]): void {
+  native.callVoid(FOREACH_SQRT_.handle, handles(targets));
+}
+
+/** targets[i] /= scalar, fused. */
+export function foreachDivScalar_(targets: readonly Tensor[], scalar: number): void {
+  native.callVoid(FOREACH_DIV_SCALAR_.handle, handles(targets), scalar);
+}
+
+/** New tensors x[i] + value·a[i]·b[i], fused. */
+export function foreachAddcmul(tensors: readonly Tensor[], a: readonly Tensor[], b: readonly Tensor[], value = 1): Tensor[] {
+  return tensorsOf(native.call(FOREACH_ADDCMUL.handle, handles(tensors), handles(a), handles(b), value));
+}
+
+/** targets[i] ← max(targets[i], others[i]) elementwise, fused. */
+export function foreachMaximum_(targets: readonly Tensor[], others: readonly Tensor[]): void {
+  native.callVoid(FOREACH_MAXIMUM_LIST_.handle, handles(targets), handles(others));
+}
+
+const FOREACH_SUB_LIST = new Op('aten::_foreach_sub.List');
+
+/** New tensors a[i] − b[i]·alpha, fused. */
+export function foreachSub(a: readonly Tensor[], b: readonly Tensor[], alpha = 1): Tensor[] {
+  return tensorsOf(native.call(FOREACH_SUB_LIST.handle, handles(a), handles(b), alpha));
+}

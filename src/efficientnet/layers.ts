@@ -1,0 +1,200 @@
+/**
+ * The building blocks of an EfficientNet, named as torchvision names them so that its checkpoints load without a
+ * renaming table: Conv2dNormActivation (`0` conv, `1` bn, `2` act), SqueezeExcitation (`fc1`, `fc2`), MBConv
+ * (`block`, `stochastic_depth`).
+ */
+import { BatchNorm2d, Conv2d, Module, Sequential, SiLU, type Conv2dLayerOptions } from '../nn/index.js';
+import {
+  adaptiveAvgPool2d,
+  add,
+  bernoulli_,
+  conv2d,
+  div_,
+  empty,
+  mul,
+  normal_,
+  noGrad,
+  pad,
+  sigmoid,
+  silu,
+  type Tensor,
+} from '../torch/index.js';
+import type { PaddingMode } from './profile.js';
+
+/** Batch-norm hyper-parameters (PyTorch's momentum convention: new = (1 − m)·old + m·batch). */
+export interface BatchNormSettings {
+  /** Added to the variance; torchvision b0–b4 use 1e-5, TF-trained weights and torchvision b5–b7 1e-3. */
+  eps: number;
+  /** Running-average weight; 0.1 (PyTorch) or 0.01 (TF's decay 0.99). */
+  momentum: number;
+}
+
+/**
+ * TF "SAME" padding for one spatial dimension: the total padding that makes the output ceil(in / stride), split
+ * with the smaller half before (asymmetric for even totals, as TensorFlow does).
+ */
+export function samePadding(input: number, kernel: number, stride: number, dilation = 1): [number, number] {
+  const output = Math.ceil(input / stride);
+  const total = Math.max((output - 1) * stride + (kernel - 1) * dilation + 1 - input, 0);
+  const before = Math.floor(total / 2);
+  return [before, total - before];
+}
+
+/**
+ * Conv2d with TensorFlow "SAME" padding, computed from each input's size (timm's Conv2dSame). Weights are the same
+ * as Conv2d's; only the padding differs, which matters for stride 2 and for TF-trained weights.
+ */
+export class Conv2dSame extends Conv2d {
+  constructor(inChannels: number, outChannels: number, kernelSize: number, options: Omit<Conv2dLayerOptions, 'padding'> = {}) {
+    super(inChannels, outChannels, kernelSize, { ...options, padding: 0 });
+  }
+
+  override forward(input: Tensor): Tensor {
+    const shape = input.shape;
+    if (shape.length !== 4) throw new Error(`Conv2dSame.forward: expected NCHW input, got shape [${shape.join(', ')}]`);
+    const [top, bottom] = samePadding(shape[2]!, this.kernelSize[0], this.stride[0], this.dilation[0]);
+    const [left, right] = samePadding(shape[3]!, this.kernelSize[1], this.stride[1], this.dilation[1]);
+    const padded = top + bottom + left + right > 0 ? pad(input, [left, right, top, bottom]) : input;
+    return conv2d(padded, this.weight, this.bias, { stride: this.stride, dilation: this.dilation, groups: this.groups });
+  }
+}
+
+/** Options of {@link Conv2dNormActivation}. */
+export interface ConvNormActivationOptions {
+  stride?: number;
+  groups?: number;
+  /** Whether SiLU follows the batch norm; default true. */
+  activation?: boolean;
+  padding: PaddingMode;
+  batchNorm: BatchNormSettings;
+}
+
+/** A convolution without bias, either padding convention. */
+export function makeConv(inChannels: number, outChannels: number, kernel: number, stride: number, groups: number, padding: PaddingMode): Conv2d {
+  if (padding === 'same') return new Conv2dSame(inChannels, outChannels, kernel, { stride, groups, bias: false });
+  return new Conv2d(inChannels, outChannels, kernel, { stride, groups, bias: false, padding: Math.floor((kernel - 1) / 2) });
+}
+
+/** conv (no bias) → batch norm → SiLU (optional), as torchvision's Conv2dNormActivation; children `0`, `1`, `2`. */
+export class Conv2dNormActivation extends Sequential {
+  /** The convolution (child `0`). */
+  readonly conv: Conv2d;
+  /** The batch norm (child `1`). */
+  readonly bn: BatchNorm2d;
+  private readonly activate: boolean;
+
+  constructor(inChannels: number, outChannels: number, kernel: number, options: ConvNormActivationOptions) {
+    super();
+    this.conv = makeConv(inChannels, outChannels, kernel, options.stride ?? 1, options.groups ?? 1, options.padding);
+    this.bn = new BatchNorm2d(outChannels, { eps: options.batchNorm.eps, momentum: options.batchNorm.momentum });
+    this.activate = options.activation ?? true;
+    this.append(this.conv).append(this.bn);
+    if (this.activate) this.append(new SiLU());
+  }
+
+  override forward(input: Tensor): Tensor {
+    const normalised = this.bn.forward(this.conv.forward(input));
+    return this.activate ? silu(normalised) : normalised;
+  }
+}
+
+/**
+ * Squeeze-and-excitation: global average → 1x1 conv to `squeezeChannels` (with bias) → SiLU → 1x1 conv back (with
+ * bias) → sigmoid → channel-wise scale of the input. Children `fc1`, `fc2` (torchvision's names).
+ */
+export class SqueezeExcitation extends Module {
+  readonly fc1: Conv2d;
+  readonly fc2: Conv2d;
+
+  constructor(channels: number, squeezeChannels: number) {
+    super();
+    this.fc1 = this.registerModule('fc1', new Conv2d(channels, squeezeChannels, 1));
+    this.fc2 = this.registerModule('fc2', new Conv2d(squeezeChannels, channels, 1));
+  }
+
+  forward(input: Tensor): Tensor {
+    const pooled = adaptiveAvgPool2d(input, 1);
+    const scale = sigmoid(this.fc2.forward(silu(this.fc1.forward(pooled))));
+    return mul(input, scale);
+  }
+}
+
+/**
+ * Stochastic depth ("row" mode): in training, drops the whole residual branch of each sample with probability p
+ * and scales the survivors by 1 / (1 − p); the identity in eval mode or when p = 0.
+ */
+export class StochasticDepth extends Module {
+  constructor(readonly p: number) {
+    super();
+    if (!(p >= 0 && p < 1)) throw new Error(`StochasticDepth: drop probability must be in [0, 1), got ${p}`);
+  }
+
+  forward(input: Tensor): Tensor {
+    if (!this.training || this.p === 0) return input;
+    const survival = 1 - this.p;
+    const mask = noGrad(() => {
+      const shape = input.shape;
+      const noise = empty([shape[0]!, 1, 1, 1], { dtype: input.dtype });
+      bernoulli_(noise, survival);
+      div_(noise, survival);
+      return noise;
+    });
+    return mul(input, mask);
+  }
+}
+
+/** The settings an MBConv block needs from the network spec. */
+export interface MBConvSettings {
+  kernel: number;
+  stride: number;
+  inChannels: number;
+  midChannels: number;
+  outChannels: number;
+  hasExpansion: boolean;
+  seChannels: number;
+  hasResidual: boolean;
+}
+
+/**
+ * Mobile inverted bottleneck with squeeze-excite: [1x1 expand → BN → SiLU] → depthwise kxk → BN → SiLU → SE →
+ * 1x1 project → BN, plus the identity skip with stochastic depth when stride 1 and in == out. Children: `block`
+ * (a Sequential as torchvision's) and `stochastic_depth`.
+ */
+export class MBConv extends Module {
+  readonly block: Sequential;
+  readonly stochasticDepth: StochasticDepth;
+  readonly hasResidual: boolean;
+  private readonly layers: Module[];
+
+  constructor(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings) {
+    super();
+    const { kernel, stride, inChannels, midChannels, outChannels } = settings;
+    this.layers = [];
+    if (settings.hasExpansion) {
+      this.layers.push(new Conv2dNormActivation(inChannels, midChannels, 1, { padding, batchNorm }));
+    }
+    this.layers.push(new Conv2dNormActivation(midChannels, midChannels, kernel, { stride, groups: midChannels, padding, batchNorm }));
+    if (settings.seChannels > 0) this.layers.push(new SqueezeExcitation(midChannels, settings.seChannels));
+    this.layers.push(new Conv2dNormActivation(midChannels, outChannels, 1, { activation: false, padding, batchNorm }));
+    this.block = this.registerModule('block', new Sequential(...this.layers));
+    this.stochasticDepth = this.registerModule('stochastic_depth', new StochasticDepth(dropRate));
+    this.hasResidual = settings.hasResidual;
+  }
+
+  forward(input: Tensor): Tensor {
+    let x = input;
+    for (const layer of this.layers) x = layer.forward(x);
+    if (!this.hasResidual) return x;
+    return add(this.stochasticDepth.forward(x), input);
+  }
+}
+
+/**
+ * The reference initialisation of a convolution: N(0, sqrt(2 / fan_out)) with fan_out = k·k·out / groups (TF's
+ * and timm's; torchvision omits the division by groups for depthwise convolutions).
+ */
+export function initConvolution_(conv: Conv2d): void {
+  const [kh, kw] = conv.kernelSize;
+  const fanOut = (kh * kw * conv.outChannels) / conv.groups;
+  noGrad(() => normal_(conv.weight, 0, Math.sqrt(2 / fanOut)));
+}

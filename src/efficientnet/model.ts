@@ -1,0 +1,202 @@
+/**
+ * The EfficientNet model, built from a scaled network spec. Module names are torchvision's (`features.0.0.weight`,
+ * `features.1.0.block.0.0.weight`, ..., `classifier.1.weight`), so torchvision state dicts load as they are.
+ */
+import { AdaptiveAvgPool2d, Dropout, Linear, Module, Sequential } from '../nn/index.js';
+import { flatten, noGrad, uniform_, zero_, type Tensor } from '../torch/index.js';
+import type { StageArgs } from './block-spec.js';
+import { efficientNetB0Stages } from './block-spec.js';
+import {
+  Conv2dNormActivation,
+  MBConv,
+  initConvolution_,
+  type BatchNormSettings,
+} from './layers.js';
+import type { PaddingMode } from './profile.js';
+import { stochasticDepthRate, type NetworkSpec } from './scaling.js';
+import { getVariant, networkSpec, type EfficientNetConfig } from './variants.js';
+import { Conv2d } from '../nn/index.js';
+
+/** Options of {@link EfficientNet}; each default is stated. */
+export interface EfficientNetOptions {
+  /** Classifier outputs; default 1000 (ImageNet). */
+  numClasses?: number;
+  /** Dropout before the classifier; default the configuration's (0.2 for b0 up to 0.5). */
+  dropout?: number;
+  /** Largest stochastic-depth drop probability (the last block's); default 0.2 (survival 0.8). */
+  stochasticDepth?: number;
+  /** 'symmetric' (k//2, PyTorch-trained weights; default) or 'same' (TensorFlow, for TF-trained weights). */
+  padding?: PaddingMode;
+  /**
+   * Batch-norm settings: 'torchvision' (default: eps 1e-5 momentum 0.1, but eps 1e-3 momentum 0.01 for b5–b7 as
+   * torchvision builds them), 'tf' (eps 1e-3, momentum 0.01, for TF-trained weights), or explicit values.
+   */
+  batchNorm?: 'torchvision' | 'tf' | BatchNormSettings;
+  /** Input channels; default 3. */
+  inChannels?: number;
+  /** The unscaled stages; default B0's seven. */
+  stages?: readonly StageArgs[];
+}
+
+/** The options of a built model after defaults, as recorded in checkpoints. */
+export interface ResolvedEfficientNetOptions {
+  numClasses: number;
+  dropout: number;
+  stochasticDepth: number;
+  padding: PaddingMode;
+  batchNorm: BatchNormSettings;
+  inChannels: number;
+}
+
+const TF_BATCH_NORM: BatchNormSettings = { eps: 1e-3, momentum: 0.01 };
+const TORCH_BATCH_NORM: BatchNormSettings = { eps: 1e-5, momentum: 0.1 };
+
+function resolveBatchNorm(setting: EfficientNetOptions['batchNorm'], config: EfficientNetConfig): BatchNormSettings {
+  if (setting === 'tf') return { ...TF_BATCH_NORM };
+  if (setting === undefined || setting === 'torchvision') {
+    return ['b5', 'b6', 'b7'].includes(config.name) ? { ...TF_BATCH_NORM } : { ...TORCH_BATCH_NORM };
+  }
+  if (!(setting.eps > 0) || !(setting.momentum >= 0 && setting.momentum <= 1)) {
+    throw new Error(`EfficientNet: batchNorm needs eps > 0 and momentum in [0, 1], got eps ${setting.eps}, momentum ${setting.momentum}`);
+  }
+  return { ...setting };
+}
+
+function checkInteger(what: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`EfficientNet: ${what} must be a positive integer, got ${value}`);
+}
+
+/**
+ * EfficientNet: stem conv 3x3/2 → stages of MBConv blocks → head conv 1x1 → global average pool → dropout → linear.
+ * Children: `features` (0 stem, 1..n stages, n+1 head), `avgpool`, `classifier` (`0` dropout, `1` linear).
+ */
+export class EfficientNet extends Module {
+  /** The configuration the model was scaled from. */
+  readonly config: EfficientNetConfig;
+  /** The scaled network spec (channels, repeats, strides of every block). */
+  readonly spec: NetworkSpec;
+  /** The options after defaults. */
+  readonly options: ResolvedEfficientNetOptions;
+  readonly features: Sequential;
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly classifier: Sequential;
+  private readonly stem: Conv2dNormActivation;
+  private readonly stages: Sequential[];
+  private readonly head: Conv2dNormActivation;
+  private readonly dropout: Dropout;
+  private readonly fc: Linear;
+
+  constructor(config: EfficientNetConfig, options: EfficientNetOptions = {}) {
+    super();
+    const numClasses = options.numClasses ?? 1000;
+    const inChannels = options.inChannels ?? 3;
+    checkInteger('numClasses', numClasses);
+    checkInteger('inChannels', inChannels);
+    const dropout = options.dropout ?? config.dropout;
+    const stochasticDepth = options.stochasticDepth ?? 0.2;
+    if (!(dropout >= 0 && dropout < 1)) throw new Error(`EfficientNet: dropout must be in [0, 1), got ${dropout}`);
+    if (!(stochasticDepth >= 0 && stochasticDepth < 1)) {
+      throw new Error(`EfficientNet: stochasticDepth must be in [0, 1), got ${stochasticDepth}`);
+    }
+    const padding = options.padding ?? 'symmetric';
+    if (padding !== 'symmetric' && padding !== 'same') {
+      throw new Error(`EfficientNet: padding must be 'symmetric' or 'same', got '${String(padding)}'`);
+    }
+    const batchNorm = resolveBatchNorm(options.batchNorm, config);
+    this.config = { ...config };
+    this.options = { numClasses, dropout, stochasticDepth, padding, batchNorm, inChannels };
+    this.spec = networkSpec(config, options.stages ?? efficientNetB0Stages());
+    const spec = this.spec;
+
+    this.stem = new Conv2dNormActivation(inChannels, spec.stemChannels, spec.stemKernel, { stride: spec.stemStride, padding, batchNorm });
+    this.stages = spec.stages.map(
+      (stage) =>
+        new Sequential(...stage.blocks.map((block) => new MBConv(block, stochasticDepthRate(block, spec, stochasticDepth), padding, batchNorm))),
+    );
+    const lastChannels = spec.stages[spec.stages.length - 1]!.outChannels;
+    this.head = new Conv2dNormActivation(lastChannels, spec.headChannels, 1, { padding, batchNorm });
+    this.features = this.registerModule('features', new Sequential(this.stem, ...this.stages, this.head));
+    this.avgpool = this.registerModule('avgpool', new AdaptiveAvgPool2d(1));
+    this.dropout = new Dropout(dropout);
+    this.fc = new Linear(spec.headChannels, numClasses);
+    this.classifier = this.registerModule('classifier', new Sequential(this.dropout, this.fc));
+    this.initialise();
+  }
+
+  /** The reference initialisation: convs N(0, sqrt(2 / fan_out)), BN 1/0, classifier U(±1/sqrt(classes)), bias 0. */
+  private initialise(): void {
+    for (const [, module] of this.namedModules()) {
+      if (module instanceof Conv2d) {
+        initConvolution_(module);
+        if (module.bias !== null) noGrad(() => zero_(module.bias!));
+      }
+    }
+    const range = 1 / Math.sqrt(this.options.numClasses);
+    noGrad(() => {
+      uniform_(this.fc.weight, -range, range);
+      if (this.fc.bias !== null) zero_(this.fc.bias);
+    });
+  }
+
+  private checkInput(input: Tensor): void {
+    const shape = input.shape;
+    const stride = this.spec.totalStride;
+    if (shape.length !== 4 || shape[1] !== this.options.inChannels) {
+      throw new Error(
+        `EfficientNet: expected NCHW input with ${this.options.inChannels} channels, got shape [${shape.join(', ')}]`,
+      );
+    }
+    if (shape[2]! < stride || shape[3]! < stride) {
+      throw new Error(
+        `EfficientNet: input ${shape[2]}x${shape[3]} is smaller than the network's total stride ${stride}; ` +
+          `resize images to at least ${stride}x${stride} (native resolution of this configuration: ${this.config.resolution})`,
+      );
+    }
+  }
+
+  /** Logits [N, numClasses] for NCHW images. */
+  forward(input: Tensor): Tensor {
+    this.checkInput(input);
+    let x = this.stem.forward(input);
+    for (const stage of this.stages) x = stage.forward(x);
+    x = this.head.forward(x);
+    return this.fc.forward(this.dropout.forward(flatten(this.avgpool.forward(x), 1)));
+  }
+
+  /**
+   * The feature maps at each reduction (strides 2, 4, 8, 16, 32 for B0's stages): the output of the last stage
+   * before each stride change and of the last stage, for transfer learning and dense prediction.
+   */
+  forwardFeatures(input: Tensor): Tensor[] {
+    this.checkInput(input);
+    const maps: Tensor[] = [];
+    let x = this.stem.forward(input);
+    this.stages.forEach((stage, i) => {
+      x = stage.forward(x);
+      const next = this.spec.stages[i + 1];
+      if (next === undefined || next.stride > 1) maps.push(x);
+    });
+    return maps;
+  }
+
+  /** Channels of each map forwardFeatures returns, and its stride. */
+  featureInfo(): { channels: number; stride: number }[] {
+    const info: { channels: number; stride: number }[] = [];
+    let stride = this.spec.stemStride;
+    this.spec.stages.forEach((stage, i) => {
+      stride *= stage.stride;
+      const next = this.spec.stages[i + 1];
+      if (next === undefined || next.stride > 1) info.push({ channels: stage.outChannels, stride });
+    });
+    return info;
+  }
+}
+
+/**
+ * Builds an EfficientNet from a variant name ('b0'..'b8', 'l2') or a configuration (customConfig, compoundConfig).
+ * @example const model = createEfficientNet('b0', { numClasses: 10 });
+ */
+export function createEfficientNet(variant: string | EfficientNetConfig, options: EfficientNetOptions = {}): EfficientNet {
+  const config = typeof variant === 'string' ? getVariant(variant) : variant;
+  return new EfficientNet(config, options);
+}

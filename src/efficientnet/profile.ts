@@ -1,0 +1,226 @@
+/**
+ * The analytic profiler: parameters and multiply-adds (MACs) of an EfficientNet computed from its
+ * {@link NetworkSpec} alone, per stage (stem, each MBConv stage, head, classifier) and in total.
+ *
+ * Counting rules (those of a forward-hook count over torchvision's modules, batch 1):
+ * - MACs: every convolution, out_h · out_w · out_channels · (in_channels / groups) · k · k, including depthwise
+ *   convs and the SE 1x1 convs on the pooled 1x1 map, plus the classifier's in · out. Biases, BN, activations,
+ *   pooling and the SE multiply are not multiply-adds of a conv and are not counted.
+ * - Parameters: conv weights, SE conv biases, BN weight and bias (running mean/var are buffers, not parameters),
+ *   classifier weight and bias.
+ */
+import { ScalingError } from './scaling.js';
+import type { BlockSpec, NetworkSpec } from './scaling.js';
+
+/** How convolutions pad: symmetric k//2 (PyTorch-trained weights) or TF "SAME" (TF-trained weights). */
+export type PaddingMode = 'symmetric' | 'same';
+
+/**
+ * Output length of a convolution along one axis. SAME: ceil(in / stride). Symmetric: floor((in + 2·(k//2) − k) /
+ * stride) + 1. For odd k the two agree.
+ */
+export function convOutputSize(input: number, kernel: number, stride: number, padding: PaddingMode): number {
+  if (padding === 'same') return Math.ceil(input / stride);
+  const pad = Math.floor(kernel / 2);
+  return Math.floor((input + 2 * pad - kernel) / stride) + 1;
+}
+
+/** Parameters and MACs of one part of the network. */
+export interface Cost {
+  /** Trainable parameters. */
+  params: number;
+  /** Multiply-adds for one image. */
+  macs: number;
+}
+
+/** One MBConv block's cost with its shape. */
+export interface BlockProfile extends Cost {
+  /** The block spec profiled. */
+  block: BlockSpec;
+  /** Input [height, width]. */
+  inputSize: [number, number];
+  /** Output [height, width]. */
+  outputSize: [number, number];
+}
+
+/** One row of the per-stage table. */
+export interface StageProfile extends Cost {
+  /** 'stem', 'stage1'..'stageN', 'head' or 'classifier'. */
+  name: string;
+  /** The operator as the paper's Table 1 writes it, e.g. 'Conv3x3', 'MBConv6, k5x5', 'Conv1x1 & Pooling', 'FC'. */
+  operator: string;
+  /** Input [height, width] (1x1 for the classifier). */
+  inputSize: [number, number];
+  /** Output [height, width]. */
+  outputSize: [number, number];
+  /** Input channels. */
+  inChannels: number;
+  /** Output channels (classes for the classifier). */
+  outChannels: number;
+  /** Layers (blocks) in the row. */
+  layers: number;
+  /** Per-block costs for MBConv stages; empty for the other rows. */
+  blocks: BlockProfile[];
+}
+
+/** The whole profile. */
+export interface NetworkProfile extends Cost {
+  /** Rows in order: stem, each stage, head, classifier. */
+  stages: StageProfile[];
+  /** Input [height, width]. */
+  imageSize: [number, number];
+  /** Input image channels. */
+  inputChannels: number;
+  /** Classifier outputs. */
+  numClasses: number;
+  /** Padding convention used for the output sizes. */
+  padding: PaddingMode;
+}
+
+/** Options of {@link profileNetwork}. */
+export interface ProfileOptions {
+  /** Input size: one number for a square image or [height, width]. Required. */
+  imageSize: number | readonly [number, number];
+  /** Classifier outputs; default 1000. */
+  numClasses?: number;
+  /** Image channels; default 3. */
+  inputChannels?: number;
+  /** Padding convention; default 'symmetric'. */
+  padding?: PaddingMode;
+}
+
+function conv(inputSize: [number, number], inChannels: number, outChannels: number, kernel: number, stride: number, groups: number, padding: PaddingMode): Cost & { outputSize: [number, number] } {
+  const outputSize: [number, number] = [convOutputSize(inputSize[0], kernel, stride, padding), convOutputSize(inputSize[1], kernel, stride, padding)];
+  const perOutput = (inChannels / groups) * kernel * kernel;
+  return { params: outChannels * perOutput, macs: outputSize[0] * outputSize[1] * outChannels * perOutput, outputSize };
+}
+
+/** Cost of one MBConv block on an input of the given size. */
+export function profileBlock(block: BlockSpec, inputSize: [number, number], padding: PaddingMode = 'symmetric'): BlockProfile {
+  let params = 0;
+  let macs = 0;
+  if (block.hasExpansion) {
+    const expand = conv(inputSize, block.inChannels, block.midChannels, 1, 1, 1, padding);
+    params += expand.params + 2 * block.midChannels;
+    macs += expand.macs;
+  }
+  const depthwise = conv(inputSize, block.midChannels, block.midChannels, block.kernel, block.stride, block.midChannels, padding);
+  params += depthwise.params + 2 * block.midChannels;
+  macs += depthwise.macs;
+  if (block.seChannels > 0) {
+    // reduce and expand 1x1 convs with bias on the pooled 1x1 map
+    params += block.midChannels * block.seChannels + block.seChannels + block.seChannels * block.midChannels + block.midChannels;
+    macs += 2 * block.midChannels * block.seChannels;
+  }
+  const project = conv(depthwise.outputSize, block.midChannels, block.outChannels, 1, 1, 1, padding);
+  params += project.params + 2 * block.outChannels;
+  macs += project.macs;
+  return { block, params, macs, inputSize, outputSize: depthwise.outputSize };
+}
+
+function normalizeSize(size: number | readonly [number, number]): [number, number] {
+  const pair: [number, number] = typeof size === 'number' ? [size, size] : [size[0], size[1]];
+  for (const side of pair) {
+    if (!Number.isInteger(side) || side < 1) throw new ScalingError(`image size must be a positive integer number of pixels (or [height, width]), got ${JSON.stringify(size)}`);
+  }
+  return pair;
+}
+
+function operatorName(block: BlockSpec): string {
+  return `MBConv${block.expandRatio}, k${block.kernel}x${block.kernel}`;
+}
+
+/**
+ * Parameters and MACs per stage and in total, for any network spec, input size, class count and padding.
+ * @throws ScalingError when the input is smaller than the network's total stride, or a count is invalid.
+ */
+export function profileNetwork(network: NetworkSpec, options: ProfileOptions): NetworkProfile {
+  const imageSize = normalizeSize(options.imageSize);
+  const numClasses = options.numClasses ?? 1000;
+  const inputChannels = options.inputChannels ?? 3;
+  const padding = options.padding ?? 'symmetric';
+  if (!Number.isInteger(numClasses) || numClasses < 1) throw new ScalingError(`number of classes must be an integer ≥ 1, got ${String(numClasses)}`);
+  if (!Number.isInteger(inputChannels) || inputChannels < 1) throw new ScalingError(`input channels must be an integer ≥ 1, got ${String(inputChannels)}`);
+  if (padding !== 'symmetric' && padding !== 'same') throw new ScalingError(`padding must be 'symmetric' or 'same', got '${String(padding)}'`);
+  if (Math.min(...imageSize) < network.totalStride) {
+    throw new ScalingError(
+      `input ${imageSize[0]}x${imageSize[1]} is smaller than the network's total stride ${network.totalStride}; use at least ${network.totalStride} pixels per side`,
+    );
+  }
+
+  const rows: StageProfile[] = [];
+  const stem = conv(imageSize, inputChannels, network.stemChannels, network.stemKernel, network.stemStride, 1, padding);
+  rows.push({
+    name: 'stem',
+    operator: `Conv${network.stemKernel}x${network.stemKernel}`,
+    inputSize: imageSize,
+    outputSize: stem.outputSize,
+    inChannels: inputChannels,
+    outChannels: network.stemChannels,
+    layers: 1,
+    params: stem.params + 2 * network.stemChannels,
+    macs: stem.macs,
+    blocks: [],
+  });
+
+  let size = stem.outputSize;
+  let channels = network.stemChannels;
+  for (const stage of network.stages) {
+    const blocks: BlockProfile[] = [];
+    const stageInput = size;
+    for (const block of stage.blocks) {
+      const profile = profileBlock(block, size, padding);
+      blocks.push(profile);
+      size = profile.outputSize;
+    }
+    rows.push({
+      name: `stage${stage.index + 1}`,
+      operator: operatorName(stage.blocks[0]!),
+      inputSize: stageInput,
+      outputSize: size,
+      inChannels: channels,
+      outChannels: stage.outChannels,
+      layers: stage.repeats,
+      params: blocks.reduce((sum, b) => sum + b.params, 0),
+      macs: blocks.reduce((sum, b) => sum + b.macs, 0),
+      blocks,
+    });
+    channels = stage.outChannels;
+  }
+
+  const head = conv(size, channels, network.headChannels, 1, 1, 1, padding);
+  rows.push({
+    name: 'head',
+    operator: 'Conv1x1 & Pooling',
+    inputSize: size,
+    outputSize: head.outputSize,
+    inChannels: channels,
+    outChannels: network.headChannels,
+    layers: 1,
+    params: head.params + 2 * network.headChannels,
+    macs: head.macs,
+    blocks: [],
+  });
+  rows.push({
+    name: 'classifier',
+    operator: 'FC',
+    inputSize: [1, 1],
+    outputSize: [1, 1],
+    inChannels: network.headChannels,
+    outChannels: numClasses,
+    layers: 1,
+    params: network.headChannels * numClasses + numClasses,
+    macs: network.headChannels * numClasses,
+    blocks: [],
+  });
+
+  return {
+    stages: rows,
+    params: rows.reduce((sum, r) => sum + r.params, 0),
+    macs: rows.reduce((sum, r) => sum + r.macs, 0),
+    imageSize,
+    inputChannels,
+    numClasses,
+    padding,
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * The variant registry: the reference (width, depth, resolution, dropout) of b0..b8 and l2, custom configurations
+ * from explicit multipliers or from compound scaling (φ, α, β, γ), and the network spec each one describes.
+ */
+import { efficientNetB0Stages, type StageArgs } from './block-spec.js';
+import {
+  DEFAULT_RESOLUTION_MULTIPLE,
+  ScalingError,
+  assertPositive,
+  compoundMultipliers,
+  roundResolution,
+  scaleNetwork,
+  type CompoundCoefficients,
+  type NetworkSpec,
+} from './scaling.js';
+
+/** A complete EfficientNet configuration: how to scale B0, at which input size, with which classifier dropout. */
+export interface EfficientNetConfig {
+  /** 'b0'..'b8', 'l2', or 'custom'. */
+  name: string;
+  /** Width multiplier w. */
+  width: number;
+  /** Depth multiplier d. */
+  depth: number;
+  /** Native input resolution (square). */
+  resolution: number;
+  /** Dropout before the classifier. */
+  dropout: number;
+  /** The compound coefficient φ when the configuration came from compound scaling, else null. */
+  phi: number | null;
+}
+
+/** Thrown for an unknown variant name. */
+export class UnknownVariantError extends Error {
+  override name = 'UnknownVariantError';
+}
+
+const REGISTRY: Readonly<Record<string, Readonly<EfficientNetConfig>>> = Object.freeze(
+  Object.fromEntries(
+    (
+      [
+        ['b0', 1.0, 1.0, 224, 0.2],
+        ['b1', 1.0, 1.1, 240, 0.2],
+        ['b2', 1.1, 1.2, 260, 0.3],
+        ['b3', 1.2, 1.4, 300, 0.3],
+        ['b4', 1.4, 1.8, 380, 0.4],
+        ['b5', 1.6, 2.2, 456, 0.4],
+        ['b6', 1.8, 2.6, 528, 0.5],
+        ['b7', 2.0, 3.1, 600, 0.5],
+        ['b8', 2.2, 3.6, 672, 0.5],
+        ['l2', 4.3, 5.3, 800, 0.5],
+      ] as const
+    ).map(([name, width, depth, resolution, dropout]) => [name, Object.freeze({ name, width, depth, resolution, dropout, phi: null })]),
+  ),
+);
+
+/** Names of the registered variants, smallest first: b0..b8, l2. */
+export function variantNames(): string[] {
+  return Object.keys(REGISTRY);
+}
+
+/**
+ * The registered configuration of a variant. Accepts 'b3', 'B3', 'efficientnet-b3' and 'efficientnet_b3'.
+ * @throws UnknownVariantError listing the valid names.
+ */
+export function getVariant(name: string): EfficientNetConfig {
+  const key = String(name).toLowerCase().replace(/^efficientnet[-_]/, '');
+  const config = REGISTRY[key];
+  if (config === undefined) {
+    throw new UnknownVariantError(`unknown EfficientNet variant '${name}'; valid names: ${variantNames().join(', ')} (or a custom width/depth/resolution)`);
+  }
+  return { ...config };
+}
+
+/**
+ * The dropout a custom configuration gets unless given: that of the registered variant with the nearest width
+ * multiplier (the reference raises dropout with model size: 0.2 for b0/b1 up to 0.5 from b6).
+ */
+export function defaultDropout(width: number): number {
+  let best = REGISTRY.b0!;
+  for (const config of Object.values(REGISTRY)) {
+    if (Math.abs(config.width - width) < Math.abs(best.width - width)) best = config;
+  }
+  return best.dropout;
+}
+
+/** The smallest input resolution EfficientNet accepts: its total stride. */
+export const MIN_RESOLUTION = 32;
+
+function checkResolution(resolution: number): void {
+  assertPositive(resolution, 'resolution');
+  if (!Number.isInteger(resolution)) throw new ScalingError(`resolution must be an integer number of pixels, got ${resolution}`);
+  if (resolution < MIN_RESOLUTION) {
+    throw new ScalingError(`resolution ${resolution} is smaller than the network's total stride ${MIN_RESOLUTION}; use at least ${MIN_RESOLUTION} pixels`);
+  }
+}
+
+/** Options of {@link customConfig}. */
+export interface CustomConfigOptions {
+  /** Width multiplier (> 0). */
+  width: number;
+  /** Depth multiplier (> 0). */
+  depth: number;
+  /** Input resolution in pixels (integer ≥ 32). */
+  resolution: number;
+  /** Classifier dropout in [0, 1); default {@link defaultDropout}(width). */
+  dropout?: number;
+}
+
+/** A configuration from explicit multipliers. */
+export function customConfig(options: CustomConfigOptions): EfficientNetConfig {
+  assertPositive(options.width, 'width multiplier');
+  assertPositive(options.depth, 'depth multiplier');
+  checkResolution(options.resolution);
+  const dropout = options.dropout ?? defaultDropout(options.width);
+  if (!(dropout >= 0 && dropout < 1)) throw new ScalingError(`dropout must be in [0, 1), got ${String(dropout)}`);
+  return { name: 'custom', width: options.width, depth: options.depth, resolution: options.resolution, dropout, phi: null };
+}
+
+/** Options of {@link compoundConfig}. */
+export interface CompoundConfigOptions extends Partial<CompoundCoefficients> {
+  /** The compound coefficient φ (any finite number; 0 is B0). */
+  phi: number;
+  /** Resolution at φ = 0; default 224. */
+  baseResolution?: number;
+  /** The computed resolution is rounded to a multiple of this; default 4 (see DEFAULT_RESOLUTION_MULTIPLE). */
+  resolutionMultiple?: number;
+  /** Classifier dropout; default {@link defaultDropout}(width). */
+  dropout?: number;
+}
+
+/**
+ * A configuration from compound scaling: width β^φ, depth α^φ, resolution round(base · γ^φ) to a multiple of
+ * `resolutionMultiple` (4 by default; all reference resolutions are multiples of 4).
+ */
+export function compoundConfig(options: CompoundConfigOptions): EfficientNetConfig {
+  const multipliers = compoundMultipliers(options.phi, options);
+  const base = options.baseResolution ?? 224;
+  checkResolution(base);
+  const resolution = roundResolution(base * multipliers.resolution, options.resolutionMultiple ?? DEFAULT_RESOLUTION_MULTIPLE);
+  const config = customConfig({
+    width: multipliers.width,
+    depth: multipliers.depth,
+    resolution,
+    ...(options.dropout === undefined ? {} : { dropout: options.dropout }),
+  });
+  return { ...config, phi: options.phi };
+}
+
+/** The scaled network spec of a configuration (B0's stages unless others are given). */
+export function networkSpec(config: Pick<EfficientNetConfig, 'width' | 'depth'>, stages: readonly StageArgs[] = efficientNetB0Stages()): NetworkSpec {
+  return scaleNetwork(stages, { width: config.width, depth: config.depth });
+}

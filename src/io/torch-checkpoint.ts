@@ -1,0 +1,179 @@
+/**
+ * Reading PyTorch checkpoints written by torch.save in its zip format (the default since PyTorch 1.6): a zip with
+ * `<archive>/data.pkl` (the pickled object; storages are persistent ids), `<archive>/data/<key>` (each storage's
+ * raw little-endian bytes) and `<archive>/version`. The pickle is read by the allow-list unpickler in pickle.ts,
+ * so a checkpoint can name only tensors, storages and OrderedDicts: nothing in it is ever executed.
+ *
+ * A state dict is found at the top level, or nested under 'state_dict' or 'model' as training checkpoints (timm,
+ * torchvision references) store it. The legacy pre-1.6 format is refused with a message saying how to re-save.
+ */
+import { readFileSync } from 'node:fs';
+import type { Tensor } from '../torch/index.js';
+import {
+  allocateTypedArray,
+  elementSize,
+  numelOf,
+  toTensor,
+  typedArrayFromBytes,
+  type HostData,
+  type HostTensor,
+} from './host-tensor.js';
+import { PickleDict, TorchTensorRef, describe, unpickle, type PickleValue } from './pickle.js';
+import { ZipArchive, looksLikeZip } from './zip.js';
+
+/** A torch.save checkpoint read into JS memory. */
+export interface TorchCheckpoint {
+  /** The state dict's tensors by name, in file order, as contiguous host tensors. */
+  stateDict: Map<string, HostTensor>;
+  /** Where the state dict was: null for the top level, else the key ('state_dict' or 'model'). */
+  stateDictKey: 'state_dict' | 'model' | null;
+  /** The whole unpickled object (e.g. to read a training checkpoint's 'epoch'). */
+  root: PickleValue;
+}
+
+/** The keys under which training checkpoints nest their state dict, in order of preference. */
+export const NESTED_STATE_DICT_KEYS = ['state_dict', 'model'] as const;
+
+const LEGACY_ADVICE =
+  'it is in the legacy (pre-1.6) torch.save format, which is not supported; re-save it in Python with ' +
+  'torch.save(torch.load(path), path, _use_new_zipfile_serialization=True)';
+
+/**
+ * Reads a torch.save zip checkpoint from bytes (no libtorch involved): unpickles `data.pkl` under the allow-list,
+ * finds the state dict, and rebuilds every tensor from its storage honouring storage_offset, size and stride
+ * (views and transposed tensors become contiguous copies). `source` names the file in errors.
+ */
+export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): TorchCheckpoint {
+  const fail = (problem: string): never => {
+    throw new Error(`torch checkpoint ${source}: ${problem}`);
+  };
+  if (bytes.byteLength >= 2 && bytes[0] === 0x80 && bytes[1]! <= 5) fail(LEGACY_ADVICE);
+  if (bytes.byteLength >= 262 && Buffer.from(bytes.buffer, bytes.byteOffset + 257, 5).toString('latin1') === 'ustar') fail(LEGACY_ADVICE);
+  if (!looksLikeZip(bytes)) {
+    fail('is not a torch.save checkpoint (it is neither a zip archive nor a legacy pickle); expected a file written by torch.save');
+  }
+  const zip = new ZipArchive(bytes, source);
+  const pickleName = zip.names().find((name) => /^[^/]+\/data\.pkl$/.test(name));
+  if (pickleName === undefined) fail(`the zip archive has no '<archive>/data.pkl' entry, so it was not written by torch.save (entries: ${zip.names().slice(0, 6).join(', ')})`);
+  const prefix = pickleName!.slice(0, -'data.pkl'.length);
+  const byteorderName = `${prefix}byteorder`;
+  if (zip.has(byteorderName)) {
+    const order = Buffer.from(zip.read(byteorderName)).toString('latin1').trim();
+    if (order !== 'little') fail(`its storages are ${order}-endian; only little-endian checkpoints are supported (re-save on a little-endian machine)`);
+  }
+
+  const root = unpickle(zip.read(pickleName!), { source: `${source}:${pickleName}` });
+  if (!(root instanceof PickleDict)) fail(`the saved object is ${describe(root)}, not a state dict (a dict of tensors)`);
+  const top = root as PickleDict;
+  let stateDict = top;
+  let stateDictKey: TorchCheckpoint['stateDictKey'] = null;
+  for (const key of NESTED_STATE_DICT_KEYS) {
+    const nested = top.get(key);
+    if (nested instanceof PickleDict) {
+      stateDict = nested;
+      stateDictKey = key;
+      break;
+    }
+  }
+
+  const storages = new Map<string, HostData>();
+  const storageOf = (ref: TorchTensorRef): HostData => {
+    const { key, dtype, numel } = ref.storage;
+    const cached = storages.get(key);
+    if (cached !== undefined) return cached;
+    const entry = `${prefix}data/${key}`;
+    if (!zip.has(entry)) fail(`storage '${key}' is missing: no zip entry '${entry}'; the file is incomplete`);
+    const raw = zip.read(entry);
+    const expected = numel * elementSize(dtype);
+    if (raw.byteLength !== expected) fail(`storage '${key}' holds ${raw.byteLength} bytes but ${numel} ${dtype} elements need ${expected}; the file is corrupt`);
+    const data = typedArrayFromBytes(dtype, raw);
+    storages.set(key, data);
+    return data;
+  };
+
+  const tensors = new Map<string, HostTensor>();
+  for (const [name, value] of stateDict) {
+    const where = stateDictKey === null ? '' : ` (under '${stateDictKey}')`;
+    if (typeof name !== 'string') fail(`the state dict${where} has a key ${describe(name)}; state dict keys are strings`);
+    if (!(value instanceof TorchTensorRef)) {
+      fail(`state dict entry '${String(name)}'${where} is ${describe(value)}, not a tensor; expected a dict of tensors (save model.state_dict())`);
+    }
+    try {
+      tensors.set(name as string, rebuildTensor(value as TorchTensorRef, storageOf(value as TorchTensorRef)));
+    } catch (error) {
+      fail(`tensor '${String(name)}': ${(error as Error).message}`);
+    }
+  }
+  return { stateDict: tensors, stateDictKey, root };
+}
+
+/**
+ * The contiguous row-major copy of a strided view of a storage: element (i0, i1, ...) is
+ * storage[offset + i0*stride0 + i1*stride1 + ...]. Throws if the view reaches outside the storage.
+ */
+export function rebuildTensor(ref: TorchTensorRef, storage: HostData): HostTensor {
+  const { size, stride, storageOffset } = ref;
+  const dtype = ref.storage.dtype;
+  if (size.some((d) => d < 0) || stride.some((s) => s < 0) || storageOffset < 0) {
+    throw new Error(`size (${size.join(', ')}), stride (${stride.join(', ')}) and offset ${storageOffset} must be non-negative`);
+  }
+  const n = numelOf(size);
+  const shape = [...size];
+  const out = allocateTypedArray(dtype, n);
+  if (n === 0) return { dtype, shape, data: out };
+  let last = storageOffset;
+  for (let d = 0; d < size.length; d++) last += (size[d]! - 1) * stride[d]!;
+  if (last >= storage.length) {
+    throw new Error(`size (${size.join(', ')}) with stride (${stride.join(', ')}) from offset ${storageOffset} reaches element ${last} of a storage of ${storage.length} elements; the file is corrupt`);
+  }
+  let contiguous = true;
+  for (let d = size.length - 1, expected = 1; d >= 0; d--) {
+    if (size[d] !== 1 && stride[d] !== expected) contiguous = false;
+    expected *= size[d]!;
+  }
+  const source = storage as unknown as { [i: number]: number | bigint };
+  const target = out as unknown as { [i: number]: number | bigint };
+  if (contiguous) {
+    (out as Uint8Array).set(storage.subarray(storageOffset, storageOffset + n) as Uint8Array);
+    return { dtype, shape, data: out };
+  }
+  // Walk the index like an odometer, keeping the storage position in step.
+  const rank = size.length;
+  const index = new Array<number>(rank).fill(0);
+  let position = storageOffset;
+  for (let i = 0; i < n; i++) {
+    target[i] = source[position]!;
+    for (let d = rank - 1; d >= 0; d--) {
+      index[d]!++;
+      position += stride[d]!;
+      if (index[d]! < size[d]!) break;
+      position -= index[d]! * stride[d]!;
+      index[d] = 0;
+    }
+  }
+  return { dtype, shape, data: out };
+}
+
+/**
+ * Loads the state dict of a torch.save checkpoint file into libtorch tensors, keep()-ed: the caller owns them and
+ * disposes them. The state dict may be the saved object itself or nested under 'state_dict' / 'model'. Tensors
+ * keep their dtype, except float16/bfloat16, which become float32 (exactly). Everything is read and validated
+ * before any tensor is created, so a bad file throws and allocates nothing. Synchronous.
+ */
+export function loadTorchCheckpoint(path: string): Map<string, Tensor> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new Error(`could not read torch checkpoint ${path}: ${(error as Error).message}`);
+  }
+  const checkpoint = readTorchCheckpoint(bytes, path);
+  const tensors = new Map<string, Tensor>();
+  try {
+    for (const [name, host] of checkpoint.stateDict) tensors.set(name, toTensor(host));
+  } catch (error) {
+    for (const created of tensors.values()) created.dispose();
+    throw new Error(`torch checkpoint ${path}: could not create tensors: ${(error as Error).message}`);
+  }
+  return tensors;
+}

@@ -1,0 +1,11 @@
+/** effnet's neural-network modules: the Module base class, layers and initialisation. */
+export { Module, type StateDictInput, type LoadStateDictOptions, type ParameterCountOptions } from './module.js';
+export { fanInAndOut, leakyReluGain, kaimingUniform_, resetLinearLike_, constant_ } from './init.js';
+export { Conv2d, pair, type Conv2dLayerOptions, type Size2d } from './layers/conv.js';
+export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
+export { Linear, type LinearOptions } from './layers/linear.js';
+export { Dropout } from './layers/dropout.js';
+export { Identity, Flatten } from './layers/shape.js';
+export { Sequential } from './layers/container.js';
+export { SiLU, ReLU, Sigmoid } from './layers/activation.js';
+export { AdaptiveAvgPool2d } from './layers/pooling.js';

@@ -1,0 +1,263 @@
+/**
+ * The Module base class: a tree of named parameters, buffers and child modules, with train/eval mode and
+ * state dictionaries whose keys follow PyTorch's dotted naming ("features.1.bn.bias").
+ */
+import { copy_, keep, noGrad, type Tensor } from '../torch/index.js';
+
+/** What loadStateDict accepts: a Map or a plain object from dotted names to tensors. */
+export type StateDictInput = Map<string, Tensor> | Record<string, Tensor>;
+
+/** Options of Module.loadStateDict. */
+export interface LoadStateDictOptions {
+  /**
+   * Default true: throw (before changing anything) when keys are missing, unexpected or mis-shaped. When false,
+   * matching keys are loaded and the others ignored; mis-shaped keys still throw.
+   */
+  strict?: boolean;
+}
+
+/** Options of Module.parameterCount. */
+export interface ParameterCountOptions {
+  /** Count only parameters with requiresGrad set; default false. */
+  trainableOnly?: boolean;
+}
+
+const NAME_PATTERN = /^[^.]+$/;
+
+function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * A neural-network building block. Subclasses register their tensors and children in the constructor (the
+ * registration order is the naming order) and implement `forward`.
+ * @example
+ * class Affine extends Module {
+ *   readonly weight = this.registerParameter('weight', ones([3]));
+ *   forward(x: Tensor): Tensor { return x.mul(this.weight); }
+ * }
+ */
+export abstract class Module {
+  /** Whether the module is in training mode (dropout active, batch norm uses batch statistics); default true. */
+  training = true;
+
+  private readonly ownParameters = new Map<string, Tensor>();
+  private readonly ownBuffers = new Map<string, Tensor>();
+  private readonly children = new Map<string, Module>();
+
+  /** Runs the module on one input. Modules with other inputs add methods of their own. */
+  abstract forward(input: Tensor): Tensor;
+
+  private checkName(kind: string, name: string): void {
+    if (!NAME_PATTERN.test(name)) {
+      throw new Error(`register${kind}: name '${name}' is empty or contains '.'; use a plain name such as 'weight'`);
+    }
+    const taken =
+      (kind !== 'Parameter' && this.ownParameters.has(name)) ||
+      (kind !== 'Buffer' && this.ownBuffers.has(name)) ||
+      (kind !== 'Module' && this.children.has(name));
+    if (taken) {
+      throw new Error(`register${kind}: name '${name}' is already used by another parameter, buffer or child module of ${this.constructor.name}; pick another name`);
+    }
+  }
+
+  /**
+   * Registers a trainable tensor under `name`: keeps it alive past every scope and turns on requiresGrad.
+   * Registering a name again replaces (and disposes) the previous tensor.
+   */
+  registerParameter(name: string, value: Tensor): Tensor {
+    this.checkName('Parameter', name);
+    if (!value.isLeaf) {
+      throw new Error(
+        `registerParameter('${name}'): the tensor is the result of a recorded operation (${value.gradFn ?? 'non-leaf'}), ` +
+          'but parameters must be leaves of the autograd graph; create it under noGrad() or pass value.detach()',
+      );
+    }
+    const previous = this.ownParameters.get(name);
+    keep(value);
+    value.requiresGrad = true;
+    this.ownParameters.set(name, value);
+    if (previous !== undefined && previous !== value) previous.dispose();
+    return value;
+  }
+
+  /**
+   * Registers a non-trainable tensor that is part of the state (running statistics, counters): kept alive past
+   * every scope. Registering a name again replaces (and disposes) the previous tensor.
+   */
+  registerBuffer(name: string, value: Tensor): Tensor {
+    this.checkName('Buffer', name);
+    const previous = this.ownBuffers.get(name);
+    keep(value);
+    this.ownBuffers.set(name, value);
+    if (previous !== undefined && previous !== value) previous.dispose();
+    return value;
+  }
+
+  /** Registers a child module under `name` (its tensors are then named `name.…`). */
+  registerModule<M extends Module>(name: string, module: M): M {
+    this.checkName('Module', name);
+    if (module === (this as Module)) throw new Error(`registerModule('${name}'): a module cannot be its own child`);
+    this.children.set(name, module);
+    return module;
+  }
+
+  /** Direct children with their names, in registration order. */
+  namedChildren(): [string, Module][] {
+    return [...this.children.entries()];
+  }
+
+  /** Direct children, in registration order. */
+  childModules(): Module[] {
+    return [...this.children.values()];
+  }
+
+  /** This module (named '') and every descendant, depth first, each once, with dotted names. */
+  namedModules(): [string, Module][] {
+    const result: [string, Module][] = [];
+    const seen = new Set<Module>();
+    const visit = (prefix: string, module: Module): void => {
+      if (seen.has(module)) return;
+      seen.add(module);
+      result.push([prefix, module]);
+      for (const [name, child] of module.children) visit(prefix === '' ? name : `${prefix}.${name}`, child);
+    };
+    visit('', this);
+    return result;
+  }
+
+  /** This module and every descendant. */
+  modules(): Module[] {
+    return this.namedModules().map(([, module]) => module);
+  }
+
+  private collect(kind: 'ownParameters' | 'ownBuffers'): [string, Tensor][] {
+    const result: [string, Tensor][] = [];
+    const seen = new Set<Tensor>();
+    for (const [prefix, module] of this.namedModules()) {
+      for (const [name, tensor] of module[kind]) {
+        if (seen.has(tensor)) continue;
+        seen.add(tensor);
+        result.push([prefix === '' ? name : `${prefix}.${name}`, tensor]);
+      }
+    }
+    return result;
+  }
+
+  /** Every parameter of the tree with its dotted name, in registration order; shared tensors appear once. */
+  namedParameters(): [string, Tensor][] {
+    return this.collect('ownParameters');
+  }
+
+  /** Every parameter of the tree, in registration order. */
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, tensor]) => tensor);
+  }
+
+  /** Every buffer of the tree with its dotted name, in registration order. */
+  namedBuffers(): [string, Tensor][] {
+    return this.collect('ownBuffers');
+  }
+
+  /** Every buffer of the tree, in registration order. */
+  buffers(): Tensor[] {
+    return this.namedBuffers().map(([, tensor]) => tensor);
+  }
+
+  /** Sets training mode on this module and every descendant; returns this. */
+  train(mode = true): this {
+    for (const module of this.modules()) module.training = mode;
+    return this;
+  }
+
+  /** Sets evaluation mode on this module and every descendant; returns this. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Calls `fn` on every module of the tree (children before their parent, as PyTorch's apply); returns this. */
+  apply(fn: (module: Module) => void): this {
+    for (const child of this.children.values()) child.apply(fn);
+    fn(this);
+    return this;
+  }
+
+  /**
+   * Parameters and buffers by dotted name (PyTorch's state_dict keys and order: per module, its parameters, then
+   * its buffers). The tensors are the module's own, not copies: do not dispose or modify them.
+   */
+  stateDict(): Map<string, Tensor> {
+    const result = new Map<string, Tensor>();
+    for (const [prefix, module] of this.namedModules()) {
+      const dotted = (name: string): string => (prefix === '' ? name : `${prefix}.${name}`);
+      for (const [name, tensor] of module.ownParameters) result.set(dotted(name), tensor);
+      for (const [name, tensor] of module.ownBuffers) result.set(dotted(name), tensor);
+    }
+    return result;
+  }
+
+  /**
+   * Copies values from `state` into this module's parameters and buffers in place (so references held elsewhere,
+   * e.g. by an optimizer, stay valid), converting dtypes where they differ. Every problem is checked before
+   * anything is copied, and all are reported in one error.
+   */
+  loadStateDict(state: StateDictInput, options: LoadStateDictOptions = {}): void {
+    const strict = options.strict ?? true;
+    const source = state instanceof Map ? state : new Map(Object.entries(state));
+    const own = this.stateDict();
+    const missing: string[] = [];
+    const misShaped: string[] = [];
+    const pairs: [Tensor, Tensor][] = [];
+    for (const [key, target] of own) {
+      const value = source.get(key);
+      if (value === undefined) {
+        missing.push(key);
+        continue;
+      }
+      if (!sameShape(target.shape, value.shape)) {
+        misShaped.push(`${key} (expected ${shapeText(target.shape)}, got ${shapeText(value.shape)})`);
+        continue;
+      }
+      pairs.push([target, value]);
+    }
+    const unexpected = [...source.keys()].filter((key) => !own.has(key));
+    const problems: string[] = [];
+    if (strict && missing.length > 0) problems.push(`missing keys: ${missing.join(', ')}`);
+    if (strict && unexpected.length > 0) problems.push(`unexpected keys: ${unexpected.join(', ')}`);
+    if (misShaped.length > 0) problems.push(`mis-shaped keys: ${misShaped.join('; ')}`);
+    if (problems.length > 0) {
+      throw new Error(
+        `loadStateDict(${this.constructor.name}): the state does not fit this module: ${problems.join('; ')}. ` +
+          'Check that the model was built with the same configuration as the checkpoint' +
+          (strict ? ', or pass { strict: false } to load only the matching keys.' : '.'),
+      );
+    }
+    noGrad(() => {
+      for (const [target, value] of pairs) {
+        if (target !== value) copy_(target, value);
+      }
+    });
+  }
+
+  /** Number of scalar parameters (elements), optionally only of those that require gradients. */
+  parameterCount(options: ParameterCountOptions = {}): number {
+    let count = 0;
+    for (const tensor of this.parameters()) {
+      if (options.trainableOnly && !tensor.requiresGrad) continue;
+      count += tensor.numel;
+    }
+    return count;
+  }
+
+  /** Frees every parameter and buffer of the tree; the module must not be used afterwards. */
+  dispose(): void {
+    for (const module of this.modules()) {
+      for (const tensor of module.ownParameters.values()) tensor.dispose();
+      for (const tensor of module.ownBuffers.values()) tensor.dispose();
+    }
+  }
+}
