@@ -127,7 +127,7 @@ export function parseBlockString(blockString: string): ParsedBlockString {
       continue;
     }
     if (token === 'skip') continue; // timm: the default identity skip, stated explicitly.
-    if (token === 'cc') fail(blockString, "'cc' (CondConv) is not supported; remove the option");
+    if (/^cc\d*$/.test(token)) fail(blockString, `'${token}' (CondConv) is not supported; remove the option`);
     if (dialect === 'timm' && token.startsWith('n') && !/^n\d/.test(token)) {
       const act = token.slice(1);
       if (act === 'sw') continue; // swish = SiLU, EfficientNet's activation anyway.

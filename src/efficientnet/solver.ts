@@ -8,7 +8,7 @@
 import { efficientNetB0Stages, type StageArgs } from './block-spec.js';
 import { profileNetwork, type PaddingMode } from './profile.js';
 import { DEFAULT_COMPOUND_COEFFICIENTS, ScalingError, assertPositive, flopsGrowthPerPhi, scaleNetwork, type CompoundCoefficients } from './scaling.js';
-import { compoundConfig, type EfficientNetConfig } from './variants.js';
+import { MIN_RESOLUTION, compoundConfig, type EfficientNetConfig } from './variants.js';
 
 /** Options of {@link solveForMacs}. */
 export interface SolveOptions extends Partial<CompoundCoefficients> {
@@ -67,8 +67,17 @@ export function solveForMacs(options: SolveOptions): SolveResult {
     beta: options.beta ?? DEFAULT_COMPOUND_COEFFICIENTS.beta,
     gamma: options.gamma ?? DEFAULT_COMPOUND_COEFFICIENTS.gamma,
   };
-  const [low, high] = options.phiRange ?? [-8, 12];
+  let [low, high] = options.phiRange ?? [-8, 12];
   if (!(Number.isFinite(low) && Number.isFinite(high) && low < high)) throw new ScalingError(`phiRange must be two finite numbers [low, high] with low < high, got ${JSON.stringify(options.phiRange)}`);
+  // Keep base · γ^φ ≥ MIN_RESOLUTION so that every φ searched gives a valid input size.
+  const baseResolution = options.baseResolution ?? 224;
+  assertPositive(coefficients.gamma, 'γ (resolution base)');
+  if (coefficients.gamma !== 1) {
+    const limit = Math.log(MIN_RESOLUTION / baseResolution) / Math.log(coefficients.gamma);
+    if (coefficients.gamma > 1) low = Math.max(low, limit);
+    else high = Math.min(high, limit);
+    if (!(low < high)) throw new ScalingError(`no φ in the given range keeps the resolution ≥ ${MIN_RESOLUTION} with γ=${coefficients.gamma}; change phiRange or γ`);
+  }
   const stages = options.stages ?? efficientNetB0Stages();
   const iterations = options.iterations ?? 60;
 
@@ -76,7 +85,7 @@ export function solveForMacs(options: SolveOptions): SolveResult {
     const config = compoundConfig({
       phi,
       ...coefficients,
-      ...(options.baseResolution === undefined ? {} : { baseResolution: options.baseResolution }),
+      baseResolution,
       ...(options.resolutionMultiple === undefined ? {} : { resolutionMultiple: options.resolutionMultiple }),
     });
     const network = scaleNetwork(stages, { width: config.width, depth: config.depth });

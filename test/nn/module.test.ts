@@ -174,3 +174,12 @@ test('registered tensors survive the scope that created the module', () => {
   net.dispose();
   assert.equal(liveTensorCount(), before);
 });
+
+test('apply visits children before their parent', () => {
+  const net = new Net();
+  const order: string[] = [];
+  const names = new Map(net.namedModules().map(([n, m]) => [m, n] as const));
+  net.apply((m) => order.push(names.get(m)!));
+  assert.deepEqual(order, ['stem', 'features.0', 'features.1.conv', 'features.1.bn', 'features.1', 'features.2', 'features', 'head', '']);
+  net.dispose();
+});

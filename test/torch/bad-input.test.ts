@@ -5,14 +5,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import {
   add,
+  add_,
   callOperator,
   conv2d,
   crossEntropy,
   full,
   liveTensorCount,
   matmul,
+  mul,
   ones,
   sum,
   tensor,
@@ -163,9 +166,15 @@ test('autograd misuse: backward on a non-scalar without grad, on a tensor withou
     assertFails(() => { ints.requiresGrad = true; }, [/setRequiresGrad\(int64\[2\]\)/, /floating point/]);
     assertFails(() => { y.requiresGrad = false; }, [/only leaf tensors/, /detach/]);
     assertFails(() => { a.grad = five; }, [/setGrad/, /float32\[5\]/, /float32\[3\]/]);
+    assertFails(() => add_(a, 1), [/aten::add_\.Scalar\(self=float32\[3\]/, /leaf Variable that requires grad/]);
     // The graph survives the failed attempts: a proper backward still fills the gradient (2 everywhere).
-    y.backward(ones([3]));
+    const seed = ones([3]);
+    y.backward(seed);
     assert.deepEqual(a.grad!.toArray(), [2, 2, 2]);
+    // a·a saves its inputs for backward; a second backward without retainGraph finds them freed.
+    const square = sum(mul(a, a));
+    square.backward();
+    assertFails(() => square.backward(), [/backward\(float32\[\]\)/, /backward through the graph a second time/, /retain_graph/]);
   });
 });
 
@@ -182,4 +191,35 @@ test('engine settings reject bad values', () => {
   assertFails(() => native.manualSeed(-1), [/manualSeed/]);
   assertFails(() => native.setNumThreads(0), [/setNumThreads/]);
   assertFails(() => native.call(99999), [/op must be a handle/]);
+});
+
+test('junk arguments to every binding function and to operators never abort the process', () => {
+  // Run in a child process so that an abort shows up as a signal here rather than killing the test runner.
+  const nativeUrl = new URL('../../src/torch/native.js', import.meta.url).href;
+  const script = `
+    import { native } from ${JSON.stringify(nativeUrl)};
+    const t = native.fromTypedArray(new Float32Array(16), [1, 1, 4, 4]);
+    const ints = native.fromTypedArray(new BigInt64Array(2), [2]);
+    const junk = [undefined, null, Symbol('s'), 'x', {}, [], -1, 1e12, 0.5, NaN, 2n ** 70n, true, [t, 'a'], t, ints, [-5], [1e9, 1e9]];
+    let failures = 0;
+    for (const name of Object.keys(native)) {
+      if (typeof native[name] !== 'function' || name === 'dispose' || name === 'disposeAll' || name === 'setGradEnabled') continue;
+      for (const a of junk) for (const b of junk.slice(0, 8)) {
+        try { native[name](a, b, b); } catch (e) { if (!(e instanceof Error)) throw new Error('non-Error thrown by ' + name); failures++; }
+      }
+    }
+    for (const name of ['aten::conv2d', 'aten::batch_norm', 'aten::cat', 'aten::index.Tensor', 'aten::topk', 'aten::cross_entropy_loss', 'aten::reshape', 'aten::full', 'aten::split.Tensor']) {
+      const op = native.findOperator(name);
+      for (const a of junk) for (const b of junk) {
+        try { native.call(op, a, b); } catch (e) { if (!(e instanceof Error)) throw new Error('non-Error thrown by ' + name); failures++; }
+      }
+    }
+    const data = Array.from(native.toTypedArray(t));
+    if (data.length !== 16 || data.some((v) => v !== 0)) throw new Error('a live tensor was damaged');
+    console.log('survived ' + failures + ' refused calls');
+  `;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(child.signal, null, `the process was killed by ${String(child.signal)}; stderr: ${child.stderr}`);
+  assert.equal(child.status, 0, `the child failed: ${child.stderr}`);
+  assert.match(child.stdout, /survived \d+ refused calls/);
 });

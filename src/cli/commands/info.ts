@@ -1,0 +1,212 @@
+/**
+ * `effnet info`: the per-stage table (operator, input resolution, channels, layers, params, MACs) of one
+ * EfficientNet configuration, or the family table of every registered variant, from the analytic profiler.
+ */
+import { parseArgs } from 'node:util';
+import {
+  DEFAULT_COMPOUND_COEFFICIENTS,
+  ScalingError,
+  UnknownVariantError,
+  compoundConfig,
+  customConfig,
+  getVariant,
+  networkSpec,
+  profileNetwork,
+  variantNames,
+  type EfficientNetConfig,
+  type NetworkProfile,
+  type PaddingMode,
+} from '../../efficientnet/index.js';
+
+/** One line for `effnet --help`. */
+export const summary = 'per-stage params and MACs of a variant or custom scaling (--all: the whole family)';
+
+const USAGE = `usage: effnet info <variant> [options]        per-stage table of b0..b8, l2
+       effnet info --width W --depth D --resolution R [options]
+       effnet info --phi K [--alpha A --beta B --gamma G] [options]
+       effnet info --all [options]                 family table (params, MACs, resolution, dropout)
+
+options:
+  --json                 machine-readable output
+  --num-classes N        classifier outputs (default 1000)
+  --image-size S|HxW     input size (default: the configuration's resolution)
+  --padding same|symmetric   convolution padding convention (default symmetric)
+  --width W --depth D --resolution R   custom multipliers (each defaults to B0's 1, 1, 224)
+  --phi K --alpha A --beta B --gamma G compound scaling (defaults α=${DEFAULT_COMPOUND_COEFFICIENTS.alpha}, β=${DEFAULT_COMPOUND_COEFFICIENTS.beta}, γ=${DEFAULT_COMPOUND_COEFFICIENTS.gamma}); resolution = 224·γ^φ rounded to a multiple of 4
+variants: ${variantNames().join(', ')}
+`;
+
+/** A user error: printed on stderr, exit code 2. */
+class UsageError extends Error {}
+
+function parseNumber(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${flag} expects a number, got '${text}'`);
+  return value;
+}
+
+function parseInteger(flag: string, text: string | undefined): number | undefined {
+  const value = parseNumber(flag, text);
+  if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new UsageError(`--${flag} expects a positive integer, got '${text}'`);
+  return value;
+}
+
+function parseImageSize(text: string | undefined): [number, number] | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\d+)(?:x(\d+))?$/i.exec(text.trim());
+  if (!match) throw new UsageError(`--image-size expects a size like 224 or 320x240 (height x width), got '${text}'`);
+  const height = Number(match[1]);
+  return [height, match[2] === undefined ? height : Number(match[2])];
+}
+
+function parsePadding(text: string | undefined): PaddingMode {
+  if (text === undefined || text === 'symmetric') return 'symmetric';
+  if (text === 'same') return 'same';
+  throw new UsageError(`--padding expects 'same' or 'symmetric', got '${text}'`);
+}
+
+function formatCount(value: number): string {
+  return value.toLocaleString('en-US');
+}
+
+function formatMacs(value: number): string {
+  return value >= 1e9 ? `${(value / 1e9).toFixed(4)}B` : `${(value / 1e6).toFixed(2)}M`;
+}
+
+function table(header: string[], rows: string[][], rightAligned: boolean[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (rightAligned[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+function describe(config: EfficientNetConfig): string {
+  const short = (value: number): number => Number(value.toFixed(4));
+  const phi = config.phi === null ? '' : `, φ ${short(config.phi)}`;
+  return `EfficientNet-${config.name} (width ${short(config.width)}, depth ${short(config.depth)}, resolution ${config.resolution}, dropout ${config.dropout}${phi})`;
+}
+
+function profileJson(config: EfficientNetConfig, profile: NetworkProfile): object {
+  return {
+    config,
+    imageSize: profile.imageSize,
+    numClasses: profile.numClasses,
+    padding: profile.padding,
+    params: profile.params,
+    macs: profile.macs,
+    stages: profile.stages.map(({ blocks: _blocks, ...row }) => row),
+  };
+}
+
+function stageTable(config: EfficientNetConfig, profile: NetworkProfile): string {
+  const rows = profile.stages.map((r) => [
+    r.name,
+    r.operator,
+    `${r.inputSize[0]}x${r.inputSize[1]}`,
+    String(r.outChannels),
+    String(r.layers),
+    formatCount(r.params),
+    formatMacs(r.macs),
+  ]);
+  rows.push(['total', '', '', '', String(profile.stages.reduce((s, r) => s + r.layers, 0)), formatCount(profile.params), formatMacs(profile.macs)]);
+  const title = `${describe(config)}\ninput ${profile.imageSize[0]}x${profile.imageSize[1]}, ${profile.numClasses} classes, ${profile.padding} padding`;
+  return `${title}\n\n${table(['stage', 'operator', 'resolution', 'channels', 'layers', 'params', 'MACs'], rows, [false, false, true, true, true, true, true])}\n`;
+}
+
+function resolveConfig(positionals: string[], values: Record<string, string | boolean | undefined>): EfficientNetConfig {
+  const str = (key: string): string | undefined => values[key] as string | undefined;
+  const custom = ['width', 'depth', 'resolution'].filter((k) => str(k) !== undefined);
+  const compound = ['phi', 'alpha', 'beta', 'gamma'].filter((k) => str(k) !== undefined);
+  const sources = [positionals.length > 0, custom.length > 0, compound.length > 0].filter(Boolean).length;
+  if (positionals.length > 1) throw new UsageError(`expected one variant name, got ${positionals.length}: ${positionals.join(' ')}`);
+  if (sources === 0) throw new UsageError(`name a variant (${variantNames().join(', ')}), give --width/--depth/--resolution or --phi, or use --all`);
+  if (sources > 1) throw new UsageError('give only one of: a variant name, --width/--depth/--resolution, --phi/--alpha/--beta/--gamma');
+  if (positionals.length === 1) return getVariant(positionals[0]!);
+  if (custom.length > 0) {
+    return customConfig({
+      width: parseNumber('width', str('width')) ?? 1,
+      depth: parseNumber('depth', str('depth')) ?? 1,
+      resolution: parseNumber('resolution', str('resolution')) ?? 224,
+    });
+  }
+  const phi = parseNumber('phi', str('phi'));
+  if (phi === undefined) throw new UsageError('--alpha/--beta/--gamma need --phi');
+  return compoundConfig({
+    phi,
+    alpha: parseNumber('alpha', str('alpha')) ?? DEFAULT_COMPOUND_COEFFICIENTS.alpha,
+    beta: parseNumber('beta', str('beta')) ?? DEFAULT_COMPOUND_COEFFICIENTS.beta,
+    gamma: parseNumber('gamma', str('gamma')) ?? DEFAULT_COMPOUND_COEFFICIENTS.gamma,
+  });
+}
+
+function runInfo(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      all: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      width: { type: 'string' },
+      depth: { type: 'string' },
+      resolution: { type: 'string' },
+      phi: { type: 'string' },
+      alpha: { type: 'string' },
+      beta: { type: 'string' },
+      gamma: { type: 'string' },
+      'num-classes': { type: 'string' },
+      'image-size': { type: 'string' },
+      padding: { type: 'string' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const numClasses = parseInteger('num-classes', values['num-classes']) ?? 1000;
+  const padding = parsePadding(values.padding);
+  const imageSize = parseImageSize(values['image-size']);
+
+  if (values.all) {
+    const extra = positionals.length > 0 || ['width', 'depth', 'resolution', 'phi', 'alpha', 'beta', 'gamma', 'image-size'].some((k) => (values as Record<string, unknown>)[k] !== undefined);
+    if (extra) throw new UsageError('--all prints every registered variant at its own resolution; drop the variant name and the --width/--depth/--resolution/--phi/--image-size options');
+    const family = variantNames().map((name) => {
+      const config = getVariant(name);
+      const profile = profileNetwork(networkSpec(config), { imageSize: config.resolution, numClasses, padding });
+      return { config, params: profile.params, macs: profile.macs };
+    });
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ numClasses, padding, variants: family.map((f) => ({ ...f.config, params: f.params, macs: f.macs })) }, null, 2) + '\n');
+    } else {
+      const rows = family.map(({ config, params, macs }) => [config.name, String(config.width), String(config.depth), String(config.resolution), String(config.dropout), formatCount(params), formatMacs(macs)]);
+      process.stdout.write(`EfficientNet family, ${numClasses} classes, ${padding} padding, MACs at each native resolution\n\n`);
+      process.stdout.write(table(['variant', 'width', 'depth', 'resolution', 'dropout', 'params', 'MACs'], rows, [false, true, true, true, true, true, true]) + '\n');
+    }
+    return 0;
+  }
+
+  const config = resolveConfig(positionals, values as Record<string, string | boolean | undefined>);
+  const profile = profileNetwork(networkSpec(config), { imageSize: imageSize ?? config.resolution, numClasses, padding });
+  process.stdout.write(values.json ? JSON.stringify(profileJson(config, profile), null, 2) + '\n' : stageTable(config, profile));
+  return 0;
+}
+
+/** Runs `effnet info`; returns 0, or 2 after printing the problem on stderr. */
+export async function run(args: string[]): Promise<number> {
+  try {
+    return runInfo(args);
+  } catch (error) {
+    // Bad input: our usage errors, the library's validation errors, and parseArgs' ERR_PARSE_ARGS_* errors.
+    // Anything else is a bug and goes to the dispatcher (exit 1, stack with EFFNET_DEBUG).
+    const code = (error as { code?: unknown }).code;
+    const isInputError =
+      error instanceof UsageError ||
+      error instanceof ScalingError ||
+      error instanceof UnknownVariantError ||
+      (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
+    if (!isInputError) throw error;
+    process.stderr.write(`effnet info: ${(error as Error).message}\n(effnet info --help for usage)\n`);
+    return 2;
+  }
+}

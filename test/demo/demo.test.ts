@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { liveTensorCount } from '../../src/torch/index.js';
+import { FASHION_MNIST_DIR } from '../../src/data/idx.js';
+import { buildDemoConvNet } from '../../src/demo/convnet.js';
+import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, loadFashionMnist, makeBatch, seededRandom, shuffledIndices } from '../../src/demo/data.js';
+import { demoLearningRate, trainDemo } from '../../src/demo/train.js';
+
+const haveData = existsSync(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
+const skip = haveData ? false : `${FASHION_MNIST_DIR} is missing (apt-get install dataset-fashion-mnist)`;
+
+test('seeded shuffle: a permutation, reproducible, seed-dependent', () => {
+  const a = shuffledIndices(1000, seededRandom(7));
+  const b = shuffledIndices(1000, seededRandom(7));
+  const c = shuffledIndices(1000, seededRandom(8));
+  assert.deepEqual(a, b);
+  assert.notDeepEqual(a, c);
+  assert.deepEqual([...a].sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i));
+  // Uniform-ish: the mean of 10,000 draws is near 1/2 (std of the mean ≈ 0.0029).
+  const random = seededRandom(1);
+  let sum = 0;
+  for (let i = 0; i < 10000; i++) sum += random();
+  assert.ok(Math.abs(sum / 10000 - 0.5) < 0.015);
+});
+
+test('learning-rate schedule: linear warm-up to the peak, then linear decay towards 0', () => {
+  assert.equal(demoLearningRate(0, 400, 0.1, 0.1), 0.1 * (1 / 40) * 1);
+  assert.ok(Math.abs(demoLearningRate(39, 400, 0.1, 0.1) - 0.1 * (1 - 39 / 400)) < 1e-15);
+  assert.ok(Math.abs(demoLearningRate(200, 400, 0.1, 0.1) - 0.05) < 1e-15);
+  assert.ok(Math.abs(demoLearningRate(399, 400, 0.1, 0.1) - 0.1 / 400) < 1e-15);
+});
+
+test('the demo ConvNet: 29,178 parameters (as the PyTorch reference), logits [N, 10]', () => {
+  const net = buildDemoConvNet();
+  // conv 1·16·9 + 16·32·9 + 32·64·9, BN 2·(16+32+64), linear 576·10 + 10
+  assert.equal(net.parameterCount(), 144 + 4608 + 18432 + 2 * 112 + 5770);
+  net.dispose();
+});
+
+test('batches are normalised as (pixel/255 − mean)/std with int64 labels', { skip }, () => {
+  const { train } = loadFashionMnist();
+  const batch = makeBatch(train, [0, 5]);
+  assert.deepEqual(batch.images.shape, [2, 1, 28, 28]);
+  assert.equal(batch.labels.dtype, 'int64');
+  assert.deepEqual(batch.labels.toArray(), [train.labels[0], train.labels[5]]);
+  const values = batch.images.toFloat32Array();
+  for (const [b, index] of [[0, 0], [1, 5]] as const) {
+    for (const p of [0, 300, 783]) {
+      const expected = (train.images[index * 784 + p]! / 255 - FASHION_MNIST_MEAN) / FASHION_MNIST_STD;
+      assert.ok(Math.abs(values[b * 784 + p]! - expected) < 1e-5);
+    }
+  }
+  batch.images.dispose();
+  batch.labels.dispose();
+});
+
+test('same seed, same run; another seed, another run; nothing leaks', { skip }, () => {
+  const data = loadFashionMnist();
+  const before = liveTensorCount();
+  const losses = (seed: number): number[] => {
+    const out: number[] = [];
+    trainDemo({ steps: 6, seed, data, progress: null, evaluate: false, onStep: (_, loss) => out.push(loss) });
+    return out;
+  };
+  const a = losses(3);
+  assert.deepEqual(losses(3), a);
+  assert.notDeepEqual(losses(4), a);
+  assert.equal(liveTensorCount(), before);
+});
+
+test('the default demo run reaches >= 85% test accuracy on Fashion-MNIST', { skip }, () => {
+  const result = trainDemo({ progress: null });
+  process.stderr.write(
+    `# demo: test accuracy ${(result.testAccuracy * 100).toFixed(2)}% after ${result.steps} steps of ${result.batchSize} ` +
+      `(train ${result.trainSeconds.toFixed(1)} s, eval ${result.evalSeconds.toFixed(1)} s, ${result.threads} thread(s))\n`,
+  );
+  assert.ok(result.testAccuracy >= 0.85, `test accuracy ${result.testAccuracy} < 0.85`);
+  assert.ok(result.finalLoss < 0.5, `final training loss ${result.finalLoss} should be well below ln(10) = 2.30`);
+});

@@ -1,0 +1,98 @@
+/**
+ * `effnet info` end to end: spawns `node dist/src/cli/main.js info ...` and checks the tables and JSON against the
+ * profiler and the torchvision fixture, and that bad input exits 2 with a message on stderr.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadTorchvisionFixture } from './fixture.js';
+
+const mainJs = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function info(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [mainJs, 'info', ...args], { encoding: 'utf8' });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+test('info b0 prints the stage table with the totals', () => {
+  const { code, stdout, stderr } = info('b0');
+  assert.equal(code, 0, stderr);
+  const lines = stdout.split('\n');
+  assert.match(lines[0]!, /EfficientNet-b0 \(width 1, depth 1, resolution 224, dropout 0.2\)/);
+  assert.match(stdout, /stage\s+operator\s+resolution\s+channels\s+layers\s+params\s+MACs/);
+  assert.match(stdout, /stage3\s+MBConv6, k5x5\s+56x56\s+40\s+2\s/);
+  assert.match(stdout, /total\s+19\s+5,288,548\s+385\.81M/);
+});
+
+test('info --json matches the torchvision fixture for custom configurations', () => {
+  const fixture = loadTorchvisionFixture();
+  for (const reference of fixture.custom.slice(0, 3)) {
+    const [h, w] = reference.imageSize;
+    const { code, stdout, stderr } = info(
+      '--width', String(reference.width), '--depth', String(reference.depth), '--resolution', String(Math.max(32, h)),
+      '--image-size', `${h}x${w}`, '--num-classes', String(reference.numClasses), '--json',
+    );
+    assert.equal(code, 0, stderr);
+    const parsed = JSON.parse(stdout) as { params: number; macs: number; stages: { name: string; params: number; macs: number }[] };
+    assert.equal(parsed.params, reference.params);
+    assert.equal(parsed.macs, reference.macs);
+    assert.deepEqual(parsed.stages.map((s) => [s.name, s.params, s.macs]), reference.stages.map((s) => [s.name, s.params, s.macs]));
+  }
+});
+
+test('info --all prints the family; --all --json has every variant', () => {
+  const text = info('--all');
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /b7\s+2\s+3\.1\s+600\s+0\.5\s+66,347,960\s+37\.7459B/);
+  const json = info('--all', '--json', '--num-classes', '10');
+  assert.equal(json.code, 0, json.stderr);
+  const parsed = JSON.parse(json.stdout) as { numClasses: number; variants: { name: string; params: number }[] };
+  assert.equal(parsed.numClasses, 10);
+  assert.deepEqual(parsed.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2']);
+  assert.equal(parsed.variants[0]!.params, 5_288_548 - 990 * 1281);
+});
+
+test('info --phi uses compound scaling; padding and image size are honoured', () => {
+  const phi = info('--phi', '0.5', '--json');
+  assert.equal(phi.code, 0, phi.stderr);
+  const parsed = JSON.parse(phi.stdout) as { config: { resolution: number; phi: number }; imageSize: number[] };
+  assert.equal(parsed.config.resolution, 240);
+  assert.equal(parsed.config.phi, 0.5);
+  assert.deepEqual(parsed.imageSize, [240, 240]);
+  const same = info('b1', '--padding', 'same', '--image-size', '100x64', '--json');
+  assert.equal(same.code, 0, same.stderr);
+  const sameParsed = JSON.parse(same.stdout) as { padding: string; imageSize: number[]; stages: { outputSize: number[] }[] };
+  assert.equal(sameParsed.padding, 'same');
+  assert.deepEqual(sameParsed.stages[0]!.outputSize, [50, 32]);
+});
+
+test('bad input exits 2 with a clear message on stderr', () => {
+  const cases: [string[], RegExp][] = [
+    [['b9'], /unknown EfficientNet variant 'b9'; valid names: b0, b1, .*l2/],
+    [[], /name a variant/],
+    [['b0', 'b1'], /expected one variant name/],
+    [['b0', '--width', '2'], /only one of/],
+    [['--width', '0'], /width multiplier must be a finite number > 0/],
+    [['--depth', '-1'], /depth multiplier must be a finite number > 0/],
+    [['--width', 'abc'], /--width expects a number, got 'abc'/],
+    [['--resolution', '16'], /smaller than the network's total stride 32/],
+    [['b0', '--image-size', '31'], /smaller than the network's total stride 32/],
+    [['b0', '--image-size', 'big'], /--image-size expects a size like 224/],
+    [['b0', '--padding', 'valid'], /--padding expects 'same' or 'symmetric'/],
+    [['b0', '--num-classes', '2.5'], /--num-classes expects a positive integer/],
+    [['b0', '--bogus'], /Unknown option '--bogus'/],
+    [['--all', 'b0'], /--all prints every registered variant/],
+    [['--alpha', '1.3'], /--alpha\/--beta\/--gamma need --phi/],
+    [['--phi', '1', '--gamma', 'NaN'], /--gamma expects a number/],
+  ];
+  for (const [args, pattern] of cases) {
+    const { code, stdout, stderr } = info(...args);
+    assert.equal(code, 2, `${args.join(' ')}: exit code`);
+    assert.equal(stdout, '', `${args.join(' ')}: nothing on stdout`);
+    assert.match(stderr, pattern, args.join(' '));
+  }
+  const help = info('--help');
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /usage: effnet info <variant>/);
+});

@@ -1,0 +1,111 @@
+/**
+ * The variant registry, over every registered variant: table values, the profile against torchvision's exact
+ * parameter counts and hook-counted MACs (fixture), the PAPER.md figures, and the registry's errors.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  UnknownVariantError,
+  compoundConfig,
+  customConfig,
+  getVariant,
+  networkSpec,
+  profileNetwork,
+  variantNames,
+} from '../../src/efficientnet/index.js';
+import { loadTorchvisionFixture } from './fixture.js';
+
+const fixture = loadTorchvisionFixture();
+
+// PAPER.md: torchvision exact params and MACs (billions) at native resolution, 1000 classes.
+const PAPER: Record<string, [number, number]> = {
+  b0: [5_288_548, 0.3858],
+  b1: [7_794_184, 0.6868],
+  b2: [9_109_994, 0.9936],
+  b3: [12_233_232, 1.8271],
+  b4: [19_341_616, 4.3938],
+  b5: [30_389_784, 10.2664],
+  b6: [43_040_704, 19.0676],
+  b7: [66_347_960, 37.7459],
+};
+
+test('registry holds b0..b8 and l2 with the reference (width, depth, resolution, dropout)', () => {
+  assert.deepEqual(variantNames(), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2']);
+  const table: Record<string, [number, number, number, number]> = {
+    b0: [1.0, 1.0, 224, 0.2], b1: [1.0, 1.1, 240, 0.2], b2: [1.1, 1.2, 260, 0.3], b3: [1.2, 1.4, 300, 0.3],
+    b4: [1.4, 1.8, 380, 0.4], b5: [1.6, 2.2, 456, 0.4], b6: [1.8, 2.6, 528, 0.5], b7: [2.0, 3.1, 600, 0.5],
+    b8: [2.2, 3.6, 672, 0.5], l2: [4.3, 5.3, 800, 0.5],
+  };
+  for (const name of variantNames()) {
+    const c = getVariant(name);
+    assert.deepEqual([c.width, c.depth, c.resolution, c.dropout], table[name], name);
+    assert.equal(c.phi, null);
+  }
+  assert.equal(getVariant('efficientnet-b3').name, 'b3');
+  assert.equal(getVariant('EfficientNet_B3').name, 'b3');
+});
+
+for (const name of variantNames()) {
+  test(`variant ${name}: profile is consistent and matches the references where they exist`, () => {
+    const config = getVariant(name);
+    const network = networkSpec(config);
+    const profile = profileNetwork(network, { imageSize: config.resolution });
+    assert.equal(profile.params, profile.stages.reduce((s, r) => s + r.params, 0));
+    assert.ok(profile.macs > 0 && Number.isSafeInteger(profile.macs));
+    const same = profileNetwork(network, { imageSize: config.resolution, padding: 'same' });
+    assert.equal(same.macs, profile.macs, 'odd kernels: SAME and symmetric give the same sizes');
+    assert.deepEqual(profile.stages.at(-2)!.outputSize, [Math.ceil(config.resolution / 32), Math.ceil(config.resolution / 32)]);
+
+    const reference = fixture.variants.find((v) => v.name === name);
+    if (reference !== undefined) {
+      assert.deepEqual(reference.imageSize, [config.resolution, config.resolution]);
+      assert.equal(network.stemChannels, reference.stemChannels);
+      assert.equal(network.headChannels, reference.headChannels);
+      assert.deepEqual(network.stages.map((s) => s.repeats), reference.repeats);
+      assert.equal(profile.params, reference.params, 'params vs torchvision');
+      assert.equal(profile.macs, reference.macs, 'MACs vs torchvision hooks');
+      assert.deepEqual(
+        profile.stages.map((r) => [r.name, r.params, r.macs]),
+        reference.stages.map((r) => [r.name, r.params, r.macs]),
+        'per-stage params and MACs vs torchvision',
+      );
+    }
+    const paper = PAPER[name];
+    if (paper !== undefined) {
+      assert.equal(profile.params, paper[0]);
+      assert.ok(Math.abs(profile.macs / 1e9 - paper[1]) / paper[1] < 1e-3, `${name} MACs ${profile.macs / 1e9}B vs ${paper[1]}B`);
+    }
+  });
+}
+
+test('the fixture covers b0..b7', () => {
+  assert.deepEqual(fixture.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7']);
+});
+
+test('compound configuration: φ = 0 is B0, φ = 0.5 gives B1 resolution', () => {
+  const zero = compoundConfig({ phi: 0 });
+  assert.deepEqual([zero.width, zero.depth, zero.resolution, zero.phi], [1, 1, 224, 0]);
+  const half = compoundConfig({ phi: 0.5 });
+  assert.equal(half.resolution, 240);
+  assert.ok(Math.abs(half.width - Math.sqrt(1.1)) < 1e-12 && Math.abs(half.depth - Math.sqrt(1.2)) < 1e-12);
+  const custom = compoundConfig({ phi: 2, alpha: 1.4, beta: 1.2, gamma: 1.1, baseResolution: 192, resolutionMultiple: 32 });
+  assert.ok(Math.abs(custom.depth - 1.96) < 1e-12 && Math.abs(custom.width - 1.44) < 1e-12);
+  assert.equal(custom.resolution, 224); // 192 · 1.21 = 232.3 → nearest multiple of 32
+  assert.equal(compoundConfig({ phi: 6 }).dropout, 0.5);
+});
+
+test('errors: unknown variant lists the names; bad multipliers; resolution below the total stride', () => {
+  assert.throws(() => getVariant('b9'), (error: unknown) => {
+    assert.ok(error instanceof UnknownVariantError);
+    assert.match(error.message, /unknown EfficientNet variant 'b9'; valid names: b0, b1, b2, b3, b4, b5, b6, b7, b8, l2/);
+    return true;
+  });
+  for (const bad of [0, -0.5, Number.NaN]) {
+    assert.throws(() => customConfig({ width: bad, depth: 1, resolution: 224 }), /width multiplier must be a finite number > 0/);
+    assert.throws(() => customConfig({ width: 1, depth: bad, resolution: 224 }), /depth multiplier must be a finite number > 0/);
+  }
+  assert.throws(() => customConfig({ width: 1, depth: 1, resolution: 31 }), /resolution 31 is smaller than the network's total stride 32/);
+  assert.throws(() => customConfig({ width: 1, depth: 1, resolution: 100.5 }), /integer number of pixels/);
+  assert.throws(() => customConfig({ width: 1, depth: 1, resolution: 224, dropout: 1 }), /dropout must be in \[0, 1\)/);
+  assert.throws(() => compoundConfig({ phi: -20 }), /smaller than the network's total stride/);
+});
