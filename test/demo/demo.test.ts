@@ -73,7 +73,7 @@ test('same seed, same run; another seed, another run; nothing leaks', { skip }, 
 test('the default demo run reaches >= 85% test accuracy on Fashion-MNIST', { skip }, () => {
   const result = trainDemo({ progress: null });
   process.stderr.write(
-    `# demo: test accuracy ${(result.testAccuracy * 100).toFixed(2)}% after ${result.steps} steps of ${result.batchSize} ` +
+    `demo: test accuracy ${(result.testAccuracy * 100).toFixed(2)}% after ${result.steps} steps of ${result.batchSize} ` +
       `(train ${result.trainSeconds.toFixed(1)} s, eval ${result.evalSeconds.toFixed(1)} s, ${result.threads} thread(s))\n`,
   );
   assert.ok(result.testAccuracy >= 0.85, `test accuracy ${result.testAccuracy} < 0.85`);

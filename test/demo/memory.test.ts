@@ -43,7 +43,7 @@ test(
         }
       },
     });
-    process.stderr.write(`# memory: after step 100 rss ${(rssAt100 / MB).toFixed(1)} MB, ${liveAt100} tensors; ${samples.join('; ')}\n`);
+    process.stderr.write(`memory: after step 100 rss ${(rssAt100 / MB).toFixed(1)} MB, ${liveAt100} tensors; ${samples.join('; ')}\n`);
     assert.ok(maxRss - rssAt100 <= 64 * MB, `RSS grew by ${((maxRss - rssAt100) / MB).toFixed(1)} MB after step 100 (limit 64 MB)`);
     assert.equal(maxLive, liveAt100, `live tensors grew from ${liveAt100} to ${maxLive} after step 100`);
     // Only the model's 11 parameters and 9 batch-norm buffers plus one momentum buffer per parameter stay alive:

@@ -60,6 +60,9 @@ test('info --phi uses compound scaling; padding and image size are honoured', ()
   assert.equal(parsed.config.resolution, 240);
   assert.equal(parsed.config.phi, 0.5);
   assert.deepEqual(parsed.imageSize, [240, 240]);
+  const negative = info('--phi', '-1', '--json');
+  assert.equal(negative.code, 0, negative.stderr);
+  assert.equal((JSON.parse(negative.stdout) as { config: { resolution: number } }).config.resolution, 196); // 224 / 1.15 = 194.8 → 196
   const same = info('b1', '--padding', 'same', '--image-size', '100x64', '--json');
   assert.equal(same.code, 0, same.stderr);
   const sameParsed = JSON.parse(same.stdout) as { padding: string; imageSize: number[]; stages: { outputSize: number[] }[] };
@@ -85,6 +88,7 @@ test('bad input exits 2 with a clear message on stderr', () => {
     [['--all', 'b0'], /--all prints every registered variant/],
     [['--alpha', '1.3'], /--alpha\/--beta\/--gamma need --phi/],
     [['--phi', '1', '--gamma', 'NaN'], /--gamma expects a number/],
+    [['--phi', '-20'], /smaller than the network's total stride/],
   ];
   for (const [args, pattern] of cases) {
     const { code, stdout, stderr } = info(...args);

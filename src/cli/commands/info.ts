@@ -139,9 +139,27 @@ function resolveConfig(positionals: string[], values: Record<string, string | bo
   });
 }
 
+const VALUE_OPTIONS = ['width', 'depth', 'resolution', 'phi', 'alpha', 'beta', 'gamma', 'num-classes', 'image-size', 'padding'];
+
+/** Joins `--phi -1` into `--phi=-1`: parseArgs would take a negative number for an option and refuse it. */
+function joinNegativeValues(args: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (arg.startsWith('--') && VALUE_OPTIONS.includes(arg.slice(2)) && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      joined.push(`${arg}=${next}`);
+      i += 1;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
+}
+
 function runInfo(args: string[]): number {
   const { values, positionals } = parseArgs({
-    args,
+    args: joinNegativeValues(args),
     allowPositionals: true,
     strict: true,
     options: {
