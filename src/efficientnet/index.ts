@@ -7,3 +7,5 @@ export * from './scaling.js';
 export * from './variants.js';
 export * from './profile.js';
 export * from './solver.js';
+export * from './model.js';
+export * from './layers.js';

@@ -108,8 +108,9 @@ export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): Tor
 }
 
 /**
- * The contiguous row-major copy of a strided view of a storage: element (i0, i1, ...) is
- * storage[offset + i0*stride0 + i1*stride1 + ...]. Throws if the view reaches outside the storage.
+ * The contiguous row-major elements of a strided view of a storage: element (i0, i1, ...) is
+ * storage[offset + i0*stride0 + i1*stride1 + ...]. When the view is exactly the whole storage in order, the result
+ * shares `storage` rather than copying it (treat both as read-only). Throws if the view reaches outside the storage.
  */
 export function rebuildTensor(ref: TorchTensorRef, storage: HostData): HostTensor {
   const { size, stride, storageOffset } = ref;
@@ -119,8 +120,7 @@ export function rebuildTensor(ref: TorchTensorRef, storage: HostData): HostTenso
   }
   const n = numelOf(size);
   const shape = [...size];
-  const out = allocateTypedArray(dtype, n);
-  if (n === 0) return { dtype, shape, data: out };
+  if (n === 0) return { dtype, shape, data: allocateTypedArray(dtype, 0) };
   let last = storageOffset;
   for (let d = 0; d < size.length; d++) last += (size[d]! - 1) * stride[d]!;
   if (last >= storage.length) {
@@ -131,9 +131,12 @@ export function rebuildTensor(ref: TorchTensorRef, storage: HostData): HostTenso
     if (size[d] !== 1 && stride[d] !== expected) contiguous = false;
     expected *= size[d]!;
   }
+  const out = allocateTypedArray(dtype, n);
   const source = storage as unknown as { [i: number]: number | bigint };
   const target = out as unknown as { [i: number]: number | bigint };
   if (contiguous) {
+    // The usual case: the tensor is its whole storage; share the array (it is only ever read) instead of copying.
+    if (storageOffset === 0 && n === storage.length) return { dtype, shape, data: storage };
     (out as Uint8Array).set(storage.subarray(storageOffset, storageOffset + n) as Uint8Array);
     return { dtype, shape, data: out };
   }
