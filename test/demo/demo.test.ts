@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { liveTensorCount } from '../../src/torch/index.js';
+import { liveTensorCount, manualSeed, noGrad, randn, tidy } from '../../src/torch/index.js';
 import { FASHION_MNIST_DIR } from '../../src/data/idx.js';
-import { buildDemoConvNet } from '../../src/demo/convnet.js';
+import { buildDemoConvNet, toChannelsLast } from '../../src/demo/convnet.js';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, loadFashionMnist, makeBatch, seededRandom, shuffledIndices } from '../../src/demo/data.js';
 import { demoLearningRate, trainDemo } from '../../src/demo/train.js';
 
@@ -37,6 +37,32 @@ test('the demo ConvNet: 29,178 parameters (as the PyTorch reference), logits [N,
   // conv 1·16·9 + 16·32·9 + 32·64·9, BN 2·(16+32+64), linear 576·10 + 10
   assert.equal(net.parameterCount(), 144 + 4608 + 18432 + 2 * 112 + 5770);
   net.dispose();
+});
+
+test('toChannelsLast re-lays every conv kernel (also the 1-input-channel one) as NHWC, values and outputs unchanged', () => {
+  manualSeed(5);
+  const reference = buildDemoConvNet();
+  manualSeed(5);
+  const converted = buildDemoConvNet();
+  const params = converted.parameters();
+  toChannelsLast(converted);
+  assert.deepEqual(converted.parameters(), params, 'the same parameter objects');
+  tidy(() => {
+    const kernels = converted.parameters().filter((p) => p.ndim === 4);
+    assert.equal(kernels.length, 3);
+    for (const k of kernels) {
+      const [, c, h, w] = k.shape as [number, number, number, number];
+      assert.deepEqual(k.strides, [c * h * w, 1, w * c, c], `kernel ${k.shape} is not channels_last`);
+    }
+    assert.deepEqual(kernels[0]!.toArray(), reference.parameters()[0]!.toArray());
+    reference.eval();
+    converted.eval();
+    const x = randn([3, 1, 28, 28]);
+    const [a, b] = noGrad(() => [reference.forward(x).toArray(), converted.forward(x).toArray()]);
+    for (let i = 0; i < a!.length; i++) assert.ok(Math.abs(a![i]! - b![i]!) < 1e-4, `logit ${i}: ${a![i]} vs ${b![i]}`);
+  });
+  reference.dispose();
+  converted.dispose();
 });
 
 test('batches are normalised as (pixel/255 − mean)/std with int64 labels', { skip }, () => {

@@ -17,6 +17,7 @@ const USAGE = `usage: effnet demo [--steps N] [--batch-size B] [--seed S] [--thr
   --threads T      libtorch threads (default: libtorch's own setting)
   --lr LR          peak learning rate of SGD with Nesterov momentum (default 0.1)
   --data DIR       folder with the Fashion-MNIST IDX files (default ${FASHION_MNIST_DIR})
+  --contiguous     train in NCHW rather than channels_last (slower on CPU)
   --json           print the result as one JSON object on stdout
 `;
 
@@ -32,7 +33,7 @@ function integerOption(name: string, text: string | undefined, min: number): num
 function report(result: DemoResult): string {
   return [
     `test accuracy ${(result.testAccuracy * 100).toFixed(2)}% on 10,000 Fashion-MNIST test images`,
-    `  ${result.steps} steps of ${result.batchSize} images, ${result.parameters.toLocaleString('en-US')} parameters, seed ${result.seed}, ${result.threads} thread(s)`,
+    `  ${result.steps} steps of ${result.batchSize} images, ${result.parameters.toLocaleString('en-US')} parameters, seed ${result.seed}, ${result.threads} thread(s), ${result.memoryFormat}`,
     `  train ${result.trainSeconds.toFixed(1)} s (${Math.round(result.imagesPerSecond)} img/s), final loss ${result.finalLoss.toFixed(4)}, ` +
       `train accuracy ${(result.trainAccuracy * 100).toFixed(1)}%; eval ${result.evalSeconds.toFixed(1)} s`,
   ].join('\n');
@@ -51,6 +52,7 @@ export async function run(args: string[]): Promise<number> {
         threads: { type: 'string' },
         lr: { type: 'string' },
         data: { type: 'string' },
+        contiguous: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -76,6 +78,7 @@ export async function run(args: string[]): Promise<number> {
       threads: integerOption('threads', values.threads, 1),
       lr,
       dataDir: values.data,
+      channelsLast: !values.contiguous,
     };
   } catch (error) {
     process.stderr.write(`effnet ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);

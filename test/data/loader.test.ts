@@ -1,0 +1,83 @@
+/**
+ * The loader: identical batches for 0, 1 and 2 workers under one seed, last partial batch kept or dropped,
+ * resuming at a (epoch, batch) position, corrupt images skipped and counted, clean shutdown.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { ImageFolderDataset } from '../../src/data/image-folder.js';
+import { DataLoader, type Batch, type LoaderOptions } from '../../src/data/loader.js';
+import { mkdirSync } from 'node:fs';
+
+async function folderOf(n: number, dir: string): Promise<string> {
+  const root = join(dir, 'imgs');
+  for (let i = 0; i < n; i++) {
+    const cls = `c${i % 3}`;
+    mkdirSync(join(root, cls), { recursive: true });
+    const w = 10 + (i % 5);
+    const px = Buffer.from(Array.from({ length: w * 12 * 3 }, (_, k) => (k * (i + 3)) % 256));
+    writeFileSync(join(root, cls, `${String(i).padStart(3, '0')}.png`), await sharp(px, { raw: { width: w, height: 12, channels: 3 } }).png().toBuffer());
+  }
+  writeFileSync(join(root, 'c1', 'zz-broken.png'), Buffer.from('broken'));
+  return root;
+}
+
+async function collect(loader: DataLoader, epoch: number, start = 0): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of loader.epoch(epoch, start)) out.push(b);
+  return out;
+}
+
+test('loader: same seed gives the same batches for 0, 1 and 2 workers; last batch, resume, skipped samples', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-loader-'));
+  try {
+    const ds = ImageFolderDataset.open(await folderOf(22, dir)); // 23 samples, one broken
+    const opts: LoaderOptions = { batchSize: 5, seed: 9, transform: { kind: 'train', size: 8, augment: { kind: 'randaugment', n: 2, m: 9 } } };
+    const runs: Batch[][] = [];
+    for (const workers of [0, 1, 2]) {
+      const loader = new DataLoader(ds, { ...opts, workers, prefetch: 3 });
+      runs.push(await collect(loader, 1));
+      await loader.close();
+    }
+    for (const r of runs.slice(1)) {
+      assert.equal(r.length, runs[0]!.length);
+      r.forEach((b, i) => {
+        assert.deepEqual(b.images, runs[0]![i]!.images);
+        assert.deepEqual(b.labels, runs[0]![i]!.labels);
+        assert.deepEqual(b.indices, runs[0]![i]!.indices);
+      });
+    }
+    const batches = runs[0]!;
+    assert.equal(batches.length, 5, '23 samples in batches of 5: 4 full + 1 partial kept');
+    const sizes = batches.map((b) => b.shape[0]);
+    const skipped = batches.flatMap((b) => b.skipped);
+    assert.equal(skipped.length, 1);
+    assert.match(skipped[0]!.source, /zz-broken\.png/);
+    assert.equal(sizes.reduce((a, b) => a + b, 0), 22);
+    assert.ok(batches.every((b) => b.images.length === b.shape[0] * 3 * 8 * 8 && b.labels.length === b.shape[0]));
+    assert.ok(batches[0]!.images.buffer instanceof ArrayBuffer);
+    const seen = new Set(batches.flatMap((b) => [...b.indices, ...b.skipped.map((s) => s.index)]));
+    assert.equal(seen.size, 23, 'every sample once per epoch');
+    assert.deepEqual(batches[4]!.next, { epoch: 2, batch: 0 });
+
+    const loader = new DataLoader(ds, { ...opts, workers: 2, dropLast: true });
+    assert.equal(loader.batchesPerEpoch, 4);
+    const dropped = await collect(loader, 1);
+    assert.equal(dropped.length, 4);
+    // Resume at batch 2 of epoch 1: the same batches as an uninterrupted epoch.
+    const resumed = await collect(loader, 1, 2);
+    assert.deepEqual(resumed.map((b) => b.images), dropped.slice(2).map((b) => b.images));
+    // Another epoch reshuffles; stopping early and closing is clean.
+    const e2 = await collect(loader, 2);
+    assert.notDeepEqual(e2[0]!.indices, dropped[0]!.indices);
+    for await (const b of loader.epoch(3)) if (b.index === 0) break;
+    await loader.close();
+    await assert.rejects(collect(loader, 0), /closed/);
+    assert.throws(() => new DataLoader(ds, { ...opts, batchSize: 0 }), /batchSize must be a positive integer/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

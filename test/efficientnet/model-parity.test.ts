@@ -1,0 +1,166 @@
+/**
+ * EfficientNet against torchvision 0.14 (fixtures by scripts/fixtures/efficientnet_parity.py):
+ * - eval logits and pre-pool feature maps of a width 0.25 / depth 0.5 model with random BN statistics, in both
+ *   padding conventions (symmetric vs torchvision; 'same' vs torchvision with every conv padded the TF way), 1e-4;
+ * - one training step (SGD with momentum, timm's RMSpropTF) from identical weights: every parameter and BN running
+ *   statistic after the step, 1e-5;
+ * - B0 at 224 with random BN statistics, generated into a temporary directory when /usr/bin/python3 has
+ *   torchvision (skipped with the reason printed otherwise).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createEfficientNet, customConfig, type EfficientNet } from '../../src/efficientnet/index.js';
+import { loadSafetensors } from '../../src/io/safetensors.js';
+import { SGD, RMSpropTF, type Optimizer } from '../../src/optim/index.js';
+import { crossEntropy, noGrad, tidy, type Tensor } from '../../src/torch/index.js';
+
+const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/efficientnet/', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../../../scripts/fixtures/efficientnet_parity.py', import.meta.url));
+
+/** Largest |a − b| over two tensors of equal shape. */
+export function maxAbsDiff(a: Tensor, b: Tensor): number {
+  assert.deepEqual(a.shape, b.shape, 'shapes differ');
+  const x = a.toFloat32Array();
+  const y = b.toFloat32Array();
+  let worst = 0;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+  return worst;
+}
+
+interface Fixture {
+  state: Map<string, Tensor>;
+  extra: Map<string, Tensor>;
+  dispose(): void;
+}
+
+/** Splits a fixture file into the model's state (keys without a reference prefix) and the rest. */
+function readFixture(path: string, referencePrefixes: string[]): Fixture {
+  const { tensors } = loadSafetensors(path);
+  const state = new Map<string, Tensor>();
+  const extra = new Map<string, Tensor>();
+  for (const [key, value] of tensors) {
+    if (referencePrefixes.some((prefix) => key.startsWith(prefix))) extra.set(key, value);
+    else state.set(key, value);
+  }
+  return { state, extra, dispose: () => tensors.forEach((t) => t.dispose()) };
+}
+
+function smallModel(padding: 'symmetric' | 'same'): EfficientNet {
+  return createEfficientNet(customConfig({ width: 0.25, depth: 0.5, resolution: 64 }), { numClasses: 10, padding });
+}
+
+for (const padding of ['symmetric', 'same'] as const) {
+  test(`eval logits and features match torchvision (width 0.25, depth 0.5, padding '${padding}') to 1e-4`, () => {
+    const fixture = readFixture(join(FIXTURES, 'parity-small.safetensors'), ['input.', 'output.']);
+    const model = smallModel(padding);
+    try {
+      model.loadStateDict(fixture.state);
+      model.eval();
+      tidy(() =>
+        noGrad(() => {
+          const x = fixture.extra.get('input.x')!;
+          const logits = model.forward(x);
+          const expected = fixture.extra.get(`output.${padding}`)!;
+          const other = fixture.extra.get(`output.${padding === 'same' ? 'symmetric' : 'same'}`)!;
+          const diff = maxAbsDiff(logits, expected);
+          assert.ok(diff < 1e-4, `logits differ from torchvision's by ${diff}`);
+          // The two conventions really differ here, so the comparison tells them apart.
+          assert.ok(maxAbsDiff(logits, other) > 1e-2, 'the other padding convention gives the same logits; the test cannot tell them apart');
+          const features = model.features.forward(x);
+          const featureDiff = maxAbsDiff(features, fixture.extra.get(`output.features_${padding}`)!);
+          assert.ok(featureDiff < 1e-4, `feature maps differ by ${featureDiff}`);
+        }),
+      );
+    } finally {
+      model.dispose();
+      fixture.dispose();
+    }
+  });
+}
+
+const OPTIMIZERS: [string, (params: Tensor[]) => Optimizer][] = [
+  ['sgd', (params) => new SGD(params, { lr: 0.1, momentum: 0.9, weightDecay: 1e-4 })],
+  ['rmsprop', (params) => new RMSpropTF(params, { lr: 0.01, alpha: 0.9, eps: 1e-3, momentum: 0.9, weightDecay: 1e-5 })],
+];
+
+for (const [name, makeOptimizer] of OPTIMIZERS) {
+  test(`one training step with ${name} updates weights and BN running stats as PyTorch does, to 1e-5`, () => {
+    const fixture = readFixture(join(FIXTURES, 'parity-train.safetensors'), ['input.', 'sgd.', 'rmsprop.']);
+    const model = createEfficientNet(customConfig({ width: 0.1, depth: 0.5, resolution: 64 }), {
+      numClasses: 10,
+      dropout: 0,
+      stochasticDepth: 0,
+    });
+    try {
+      model.loadStateDict(fixture.state);
+      model.train();
+      const optimizer = makeOptimizer(model.parameters());
+      tidy(() => {
+        optimizer.zeroGrad();
+        const loss = crossEntropy(model.forward(fixture.extra.get('input.x')!), fixture.extra.get('input.y')!);
+        loss.backward();
+      });
+      optimizer.step();
+      let checked = 0;
+      for (const [key, value] of model.stateDict()) {
+        const expected = fixture.extra.get(`${name}.${key}`);
+        assert.ok(expected !== undefined, `the fixture has no '${name}.${key}'`);
+        const diff = maxAbsDiff(value, expected);
+        assert.ok(diff < 1e-5, `${key} after one ${name} step differs from PyTorch's by ${diff}`);
+        checked += 1;
+      }
+      assert.equal(checked, [...fixture.extra.keys()].filter((k) => k.startsWith(`${name}.`)).length);
+      // The step changed the weights and the running stats (so equality above is not vacuous).
+      const before = fixture.state.get('features.0.0.weight')!;
+      assert.ok(maxAbsDiff(before, model.stateDict().get('features.0.0.weight')!) > 1e-4);
+      assert.ok(maxAbsDiff(fixture.state.get('features.0.1.running_mean')!, model.stateDict().get('features.0.1.running_mean')!) > 1e-4);
+    } finally {
+      model.dispose();
+      fixture.dispose();
+    }
+  });
+}
+
+/** Why the torchvision-dependent check cannot run here, or null when it can. */
+function torchvisionUnavailable(): string | null {
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+  if (probe.error !== undefined) return `/usr/bin/python3 cannot be run (${probe.error.message})`;
+  if (probe.status !== 0) return `/usr/bin/python3 cannot import torch and torchvision: ${probe.stderr.trim().split('\n').pop()}`;
+  return null;
+}
+
+test('B0 at 224 matches torchvision to 1e-4 (weights generated into a temporary directory)', (t) => {
+  const reason = torchvisionUnavailable();
+  if (reason !== null) {
+    console.log(`skipping the B0 parity check: ${reason}`);
+    t.skip(reason);
+    return;
+  }
+  const directory = mkdtempSync(join(tmpdir(), 'effnet-parity-'));
+  try {
+    const run = spawnSync('/usr/bin/python3', [SCRIPT, 'b0', directory], { encoding: 'utf8' });
+    assert.equal(run.status, 0, `the fixture script failed: ${run.stderr}`);
+    const fixture = readFixture(join(directory, 'parity-b0.safetensors'), ['input.', 'output.']);
+    const model = createEfficientNet('b0');
+    try {
+      model.loadStateDict(fixture.state);
+      model.eval();
+      tidy(() =>
+        noGrad(() => {
+          const diff = maxAbsDiff(model.forward(fixture.extra.get('input.x')!), fixture.extra.get('output.symmetric')!);
+          assert.ok(diff < 1e-4, `B0 logits differ from torchvision's by ${diff}`);
+        }),
+      );
+    } finally {
+      model.dispose();
+      fixture.dispose();
+    }
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
