@@ -78,6 +78,9 @@ export async function run(args: string[]): Promise<number> {
   if (variant === undefined) return fail('--variant is required (b0..b8, or tf_b0.. for TF-trained weights)');
 
   let file = input;
+  if (!existsSync(input) && (/[\\/]/.test(input) || /\.(pth|pt|bin|safetensors)$/i.test(input))) {
+    return fail(`no such file: ${input} (give an existing checkpoint, or a published name such as b0 or tf_efficientnet_b0.aa_in1k)`);
+  }
   if (!existsSync(input)) {
     const url = weightUrl(from, input);
     process.stderr.write(`downloading ${url}\n`);
