@@ -1,0 +1,386 @@
+/**
+ * The Trainer: runs the EfficientNet recipe (by default the paper's: RMSprop-TF, lr 0.016 per 256 images,
+ * warm-up then x0.97 every 2.4 epochs, weight decay 1e-5 without BN/bias, label smoothing 0.1, EMA of weights) over
+ * a model and data loaders, evaluates raw and EMA weights each epoch, logs metrics to the run directory and writes
+ * checkpoints (last.safetensors every epoch, best.safetensors at the best validation top-1). A run resumed from
+ * last.safetensors continues bit for bit: every random draw is derived from (seed, epoch, step).
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  clone,
+  contiguous,
+  crossEntropy,
+  keep,
+  manualSeed,
+  noGrad,
+  tensor,
+  tidy,
+  type Tensor,
+} from '../torch/index.js';
+import type { Module } from '../nn/index.js';
+import { AdamW, RMSpropTF, SGD, paramGroupsWithWeightDecay, type Optimizer } from '../optim/index.js';
+import { ModelEma } from '../optim/ema.js';
+import { cosineSchedule, scaleLearningRate, stepDecaySchedule, type LearningRateSchedule } from '../optim/schedule.js';
+import type { Batch, DataLoader } from '../data/loader.js';
+import { deriveSeed } from '../data/rng.js';
+import { ProgressBar, type ProgressStream } from './progress.js';
+import { loadCheckpoint, saveCheckpoint, type JsonValue, type TrainingProgressState } from './checkpoint.js';
+import { appendMetrics, countCorrect, type MetricsRecord } from './metrics.js';
+
+/** A tag mixed into the per-step libtorch seed so it differs from the loader's seeds. */
+export const TORCH_SEED_TAG = 0x70726e67;
+
+/** The training recipe; every field is optional and defaults to the paper's value (documented per field). */
+export interface Recipe {
+  /** Epochs to train in total. Required. */
+  epochs: number;
+  /** Optimizer: 'rmsproptf' (default; decay 0.9, momentum 0.9, eps 1e-3), 'sgd' (momentum 0.9, Nesterov) or 'adamw'. */
+  optimizer?: 'rmsproptf' | 'sgd' | 'adamw';
+  /** Learning rate per 256 images, scaled linearly to the batch size; default 0.016. Ignored when `lr` is set. */
+  lrPer256?: number;
+  /** Absolute learning rate (overrides lrPer256). */
+  lr?: number;
+  /** 'step' (default: x decayRate every decayEpochs, the paper) or 'cosine'. */
+  schedule?: 'step' | 'cosine';
+  /** Linear warm-up epochs; default 0 (the paper's ImageNet runs use 5 in timm's recipe; short runs want fewer). */
+  warmupEpochs?: number;
+  /** Warm-up start learning rate; default 1e-6. */
+  warmupLr?: number;
+  /** Epochs between decays of the step schedule; default 2.4. */
+  decayEpochs?: number;
+  /** Factor of each decay of the step schedule; default 0.97. */
+  decayRate?: number;
+  /** Weight decay, not applied to BN parameters and biases; default 1e-5. */
+  weightDecay?: number;
+  /** Label smoothing of the cross entropy; default 0.1. */
+  labelSmoothing?: number;
+  /** EMA decay bound (adapted to short runs); default 0.9999; null disables the EMA. */
+  emaDecay?: number | null;
+}
+
+/** Options of Trainer. */
+export interface TrainerOptions {
+  /** The model (trained in place). */
+  model: Module;
+  /** Training batches (its batch size sets the learning-rate scaling and its seed the run's randomness). */
+  train: DataLoader;
+  /** Validation batches, or null to skip evaluation (best.safetensors is then never written). */
+  val: DataLoader | null;
+  /** Run directory for checkpoints and metrics; created when missing. */
+  runDir: string;
+  /** The recipe. */
+  recipe: Recipe;
+  /** Feed images in channels_last memory format (faster convolutions on CPU); default false. */
+  channelsLast?: boolean;
+  /** Further configuration saved in checkpoints (model name, data spec), as JSON; default {}. */
+  config?: { [key: string]: JsonValue };
+  /** Progress bar output; default null (none). */
+  progress?: ProgressStream | null;
+}
+
+/** Metrics of one epoch (also the line appended to metrics.jsonl). */
+export interface EpochMetrics {
+  /** Epoch number, from 1. */
+  epoch: number;
+  /** Optimizer steps taken so far. */
+  step: number;
+  /** Learning rate of the epoch's last step. */
+  lr: number;
+  /** Mean training loss over the epoch's batches. */
+  trainLoss: number;
+  /** Training-batch top-1 accuracy (with augmentation, in train mode). */
+  trainTop1: number;
+  /** Validation loss, top-1, top-5 of the raw weights (null without a validation loader). */
+  valLoss: number | null;
+  /** Validation top-1 of the raw weights. */
+  valTop1: number | null;
+  /** Validation top-5 of the raw weights. */
+  valTop5: number | null;
+  /** The same for the EMA weights (null without EMA or validation loader). */
+  emaLoss: number | null;
+  /** EMA validation top-1. */
+  emaTop1: number | null;
+  /** EMA validation top-5. */
+  emaTop5: number | null;
+  /** Training images per second over the epoch (loader included). */
+  imagesPerSecond: number;
+  /** Samples skipped as undecodable during the epoch. */
+  skipped: number;
+}
+
+/** Validation results. */
+export interface EvalResult {
+  /** Mean cross entropy (no smoothing). */
+  loss: number;
+  /** Top-1 accuracy. */
+  top1: number;
+  /** Top-5 accuracy (top-k with k = min(5, classes)). */
+  top5: number;
+  /** Images evaluated. */
+  images: number;
+}
+
+/** Thrown when the loss is not finite; the last checkpoint on disk is left as it was. */
+export class NonFiniteLossError extends Error {}
+
+/** Names of the checkpoint files in a run directory. */
+export const CHECKPOINT_FILES = { last: 'last.safetensors', best: 'best.safetensors' } as const;
+
+/** Turns a loader batch into tensors (images float32 NCHW, optionally channels_last; labels int64). */
+export function batchTensors(batch: Batch, channelsLast = false): { images: Tensor; labels: Tensor } {
+  const images = tensor(batch.images, batch.shape);
+  const labels = tensor(batch.labels, [batch.labels.length]);
+  return { images: channelsLast ? contiguous(images, 'channels_last') : images, labels };
+}
+
+/** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad. */
+export async function evaluate(model: Module, loader: DataLoader, channelsLast = false): Promise<EvalResult> {
+  const wasTraining = model.training;
+  model.eval();
+  let lossSum = 0;
+  let top1 = 0;
+  let top5 = 0;
+  let images = 0;
+  try {
+    for await (const batch of loader.epoch(0)) {
+      if (batch.labels.length === 0) continue;
+      const result = noGrad(() =>
+        tidy(() => {
+          const { images: x, labels } = batchTensors(batch, channelsLast);
+          const logits = model.forward(x);
+          const loss = crossEntropy(logits, labels, { reduction: 'sum' }).item();
+          return { loss, ...countCorrect(logits, labels, 5) };
+        }),
+      );
+      lossSum += result.loss;
+      top1 += result.top1;
+      top5 += result.topk;
+      images += batch.labels.length;
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  if (images === 0) throw new Error('evaluate: the validation loader produced no images; check the validation data set');
+  return { loss: lossSum / images, top1: top1 / images, top5: top5 / images, images };
+}
+
+function buildOptimizer(model: Module, recipe: Recipe, lr: number): Optimizer {
+  const groups = paramGroupsWithWeightDecay(model, recipe.weightDecay ?? 1e-5);
+  switch (recipe.optimizer ?? 'rmsproptf') {
+    case 'rmsproptf':
+      return new RMSpropTF(groups, { lr, alpha: 0.9, momentum: 0.9, eps: 1e-3 });
+    case 'sgd':
+      return new SGD(groups, { lr, momentum: 0.9, nesterov: true });
+    case 'adamw':
+      return new AdamW(groups, { lr });
+    default:
+      throw new Error(`Trainer: unknown optimizer '${String(recipe.optimizer)}'; expected rmsproptf, sgd or adamw`);
+  }
+}
+
+/** Trains one model; create it, then `await trainer.fit()` (resumes from runDir/last.safetensors with resume: true). */
+export class Trainer {
+  /** The model. */
+  readonly model: Module;
+  /** The optimizer built from the recipe. */
+  readonly optimizer: Optimizer;
+  /** The EMA of the weights, or null. */
+  readonly ema: ModelEma | null;
+  /** The learning rate as a function of the step. */
+  readonly schedule: LearningRateSchedule;
+  /** The peak learning rate after batch-size scaling. */
+  readonly lr: number;
+  private readonly options: TrainerOptions;
+  private state: TrainingProgressState;
+
+  /** Builds optimizer, schedule and EMA from the recipe; checks the options. */
+  constructor(options: TrainerOptions) {
+    const { recipe } = options;
+    if (!(Number.isInteger(recipe.epochs) && recipe.epochs > 0)) throw new Error(`Trainer: recipe.epochs must be a positive integer, got ${recipe.epochs}`);
+    this.options = options;
+    this.model = options.model;
+    const batchSize = options.train.options.batchSize;
+    this.lr = recipe.lr ?? scaleLearningRate(recipe.lrPer256 ?? 0.016, batchSize);
+    const stepsPerEpoch = options.train.batchesPerEpoch;
+    const warmup = { warmupEpochs: recipe.warmupEpochs ?? 0, warmupLr: recipe.warmupLr ?? 1e-6 };
+    this.schedule =
+      (recipe.schedule ?? 'step') === 'cosine'
+        ? cosineSchedule({ lr: this.lr, stepsPerEpoch, epochs: recipe.epochs, ...warmup })
+        : stepDecaySchedule({ lr: this.lr, stepsPerEpoch, decayEpochs: recipe.decayEpochs ?? 2.4, decayRate: recipe.decayRate ?? 0.97, ...warmup });
+    this.optimizer = buildOptimizer(this.model, recipe, this.lr);
+    const emaDecay = recipe.emaDecay === undefined ? 0.9999 : recipe.emaDecay;
+    this.ema = emaDecay === null ? null : new ModelEma(this.model, { decay: emaDecay });
+    const seed = options.train.options.seed;
+    this.state = {
+      epoch: 0,
+      step: 0,
+      position: { epoch: 0, batch: 0 },
+      best: { top1: -1, epoch: -1 },
+      rng: { seed, torchSeeding: `manualSeed(deriveSeed(seed, ${TORCH_SEED_TAG}, step)) before each step` },
+    };
+  }
+
+  /** Where the run stands (epochs done, steps, loader position, best result). */
+  get progress(): Readonly<TrainingProgressState> {
+    return this.state;
+  }
+
+  private get lastPath(): string {
+    return join(this.options.runDir, CHECKPOINT_FILES.last);
+  }
+
+  private config(): { [key: string]: JsonValue } {
+    const { recipe } = this.options;
+    const recipeJson: { [key: string]: JsonValue } = {};
+    for (const [key, value] of Object.entries(recipe)) if (value !== undefined) recipeJson[key] = value as JsonValue;
+    return { ...(this.options.config ?? {}), recipe: recipeJson, batchSize: this.options.train.options.batchSize, channelsLast: this.options.channelsLast ?? false };
+  }
+
+  /** Writes the current state to `path` (atomically). */
+  saveCheckpoint(path: string): void {
+    saveCheckpoint(path, {
+      model: this.model.stateDict(),
+      optimizer: this.optimizer.stateDict(),
+      ema: this.ema === null ? null : this.ema.stateDict(),
+      progress: this.state,
+      config: this.config(),
+    });
+  }
+
+  /** Restores model, optimizer, EMA and progress from a checkpoint written by this class. */
+  loadCheckpoint(path: string): void {
+    const loaded = loadCheckpoint(path);
+    try {
+      if ((loaded.ema === null) !== (this.ema === null)) {
+        throw new Error(`${path}: the checkpoint ${loaded.ema === null ? 'has no' : 'has an'} EMA but this recipe ${this.ema === null ? 'disables' : 'enables'} it; resume with the recipe the run started with`);
+      }
+      if (loaded.progress.rng.seed !== this.state.rng.seed) {
+        throw new Error(`${path}: the run used seed ${loaded.progress.rng.seed} but the loader has seed ${this.state.rng.seed}; resume with the same seed to continue the same run`);
+      }
+      this.model.loadStateDict(loaded.model);
+      this.optimizer.loadStateDict(loaded.optimizer);
+      if (this.ema !== null && loaded.ema !== null) this.ema.loadStateDict(loaded.ema);
+      this.state = structuredClone(loaded.progress);
+    } finally {
+      loaded.dispose();
+    }
+  }
+
+  /** Resumes from runDir/last.safetensors; returns false when there is none. */
+  resume(): boolean {
+    if (!existsSync(this.lastPath)) return false;
+    this.loadCheckpoint(this.lastPath);
+    return true;
+  }
+
+  private trainStep(batch: Batch, smoothing: number, channelsLast: boolean): { loss: number; correct: number } {
+    manualSeed(deriveSeed(this.state.rng.seed, TORCH_SEED_TAG, this.state.step));
+    const lr = this.schedule(this.state.step);
+    return tidy(() => {
+      const { images, labels } = batchTensors(batch, channelsLast);
+      const logits = this.model.forward(images);
+      const loss = crossEntropy(logits, labels, { labelSmoothing: smoothing });
+      const value = loss.item();
+      if (!Number.isFinite(value)) {
+        throw new NonFiniteLossError(
+          `training stopped: the loss is ${value} at epoch ${batch.epoch + 1}, batch ${batch.index} (step ${this.state.step}, lr ${lr}). ` +
+            `The last good checkpoint is ${this.lastPath} (if one was written); lower the learning rate or check the data, then resume from it.`,
+        );
+      }
+      this.optimizer.zeroGrad();
+      loss.backward();
+      this.optimizer.lr = lr;
+      this.optimizer.step();
+      this.optimizer.zeroGrad();
+      if (this.ema !== null) this.ema.update(this.model);
+      return { loss: value, correct: countCorrect(logits.detach(), labels, 1).top1 };
+    });
+  }
+
+  private async evaluateEma(loader: DataLoader, channelsLast: boolean): Promise<EvalResult> {
+    const backup = noGrad(() => new Map([...this.model.stateDict()].map(([name, t]) => [name, keep(clone(t))])));
+    try {
+      this.ema!.copyTo(this.model);
+      return await evaluate(this.model, loader, channelsLast);
+    } finally {
+      this.model.loadStateDict(backup);
+      for (const t of backup.values()) t.dispose();
+    }
+  }
+
+  /**
+   * Trains until recipe.epochs epochs are done (from the current progress, e.g. after resume()), evaluating,
+   * logging and checkpointing after each epoch. `stopAfter` ends this call after that many epochs (the run can be
+   * resumed later, as after an interruption). Returns the metrics of the epochs it ran.
+   */
+  async fit(options: { stopAfter?: number } = {}): Promise<EpochMetrics[]> {
+    const { recipe, runDir, val } = this.options;
+    const channelsLast = this.options.channelsLast ?? false;
+    const smoothing = recipe.labelSmoothing ?? 0.1;
+    mkdirSync(runDir, { recursive: true });
+    this.model.train();
+    const results: EpochMetrics[] = [];
+    const perEpoch = this.options.train.batchesPerEpoch;
+    const stopAt = Math.min(recipe.epochs, this.state.epoch + (options.stopAfter ?? Infinity));
+    while (this.state.epoch < stopAt) {
+      const epoch = this.state.epoch;
+      const started = performance.now();
+      let lossSum = 0;
+      let correct = 0;
+      let images = 0;
+      let batches = 0;
+      let skipped = 0;
+      const bar = this.options.progress ? new ProgressBar({ total: perEpoch, stream: this.options.progress, label: `epoch ${epoch + 1}/${recipe.epochs}` }) : null;
+      for await (const batch of this.options.train.epoch(epoch, this.state.position.epoch === epoch ? this.state.position.batch : 0)) {
+        skipped += batch.skipped.length;
+        if (batch.labels.length > 0) {
+          const step = this.trainStep(batch, smoothing, channelsLast);
+          this.state.step += 1;
+          lossSum += step.loss;
+          correct += step.correct;
+          images += batch.labels.length;
+          batches += 1;
+          bar?.update({ step: batch.index + 1, items: batch.labels.length, metrics: { loss: step.loss, acc: step.correct / batch.labels.length } });
+        }
+        this.state.position = batch.next;
+      }
+      bar?.done();
+      const seconds = (performance.now() - started) / 1000;
+      const raw = val === null ? null : await evaluate(this.model, val, channelsLast);
+      const emaResult = val === null || this.ema === null ? null : await this.evaluateEma(val, channelsLast);
+      this.state.epoch = epoch + 1;
+      this.state.position = { epoch: epoch + 1, batch: 0 };
+      const metrics: EpochMetrics = {
+        epoch: epoch + 1,
+        step: this.state.step,
+        lr: this.schedule(Math.max(0, this.state.step - 1)),
+        trainLoss: batches > 0 ? lossSum / batches : NaN,
+        trainTop1: images > 0 ? correct / images : NaN,
+        valLoss: raw?.loss ?? null,
+        valTop1: raw?.top1 ?? null,
+        valTop5: raw?.top5 ?? null,
+        emaLoss: emaResult?.loss ?? null,
+        emaTop1: emaResult?.top1 ?? null,
+        emaTop5: emaResult?.top5 ?? null,
+        imagesPerSecond: images / seconds,
+        skipped,
+      };
+      // The best model is judged by the EMA weights when there are some (as timm's train.py), else the raw ones.
+      const judged = emaResult?.top1 ?? raw?.top1 ?? null;
+      const isBest = judged !== null && judged > this.state.best.top1;
+      if (isBest) this.state.best = { top1: judged, epoch: epoch + 1 };
+      this.saveCheckpoint(this.lastPath);
+      if (isBest) this.saveCheckpoint(join(runDir, CHECKPOINT_FILES.best));
+      appendMetrics(runDir, metrics as unknown as MetricsRecord);
+      results.push(metrics);
+    }
+    return results;
+  }
+
+  /** Frees the optimizer state and the EMA (not the model). */
+  dispose(): void {
+    this.optimizer.dispose();
+    this.ema?.dispose();
+  }
+}

@@ -1,0 +1,173 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Flatten, Linear, ReLU, Sequential, type Module } from '../../src/nn/index.js';
+import { copy_, full, manualSeed, noGrad, type Tensor } from '../../src/torch/index.js';
+import { ArrayImageDataset } from '../../src/data/array-dataset.js';
+import { DataLoader } from '../../src/data/loader.js';
+import { Rng } from '../../src/data/rng.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { NonFiniteLossError, Trainer, type Recipe } from '../../src/train/trainer.js';
+
+const SIZE = 16;
+const CLASSES = 4;
+
+/** 64 synthetic 16x16 RGB images whose class sets the brightness of one colour channel, plus noise. */
+function syntheticDataset(count: number, seed: number): ArrayImageDataset {
+  const rng = new Rng(seed);
+  const pixels = new SharedArrayBuffer(count * SIZE * SIZE * 3);
+  const labels = new SharedArrayBuffer(count);
+  const p = new Uint8Array(pixels);
+  const l = new Uint8Array(labels);
+  for (let i = 0; i < count; i++) {
+    const label = i % CLASSES;
+    l[i] = label;
+    for (let j = 0; j < SIZE * SIZE; j++) {
+      for (let c = 0; c < 3; c++) {
+        const base = c === label % 3 ? (label < 3 ? 200 : 120) : 40;
+        p[(i * SIZE * SIZE + j) * 3 + c] = Math.max(0, Math.min(255, base + Math.floor(rng.next() * 40)));
+      }
+    }
+  }
+  return new ArrayImageDataset({ kind: 'array', pixels, width: SIZE, height: SIZE, channels: 3, layout: 'hwc', labels, classes: ['a', 'b', 'c', 'd'], name: 'synthetic' });
+}
+
+function tinyNet(): Module {
+  manualSeed(11);
+  return new Sequential(
+    new Conv2d(3, 8, 3, { padding: 1, bias: false }), new BatchNorm2d(8), new ReLU(),
+    new Conv2d(8, 8, 3, { padding: 1, stride: 2, bias: false }), new BatchNorm2d(8), new ReLU(),
+    new AdaptiveAvgPool2d(1), new Flatten(), new Dropout(0.2), new Linear(8, CLASSES),
+  );
+}
+
+const trainData = syntheticDataset(64, 1);
+const valData = syntheticDataset(32, 2);
+
+function loaders(): { train: DataLoader; val: DataLoader } {
+  return {
+    train: new DataLoader(trainData, { batchSize: 16, transform: { kind: 'train', size: SIZE, scale: [0.5, 1] }, seed: 7, workers: 0 }),
+    val: new DataLoader(valData, { batchSize: 16, transform: { kind: 'eval', size: SIZE, cropPct: 1 }, shuffle: false, workers: 0 }),
+  };
+}
+
+const recipe: Recipe = { epochs: 2, lr: 0.01, schedule: 'cosine', warmupEpochs: 0.5, emaDecay: 0.99 };
+
+function snapshot(state: Map<string, Tensor>): Map<string, string> {
+  return new Map([...state].map(([name, t]) => [name, t.dtype === 'int64' ? String(t.data()) : Buffer.from(t.toFloat32Array().buffer).toString('hex')]));
+}
+
+async function run(runDir: string, steps: ('fit' | 'resume-fit-1')[]): Promise<{ model: Map<string, string>; ema: Map<string, string>; optim: Map<string, string> }> {
+  let result = null as null | { model: Map<string, string>; ema: Map<string, string>; optim: Map<string, string> };
+  for (const step of steps) {
+    const model = tinyNet();
+    const { train, val } = loaders();
+    const trainer = new Trainer({ model, train, val, runDir, recipe });
+    try {
+      if (step === 'resume-fit-1') {
+        assert.equal(trainer.resume(), existsSync(join(runDir, 'last.safetensors')));
+        await trainer.fit({ stopAfter: 1 });
+      } else {
+        await trainer.fit();
+      }
+      result = { model: snapshot(model.stateDict()), ema: snapshot(trainer.ema!.stateDict().tensors), optim: snapshot(trainer.optimizer.stateDict().tensors) };
+    } finally {
+      trainer.dispose();
+      model.dispose();
+      await train.close();
+      await val.close();
+    }
+  }
+  return result!;
+}
+
+test('2 epochs straight equal 1 epoch + resume 1 epoch in a fresh Trainer, bit for bit', async () => {
+  const dirA = mkdtempSync(join(tmpdir(), 'effnet-train-a-'));
+  const dirB = mkdtempSync(join(tmpdir(), 'effnet-train-b-'));
+  try {
+    const straight = await run(dirA, ['fit']);
+    const resumed = await run(dirB, ['resume-fit-1', 'resume-fit-1']);
+    for (const part of ['model', 'ema', 'optim'] as const) {
+      assert.ok(straight[part].size > 0);
+      assert.deepEqual([...resumed[part].keys()].sort(), [...straight[part].keys()].sort(), part);
+      for (const [name, hex] of straight[part]) assert.equal(resumed[part].get(name), hex, `${part} ${name} differs after resume`);
+    }
+    // The weights moved (the test would be vacuous otherwise).
+    const initial = snapshot(tinyNet().stateDict());
+    assert.notEqual(straight.model.get('0.weight'), initial.get('0.weight'));
+    // Metrics: two epochs in each log, same values apart from throughput.
+    for (const dir of [dirA, dirB]) {
+      const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, number>);
+      assert.deepEqual(lines.map((l) => l.epoch), [1, 2]);
+      assert.deepEqual(lines.map((l) => l.step), [4, 8]);
+      for (const l of lines) {
+        for (const key of ['valTop1', 'valTop5', 'emaTop1', 'emaTop5']) assert.ok(l[key]! >= 0 && l[key]! <= 1, `${key} = ${l[key]}`);
+        assert.ok(Number.isFinite(l.trainLoss) && Number.isFinite(l.valLoss));
+        assert.equal(l.valTop5, 1, 'top-5 of 4 classes is always right');
+      }
+      const csv = readFileSync(join(dir, 'metrics.csv'), 'utf8').trim().split('\n');
+      assert.equal(csv.length, 3);
+      assert.ok(csv[0]!.startsWith('epoch,step,lr,trainLoss,trainTop1,valLoss,valTop1'));
+      assert.ok(existsSync(join(dir, 'best.safetensors')));
+    }
+    const a = readFileSync(join(dirA, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, number>);
+    const b = readFileSync(join(dirB, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, number>);
+    for (let i = 0; i < 2; i++) for (const key of ['trainLoss', 'valLoss', 'valTop1', 'emaLoss', 'emaTop1', 'lr']) assert.equal(b[i]![key], a[i]![key], `epoch ${i + 1} ${key}`);
+    const last = loadCheckpoint(join(dirB, 'last.safetensors'));
+    assert.equal(last.progress.epoch, 2);
+    assert.equal(last.progress.step, 8);
+    assert.deepEqual(last.progress.position, { epoch: 2, batch: 0 });
+    last.dispose();
+  } finally {
+    rmSync(dirA, { recursive: true, force: true });
+    rmSync(dirB, { recursive: true, force: true });
+  }
+});
+
+test('a NaN loss stops training with a clear error and leaves the last checkpoint intact', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-train-nan-'));
+  try {
+    await run(dir, ['resume-fit-1']);
+    const before = readFileSync(join(dir, 'last.safetensors'));
+    const model = tinyNet();
+    const { train, val } = loaders();
+    const trainer = new Trainer({ model, train, val, runDir: dir, recipe });
+    try {
+      assert.ok(trainer.resume());
+      const weight = model.namedParameters()[0]![1];
+      noGrad(() => copy_(weight, full(weight.shape, NaN)));
+      await assert.rejects(trainer.fit(), (error: Error) => {
+        assert.ok(error instanceof NonFiniteLossError);
+        assert.match(error.message, /the loss is NaN at epoch 2, batch 0 \(step 4/);
+        assert.match(error.message, /last good checkpoint is .*last\.safetensors/);
+        return true;
+      });
+    } finally {
+      trainer.dispose();
+      model.dispose();
+      await train.close();
+      await val.close();
+    }
+    assert.ok(before.equals(readFileSync(join(dir, 'last.safetensors'))), 'last.safetensors changed');
+    const loaded = loadCheckpoint(join(dir, 'last.safetensors'));
+    assert.equal(loaded.progress.epoch, 1);
+    assert.ok(loaded.model.get('0.weight')!.toFloat32Array().every(Number.isFinite));
+    loaded.dispose();
+    // An absurd learning rate diverges to a non-finite loss as well.
+    const model2 = tinyNet();
+    const l2 = loaders();
+    const trainer2 = new Trainer({ model: model2, train: l2.train, val: l2.val, runDir: join(dir, 'huge-lr'), recipe: { epochs: 3, lr: 1e30, emaDecay: null } });
+    try {
+      await assert.rejects(trainer2.fit(), NonFiniteLossError);
+    } finally {
+      trainer2.dispose();
+      model2.dispose();
+      await l2.train.close();
+      await l2.val.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
