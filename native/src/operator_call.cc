@@ -329,6 +329,45 @@ c10::IValue toIValue(Napi::Env env, const Napi::Value& value, const ArgSpec& spe
   }
 }
 
+// The common plain-number, boolean and omitted arguments with one napi_typeof and no Napi wrappers; false sends
+// the value down the general (validating) conversion.
+bool pushFastScalar(napi_env env, napi_value raw, const ArgSpec& spec, torch::jit::Stack& stack) {
+  napi_valuetype type;
+  if (napi_typeof(env, raw, &type) != napi_ok) return false;
+  if (type == napi_undefined) {
+    if (!spec.defaultValue) return false;
+    stack.push_back(*spec.defaultValue);
+    return true;
+  }
+  if (type == napi_boolean) {
+    if (spec.kind != ArgKind::Bool && spec.kind != ArgKind::Scalar) return false;
+    bool flag = false;
+    napi_get_value_bool(env, raw, &flag);
+    if (spec.kind == ArgKind::Bool) stack.emplace_back(flag);
+    else stack.emplace_back(c10::Scalar(flag));
+    return true;
+  }
+  if (type != napi_number) return false;
+  double d = 0;
+  napi_get_value_double(env, raw, &d);
+  bool integral = std::isfinite(d) && d == std::floor(d) && std::fabs(d) <= 9007199254740992.0;
+  switch (spec.kind) {
+    case ArgKind::Float:
+      stack.emplace_back(d);
+      return true;
+    case ArgKind::Scalar:
+      if (integral) stack.emplace_back(c10::Scalar(static_cast<int64_t>(d)));
+      else stack.emplace_back(c10::Scalar(d));
+      return true;
+    case ArgKind::Int:
+      if (!integral) return false;
+      stack.emplace_back(static_cast<int64_t>(d));
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Runs the operator; `keepOutputs` false drops the results (in-place updates whose output is the input).
 Napi::Value invoke(const Napi::CallbackInfo& info, bool keepOutputs) {
   Napi::Env env = info.Env();
@@ -346,11 +385,19 @@ Napi::Value invoke(const Napi::CallbackInfo& info, bool keepOutputs) {
   try {
     for (size_t i = 0; i < op->args.size(); ++i) {
       const ArgSpec& spec = op->args[i];
-      if (i < given && spec.kind == ArgKind::Tensor) {
-        if (at::Tensor* tensor = findTensor(env, info[i + 1])) {
-          stack.emplace_back(*tensor);
+      if (i < given) {
+        napi_value raw = info[i + 1];
+        if (spec.kind == ArgKind::Tensor) {
+          if (at::Tensor* tensor = findTensor(env, raw)) {
+            stack.emplace_back(*tensor);
+            continue;
+          }
+        } else if (pushFastScalar(env, raw, spec, stack)) {
           continue;
         }
+      } else if (spec.defaultValue) {
+        stack.push_back(*spec.defaultValue);
+        continue;
       }
       stack.push_back(toIValue(env, i < given ? info[i + 1] : env.Undefined(), spec));
     }

@@ -209,12 +209,23 @@ Napi::Value Dispose(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// disposeAll(ids): frees many tensors in one call, as a scope does when it ends. Unknown slots are skipped.
+// disposeAll(ids, count?): frees many tensors in one call, as a scope does when it ends (ids: an array, or the
+// first `count` entries of an Int32Array). Unknown slots are skipped.
 Napi::Value DisposeAll(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsArray()) throwError(env, "disposeAll(handles) expects an array of tensor handles");
-  auto array = info[0].As<Napi::Array>();
   TensorTable& table = tensorTable();
+  if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    // The fast form scopes use: one read of the ids, no per-element napi calls.
+    auto ids = info[0].As<Napi::Int32Array>();
+    size_t count = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : ids.ElementLength();
+    count = std::min(count, ids.ElementLength());
+    for (size_t i = 0; i < count; ++i) {
+      if (table.find(ids[i]) != nullptr) table.release(ids[i]);
+    }
+    return env.Undefined();
+  }
+  if (!info[0].IsArray()) throwError(env, "disposeAll(handles) expects an array or Int32Array of tensor handles");
+  auto array = info[0].As<Napi::Array>();
   for (uint32_t i = 0, n = array.Length(); i < n; ++i) {
     napi_value element;
     napi_get_element(env, array, i, &element);

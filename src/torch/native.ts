@@ -43,7 +43,7 @@ export interface NativeBinding {
   grad(tensor: TensorHandle): TensorHandle | null;
   setGrad(tensor: TensorHandle, grad: TensorHandle | null): void;
   dispose(tensor: TensorHandle): void;
-  disposeAll(tensors: readonly TensorHandle[]): void;
+  disposeAll(tensors: readonly TensorHandle[] | Int32Array, count?: number): void;
   liveTensors(): number;
   sameTensor(a: TensorHandle, b: TensorHandle): boolean;
   findOperator(name: string): OperatorHandle;

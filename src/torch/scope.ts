@@ -78,22 +78,29 @@ function collectTensors(value: unknown, into: Set<Scoped>, depth: number): void 
   }
 }
 
+// Reused buffer of the slots a scope frees, passed to the binding in one call.
+let freedIds = new Int32Array(1024);
+
 function endScope(scope: Scoped[], result: unknown): void {
-  const survivors = new Set<Scoped>();
-  collectTensors(result, survivors, 0);
+  let survivors: Set<Scoped> | null = null;
+  if (result !== null && typeof result === 'object') {
+    survivors = new Set<Scoped>();
+    collectTensors(result, survivors, 0);
+  }
   const parent = scopes[scopes.length - 1];
-  const freed: TensorHandle[] = [];
+  if (freedIds.length < scope.length) freedIds = new Int32Array(scope.length * 2);
+  let count = 0;
   for (const tensor of scope) {
     if (tensor._id < 0 || tensor._kept) continue;
-    if (survivors.has(tensor)) {
+    if (survivors !== null && survivors.has(tensor)) {
       if (parent !== undefined) parent.push(tensor);
       else finalizer.register(tensor, tensor._id, tensor);
       continue;
     }
-    freed.push(tensor._id);
+    freedIds[count++] = tensor._id;
     tensor._id = -1;
   }
-  if (freed.length > 0) native.disposeAll(freed);
+  if (count > 0) native.disposeAll(freedIds, count);
 }
 
 /**

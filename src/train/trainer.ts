@@ -77,6 +77,8 @@ export interface TrainerOptions {
   config?: { [key: string]: JsonValue };
   /** Progress bar output; default null (none). */
   progress?: ProgressStream | null;
+  /** Called after every optimizer step with the number of steps taken (e.g. to call stop() from a test). */
+  onStep?: (step: number) => void;
 }
 
 /** Metrics of one epoch (also the line appended to metrics.jsonl). */
@@ -193,6 +195,7 @@ export class Trainer {
   readonly lr: number;
   private readonly options: TrainerOptions;
   private state: TrainingProgressState;
+  private stopRequested = false;
 
   /** Builds optimizer, schedule and EMA from the recipe; checks the options. */
   constructor(options: TrainerOptions) {
@@ -258,6 +261,11 @@ export class Trainer {
       if (loaded.progress.rng.seed !== this.state.rng.seed) {
         throw new Error(`${path}: the run used seed ${loaded.progress.rng.seed} but the loader has seed ${this.state.rng.seed}; resume with the same seed to continue the same run`);
       }
+      const savedBatch = loaded.config.batchSize;
+      const batchSize = this.options.train.options.batchSize;
+      if (typeof savedBatch === 'number' && savedBatch !== batchSize) {
+        throw new Error(`${path}: the run trained with batch size ${savedBatch} but the loader has ${batchSize}; resume with the same batch size (the schedule and the data order depend on it)`);
+      }
       this.model.loadStateDict(loaded.model);
       this.optimizer.loadStateDict(loaded.optimizer);
       if (this.ema !== null && loaded.ema !== null) this.ema.loadStateDict(loaded.ema);
@@ -265,6 +273,21 @@ export class Trainer {
     } finally {
       loaded.dispose();
     }
+  }
+
+  /**
+   * Asks a running fit() to stop after the current step: it writes last.safetensors at that position (mid-epoch;
+   * resume continues from the next batch, bit for bit) and returns. Meant for SIGINT/SIGTERM handlers:
+   * `process.once('SIGINT', () => trainer.stop())`. The interrupted epoch's metrics line, written when the epoch
+   * ends after resuming, averages the training loss over the batches run after the resume only.
+   */
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  /** Whether the last fit() returned because stop() was called. */
+  get stopped(): boolean {
+    return this.stopRequested;
   }
 
   /** Resumes from runDir/last.safetensors; returns false when there is none. */
@@ -323,6 +346,7 @@ export class Trainer {
     const results: EpochMetrics[] = [];
     const perEpoch = this.options.train.batchesPerEpoch;
     const stopAt = Math.min(recipe.epochs, this.state.epoch + (options.stopAfter ?? Infinity));
+    this.stopRequested = false;
     while (this.state.epoch < stopAt) {
       const epoch = this.state.epoch;
       const started = performance.now();
@@ -342,10 +366,20 @@ export class Trainer {
           images += batch.labels.length;
           batches += 1;
           bar?.update({ step: batch.index + 1, items: batch.labels.length, metrics: { loss: step.loss, acc: step.correct / batch.labels.length } });
+          this.options.onStep?.(this.state.step);
         }
         this.state.position = batch.next;
+        if (this.stopRequested) break;
       }
       bar?.done();
+      if (this.stopRequested) {
+        // Interrupted: keep the position within the epoch (at an epoch's last batch, position already names the next epoch).
+        if (this.state.position.epoch > epoch) {
+          this.state.position = { epoch, batch: perEpoch };
+        }
+        this.saveCheckpoint(this.lastPath);
+        return results;
+      }
       const seconds = (performance.now() - started) / 1000;
       const raw = val === null ? null : await evaluate(this.model, val, channelsLast);
       const emaResult = val === null || this.ema === null ? null : await this.evaluateEma(val, channelsLast);

@@ -10,6 +10,7 @@ import { crossEntropy, full, manualSeed, randint, randn, tidy } from '../../src/
 import { SGD } from '../../src/optim/index.js';
 import { ModelEma } from '../../src/optim/ema.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from '../../src/train/checkpoint.js';
+import { saveSafetensors } from '../../src/io/safetensors.js';
 
 function tinyModel() {
   return new Sequential(new Conv2d(3, 4, 3, { padding: 1 }), new BatchNorm2d(4), new AdaptiveAvgPool2d(1), new Flatten(), new Linear(4, 3));
@@ -72,8 +73,12 @@ test('a checkpoint round-trips model, optimizer, EMA, progress and config exactl
     ema.dispose();
     model.dispose();
   }
-  writeFileSync(join(dir, 'weights.safetensors'), Buffer.from('not a checkpoint'));
-  assert.throws(() => loadCheckpoint(join(dir, 'weights.safetensors')), /safetensors file .*weights\.safetensors/);
+  writeFileSync(join(dir, 'garbage.safetensors'), Buffer.from('not a checkpoint'));
+  assert.throws(() => loadCheckpoint(join(dir, 'garbage.safetensors')), /safetensors file .*garbage\.safetensors/);
+  const weights = full([2], 1);
+  saveSafetensors(join(dir, 'weights.safetensors'), new Map([['w', weights]]));
+  weights.dispose();
+  assert.throws(() => loadCheckpoint(join(dir, 'weights.safetensors')), /holds weights, not a training checkpoint/);
   rmSync(dir, { recursive: true, force: true });
 });
 

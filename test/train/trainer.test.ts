@@ -10,6 +10,7 @@ import { DataLoader } from '../../src/data/loader.js';
 import { Rng } from '../../src/data/rng.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { NonFiniteLossError, Trainer, type Recipe } from '../../src/train/trainer.js';
+import { createEfficientNet, decodeArchitecture } from '../../src/efficientnet/index.js';
 
 const SIZE = 16;
 const CLASSES = 4;
@@ -59,12 +60,12 @@ function snapshot(state: Map<string, Tensor>): Map<string, string> {
   return new Map([...state].map(([name, t]) => [name, t.dtype === 'int64' ? String(t.data()) : Buffer.from(t.toFloat32Array().buffer).toString('hex')]));
 }
 
-async function run(runDir: string, steps: ('fit' | 'resume-fit-1')[]): Promise<{ model: Map<string, string>; ema: Map<string, string>; optim: Map<string, string> }> {
+async function run(runDir: string, steps: ('fit' | 'resume-fit-1')[], build: () => Module = tinyNet, channelsLast = false): Promise<{ model: Map<string, string>; ema: Map<string, string>; optim: Map<string, string> }> {
   let result = null as null | { model: Map<string, string>; ema: Map<string, string>; optim: Map<string, string> };
   for (const step of steps) {
-    const model = tinyNet();
+    const model = build();
     const { train, val } = loaders();
-    const trainer = new Trainer({ model, train, val, runDir, recipe });
+    const trainer = new Trainer({ model, train, val, runDir, recipe, channelsLast });
     try {
       if (step === 'resume-fit-1') {
         assert.equal(trainer.resume(), existsSync(join(runDir, 'last.safetensors')));
@@ -155,6 +156,17 @@ test('a NaN loss stops training with a clear error and leaves the last checkpoin
     assert.equal(loaded.progress.epoch, 1);
     assert.ok(loaded.model.get('0.weight')!.toFloat32Array().every(Number.isFinite));
     loaded.dispose();
+    // Resuming with another batch size is refused (the schedule and data order would not continue).
+    const model3 = tinyNet();
+    const l3 = { train: new DataLoader(trainData, { batchSize: 8, transform: { kind: 'train', size: SIZE }, seed: 7, workers: 0 }) };
+    const trainer3 = new Trainer({ model: model3, train: l3.train, val: null, runDir: dir, recipe });
+    try {
+      assert.throws(() => trainer3.resume(), /trained with batch size 16 but the loader has 8/);
+    } finally {
+      trainer3.dispose();
+      model3.dispose();
+      await l3.train.close();
+    }
     // An absurd learning rate diverges to a non-finite loss as well.
     const model2 = tinyNet();
     const l2 = loaders();
@@ -168,6 +180,87 @@ test('a NaN loss stops training with a clear error and leaves the last checkpoin
       await l2.val.close();
     }
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a tiny EfficientNet (stochastic depth, dropout, channels_last) resumes bit for bit too', async () => {
+  const build = (): Module => {
+    manualSeed(12);
+    const stages = decodeArchitecture(['r1_k3_s11_e1_i32_o16_se0.25', 'r2_k3_s22_e6_i16_o24_se0.25']);
+    return createEfficientNet('b0', { numClasses: CLASSES, stages, stochasticDepth: 0.3, dropout: 0.2 });
+  };
+  const dirA = mkdtempSync(join(tmpdir(), 'effnet-train-ea-'));
+  const dirB = mkdtempSync(join(tmpdir(), 'effnet-train-eb-'));
+  try {
+    const straight = await run(dirA, ['fit'], build, true);
+    const resumed = await run(dirB, ['resume-fit-1', 'resume-fit-1'], build, true);
+    for (const part of ['model', 'ema', 'optim'] as const) {
+      assert.deepEqual([...resumed[part].keys()].sort(), [...straight[part].keys()].sort(), part);
+      for (const [name, hex] of straight[part]) assert.equal(resumed[part].get(name), hex, `${part} ${name} differs after resume`);
+    }
+  } finally {
+    rmSync(dirA, { recursive: true, force: true });
+    rmSync(dirB, { recursive: true, force: true });
+  }
+});
+
+test('stop() mid-epoch and at an epoch end writes last.safetensors there; resuming gives the same weights', async () => {
+  const dirA = mkdtempSync(join(tmpdir(), 'effnet-train-sa-'));
+  const dirB = mkdtempSync(join(tmpdir(), 'effnet-train-sb-'));
+  try {
+    const straight = await run(dirA, ['fit']);
+    let final: Map<string, string> | null = null;
+    const stops = [2, 4, 7, null];
+    for (const stopAt of stops) {
+      const model = tinyNet();
+      const { train, val } = loaders();
+      const trainer: Trainer = new Trainer({ model, train, val, runDir: dirB, recipe, onStep: (step) => (step === stopAt ? trainer.stop() : undefined) });
+      try {
+        trainer.resume();
+        await trainer.fit();
+        assert.equal(trainer.stopped, stopAt !== null);
+        if (stopAt !== null) {
+          const saved = loadCheckpoint(join(dirB, 'last.safetensors'));
+          assert.equal(saved.progress.step, stopAt);
+          assert.deepEqual(saved.progress.position, { epoch: Math.floor((stopAt - 1) / 4), batch: ((stopAt - 1) % 4) + 1 });
+          saved.dispose();
+        }
+        final = snapshot(model.stateDict());
+      } finally {
+        trainer.dispose();
+        model.dispose();
+        await train.close();
+        await val.close();
+      }
+    }
+    for (const [name, hex] of straight.model) assert.equal(final!.get(name), hex, `model ${name} differs after stop + resume`);
+    const epochs = readFileSync(join(dirB, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { epoch: number }).epoch);
+    assert.deepEqual(epochs, [1, 2]);
+  } finally {
+    rmSync(dirA, { recursive: true, force: true });
+    rmSync(dirB, { recursive: true, force: true });
+  }
+});
+
+test('the progress bar shows each epoch with loss and accuracy', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-train-bar-'));
+  const model = tinyNet();
+  const { train, val } = loaders();
+  let output = '';
+  const trainer = new Trainer({ model, train, val, runDir: dir, recipe: { epochs: 1, emaDecay: null }, progress: { write: (chunk: string) => (output += chunk), isTTY: false } });
+  try {
+    const [metrics] = await trainer.fit();
+    assert.equal(metrics!.emaTop1, null);
+    assert.ok(metrics!.valTop1 !== null);
+    assert.match(output, /epoch 1\/1/);
+    assert.match(output, /loss \d/);
+    assert.match(output, /4\/4/);
+  } finally {
+    trainer.dispose();
+    model.dispose();
+    await train.close();
+    await val.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

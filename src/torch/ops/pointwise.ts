@@ -50,13 +50,14 @@ const LOGICAL_NOT = new Op('aten::logical_not');
 
 /** a + b·alpha, broadcasting. */
 export function add(a: Tensor, b: Tensor | number, alpha = 1): Tensor {
-  if (b instanceof Tensor) return wrap(native.call(ADD.handle, a.handle, b.handle, alpha));
+  // alpha = 1 is the schema default: leaving it out skips a Scalar conversion on this hot path.
+  if (b instanceof Tensor) return wrap(alpha === 1 ? native.call(ADD.handle, a.handle, b.handle) : native.call(ADD.handle, a.handle, b.handle, alpha));
   return wrap(native.call(ADD_SCALAR.handle, a.handle, b, alpha));
 }
 
 /** a − b·alpha, broadcasting. */
 export function sub(a: Tensor, b: Tensor | number, alpha = 1): Tensor {
-  if (b instanceof Tensor) return wrap(native.call(SUB.handle, a.handle, b.handle, alpha));
+  if (b instanceof Tensor) return wrap(alpha === 1 ? native.call(SUB.handle, a.handle, b.handle) : native.call(SUB.handle, a.handle, b.handle, alpha));
   return wrap(native.call(SUB_SCALAR.handle, a.handle, b, alpha));
 }
 

@@ -1,0 +1,5 @@
+/** Training: the Trainer (recipe, epoch loop, evaluation), checkpoints, metrics log and the progress bar. */
+export * from './checkpoint.js';
+export * from './metrics.js';
+export * from './progress.js';
+export * from './trainer.js';
