@@ -1,5 +1,6 @@
-/** Training: the Trainer (recipe, epoch loop, evaluation), checkpoints, metrics log and the progress bar. */
+/** Training: the Trainer (recipe, epoch loop, evaluation), checkpoints, fine-tuning helpers, metrics log and the progress bar. */
 export * from './checkpoint.js';
+export * from './finetune.js';
 export * from './metrics.js';
 export * from './progress.js';
 export * from './trainer.js';
