@@ -69,7 +69,7 @@ export function typedArrayNameFor(dtype: DType): string {
  */
 export function typedArrayFromBytes(dtype: DType, bytes: Uint8Array): HostData {
   if (!LITTLE_ENDIAN) {
-    throw new Error('weight files are little-endian and this host is big-endian; byte swapping is not implemented');
+    throw new Error('weight files are little-endian and this host is big-endian; reading them needs a byte swap this loader does not do (use a little-endian machine)');
   }
   const size = elementSize(dtype);
   if (bytes.byteLength % size !== 0) {
