@@ -13,7 +13,7 @@ export interface CommandModule {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS = ['demo', 'info', 'scale', 'train', 'eval', 'import', 'export', 'predict'] as const;
+const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'import', 'export', 'predict', 'serve-demo'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
