@@ -8,6 +8,7 @@ dpkg -s libtorch-dev >/dev/null 2>&1 || need+=(libtorch-dev)
 dpkg -s libgloo-dev >/dev/null 2>&1 || need+=(libgloo-dev)
 dpkg -s python3-torchvision >/dev/null 2>&1 || need+=(python3-torchvision)
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
+dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

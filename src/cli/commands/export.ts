@@ -1,0 +1,69 @@
+/**
+ * `effnet export`: writes one of our model files as an ONNX graph for onnxruntime (Node, browser, elsewhere).
+ *
+ *   effnet export --checkpoint model.safetensors --out model.onnx [--image-size N]
+ */
+import { parseArgs } from 'node:util';
+import { writeOnnx } from '../../export/efficientnet-onnx.js';
+import { loadModel } from '../../io/weights.js';
+
+/** One line for `effnet --help`. */
+export const summary = 'export a model file to ONNX (BN folded, dynamic batch, preprocessing in the metadata)';
+
+const USAGE = `usage: effnet export --checkpoint MODEL.safetensors --out MODEL.onnx [--image-size N]
+
+  --checkpoint   an effnet model file (written by saveModel, \`effnet import\` or training)
+  --out          the .onnx file to write
+  --image-size   square input side the graph is built for; default the model's resolution
+                 (the spatial size is fixed in the graph, the batch size is dynamic)
+`;
+
+/** Runs the command; returns the exit code. */
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        checkpoint: { type: 'string' },
+        out: { type: 'string' },
+        'image-size': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    process.stderr.write(`effnet export: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const fail = (message: string): number => {
+    process.stderr.write(`effnet export: ${message}\n${USAGE}`);
+    return 2;
+  };
+  if (values.checkpoint === undefined) return fail('--checkpoint is required (the model file to export)');
+  if (values.out === undefined) return fail('--out is required (the .onnx file to write)');
+  let imageSize: number | undefined;
+  if (values['image-size'] !== undefined) {
+    imageSize = Number(values['image-size']);
+    if (!Number.isInteger(imageSize) || imageSize < 1) return fail(`--image-size must be a positive integer, got '${values['image-size']}'`);
+  }
+  const { model, classNames } = loadModel(values.checkpoint);
+  try {
+    const started = performance.now();
+    const exported = writeOnnx(values.out, model, { classNames, ...(imageSize === undefined ? {} : { imageSize }) });
+    const size = imageSize ?? model.config.resolution;
+    const convs = exported.opCounts.get('Conv') ?? 0;
+    process.stdout.write(
+      `exported ${model.config.name} (${model.options.numClasses} classes) at ${size}x${size} to ${values.out}: ` +
+        `${(exported.bytes.length / 1e6).toFixed(1)} MB, ${convs} convolutions (batch norm folded), opset 13, ` +
+        `${((performance.now() - started) / 1000).toFixed(2)} s\n`,
+    );
+  } finally {
+    model.dispose();
+  }
+  return 0;
+}

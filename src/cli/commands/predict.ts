@@ -1,0 +1,97 @@
+/**
+ * `effnet predict`: classifies image files with onnxruntime-node.
+ *
+ *   effnet predict MODEL IMAGE... [--top 5] [--json] [--batch-size 32] [--threads N]
+ *
+ * MODEL is an .onnx file from `effnet export` or an effnet model file (exported in memory). A file that cannot be
+ * read or decoded gets its own error; the other images are still classified (exit code 1 when any failed).
+ */
+import { parseArgs } from 'node:util';
+import { classifyFiles, openClassifier, type ImageResult } from '../../infer/node.js';
+
+/** One line for `effnet --help`. */
+export const summary = 'classify images with an exported model (.onnx) or a model file';
+
+const USAGE = `usage: effnet predict MODEL IMAGE... [--top K] [--json] [--batch-size N] [--threads N]
+
+  MODEL          an .onnx file from \`effnet export\`, or an effnet model file (.safetensors)
+  IMAGE...       image files (JPEG, PNG, WebP, GIF, TIFF, ...)
+  --top          classes shown per image; default 5
+  --json         one JSON object per line and image: {"path", "top": [{"label", "index", "probability"}], "warnings"}
+                 or {"path", "error"}
+  --batch-size   images per ONNX Runtime call; default 32
+  --threads      ONNX Runtime intra-op threads; default all cores
+`;
+
+function positiveInteger(text: string | undefined, name: string, fallback: number | undefined): number | undefined {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, got '${text}'`);
+  return value;
+}
+
+/** The human form of one result: a small table, or the error. */
+export function formatResult(result: ImageResult): string {
+  if (!result.ok) return `${result.path}\n  error: ${result.error}\n`;
+  const width = Math.max(5, ...result.top.map((p) => p.label.length));
+  const lines = [result.path, `  ${'rank'.padEnd(4)}  ${'class'.padEnd(width)}  ${'index'.padStart(5)}  probability`];
+  result.top.forEach((p, i) => {
+    lines.push(`  ${String(i + 1).padEnd(4)}  ${p.label.padEnd(width)}  ${String(p.index).padStart(5)}  ${(p.probability * 100).toFixed(2).padStart(10)}%`);
+  });
+  for (const warning of result.warnings) lines.push(`  warning: ${warning}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Runs the command; returns the exit code. */
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  let top: number;
+  let batchSize: number;
+  let threads: number | undefined;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        top: { type: 'string' },
+        json: { type: 'boolean' },
+        'batch-size': { type: 'string' },
+        threads: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    top = positiveInteger(parsed.values.top, 'top', 5)!;
+    batchSize = positiveInteger(parsed.values['batch-size'], 'batch-size', 32)!;
+    threads = positiveInteger(parsed.values.threads, 'threads', undefined);
+  } catch (error) {
+    process.stderr.write(`effnet predict: ${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length < 2) {
+    process.stderr.write(`effnet predict: expected MODEL and at least one IMAGE, got ${positionals.length} arguments\n${USAGE}`);
+    return 2;
+  }
+  const [modelPath, ...images] = positionals as [string, ...string[]];
+  const classifier = await openClassifier(modelPath, { maxBatch: batchSize, ...(threads === undefined ? {} : { threads }) });
+  try {
+    const results = await classifyFiles(classifier, images, { top });
+    for (const result of results) {
+      if (values.json) {
+        const line = result.ok ? { path: result.path, top: result.top, warnings: result.warnings } : { path: result.path, error: result.error };
+        process.stdout.write(JSON.stringify(line) + '\n');
+      } else {
+        process.stdout.write(formatResult(result));
+      }
+    }
+    const failed = results.filter((r) => !r.ok).length;
+    if (failed > 0) process.stderr.write(`effnet predict: ${failed} of ${results.length} images could not be classified (see above)\n`);
+    return failed > 0 ? 1 : 0;
+  } finally {
+    await classifier.release();
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * `effnet scale-search`: the compound-scaling grid search. Every (α, β, γ) on the grid with |α·β²·γ² − target| <=
+ * tolerance scales the base (depth α, width β, resolution γ), is trained with one fixed recipe and budget by P
+ * worker processes, and is recorded in the SQLite store; the run resumes from the store after an interruption.
+ */
+import { parseArgs } from 'node:util';
+import { parseNumberFlag } from '../../search/cli-options.js';
+import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand, isUserError } from '../../search/command.js';
+import { gridSearchDefinition } from '../../search/definitions.js';
+
+/** One line for `effnet --help`. */
+export const summary = 'grid search of α, β, γ under α·β²·γ² ≈ 2: train every grid point, store results in SQLite';
+
+const USAGE = `usage: effnet scale-search --base B --data SPEC --budget 2ep|10min [--grid-step 0.05] [--tolerance 0.1] [--parallel P] [--db runs/scale.sqlite]
+
+  --grid-step S        α, β, γ take the values 1, 1+S, 1+2S, ... (default 0.05)
+  --tolerance T        keep points with |α·β²·γ² − target| <= T (default 0.1)
+  --target X           the FLOPs growth per φ (default 2)
+${SEARCH_COMMAND_HELP}`;
+
+/** Runs the command; returns the exit code. */
+export async function run(args: string[]): Promise<number> {
+  try {
+    const { values } = parseArgs({ args, options: { ...SEARCH_COMMAND_OPTIONS, 'grid-step': { type: 'string' }, tolerance: { type: 'string' }, target: { type: 'string' } }, strict: true });
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const step = parseNumberFlag('grid-step', values['grid-step']) ?? 0.05;
+    const tolerance = parseNumberFlag('tolerance', values.tolerance) ?? 0.1;
+    const target = parseNumberFlag('target', values.target) ?? 2;
+    return await executeSearchCommand('grid', values, (common) => gridSearchDefinition({ ...common, step, tolerance, target }));
+  } catch (error) {
+    if (isUserError(error) || (error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`effnet scale-search: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
+

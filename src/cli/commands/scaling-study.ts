@@ -1,0 +1,71 @@
+/**
+ * `effnet scaling-study`: the base and, for each MAC factor, the base matched to factor x its MACs by depth only,
+ * width only, resolution only and compound scaling, all trained with one recipe and budget; writes report.md and
+ * an SVG chart of validation accuracy against MACs (the paper's Figure 8). Resumes from the SQLite store.
+ */
+import { parseArgs } from 'node:util';
+import { UsageError, parseFactors, parseNumberFlag } from '../../search/cli-options.js';
+import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand, isUserError } from '../../search/command.js';
+import { scalingStudyDefinition } from '../../search/definitions.js';
+import { PAPER_COEFFICIENTS } from '../../search/match.js';
+import { bestTrial } from '../../search/report.js';
+import { ExperimentStore } from '../../search/store.js';
+import { resolve } from 'node:path';
+
+/** One line for `effnet --help`. */
+export const summary = 'depth / width / resolution / compound scaling at equal MACs, trained and charted (Figure 8)';
+
+const USAGE = `usage: effnet scaling-study --base B --data SPEC --budget 2ep|10min [--factors 2,4,8] [--alpha A --beta B --gamma G | --from-search NAME]
+
+  --factors F          MAC multiples of the base (default 2,4,8)
+  --alpha/--beta/--gamma  compound bases (default the paper's ${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma})
+  --from-search NAME   take α, β, γ from the best finished trial of that grid search in the same --db
+  --mac-tolerance E    every matched configuration within E of its MAC target (default 0.05)
+${SEARCH_COMMAND_HELP}`;
+
+/** Runs the command; returns the exit code. */
+export async function run(args: string[]): Promise<number> {
+  try {
+    const { values } = parseArgs({
+      args,
+      options: {
+        ...SEARCH_COMMAND_OPTIONS, factors: { type: 'string' }, alpha: { type: 'string' }, beta: { type: 'string' }, gamma: { type: 'string' },
+        'from-search': { type: 'string' }, 'mac-tolerance': { type: 'string' },
+      },
+      strict: true,
+    });
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const factors = parseFactors(values.factors ?? '2,4,8');
+    let coefficients = {
+      alpha: parseNumberFlag('alpha', values.alpha) ?? PAPER_COEFFICIENTS.alpha,
+      beta: parseNumberFlag('beta', values.beta) ?? PAPER_COEFFICIENTS.beta,
+      gamma: parseNumberFlag('gamma', values.gamma) ?? PAPER_COEFFICIENTS.gamma,
+    };
+    if (values['from-search'] !== undefined) {
+      if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
+      const store = ExperimentStore.open(resolve(values.db ?? 'runs/scale.sqlite'));
+      try {
+        const search = store.findSearch(values['from-search']);
+        if (search === null || search.kind !== 'grid') throw new UsageError(`--from-search: no grid search named '${values['from-search']}' in ${store.path}`);
+        const best = bestTrial(store.trials(search.id));
+        if (best === null) throw new UsageError(`--from-search: grid search '${search.name}' has no finished trial yet; run or resume it first`);
+        coefficients = { alpha: Number(best.config.alpha), beta: Number(best.config.beta), gamma: Number(best.config.gamma) };
+        process.stderr.write(`using α = ${coefficients.alpha}, β = ${coefficients.beta}, γ = ${coefficients.gamma} from grid search '${search.name}' (trial ${best.label})\n`);
+      } finally {
+        store.close();
+      }
+    }
+    const macTolerance = parseNumberFlag('mac-tolerance', values['mac-tolerance']) ?? 0.05;
+    if (!(macTolerance > 0)) throw new UsageError(`--mac-tolerance must be > 0, got ${macTolerance}`);
+    return await executeSearchCommand('study', values, (common) => scalingStudyDefinition({ ...common, factors, coefficients, macTolerance }));
+  } catch (error) {
+    if (isUserError(error) || (error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`effnet scaling-study: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}

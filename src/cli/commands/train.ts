@@ -1,0 +1,206 @@
+/**
+ * `effnet train`: trains an EfficientNet (registered variant or custom width/depth) on a data spec with the paper's
+ * recipe as defaults, a progress bar, per-epoch metrics files, checkpoints, a final summary and the final model
+ * written with saveModel. SIGINT/SIGTERM stop after the current step with a checkpoint (exit 130/143); `--resume`
+ * continues from DIR/last.safetensors.
+ */
+import { parseArgs } from 'node:util';
+import { DataSpecError } from '../../train/data-spec.js';
+import { parseFreeze, RunOptionsError, runTraining, type TrainRunOptions } from '../../train/run.js';
+import type { AugmentChoice } from '../../train/small-images.js';
+import type { Recipe } from '../../train/trainer.js';
+import { choiceFlag, intFlag, numberFlag, UsageError } from '../options.js';
+
+/** One line for `effnet --help`. */
+export const summary = 'train an EfficientNet on images (fashion-mnist, a folder, a tar) with checkpoints and metrics';
+
+const USAGE = `usage: effnet train --data SPEC --out DIR [options]
+
+model
+  --model NAME            b0..b8, l2 or custom (default b0)
+  --width W --depth D     width/depth multipliers (required for custom; override a variant's)
+  --image-size R          training resolution, >= 32 (default the variant's; up to 64 px uses the small-image
+                          recipe: early stride-2 stages at stride 1, gentle crops, whole-image evaluation)
+  --dropout P             classifier dropout (default the variant's)
+  --drop-path P           largest stochastic-depth rate (default 0.2)
+data
+  --data SPEC             fashion-mnist[:DIR], an image folder <root>/<class>/<img> (or with train/ and val/),
+                          a .tar/.tar.gz of one, or a CIFAR binary folder
+  --val-split F           fraction held out for validation when the data has no split (default 0.1, split seed 0)
+  --randaugment N,M       RandAugment with N ops of magnitude M      --autoaugment   ImageNet AutoAugment policy
+  --workers W             loader worker threads (default 2)
+recipe (defaults: the paper's)
+  --epochs N              epochs (default 10)
+  --batch-size B          images per step (default 32)
+  --optimizer O           rmsproptf (default; decay 0.9, momentum 0.9, eps 1e-3), sgd or adamw
+  --lr LR                 peak learning rate (default 0.016 x batch / 256)
+  --schedule S            step (default: x0.97 every 2.4 epochs) or cosine
+  --decay-epochs E --decay-rate R   step schedule (default 2.4, 0.97)
+  --warmup-epochs E       linear warm-up (default 0)
+  --weight-decay W        on non-BN, non-bias weights (default 1e-5)
+  --label-smoothing S     (default 0.1)
+  --ema-decay D | --no-ema   EMA of weights (default 0.9999, adapted to short runs)
+run
+  --out DIR               run directory: last/best.safetensors, metrics.jsonl/csv, model.safetensors, summary.json
+  --resume                continue from DIR/last.safetensors (same seed and batch size)
+  --from FILE             start from effnet weights (a new classifier when the classes differ)
+  --freeze LIST           freeze features, e.g. 0-3 (0 the stem, 1..7 the stages) with their batch norms
+  --threads T             libtorch threads (default libtorch's)
+  --seed S                initialisation, data order, augmentation and dropout (default 0)
+  --channels-last | --contiguous   memory format of the batches (default channels_last, faster on CPU)
+`;
+
+const OPTIONS = {
+  model: { type: 'string' },
+  width: { type: 'string' },
+  depth: { type: 'string' },
+  'image-size': { type: 'string' },
+  dropout: { type: 'string' },
+  'drop-path': { type: 'string' },
+  data: { type: 'string' },
+  'val-split': { type: 'string' },
+  randaugment: { type: 'string' },
+  autoaugment: { type: 'boolean', default: false },
+  workers: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  optimizer: { type: 'string' },
+  lr: { type: 'string' },
+  schedule: { type: 'string' },
+  'decay-epochs': { type: 'string' },
+  'decay-rate': { type: 'string' },
+  'warmup-epochs': { type: 'string' },
+  'weight-decay': { type: 'string' },
+  'label-smoothing': { type: 'string' },
+  'ema-decay': { type: 'string' },
+  'no-ema': { type: 'boolean', default: false },
+  out: { type: 'string' },
+  resume: { type: 'boolean', default: false },
+  from: { type: 'string' },
+  freeze: { type: 'string' },
+  threads: { type: 'string' },
+  seed: { type: 'string' },
+  'channels-last': { type: 'boolean', default: false },
+  contiguous: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true }>>['values'];
+
+function augmentFrom(values: Values): AugmentChoice {
+  if (values.randaugment !== undefined && values.autoaugment) throw new UsageError('--randaugment and --autoaugment exclude each other; pick one');
+  if (values.autoaugment) return { kind: 'autoaugment', policy: 'imagenet' };
+  if (values.randaugment === undefined) return null;
+  const match = /^(\d+),(\d+(?:\.\d+)?)$/.exec(values.randaugment);
+  if (!match) throw new UsageError(`--randaugment takes N,M (ops per image, magnitude), e.g. 2,9; got '${values.randaugment}'`);
+  return { kind: 'randaugment', n: Number(match[1]), m: Number(match[2]) };
+}
+
+/** Turns parsed flags into run options; throws UsageError for bad values. */
+export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> {
+  if (values.data === undefined) throw new UsageError('--data is required (e.g. --data fashion-mnist or --data path/to/images)');
+  if (values.out === undefined) throw new UsageError('--out is required: the run directory for checkpoints, metrics and the final model');
+  if (values['channels-last'] && values.contiguous) throw new UsageError('--channels-last and --contiguous exclude each other');
+  if (values['no-ema'] && values['ema-decay'] !== undefined) throw new UsageError('--no-ema and --ema-decay exclude each other');
+  const recipe: Recipe = { epochs: intFlag('epochs', values.epochs, 1) ?? 10 };
+  const set = <K extends keyof Recipe>(key: K, value: Recipe[K] | undefined): void => {
+    if (value !== undefined) recipe[key] = value;
+  };
+  set('optimizer', choiceFlag('optimizer', values.optimizer, ['rmsproptf', 'sgd', 'adamw'] as const));
+  set('lr', numberFlag('lr', values.lr, Number.MIN_VALUE));
+  set('schedule', choiceFlag('schedule', values.schedule, ['step', 'cosine'] as const));
+  set('decayEpochs', numberFlag('decay-epochs', values['decay-epochs'], Number.MIN_VALUE));
+  set('decayRate', numberFlag('decay-rate', values['decay-rate'], Number.MIN_VALUE, 1));
+  set('warmupEpochs', numberFlag('warmup-epochs', values['warmup-epochs'], 0));
+  set('weightDecay', numberFlag('weight-decay', values['weight-decay'], 0));
+  set('labelSmoothing', numberFlag('label-smoothing', values['label-smoothing'], 0, 1, true));
+  set('emaDecay', numberFlag('ema-decay', values['ema-decay'], 0, 1));
+  if (values['no-ema']) recipe.emaDecay = null;
+  const model: TrainRunOptions['model'] = { name: (values.model ?? 'b0').toLowerCase() };
+  const width = numberFlag('width', values.width, Number.MIN_VALUE);
+  const depth = numberFlag('depth', values.depth, Number.MIN_VALUE);
+  const imageSize = intFlag('image-size', values['image-size'], 1);
+  const dropout = numberFlag('dropout', values.dropout, 0, 1, true);
+  const dropPath = numberFlag('drop-path', values['drop-path'], 0, 1, true);
+  if (width !== undefined) model.width = width;
+  if (depth !== undefined) model.depth = depth;
+  if (imageSize !== undefined) model.imageSize = imageSize;
+  if (dropout !== undefined) model.dropout = dropout;
+  if (dropPath !== undefined) model.stochasticDepth = dropPath;
+  const options: Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> = {
+    model,
+    data: values.data,
+    out: values.out,
+    batchSize: intFlag('batch-size', values['batch-size'], 1) ?? 32,
+    recipe,
+    augment: augmentFrom(values),
+    resume: values.resume,
+    seed: intFlag('seed', values.seed, 0) ?? 0,
+    workers: intFlag('workers', values.workers, 0) ?? 2,
+    channelsLast: !values.contiguous,
+  };
+  const valSplit = numberFlag('val-split', values['val-split'], 0, 1, true);
+  if (valSplit !== undefined) {
+    if (valSplit === 0) throw new UsageError('--val-split must be a fraction in (0, 1), got 0');
+    options.valSplit = valSplit;
+  }
+  const threads = intFlag('threads', values.threads, 1);
+  if (threads !== undefined) options.threads = threads;
+  if (values.from !== undefined) options.from = values.from;
+  if (values.freeze !== undefined) options.freeze = parseFreeze(values.freeze);
+  return options;
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** Runs the command; returns the exit code (0 done, 2 bad arguments, 130/143 interrupted with a checkpoint). */
+export async function run(args: string[]): Promise<number> {
+  let options;
+  try {
+    const { values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    options = trainOptionsFrom(values);
+  } catch (error) {
+    process.stderr.write(`effnet train: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    return 2;
+  }
+  const controller = new AbortController();
+  let received: string | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (received !== null) {
+      process.stderr.write(`\neffnet train: second ${signal}; exiting without waiting for the checkpoint\n`);
+      process.exit(SIGNAL_EXIT[signal] ?? 1);
+    }
+    received = signal;
+    process.stderr.write(`\neffnet train: ${signal} received; stopping after the current step and saving a checkpoint (send it again to quit at once)\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const result = await runTraining({
+      ...options,
+      progress: process.stderr,
+      log: (line) => process.stdout.write(`${line}\n`),
+      signal: controller.signal,
+    });
+    if (result.stopped) {
+      process.stdout.write(`interrupted by ${received ?? 'a stop request'}: checkpoint saved to ${result.checkpointPath}; continue with the same command plus --resume\n`);
+      return SIGNAL_EXIT[received ?? ''] ?? 130;
+    }
+    process.stdout.write(`final model: ${result.modelPath}${result.emaModelPath ? ` (EMA weights: ${result.emaModelPath})` : ''}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof RunOptionsError || error instanceof DataSpecError || error instanceof UsageError) {
+      process.stderr.write(`effnet train: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

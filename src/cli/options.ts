@@ -1,0 +1,33 @@
+/** Parsing helpers shared by `effnet` commands: numbers from flag text with messages that name the flag. */
+
+/** Raised for a bad flag value; commands turn it into exit code 2 with their usage text. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** An integer flag >= min, or undefined when absent. */
+export function intFlag(name: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${text}'`);
+  return value;
+}
+
+/** A finite number flag in [min, max] (max exclusive when `openMax`), or undefined when absent. */
+export function numberFlag(name: string, text: string | undefined, min: number, max = Infinity, openMax = false): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  const tooBig = openMax ? value >= max : value > max;
+  if (text.trim() === '' || !Number.isFinite(value) || value < min || tooBig) {
+    const range = max === Infinity ? `>= ${min}` : `in [${min}, ${max}${openMax ? ')' : ']'}`;
+    throw new UsageError(`--${name} must be a number ${range}, got '${text}'`);
+  }
+  return value;
+}
+
+/** A flag that must be one of `choices`, or undefined when absent. */
+export function choiceFlag<T extends string>(name: string, text: string | undefined, choices: readonly T[]): T | undefined {
+  if (text === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(text)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${text}'`);
+  return text as T;
+}

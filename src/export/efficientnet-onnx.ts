@@ -1,0 +1,235 @@
+/**
+ * Writes an EfficientNet as an ONNX graph by walking its Module tree (no tracing): every conv + batch norm pair
+ * becomes one Conv with the batch norm folded in, SiLU becomes Sigmoid × Mul, squeeze-excitation becomes
+ * GlobalAveragePool → Conv → SiLU → Conv → Sigmoid → Mul, the head pool + classifier become GlobalAveragePool →
+ * Flatten → Gemm, and dropout / stochastic depth (identities in eval mode) are left out.
+ *
+ * Padding: symmetric convolutions keep their pads; TF "SAME" convolutions get explicit asymmetric pads computed
+ * for the exported input size, the same numbers Conv2dSame computes at run time (samePadding). The spatial size is
+ * therefore fixed in the graph (the preprocessing always produces it); the batch dimension is dynamic ('batch').
+ */
+import { writeFileSync, renameSync } from 'node:fs';
+import { BatchNorm2d, Conv2d, Dropout, Linear, Module, Sequential, SiLU } from '../nn/index.js';
+import { Conv2dNormActivation, Conv2dSame, MBConv, SqueezeExcitation, samePadding } from '../efficientnet/layers.js';
+import type { EfficientNet } from '../efficientnet/model.js';
+import { efficientNetB0Stages } from '../efficientnet/block-spec.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms/normalize.js';
+import { METADATA_FORMAT, METADATA_KEYS } from '../infer/model-info.js';
+import { foldBatchNorm, type HostBatchNorm } from './batchnorm-fold.js';
+import { OnnxGraphBuilder } from './onnx-graph.js';
+
+/** The default-domain opset of exported graphs (13: Gemm, Conv, Sigmoid, Mul, Add, GlobalAveragePool, Flatten). */
+export const EXPORT_OPSET = 13;
+/** The graph input's name. */
+export const INPUT_NAME = 'input';
+/** The graph output's name (logits, before softmax). */
+export const OUTPUT_NAME = 'logits';
+
+/** Options of {@link exportEfficientNet}; each default is stated. */
+export interface ExportOptions {
+  /** Square input side the graph is built for; default the configuration's resolution. */
+  imageSize?: number;
+  /** Class names, one per output, stored in the metadata; default none. */
+  classNames?: readonly string[] | null;
+  /** Normalisation mean stored for preprocessing; default ImageNet's. */
+  mean?: readonly [number, number, number];
+  /** Normalisation std; default ImageNet's. */
+  std?: readonly [number, number, number];
+  /** Center-crop fraction stored for preprocessing; default imageSize / (imageSize + 32) (the reference's). */
+  cropPct?: number;
+  /** Producer version recorded in the file; default '0.1.0'. */
+  producerVersion?: string;
+}
+
+/** An exported model: the ONNX bytes and what went into them. */
+export interface ExportedModel {
+  /** The serialised ModelProto. */
+  bytes: Uint8Array;
+  /** The metadata props written. */
+  metadata: Map<string, string>;
+  /** Node count per op type (a BatchNormalization count of zero shows every BN was folded). */
+  opCounts: Map<string, number>;
+}
+
+type Spatial = [number, number];
+
+interface Cursor {
+  name: string;
+  size: Spatial;
+}
+
+function batchNormArrays(bn: BatchNorm2d): HostBatchNorm {
+  if (bn.runningMean === null || bn.runningVar === null) {
+    throw new Error('exportEfficientNet: a BatchNorm2d without running statistics cannot be folded; build it with trackRunningStats');
+  }
+  return {
+    weight: bn.weight === null ? null : bn.weight.toFloat32Array(),
+    bias: bn.bias === null ? null : bn.bias.toFloat32Array(),
+    runningMean: bn.runningMean.toFloat32Array(),
+    runningVar: bn.runningVar.toFloat32Array(),
+    eps: bn.eps,
+  };
+}
+
+class EfficientNetWriter {
+  constructor(private readonly graph: OnnxGraphBuilder) {}
+
+  /** Conv (+ folded BN) with explicit pads; returns the output and its spatial size. */
+  conv(conv: Conv2d, bn: BatchNorm2d | null, x: Cursor): Cursor {
+    const [kh, kw] = conv.kernelSize;
+    const [sh, sw] = conv.stride;
+    const [dh, dw] = conv.dilation;
+    let pads: [number, number, number, number];
+    if (conv instanceof Conv2dSame) {
+      const [top, bottom] = samePadding(x.size[0], kh, sh, dh);
+      const [left, right] = samePadding(x.size[1], kw, sw, dw);
+      pads = [top, left, bottom, right];
+    } else {
+      pads = [conv.padding[0], conv.padding[1], conv.padding[0], conv.padding[1]];
+    }
+    let weight = conv.weight.toFloat32Array();
+    let bias = conv.bias === null ? null : conv.bias.toFloat32Array();
+    if (bn !== null) {
+      ({ weight, bias } = foldBatchNorm({ weight, bias, outChannels: conv.outChannels }, batchNormArrays(bn)));
+    }
+    const inputs = [x.name, this.graph.addInitializer('conv_w', weight, conv.weight.shape)];
+    if (bias !== null) inputs.push(this.graph.addInitializer('conv_b', bias, [conv.outChannels]));
+    const [out] = this.graph.addNode('Conv', inputs, {
+      kernel_shape: { ints: [kh, kw] },
+      strides: { ints: [sh, sw] },
+      pads: { ints: pads },
+      dilations: { ints: [dh, dw] },
+      group: { int: conv.groups },
+    });
+    const size: Spatial = [
+      Math.floor((x.size[0] + pads[0] + pads[2] - dh * (kh - 1) - 1) / sh) + 1,
+      Math.floor((x.size[1] + pads[1] + pads[3] - dw * (kw - 1) - 1) / sw) + 1,
+    ];
+    if (size[0] < 1 || size[1] < 1) {
+      throw new Error(`exportEfficientNet: a ${kh}x${kw}/${sh} convolution leaves no output for a ${x.size[0]}x${x.size[1]} input; export at a larger --image-size`);
+    }
+    return { name: out!, size };
+  }
+
+  silu(x: Cursor): Cursor {
+    const [gate] = this.graph.addNode('Sigmoid', [x.name]);
+    const [out] = this.graph.addNode('Mul', [x.name, gate!]);
+    return { name: out!, size: x.size };
+  }
+
+  convNormActivation(block: Conv2dNormActivation, x: Cursor): Cursor {
+    const activated = block.namedChildren().some(([, child]) => child instanceof SiLU);
+    const y = this.conv(block.conv, block.bn, x);
+    return activated ? this.silu(y) : y;
+  }
+
+  squeezeExcitation(se: SqueezeExcitation, x: Cursor): Cursor {
+    const [pooled] = this.graph.addNode('GlobalAveragePool', [x.name]);
+    const squeezed = this.silu(this.conv(se.fc1, null, { name: pooled!, size: [1, 1] }));
+    const expanded = this.conv(se.fc2, null, squeezed);
+    const [scale] = this.graph.addNode('Sigmoid', [expanded.name]);
+    const [out] = this.graph.addNode('Mul', [x.name, scale!]);
+    return { name: out!, size: x.size };
+  }
+
+  mbconv(block: MBConv, x: Cursor): Cursor {
+    const y = this.module(block.block, x);
+    if (!block.hasResidual) return y;
+    const [out] = this.graph.addNode('Add', [y.name, x.name]);
+    return { name: out!, size: y.size };
+  }
+
+  module(module: Module, x: Cursor): Cursor {
+    if (module instanceof Conv2dNormActivation) return this.convNormActivation(module, x);
+    if (module instanceof SqueezeExcitation) return this.squeezeExcitation(module, x);
+    if (module instanceof MBConv) return this.mbconv(module, x);
+    if (module instanceof Sequential) {
+      let y = x;
+      for (const [, child] of module.namedChildren()) y = this.module(child, y);
+      return y;
+    }
+    throw new Error(
+      `exportEfficientNet: no ONNX form for module ${module.constructor.name}; ` +
+        'the exporter knows Conv2dNormActivation, SqueezeExcitation, MBConv and Sequential',
+    );
+  }
+
+  classifier(classifier: Sequential, x: Cursor): string {
+    const [pooled] = this.graph.addNode('GlobalAveragePool', [x.name]);
+    const [flat] = this.graph.addNode('Flatten', [pooled!], { axis: { int: 1 } });
+    let current = flat!;
+    for (const [, child] of classifier.namedChildren()) {
+      if (child instanceof Dropout) continue; // identity in eval mode
+      if (!(child instanceof Linear)) {
+        throw new Error(`exportEfficientNet: the classifier holds ${child.constructor.name}; expected Dropout and Linear`);
+      }
+      const inputs = [current, this.graph.addInitializer('fc_w', child.weight.toFloat32Array(), child.weight.shape)];
+      if (child.bias !== null) inputs.push(this.graph.addInitializer('fc_b', child.bias.toFloat32Array(), [child.outFeatures]));
+      [current] = this.graph.addNode('Gemm', inputs, { transB: { int: 1 } }, [OUTPUT_NAME]) as [string];
+    }
+    return current;
+  }
+}
+
+/** The metadata props {@link exportEfficientNet} writes. */
+export function exportMetadata(model: EfficientNet, imageSize: number, options: ExportOptions = {}): Map<string, string> {
+  const classNames = options.classNames ?? null;
+  if (classNames !== null && classNames.length !== model.options.numClasses) {
+    throw new Error(
+      `exportEfficientNet: got ${classNames.length} class names for a model with ${model.options.numClasses} outputs; pass one name per class`,
+    );
+  }
+  const cropPct = options.cropPct ?? imageSize / (imageSize + 32);
+  if (!(cropPct > 0 && cropPct <= 1)) throw new Error(`exportEfficientNet: cropPct must be in (0, 1], got ${cropPct}`);
+  const meta = new Map<string, string>();
+  meta.set(METADATA_KEYS.format, String(METADATA_FORMAT));
+  meta.set(METADATA_KEYS.config, JSON.stringify(model.config));
+  meta.set(METADATA_KEYS.options, JSON.stringify(model.options));
+  meta.set(METADATA_KEYS.stages, JSON.stringify(model.spec.stages.map((stage) => stage.base)));
+  meta.set(METADATA_KEYS.inputSize, String(imageSize));
+  meta.set(METADATA_KEYS.mean, JSON.stringify(options.mean ?? IMAGENET_MEAN));
+  meta.set(METADATA_KEYS.std, JSON.stringify(options.std ?? IMAGENET_STD));
+  meta.set(METADATA_KEYS.cropPct, String(cropPct));
+  meta.set(METADATA_KEYS.interpolation, 'bicubic');
+  if (classNames !== null) meta.set(METADATA_KEYS.classNames, JSON.stringify(classNames));
+  return meta;
+}
+
+/**
+ * Exports `model` (its eval-mode computation, whatever mode it is in) as an ONNX ModelProto: input `input`
+ * [batch, C, S, S], output `logits` [batch, classes], S = imageSize.
+ * @throws for an input size smaller than the network's total stride, or class names of the wrong count
+ */
+export function exportEfficientNet(model: EfficientNet, options: ExportOptions = {}): ExportedModel {
+  const imageSize = options.imageSize ?? model.config.resolution;
+  if (!Number.isInteger(imageSize) || imageSize < model.spec.totalStride) {
+    throw new Error(
+      `exportEfficientNet: image size must be an integer of at least ${model.spec.totalStride} (the network's total stride), got ${imageSize}`,
+    );
+  }
+  const metadata = exportMetadata(model, imageSize, options);
+  const graph = new OnnxGraphBuilder(`effnet_${model.config.name}`);
+  const input = graph.addInput(INPUT_NAME, ['batch', model.options.inChannels, imageSize, imageSize]);
+  const writer = new EfficientNetWriter(graph);
+  const features = writer.module(model.features, { name: input, size: [imageSize, imageSize] });
+  writer.classifier(model.classifier, features);
+  graph.addOutput(OUTPUT_NAME, ['batch', model.options.numClasses]);
+  const stagesNote = JSON.stringify(model.spec.stages.map((s) => s.base)) === JSON.stringify(efficientNetB0Stages()) ? 'B0 stages' : 'custom stages';
+  const bytes = graph.encode({
+    opset: EXPORT_OPSET,
+    producerName: 'effnet',
+    producerVersion: options.producerVersion ?? '0.1.0',
+    metadata,
+    docString: `EfficientNet ${model.config.name} (width ${model.config.width}, depth ${model.config.depth}, ${stagesNote}) at ${imageSize}px; batch norm folded`,
+  });
+  return { bytes, metadata, opCounts: graph.opCounts() };
+}
+
+/** Exports `model` to `path` atomically (written beside it, then renamed). */
+export function writeOnnx(path: string, model: EfficientNet, options: ExportOptions = {}): ExportedModel {
+  const exported = exportEfficientNet(model, options);
+  const temporary = `${path}.tmp-${process.pid}`;
+  writeFileSync(temporary, exported.bytes);
+  renameSync(temporary, path);
+  return exported;
+}

@@ -1,0 +1,125 @@
+/**
+ * Inference in Node: opens a model file (an exported .onnx, or one of our safetensors model files, exported to
+ * ONNX in memory) in onnxruntime-node, and classifies image files with a clear error per file that cannot be
+ * read or decoded, without stopping the others.
+ */
+import { readFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import { decodeImage, type RgbImage } from '../data/image.js';
+import { exportEfficientNet } from '../export/efficientnet-onnx.js';
+import { loadModel } from '../io/weights.js';
+import { ImageClassifier, type OrtModuleLike } from './classifier.js';
+import type { Prediction } from './topk.js';
+
+/** The onnxruntime-node module behind the shared classifier interface. */
+export const nodeRuntime: OrtModuleLike = ort as unknown as OrtModuleLike;
+
+/** Options of {@link openClassifier}; each default is stated. */
+export interface OpenClassifierOptions {
+  /** Intra-op threads of the session; default onnxruntime's (all cores). */
+  threads?: number;
+  /** Largest batch per session run; default 32. */
+  maxBatch?: number;
+  /** Input size when MODEL is a weights file exported on the fly; default the model's resolution. */
+  imageSize?: number;
+}
+
+/** Whether a file starts like safetensors (8-byte little-endian header length, then a JSON object). */
+export function looksLikeSafetensors(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(9);
+    const n = readSync(fd, head, 0, 9, 0);
+    return n === 9 && head[8] === 0x7b && head.readBigUInt64LE(0) < 100_000_000n;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The ONNX bytes of a model file: an .onnx file as it is, or an effnet weights file (saveModel's safetensors)
+ * exported in memory with its class names.
+ * @throws when the file cannot be read or is neither
+ */
+export function modelBytes(path: string, imageSize?: number): Uint8Array {
+  let isWeights: boolean;
+  try {
+    isWeights = looksLikeSafetensors(path);
+  } catch (error) {
+    throw new Error(`cannot open model ${path}: ${(error as Error).message}; pass an .onnx file from \`effnet export\` or an effnet weights file`);
+  }
+  if (!isWeights) return readFileSync(path);
+  const { model, classNames } = loadModel(path);
+  try {
+    return exportEfficientNet(model, { classNames, ...(imageSize === undefined ? {} : { imageSize }) }).bytes;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Opens a warm classifier over onnxruntime-node for a model file (see {@link modelBytes}). */
+export async function openClassifier(path: string, options: OpenClassifierOptions = {}): Promise<ImageClassifier> {
+  const bytes = modelBytes(path, options.imageSize);
+  const sessionOptions: Record<string, unknown> = { graphOptimizationLevel: 'all' };
+  if (options.threads !== undefined) sessionOptions.intraOpNumThreads = options.threads;
+  return ImageClassifier.create(nodeRuntime, bytes, {
+    source: path,
+    sessionOptions,
+    ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
+  });
+}
+
+/** The outcome for one image file. */
+export type ImageResult =
+  | { path: string; ok: true; top: Prediction[]; warnings: string[] }
+  | { path: string; ok: false; error: string };
+
+/** Reads and decodes one image file; every failure becomes one message naming the file and the cause. */
+export async function loadImageFile(path: string): Promise<RgbImage> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`${path}: no such file; check the path`);
+    if (code === 'EISDIR') throw new Error(`${path} is a directory; pass image files`);
+    throw new Error(`${path}: cannot read the file (${(error as Error).message})`);
+  }
+  if (bytes.length === 0) throw new Error(`${path} is empty (0 bytes); expected an image (JPEG, PNG, WebP, ...)`);
+  return decodeImage(bytes, path);
+}
+
+/** Options of {@link classifyFiles}. */
+export interface ClassifyFilesOptions {
+  /** Classes per image; default 5. */
+  top?: number;
+}
+
+/**
+ * Classifies image files with one warm classifier. Files are decoded and sent to the session in groups of the
+ * classifier's maxBatch; a file that cannot be read or decoded gets an error result and the others go on.
+ * Results are in the order of `paths`.
+ */
+export async function classifyFiles(classifier: ImageClassifier, paths: readonly string[], options: ClassifyFilesOptions = {}): Promise<ImageResult[]> {
+  const k = options.top ?? 5;
+  const results: ImageResult[] = [];
+  for (let start = 0; start < paths.length; start += classifier.maxBatch) {
+    const group = paths.slice(start, start + classifier.maxBatch);
+    const decoded = await Promise.all(
+      group.map(async (path) => {
+        try {
+          return { path, image: await loadImageFile(path) };
+        } catch (error) {
+          return { path, error: (error as Error).message };
+        }
+      }),
+    );
+    const good = decoded.filter((d): d is { path: string; image: RgbImage } => 'image' in d);
+    const classified = await classifier.classify(good.map((d) => d.image), k);
+    const byPath = new Map<number, ImageResult>();
+    good.forEach((d, i) => byPath.set(decoded.indexOf(d), { path: d.path, ok: true, ...classified[i]! }));
+    decoded.forEach((d, i) => results.push(byPath.get(i) ?? { path: d.path, ok: false, error: (d as { error: string }).error }));
+  }
+  return results;
+}

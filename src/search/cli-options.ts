@@ -1,0 +1,67 @@
+/** Argument parsing shared by `effnet scale`, `effnet scale-search` and `effnet scaling-study`. */
+import { TarImageDataset } from '../data/tar-dataset.js';
+import { ImageFolderDataset } from '../data/image-folder.js';
+import { DataSpecError, type DataSpec } from './data-spec.js';
+
+/** A user error: printed without a stack, exit code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Parses a number with an optional k/M/G suffix ('400M', '1.8G', '2e9'). */
+export function parseCount(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const match = /^\s*(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*([kKmMgG]?)\s*$/.exec(text);
+  if (!match) throw new UsageError(`--${flag} expects a positive number like 400M, 1.8G or 2e9, got '${text}'`);
+  const scale = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 }[match[2]!]!;
+  const value = Number(match[1]) * scale;
+  if (!(value > 0)) throw new UsageError(`--${flag} must be > 0, got '${text}'`);
+  return value;
+}
+
+/** Parses a finite number (or undefined when absent). */
+export function parseNumberFlag(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${flag} expects a number, got '${text}'`);
+  return value;
+}
+
+/** Parses a positive integer (or undefined when absent). */
+export function parseIntegerFlag(flag: string, text: string | undefined, min = 1): number | undefined {
+  const value = parseNumberFlag(flag, text);
+  if (value !== undefined && (!Number.isInteger(value) || value < min)) throw new UsageError(`--${flag} expects an integer ≥ ${min}, got '${text}'`);
+  return value;
+}
+
+/** Parses '2,4,8' into numbers > 0. */
+export function parseFactors(text: string): number[] {
+  const factors = text.split(',').map((s) => Number(s.trim()));
+  if (factors.length === 0 || factors.some((f) => !(Number.isFinite(f) && f > 0))) throw new UsageError(`--factors expects numbers > 0 separated by commas, e.g. 2,4,8; got '${text}'`);
+  return factors;
+}
+
+/** Parses a --recipe JSON object of Recipe fields. */
+export function parseRecipe(text: string | undefined): { [key: string]: string | number | boolean | null } {
+  if (text === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new UsageError(`--recipe expects a JSON object of recipe fields, e.g. '{"lr":0.001,"optimizer":"adamw"}', got '${text}'`);
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`--recipe expects a JSON object, got '${text}'`);
+  const allowed = ['optimizer', 'lrPer256', 'lr', 'schedule', 'warmupEpochs', 'warmupLr', 'decayEpochs', 'decayRate', 'weightDecay', 'labelSmoothing', 'emaDecay'];
+  for (const key of Object.keys(value)) if (!allowed.includes(key)) throw new UsageError(`--recipe: unknown field '${key}'; allowed: ${allowed.join(', ')} (epochs come from --budget)`);
+  return value as { [key: string]: string | number | boolean | null };
+}
+
+/** The number of classes of a data spec, without decoding any image. */
+export function countClasses(spec: DataSpec): number {
+  if (spec.kind === 'synthetic') return spec.classes;
+  try {
+    return (spec.kind === 'tar' ? TarImageDataset.open(spec.path) : ImageFolderDataset.open(spec.path)).classes.length;
+  } catch (error) {
+    throw new DataSpecError(`cannot open the ${spec.kind} data set ${spec.path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The shared body of `effnet scale-search` and `effnet scaling-study`: resolve the base and data, define the search,
+ * create it in the store or resume it (same name and settings), run the workers with progress, write the report.
+ */
+import { dirname, join, resolve } from 'node:path';
+import { BudgetError } from './budget.js';
+import { ConfigFileError, resolveBase, type ScaledConfigJson } from './config-file.js';
+import { DataSpecError, parseDataSpec } from './data-spec.js';
+import type { CommonSearchOptions, SearchDefinition } from './definitions.js';
+import { GridError } from './grid.js';
+import { MatchError } from './match.js';
+import { ParallelismError, resolveThreads, runSearch } from './runner.js';
+import { writeReport } from './report.js';
+import { ExperimentStore, StoreCorruptError, StoreError, StoreLockedError } from './store.js';
+import { UsageError, countClasses, parseIntegerFlag, parseRecipe } from './cli-options.js';
+
+/** Options every search command has, as parseArgs gives them. */
+export interface SearchCommandValues {
+  base?: string;
+  data?: string;
+  budget?: string;
+  parallel?: string;
+  threads?: string;
+  db?: string;
+  name?: string;
+  'batch-size'?: string;
+  seed?: string;
+  recipe?: string;
+  'loader-workers'?: string;
+  'resolution-multiple'?: string;
+  'report-dir'?: string;
+  'dry-run'?: boolean;
+  'retry-failed'?: boolean;
+  quiet?: boolean;
+}
+
+/** parseArgs option declarations of {@link SearchCommandValues}. */
+export const SEARCH_COMMAND_OPTIONS = {
+  base: { type: 'string' }, data: { type: 'string' }, budget: { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' },
+  db: { type: 'string' }, name: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, recipe: { type: 'string' },
+  'loader-workers': { type: 'string' }, 'resolution-multiple': { type: 'string' }, 'report-dir': { type: 'string' },
+  'dry-run': { type: 'boolean' }, 'retry-failed': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** Help text of the shared options. */
+export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
+  --data SPEC          tar:PATH[,val=N,train=N,seed=S,cache=memory|none] | folder:PATH[,...] |
+                       synthetic:train=N,val=N,classes=C,size=S[,seed=S]
+  --budget B           per trial: whole epochs (2ep), minutes (10min) or optimizer steps (20steps)
+  --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P; P x T <= cores)
+  --db PATH            the SQLite experiment store (default runs/scale.sqlite); the search resumes from it
+  --name NAME          search name inside the store (default: the command's kind)
+  --batch-size N       training batch size (default 64); --seed S (default 0)
+  --recipe JSON        recipe fields over the default {"optimizer":"adamw","lr":0.002,"schedule":"cosine","emaDecay":null,...}
+  --loader-workers N   data-loader threads per worker (default 0)
+  --resolution-multiple M  resolution rounding of scaled configurations (default 1 pixel)
+  --report-dir DIR     where report.md (and the SVG chart) go (default <db folder>/<name>)
+  --dry-run            define (or load) the search and print its trials without training
+  --retry-failed       put failed trials back in the queue before running
+  --quiet              no progress lines
+`;
+
+/** Errors a search command prints as a plain message with exit code 2. */
+export function isUserError(error: unknown): error is Error {
+  return [UsageError, ConfigFileError, DataSpecError, BudgetError, GridError, MatchError, ParallelismError, StoreLockedError, StoreCorruptError, StoreError].some(
+    (type) => error instanceof type,
+  );
+}
+
+/**
+ * Runs a search command: `define` builds the definition from the common options.
+ * @returns the exit code (0 when every trial finished, 1 when some failed)
+ */
+export async function executeSearchCommand(
+  kind: 'grid' | 'study',
+  values: SearchCommandValues,
+  define: (common: CommonSearchOptions) => SearchDefinition,
+  out: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+): Promise<number> {
+  if (values.base === undefined) throw new UsageError('--base is required (b0, a spec like width=0.25,depth=0.25,resolution=32, or a .json file)');
+  if (values.data === undefined) throw new UsageError('--data is required, e.g. tar:/work/shared/data/cifar10-train.tar.gz,val=5000');
+  if (values.budget === undefined) throw new UsageError("--budget is required: epochs ('2ep'), minutes ('10min') or steps ('20steps') per trial");
+  const parallel = parseIntegerFlag('parallel', values.parallel) ?? 1;
+  const threads = resolveThreads(parallel, parseIntegerFlag('threads', values.threads));
+  const base: ScaledConfigJson = resolveBase(values.base);
+  const dataSpec = parseDataSpec(values.data);
+  const dbPath = resolve(values.db ?? 'runs/scale.sqlite');
+  const name = values.name ?? kind;
+  const runDir = join(dirname(dbPath), name);
+  const numClasses = countClasses(dataSpec);
+  const definition = define({
+    base,
+    data: values.data,
+    numClasses,
+    budget: values.budget,
+    batchSize: parseIntegerFlag('batch-size', values['batch-size']) ?? 64,
+    seed: parseIntegerFlag('seed', values.seed, 0) ?? 0,
+    loaderWorkers: parseIntegerFlag('loader-workers', values['loader-workers'], 0) ?? 0,
+    recipe: parseRecipe(values.recipe),
+    resolutionMultiple: parseIntegerFlag('resolution-multiple', values['resolution-multiple']) ?? 1,
+    runDir,
+  });
+  const store = ExperimentStore.open(dbPath);
+  let searchId: number;
+  try {
+    const { search, created } = store.createOrResumeSearch(name, definition.kind, definition.spec, definition.trials);
+    searchId = search.id;
+    if (values['retry-failed']) out(`re-queued ${store.retryFailed(search.id)} failed trials`);
+    const counts = store.counts(search.id);
+    out(`${created ? 'created' : 'resuming'} ${kind} search '${name}' in ${dbPath}: ${counts.total} trials (${counts.done} done, ${counts.failed} failed, ${counts.pending + counts.running} to run); ${parallel} worker(s) x ${threads} thread(s)`);
+    if (values['dry-run']) {
+      for (const t of store.trials(search.id)) {
+        const c = t.config.config as unknown as ScaledConfigJson;
+        out(`  #${t.seq} ${t.label.padEnd(22)} width ${c.width.toFixed(4)} depth ${c.depth.toFixed(4)} ${c.resolution}px  ${String(t.config.params)} params  ${String(t.config.macs)} MACs  [${t.status}]`);
+      }
+      return 0;
+    }
+  } finally {
+    store.close();
+  }
+  const result = await runSearch({
+    dbPath,
+    searchId,
+    parallel,
+    threads,
+    pollMs: 5000,
+    onRequeued: (trials) => out(`re-queued ${trials.length} trial(s) left running by an interrupted run: ${trials.map((t) => t.label).join(', ')}`),
+    ...(values.quiet ? {} : { onProgress: (line: string) => out(line) }),
+    onEvent: (m) => {
+      if (values.quiet) return;
+      if (m.type === 'done') out(`  trial ${m.label}: val top-1 ${(m.valTop1 * 100).toFixed(2)}% in ${m.wallSeconds.toFixed(1)}s`);
+      else if (m.type === 'failed') out(`  trial ${m.label} FAILED: ${m.error}`);
+    },
+  });
+  const reportStore = ExperimentStore.open(dbPath, { integrityCheck: false });
+  try {
+    const search = reportStore.getSearch(searchId);
+    const files = writeReport(values['report-dir'] ?? runDir, search, reportStore.trials(searchId));
+    out(`report: ${files.join(', ')}`);
+  } finally {
+    reportStore.close();
+  }
+  return result.counts.failed > 0 ? 1 : 0;
+}

@@ -1,0 +1,149 @@
+/**
+ * The two kinds of search and their trial lists: the grid search (every (α, β, γ) of the grid applied to the base
+ * at φ = 1) and the scaling study (the base matched to each MAC factor by each strategy). Both are stored as a
+ * search spec (everything a worker needs) plus one trial per configuration.
+ */
+import { formatBudget, parseBudget } from './budget.js';
+import { networkSpec } from '../efficientnet/index.js';
+import { stagesOf, type ScaledConfigJson } from './config-file.js';
+import { enumerateGrid } from './grid.js';
+import { SCALING_STRATEGIES, matchMacsFactor, profileConfig, scaleBase, type Coefficients } from './match.js';
+import type { Json } from './store.js';
+import { DEFAULT_TRIAL_RECIPE, type TrialSettings } from './trial.js';
+
+/** Settings shared by both kinds. */
+export interface CommonSearchOptions {
+  /** The base configuration. */
+  base: ScaledConfigJson;
+  /** The data spec string (parseDataSpec). */
+  data: string;
+  /** Number of classes of the data (for the classifier's share of params and MACs). */
+  numClasses: number;
+  /** Budget string ('2ep', '10min', '20steps'). */
+  budget: string;
+  /** Training batch size; default 64. */
+  batchSize?: number;
+  /** Seed; default 0. */
+  seed?: number;
+  /** Loader worker threads per trial; default 0. */
+  loaderWorkers?: number;
+  /** Recipe fields overriding DEFAULT_TRIAL_RECIPE. */
+  recipe?: { [key: string]: Json };
+  /** Resolution rounding multiple; default 1. */
+  resolutionMultiple?: number;
+  /** Folder for the trials' run directories (checkpoints, metrics.jsonl). */
+  runDir: string;
+}
+
+/** A search ready to be stored. */
+export interface SearchDefinition {
+  /** 'grid' or 'study'. */
+  kind: 'grid' | 'study';
+  /** The spec stored with the search. */
+  spec: { [key: string]: Json };
+  /** The trials. */
+  trials: { label: string; config: { [key: string]: Json } }[];
+}
+
+function commonSpec(options: CommonSearchOptions): { [key: string]: Json } {
+  return {
+    base: options.base as unknown as { [key: string]: Json },
+    data: options.data,
+    numClasses: options.numClasses,
+    budget: formatBudget(parseBudget(options.budget)),
+    batchSize: options.batchSize ?? 64,
+    seed: options.seed ?? 0,
+    loaderWorkers: options.loaderWorkers ?? 0,
+    recipe: { ...(DEFAULT_TRIAL_RECIPE as unknown as { [key: string]: Json }), ...(options.recipe ?? {}) },
+    resolutionMultiple: options.resolutionMultiple ?? 1,
+    runDir: options.runDir,
+  };
+}
+
+const fixed = (value: number): string => value.toFixed(2);
+
+/**
+ * The network a configuration builds, as a key: two configurations with the same key are the same model (same blocks,
+ * channels, input size and dropout), so training both would only repeat the same run.
+ */
+export function networkKey(config: ScaledConfigJson): string {
+  const spec = networkSpec(config, stagesOf(config));
+  return JSON.stringify([config.resolution, config.dropout, spec.stemChannels, spec.headChannels, spec.stages.map((s) => [s.repeats, s.inChannels, s.outChannels, s.kernel, s.stride, s.expandRatio, s.seRatio, s.skip])]);
+}
+
+/**
+ * The grid search: one trial per distinct network among the grid points (the base scaled by depth α, width β,
+ * resolution γ). Grid points whose rounded network is identical to an earlier point's (small bases: depth rounds
+ * repeats up, width rounds channels to multiples of 8) are listed in that trial's `aliases` instead of being trained
+ * again.
+ */
+export function gridSearchDefinition(options: CommonSearchOptions & { step: number; tolerance: number; target?: number }): SearchDefinition {
+  const points = enumerateGrid({ step: options.step, tolerance: options.tolerance, target: options.target ?? 2 });
+  const multiple = options.resolutionMultiple ?? 1;
+  const byKey = new Map<string, { label: string; config: { [key: string]: Json } }>();
+  for (const point of points) {
+    const config = scaleBase(options.base, point, multiple);
+    const label = `a${fixed(point.alpha)}_b${fixed(point.beta)}_g${fixed(point.gamma)}`;
+    const key = networkKey(config);
+    const existing = byKey.get(key);
+    if (existing !== undefined) {
+      (existing.config.aliases as Json[]).push({ label, alpha: point.alpha, beta: point.beta, gamma: point.gamma });
+      continue;
+    }
+    const cost = profileConfig(config, { numClasses: options.numClasses });
+    byKey.set(key, {
+      label,
+      config: {
+        kind: 'grid', alpha: point.alpha, beta: point.beta, gamma: point.gamma, flopsGrowth: point.flopsGrowth, params: cost.params, macs: cost.macs,
+        config: config as unknown as { [key: string]: Json }, aliases: [],
+      },
+    });
+  }
+  return {
+    kind: 'grid',
+    spec: { ...commonSpec(options), grid: { step: options.step, tolerance: options.tolerance, target: options.target ?? 2, gridPoints: points.length } },
+    trials: [...byKey.values()],
+  };
+}
+
+/**
+ * The scaling study: the base itself (factor 1) and, for each factor, the base matched to factor × its MACs by depth
+ * only, width only, resolution only and compound scaling (within `macTolerance`, default 5%).
+ */
+export function scalingStudyDefinition(options: CommonSearchOptions & { factors: number[]; coefficients: Coefficients; macTolerance?: number }): SearchDefinition {
+  const multiple = options.resolutionMultiple ?? 1;
+  const baseCost = profileConfig(options.base, { numClasses: options.numClasses });
+  const trials: SearchDefinition['trials'] = [
+    { label: 'base x1', config: { kind: 'study', strategy: 'base', factor: 1, multiplier: 1, targetMacs: baseCost.macs, params: baseCost.params, macs: baseCost.macs, config: options.base as unknown as { [key: string]: Json } } },
+  ];
+  for (const factor of options.factors) {
+    for (const strategy of SCALING_STRATEGIES) {
+      const match = matchMacsFactor(options.base, strategy, factor, {
+        numClasses: options.numClasses,
+        coefficients: options.coefficients,
+        maxRelativeError: options.macTolerance ?? 0.05,
+        resolutionMultiple: multiple,
+      });
+      trials.push({
+        label: `${strategy} x${factor}`,
+        config: { kind: 'study', strategy, factor, multiplier: match.multiplier, targetMacs: match.target, params: match.params, macs: match.macs, relativeError: match.relativeError, config: match.config as unknown as { [key: string]: Json } },
+      });
+    }
+  }
+  return {
+    kind: 'study',
+    spec: { ...commonSpec(options), study: { factors: options.factors, coefficients: options.coefficients as unknown as { [key: string]: Json }, macTolerance: options.macTolerance ?? 0.05 } },
+    trials,
+  };
+}
+
+/** The per-trial settings a worker derives from a stored spec. */
+export function trialSettingsFromSpec(spec: { [key: string]: Json }): TrialSettings {
+  return {
+    budget: parseBudget(String(spec.budget)),
+    recipe: spec.recipe as unknown as TrialSettings['recipe'],
+    batchSize: Number(spec.batchSize),
+    seed: Number(spec.seed),
+    loaderWorkers: Number(spec.loaderWorkers ?? 0),
+  };
+}

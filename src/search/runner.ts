@@ -1,0 +1,137 @@
+/**
+ * The coordinator of a search: re-queues the trials a killed run left 'running', forks P worker processes (each
+ * with T engine threads, P x T <= cores), reports progress from the store (the single source of truth) until every
+ * worker has exited, and marks a trial failed when the worker holding it dies.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { formatProgress } from './progress.js';
+import { ExperimentStore, type SearchCounts, type TrialRow } from './store.js';
+import type { WorkerMessage } from './worker.js';
+
+/** Options of {@link runSearch}. */
+export interface RunSearchOptions {
+  /** The store's path. */
+  dbPath: string;
+  /** The search to run. */
+  searchId: number;
+  /** Worker processes P (≥ 1). */
+  parallel: number;
+  /** Engine threads per worker T; default floor(cores / P), at least 1. P x T must not exceed the cores. */
+  threads?: number;
+  /** Progress line callback (default: none). */
+  onProgress?: (line: string, counts: SearchCounts) => void;
+  /** Per-trial events from the workers. */
+  onEvent?: (message: WorkerMessage) => void;
+  /** Progress polling period, ms; default 2000. */
+  pollMs?: number;
+  /** Heartbeat age after which a running trial of another host counts as abandoned, ms; default 15 minutes. */
+  staleMs?: number;
+  /** Called once at the start with the trials re-queued from an interrupted run. */
+  onRequeued?: (trials: TrialRow[]) => void;
+  /** Replacement workers started after crashes; default 2 x parallel. */
+  maxRespawns?: number;
+}
+
+/** What a run did. */
+export interface RunSearchResult {
+  /** Final counts. */
+  counts: SearchCounts;
+  /** Trials re-queued at the start (left 'running' by a killed run). */
+  requeued: TrialRow[];
+  /** Worker processes started. */
+  workersStarted: number;
+}
+
+/** Thrown for parallelism settings that oversubscribe the machine. */
+export class ParallelismError extends Error {
+  override name = 'ParallelismError';
+}
+
+/** Checks P and T against the cores and returns T (default floor(cores / P)). */
+export function resolveThreads(parallel: number, threads: number | undefined, cores = availableParallelism()): number {
+  if (!Number.isInteger(parallel) || parallel < 1) throw new ParallelismError(`--parallel must be a positive integer, got ${parallel}`);
+  if (parallel > cores) throw new ParallelismError(`--parallel ${parallel} exceeds the ${cores} cores of this machine; use at most ${cores}`);
+  const t = threads ?? Math.max(1, Math.floor(cores / parallel));
+  if (!Number.isInteger(t) || t < 1) throw new ParallelismError(`--threads must be a positive integer, got ${threads}`);
+  if (parallel * t > cores) throw new ParallelismError(`--parallel ${parallel} x --threads ${t} = ${parallel * t} engine threads exceed the ${cores} cores; lower one of them`);
+  return t;
+}
+
+/** The worker entry script. */
+export const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/** Runs (or resumes) a search until no trial is pending or running. */
+export async function runSearch(options: RunSearchOptions): Promise<RunSearchResult> {
+  const threads = resolveThreads(options.parallel, options.threads);
+  const store = ExperimentStore.open(options.dbPath);
+  const started = performance.now();
+  let workersStarted = 0;
+  try {
+    const requeued = store.requeueStale(options.searchId, options.staleMs === undefined ? {} : { staleMs: options.staleMs });
+    if (requeued.length > 0) options.onRequeued?.(requeued);
+    const children = new Set<ChildProcess>();
+    let respawnsLeft = options.maxRespawns ?? 2 * options.parallel;
+    const progress = (): SearchCounts => {
+      const counts = store.counts(options.searchId);
+      const done = store.trials(options.searchId).filter((t) => t.status === 'done' && t.wallSeconds !== null);
+      const mean = done.length === 0 ? NaN : done.reduce((sum, t) => sum + t.wallSeconds!, 0) / done.length;
+      options.onProgress?.(formatProgress(counts, (performance.now() - started) / 1000, mean, options.parallel), counts);
+      return counts;
+    };
+    let timer: NodeJS.Timeout | null = null;
+    const stopChildren = (): void => {
+      for (const child of children) child.kill('SIGTERM');
+    };
+    process.once('exit', stopChildren);
+    try {
+      await new Promise<void>((resolveAll, rejectAll) => {
+        const spawn = (tag: number): void => {
+          const child = fork(WORKER_ENTRY, ['--db', options.dbPath, '--search', String(options.searchId), '--threads', String(threads), '--tag', String(tag)], {
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          });
+          workersStarted += 1;
+          children.add(child);
+          child.on('message', (message: WorkerMessage) => options.onEvent?.(message));
+          child.on('exit', (code, signal) => {
+            children.delete(child);
+            try {
+              if (code !== 0 && child.pid !== undefined) {
+                store.failTrialsOfPid(options.searchId, child.pid, `the worker process (pid ${child.pid}) died with ${signal ?? `exit code ${code}`} while training this trial`);
+                if (store.counts(options.searchId).pending > 0 && respawnsLeft > 0) {
+                  respawnsLeft -= 1;
+                  spawn(workersStarted);
+                }
+              }
+            } catch (error) {
+              rejectAll(error);
+              return;
+            }
+            if (children.size === 0) resolveAll();
+          });
+        };
+        const count = Math.min(options.parallel, store.counts(options.searchId).pending);
+        if (count === 0) {
+          resolveAll();
+          return;
+        }
+        for (let i = 0; i < count; i += 1) spawn(i);
+        timer = setInterval(() => {
+          try {
+            progress();
+          } catch {
+            // a busy store during a progress poll is not fatal; the next poll retries
+          }
+        }, options.pollMs ?? 2000);
+      });
+    } finally {
+      if (timer !== null) clearInterval(timer);
+      process.removeListener('exit', stopChildren);
+    }
+    const counts = progress();
+    return { counts, requeued, workersStarted };
+  } finally {
+    store.close();
+  }
+}

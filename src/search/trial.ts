@@ -1,0 +1,131 @@
+/**
+ * One trial: build the scaled model, train it with the search's fixed recipe and budget through the Trainer on the
+ * search's data, and measure validation accuracy, params, MACs and wall time.
+ */
+import { join } from 'node:path';
+import { createEfficientNet } from '../efficientnet/index.js';
+import { DataLoader } from '../data/loader.js';
+import type { TransformSpec } from '../data/transforms/pipeline.js';
+import { Trainer, evaluate, type EpochMetrics, type Recipe } from '../train/trainer.js';
+import type { Budget } from './budget.js';
+import { stagesOf, toEfficientNetConfig, validateScaledConfig, type ScaledConfigJson } from './config-file.js';
+import type { OpenedData } from './data-spec.js';
+import { profileConfig } from './match.js';
+import type { Json, TrialResult } from './store.js';
+
+/** The recipe of a search's trials unless the search sets its own: AdamW with a cosine schedule, no EMA. */
+export const DEFAULT_TRIAL_RECIPE: Omit<Recipe, 'epochs'> = Object.freeze({
+  optimizer: 'adamw',
+  lr: 0.002,
+  schedule: 'cosine',
+  warmupEpochs: 0,
+  weightDecay: 1e-5,
+  labelSmoothing: 0.1,
+  emaDecay: null,
+});
+
+/** Everything that is the same for every trial of a search. */
+export interface TrialSettings {
+  /** The budget. */
+  budget: Budget;
+  /** Recipe fields (epochs comes from the budget). */
+  recipe: Omit<Recipe, 'epochs'>;
+  /** Training batch size. */
+  batchSize: number;
+  /** Seed of the loader and the trainer (the same for every trial). */
+  seed: number;
+  /** Loader worker threads (0: batches assembled on the training thread). */
+  loaderWorkers: number;
+  /** RRC scale range of the train transform; default [0.35, 1] (gentle, for small images). */
+  cropScale?: [number, number];
+  /** Epoch cap of a minutes budget (the cosine schedule spans it); default 1000. */
+  maxEpochs?: number;
+}
+
+/** Callbacks of {@link runTrial}. */
+export interface TrialHooks {
+  /** After every optimizer step (e.g. a throttled heartbeat). */
+  onStep?: (step: number) => void;
+  /** After each finished epoch. */
+  onEpoch?: (metrics: EpochMetrics) => void;
+}
+
+function transforms(resolution: number, cropScale: [number, number]): { train: TransformSpec; eval: TransformSpec } {
+  return {
+    train: { kind: 'train', size: resolution, scale: cropScale, hflip: 0.5 },
+    // cropPct 1: the whole image resized to the model's resolution (small images have no border to crop).
+    eval: { kind: 'eval', size: resolution, cropPct: 1 },
+  };
+}
+
+/**
+ * Trains and evaluates one configuration; throws on any failure (the caller records it).
+ * @param configValue the trial's scaled configuration (validated here)
+ * @param runDir where the Trainer writes checkpoints and metrics.jsonl
+ */
+export async function runTrial(configValue: unknown, data: OpenedData, settings: TrialSettings, runDir: string, hooks: TrialHooks = {}): Promise<TrialResult> {
+  const started = performance.now();
+  const config: ScaledConfigJson = validateScaledConfig(configValue, 'trial configuration');
+  const numClasses = data.classes.length;
+  const cost = profileConfig(config, { numClasses });
+  const model = createEfficientNet(toEfficientNetConfig(config), { numClasses, stages: stagesOf(config) });
+  const { train: trainTransform, eval: evalTransform } = transforms(config.resolution, settings.cropScale ?? [0.35, 1]);
+  const dropLast = data.train.length >= 2 * settings.batchSize;
+  const train = new DataLoader(data.train, { batchSize: settings.batchSize, transform: trainTransform, seed: settings.seed, workers: settings.loaderWorkers, dropLast });
+  const val = new DataLoader(data.val, { batchSize: Math.max(settings.batchSize, 64), transform: evalTransform, shuffle: false, workers: settings.loaderWorkers });
+  const { budget } = settings;
+  const epochs =
+    budget.kind === 'epochs' ? budget.value : budget.kind === 'steps' ? Math.ceil(budget.value / train.batchesPerEpoch) : settings.maxEpochs ?? 1000;
+  const deadline = budget.kind === 'minutes' ? started + budget.value * 60_000 : Infinity;
+  let trainer: Trainer | null = null;
+  try {
+    trainer = new Trainer({
+      model,
+      train,
+      val,
+      runDir: join(runDir),
+      recipe: { ...settings.recipe, epochs },
+      channelsLast: true,
+      config: { scaledConfig: config as unknown as Json & { [key: string]: Json } },
+      onStep: (step) => {
+        hooks.onStep?.(step);
+        if ((budget.kind === 'steps' && step >= budget.value) || performance.now() >= deadline) trainer!.stop();
+      },
+    });
+    const history: EpochMetrics[] = [];
+    while (trainer.progress.epoch < epochs) {
+      const ran = await trainer.fit({ stopAfter: 1 });
+      for (const metrics of ran) {
+        history.push(metrics);
+        hooks.onEpoch?.(metrics);
+      }
+      if (trainer.stopped) break;
+    }
+    // A budget that ended inside an epoch has no end-of-epoch evaluation yet: evaluate the weights as they are.
+    const last = history[history.length - 1];
+    const final = trainer.stopped || last === undefined ? await evaluate(model, val, true) : { loss: last.valLoss!, top1: last.valTop1!, top5: last.valTop5!, images: data.val.length };
+    const wallSeconds = (performance.now() - started) / 1000;
+    return {
+      params: cost.params,
+      macs: cost.macs,
+      wallSeconds,
+      valTop1: final.top1,
+      metrics: {
+        valTop1: final.top1,
+        valTop5: final.top5,
+        valLoss: final.loss,
+        steps: trainer.progress.step,
+        epochsCompleted: trainer.progress.epoch,
+        trainLoss: last?.trainLoss ?? null,
+        trainImagesPerSecond: last?.imagesPerSecond ?? null,
+        valImages: data.val.length,
+        trainImages: data.train.length,
+      },
+    };
+  } finally {
+    trainer?.dispose();
+    model.dispose();
+    await train.close();
+    await val.close();
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * ONNX export against our own libtorch eval-mode forward (the independent reference: the exporter shares no code
+ * with forward()): B0 at 224, a custom variant (width 0.5, depth 0.4, 5 classes, 96px) and a TF "SAME"-padding
+ * variant at 96px (stride-2 convs on even sizes get asymmetric pads), each with random BN statistics so the folding is exercised. The files
+ * are loaded by onnxruntime-node with every graph optimisation on; logits agree to 1e-4 at batch 1 and batch 3
+ * (dynamic batch). Also: the graph has no BatchNormalization node, SiLU appears as Sigmoid × Mul, the opset is
+ * 13, the metadata props are present, and bad export requests fail with clear errors.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import onnxProto from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
+import { createEfficientNet, customConfig, type EfficientNet } from '../../src/efficientnet/index.js';
+import { BatchNorm2d } from '../../src/nn/index.js';
+import { exportEfficientNet } from '../../src/export/index.js';
+import { readOnnxMetadata, modelInfoFromMetadata } from '../../src/infer/model-info.js';
+import { manualSeed, noGrad, randn, tensor, tidy, uniform_, normal_ } from '../../src/torch/index.js';
+
+/** Gives every batch norm non-trivial statistics and affine parameters so that folding matters. */
+function randomiseBatchNorms(model: EfficientNet): void {
+  noGrad(() => {
+    for (const [, module] of model.namedModules()) {
+      if (!(module instanceof BatchNorm2d)) continue;
+      uniform_(module.weight!, 0.5, 1.5);
+      normal_(module.bias!, 0, 0.1);
+      normal_(module.runningMean!, 0, 0.1);
+      uniform_(module.runningVar!, 0.5, 1.5);
+    }
+  });
+}
+
+async function compare(model: EfficientNet, size: number, batch: number): Promise<{ worst: number; scale: number }> {
+  const exported = exportEfficientNet(model, { imageSize: size });
+  const session = await ort.InferenceSession.create(exported.bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: 2 });
+  try {
+    model.eval();
+    const [input, ours] = tidy(() => {
+      const x = randn([batch, 3, size, size]);
+      return [x.toFloat32Array(), noGrad(() => model.forward(x)).toFloat32Array()] as const;
+    });
+    {
+      const result = await session.run({ input: new ort.Tensor('float32', input, [batch, 3, size, size]) });
+      const logits = result.logits!;
+      assert.deepEqual(logits.dims, [batch, model.options.numClasses]);
+      const theirs = logits.data as Float32Array;
+      let worst = 0;
+      let scale = 0;
+      for (let i = 0; i < ours.length; i++) {
+        worst = Math.max(worst, Math.abs(ours[i]! - theirs[i]!));
+        scale = Math.max(scale, Math.abs(ours[i]!));
+      }
+      return { worst, scale };
+    }
+  } finally {
+    await session.release();
+  }
+}
+
+test('b0 at 224: ONNX Runtime logits match libtorch eval logits to 1e-4; graph has folded BN and Sigmoid x Mul', async () => {
+  manualSeed(1);
+  const model = createEfficientNet('b0');
+  try {
+    randomiseBatchNorms(model);
+    const exported = exportEfficientNet(model);
+    assert.equal(exported.opCounts.get('BatchNormalization') ?? 0, 0);
+    // stem + head + block 1 (depthwise, project) + 15 blocks (expand, depthwise, project) + 16 SE blocks x 2 convs
+    assert.equal(exported.opCounts.get('Conv'), 1 + 1 + 2 + 15 * 3 + 16 * 2);
+    assert.equal(exported.opCounts.get('Sigmoid'), exported.opCounts.get('Mul'));
+    assert.equal(exported.opCounts.get('Gemm'), 1);
+    const decoded = onnxProto.onnx.ModelProto.decode(exported.bytes);
+    assert.equal(Number(decoded.opsetImport![0]!.version!), 13);
+    assert.equal(decoded.graph!.input![0]!.type!.tensorType!.shape!.dim![0]!.dimParam, 'batch');
+    const meta = readOnnxMetadata(exported.bytes);
+    const info = modelInfoFromMetadata(meta, 1000);
+    assert.equal(info.inputSize, 224);
+    assert.equal(info.cropPct, 224 / 256);
+    assert.deepEqual(info.mean, [0.485, 0.456, 0.406]);
+    assert.equal(info.variant, 'b0');
+    const { worst, scale } = await compare(model, 224, 1);
+    console.log(`b0 max |ORT - libtorch| = ${worst.toExponential(2)} (logit scale ${scale.toFixed(2)})`);
+    assert.ok(worst < 1e-4, `b0 logits differ by ${worst}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('custom variant (width 0.5, depth 0.4, 5 classes) at 96px, batch 3: logits match to 1e-4', async () => {
+  manualSeed(2);
+  const model = createEfficientNet(customConfig({ width: 0.5, depth: 0.4, resolution: 96 }), { numClasses: 5 });
+  try {
+    randomiseBatchNorms(model);
+    const { worst } = await compare(model, 96, 3);
+    console.log(`custom max |ORT - libtorch| = ${worst.toExponential(2)}`);
+    assert.ok(worst < 1e-4, `custom logits differ by ${worst}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('TF SAME padding variant at 96px (even sizes give asymmetric pads), batch 2: logits match to 1e-4', async () => {
+  manualSeed(3);
+  const model = createEfficientNet(customConfig({ width: 0.5, depth: 0.5, resolution: 96 }), { numClasses: 7, padding: 'same', batchNorm: 'tf' });
+  try {
+    randomiseBatchNorms(model);
+    const exported = exportEfficientNet(model, { imageSize: 96 });
+    const decoded = onnxProto.onnx.ModelProto.decode(exported.bytes);
+    const asymmetric = decoded.graph!.node!.filter((n) => {
+      const pads = (n.attribute ?? []).find((a) => a.name === 'pads')?.ints?.map(Number) ?? [];
+      return pads.length === 4 && (pads[0] !== pads[2] || pads[1] !== pads[3]);
+    });
+    assert.ok(asymmetric.length > 0, 'a SAME model at an even size should have asymmetric pads');
+    const { worst } = await compare(model, 96, 2);
+    console.log(`same-padding max |ORT - libtorch| = ${worst.toExponential(2)}`);
+    assert.ok(worst < 1e-4, `SAME logits differ by ${worst}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('bad export requests: wrong class-name count, image size below the total stride', () => {
+  const model = createEfficientNet(customConfig({ width: 0.25, depth: 0.25, resolution: 64 }), { numClasses: 3 });
+  try {
+    assert.throws(() => exportEfficientNet(model, { classNames: ['a', 'b'] }), /2 class names for a model with 3 outputs/);
+    assert.throws(() => exportEfficientNet(model, { imageSize: 16 }), /at least 32/);
+    assert.throws(() => exportEfficientNet(model, { cropPct: 1.5 }), /cropPct must be in \(0, 1\]/);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('readOnnxMetadata agrees with a full protobuf decode and rejects non-ONNX bytes', () => {
+  const model = createEfficientNet(customConfig({ width: 0.25, depth: 0.25, resolution: 64 }), { numClasses: 2 });
+  try {
+    const exported = exportEfficientNet(model, { classNames: ['cat', 'dög ✓'] });
+    const decoded = onnxProto.onnx.ModelProto.decode(exported.bytes);
+    const expected = new Map(decoded.metadataProps.map((p) => [p.key!, p.value!]));
+    assert.deepEqual(readOnnxMetadata(exported.bytes), expected);
+    assert.deepEqual(modelInfoFromMetadata(expected, 2).classNames, ['cat', 'dög ✓']);
+    assert.throws(() => readOnnxMetadata(new TextEncoder().encode('definitely not protobuf\n'), 'x.onnx'), /x\.onnx is not a readable ONNX model/);
+    assert.throws(() => modelInfoFromMetadata(new Map(), 2, 'y.onnx'), /not exported by effnet/);
+    void tensor;
+  } finally {
+    model.dispose();
+  }
+});

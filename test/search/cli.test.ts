@@ -1,0 +1,97 @@
+/**
+ * The commands end to end (spawned): `effnet scale` against the profiler and the compound formulas, its config file
+ * read back as a base; bad input of scale-search / scaling-study (unknown base, tolerance <= 0, no grid point,
+ * corrupt database, oversubscribed cores) exits 2 with a clear message; a scaling-study dry run lists the matched
+ * configurations.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { networkSpec, profileNetwork } from '../../src/efficientnet/index.js';
+import { resolveBase, stagesOf } from '../../src/search/config-file.js';
+
+const mainJs = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function effnet(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const DATA = 'synthetic:train=32,val=16,classes=4,size=32';
+
+test('scale --phi: compound formulas and the profiler; --write gives a file --base reads back', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-scale-'));
+  const file = join(dir, 'scaled.json');
+  const { code, stdout, stderr } = effnet('scale', '--base', 'b0', '--alpha', '1.2', '--beta', '1.1', '--gamma', '1.15', '--phi', '2', '--json', '--write', file);
+  assert.equal(code, 0, stderr);
+  const out = JSON.parse(stdout) as { config: { width: number; depth: number; resolution: number }; params: number; macs: number };
+  assert.ok(Math.abs(out.config.depth - 1.2 ** 2) < 1e-12);
+  assert.ok(Math.abs(out.config.width - 1.1 ** 2) < 1e-12);
+  assert.equal(out.config.resolution, Math.round(224 * 1.15 ** 2));
+  const written = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(written).sort(), ['depth', 'dropout', 'resolution', 'width']);
+  const back = resolveBase(file);
+  const profile = profileNetwork(networkSpec(back, stagesOf(back)), { imageSize: back.resolution });
+  assert.equal(profile.macs, out.macs);
+  assert.equal(profile.params, out.params);
+});
+
+test('scale --target-macs lands within 5% and prints the stage table', () => {
+  const { code, stdout, stderr } = effnet('scale', '--base', 'width=0.25,depth=0.2,resolution=32', '--target-macs', '2M', '--num-classes', '10');
+  assert.equal(code, 0, stderr);
+  const match = /target 2,000,000 macs, off by (-?[\d.]+)%/.exec(stdout);
+  assert.ok(match, stdout);
+  assert.ok(Math.abs(Number(match[1])) <= 5);
+  assert.match(stdout, /stage7\s+MBConv6, k3x3/);
+});
+
+test('bad input exits 2 with a clear message', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-bad-'));
+  const db = join(dir, 'scale.sqlite');
+  const common = ['--data', DATA, '--budget', '2steps', '--db', db];
+  let r = effnet('scale-search', '--base', 'b11', ...common);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown base 'b11'.*valid names: b0, b1/);
+  r = effnet('scale-search', '--base', 'b0', '--tolerance', '0', ...common);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /tolerance must be a finite number > 0/);
+  r = effnet('scale-search', '--base', 'b0', '--tolerance', '-1', ...common);
+  assert.equal(r.code, 2);
+  r = effnet('scale-search', '--base', 'b0', '--grid-step', '0.5', '--tolerance', '0.01', '--target', '1.75', ...common);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no point of the grid with step 0.5 meets/);
+  r = effnet('scale-search', '--base', 'b0', '--budget', '3 weeks', '--data', DATA, '--db', db);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /budget '3 weeks' is not understood/);
+  r = effnet('scale-search', '--base', 'b0', '--data', 'imagenet', '--budget', '1ep', '--db', db);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /data spec 'imagenet' has no kind/);
+  r = effnet('scale-search', '--base', 'b0', '--parallel', String(availableParallelism() + 1), ...common);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /exceeds the \d+ cores/);
+  r = effnet('scale-search', '--base', 'b0', '--parallel', '1', '--threads', String(availableParallelism() + 1), ...common);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /engine threads exceed the \d+ cores/);
+  const corrupt = join(dir, 'corrupt.sqlite');
+  writeFileSync(corrupt, 'not a database at all '.repeat(300));
+  r = effnet('scaling-study', '--base', 'width=0.25,depth=0.2,resolution=32', '--data', DATA, '--budget', '2steps', '--db', corrupt);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /corrupt\.sqlite is not a usable SQLite database/);
+  r = effnet('scaling-study', '--base', 'width=0.25,depth=0.25,resolution=32', '--factors', '2', '--data', DATA, '--budget', '2steps', '--db', db);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /compound scaling cannot come within 5.0%/);
+});
+
+test('scaling-study --dry-run stores and lists the base plus one matched configuration per strategy and factor', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-study-'));
+  const r = effnet('scaling-study', '--base', 'width=0.25,depth=0.2,resolution=32', '--factors', '2,4', '--data', DATA, '--budget', '2steps', '--db', join(dir, 's.sqlite'), '--dry-run');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /created study search 'study'.*9 trials/);
+  for (const label of ['base x1', 'depth x2', 'width x2', 'resolution x2', 'compound x2', 'depth x4', 'compound x4']) assert.ok(r.stderr.includes(label), label);
+  const again = effnet('scaling-study', '--base', 'width=0.25,depth=0.2,resolution=32', '--factors', '2,4', '--data', DATA, '--budget', '2steps', '--db', join(dir, 's.sqlite'), '--dry-run');
+  assert.match(again.stderr, /resuming study search 'study'/);
+});

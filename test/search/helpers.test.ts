@@ -1,0 +1,151 @@
+/**
+ * The small pieces: budget and data-spec parsing, the configuration file and --base forms, the progress line and
+ * ETA formula, the SVG chart's coordinates, the reports' best trial and table, the P x T check.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BudgetError, formatBudget, parseBudget } from '../../src/search/budget.js';
+import { ConfigFileError, readScaledConfig, resolveBase, writeScaledConfig } from '../../src/search/config-file.js';
+import { DataSpecError, openData, parseDataSpec } from '../../src/search/data-spec.js';
+import { estimateRemainingSeconds, formatDuration, formatProgress } from '../../src/search/progress.js';
+import { ParallelismError, resolveThreads } from '../../src/search/runner.js';
+import { bestTrial, gridReportMarkdown, studySeries } from '../../src/search/report.js';
+import { lineChartSvg, niceTicks } from '../../src/search/svg.js';
+import type { SearchRow, TrialRow } from '../../src/search/store.js';
+
+test('budgets: epochs, minutes, steps; bad forms refused', () => {
+  assert.deepEqual(parseBudget('2ep'), { kind: 'epochs', value: 2 });
+  assert.deepEqual(parseBudget('10min'), { kind: 'minutes', value: 10 });
+  assert.deepEqual(parseBudget('1.5min'), { kind: 'minutes', value: 1.5 });
+  assert.deepEqual(parseBudget('20steps'), { kind: 'steps', value: 20 });
+  assert.equal(formatBudget(parseBudget('3 epochs')), '3ep');
+  for (const bad of ['', '2', '1.5ep', '0ep', 'ten min', '-1min']) assert.throws(() => parseBudget(bad), BudgetError, bad);
+});
+
+test('data specs parse; unknown kinds and options are refused', () => {
+  assert.deepEqual(parseDataSpec('tar:/d/c.tar.gz,val=5000,train=20000,seed=3'), { kind: 'tar', path: '/d/c.tar.gz', val: 5000, train: 20000, seed: 3, cache: 'memory' });
+  assert.deepEqual(parseDataSpec('synthetic:train=8,val=4,classes=2,size=32'), { kind: 'synthetic', train: 8, val: 4, classes: 2, size: 32, seed: 0 });
+  assert.throws(() => parseDataSpec('tar:/x,valid=3'), (e: unknown) => e instanceof DataSpecError && /unknown option 'valid'/.test(e.message));
+  assert.throws(() => parseDataSpec('lmdb:/x'), /unknown kind 'lmdb'/);
+  assert.throws(() => parseDataSpec('synthetic:train=8,val=4,classes=1,size=32'), /classes must be an integer ≥ 2/);
+  assert.throws(() => parseDataSpec('tar:'), /needs a path/);
+});
+
+test('synthetic data: the seeded split is the same in every process and disjoint', async () => {
+  const a = await openData(parseDataSpec('synthetic:train=12,val=6,classes=3,size=8,seed=5'));
+  const b = await openData(parseDataSpec('synthetic:train=12,val=6,classes=3,size=8,seed=5'));
+  assert.equal(a.train.length, 12);
+  assert.equal(a.val.length, 6);
+  const first = await a.val.read(0);
+  const again = await b.val.read(0);
+  assert.ok(first.ok && again.ok);
+  assert.deepEqual(first.image.data, again.image.data);
+  assert.deepEqual(a.classes, ['class0', 'class1', 'class2']);
+});
+
+test('configuration files round-trip; --base accepts a variant, an inline spec or a file', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'effnet-cfg-')), 'c.json');
+  const config = { width: 0.3, depth: 0.4, resolution: 40, dropout: 0.1, stages: ['r1_k3_s11_e1_i32_o16_se0.25', 'r2_k3_s22_e6_i16_o24_se0.25'] };
+  writeScaledConfig(file, config);
+  assert.deepEqual(readScaledConfig(file), config);
+  assert.deepEqual(resolveBase(file), config);
+  assert.deepEqual(resolveBase('b2'), { width: 1.1, depth: 1.2, resolution: 260, dropout: 0.3 });
+  assert.deepEqual(resolveBase('width=0.25,depth=0.25,resolution=32'), { width: 0.25, depth: 0.25, resolution: 32, dropout: 0.2 });
+  assert.throws(() => resolveBase('width=0.25,depth=0.25,resolution=16'), (e: unknown) => e instanceof ConfigFileError && /smaller than the network's total stride/.test(e.message));
+  assert.throws(() => resolveBase('width=0.25,depht=1,resolution=32'), /unknown key 'depht'/);
+  assert.throws(() => resolveBase('b42'), /unknown base 'b42'/);
+  assert.throws(() => resolveBase('/nonexistent/c.json'), /cannot read configuration file/);
+});
+
+test('progress line and ETA', () => {
+  const counts = { pending: 6, running: 2, done: 3, failed: 1, total: 12 };
+  // 6 pending + 2 half-done running = 7 trial-lengths of 60 s, over 2 workers.
+  assert.equal(estimateRemainingSeconds(counts, 60, 2), 210);
+  assert.ok(Number.isNaN(estimateRemainingSeconds(counts, NaN, 2)));
+  assert.equal(formatDuration(3725), '1h02m');
+  assert.equal(formatProgress(counts, 62, 60, 2), 'trials 3/12 done, 2 running, 1 failed, 6 pending, elapsed 1m02s, ETA 3m30s');
+});
+
+test('P x T must fit the cores', () => {
+  assert.equal(resolveThreads(2, undefined, 8), 4);
+  assert.equal(resolveThreads(3, undefined, 8), 2);
+  assert.equal(resolveThreads(2, 1, 2), 1);
+  assert.throws(() => resolveThreads(2, 2, 2), ParallelismError);
+  assert.throws(() => resolveThreads(3, undefined, 2), /exceeds the 2 cores/);
+  assert.throws(() => resolveThreads(0, undefined, 2), /positive integer/);
+});
+
+test('SVG chart: points land where the axes say (log₂ x), one polyline per series', () => {
+  const svg = lineChartSvg({
+    title: 't <&>', xLabel: 'MACs', yLabel: 'top-1', logX: true, width: 640, height: 420,
+    series: [{ name: 'depth', points: [{ x: 1e6, y: 0.5 }, { x: 4e6, y: 0.7 }] }, { name: 'width', points: [{ x: 2e6, y: 0.6 }] }],
+  });
+  assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+  assert.ok(svg.includes('t &lt;&amp;&gt;'));
+  assert.equal((svg.match(/<polyline /g) ?? []).length, 1);
+  assert.equal((svg.match(/<circle /g) ?? []).length, 3);
+  // plot area: x from 70 to 480, y from 40 to 365; x range log2(1e6)..log2(4e6) → 2e6 sits exactly in the middle.
+  const circles = [...svg.matchAll(/<circle cx="([\d.]+)" cy="([\d.]+)"/g)].map((m) => [Number(m[1]), Number(m[2])]);
+  assert.deepEqual(circles.map((c) => c[0]), [70, 480, 275]);
+  // y range 0.5..0.7 padded by 8% each side: 0.6 is the middle too.
+  assert.equal(circles[2]![1], 202.5);
+  assert.ok(circles[0]![1] > circles[1]![1], 'higher accuracy is drawn higher');
+  assert.deepEqual(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+});
+
+function trial(partial: Partial<TrialRow> & { config: TrialRow['config'] }): TrialRow {
+  return {
+    id: 1, searchId: 1, seq: 0, label: 'x', status: 'done', worker: null, pid: null, host: null, attempts: 1, startedAt: 0, heartbeatAt: 0,
+    finishedAt: 0, error: null, params: 1e5, macs: 1e6, wallSeconds: 10, valTop1: 0.5, metrics: {}, ...partial,
+  };
+}
+
+test('reports: best trial by accuracy (fewer MACs break ties), failed trials shown with their error', () => {
+  const trials = [
+    trial({ id: 1, seq: 0, label: 'a', valTop1: 0.6, macs: 2e6, config: { alpha: 1.2, beta: 1.1, gamma: 1.15, flopsGrowth: 1.92, config: { width: 1, depth: 1, resolution: 32 } } }),
+    trial({ id: 2, seq: 1, label: 'b', valTop1: 0.6, macs: 1e6, config: { alpha: 1.4, beta: 1.1, gamma: 1.1, flopsGrowth: 2.05, config: { width: 1, depth: 1, resolution: 32 } } }),
+    trial({ id: 3, seq: 2, label: 'c', status: 'failed', valTop1: null, error: 'boom | bad', config: { alpha: 2, beta: 1, gamma: 1, flopsGrowth: 2, config: { width: 1, depth: 1, resolution: 32 } } }),
+  ];
+  assert.equal(bestTrial(trials)!.label, 'b');
+  const search: SearchRow = { id: 1, name: 'g', kind: 'grid', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, recipe: {} }, createdAt: 0 };
+  const md = gridReportMarkdown(search, trials);
+  assert.match(md, /\*\*Best: α = 1\.40, β = 1\.10, γ = 1\.10\*\*/);
+  assert.match(md, /failed: boom \\\| bad/);
+  const series = studySeries([
+    trial({ id: 1, config: { strategy: 'base', factor: 1 }, macs: 1, valTop1: 0.1 }),
+    trial({ id: 2, config: { strategy: 'depth', factor: 2 }, macs: 2, valTop1: 0.2 }),
+    trial({ id: 3, config: { strategy: 'width', factor: 2 }, macs: 2, valTop1: 0.3 }),
+  ]);
+  assert.deepEqual(series, [
+    { name: 'depth', points: [{ x: 1, y: 0.1 }, { x: 2, y: 0.2 }] },
+    { name: 'width', points: [{ x: 1, y: 0.1 }, { x: 2, y: 0.3 }] },
+  ]);
+});
+
+test('grid definition: every grid point is trained once, points building the same network share one trial', async () => {
+  const { gridSearchDefinition, networkKey } = await import('../../src/search/definitions.js');
+  const { enumerateGrid } = await import('../../src/search/grid.js');
+  const base = { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 };
+  const definition = gridSearchDefinition({ base, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 10, budget: '1ep', step: 0.05, tolerance: 0.1, runDir: '/tmp/unused' });
+  const points = enumerateGrid({ step: 0.05, tolerance: 0.1 });
+  const labels = definition.trials.flatMap((t) => [t.label, ...(t.config.aliases as { label: string }[]).map((a) => a.label)]);
+  assert.equal(labels.length, points.length);
+  assert.equal(new Set(labels).size, points.length);
+  const keys = definition.trials.map((t) => networkKey(t.config.config as unknown as typeof base));
+  assert.equal(new Set(keys).size, keys.length, 'no two trials build the same network');
+  assert.ok(definition.trials.length < points.length, 'this small base has duplicate networks (depth 0.2·α ≤ 0.25 keeps every stage at one block)');
+  // Each alias, scaled independently here, builds exactly its trial's network.
+  const { scaleBase } = await import('../../src/search/match.js');
+  let aliasCount = 0;
+  for (const t of definition.trials) {
+    for (const alias of t.config.aliases as { alpha: number; beta: number; gamma: number }[]) {
+      aliasCount += 1;
+      assert.equal(networkKey(scaleBase(base, alias)), networkKey(t.config.config as unknown as typeof base));
+    }
+  }
+  assert.equal(aliasCount, points.length - definition.trials.length);
+  assert.equal(definition.spec.grid && (definition.spec.grid as { gridPoints: number }).gridPoints, points.length);
+});
