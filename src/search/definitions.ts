@@ -9,7 +9,7 @@ import { stagesOf, type ScaledConfigJson } from './config-file.js';
 import { enumerateGrid } from './grid.js';
 import { SCALING_STRATEGIES, matchMacsFactor, profileConfig, scaleBase, type Coefficients } from './match.js';
 import type { Json } from './store.js';
-import { DEFAULT_TRIAL_RECIPE, type TrialSettings } from './trial.js';
+import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_RECIPE, type TrialSettings } from './trial.js';
 
 /** Settings shared by both kinds. */
 export interface CommonSearchOptions {
@@ -56,6 +56,7 @@ function commonSpec(options: CommonSearchOptions): { [key: string]: Json } {
     loaderWorkers: options.loaderWorkers ?? 0,
     recipe: { ...(DEFAULT_TRIAL_RECIPE as unknown as { [key: string]: Json }), ...(options.recipe ?? {}) },
     resolutionMultiple: options.resolutionMultiple ?? 1,
+    cropScale: [...DEFAULT_CROP_SCALE],
     runDir: options.runDir,
   };
 }
@@ -145,5 +146,6 @@ export function trialSettingsFromSpec(spec: { [key: string]: Json }): TrialSetti
     batchSize: Number(spec.batchSize),
     seed: Number(spec.seed),
     loaderWorkers: Number(spec.loaderWorkers ?? 0),
+    cropScale: Array.isArray(spec.cropScale) ? [Number(spec.cropScale[0]), Number(spec.cropScale[1])] : [...DEFAULT_CROP_SCALE],
   };
 }

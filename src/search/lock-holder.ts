@@ -17,7 +17,10 @@ export interface LockHolder {
   file: string;
 }
 
-/** The processes other than this one that hold POSIX locks on any of `paths` (empty where /proc is unavailable). */
+/**
+ * The processes other than this one that hold POSIX locks on any of `paths`: those with a WRITE lock when there are
+ * some, else every holder (empty where /proc is unavailable).
+ */
 export function findLockHolders(paths: readonly string[]): LockHolder[] {
   const byInode = new Map<string, string>();
   for (const path of paths) {
@@ -53,7 +56,10 @@ export function findLockHolders(paths: readonly string[]): LockHolder[] {
     }
     holders.set(pid, { pid, command, mode: fields[3]!, file });
   }
-  return [...holders.values()];
+  // Every WAL connection keeps a shared (READ) lock on the -shm file while open; the writer is the one to name.
+  const all = [...holders.values()];
+  const writers = all.filter((h) => h.mode === 'WRITE');
+  return writers.length > 0 ? writers : all;
 }
 
 /** Whether a process with this id runs on this machine (signal 0 probes without sending anything; zombies count as gone). */

@@ -94,10 +94,15 @@ export interface TrialRow {
 
 /** Status counts of a search. */
 export interface SearchCounts {
+  /** Waiting to be claimed. */
   pending: number;
+  /** Claimed by a worker. */
   running: number;
+  /** Finished with a result. */
   done: number;
+  /** Finished with an error. */
   failed: number;
+  /** All trials of the search. */
   total: number;
 }
 
@@ -113,10 +118,15 @@ export interface WorkerIdentity {
 
 /** The final result of a trial. */
 export interface TrialResult {
+  /** Parameters of the trained model. */
   params: number;
+  /** Its MACs per image. */
   macs: number;
+  /** Wall time of building, training and evaluating, seconds. */
   wallSeconds: number;
+  /** Final validation top-1. */
   valTop1: number;
+  /** Further final metrics (top-5, loss, steps, ...). */
   metrics: { [key: string]: Json };
 }
 

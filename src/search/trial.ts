@@ -2,7 +2,6 @@
  * One trial: build the scaled model, train it with the search's fixed recipe and budget through the Trainer on the
  * search's data, and measure validation accuracy, params, MACs and wall time.
  */
-import { join } from 'node:path';
 import { createEfficientNet } from '../efficientnet/index.js';
 import { DataLoader } from '../data/loader.js';
 import type { TransformSpec } from '../data/transforms/pipeline.js';
@@ -24,6 +23,12 @@ export const DEFAULT_TRIAL_RECIPE: Omit<Recipe, 'epochs'> = Object.freeze({
   emaDecay: null,
 });
 
+/**
+ * The random-resized-crop area range of every trial: effnet train's small-image range (the searches run on small
+ * images). One range for the whole search, whatever a trial's resolution, so that the recipe stays fixed.
+ */
+export const DEFAULT_CROP_SCALE: readonly [number, number] = Object.freeze([0.64, 1]) as unknown as readonly [number, number];
+
 /** Everything that is the same for every trial of a search. */
 export interface TrialSettings {
   /** The budget. */
@@ -36,7 +41,7 @@ export interface TrialSettings {
   seed: number;
   /** Loader worker threads (0: batches assembled on the training thread). */
   loaderWorkers: number;
-  /** RRC scale range of the train transform; default [0.35, 1] (gentle, for small images). */
+  /** RRC area range of the train transform; default {@link DEFAULT_CROP_SCALE}. */
   cropScale?: [number, number];
   /** Epoch cap of a minutes budget (the cosine schedule spans it); default 1000. */
   maxEpochs?: number;
@@ -69,7 +74,7 @@ export async function runTrial(configValue: unknown, data: OpenedData, settings:
   const numClasses = data.classes.length;
   const cost = profileConfig(config, { numClasses });
   const model = createEfficientNet(toEfficientNetConfig(config), { numClasses, stages: stagesOf(config) });
-  const { train: trainTransform, eval: evalTransform } = transforms(config.resolution, settings.cropScale ?? [0.35, 1]);
+  const { train: trainTransform, eval: evalTransform } = transforms(config.resolution, settings.cropScale ?? [DEFAULT_CROP_SCALE[0], DEFAULT_CROP_SCALE[1]]);
   const dropLast = data.train.length >= 2 * settings.batchSize;
   const train = new DataLoader(data.train, { batchSize: settings.batchSize, transform: trainTransform, seed: settings.seed, workers: settings.loaderWorkers, dropLast });
   const val = new DataLoader(data.val, { batchSize: Math.max(settings.batchSize, 64), transform: evalTransform, shuffle: false, workers: settings.loaderWorkers });
@@ -83,7 +88,7 @@ export async function runTrial(configValue: unknown, data: OpenedData, settings:
       model,
       train,
       val,
-      runDir: join(runDir),
+      runDir,
       recipe: { ...settings.recipe, epochs },
       channelsLast: true,
       config: { scaledConfig: config as unknown as Json & { [key: string]: Json } },

@@ -174,12 +174,13 @@ test('predict refuses models it cannot use, with the reason', async () => {
   const notModel = join(dir, 'not-a-model.onnx');
   writeFileSync(notModel, 'hello');
   const run = spawnSync(process.execPath, [CLI, 'predict', notModel, images[0]!.path], { encoding: 'utf8' });
-  assert.notEqual(run.status, 0);
+  assert.equal(run.status, 1, `status ${run.status} signal ${run.signal}; stderr: ${run.stderr}`);
   assert.match(run.stderr, /not-a-model\.onnx (is not a readable ONNX model|has no 'effnet\.format' metadata)/);
   const missing = spawnSync(process.execPath, [CLI, 'predict', join(dir, 'nope.onnx'), images[0]!.path], { encoding: 'utf8' });
+  assert.equal(missing.status, 1, `status ${missing.status} signal ${missing.signal}; stderr: ${missing.stderr}`);
   assert.match(missing.stderr, /cannot open model .*nope\.onnx/);
   const usage = spawnSync(process.execPath, [CLI, 'predict', onnxPath], { encoding: 'utf8' });
-  assert.equal(usage.status, 2);
+  assert.equal(usage.status, 2, `status ${usage.status} signal ${usage.signal}; stderr: ${usage.stderr}`);
   assert.match(usage.stderr, /expected MODEL and at least one IMAGE/);
 
   const graph = new OnnxGraphBuilder('plain');

@@ -66,3 +66,18 @@ test('scaleBase applies α to depth, β to width, γ to resolution', () => {
   const c = scaleBase({ width: 0.5, depth: 0.5, resolution: 64, dropout: 0.1 }, { alpha: 1.2, beta: 1.1, gamma: 1.15 });
   assert.deepEqual(c, { width: 0.55, depth: 0.6, resolution: 74, dropout: 0.1 });
 });
+
+test('the proposed CIFAR proxy base (docs/scaling.md) matches every strategy at 2, 4, 8 within 5%', async () => {
+  const { resolveBase } = await import('../../src/search/config-file.js');
+  const { profileConfig } = await import('../../src/search/match.js');
+  const base = resolveBase('width=0.25,depth=0.7,resolution=32,stages=small');
+  assert.equal(base.stages?.length, 7);
+  const baseMacs = profileConfig(base, { numClasses: 10 }).macs;
+  for (const strategy of SCALING_STRATEGIES) {
+    for (const factor of [2, 4, 8]) {
+      const match = matchMacsFactor(base, strategy, factor, { numClasses: 10 });
+      assert.deepEqual(match.config.stages, base.stages, 'the stages stay fixed while scaling');
+      assert.ok(Math.abs(profileConfig(match.config, { numClasses: 10 }).macs / (factor * baseMacs) - 1) <= 0.05, `${strategy} x${factor}`);
+    }
+  }
+});
