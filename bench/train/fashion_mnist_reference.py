@@ -114,6 +114,9 @@ def main():
     ap.add_argument('--batch-size', type=int, default=128)
     ap.add_argument('--lr', type=float, default=0.1)
     ap.add_argument('--warmup-epochs', type=float, default=0.5)
+    ap.add_argument('--crop-scale', default='0.64,1')
+    ap.add_argument('--dropout', type=float, default=0.2)
+    ap.add_argument('--drop-path', type=float, default=0.2)
     ap.add_argument('--width', type=float, default=0.5)
     ap.add_argument('--depth', type=float, default=0.5)
     ap.add_argument('--image-size', type=int, default=32)
@@ -127,7 +130,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     size = args.image_size
     train_tf = transforms.Compose([
-        transforms.RandomResizedCrop(size, scale=(0.64, 1.0), ratio=(3 / 4, 4 / 3), interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.RandomResizedCrop(size, scale=tuple(float(v) for v in args.crop_scale.split(',')), ratio=(3 / 4, 4 / 3), interpolation=transforms.InterpolationMode.BICUBIC),
         transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
     eval_tf = transforms.Compose([
         transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC), transforms.CenterCrop(size),
@@ -135,7 +138,7 @@ def main():
     train = torch.utils.data.DataLoader(IdxDataset(args.data, 'train', train_tf), batch_size=args.batch_size, shuffle=True,
                                         drop_last=True, num_workers=args.workers, persistent_workers=args.workers > 0)
     test = torch.utils.data.DataLoader(IdxDataset(args.data, 'test', eval_tf), batch_size=args.batch_size, num_workers=args.workers)
-    model = build_model(args.width, args.depth, 0.2, 0.2, 10).to(memory_format=torch.channels_last)
+    model = build_model(args.width, args.depth, args.dropout, args.drop_path, 10).to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith('.bias')]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and not n.endswith('.bias'))]
     opt = torch.optim.SGD([{'params': no_decay, 'weight_decay': 0.0}, {'params': decay, 'weight_decay': 1e-5}],

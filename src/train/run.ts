@@ -115,6 +115,8 @@ export interface TrainRunOptions {
   recipe: Recipe;
   /** Automatic augmentation; default none. */
   augment?: AugmentChoice;
+  /** Random-resized-crop area range; default [0.08, 1], or [0.64, 1] for small images. */
+  cropScale?: [number, number];
   /** Continue from out/last.safetensors. */
   resume?: boolean;
   /** Pretrained weights (an effnet safetensors model or weights file) to start from, with a fresh classifier. */
@@ -155,10 +157,10 @@ export interface TrainRunResult {
   checkpointPath: string;
 }
 
-function loaderFor(dataset: ImageDataset, options: { batchSize: number; train: boolean; imageSize: number; augment: AugmentChoice; seed: number; workers: number }): DataLoader {
+function loaderFor(dataset: ImageDataset, options: { batchSize: number; train: boolean; imageSize: number; augment: AugmentChoice; cropScale?: [number, number] | undefined; seed: number; workers: number }): DataLoader {
   return new DataLoader(dataset, {
     batchSize: options.batchSize,
-    transform: options.train ? trainTransform(options.imageSize, options.augment) : evalTransform(options.imageSize),
+    transform: options.train ? trainTransform(options.imageSize, options.augment, options.cropScale) : evalTransform(options.imageSize),
     shuffle: options.train,
     seed: options.seed,
     // A last batch of one image breaks batch norm in training mode; validation keeps every image.
@@ -201,7 +203,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   });
   const imageSize = resolved.config.resolution;
   const workers = options.workers ?? 2;
-  const train = loaderFor(data.train, { batchSize: options.batchSize, train: true, imageSize, augment: options.augment ?? null, seed, workers });
+  const train = loaderFor(data.train, { batchSize: options.batchSize, train: true, imageSize, augment: options.augment ?? null, cropScale: options.cropScale, seed, workers });
   const val = loaderFor(data.val, { batchSize: options.batchSize, train: false, imageSize, augment: null, seed, workers });
   let trainer: Trainer | null = null;
   const onAbort = (): void => trainer?.stop();
@@ -217,6 +219,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
       validation: data.validation,
       imageSize,
       augment: (options.augment ?? null) as unknown as JsonValue,
+      cropScale: options.cropScale ?? null,
     };
     // fit() clears earlier stop requests, so a signal that arrived during set-up is honoured after the first step.
     const onStep = (): void => {

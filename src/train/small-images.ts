@@ -50,9 +50,13 @@ export function smallImageStages(imageSize: number, stages: readonly StageArgs[]
 /** Augmentation choices of the command line. */
 export type AugmentChoice = { kind: 'randaugment'; n: number; m: number } | { kind: 'autoaugment'; policy: 'imagenet' } | null;
 
-/** The training transform for `imageSize`: the paper's RRC (scale 0.08-1) for large images, the gentler one for small. */
-export function trainTransform(imageSize: number, augment: AugmentChoice = null): TrainTransformSpec {
-  return { kind: 'train', size: imageSize, ...(isSmallImage(imageSize) ? { scale: SMALL_IMAGE_RRC_SCALE } : {}), hflip: 0.5, augment };
+/**
+ * The training transform for `imageSize`: the paper's RRC (scale 0.08-1) for large images, the gentler one for small;
+ * `cropScale` overrides the RRC area range ([1, 1]: the whole image, resized, i.e. flip-only augmentation).
+ */
+export function trainTransform(imageSize: number, augment: AugmentChoice = null, cropScale?: [number, number]): TrainTransformSpec {
+  const scale = cropScale ?? (isSmallImage(imageSize) ? SMALL_IMAGE_RRC_SCALE : undefined);
+  return { kind: 'train', size: imageSize, ...(scale === undefined ? {} : { scale }), hflip: 0.5, augment };
 }
 
 /** The evaluation transform for `imageSize`: resize + center crop (crop_pct size/(size+32)), or the whole image for small ones. */

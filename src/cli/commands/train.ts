@@ -27,6 +27,7 @@ data
   --data SPEC             fashion-mnist[:DIR], an image folder <root>/<class>/<img> (or with train/ and val/),
                           a .tar/.tar.gz of one, or a CIFAR binary folder
   --val-split F           fraction held out for validation when the data has no split (default 0.1, split seed 0)
+  --crop-scale LO,HI      random-resized-crop area range (default 0.08,1; 0.64,1 up to 64 px; 1,1 = flip only)
   --randaugment N,M       RandAugment with N ops of magnitude M      --autoaugment   ImageNet AutoAugment policy
   --workers W             loader worker threads (default 2)
 recipe (defaults: the paper's)
@@ -60,6 +61,7 @@ const OPTIONS = {
   data: { type: 'string' },
   'val-split': { type: 'string' },
   randaugment: { type: 'string' },
+  'crop-scale': { type: 'string' },
   autoaugment: { type: 'boolean', default: false },
   workers: { type: 'string' },
   epochs: { type: 'string' },
@@ -139,6 +141,13 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
     workers: intFlag('workers', values.workers, 0) ?? 2,
     channelsLast: !values.contiguous,
   };
+  if (values['crop-scale'] !== undefined) {
+    const parts = values['crop-scale'].split(',').map(Number);
+    if (parts.length !== 2 || !(parts[0]! > 0 && parts[0]! <= parts[1]! && parts[1]! <= 1)) {
+      throw new UsageError(`--crop-scale takes LO,HI with 0 < LO <= HI <= 1 (e.g. 0.64,1), got '${values['crop-scale']}'`);
+    }
+    options.cropScale = [parts[0]!, parts[1]!];
+  }
   const valSplit = numberFlag('val-split', values['val-split'], 0, 1, true);
   if (valSplit !== undefined) {
     if (valSplit === 0) throw new UsageError('--val-split must be a fraction in (0, 1), got 0');
