@@ -3,15 +3,18 @@
 
 torchvision's EfficientNet building blocks (MBConvConfig / EfficientNet, torchvision 0.14) with the configuration
 `effnet train --model custom --width 0.5 --depth 0.5 --image-size 32` builds: B0's stages with the small-image
-strides (1, 1, 2, 2, 1, 2, 1; stem stride 2, total stride 16), dropout 0.2, stochastic depth 0.2, 10 classes; and
+strides (1, 1, 2, 2, 1, 2, 1; stem stride 2, total stride 16), --dropout, --drop-path, 10 classes; and
 the same recipe: SGD (momentum 0.9, Nesterov), lr 0.1 for batch 128, cosine schedule per step with a 0.5-epoch
 linear warm-up from 1e-6, weight decay 1e-5 on weights with more than one dimension (not BN, not biases), label
 smoothing 0.1, EMA of weights with decay min(0.9999, (1 + n) / (10 + n)) (buffers copied), channels_last, last
-partial batch dropped. Data: the IDX files, grey to RGB, RandomResizedCrop(32, scale=(0.64, 1), ratio=(3/4, 4/3),
+partial batch dropped. Data: the IDX files, grey to RGB, RandomResizedCrop(32, scale=--crop-scale, ratio=(3/4, 4/3),
 bicubic) + horizontal flip + ImageNet normalisation; evaluation resizes the whole 28px image to 32px (bicubic).
 Evaluated on the 10,000 test images after every epoch (raw and EMA weights).
 
-Run: /usr/bin/python3 bench/train/fashion_mnist_reference.py --epochs 5 --threads 2 --out runs/fashion-mnist-torch
+Defaults are effnet's small-image defaults (dropout 0.2, stochastic depth 0.2, crop area 0.64-1); the run recorded in
+BENCHMARKS.md ("Training") matches `effnet train ... --dropout 0 --drop-path 0 --crop-scale 1,1`:
+  /usr/bin/python3 bench/train/fashion_mnist_reference.py --epochs 5 --threads 1 --workers 2 --crop-scale 1,1 \
+      --dropout 0 --drop-path 0 --out runs/fashion-mnist-torch
 Writes OUT/metrics.csv (same columns as effnet's) and prints one JSON summary line.
 """
 import argparse
