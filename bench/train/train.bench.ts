@@ -5,12 +5,15 @@
  * efficientnet_b0 with a DataLoader over the same JPEG tar.gz, bench/train/train_reference.py) in the same run with
  * the same thread and worker counts; and the loader alone, which must deliver at least 3x the training throughput.
  *
+ * Progress goes to stderr as it happens; each table row is printed as soon as its size is measured. With more than
+ * one thread, run under OMP_WAIT_POLICY=passive on a shared machine (see the warning below).
+ *
  * usage: node dist/bench/train/train.bench.js [--data ../shared/data/cifar10-train.tar.gz] [--sizes 32,128]
  *        [--batch 32] [--steps 20] [--warmup 3] [--threads 2] [--workers 2] [--json]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -36,6 +39,11 @@ const { values } = parseArgs({
   },
 });
 const batch = Number(values.batch);
+const t0 = performance.now();
+/** Progress on stderr with the elapsed time, so a slow phase shows where it is. */
+function log(message: string): void {
+  process.stderr.write(`[train.bench ${((performance.now() - t0) / 1000).toFixed(1)}s] ${message}\n`);
+}
 const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const threads = Number(values.threads);
@@ -55,6 +63,7 @@ async function ours(dataset: TarImageDataset, size: number): Promise<{ train: nu
     let start = 0;
     for await (const b of loaderOnly.epoch(0)) {
       n += 1;
+      log(`size ${size}: loader batch ${n}`);
       if (n === warmup) start = performance.now();
       if (n === warmup + steps) {
         loader = (steps * b.labels.length) / ((performance.now() - start) / 1000);
@@ -75,11 +84,14 @@ async function ours(dataset: TarImageDataset, size: number): Promise<{ train: nu
     recipe: { epochs: 1, lr: 0.002, emaDecay: 0.999 },
     onStep: (step) => {
       times.push(performance.now());
+      log(`size ${size}: train step ${step}`);
       if (step === warmup + steps) trainer!.stop();
     },
   });
   try {
+    log(`size ${size}: training`);
     await trainer.fit();
+    log(`size ${size}: fit returned`);
   } finally {
     trainer.dispose();
     model.dispose();
@@ -92,28 +104,40 @@ async function ours(dataset: TarImageDataset, size: number): Promise<{ train: nu
 
 function reference(size: number): { trainImagesPerSecond: number; loaderImagesPerSecond: number; torch: string } {
   const args = [REFERENCE, '--data', values.data, '--size', String(size), '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--workers', String(workers)];
-  const result = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
-  if (result.status !== 0) throw new Error(`train_reference.py failed (${result.status}): ${result.stderr}`);
+  // stderr passes through: the reference reports its progress there as it goes.
+  const result = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+  if (result.status !== 0) throw new Error(`train_reference.py failed (exit ${result.status}, signal ${result.signal}); its error is printed above; run it alone with the same arguments to debug: /usr/bin/python3 ${args.join(' ')}`);
   return JSON.parse(result.stdout.trim().split('\n').pop()!) as { trainImagesPerSecond: number; loaderImagesPerSecond: number; torch: string };
 }
 
+if (threads > 1 && process.env.OMP_WAIT_POLICY === undefined) {
+  // Measured on the 2-core dev machine with another training running: libgomp's busy-waiting threads made a b0
+  // 32px step take ~8 s instead of ~0.3 s, on both sides. The variable must be set before libtorch loads.
+  log(`warning: --threads ${threads} without OMP_WAIT_POLICY=passive; on a machine busy with other processes OpenMP's spinning threads can slow each step tens of times (set it on the command line; the reference inherits it)`);
+}
 setNumThreads(threads);
 const dataset = TarImageDataset.open(values.data);
+log(`opened ${dataset.length} JPEGs (read ${dataset.timings.readMs.toFixed(0)} ms, gunzip ${dataset.timings.gunzipMs.toFixed(0)} ms, index ${dataset.timings.indexMs.toFixed(0)} ms)`);
+const loadBefore = loadavg()[0]!;
 const rows: Record<string, number>[] = [];
+if (!values.json) {
+  // Rows are printed as soon as each size is measured, so a run cut short still leaves its figures.
+  process.stdout.write(`b0, ${dataset.length} JPEGs from ${values.data}, batch ${batch}, ${threads} threads, ${workers} loader workers, ${steps} timed steps after ${warmup}, load average ${loadBefore.toFixed(2)} at start\n`);
+  process.stdout.write('| size | ours train img/s | PyTorch train img/s | time ours/PyTorch | ours loader img/s | PyTorch loader img/s | our loader / our train |\n|---|---|---|---|---|---|---|\n');
+}
 for (const size of sizes) {
   const mine = await ours(dataset, size);
+  log(`size ${size}: PyTorch reference`);
   const ref = reference(size);
-  rows.push({
+  log(`size ${size}: PyTorch reference done`);
+  const r = {
     size, batch, oursTrain: mine.train, torchTrain: ref.trainImagesPerSecond, timeRatio: ref.trainImagesPerSecond / mine.train,
     oursLoader: mine.loader, torchLoader: ref.loaderImagesPerSecond, loaderOverTrain: mine.loader / mine.train,
-  });
-}
-if (values.json) {
-  process.stdout.write(`${JSON.stringify(rows)}\n`);
-} else {
-  process.stdout.write(`b0, ${dataset.length} JPEGs from ${values.data}, batch ${batch}, ${threads} threads, ${workers} loader workers, ${steps} timed steps after ${warmup}\n`);
-  process.stdout.write('| size | ours train img/s | PyTorch train img/s | time ours/PyTorch | ours loader img/s | PyTorch loader img/s | our loader / our train |\n|---|---|---|---|---|---|---|\n');
-  for (const r of rows) {
-    process.stdout.write(`| ${r.size} | ${r.oursTrain!.toFixed(1)} | ${r.torchTrain!.toFixed(1)} | ${r.timeRatio!.toFixed(3)} | ${r.oursLoader!.toFixed(0)} | ${r.torchLoader!.toFixed(0)} | ${r.loaderOverTrain!.toFixed(1)}x |\n`);
+  };
+  rows.push(r);
+  if (!values.json) {
+    process.stdout.write(`| ${r.size} | ${r.oursTrain.toFixed(1)} | ${r.torchTrain.toFixed(1)} | ${r.timeRatio.toFixed(3)} | ${r.oursLoader.toFixed(0)} | ${r.torchLoader.toFixed(0)} | ${r.loaderOverTrain.toFixed(1)}x |\n`);
   }
 }
+if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+else process.stdout.write(`load average ${loadavg()[0]!.toFixed(2)} at the end (other processes on the machine slow both sides alike only if the load stays level)\n`);

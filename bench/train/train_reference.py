@@ -13,6 +13,7 @@ usage: /usr/bin/python3 bench/train/train_reference.py --data ../shared/data/cif
 import argparse
 import io
 import json
+import sys
 import tarfile
 import time
 
@@ -46,6 +47,14 @@ class TarImages(torch.utils.data.Dataset):
         return self.transform(Image.open(io.BytesIO(data)).convert('RGB')), label
 
 
+T0 = time.perf_counter()
+
+
+def log(message):
+    """Progress on stderr with the elapsed time (stdout carries only the JSON result)."""
+    print(f'[train_reference {time.perf_counter() - T0:.1f}s] {message}', file=sys.stderr, flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--data', required=True)
@@ -62,6 +71,7 @@ def main():
         transforms.RandomResizedCrop(args.size, interpolation=transforms.InterpolationMode.BICUBIC),
         transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
     dataset = TarImages(args.data, tf)
+    log(f'size {args.size}: read {len(dataset)} JPEGs')
     total = args.warmup + args.steps
 
     def loader():
@@ -77,6 +87,7 @@ def main():
         next(it)
     loader_ips = args.steps * args.batch / (time.perf_counter() - t0)
     del it
+    log(f'size {args.size}: loader alone {loader_ips:.0f} img/s')
 
     model = efficientnet_b0(num_classes=10).to(memory_format=torch.channels_last).train()
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
@@ -99,6 +110,7 @@ def main():
             torch._foreach_add_(ema, [p.detach() for p in params], alpha=0.001)
         loss.item()
         times.append(time.perf_counter())
+        log(f'size {args.size}: train step {step + 1}')
     train_ips = args.steps * args.batch / (times[-1] - times[args.warmup - 1])
     print(json.dumps({'size': args.size, 'batch': args.batch, 'threads': args.threads, 'workers': args.workers,
                       'trainImagesPerSecond': train_ips, 'loaderImagesPerSecond': loader_ips, 'torch': torch.__version__}))
