@@ -2,19 +2,21 @@
 """PyTorch reference for the Fashion-MNIST small-image recipe of `effnet train` (see docs/training.md).
 
 torchvision's EfficientNet building blocks (MBConvConfig / EfficientNet, torchvision 0.14) with the configuration
-`effnet train --model custom --width 0.5 --depth 0.5 --image-size 32` builds: B0's stages with the small-image
-strides (1, 1, 2, 2, 1, 2, 1; stem stride 2, total stride 16), --dropout, --drop-path, 10 classes; and
+`effnet train --model custom --width 0.5 --depth 0.5 --image-size S` builds: B0's stages with the small-image
+strides of src/train/small-images.ts (the earliest stride-2 stages set to 1 until S / total stride >= 2: at 32px and
+40px 1, 1, 2, 2, 1, 2, 1 after the stride-2 stem, total stride 16), --dropout, --drop-path, 10 classes; and
 the same recipe: SGD (momentum 0.9, Nesterov), lr 0.1 for batch 128, cosine schedule per step with a 0.5-epoch
 linear warm-up from 1e-6, weight decay 1e-5 on weights with more than one dimension (not BN, not biases), label
 smoothing 0.1, EMA of weights with decay min(0.9999, (1 + n) / (10 + n)) (buffers copied), channels_last, last
-partial batch dropped. Data: the IDX files, grey to RGB, RandomResizedCrop(32, scale=--crop-scale, ratio=(3/4, 4/3),
-bicubic) + horizontal flip + ImageNet normalisation; evaluation resizes the whole 28px image to 32px (bicubic).
+partial batch dropped. Data: the IDX files, grey to RGB, RandomResizedCrop(S, scale=--crop-scale, ratio=(3/4, 4/3),
+bicubic) + horizontal flip + ImageNet normalisation; evaluation resizes the whole 28px image to S (bicubic).
 Evaluated on the 10,000 test images after every epoch (raw and EMA weights).
 
 Defaults are effnet's small-image defaults (dropout 0.2, stochastic depth 0.2, crop area 0.64-1); the run recorded in
 BENCHMARKS.md ("Training") matches `effnet train ... --dropout 0 --drop-path 0 --crop-scale 1,1`:
   /usr/bin/python3 bench/train/fashion_mnist_reference.py --epochs 5 --threads 1 --workers 2 --crop-scale 1,1 \
       --dropout 0 --drop-path 0 --out runs/fashion-mnist-torch
+and run 2 (40px, last map 3x3) adds `--image-size 40 --out runs/fmnist-v2-torch`.
 Writes OUT/metrics.csv (same columns as effnet's) and prints one JSON summary line.
 """
 import argparse
@@ -36,7 +38,9 @@ from torchvision.models.efficientnet import EfficientNet, MBConvConfig
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-STRIDES = (1, 1, 2, 2, 1, 2, 1)  # effnet's small-image stages at 32px (src/train/small-images.ts)
+B0_STRIDES = (1, 2, 2, 2, 1, 2, 1)
+SMALL_IMAGE_MAX_SIZE = 64  # src/train/small-images.ts
+SMALL_IMAGE_MIN_FEATURE = 2
 B0 = [(1, 3, 32, 16, 1), (6, 3, 16, 24, 2), (6, 5, 24, 40, 2), (6, 3, 40, 80, 3), (6, 5, 80, 112, 3), (6, 5, 112, 192, 4), (6, 3, 192, 320, 1)]
 
 
@@ -62,8 +66,22 @@ class IdxDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i], 'L').convert('RGB')), int(self.labels[i])
 
 
-def build_model(width, depth, dropout, drop_path, classes):
-    setting = [MBConvConfig(e, k, s, i, o, n, width_mult=width, depth_mult=depth) for (e, k, i, o, n), s in zip(B0, STRIDES)]
+def small_image_strides(size):
+    """effnet's smallImageStages: the earliest stride-2 stages become stride 1 until size / total stride >= 2."""
+    strides = list(B0_STRIDES)
+    if size > SMALL_IMAGE_MAX_SIZE:
+        return strides
+    for i, s in enumerate(strides):
+        if size / (2 * math.prod(strides)) >= SMALL_IMAGE_MIN_FEATURE:
+            break
+        if s > 1:
+            strides[i] = 1
+    return strides
+
+
+def build_model(width, depth, dropout, drop_path, classes, size):
+    strides = small_image_strides(size)
+    setting = [MBConvConfig(e, k, s, i, o, n, width_mult=width, depth_mult=depth) for (e, k, i, o, n), s in zip(B0, strides)]
     return EfficientNet(setting, dropout=dropout, stochastic_depth_prob=drop_path, num_classes=classes)
 
 
@@ -141,7 +159,7 @@ def main():
     train = torch.utils.data.DataLoader(IdxDataset(args.data, 'train', train_tf), batch_size=args.batch_size, shuffle=True,
                                         drop_last=True, num_workers=args.workers, persistent_workers=args.workers > 0)
     test = torch.utils.data.DataLoader(IdxDataset(args.data, 'test', eval_tf), batch_size=args.batch_size, num_workers=args.workers)
-    model = build_model(args.width, args.depth, args.dropout, args.drop_path, 10).to(memory_format=torch.channels_last)
+    model = build_model(args.width, args.depth, args.dropout, args.drop_path, 10, size).to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith('.bias')]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and not n.endswith('.bias'))]
     opt = torch.optim.SGD([{'params': no_decay, 'weight_decay': 0.0}, {'params': decay, 'weight_decay': 1e-5}],
