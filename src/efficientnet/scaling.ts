@@ -147,25 +147,11 @@ export interface BlockSpec {
 }
 
 /** One stage after scaling. */
-export interface StageSpec {
+export interface StageSpec extends StageArgs {
   /** Stage index, 0-based (the paper's Table 1 numbers it index + 2). */
   index: number;
-  /** Number of blocks after depth scaling, `roundRepeats(base.repeats, depth)`. */
-  repeats: number;
-  /** Depthwise kernel size. */
-  kernel: number;
-  /** Stride of the first block. */
-  stride: number;
-  /** Expansion ratio. */
-  expandRatio: number;
-  /** Input channels of the first block, `roundFilters(base.inChannels, width)`. */
-  inChannels: number;
-  /** Output channels of every block, `roundFilters(base.outChannels, width)`. */
-  outChannels: number;
-  /** Squeeze-excite ratio (0 = none). */
-  seRatio: number;
-  /** Whether identity skips are allowed (false for `noskip`). */
-  skip: boolean;
+  // The StageArgs fields hold the values after scaling: repeats = roundRepeats(base.repeats, depth), in/out
+  // channels = roundFilters(base channels, width); kernel, stride, expansion, SE ratio and skip are unchanged.
   /** The stage's blocks in order. */
   blocks: BlockSpec[];
   /** The unscaled stage args this stage came from. */
