@@ -7,13 +7,9 @@
  * hits both sides alike; each figure is a per-round median (over repeats or steps), and the table shows the
  * fastest round of each side (or, with --aggregate median, the median over rounds).
  *
- * usage: node dist/bench/engine/engine.bench.js [--threads T] [--rounds R] [--calls N] [--steps S] [--aggregate best|median] [--json]
+ * usage: see USAGE below (--help prints it)
  */
-import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { availableParallelism, cpus } from 'node:os';
-import { parseArgs } from 'node:util';
 import {
   add,
   contiguous,
@@ -25,48 +21,30 @@ import {
   tidy,
   type Tensor,
 } from '../../src/torch/index.js';
-import type { Module } from '../../src/nn/index.js';
 import { buildDemoConvNet, toChannelsLast } from '../../src/demo/convnet.js';
 import { loadFashionMnist, makeBatch } from '../../src/demo/data.js';
 import { demoOptimizer, trainStep } from '../../src/demo/train.js';
+import { benchSource, integerOptions, loadAverage, median, parseBenchArgs, runPython, TUNED_MALLOC } from '../common.js';
 
-const PYTHON = '/usr/bin/python3';
-const here = dirname(fileURLToPath(import.meta.url));
-// dist/bench/engine -> bench/engine (the .py is not compiled)
-const REFERENCE = join(here, '../../../bench/engine/engine_reference.py');
+const BENCH = 'engine.bench';
+const REFERENCE = benchSource(import.meta.url, 'engine_reference.py');
+const USAGE = 'usage: node dist/bench/engine/engine.bench.js [--threads T] [--rounds R] [--calls N] [--repeats N] [--steps S] [--warmup W] [--batch B] [--aggregate best|median] [--json]';
 
-const { values } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '3' },
-    calls: { type: 'string', default: '100000' },
-    repeats: { type: 'string', default: '5' },
-    steps: { type: 'string', default: '30' },
-    warmup: { type: 'string', default: '10' },
-    batch: { type: 'string', default: '64' },
-    aggregate: { type: 'string', default: 'best' },
-    json: { type: 'boolean', default: false },
-  },
+const values = parseBenchArgs(BENCH, USAGE, {
+  threads: { type: 'string', default: '1' },
+  rounds: { type: 'string', default: '3' },
+  calls: { type: 'string', default: '100000' },
+  repeats: { type: 'string', default: '5' },
+  steps: { type: 'string', default: '30' },
+  warmup: { type: 'string', default: '10' },
+  batch: { type: 'string', default: '64' },
+  aggregate: { type: 'string', default: 'best' },
+  json: { type: 'boolean', default: false },
 });
 if (values.aggregate !== 'best' && values.aggregate !== 'median') {
-  throw new Error(`engine.bench: --aggregate must be 'best' or 'median', got '${values.aggregate}'`);
+  throw new Error(`${BENCH}: --aggregate must be 'best' or 'median', got '${values.aggregate}'`);
 }
-const threads = Number(values.threads);
-const rounds = Number(values.rounds);
-const calls = Number(values.calls);
-const repeats = Number(values.repeats);
-const steps = Number(values.steps);
-const warmup = Number(values.warmup);
-const batchSize = Number(values.batch);
-for (const [name, value] of Object.entries({ threads, rounds, calls, repeats, steps, warmup, batchSize })) {
-  if (!Number.isInteger(value) || value < (name === 'warmup' ? 0 : 1)) throw new Error(`engine.bench: --${name} must be a positive integer, got ${value}`);
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const { threads, rounds, calls, repeats, steps, warmup, batch: batchSize } = integerOptions(BENCH, values, ['threads', 'rounds', 'calls', 'repeats', 'steps', 'warmup', 'batch'], { warmup: 0 });
 
 interface Reference {
   torch: string;
@@ -76,23 +54,11 @@ interface Reference {
   train_step_ms?: Record<string, number>;
 }
 
-/**
- * glibc's malloc returns large blocks (activations of a few MB) to the system with munmap and takes them back with
- * mmap, page faults included, on every step, unless the mmap threshold is raised. In the Python process this
- * costs PyTorch ~15% of a training step here; Node's process does not pay it. So the reference also runs with the
- * threshold raised (PyTorch at its best), and the faster configuration is the one we compare against.
- */
-const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
-
+/** One section of the PyTorch reference; `tunedMalloc` runs it with {@link TUNED_MALLOC} (see bench/common.ts). */
 function reference(section: 'percall' | 'train', tunedMalloc = false): Reference {
-  const args = [REFERENCE, '--section', section, '--threads', String(threads), '--calls', String(calls), '--repeats', String(repeats),
+  const args = ['--section', section, '--threads', String(threads), '--calls', String(calls), '--repeats', String(repeats),
     '--steps', String(steps), '--warmup', String(warmup), '--batch', String(batchSize)];
-  const run = spawnSync(PYTHON, args, { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), ...(tunedMalloc ? TUNED_MALLOC : {}) } });
-  if (run.error || run.status !== 0) {
-    throw new Error(`engine.bench: ${PYTHON} ${args.join(' ')} failed (${run.error?.message ?? `exit ${run.status}`}): ${run.stderr.slice(-2000)}; ` +
-      'it needs Debian\'s python3-torch (apt-get install python3-torch python3-numpy)');
-  }
-  return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Reference;
+  return runPython<Reference>(BENCH, REFERENCE, args, { threads, env: tunedMalloc ? TUNED_MALLOC : {}, needs: "Debian's python3-torch (apt-get install python3-torch python3-numpy)" });
 }
 
 // ---- (a) per-call overhead -------------------------------------------------------------------------------------
@@ -166,7 +132,7 @@ function oursTrainStep(channelsLast: boolean): { ms: number; parameters: number 
 // ---- the run ----------------------------------------------------------------------------------------------------
 
 setNumThreads(threads);
-if (getNumThreads() !== threads) throw new Error(`engine.bench: asked libtorch for ${threads} threads, it runs ${getNumThreads()}`);
+if (getNumThreads() !== threads) throw new Error(`${BENCH}: asked libtorch for ${threads} threads, it runs ${getNumThreads()}`);
 const data = loadFashionMnist();
 
 const oursCall: Record<string, number[]> = {};
@@ -179,14 +145,7 @@ const push = (into: Record<string, number[]>, from: Record<string, number>): voi
 };
 
 const log = (line: string): void => void process.stderr.write(line + '\n');
-const loadBefore = (): string => {
-  try {
-    return spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.split(' ').slice(0, 3).join(' ');
-  } catch {
-    return '?';
-  }
-};
-const loadAtStart = loadBefore();
+const loadAtStart = loadAverage();
 log(`engine.bench: ${threads} thread(s) on both sides, ${rounds} rounds; load average at start ${loadAtStart}`);
 const sections: (() => void)[][] = [
   [
@@ -201,14 +160,14 @@ const sections: (() => void)[][] = [
     () => {
       for (const cl of [false, true]) {
         const ours = oursTrainStep(cl);
-        if (ours.parameters !== 29178) throw new Error(`engine.bench: our ConvNet has ${ours.parameters} parameters, the reference 29178`);
+        if (ours.parameters !== 29178) throw new Error(`${BENCH}: our ConvNet has ${ours.parameters} parameters, the reference 29178`);
         push(oursTrain, { [cl ? 'channels_last' : 'contiguous']: ours.ms });
       }
     },
     () => {
       for (const tuned of [false, true]) {
         const rt = reference('train', tuned);
-        if (rt.parameters !== 29178) throw new Error(`engine.bench: the reference ConvNet has ${rt.parameters} parameters, ours 29178; the architectures differ`);
+        if (rt.parameters !== 29178) throw new Error(`${BENCH}: the reference ConvNet has ${rt.parameters} parameters, ours 29178; the architectures differ`);
         const suffix = tuned ? ', malloc tuned' : ', default malloc';
         push(refTrain, Object.fromEntries(Object.entries(rt.train_step_ms!).map(([k, v]) => [k + suffix, v])));
       }
@@ -218,7 +177,7 @@ const sections: (() => void)[][] = [
 for (let round = 1; round <= rounds; round++) {
   // Odd rounds run ours first, even rounds PyTorch first, so that a burst of outside load does not always hit one side.
   for (const pair of sections) for (const task of round % 2 ? pair : [...pair].reverse()) task();
-  log(`  round ${round}/${rounds} done (load ${loadBefore()})`);
+  log(`  round ${round}/${rounds} done (load ${loadAverage()})`);
 }
 
 // Outside load only ever adds time, so the fastest round is the best estimate of each side on a quiet machine;
@@ -262,7 +221,7 @@ const detail = {
   rounds,
   aggregate: values.aggregate,
   loadAverageAtStart: loadAtStart,
-  loadAverageAtEnd: loadBefore(),
+  loadAverageAtEnd: loadAverage(),
   oursPerCallUs: oc,
   pytorchPerCallUs: rcm,
   oursTrainStepMs: ot,

@@ -14,15 +14,11 @@
  * alternate iteration by iteration so that load from other work hits both alike. Figures are medians in ms per
  * batch; ratios are printed against ORT direct and against PyTorch eager.
  *
- * usage: node dist/bench/infer/infer.bench.js [--threads 2] [--iters 30] [--iters-large 5] [--warmup 5]
- *        [--batches 1,32] [--skip-eager] [--skip-tfjs] [--json]
+ * usage: see USAGE below (--help prints it)
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createEfficientNet } from '../../src/efficientnet/index.js';
 import { writeOnnx } from '../../src/export/index.js';
@@ -31,40 +27,28 @@ import type { RgbImage } from '../../src/data/image.js';
 import { Rng } from '../../src/data/rng.js';
 import { manualSeed, noGrad, normal_, randn, setNumThreads, tidy, uniform_ } from '../../src/torch/index.js';
 import { BatchNorm2d } from '../../src/nn/index.js';
+import { benchSource, integerOptions, median, parseBenchArgs, runPython } from '../common.js';
 import { buildTfjsGraph, useWasmBackend, type TfjsGraph } from './tfjs-graph.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const REFERENCE = join(here, '../../../bench/infer/pytorch_eager.py');
-const PYTHON = '/usr/bin/python3';
+const BENCH = 'infer.bench';
+const REFERENCE = benchSource(import.meta.url, 'pytorch_eager.py');
+const USAGE = `usage: node dist/bench/infer/infer.bench.js [--threads 2] [--iters 30] [--iters-large 5] [--warmup 5]
+       [--batches 1,32] [--skip-eager] [--skip-tfjs] [--json]`;
 
-const { values } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '2' },
-    iters: { type: 'string', default: '30' },
-    'iters-large': { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '5' },
-    batches: { type: 'string', default: '1,32' },
-    'skip-eager': { type: 'boolean', default: false },
-    'skip-tfjs': { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-  },
+const values = parseBenchArgs(BENCH, USAGE, {
+  threads: { type: 'string', default: '2' },
+  iters: { type: 'string', default: '30' },
+  'iters-large': { type: 'string', default: '5' },
+  warmup: { type: 'string', default: '5' },
+  batches: { type: 'string', default: '1,32' },
+  'skip-eager': { type: 'boolean', default: false },
+  'skip-tfjs': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
 });
-const threads = Number(values.threads);
-const iters = Number(values.iters);
-const itersLarge = Number(values['iters-large']);
-const warmup = Number(values.warmup);
+const { threads, iters, 'iters-large': itersLarge, warmup } = integerOptions(BENCH, values, ['threads', 'iters', 'iters-large', 'warmup'], { warmup: 0 });
 const batches = values.batches.split(',').map(Number);
-for (const [name, value] of Object.entries({ threads, iters, itersLarge, warmup })) {
-  if (!Number.isInteger(value) || value < (name === 'warmup' ? 0 : 1)) throw new Error(`infer.bench: --${name} must be a positive integer, got ${value}`);
-}
-if (batches.some((b) => !Number.isInteger(b) || b < 1)) throw new Error(`infer.bench: --batches must be positive integers, got ${values.batches}`);
+if (batches.some((b) => !Number.isInteger(b) || b < 1)) throw new Error(`${BENCH}: --batches must be positive integers, got ${values.batches}`);
 const SIZE = 224;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 function photo(rng: Rng): RgbImage {
   const width = 500;
@@ -135,13 +119,14 @@ async function main(): Promise<void> {
   let python: PythonResult | null = null;
   let pythonReason = '';
   if (!values['skip-eager']) {
-    const run = spawnSync(PYTHON, [REFERENCE, '--threads', String(threads), '--batches', batches.join(','), '--iters', String(iters), '--iters-large', String(itersLarge), '--warmup', String(Math.min(warmup, 3))], {
-      encoding: 'utf8',
-      env: { ...process.env, OMP_NUM_THREADS: String(threads) },
-      maxBuffer: 1 << 24,
-    });
-    if (run.status === 0) python = JSON.parse(run.stdout.trim().split('\n').pop()!) as PythonResult;
-    else pythonReason = `PyTorch reference failed or is unavailable (${PYTHON} with torch/torchvision): ${(run.stderr || String(run.error)).trim().split('\n').pop()}`;
+    try {
+      python = runPython<PythonResult>(BENCH, REFERENCE, ['--threads', String(threads), '--batches', batches.join(','), '--iters', String(iters), '--iters-large', String(itersLarge), '--warmup', String(Math.min(warmup, 3))], {
+        threads,
+        needs: "Debian's python3-torch and python3-torchvision",
+      });
+    } catch (error) {
+      pythonReason = `PyTorch reference failed or is unavailable: ${(error as Error).message.trim().split('\n').pop()}`;
+    }
   } else {
     pythonReason = '--skip-eager given';
   }
@@ -202,7 +187,7 @@ async function main(): Promise<void> {
         worst = Math.max(worst, Math.abs(check[i]! - reference[i]!));
         scale = Math.max(scale, Math.abs(reference[i]!));
       }
-      if (!(worst <= 1e-4 * Math.max(scale, 1e-6))) throw new Error(`infer.bench: TF.js logits differ from ORT's by ${worst} (largest logit ${scale}); the TF.js graph is wrong`);
+      if (!(worst <= 1e-4 * Math.max(scale, 1e-6))) throw new Error(`${BENCH}: TF.js logits differ from ORT's by ${worst} (largest logit ${scale}); the TF.js graph is wrong`);
       if (batch === batches[0]) tfjsBackend += `, logits within ${worst.toExponential(1)} of ORT's (largest |logit| ${scale.toExponential(1)})`;
       const times: number[] = [];
       const tfWarmup = batch <= 8 ? Math.min(warmup, 3) : 1;
@@ -245,6 +230,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(`infer.bench: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`${BENCH}: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
 });

@@ -7,13 +7,8 @@
  * The reference runs twice per round, with glibc's default malloc and with the mmap threshold raised (see
  * bench/engine: PyTorch at its best), and the faster of the two is the one we compare against.
  *
- * usage: node dist/bench/model/model.bench.js [--threads T] [--rounds R] [--iters N] [--warmup W] [--batch B]
- *        [--size S] [--formats contiguous,channels_last] [--modes forward,train] [--json]
+ * usage: see USAGE below (--help prints it)
  */
-import { spawnSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createEfficientNet, type EfficientNet } from '../../src/efficientnet/index.js';
 import { toChannelsLast } from '../../src/demo/convnet.js';
 import {
@@ -29,45 +24,29 @@ import {
   tidy,
   type Tensor,
 } from '../../src/torch/index.js';
+import { benchSource, integerOptions, listOption, loadAverage, median, parseBenchArgs, runPython, TUNED_MALLOC } from '../common.js';
 
-const PYTHON = '/usr/bin/python3';
-const here = dirname(fileURLToPath(import.meta.url));
-const REFERENCE = join(here, '../../../bench/model/model_reference.py');
+const BENCH = 'model.bench';
+const REFERENCE = benchSource(import.meta.url, 'model_reference.py');
+const USAGE = `usage: node dist/bench/model/model.bench.js [--threads T] [--rounds R] [--iters N] [--warmup W] [--batch B]
+       [--size S] [--formats contiguous,channels_last] [--modes forward,train] [--json]`;
 
-const { values } = parseArgs({
-  options: {
-    threads: { type: 'string', default: '1' },
-    rounds: { type: 'string', default: '2' },
-    iters: { type: 'string', default: '5' },
-    warmup: { type: 'string', default: '2' },
-    batch: { type: 'string', default: '8' },
-    size: { type: 'string', default: '224' },
-    formats: { type: 'string', default: 'contiguous,channels_last' },
-    modes: { type: 'string', default: 'forward,train' },
-    json: { type: 'boolean', default: false },
-  },
+const values = parseBenchArgs(BENCH, USAGE, {
+  threads: { type: 'string', default: '1' },
+  rounds: { type: 'string', default: '2' },
+  iters: { type: 'string', default: '5' },
+  warmup: { type: 'string', default: '2' },
+  batch: { type: 'string', default: '8' },
+  size: { type: 'string', default: '224' },
+  formats: { type: 'string', default: 'contiguous,channels_last' },
+  modes: { type: 'string', default: 'forward,train' },
+  json: { type: 'boolean', default: false },
 });
-const threads = Number(values.threads);
-const rounds = Number(values.rounds);
-const iters = Number(values.iters);
-const warmup = Number(values.warmup);
-const batch = Number(values.batch);
-const size = Number(values.size);
-for (const [name, value] of Object.entries({ threads, rounds, iters, warmup, batch, size })) {
-  if (!Number.isInteger(value) || value < (name === 'warmup' ? 0 : 1)) throw new Error(`model.bench: --${name} must be a positive integer, got ${value}`);
-}
+const { threads, rounds, iters, warmup, batch, size } = integerOptions(BENCH, values, ['threads', 'rounds', 'iters', 'warmup', 'batch', 'size'], { warmup: 0 });
 type Format = 'contiguous' | 'channels_last';
 type Mode = 'forward' | 'train';
-const formats = values.formats.split(',') as Format[];
-const modes = values.modes.split(',') as Mode[];
-for (const f of formats) if (f !== 'contiguous' && f !== 'channels_last') throw new Error(`model.bench: unknown format '${f}'; use contiguous, channels_last`);
-for (const m of modes) if (m !== 'forward' && m !== 'train') throw new Error(`model.bench: unknown mode '${m}'; use forward, train`);
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const formats = listOption<Format>(BENCH, 'formats', values.formats, ['contiguous', 'channels_last']);
+const modes = listOption<Mode>(BENCH, 'modes', values.modes, ['forward', 'train']);
 
 type Times = Record<string, Record<string, number[]>>;
 
@@ -75,20 +54,11 @@ function push(into: Times, format: string, mode: string, times: number[]): void 
   ((into[format] ??= {})[mode] ??= []).push(...times);
 }
 
-const TUNED_MALLOC = { MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296' };
-
+/** The PyTorch reference; `tunedMalloc` runs it with {@link TUNED_MALLOC} (see bench/common.ts). */
 function reference(tunedMalloc: boolean): { torch: string; threads: number; results: Times } {
-  const args = [REFERENCE, '--threads', String(threads), '--batch', String(batch), '--size', String(size), '--iters', String(iters),
+  const args = ['--threads', String(threads), '--batch', String(batch), '--size', String(size), '--iters', String(iters),
     '--warmup', String(warmup), '--formats', formats.join(','), '--modes', modes.join(',')];
-  const run = spawnSync(PYTHON, args, {
-    encoding: 'utf8',
-    env: { ...process.env, OMP_NUM_THREADS: String(threads), ...(tunedMalloc ? TUNED_MALLOC : {}) },
-  });
-  if (run.error || run.status !== 0) {
-    throw new Error(`model.bench: ${PYTHON} ${args.join(' ')} failed (${run.error?.message ?? `exit ${run.status}`}): ${run.stderr.slice(-2000)}; ` +
-      "it needs Debian's python3-torch and python3-torchvision");
-  }
-  return JSON.parse(run.stdout.trim().split('\n').at(-1)!) as { torch: string; threads: number; results: Times };
+  return runPython(BENCH, REFERENCE, args, { threads, env: tunedMalloc ? TUNED_MALLOC : {}, needs: "Debian's python3-torch and python3-torchvision" });
 }
 
 function timeOurs(model: EfficientNet, format: Format, mode: Mode, x: Tensor, y: Tensor): number[] {
@@ -135,18 +105,13 @@ function ours(): Times {
 }
 
 setNumThreads(threads);
-if (getNumThreads() !== threads) throw new Error(`model.bench: asked libtorch for ${threads} threads, it runs ${getNumThreads()}`);
+if (getNumThreads() !== threads) throw new Error(`${BENCH}: asked libtorch for ${threads} threads, it runs ${getNumThreads()}`);
 if (formats.indexOf('channels_last') >= 0 && formats.indexOf('contiguous') > formats.indexOf('channels_last')) {
   throw new Error('model.bench: list contiguous before channels_last (the model is converted to channels_last once)');
 }
 
 const log = (line: string): void => void process.stderr.write(line + '\n');
-let load = '?';
-try {
-  load = spawnSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).stdout.split(' ').slice(0, 3).join(' ');
-} catch {
-  // no /proc: leave '?'
-}
+const load = loadAverage();
 log(`model.bench: EfficientNet-B0 ${size}px batch ${batch}, ${threads} thread(s) on both sides, ${rounds} round(s) of ${warmup} warm-up + ${iters} timed iterations; load average ${load}`);
 
 const oursTimes: Times = {};
@@ -158,7 +123,7 @@ for (let round = 1; round <= rounds; round++) {
   for (const tuned of [false, true]) {
     const r = reference(tuned);
     refVersion = r.torch;
-    if (r.threads !== threads) throw new Error(`model.bench: the reference ran ${r.threads} threads, ours ${threads}`);
+    if (r.threads !== threads) throw new Error(`${BENCH}: the reference ran ${r.threads} threads, ours ${threads}`);
     for (const [f, byMode] of Object.entries(r.results)) for (const [m, t] of Object.entries(byMode)) push(refTimes[tuned ? 'tuned' : 'default'], f, m, t);
   }
   log(`  round ${round} done`);

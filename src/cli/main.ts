@@ -7,6 +7,17 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * OpenMP's wait policy for libtorch's thread pool, unless the user chose one. libgomp reads OMP_WAIT_POLICY once,
+ * when the native addon loads it, so this must run before any module that loads the addon (src/torch/native.ts) is
+ * imported: this file imports only node: built-ins statically and loads every command with a dynamic import below.
+ * Passive waiting keeps idle OpenMP threads from spinning: with --threads 2 on a 2-core machine busy with other
+ * processes, spinning threads slowed training steps about 30-fold (BENCHMARKS.md, bench/train). A value the user set
+ * (e.g. OMP_WAIT_POLICY=active on a dedicated machine) is kept. Child processes (search workers) inherit the setting.
+ * See docs/engine.md.
+ */
+process.env.OMP_WAIT_POLICY ??= 'passive';
+
 /** A command module's shape. */
 export interface CommandModule {
   summary: string;

@@ -4,23 +4,8 @@
  * the flattened 64×3×3 features. 29,178 parameters. bench/engine/engine_reference.py builds the same network in
  * PyTorch; keep the two in step.
  */
-import { callOperator, clone, maxPool2d, noGrad, tidy, type Tensor } from '../torch/index.js';
-import { BatchNorm2d, Conv2d, Flatten, Linear, Module, ReLU, Sequential } from '../nn/index.js';
-
-/** 2-D max pooling with a square kernel and stride = kernel, as torch.nn.MaxPool2d(k). */
-export class MaxPool2d extends Module {
-  constructor(readonly kernelSize: number) {
-    super();
-    if (!Number.isInteger(kernelSize) || kernelSize < 1) {
-      throw new Error(`MaxPool2d: kernelSize must be a positive integer, got ${kernelSize}`);
-    }
-  }
-
-  /** Pools NCHW `input` (sizes not divisible by the kernel are floored, as in PyTorch). */
-  forward(input: Tensor): Tensor {
-    return maxPool2d(input, [this.kernelSize, this.kernelSize], [this.kernelSize, this.kernelSize]);
-  }
-}
+import { callOperator, clone, noGrad, tidy } from '../torch/index.js';
+import { BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, type Module, ReLU, Sequential } from '../nn/index.js';
 
 /** Channel widths of the demo network's three conv blocks. */
 export const DEMO_CHANNELS: readonly number[] = [16, 32, 64];

@@ -1,42 +1,15 @@
 /**
- * Fashion-MNIST for the demo: the IDX files held as bytes, a seeded shuffle, and batches normalised to float32
- * NCHW tensors with int64 labels.
+ * Fashion-MNIST for the demo: the IDX files held as bytes, a seeded shuffle (the data pipeline's Rng and
+ * permutation, src/data/rng.ts), and batches normalised to float32 NCHW tensors with int64 labels.
  */
 import { tensor, type Tensor } from '../torch/index.js';
 import { loadIdxSplit, type IdxSplit } from '../data/idx.js';
+import { permutation, Rng } from '../data/rng.js';
 
 /** Mean of Fashion-MNIST's training pixels scaled to [0, 1]. */
 export const FASHION_MNIST_MEAN = 0.286;
 /** Standard deviation of Fashion-MNIST's training pixels scaled to [0, 1]. */
 export const FASHION_MNIST_STD = 0.353;
-
-/**
- * A small, fast, seedable 32-bit generator (mulberry32); returns floats in [0, 1). Used for the data order so
- * that a run is reproducible without touching libtorch's generator.
- */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Fisher–Yates shuffle of 0..n-1 driven by `random`. */
-export function shuffledIndices(n: number, random: () => number): Uint32Array {
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const t = order[i]!;
-    order[i] = order[j]!;
-    order[j] = t;
-  }
-  return order;
-}
 
 /** A batch: images [B, 1, rows, cols] float32 (normalised) and labels [B] int64, plus the labels as bytes. */
 export interface Batch {
@@ -74,8 +47,8 @@ export function makeBatch(split: IdxSplit, indices: ArrayLike<number>): Batch {
 
 /** Endless shuffled mini-batches over a split: a fresh seeded permutation each epoch, the last partial batch dropped. */
 export class BatchSampler {
-  private readonly random: () => number;
-  private order: Uint32Array;
+  private readonly rng: Rng;
+  private order: Int32Array;
   private position = 0;
   /** Completed passes over the data. */
   epoch = 0;
@@ -88,14 +61,14 @@ export class BatchSampler {
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > split.count) {
       throw new Error(`BatchSampler: batch size must be an integer in 1..${split.count}, got ${batchSize}`);
     }
-    this.random = seededRandom(seed);
-    this.order = shuffledIndices(split.count, this.random);
+    this.rng = new Rng(seed);
+    this.order = permutation(split.count, this.rng);
   }
 
   /** The indices of the next batch. */
-  nextIndices(): Uint32Array {
+  nextIndices(): Int32Array {
     if (this.position + this.batchSize > this.order.length) {
-      this.order = shuffledIndices(this.split.count, this.random);
+      this.order = permutation(this.split.count, this.rng);
       this.position = 0;
       this.epoch += 1;
     }

@@ -8,4 +8,4 @@ export { Dropout } from './layers/dropout.js';
 export { Identity, Flatten } from './layers/shape.js';
 export { Sequential } from './layers/container.js';
 export { SiLU, ReLU, Sigmoid } from './layers/activation.js';
-export { AdaptiveAvgPool2d } from './layers/pooling.js';
+export { AdaptiveAvgPool2d, MaxPool2d } from './layers/pooling.js';

@@ -1,7 +1,4 @@
 /** Argument parsing shared by `effnet scale`, `effnet scale-search` and `effnet scaling-study`. */
-import { TarImageDataset } from '../data/tar-dataset.js';
-import { ImageFolderDataset } from '../data/image-folder.js';
-import { DataSpecError, type DataSpec } from './data-spec.js';
 
 /** A user error: printed without a stack, exit code 2. */
 export class UsageError extends Error {
@@ -54,14 +51,4 @@ export function parseRecipe(text: string | undefined): { [key: string]: string |
   const allowed = ['optimizer', 'lrPer256', 'lr', 'schedule', 'warmupEpochs', 'warmupLr', 'decayEpochs', 'decayRate', 'weightDecay', 'labelSmoothing', 'emaDecay'];
   for (const key of Object.keys(value)) if (!allowed.includes(key)) throw new UsageError(`--recipe: unknown field '${key}'; allowed: ${allowed.join(', ')} (epochs come from --budget)`);
   return value as { [key: string]: string | number | boolean | null };
-}
-
-/** The number of classes of a data spec, without decoding any image. */
-export function countClasses(spec: DataSpec): number {
-  if (spec.kind === 'synthetic') return spec.classes;
-  try {
-    return (spec.kind === 'tar' ? TarImageDataset.open(spec.path) : ImageFolderDataset.open(spec.path)).classes.length;
-  } catch (error) {
-    throw new DataSpecError(`cannot open the ${spec.kind} data set ${spec.path}: ${error instanceof Error ? error.message : String(error)}`);
-  }
 }

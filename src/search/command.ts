@@ -5,14 +5,14 @@
 import { dirname, join, resolve } from 'node:path';
 import { BudgetError } from './budget.js';
 import { ConfigFileError, resolveBase, type ScaledConfigJson } from './config-file.js';
-import { DataSpecError, parseDataSpec } from './data-spec.js';
+import { DataSpecError, resolveData } from '../data/spec.js';
 import type { CommonSearchOptions, SearchDefinition } from './definitions.js';
 import { GridError } from './grid.js';
 import { MatchError } from './match.js';
 import { ParallelismError, resolveThreads, runSearch } from './runner.js';
 import { writeReport } from './report.js';
 import { ExperimentStore, StoreCorruptError, StoreError, StoreLockedError } from './store.js';
-import { UsageError, countClasses, parseIntegerFlag, parseRecipe } from './cli-options.js';
+import { UsageError, parseIntegerFlag, parseRecipe } from './cli-options.js';
 
 /** Options every search command has, as parseArgs gives them. */
 export interface SearchCommandValues {
@@ -44,8 +44,9 @@ export const SEARCH_COMMAND_OPTIONS = {
 
 /** Help text of the shared options. */
 export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
-  --data SPEC          tar:PATH[,val=N,train=N,seed=S,cache=memory|none] | folder:PATH[,...] |
-                       synthetic:train=N,val=N,classes=C,size=S[,seed=S]
+  --data SPEC          as effnet train's: fashion-mnist[:DIR] | an image folder | a .tar/.tar.gz | a CIFAR binary
+                       folder, each [,val=N|F][,train=N][,seed=S][,cache=memory|none] (tar:PATH and folder:PATH
+                       default to val=5000,cache=memory) | synthetic:train=N,val=N,classes=C,size=S[,seed=S]
   --budget B           per trial: whole epochs (2ep), minutes (10min) or optimizer steps (20steps)
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P; P x T <= cores)
   --db PATH            the SQLite experiment store (default runs/scale.sqlite); the search resumes from it
@@ -83,11 +84,10 @@ export async function executeSearchCommand(
   const parallel = parseIntegerFlag('parallel', values.parallel) ?? 1;
   const threads = resolveThreads(parallel, parseIntegerFlag('threads', values.threads));
   const base: ScaledConfigJson = resolveBase(values.base);
-  const dataSpec = parseDataSpec(values.data);
   const dbPath = resolve(values.db ?? 'runs/scale.sqlite');
   const name = values.name ?? kind;
   const runDir = join(dirname(dbPath), name);
-  const numClasses = countClasses(dataSpec);
+  const numClasses = resolveData(values.data).classes.length; // opens the data (no decoding): a bad spec fails here, not in a worker
   const definition = define({
     base,
     data: values.data,

@@ -5,7 +5,7 @@
  */
 export * from './budget.js';
 export * from './config-file.js';
-export * from './data-spec.js';
+export * from '../data/spec.js';
 export * from './definitions.js';
 export * from './grid.js';
 export * from './lock-holder.js';

@@ -8,7 +8,7 @@ import type { TransformSpec } from '../data/transforms/pipeline.js';
 import { Trainer, evaluate, type EpochMetrics, type Recipe } from '../train/trainer.js';
 import type { Budget } from './budget.js';
 import { stagesOf, toEfficientNetConfig, validateScaledConfig, type ScaledConfigJson } from './config-file.js';
-import type { OpenedData } from './data-spec.js';
+import type { ResolvedData } from '../data/spec.js';
 import { profileConfig } from './match.js';
 import type { Json, TrialResult } from './store.js';
 
@@ -68,7 +68,7 @@ function transforms(resolution: number, cropScale: [number, number]): { train: T
  * @param configValue the trial's scaled configuration (validated here)
  * @param runDir where the Trainer writes checkpoints and metrics.jsonl
  */
-export async function runTrial(configValue: unknown, data: OpenedData, settings: TrialSettings, runDir: string, hooks: TrialHooks = {}): Promise<TrialResult> {
+export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 'train' | 'val' | 'classes'>, settings: TrialSettings, runDir: string, hooks: TrialHooks = {}): Promise<TrialResult> {
   const started = performance.now();
   const config: ScaledConfigJson = validateScaledConfig(configValue, 'trial configuration');
   const numClasses = data.classes.length;

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setNumThreads } from '../torch/index.js';
-import { openData, parseDataSpec, type OpenedData } from './data-spec.js';
+import { openData, type ResolvedData } from '../data/spec.js';
 import { trialSettingsFromSpec } from './definitions.js';
 import { ExperimentStore, workerIdentity, type Json } from './store.js';
 import { runTrial } from './trial.js';
@@ -38,7 +38,7 @@ export async function workerMain(argv: string[]): Promise<number> {
   try {
     const search = store.getSearch(Number(values.search));
     const settings = trialSettingsFromSpec(search.spec);
-    let data: OpenedData | null = null;
+    let data: ResolvedData | null = null;
     for (;;) {
       const trial = store.claimTrial(search.id, identity);
       if (trial === null) break;
@@ -47,7 +47,7 @@ export async function workerMain(argv: string[]): Promise<number> {
       let lastBeat = Date.now();
       const started = performance.now();
       try {
-        data ??= await openData(parseDataSpec(String(search.spec.data)));
+        data ??= await openData(String(search.spec.data));
         store.heartbeat(trial.id, identity);
         const runDir = join(String(search.spec.runDir), `trial-${String(trial.seq).padStart(3, '0')}-attempt${trial.attempts}`);
         const result = await runTrial(trial.config.config, data, settings, runDir, {

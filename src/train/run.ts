@@ -2,8 +2,9 @@
  * One training run as `effnet train` performs it: resolve the data spec, build the model (registered variant or
  * custom width/depth, with the small-image recipe below 64px), optionally start from pretrained weights and freeze
  * stages, train with the Trainer (checkpoints, metrics files, progress bar), and on completion write the final
- * model with saveModel (class names in its metadata) plus a summary.json. Also the reverse: rebuilding a model from
- * a saved model file or a training checkpoint for `effnet eval`.
+ * model with saveModel (class names in its metadata) plus a summary.json; when the validation images are a seeded
+ * hold-out, their names go to split.json (split-file.ts). Also the reverse: rebuilding a model from a saved model
+ * file or a training checkpoint for `effnet eval`.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +19,8 @@ import { manualSeed, setNumThreads, type Tensor } from '../torch/index.js';
 import { CHECKPOINT_METADATA_KEY, loadCheckpoint, type JsonValue } from './checkpoint.js';
 import { freeze, loadPretrained } from './finetune.js';
 import type { ProgressStream } from './progress.js';
-import { resolveData, type ResolvedData } from './data-spec.js';
+import { openData, resolveData, type ResolvedData } from '../data/spec.js';
+import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
 import { evalTransform, isSmallImage, smallImageStages, trainTransform, type AugmentChoice } from './small-images.js';
 import { formatSummary, readMetrics, summarizeRun, type RunSummary } from './summary.js';
 import { CHECKPOINT_FILES, Trainer, type EpochMetrics, type Recipe } from './trainer.js';
@@ -45,6 +47,13 @@ export interface ModelChoice {
   dropout?: number;
   /** Largest stochastic-depth rate; default 0.2. */
   stochasticDepth?: number;
+  /**
+   * Unscaled stages to build (e.g. a configuration file's); default B0's, with the small-image strides up to 64px.
+   * When given they are used as they are (no small-image rule), apart from `strides`.
+   */
+  stages?: StageArgs[];
+  /** The first-block stride of every stage (1 or 2, one per stage, after the stride-2 stem); overrides the small-image rule. */
+  strides?: number[];
 }
 
 /** A model configuration resolved from a {@link ModelChoice}. */
@@ -81,7 +90,37 @@ export function resolveModel(choice: ModelChoice): ResolvedModel {
     throw new RunOptionsError((error as Error).message);
   }
   const name = choice.name === 'custom' || choice.width !== undefined || choice.depth !== undefined ? 'custom' : base.name;
-  return { config: { ...config, name }, stages: isSmallImage(imageSize) ? smallImageStages(imageSize) : efficientNetB0Stages() };
+  let stages: StageArgs[];
+  if (choice.strides !== undefined) stages = withStrides(choice.stages ?? efficientNetB0Stages(), choice.strides);
+  else if (choice.stages !== undefined) stages = choice.stages.map((stage) => ({ ...stage }));
+  else stages = isSmallImage(imageSize) ? smallImageStages(imageSize) : efficientNetB0Stages();
+  const totalStride = 2 * stages.reduce((product, stage) => product * stage.stride, 1);
+  if (imageSize < totalStride) {
+    throw new RunOptionsError(`--image-size ${imageSize} is smaller than the network's total stride ${totalStride} (stem 2 x strides ${stages.map((s) => s.stride).join(',')}); raise --image-size or set more strides to 1`);
+  }
+  return { config: { ...config, name }, stages };
+}
+
+/** Parses `--strides S1,...,Sn`: comma-separated stage strides, each 1 or 2 (the count is checked against the stages later). */
+export function parseStrides(text: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  const strides = parts.map(Number);
+  const bad = parts.findIndex((part, i) => part === '' || (strides[i] !== 1 && strides[i] !== 2));
+  if (bad >= 0) {
+    throw new RunOptionsError(`--strides takes one stride per stage, each 1 or 2, e.g. 1,1,1,2,1,2,1 (after the stride-2 stem); got '${parts[bad]}' in '${text}'`);
+  }
+  return strides;
+}
+
+/** `stages` with the first-block strides replaced by `strides` (one per stage, each 1 or 2). */
+export function withStrides(stages: readonly StageArgs[], strides: readonly number[]): StageArgs[] {
+  if (strides.length !== stages.length) {
+    throw new RunOptionsError(`--strides needs one stride per stage: ${stages.length} values (e.g. ${stages.map((s) => s.stride).join(',')}), got ${strides.length} ('${strides.join(',')}')`);
+  }
+  for (const stride of strides) {
+    if (stride !== 1 && stride !== 2) throw new RunOptionsError(`--strides values must be 1 or 2, got ${stride} in '${strides.join(',')}'`);
+  }
+  return stages.map((stage, i) => ({ ...stage, stride: strides[i]! }));
 }
 
 /** Parses `--freeze`: comma-separated feature indices or ranges ('0-3,5'); feature 0 is the stem, 1..7 the stages. */
@@ -103,7 +142,7 @@ export function parseFreeze(text: string): string[] {
 export interface TrainRunOptions {
   /** The network. */
   model: ModelChoice;
-  /** The data spec (see data-spec.ts). */
+  /** The data spec (see src/data/spec.ts). */
   data: string;
   /** Fraction held out for validation when the data has no split; default 0.1. */
   valSplit?: number;
@@ -193,7 +232,8 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     throw new RunOptionsError(`${options.out} already holds a run (${lastPath}); pass --resume to continue it or choose another --out`);
   }
   const resolved = resolveModel(options.model);
-  const data: ResolvedData = resolveData(options.data, { valSplit: options.valSplit ?? 0.1 });
+  const valSplit = options.valSplit ?? 0.1;
+  const data: ResolvedData = await openData(options.data, { valSplit, splitSeed: SPLIT_SEED });
   if (options.threads !== undefined) setNumThreads(options.threads);
   manualSeed(seed);
   const model = createEfficientNet(resolved.config, {
@@ -236,6 +276,11 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
         `total stride ${model.spec.totalStride}) at ${imageSize}px on ${data.train.length} images of ${data.classes.length} classes; validation: ${data.validation}`,
     );
     log(`recipe: ${JSON.stringify({ ...options.recipe, lr: trainer.lr, batchSize: options.batchSize })}`);
+    if (isHoldOut(data)) {
+      const splitPath = join(options.out, SPLIT_FILE);
+      writeSplitFile(splitPath, splitFileFor(options.data, data));
+      log(`validation images listed in ${splitPath}`);
+    }
     options.signal?.addEventListener('abort', onAbort);
     options.onStart?.();
     const epochs = await trainer.fit();
@@ -261,6 +306,17 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     await train.close();
     await val.close();
   }
+}
+
+/**
+ * Writes the split file of `spec` with `valSplit` (default 0.1) to `path` without training (nor decoding any image):
+ * the same hold-out a run with these options makes. Returns what was written; throws SplitFileError when the data have their own split.
+ */
+export function writeSplitForSpec(spec: string, path: string, valSplit = 0.1): SplitFile {
+  const data = resolveData(spec, { valSplit, splitSeed: SPLIT_SEED });
+  const split = splitFileFor(spec, data);
+  writeSplitFile(path, split);
+  return split;
 }
 
 /** A model rebuilt for evaluation, with the class names it was trained on. */

@@ -3,26 +3,37 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { liveTensorCount, manualSeed, noGrad, randn, tidy } from '../../src/torch/index.js';
-import { FASHION_MNIST_DIR } from '../../src/data/idx.js';
+import { FASHION_MNIST_DIR, type IdxSplit } from '../../src/data/idx.js';
 import { buildDemoConvNet, toChannelsLast } from '../../src/demo/convnet.js';
-import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, loadFashionMnist, makeBatch, seededRandom, shuffledIndices } from '../../src/demo/data.js';
+import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, BatchSampler, loadFashionMnist, makeBatch } from '../../src/demo/data.js';
 import { demoLearningRate, trainDemo } from '../../src/demo/train.js';
 
 const haveData = existsSync(join(FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
 const skip = haveData ? false : `${FASHION_MNIST_DIR} is missing (apt-get install dataset-fashion-mnist)`;
 
-test('seeded shuffle: a permutation, reproducible, seed-dependent', () => {
-  const a = shuffledIndices(1000, seededRandom(7));
-  const b = shuffledIndices(1000, seededRandom(7));
-  const c = shuffledIndices(1000, seededRandom(8));
-  assert.deepEqual(a, b);
-  assert.notDeepEqual(a, c);
-  assert.deepEqual([...a].sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i));
-  // Uniform-ish: the mean of 10,000 draws is near 1/2 (std of the mean ≈ 0.0029).
-  const random = seededRandom(1);
-  let sum = 0;
-  for (let i = 0; i < 10000; i++) sum += random();
-  assert.ok(Math.abs(sum / 10000 - 0.5) < 0.015);
+test('batch sampler: each epoch visits a fresh seeded permutation (last partial batch dropped), reproducibly', () => {
+  const count = 10;
+  const split: IdxSplit = { images: new Uint8Array(count * 4), labels: new Uint8Array(count), count, rows: 2, cols: 2 };
+  const epochs = (seed: number): number[][] => {
+    const sampler = new BatchSampler(split, 3, seed);
+    const out: number[][] = [];
+    for (let epoch = 0; epoch < 4; epoch++) {
+      const seen: number[] = [];
+      for (let b = 0; b < Math.floor(count / 3); b++) seen.push(...sampler.nextIndices());
+      out.push(seen);
+    }
+    assert.equal(sampler.epoch, 3);
+    return out;
+  };
+  const a = epochs(7);
+  for (const seen of a) {
+    assert.equal(seen.length, 9);
+    assert.equal(new Set(seen).size, 9, 'no index twice within an epoch');
+    assert.ok(seen.every((i) => Number.isInteger(i) && i >= 0 && i < count));
+  }
+  assert.notDeepEqual(a[0], a[1], 'a new order each epoch');
+  assert.deepEqual(epochs(7), a);
+  assert.notDeepEqual(epochs(8), a);
 });
 
 test('learning-rate schedule: linear warm-up to the peak, then linear decay towards 0', () => {

@@ -69,7 +69,7 @@ test('bad input exits 2 with a clear message', () => {
   assert.match(r.stderr, /budget '3 weeks' is not understood/);
   r = effnet('scale-search', '--base', 'b0', '--data', 'imagenet', '--budget', '1ep', '--db', db);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /data spec 'imagenet' has no kind/);
+  assert.match(r.stderr, /data path imagenet does not exist; expected fashion-mnist/);
   r = effnet('scale-search', '--base', 'b0', '--parallel', String(availableParallelism() + 1), ...common);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /exceeds the \d+ cores/);

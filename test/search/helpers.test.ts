@@ -1,6 +1,6 @@
 /**
- * The small pieces: budget and data-spec parsing, the configuration file and --base forms, the progress line and
- * ETA formula, the SVG chart's coordinates, the reports' best trial and table, the P x T check.
+ * The small pieces: budget parsing, the configuration file and --base forms, the progress line and ETA formula, the
+ * SVG chart's coordinates, the reports' best trial and table, the P x T check (data specs: test/data/spec.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BudgetError, formatBudget, parseBudget } from '../../src/search/budget.js';
 import { ConfigFileError, readScaledConfig, resolveBase, writeScaledConfig } from '../../src/search/config-file.js';
-import { DataSpecError, openData, parseDataSpec } from '../../src/search/data-spec.js';
 import { estimateRemainingSeconds, formatDuration, formatProgress } from '../../src/search/progress.js';
 import { ParallelismError, resolveThreads } from '../../src/search/runner.js';
 import { bestTrial, gridReportMarkdown, studySeries } from '../../src/search/report.js';
@@ -23,27 +22,6 @@ test('budgets: epochs, minutes, steps; bad forms refused', () => {
   assert.deepEqual(parseBudget('20steps'), { kind: 'steps', value: 20 });
   assert.equal(formatBudget(parseBudget('3 epochs')), '3ep');
   for (const bad of ['', '2', '1.5ep', '0ep', 'ten min', '-1min']) assert.throws(() => parseBudget(bad), BudgetError, bad);
-});
-
-test('data specs parse; unknown kinds and options are refused', () => {
-  assert.deepEqual(parseDataSpec('tar:/d/c.tar.gz,val=5000,train=20000,seed=3'), { kind: 'tar', path: '/d/c.tar.gz', val: 5000, train: 20000, seed: 3, cache: 'memory' });
-  assert.deepEqual(parseDataSpec('synthetic:train=8,val=4,classes=2,size=32'), { kind: 'synthetic', train: 8, val: 4, classes: 2, size: 32, seed: 0 });
-  assert.throws(() => parseDataSpec('tar:/x,valid=3'), (e: unknown) => e instanceof DataSpecError && /unknown option 'valid'/.test(e.message));
-  assert.throws(() => parseDataSpec('lmdb:/x'), /unknown kind 'lmdb'/);
-  assert.throws(() => parseDataSpec('synthetic:train=8,val=4,classes=1,size=32'), /classes must be an integer ≥ 2/);
-  assert.throws(() => parseDataSpec('tar:'), /needs a path/);
-});
-
-test('synthetic data: the seeded split is the same in every process and disjoint', async () => {
-  const a = await openData(parseDataSpec('synthetic:train=12,val=6,classes=3,size=8,seed=5'));
-  const b = await openData(parseDataSpec('synthetic:train=12,val=6,classes=3,size=8,seed=5'));
-  assert.equal(a.train.length, 12);
-  assert.equal(a.val.length, 6);
-  const first = await a.val.read(0);
-  const again = await b.val.read(0);
-  assert.ok(first.ok && again.ok);
-  assert.deepEqual(first.image.data, again.image.data);
-  assert.deepEqual(a.classes, ['class0', 'class1', 'class2']);
 });
 
 test('configuration files round-trip; --base accepts a variant, an inline spec or a file', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel } from '../../src/io/weights.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
-import { resolveData } from '../../src/train/data-spec.js';
+import { resolveData } from '../../src/data/spec.js';
 import { parseFreeze, resolveModel } from '../../src/train/run.js';
 import { smallImageStages } from '../../src/train/small-images.js';
 import { efficientNetB0Stages } from '../../src/efficientnet/block-spec.js';

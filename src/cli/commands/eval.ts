@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DataLoader } from '../../data/loader.js';
-import { DataSpecError, resolveData } from '../../train/data-spec.js';
+import { DataSpecError, openData } from '../../data/spec.js';
 import { openEvalModel, RunOptionsError } from '../../train/run.js';
 import { evalTransform } from '../../train/small-images.js';
 import { evaluate } from '../../train/trainer.js';
@@ -17,8 +17,9 @@ export const summary = 'top-1/top-5/loss of a trained model (or a run checkpoint
 const USAGE = `usage: effnet eval --checkpoint PATH --data SPEC [--json] [--batch-size B] [--ema] [--val-split F] [--threads T] [--workers W]
 
   --checkpoint PATH   a model written by effnet train (DIR/model.safetensors) or a run checkpoint (last/best.safetensors)
-  --data SPEC         fashion-mnist[:DIR], an image folder, a .tar/.tar.gz, or a CIFAR binary folder; its validation
-                      images are used (test split, val/ folder, or the seeded hold-out of --val-split)
+  --data SPEC         fashion-mnist[:DIR], an image folder, a .tar/.tar.gz, or a CIFAR binary folder, with optional
+                      ,val=N|F,seed=S,cache=memory|none (docs/training.md); its validation images are used (test
+                      split, val/ folder, or the seeded hold-out of val= / --val-split)
   --val-split F       hold-out fraction for data without a split (default 0.1, as effnet train)
   --batch-size B      images per batch (default 100)
   --ema               evaluate the EMA weights of a run checkpoint
@@ -68,7 +69,7 @@ export async function run(args: string[]): Promise<number> {
   let data;
   try {
     opened = openEvalModel(values.checkpoint, values.ema);
-    data = resolveData(values.data, valSplit === undefined ? {} : { valSplit });
+    data = await openData(values.data, valSplit === undefined ? {} : { valSplit });
   } catch (error) {
     opened?.model.dispose();
     if (error instanceof RunOptionsError || error instanceof DataSpecError) {

@@ -2,11 +2,15 @@
  * `effnet train`: trains an EfficientNet (registered variant or custom width/depth) on a data spec with the paper's
  * recipe as defaults, a progress bar, per-epoch metrics files, checkpoints, a final summary and the final model
  * written with saveModel. SIGINT/SIGTERM stop after the current step with a checkpoint (exit 130/143); `--resume`
- * continues from DIR/last.safetensors.
+ * continues from DIR/last.safetensors. `--config FILE` reads the model from an `effnet scale --write` file;
+ * `--write-split FILE` only writes the hold-out's split file (see src/train/split-file.ts) and exits.
  */
 import { parseArgs } from 'node:util';
-import { DataSpecError } from '../../train/data-spec.js';
-import { parseFreeze, RunOptionsError, runTraining, type TrainRunOptions } from '../../train/run.js';
+import { decodeArchitecture } from '../../efficientnet/block-spec.js';
+import { ConfigFileError, readScaledConfig } from '../../search/config-file.js';
+import { DataSpecError } from '../../data/spec.js';
+import { parseFreeze, parseStrides, RunOptionsError, runTraining, writeSplitForSpec, type TrainRunOptions } from '../../train/run.js';
+import { SplitFileError } from '../../train/split-file.js';
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, UsageError } from '../options.js';
@@ -15,18 +19,26 @@ import { choiceFlag, intFlag, numberFlag, UsageError } from '../options.js';
 export const summary = 'train an EfficientNet on images (fashion-mnist, a folder, a tar) with checkpoints and metrics';
 
 const USAGE = `usage: effnet train --data SPEC --out DIR [options]
+       effnet train --data SPEC [--val-split F] --write-split FILE   (write the hold-out's split file, then exit)
 
 model
   --model NAME            b0..b8, l2 or custom (default b0)
+  --config FILE           the model of a configuration file (effnet scale --write): width, depth, resolution,
+                          dropout, stages; the flags below override it (--model, if given, must be custom)
   --width W --depth D     width/depth multipliers (required for custom; override a variant's)
   --image-size R          training resolution, >= 32 (default the variant's; up to 64 px uses the small-image
                           recipe: early stride-2 stages at stride 1, gentle crops, whole-image evaluation)
+  --strides S1,...,S7     first-block stride of each stage after the stride-2 stem, each 1 or 2 (overrides the
+                          small-image rule; e.g. 1,1,1,2,1,2,1 leaves a 4x4 last map at 32 px); kept in the model
   --dropout P             classifier dropout (default the variant's)
   --drop-path P           largest stochastic-depth rate (default 0.2)
 data
   --data SPEC             fashion-mnist[:DIR], an image folder <root>/<class>/<img> (or with train/ and val/),
                           a .tar/.tar.gz of one, or a CIFAR binary folder
-  --val-split F           fraction held out for validation when the data has no split (default 0.1, split seed 0)
+  --val-split F           fraction held out for validation when the data has no split (default 0.1, split seed 0);
+                          the held-out images are listed in DIR/split.json
+  --write-split FILE      write that list (spec, fraction, seed, validation names and labels, training count) to
+                          FILE for --data and --val-split, then exit without training
   --crop-scale LO,HI      random-resized-crop area range (default 0.08,1; 0.64,1 up to 64 px; 1,1 = flip only)
   --randaugment N,M       RandAugment with N ops of magnitude M      --autoaugment   ImageNet AutoAugment policy
   --workers W             loader worker threads (default 2)
@@ -53,6 +65,9 @@ run
 
 const OPTIONS = {
   model: { type: 'string' },
+  config: { type: 'string' },
+  strides: { type: 'string' },
+  'write-split': { type: 'string' },
   width: { type: 'string' },
   depth: { type: 'string' },
   'image-size': { type: 'string' },
@@ -119,6 +134,14 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
   set('emaDecay', numberFlag('ema-decay', values['ema-decay'], 0, 1));
   if (values['no-ema']) recipe.emaDecay = null;
   const model: TrainRunOptions['model'] = { name: (values.model ?? 'b0').toLowerCase() };
+  if (values.config !== undefined) {
+    if (values.model !== undefined && model.name !== 'custom') {
+      throw new UsageError(`--config ${values.config} describes a custom model; drop --model ${values.model} (or write --model custom)`);
+    }
+    const file = readScaledConfig(values.config);
+    Object.assign(model, { name: 'custom', width: file.width, depth: file.depth, imageSize: file.resolution, dropout: file.dropout });
+    if (file.stages !== undefined) model.stages = decodeArchitecture(file.stages);
+  }
   const width = numberFlag('width', values.width, Number.MIN_VALUE);
   const depth = numberFlag('depth', values.depth, Number.MIN_VALUE);
   const imageSize = intFlag('image-size', values['image-size'], 1);
@@ -129,6 +152,7 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
   if (imageSize !== undefined) model.imageSize = imageSize;
   if (dropout !== undefined) model.dropout = dropout;
   if (dropPath !== undefined) model.stochasticDepth = dropPath;
+  if (values.strides !== undefined) model.strides = parseStrides(values.strides);
   const options: Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> = {
     model,
     data: values.data,
@@ -160,6 +184,16 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
   return options;
 }
 
+/** `--write-split FILE`: writes the split file of --data / --val-split and returns 0. */
+function writeSplit(values: Values): number {
+  if (values.data === undefined) throw new UsageError('--write-split needs --data (the spec whose hold-out to write, e.g. --data images.tar.gz)');
+  const path = values['write-split']!;
+  const valSplit = numberFlag('val-split', values['val-split'], Number.MIN_VALUE, 1, true) ?? 0.1;
+  const split = writeSplitForSpec(values.data, path, valSplit);
+  process.stdout.write(`wrote ${path}: ${split.valCount} validation and ${split.trainCount} training images of ${split.classes.length} classes (val-split ${split.valSplit}, split seed ${split.splitSeed})\n`);
+  return 0;
+}
+
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /** Runs the command; returns the exit code (0 done, 2 bad arguments, 130/143 interrupted with a checkpoint). */
@@ -171,8 +205,13 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     }
+    if (values['write-split'] !== undefined) return writeSplit(values);
     options = trainOptionsFrom(values);
   } catch (error) {
+    if (error instanceof DataSpecError || error instanceof SplitFileError || error instanceof ConfigFileError || error instanceof RunOptionsError) {
+      process.stderr.write(`effnet train: ${error.message}\n`);
+      return 2;
+    }
     process.stderr.write(`effnet train: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
     return 2;
   }
