@@ -4,12 +4,18 @@
  * EfficientNet-B0 (10 classes, channels_last) at 32px and 128px, ours against PyTorch (torchvision's
  * efficientnet_b0 with a DataLoader over the same JPEG tar.gz, bench/train/train_reference.py) in the same run with
  * the same thread and worker counts; and the loader alone, which must deliver at least 3x the training throughput.
+With --rounds R, each size is measured R times, ours and PyTorch alternating which goes first, so that load from
+other work on a shared machine hits both alike; the table gives the medians (the time ratio is the median of the
+per-round ratios, each printed to stderr as it is measured).
  *
  * Progress goes to stderr as it happens; each table row is printed as soon as its size is measured. With more than
- * one thread, run under OMP_WAIT_POLICY=passive on a shared machine (see the warning below).
+ * one thread, run under OMP_WAIT_POLICY=passive on a shared machine (see the warning below). Each side also reports the
+ * CPU time its process used per trained image over the timed steps (ours: every thread of the process, loader
+ * workers included; PyTorch: its process and its DataLoader worker processes), which load from other work on the
+ * machine changes much less than images/s.
  *
  * usage: node dist/bench/train/train.bench.js [--data ../shared/data/cifar10-train.tar.gz] [--sizes 32,128]
- *        [--batch 32] [--steps 20] [--warmup 3] [--threads 2] [--workers 2] [--json]
+ *        [--batch 32] [--steps 20] [--warmup 3] [--threads 2] [--workers 2] [--rounds 1] [--json]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -35,6 +41,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
     workers: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -48,13 +55,14 @@ const steps = Number(values.steps);
 const warmup = Number(values.warmup);
 const threads = Number(values.threads);
 const workers = Number(values.workers);
+const rounds = Number(values.rounds);
 const sizes = values.sizes.split(',').map(Number);
-for (const [name, value] of Object.entries({ batch, steps, warmup, threads, workers })) {
+for (const [name, value] of Object.entries({ batch, steps, warmup, threads, workers, rounds })) {
   if (!Number.isInteger(value) || value < (name === 'workers' ? 0 : 1)) throw new Error(`train.bench: --${name} must be a positive integer, got ${value}`);
 }
 
 /** Throughput of our loader alone and of a full Trainer step with it, in images/s. */
-async function ours(dataset: TarImageDataset, size: number): Promise<{ train: number; loader: number }> {
+async function ours(dataset: TarImageDataset, size: number): Promise<{ train: number; loader: number; cpuMsPerImage: number }> {
   const transform = { kind: 'train', size } as const;
   const loaderOnly = new DataLoader(dataset, { batchSize: batch, transform, seed: 1, workers, dropLast: true });
   let loader = 0;
@@ -78,12 +86,18 @@ async function ours(dataset: TarImageDataset, size: number): Promise<{ train: nu
   const train = new DataLoader(dataset, { batchSize: batch, transform, seed: 0, workers, dropLast: true });
   const runDir = mkdtempSync(join(tmpdir(), 'effnet-train-bench-'));
   const times: number[] = [];
+  const cpu: number[] = [];
   let trainer: Trainer | null = null;
   trainer = new Trainer({
     model, train, val: null, runDir, channelsLast: true,
     recipe: { epochs: 1, lr: 0.002, emaDecay: 0.999 },
     onStep: (step) => {
       times.push(performance.now());
+      // CPU time of the whole process: the training thread, the loader's worker threads and sharp's decoding threads.
+      if (step === warmup || step === warmup + steps) {
+        const usage = process.cpuUsage();
+        cpu.push((usage.user + usage.system) / 1000);
+      }
       log(`size ${size}: train step ${step}`);
       if (step === warmup + steps) trainer!.stop();
     },
@@ -99,15 +113,16 @@ async function ours(dataset: TarImageDataset, size: number): Promise<{ train: nu
     rmSync(runDir, { recursive: true, force: true });
   }
   const trainIps = (steps * batch) / ((times[warmup + steps - 1]! - times[warmup - 1]!) / 1000);
-  return { train: trainIps, loader };
+  return { train: trainIps, loader, cpuMsPerImage: (cpu[1]! - cpu[0]!) / (steps * batch) };
 }
 
-function reference(size: number): { trainImagesPerSecond: number; loaderImagesPerSecond: number; torch: string } {
+type ReferenceResult = { trainImagesPerSecond: number; loaderImagesPerSecond: number; trainCpuMsPerImage: number; torch: string };
+function reference(size: number): ReferenceResult {
   const args = [REFERENCE, '--data', values.data, '--size', String(size), '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--workers', String(workers)];
   // stderr passes through: the reference reports its progress there as it goes.
   const result = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
   if (result.status !== 0) throw new Error(`train_reference.py failed (exit ${result.status}, signal ${result.signal}); its error is printed above; run it alone with the same arguments to debug: /usr/bin/python3 ${args.join(' ')}`);
-  return JSON.parse(result.stdout.trim().split('\n').pop()!) as { trainImagesPerSecond: number; loaderImagesPerSecond: number; torch: string };
+  return JSON.parse(result.stdout.trim().split('\n').pop()!) as ReferenceResult;
 }
 
 if (threads > 1 && process.env.OMP_WAIT_POLICY === undefined) {
@@ -119,24 +134,47 @@ setNumThreads(threads);
 const dataset = TarImageDataset.open(values.data);
 log(`opened ${dataset.length} JPEGs (read ${dataset.timings.readMs.toFixed(0)} ms, gunzip ${dataset.timings.gunzipMs.toFixed(0)} ms, index ${dataset.timings.indexMs.toFixed(0)} ms)`);
 const loadBefore = loadavg()[0]!;
-const rows: Record<string, number>[] = [];
+const rows: Record<string, number | number[]>[] = [];
 if (!values.json) {
   // Rows are printed as soon as each size is measured, so a run cut short still leaves its figures.
-  process.stdout.write(`b0, ${dataset.length} JPEGs from ${values.data}, batch ${batch}, ${threads} threads, ${workers} loader workers, ${steps} timed steps after ${warmup}, load average ${loadBefore.toFixed(2)} at start\n`);
-  process.stdout.write('| size | ours train img/s | PyTorch train img/s | time ours/PyTorch | ours loader img/s | PyTorch loader img/s | our loader / our train |\n|---|---|---|---|---|---|---|\n');
+  process.stdout.write(`b0, ${dataset.length} JPEGs from ${values.data}, batch ${batch}, ${threads} threads, ${workers} loader workers, ${steps} timed steps after ${warmup}, ${rounds} round(s) (medians), load average ${loadBefore.toFixed(2)} at start\n`);
+  process.stdout.write('| size | ours train img/s | PyTorch train img/s | time ours/PyTorch | ours loader img/s | PyTorch loader img/s | our loader / our train | CPU ms/img ours | CPU ms/img PyTorch | CPU ours/PyTorch |\n|---|---|---|---|---|---|---|---|---|---|\n');
+}
+/** The median of `values` (the mean of the middle two for an even count). */
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 for (const size of sizes) {
-  const mine = await ours(dataset, size);
-  log(`size ${size}: PyTorch reference`);
-  const ref = reference(size);
-  log(`size ${size}: PyTorch reference done`);
+  const measured: { oursTrain: number; torchTrain: number; oursLoader: number; torchLoader: number; timeRatio: number; oursCpu: number; torchCpu: number; cpuRatio: number }[] = [];
+  for (let round = 0; round < rounds; round++) {
+    let mine: Awaited<ReturnType<typeof ours>> | null = null;
+    let ref: ReturnType<typeof reference> | null = null;
+    for (const side of round % 2 === 0 ? ['ours', 'torch'] : ['torch', 'ours']) {
+      if (side === 'ours') {
+        mine = await ours(dataset, size);
+      } else {
+        log(`size ${size}: PyTorch reference`);
+        ref = reference(size);
+        log(`size ${size}: PyTorch reference done`);
+      }
+    }
+    const m = { oursTrain: mine!.train, torchTrain: ref!.trainImagesPerSecond, oursLoader: mine!.loader, torchLoader: ref!.loaderImagesPerSecond, timeRatio: ref!.trainImagesPerSecond / mine!.train,
+      oursCpu: mine!.cpuMsPerImage, torchCpu: ref!.trainCpuMsPerImage, cpuRatio: mine!.cpuMsPerImage / ref!.trainCpuMsPerImage };
+    measured.push(m);
+    log(`size ${size}: round ${round + 1}/${rounds}: ours ${m.oursTrain.toFixed(1)} img/s, PyTorch ${m.torchTrain.toFixed(1)} img/s, time ours/PyTorch ${m.timeRatio.toFixed(3)}, CPU ms/img ${m.oursCpu.toFixed(2)} vs ${m.torchCpu.toFixed(2)} (${m.cpuRatio.toFixed(3)}), load average ${loadavg()[0]!.toFixed(2)}`);
+  }
+  const pick = (key: keyof (typeof measured)[number]): number => median(measured.map((m) => m[key]));
   const r = {
-    size, batch, oursTrain: mine.train, torchTrain: ref.trainImagesPerSecond, timeRatio: ref.trainImagesPerSecond / mine.train,
-    oursLoader: mine.loader, torchLoader: ref.loaderImagesPerSecond, loaderOverTrain: mine.loader / mine.train,
+    size, batch, rounds, oursTrain: pick('oursTrain'), torchTrain: pick('torchTrain'), timeRatio: pick('timeRatio'),
+    oursLoader: pick('oursLoader'), torchLoader: pick('torchLoader'), loaderOverTrain: pick('oursLoader') / pick('oursTrain'),
+    timeRatios: measured.map((m) => m.timeRatio),
+    oursCpuMsPerImage: pick('oursCpu'), torchCpuMsPerImage: pick('torchCpu'), cpuRatio: pick('cpuRatio'),
   };
   rows.push(r);
   if (!values.json) {
-    process.stdout.write(`| ${r.size} | ${r.oursTrain.toFixed(1)} | ${r.torchTrain.toFixed(1)} | ${r.timeRatio.toFixed(3)} | ${r.oursLoader.toFixed(0)} | ${r.torchLoader.toFixed(0)} | ${r.loaderOverTrain.toFixed(1)}x |\n`);
+    process.stdout.write(`| ${r.size} | ${r.oursTrain.toFixed(1)} | ${r.torchTrain.toFixed(1)} | ${r.timeRatio.toFixed(3)} | ${r.oursLoader.toFixed(0)} | ${r.torchLoader.toFixed(0)} | ${r.loaderOverTrain.toFixed(1)}x | ${r.oursCpuMsPerImage.toFixed(2)} | ${r.torchCpuMsPerImage.toFixed(2)} | ${r.cpuRatio.toFixed(3)} |\n`);
   }
 }
 if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);

@@ -3,9 +3,12 @@
 
 Data: the CIFAR-10 JPEG tar.gz read into memory (no unpacking to disk), decoded with PIL in DataLoader worker
 processes, RandomResizedCrop(size, bicubic) + horizontal flip + ToTensor + ImageNet normalisation. Step:
-torchvision efficientnet_b0 (10 classes, channels_last), forward, cross entropy with label smoothing 0.1, backward,
-RMSprop (alpha 0.9, momentum 0.9, eps 1e-3, weight decay 1e-5, foreach) and an EMA update with _foreach ops: the
-same work as effnet's Trainer step. Prints one JSON line.
+torchvision efficientnet_b0 (10 classes, channels_last), a per-step torch.manual_seed, forward, cross entropy with
+label smoothing 0.1, backward, timm's RMSpropTF (alpha 0.9, momentum 0.9, eps 1e-3 inside the square root, square
+average starting at ones, lr folded into the momentum buffer; weight decay 1e-5 without BN/bias) written with the
+same _foreach ops in the same order as effnet's src/optim/rmsprop-tf.ts, an EMA update (decay
+min(0.999, (1 + n) / (10 + n)), _foreach ops, buffers copied) and the batch's top-1 count: the same work as effnet's
+Trainer step. Prints one JSON line.
 
 usage: /usr/bin/python3 bench/train/train_reference.py --data ../shared/data/cifar10-train.tar.gz --size 32
        --batch 32 --steps 20 --warmup 3 --threads 2 --workers 2
@@ -13,6 +16,7 @@ usage: /usr/bin/python3 bench/train/train_reference.py --data ../shared/data/cif
 import argparse
 import io
 import json
+import os
 import sys
 import tarfile
 import time
@@ -47,7 +51,49 @@ class TarImages(torch.utils.data.Dataset):
         return self.transform(Image.open(io.BytesIO(data)).convert('RGB')), label
 
 
+class RMSpropTF:
+    """timm's RMSpropTF with the _foreach ops of effnet's src/optim/rmsprop-tf.ts, in its order (no centering,
+    weight decay added to the gradient, lr folded into the momentum buffer)."""
+
+    def __init__(self, groups, lr, alpha=0.9, eps=1e-3, momentum=0.9):
+        self.groups = [{'params': params, 'weight_decay': wd,
+                        'square_avg': [torch.ones_like(p) for p in params],
+                        'momentum_buffer': [torch.zeros_like(p) for p in params]} for params, wd in groups]
+        self.lr, self.alpha, self.eps, self.momentum = lr, alpha, eps, momentum
+
+    def zero_grad(self):
+        for group in self.groups:
+            for p in group['params']:
+                p.grad = None
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.groups:
+            params, square_avgs, buffers = group['params'], group['square_avg'], group['momentum_buffer']
+            grads = [p.grad for p in params]
+            if group['weight_decay'] != 0:
+                grads = torch._foreach_add(grads, params, alpha=group['weight_decay'])
+            square_step = torch._foreach_mul(grads, grads)
+            torch._foreach_sub_(square_step, square_avgs)
+            torch._foreach_add_(square_avgs, square_step, alpha=1 - self.alpha)
+            denominators = torch._foreach_add(square_avgs, self.eps)
+            torch._foreach_sqrt_(denominators)
+            torch._foreach_mul_(buffers, self.momentum)
+            torch._foreach_addcdiv_(buffers, grads, denominators, self.lr)
+            torch._foreach_sub_(params, buffers)
+
+
 T0 = time.perf_counter()
+
+
+def cpu_seconds(it):
+    """CPU seconds used so far by this process (all threads) and the loader's live worker processes."""
+    total = time.process_time()
+    for worker in getattr(it, '_workers', []):
+        with open(f'/proc/{worker.pid}/stat') as f:
+            fields = f.read().rsplit(')', 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    return total
 
 
 def log(message):
@@ -92,28 +138,43 @@ def main():
     model = efficientnet_b0(num_classes=10).to(memory_format=torch.channels_last).train()
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
-    opt = torch.optim.RMSprop([{'params': no_decay, 'weight_decay': 0.0}, {'params': decay, 'weight_decay': 1e-5}],
-                              lr=0.002, alpha=0.9, eps=1e-3, momentum=0.9, foreach=True)
-    ema = [p.detach().clone() for p in model.parameters()]
+    opt = RMSpropTF([(no_decay, 0.0), (decay, 1e-5)], lr=0.002)
     params = list(model.parameters())
+    buffers = list(model.buffers())
+    ema = [p.detach().clone() for p in params]
+    ema_buffers = [b.clone() for b in buffers]
     it = iter(loader())
     times = []
     for step in range(total):
         x, y = next(it)
+        torch.manual_seed(step)
         x = x.contiguous(memory_format=torch.channels_last)
-        loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
-        opt.zero_grad(set_to_none=True)
+        logits = model(x)
+        loss = F.cross_entropy(logits, y, label_smoothing=0.1)
+        loss.item()
+        opt.zero_grad()
         loss.backward()
         opt.step()
+        opt.zero_grad()
         with torch.no_grad():
-            torch._foreach_mul_(ema, 0.999)
-            torch._foreach_add_(ema, [p.detach() for p in params], alpha=0.001)
-        loss.item()
+            d = min(0.999, (1 + step) / (10 + step))
+            torch._foreach_mul_(ema, d)
+            torch._foreach_add_(ema, [p.detach() for p in params], alpha=1 - d)
+            for target, source in zip(ema_buffers, buffers):
+                target.copy_(source)
+            hits = logits.detach().topk(1, dim=1).indices.eq(y.unsqueeze(1))
+            hits[:, 0].sum().item()
+            hits.sum().item()
         times.append(time.perf_counter())
+        if step + 1 == args.warmup:
+            cpu0 = cpu_seconds(it)
+        if step + 1 == total:
+            cpu1 = cpu_seconds(it)
         log(f'size {args.size}: train step {step + 1}')
     train_ips = args.steps * args.batch / (times[-1] - times[args.warmup - 1])
     print(json.dumps({'size': args.size, 'batch': args.batch, 'threads': args.threads, 'workers': args.workers,
-                      'trainImagesPerSecond': train_ips, 'loaderImagesPerSecond': loader_ips, 'torch': torch.__version__}))
+                      'trainImagesPerSecond': train_ips, 'loaderImagesPerSecond': loader_ips,
+                      'trainCpuMsPerImage': (cpu1 - cpu0) * 1000 / (args.steps * args.batch), 'torch': torch.__version__}))
 
 
 if __name__ == '__main__':

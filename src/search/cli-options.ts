@@ -38,7 +38,7 @@ export function parseFactors(text: string): number[] {
   return factors;
 }
 
-/** Parses a --recipe JSON object of Recipe fields. */
+/** Parses a --recipe JSON object of recipe fields (the Trainer's Recipe fields except epochs, plus dropPath). */
 export function parseRecipe(text: string | undefined): { [key: string]: string | number | boolean | null } {
   if (text === undefined) return {};
   let value: unknown;
@@ -48,7 +48,7 @@ export function parseRecipe(text: string | undefined): { [key: string]: string |
     throw new UsageError(`--recipe expects a JSON object of recipe fields, e.g. '{"lr":0.001,"optimizer":"adamw"}', got '${text}'`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`--recipe expects a JSON object, got '${text}'`);
-  const allowed = ['optimizer', 'lrPer256', 'lr', 'schedule', 'warmupEpochs', 'warmupLr', 'decayEpochs', 'decayRate', 'weightDecay', 'labelSmoothing', 'emaDecay'];
+  const allowed = ['optimizer', 'lrPer256', 'lr', 'schedule', 'warmupEpochs', 'warmupLr', 'decayEpochs', 'decayRate', 'weightDecay', 'labelSmoothing', 'emaDecay', 'dropPath'];
   for (const key of Object.keys(value)) if (!allowed.includes(key)) throw new UsageError(`--recipe: unknown field '${key}'; allowed: ${allowed.join(', ')} (epochs come from --budget)`);
   return value as { [key: string]: string | number | boolean | null };
 }

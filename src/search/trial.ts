@@ -12,8 +12,20 @@ import type { ResolvedData } from '../data/spec.js';
 import { profileConfig } from './match.js';
 import type { Json, TrialResult } from './store.js';
 
+/**
+ * A search's recipe: the Trainer's recipe fields (epochs come from the budget) plus the model's stochastic-depth
+ * rate, which is a training-time regulariser and so part of the recipe rather than of the scaled configuration.
+ */
+export interface TrialRecipe extends Omit<Recipe, 'epochs'> {
+  /**
+   * Largest stochastic-depth (drop-path) rate, the last block's (createEfficientNet's `stochasticDepth`).
+   * Absent: 0.2, the model's default (what searches stored before this field existed trained with).
+   */
+  dropPath?: number;
+}
+
 /** The recipe of a search's trials unless the search sets its own: AdamW with a cosine schedule, no EMA. */
-export const DEFAULT_TRIAL_RECIPE: Omit<Recipe, 'epochs'> = Object.freeze({
+export const DEFAULT_TRIAL_RECIPE: TrialRecipe = Object.freeze({
   optimizer: 'adamw',
   lr: 0.002,
   schedule: 'cosine',
@@ -21,7 +33,11 @@ export const DEFAULT_TRIAL_RECIPE: Omit<Recipe, 'epochs'> = Object.freeze({
   weightDecay: 1e-5,
   labelSmoothing: 0.1,
   emaDecay: null,
+  dropPath: 0.2,
 });
+
+/** The stochastic-depth rate of a stored recipe without the field (searches created before it existed). */
+export const LEGACY_DROP_PATH = 0.2;
 
 /**
  * The random-resized-crop area range of every trial: effnet train's small-image range (the searches run on small
@@ -33,8 +49,8 @@ export const DEFAULT_CROP_SCALE: readonly [number, number] = Object.freeze([0.64
 export interface TrialSettings {
   /** The budget. */
   budget: Budget;
-  /** Recipe fields (epochs comes from the budget). */
-  recipe: Omit<Recipe, 'epochs'>;
+  /** Recipe fields (epochs comes from the budget) and the drop-path rate. */
+  recipe: TrialRecipe;
   /** Training batch size. */
   batchSize: number;
   /** Seed of the loader and the trainer (the same for every trial). */
@@ -73,7 +89,9 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
   const config: ScaledConfigJson = validateScaledConfig(configValue, 'trial configuration');
   const numClasses = data.classes.length;
   const cost = profileConfig(config, { numClasses });
-  const model = createEfficientNet(toEfficientNetConfig(config), { numClasses, stages: stagesOf(config) });
+  const { dropPath, ...recipe } = settings.recipe;
+  const stochasticDepth = dropPath ?? LEGACY_DROP_PATH;
+  const model = createEfficientNet(toEfficientNetConfig(config), { numClasses, stages: stagesOf(config), stochasticDepth });
   const { train: trainTransform, eval: evalTransform } = transforms(config.resolution, settings.cropScale ?? [DEFAULT_CROP_SCALE[0], DEFAULT_CROP_SCALE[1]]);
   const dropLast = data.train.length >= 2 * settings.batchSize;
   const train = new DataLoader(data.train, { batchSize: settings.batchSize, transform: trainTransform, seed: settings.seed, workers: settings.loaderWorkers, dropLast });
@@ -89,9 +107,9 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
       train,
       val,
       runDir,
-      recipe: { ...settings.recipe, epochs },
+      recipe: { ...recipe, epochs },
       channelsLast: true,
-      config: { scaledConfig: config as unknown as Json & { [key: string]: Json } },
+      config: { scaledConfig: config as unknown as Json & { [key: string]: Json }, dropPath: stochasticDepth },
       onStep: (step) => {
         hooks.onStep?.(step);
         if ((budget.kind === 'steps' && step >= budget.value) || performance.now() >= deadline) trainer!.stop();

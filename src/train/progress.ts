@@ -17,6 +17,11 @@ export interface ProgressStream {
 export interface ProgressOptions {
   /** Total number of steps (> 0). */
   total: number;
+  /**
+   * Steps already done when the bar starts, 0..total (a resumed epoch starts at its saved batch); default 0. The
+   * rate behind the ETA counts only the steps done since, so the ETA of a resumed epoch is not under-reported.
+   */
+  start?: number;
   /** Output; default process.stderr. */
   stream?: ProgressStream;
   /** Lines are printed every this many steps when the stream is not a TTY; default max(1, round(total / 10)). */
@@ -60,6 +65,7 @@ function formatMetric(name: string, value: number): string {
 /** A progress bar; call update() after each step and done() at the end. */
 export class ProgressBar {
   private readonly total: number;
+  private readonly startStep: number;
   private readonly stream: ProgressStream;
   private readonly every: number;
   private readonly label: string;
@@ -81,7 +87,12 @@ export class ProgressBar {
     if (options.every !== undefined && !(Number.isInteger(options.every) && options.every > 0)) {
       throw new Error(`ProgressBar: every must be a positive integer, got ${options.every}`);
     }
+    const startStep = options.start ?? 0;
+    if (!(Number.isInteger(startStep) && startStep >= 0 && startStep <= options.total)) {
+      throw new Error(`ProgressBar: start must be an integer in [0, total = ${options.total}], got ${options.start}`);
+    }
     this.total = options.total;
+    this.startStep = startStep;
     this.stream = options.stream ?? process.stderr;
     this.every = options.every ?? Math.max(1, Math.round(options.total / 10));
     this.label = options.label ?? '';
@@ -123,7 +134,7 @@ export class ProgressBar {
     return this.lastLine;
   }
 
-  /** The text for `step` done: label, counter, bar, metrics, throughput, elapsed or ETA. */
+  /** The text for `step` done: label, counter, bar, metrics, throughput, elapsed or ETA (from the steps since start). */
   render(step: number, metrics: Record<string, number>): string {
     const elapsed = (this.now() - this.start) / 1000;
     const width = String(this.total).length;
@@ -135,7 +146,7 @@ export class ProgressBar {
     for (const [name, value] of Object.entries(metrics)) parts.push(formatMetric(name, value));
     if (this.items > 0 && elapsed > 0) parts.push(`${Math.round(this.items / elapsed)} ${this.unit}/s`);
     if (step >= this.total) parts.push(`took ${formatDuration(elapsed)}`);
-    else if (step > 0) parts.push(`ETA ${formatDuration((elapsed / step) * (this.total - step))}`);
+    else if (step > this.startStep) parts.push(`ETA ${formatDuration((elapsed / (step - this.startStep)) * (this.total - step))}`);
     return parts.join('  ');
   }
 }

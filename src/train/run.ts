@@ -261,11 +261,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
       augment: (options.augment ?? null) as unknown as JsonValue,
       cropScale: options.cropScale ?? null,
     };
-    // fit() clears earlier stop requests, so a signal that arrived during set-up is honoured after the first step.
-    const onStep = (): void => {
-      if (options.signal?.aborted) trainer?.stop();
-    };
-    trainer = new Trainer({ model, train, val, runDir: options.out, recipe: options.recipe, channelsLast: options.channelsLast ?? true, config, progress: options.progress ?? null, onStep });
+    trainer = new Trainer({ model, train, val, runDir: options.out, recipe: options.recipe, channelsLast: options.channelsLast ?? true, config, progress: options.progress ?? null });
     if (options.resume) {
       trainer.resume();
       log(`resuming ${lastPath} after epoch ${trainer.progress.epoch} (step ${trainer.progress.step}, next batch ${trainer.progress.position.batch} of epoch ${trainer.progress.position.epoch + 1})`);
@@ -283,8 +279,10 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     }
     options.signal?.addEventListener('abort', onAbort);
     options.onStart?.();
+    // A signal that arrived during set-up: fit() then saves the position and returns without a step.
+    if (options.signal?.aborted) trainer.stop();
     const epochs = await trainer.fit();
-    const summary = summarizeRun(readMetrics(options.out), epochs, (performance.now() - started) / 1000);
+    const summary = summarizeRun(readMetrics(options.out), epochs, (performance.now() - started) / 1000, trainer.earlierSeconds);
     if (trainer.stopped) {
       return { stopped: true, epochs, summary, modelPath: null, emaModelPath: null, checkpointPath: lastPath };
     }

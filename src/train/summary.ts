@@ -30,8 +30,13 @@ export interface RunSummary {
   bestEma: AccuracyAt | null;
   /** Last epoch's EMA validation accuracy. */
   lastEma: AccuracyAt | null;
-  /** Seconds this invocation took (set-up, training and evaluation). */
+  /**
+   * Wall seconds of the whole run: this invocation's (set-up, training and evaluation) plus
+   * {@link earlierSeconds}, so a resumed run is not under-reported.
+   */
   wallSeconds: number;
+  /** Of wallSeconds, the seconds earlier invocations spent training before this one resumed (0 for a fresh run). */
+  earlierSeconds: number;
   /** Training images per second, averaged over the epochs this invocation ran (loader included). */
   imagesPerSecond: number | null;
 }
@@ -65,8 +70,12 @@ function pick(rows: readonly EpochMetrics[], top1: (m: EpochMetrics) => number |
   return { best, last };
 }
 
-/** Summarises a run from all its metrics rows and this invocation's epochs and wall time. */
-export function summarizeRun(all: readonly EpochMetrics[], ran: readonly EpochMetrics[], wallSeconds: number): RunSummary {
+/**
+ * Summarises a run from all its metrics rows, this invocation's epochs and wall time, and the seconds earlier
+ * invocations spent on it (a resumed run: Trainer.earlierSeconds, restored from the checkpoint; default 0).
+ */
+export function summarizeRun(all: readonly EpochMetrics[], ran: readonly EpochMetrics[], wallSeconds: number, earlierSeconds = 0): RunSummary {
+  if (!(Number.isFinite(earlierSeconds) && earlierSeconds >= 0)) throw new Error(`summarizeRun: earlierSeconds must be a finite number >= 0, got ${earlierSeconds}`);
   const raw = pick(all, (m) => m.valTop1, (m) => m.valTop5);
   const ema = pick(all, (m) => m.emaTop1, (m) => m.emaTop5);
   const speeds = ran.map((m) => m.imagesPerSecond).filter((v) => Number.isFinite(v));
@@ -76,7 +85,8 @@ export function summarizeRun(all: readonly EpochMetrics[], ran: readonly EpochMe
     lastRaw: raw.last,
     bestEma: ema.best,
     lastEma: ema.last,
-    wallSeconds,
+    wallSeconds: earlierSeconds + wallSeconds,
+    earlierSeconds,
     imagesPerSecond: speeds.length === 0 ? null : speeds.reduce((a, b) => a + b, 0) / speeds.length,
   };
 }
@@ -95,6 +105,7 @@ export function formatSummary(summary: RunSummary): string {
   const lines = [`summary after ${summary.epochs} epoch(s):`, line('raw', summary.bestRaw, summary.lastRaw)];
   if (summary.bestEma !== null) lines.push(line('ema', summary.bestEma, summary.lastEma));
   const speed = summary.imagesPerSecond === null ? '' : `, ${Math.round(summary.imagesPerSecond)} img/s while training`;
-  lines.push(`  wall time ${formatDuration(summary.wallSeconds)} (${summary.wallSeconds.toFixed(1)} s)${speed}`);
+  const earlier = summary.earlierSeconds > 0 ? `; ${formatDuration(summary.earlierSeconds)} of it before the resume` : '';
+  lines.push(`  wall time ${formatDuration(summary.wallSeconds)} (${summary.wallSeconds.toFixed(1)} s${earlier})${speed}`);
   return lines.join('\n');
 }

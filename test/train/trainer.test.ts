@@ -264,3 +264,171 @@ test('the progress bar shows each epoch with loss and accuracy', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('channelsLast re-lays the conv kernels (and their optimizer and EMA state) as NHWC; training matches an NCHW run', async () => {
+  const nhwc = (t: Tensor): number[] => {
+    const [, c, h, w] = t.shape as [number, number, number, number];
+    return [c * h * w, 1, w * c, c];
+  };
+  const nchw = (t: Tensor): number[] => {
+    const [, c, h, w] = t.shape as [number, number, number, number];
+    return [c * h * w, h * w, w, 1];
+  };
+  const results: Map<string, Float32Array>[] = [];
+  for (const channelsLast of [true, false]) {
+    const dir = mkdtempSync(join(tmpdir(), 'effnet-train-cl-'));
+    const model = tinyNet();
+    const before = new Map([...model.stateDict()].map(([name, t]) => [name, t.toFloat32Array()]));
+    const params = model.parameters();
+    const { train } = loaders();
+    const trainer = new Trainer({ model, train, val: null, runDir: dir, recipe: { ...recipe, epochs: 1 }, channelsLast });
+    try {
+      assert.deepEqual(model.parameters(), params, 'the same parameter objects');
+      const kernels = model.parameters().filter((p) => p.ndim === 4);
+      assert.equal(kernels.length, 2);
+      for (const k of kernels) assert.deepEqual(k.strides, channelsLast ? nhwc(k) : nchw(k), `kernel ${k.shape}`);
+      for (const [name, t] of model.stateDict()) assert.deepEqual(t.toFloat32Array(), before.get(name), `${name}: values unchanged by the re-layout`);
+      await trainer.fit();
+      const state = [...trainer.optimizer.stateDict().tensors.values(), ...trainer.ema!.stateDict().tensors.values()].filter((t) => t.ndim === 4);
+      assert.equal(state.length, 2 * 2 + 2, 'square_avg and momentum_buffer of each kernel, and its EMA');
+      for (const t of state) assert.deepEqual(t.strides, channelsLast ? nhwc(t) : nchw(t), `state ${t.shape}`);
+      results.push(new Map([...model.stateDict()].filter(([, t]) => t.dtype === 'float32').map(([name, t]) => [name, t.toFloat32Array()])));
+      assert.notDeepEqual(results.at(-1)!.get('0.weight'), before.get('0.weight'), 'the weights moved');
+    } finally {
+      trainer.dispose();
+      model.dispose();
+      await train.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  // Same recipe, seeds and data: only the summation order of the convolutions differs between the two layouts.
+  for (const [name, a] of results[0]!) {
+    const b = results[1]!.get(name)!;
+    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-4 * Math.max(1, Math.abs(b[i]!)), `${name}[${i}]: ${a[i]} (NHWC) vs ${b[i]} (NCHW)`);
+  }
+});
+
+test('stop() before fit() is honoured: no step, last.safetensors at the current position; the next fit() trains on', async () => {
+  const dirA = mkdtempSync(join(tmpdir(), 'effnet-train-pa-'));
+  const dirB = mkdtempSync(join(tmpdir(), 'effnet-train-pb-'));
+  try {
+    const straight = await run(dirA, ['fit']);
+    const model = tinyNet();
+    const initial = snapshot(model.stateDict());
+    const { train, val } = loaders();
+    const steps: number[] = [];
+    const trainer = new Trainer({ model, train, val, runDir: dirB, recipe, onStep: (step) => void steps.push(step) });
+    try {
+      trainer.stop(); // e.g. a SIGINT during set-up
+      assert.deepEqual(await trainer.fit(), []);
+      assert.equal(trainer.stopped, true);
+      assert.deepEqual(steps, [], 'no step was taken');
+      assert.deepEqual(snapshot(model.stateDict()), initial, 'the weights did not move');
+      const saved = loadCheckpoint(join(dirB, 'last.safetensors'));
+      assert.equal(saved.progress.step, 0);
+      assert.deepEqual(saved.progress.position, { epoch: 0, batch: 0 });
+      saved.dispose();
+      // The request was consumed: the next fit() runs the whole recipe, and lands where a straight run does.
+      const metrics = await trainer.fit();
+      assert.equal(trainer.stopped, false);
+      assert.deepEqual(metrics.map((m) => m.epoch), [1, 2]);
+      assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8]);
+      const final = snapshot(model.stateDict());
+      for (const [name, hex] of straight.model) assert.equal(final.get(name), hex, `model ${name} differs from the straight run`);
+      // A finished run: fit() has nothing to do and is not 'stopped'.
+      assert.deepEqual(await trainer.fit(), []);
+      assert.equal(trainer.stopped, false);
+    } finally {
+      trainer.dispose();
+      model.dispose();
+      await train.close();
+      await val.close();
+    }
+  } finally {
+    rmSync(dirA, { recursive: true, force: true });
+    rmSync(dirB, { recursive: true, force: true });
+  }
+});
+
+test('a stop() during an epoch-end evaluation stops at the next epoch start, before its first step', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-train-pe-'));
+  const model = tinyNet();
+  const { train, val } = loaders();
+  const steps: number[] = [];
+  const trainer: Trainer = new Trainer({ model, train, val, runDir: dir, recipe, onStep: (step) => void steps.push(step) });
+  // The validation loader's first batch of the first evaluation requests the stop.
+  const epochOf = val.epoch.bind(val);
+  let evaluations = 0;
+  val.epoch = (e: number, start?: number) => {
+    if (evaluations++ === 0) trainer.stop();
+    return epochOf(e, start);
+  };
+  try {
+    assert.deepEqual((await trainer.fit()).map((m) => m.epoch), [1], 'epoch 1 ran and is returned');
+    assert.equal(trainer.stopped, true);
+    assert.deepEqual(steps, [1, 2, 3, 4], 'only the first epoch ran');
+    const saved = loadCheckpoint(join(dir, 'last.safetensors'));
+    assert.equal(saved.progress.epoch, 1);
+    assert.deepEqual(saved.progress.position, { epoch: 1, batch: 0 });
+    saved.dispose();
+    const epochs = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { epoch: number }).epoch);
+    assert.deepEqual(epochs, [1], 'epoch 1 was evaluated and logged');
+  } finally {
+    trainer.dispose();
+    model.dispose();
+    await train.close();
+    await val.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('runSeconds accumulates over a stop and a resume; earlierSeconds is what the checkpoint recorded', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-train-t-'));
+  try {
+    let first = 0;
+    let firstWall = 0;
+    {
+      const model = tinyNet();
+      const { train, val } = loaders();
+      const trainer: Trainer = new Trainer({ model, train, val, runDir: dir, recipe, onStep: (step) => (step === 6 ? trainer.stop() : undefined) });
+      try {
+        assert.equal(trainer.runSeconds, 0);
+        const t0 = performance.now();
+        await trainer.fit();
+        firstWall = (performance.now() - t0) / 1000;
+        assert.equal(trainer.stopped, true);
+        first = trainer.runSeconds;
+        assert.ok(first > 0 && first <= firstWall, `runSeconds ${first} within the fit() call's ${firstWall} s`);
+        assert.equal(trainer.earlierSeconds, 0);
+      } finally {
+        trainer.dispose();
+        model.dispose();
+        await train.close();
+        await val.close();
+      }
+    }
+    const model = tinyNet();
+    const { train, val } = loaders();
+    const trainer = new Trainer({ model, train, val, runDir: dir, recipe });
+    try {
+      assert.ok(trainer.resume());
+      assert.equal(trainer.earlierSeconds, first);
+      assert.equal(trainer.runSeconds, first);
+      const t0 = performance.now();
+      await trainer.fit();
+      const secondWall = (performance.now() - t0) / 1000;
+      assert.ok(trainer.runSeconds > first && trainer.runSeconds <= first + secondWall, `runSeconds ${trainer.runSeconds}: ${first} + at most ${secondWall}`);
+      assert.equal(trainer.earlierSeconds, first);
+      const saved = loadCheckpoint(join(dir, 'last.safetensors'));
+      assert.equal((saved.progress as { seconds?: number }).seconds, trainer.runSeconds);
+      saved.dispose();
+    } finally {
+      trainer.dispose();
+      model.dispose();
+      await train.close();
+      await val.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
