@@ -50,5 +50,9 @@ export function parseRecipe(text: string | undefined): { [key: string]: string |
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`--recipe expects a JSON object, got '${text}'`);
   const allowed = ['optimizer', 'lrPer256', 'lr', 'schedule', 'warmupEpochs', 'warmupLr', 'decayEpochs', 'decayRate', 'weightDecay', 'labelSmoothing', 'emaDecay', 'dropPath'];
   for (const key of Object.keys(value)) if (!allowed.includes(key)) throw new UsageError(`--recipe: unknown field '${key}'; allowed: ${allowed.join(', ')} (epochs come from --budget)`);
+  const dropPath = (value as { dropPath?: unknown }).dropPath;
+  if (dropPath !== undefined && !(typeof dropPath === 'number' && dropPath >= 0 && dropPath < 1)) {
+    throw new UsageError(`--recipe: dropPath is the largest stochastic-depth rate, a number in [0, 1) (0 disables it), got ${JSON.stringify(dropPath)}`);
+  }
   return value as { [key: string]: string | number | boolean | null };
 }

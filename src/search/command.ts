@@ -13,6 +13,7 @@ import { ParallelismError, resolveThreads, runSearch } from './runner.js';
 import { writeReport } from './report.js';
 import { ExperimentStore, StoreCorruptError, StoreError, StoreLockedError } from './store.js';
 import { UsageError, parseIntegerFlag, parseRecipe } from './cli-options.js';
+import { DEFAULT_TRIAL_BATCH_SIZE } from './trial.js';
 
 /** Options every search command has, as parseArgs gives them. */
 export interface SearchCommandValues {
@@ -31,6 +32,7 @@ export interface SearchCommandValues {
   'report-dir'?: string;
   'dry-run'?: boolean;
   'retry-failed'?: boolean;
+  'eval-every-epoch'?: boolean;
   quiet?: boolean;
 }
 
@@ -39,7 +41,7 @@ export const SEARCH_COMMAND_OPTIONS = {
   base: { type: 'string' }, data: { type: 'string' }, budget: { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' },
   db: { type: 'string' }, name: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, recipe: { type: 'string' },
   'loader-workers': { type: 'string' }, 'resolution-multiple': { type: 'string' }, 'report-dir': { type: 'string' },
-  'dry-run': { type: 'boolean' }, 'retry-failed': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  'dry-run': { type: 'boolean' }, 'retry-failed': { type: 'boolean' }, 'eval-every-epoch': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Help text of the shared options. */
@@ -51,8 +53,10 @@ export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, 'width=W,
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P; P x T <= cores)
   --db PATH            the SQLite experiment store (default runs/scale.sqlite); the search resumes from it
   --name NAME          search name inside the store (default: the command's kind)
-  --batch-size N       training batch size (default 64); --seed S (default 0)
-  --recipe JSON        recipe fields over the default {"optimizer":"adamw","lr":0.002,"schedule":"cosine","emaDecay":null,...}
+  --batch-size N       training batch size (default 32); --seed S (default 0)
+  --recipe JSON        recipe fields over the default {"optimizer":"sgd","lr":0.1,"schedule":"cosine","warmupEpochs":0.2,
+                       "weightDecay":1e-5,"labelSmoothing":0.1,"emaDecay":null,"dropPath":0}
+  --eval-every-epoch   validate after every epoch (per-epoch curves) instead of once at the end of each trial
   --loader-workers N   data-loader threads per worker (default 0)
   --resolution-multiple M  resolution rounding of scaled configurations (default 1 pixel)
   --report-dir DIR     where report.md (and the SVG chart) go (default <db folder>/<name>)
@@ -93,12 +97,13 @@ export async function executeSearchCommand(
     data: values.data,
     numClasses,
     budget: values.budget,
-    batchSize: parseIntegerFlag('batch-size', values['batch-size']) ?? 64,
+    batchSize: parseIntegerFlag('batch-size', values['batch-size']) ?? DEFAULT_TRIAL_BATCH_SIZE,
     seed: parseIntegerFlag('seed', values.seed, 0) ?? 0,
     loaderWorkers: parseIntegerFlag('loader-workers', values['loader-workers'], 0) ?? 0,
     recipe: parseRecipe(values.recipe),
     resolutionMultiple: parseIntegerFlag('resolution-multiple', values['resolution-multiple']) ?? 1,
     runDir,
+    evalEveryEpoch: values['eval-every-epoch'] ?? false,
   });
   const store = ExperimentStore.open(dbPath);
   let searchId: number;

@@ -9,7 +9,7 @@ import { stagesOf, type ScaledConfigJson } from './config-file.js';
 import { enumerateGrid } from './grid.js';
 import { SCALING_STRATEGIES, matchMacsFactor, profileConfig, scaleBase, type Coefficients } from './match.js';
 import type { Json } from './store.js';
-import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_RECIPE, type TrialSettings } from './trial.js';
+import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, type TrialSettings } from './trial.js';
 
 /** Settings shared by both kinds. */
 export interface CommonSearchOptions {
@@ -21,7 +21,7 @@ export interface CommonSearchOptions {
   numClasses: number;
   /** Budget string ('2ep', '10min', '20steps'). */
   budget: string;
-  /** Training batch size; default 64. */
+  /** Training batch size; default {@link DEFAULT_TRIAL_BATCH_SIZE}. */
   batchSize?: number;
   /** Seed; default 0. */
   seed?: number;
@@ -33,6 +33,8 @@ export interface CommonSearchOptions {
   resolutionMultiple?: number;
   /** Folder for the trials' run directories (checkpoints, metrics.jsonl). */
   runDir: string;
+  /** Evaluate after every epoch instead of once at the end of each trial; default false. */
+  evalEveryEpoch?: boolean;
 }
 
 /** A search ready to be stored. */
@@ -51,13 +53,14 @@ function commonSpec(options: CommonSearchOptions): { [key: string]: Json } {
     data: options.data,
     numClasses: options.numClasses,
     budget: formatBudget(parseBudget(options.budget)),
-    batchSize: options.batchSize ?? 64,
+    batchSize: options.batchSize ?? DEFAULT_TRIAL_BATCH_SIZE,
     seed: options.seed ?? 0,
     loaderWorkers: options.loaderWorkers ?? 0,
     recipe: { ...(DEFAULT_TRIAL_RECIPE as unknown as { [key: string]: Json }), ...(options.recipe ?? {}) },
     resolutionMultiple: options.resolutionMultiple ?? 1,
     cropScale: [...DEFAULT_CROP_SCALE],
     runDir: options.runDir,
+    evalEveryEpoch: options.evalEveryEpoch ?? false,
   };
 }
 
@@ -147,5 +150,7 @@ export function trialSettingsFromSpec(spec: { [key: string]: Json }): TrialSetti
     seed: Number(spec.seed),
     loaderWorkers: Number(spec.loaderWorkers ?? 0),
     cropScale: Array.isArray(spec.cropScale) ? [Number(spec.cropScale[0]), Number(spec.cropScale[1])] : [...DEFAULT_CROP_SCALE],
+    // Searches stored before the field existed evaluated after every epoch.
+    evalEveryEpoch: spec.evalEveryEpoch === undefined ? true : spec.evalEveryEpoch === true,
   };
 }

@@ -1,0 +1,121 @@
+/**
+ * One trial (src/search/trial.ts) and the search's recipe settings: the validation top-1 a trial records is the
+ * accuracy of its final weights (recomputed here from the checkpoint it leaves, with our own argmax count), whether it
+ * evaluates once at the end (the default) or after every epoch; the drop-path rate of the recipe reaches the trial;
+ * the default recipe and batch size are what the spec stores; searches stored before these fields keep their old
+ * behaviour.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { noGrad, tensor, tidy } from '../../src/torch/index.js';
+import { createEfficientNet } from '../../src/efficientnet/index.js';
+import { DataLoader } from '../../src/data/loader.js';
+import { openData, type ResolvedData } from '../../src/data/spec.js';
+import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { CHECKPOINT_FILES } from '../../src/train/trainer.js';
+import { stagesOf, toEfficientNetConfig, type ScaledConfigJson } from '../../src/search/config-file.js';
+import { gridSearchDefinition, trialSettingsFromSpec } from '../../src/search/definitions.js';
+import { UsageError, parseRecipe } from '../../src/search/cli-options.js';
+import { DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, LEGACY_DROP_PATH, runTrial, type TrialSettings } from '../../src/search/trial.js';
+
+const BASE: ScaledConfigJson = { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 };
+
+function settings(overrides: Partial<TrialSettings> = {}): TrialSettings {
+  return { budget: { kind: 'epochs', value: 2 }, recipe: { ...DEFAULT_TRIAL_RECIPE }, batchSize: 16, seed: 0, loaderWorkers: 0, ...overrides };
+}
+
+/** Top-1 of the weights in `checkpointPath` on `data.val`, counted here: a fresh model, eval mode, argmax vs label. */
+async function checkpointTop1(checkpointPath: string, data: ResolvedData): Promise<number> {
+  const model = createEfficientNet(toEfficientNetConfig(BASE), { numClasses: data.classes.length, stages: stagesOf(BASE) });
+  const loaded = loadCheckpoint(checkpointPath);
+  try {
+    model.loadStateDict(loaded.model);
+  } finally {
+    loaded.dispose();
+  }
+  model.eval();
+  const loader = new DataLoader(data.val, { batchSize: 7, transform: { kind: 'eval', size: BASE.resolution, cropPct: 1 }, shuffle: false, workers: 0 });
+  let correct = 0;
+  let seen = 0;
+  try {
+    for await (const batch of loader.epoch(0)) {
+      const logits = noGrad(() => tidy(() => model.forward(tensor(batch.images, batch.shape)).toArray()));
+      const classes = data.classes.length;
+      batch.labels.forEach((label, i) => {
+        const row = logits.slice(i * classes, (i + 1) * classes);
+        if (row.indexOf(Math.max(...row)) === Number(label)) correct += 1;
+      });
+      seen += batch.labels.length;
+    }
+  } finally {
+    await loader.close();
+    model.dispose();
+  }
+  assert.equal(seen, data.val.length);
+  return correct / seen;
+}
+
+test('a trial records its final weights’ validation top-1, evaluating once at the end by default or after every epoch', async () => {
+  const data = await openData('synthetic:train=64,val=40,classes=4,size=32');
+  for (const evalEveryEpoch of [false, true]) {
+    const runDir = mkdtempSync(join(tmpdir(), 'effnet-trial-'));
+    const epochs: (number | null)[] = [];
+    const result = await runTrial(BASE, data, settings({ evalEveryEpoch }), runDir, { onEpoch: (m) => epochs.push(m.valTop1) });
+    assert.equal(epochs.length, 2);
+    if (evalEveryEpoch) {
+      assert.ok(epochs.every((v) => v !== null), 'per-epoch validation when asked');
+      assert.equal(result.valTop1, epochs[1]);
+    } else {
+      assert.deepEqual(epochs, [null, null], 'no per-epoch validation by default');
+    }
+    assert.equal(result.metrics.steps, 8); // 64 images / batch 16 x 2 epochs
+    assert.equal(result.metrics.valImages, 40);
+    // The checkpoint written after the last epoch holds the weights that were evaluated.
+    const expected = await checkpointTop1(join(runDir, CHECKPOINT_FILES.last), data);
+    assert.ok(Math.abs(result.valTop1 - expected) < 1e-12, `evalEveryEpoch ${evalEveryEpoch}: recorded ${result.valTop1}, recomputed ${expected}`);
+  }
+});
+
+test('the recipe’s drop-path rate reaches the trial; a stored recipe without it trains with the old default', async () => {
+  const data = await openData('synthetic:train=32,val=8,classes=4,size=32');
+  const cases: [number | undefined, number][] = [[0.3, 0.3], [0, 0], [undefined, LEGACY_DROP_PATH]];
+  for (const [dropPath, expected] of cases) {
+    const runDir = mkdtempSync(join(tmpdir(), 'effnet-trial-'));
+    const { dropPath: _omit, ...rest } = DEFAULT_TRIAL_RECIPE;
+    const recipe = dropPath === undefined ? rest : { ...rest, dropPath };
+    await runTrial(BASE, data, settings({ recipe, budget: { kind: 'epochs', value: 1 } }), runDir);
+    const loaded = loadCheckpoint(join(runDir, CHECKPOINT_FILES.last));
+    try {
+      assert.equal(loaded.config.dropPath, expected);
+      // Only Trainer recipe fields go to the Trainer (dropPath is the model's).
+      assert.equal((loaded.config.recipe as { dropPath?: unknown }).dropPath, undefined);
+    } finally {
+      loaded.dispose();
+    }
+  }
+});
+
+test('the spec stores the default recipe and batch size under overrides; older specs keep per-epoch evaluation', () => {
+  const definition = gridSearchDefinition({
+    base: BASE, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 2, budget: '1ep', step: 0.1, tolerance: 0.1, runDir: '/tmp/unused',
+    recipe: { lr: 0.05 },
+  });
+  const { spec } = definition;
+  assert.deepEqual(spec.recipe, { optimizer: 'sgd', lr: 0.05, schedule: 'cosine', warmupEpochs: 0.2, weightDecay: 1e-5, labelSmoothing: 0.1, emaDecay: null, dropPath: 0 });
+  assert.equal(spec.batchSize, DEFAULT_TRIAL_BATCH_SIZE);
+  assert.equal(spec.evalEveryEpoch, false);
+  assert.equal(trialSettingsFromSpec(spec).evalEveryEpoch, false);
+  const { evalEveryEpoch: _omit, ...legacy } = spec;
+  assert.equal(trialSettingsFromSpec(legacy).evalEveryEpoch, true);
+});
+
+test('--recipe accepts dropPath in [0, 1) and refuses anything else', () => {
+  assert.deepEqual(parseRecipe('{"dropPath":0.2,"optimizer":"adamw"}'), { dropPath: 0.2, optimizer: 'adamw' });
+  for (const bad of ['{"dropPath":1}', '{"dropPath":-0.1}', '{"dropPath":"0.2"}']) {
+    assert.throws(() => parseRecipe(bad), (e: unknown) => e instanceof UsageError && /dropPath is the largest stochastic-depth rate/.test(e.message), bad);
+  }
+  assert.throws(() => parseRecipe('{"drop_path":0.2}'), (e: unknown) => e instanceof UsageError && /unknown field 'drop_path'.*dropPath/.test(e.message));
+});
