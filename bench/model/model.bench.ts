@@ -1,5 +1,7 @@
 /**
- * Model benchmark: EfficientNet-B0 at 224px, batch 8, ours against torchvision's (eager PyTorch, Debian's
+ * Model benchmark: EfficientNet-B0 at 224px, batch 8 (`--model b0`), or the small-image network `effnet train`
+ * builds for CIFAR-sized input (`--model small`: width 0.25, depth 0.7, B0's stages with the small-image strides of
+ * src/train/small-images.ts, 10 classes, 32px, batch 64), ours against torchvision's (eager PyTorch, Debian's
  * libtorch 1.13, the same library under both) in one run, with the same thread count on both sides:
  *  forward: eval mode, no grad, one forward pass;  train: train mode, forward + cross entropy + backward.
  * Both memory formats (contiguous NCHW and channels_last). Rounds alternate ours / PyTorch so that load from other
@@ -9,7 +11,8 @@
  *
  * usage: see USAGE below (--help prints it)
  */
-import { createEfficientNet, type EfficientNet } from '../../src/efficientnet/index.js';
+import { createEfficientNet, customConfig, type EfficientNet } from '../../src/efficientnet/index.js';
+import { smallImageStages } from '../../src/train/small-images.js';
 import { toChannelsLast } from '../../src/demo/convnet.js';
 import {
   contiguous,
@@ -28,21 +31,31 @@ import { benchSource, integerOptions, listOption, loadAverage, median, parseBenc
 
 const BENCH = 'model.bench';
 const REFERENCE = benchSource(import.meta.url, 'model_reference.py');
-const USAGE = `usage: node dist/bench/model/model.bench.js [--threads T] [--rounds R] [--iters N] [--warmup W] [--batch B]
-       [--size S] [--formats contiguous,channels_last] [--modes forward,train] [--json]`;
+const USAGE = `usage: node dist/bench/model/model.bench.js [--model b0|small] [--threads T] [--rounds R] [--iters N] [--warmup W]
+       [--batch B] [--size S] [--formats contiguous,channels_last] [--modes forward,train] [--json]
+  --model b0 (default: 224px, batch 8) or small (width 0.25, depth 0.7, small-image strides, 10 classes: 32px, batch 64)`;
 
 const values = parseBenchArgs(BENCH, USAGE, {
   threads: { type: 'string', default: '1' },
   rounds: { type: 'string', default: '2' },
   iters: { type: 'string', default: '5' },
   warmup: { type: 'string', default: '2' },
-  batch: { type: 'string', default: '8' },
-  size: { type: 'string', default: '224' },
+  model: { type: 'string', default: 'b0' },
+  batch: { type: 'string' },
+  size: { type: 'string' },
   formats: { type: 'string', default: 'contiguous,channels_last' },
   modes: { type: 'string', default: 'forward,train' },
   json: { type: 'boolean', default: false },
 });
+type ModelName = 'b0' | 'small';
+const [modelName] = listOption<ModelName>(BENCH, 'model', values.model, ['b0', 'small']) as [ModelName];
+values.batch ??= modelName === 'b0' ? '8' : '64';
+values.size ??= modelName === 'b0' ? '224' : '32';
 const { threads, rounds, iters, warmup, batch, size } = integerOptions(BENCH, values, ['threads', 'rounds', 'iters', 'warmup', 'batch', 'size'], { warmup: 0 });
+/** The small network: effnet train --model custom --width 0.25 --depth 0.7 --image-size SIZE on 10 classes. */
+const SMALL = { width: 0.25, depth: 0.7, classes: 10, strides: smallImageStages(size).map((stage) => stage.stride) };
+const classes = modelName === 'b0' ? 1000 : SMALL.classes;
+const title = modelName === 'b0' ? 'EfficientNet-B0' : `EfficientNet width ${SMALL.width} depth ${SMALL.depth} strides ${SMALL.strides.join(',')}`;
 type Format = 'contiguous' | 'channels_last';
 type Mode = 'forward' | 'train';
 const formats = listOption<Format>(BENCH, 'formats', values.formats, ['contiguous', 'channels_last']);
@@ -58,6 +71,9 @@ function push(into: Times, format: string, mode: string, times: number[]): void 
 function reference(tunedMalloc: boolean): { torch: string; threads: number; results: Times } {
   const args = ['--threads', String(threads), '--batch', String(batch), '--size', String(size), '--iters', String(iters),
     '--warmup', String(warmup), '--formats', formats.join(','), '--modes', modes.join(',')];
+  if (modelName === 'small') {
+    args.push('--width', String(SMALL.width), '--depth', String(SMALL.depth), '--strides', SMALL.strides.join(','), '--classes', String(SMALL.classes));
+  }
   return runPython(BENCH, REFERENCE, args, { threads, env: tunedMalloc ? TUNED_MALLOC : {}, needs: "Debian's python3-torch and python3-torchvision" });
 }
 
@@ -85,12 +101,15 @@ function timeOurs(model: EfficientNet, format: Format, mode: Mode, x: Tensor, y:
 
 function ours(): Times {
   manualSeed(0);
-  const model = createEfficientNet('b0');
+  const model =
+    modelName === 'b0'
+      ? createEfficientNet('b0')
+      : createEfficientNet(customConfig({ width: SMALL.width, depth: SMALL.depth, resolution: size }), { numClasses: SMALL.classes, stages: smallImageStages(size) });
   const out: Times = {};
   try {
     tidy(() => {
       const x0 = randn([batch, 3, size, size]);
-      const y = randint(0, 1000, [batch], { dtype: 'int64' });
+      const y = randint(0, classes, [batch], { dtype: 'int64' });
       for (const format of formats) {
         // contiguous first: the kernels are re-laid out once for channels_last and stay so.
         if (format === 'channels_last') toChannelsLast(model);
@@ -112,7 +131,7 @@ if (formats.indexOf('channels_last') >= 0 && formats.indexOf('contiguous') > for
 
 const log = (line: string): void => void process.stderr.write(line + '\n');
 const load = loadAverage();
-log(`model.bench: EfficientNet-B0 ${size}px batch ${batch}, ${threads} thread(s) on both sides, ${rounds} round(s) of ${warmup} warm-up + ${iters} timed iterations; load average ${load}`);
+log(`model.bench: ${title} ${size}px batch ${batch}, ${threads} thread(s) on both sides, ${rounds} round(s) of ${warmup} warm-up + ${iters} timed iterations; load average ${load}`);
 
 const oursTimes: Times = {};
 const refTimes: Record<'default' | 'tuned', Times> = { default: {}, tuned: {} };
@@ -140,10 +159,10 @@ for (const format of formats) {
   }
 }
 if (values.json) {
-  process.stdout.write(JSON.stringify({ libtorch: libtorchVersion, torch: refVersion, threads, batch, size, rows }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ model: modelName, libtorch: libtorchVersion, torch: refVersion, threads, batch, size, rows }, null, 2) + '\n');
 } else {
   const lines = [
-    `EfficientNet-B0 ${size}px batch ${batch}, ${threads} thread(s); ours on libtorch ${libtorchVersion}, PyTorch ${refVersion} (torchvision eager)`,
+    `${title} ${size}px batch ${batch}, ${threads} thread(s); ours on libtorch ${libtorchVersion}, PyTorch ${refVersion} (torchvision eager)`,
     `${'format'.padEnd(14)}${'mode'.padEnd(9)}${'ours ms'.padStart(10)}${'torch ms'.padStart(10)}${'(default'.padStart(10)}${'tuned)'.padStart(9)}${'ours/torch'.padStart(12)}`,
     ...rows.map((r) =>
       `${r.format.padEnd(14)}${r.mode.padEnd(9)}${r.oursMs.toFixed(1).padStart(10)}${r.torchMs.toFixed(1).padStart(10)}` +

@@ -2,7 +2,10 @@
 """PyTorch side of bench/model: torchvision's EfficientNet-B0, eager, timed like model.bench.ts times ours.
 
     /usr/bin/python3 bench/model/model_reference.py --threads T --batch B --size S --iters N --warmup W \
-        --formats contiguous,channels_last --modes forward,train
+        --formats contiguous,channels_last --modes forward,train [--width W --depth D --strides S1,...,S7 --classes C]
+
+With --width (and --depth, --strides, --classes) the model is torchvision's EfficientNet built from B0's stages with
+those multipliers and stage strides (as bench/train/small_images_reference.py builds it) instead of efficientnet_b0().
 
 forward: eval mode under torch.no_grad(), one forward of the batch. train: train mode, forward + cross entropy
 + backward (gradients set to None before each iteration, as an optimizer's zero_grad does). Prints one JSON object
@@ -15,6 +18,10 @@ import time
 import torch
 import torch.nn.functional as F
 from torchvision.models import efficientnet_b0
+from torchvision.models.efficientnet import EfficientNet, MBConvConfig
+
+# B0's stages: expansion, kernel, input channels, output channels, repeats (strides from --strides).
+B0 = [(1, 3, 32, 16, 1), (6, 3, 16, 24, 2), (6, 5, 24, 40, 2), (6, 3, 40, 80, 3), (6, 5, 80, 112, 3), (6, 5, 112, 192, 4), (6, 3, 192, 320, 1)]
 
 
 def main():
@@ -26,12 +33,23 @@ def main():
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--formats', default='contiguous,channels_last')
     parser.add_argument('--modes', default='forward,train')
+    parser.add_argument('--width', type=float, default=None)
+    parser.add_argument('--depth', type=float, default=1.0)
+    parser.add_argument('--strides', default='1,2,2,2,1,2,1')
+    parser.add_argument('--classes', type=int, default=1000)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = efficientnet_b0()
+    if args.width is None:
+        model = efficientnet_b0(num_classes=args.classes)
+    else:
+        strides = [int(s) for s in args.strides.split(',')]
+        if len(strides) != len(B0):
+            raise SystemExit(f'model_reference.py: --strides needs {len(B0)} values, got {args.strides}')
+        setting = [MBConvConfig(e, k, s, i, o, n, width_mult=args.width, depth_mult=args.depth) for (e, k, i, o, n), s in zip(B0, strides)]
+        model = EfficientNet(setting, dropout=0.2, num_classes=args.classes)
     x0 = torch.randn(args.batch, 3, args.size, args.size)
-    y = torch.randint(0, 1000, (args.batch,))
+    y = torch.randint(0, args.classes, (args.batch,))
     results = {}
     for memory_format in args.formats.split(','):
         fmt = torch.channels_last if memory_format == 'channels_last' else torch.contiguous_format

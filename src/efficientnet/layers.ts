@@ -7,11 +7,14 @@ import { BatchNorm2d, Conv2d, Module, Sequential, SiLU, type Conv2dLayerOptions 
 import {
   adaptiveAvgPool2d,
   add,
+  add_,
   bernoulli_,
+  callOperator,
   conv2d,
   div_,
   empty,
   mul,
+  isGradEnabled,
   normal_,
   noGrad,
   pad,
@@ -54,9 +57,37 @@ export class Conv2dSame extends Conv2d {
     if (shape.length !== 4) throw new Error(`Conv2dSame.forward: expected NCHW input, got shape [${shape.join(', ')}]`);
     const [top, bottom] = samePadding(shape[2]!, this.kernelSize[0], this.stride[0], this.dilation[0]);
     const [left, right] = samePadding(shape[3]!, this.kernelSize[1], this.stride[1], this.dilation[1]);
-    const padded = top + bottom + left + right > 0 ? pad(input, [left, right, top, bottom]) : input;
-    return conv2d(padded, this.weight, this.bias, { stride: this.stride, dilation: this.dilation, groups: this.groups });
+    if (top + bottom + left + right === 0) {
+      return conv2d(input, this.weight, this.bias, { stride: this.stride, dilation: this.dilation, groups: this.groups });
+    }
+    const padded = pad(input, [left, right, top, bottom]);
+    const output = conv2d(padded, this.weight, this.bias, { stride: this.stride, dilation: this.dilation, groups: this.groups });
+    if (!isGradEnabled()) padded.dispose();
+    return output;
   }
+}
+
+/** Applies an in-place ATen activation to `target` and frees the second handle to it that the call returns. */
+function applyInPlace(name: 'aten::silu_' | 'aten::sigmoid_', target: Tensor): void {
+  (callOperator(name, target) as Tensor).dispose();
+}
+
+/**
+ * Runs `layers` in order on `input`. With grad mode off (evaluation) every intermediate output is freed as soon as
+ * the next layer has consumed it, as PyTorch frees an unreferenced tensor at once: without this, the enclosing
+ * tidy() scope would keep every activation of the forward pass alive until it ends, so each op would write to
+ * fresh, cold memory. `input` itself and tensors a layer passes through unchanged are never freed. With grad mode
+ * on, autograd keeps the activations anyway and nothing is freed early.
+ */
+export function forwardChain(input: Tensor, layers: Iterable<Module>): Tensor {
+  const eager = !isGradEnabled();
+  let x = input;
+  for (const layer of layers) {
+    const next = layer.forward(x);
+    if (eager && x !== input && next !== x) x.dispose();
+    x = next;
+  }
+  return x;
 }
 
 /** Options of {@link Conv2dNormActivation}. */
@@ -93,8 +124,14 @@ export class Conv2dNormActivation extends Sequential {
   }
 
   override forward(input: Tensor): Tensor {
-    const normalised = this.bn.forward(this.conv.forward(input));
-    return this.activate ? silu(normalised) : normalised;
+    const convolved = this.conv.forward(input);
+    const normalised = this.bn.forward(convolved);
+    if (!isGradEnabled()) convolved.dispose();
+    if (!this.activate) return normalised;
+    if (isGradEnabled()) return silu(normalised);
+    // No autograd graph to keep: activate in place (as torchvision's SiLU(inplace=True)).
+    applyInPlace('aten::silu_', normalised);
+    return normalised;
   }
 }
 
@@ -113,9 +150,22 @@ export class SqueezeExcitation extends Module {
   }
 
   forward(input: Tensor): Tensor {
+    if (isGradEnabled()) {
+      const pooled = adaptiveAvgPool2d(input, 1);
+      const scale = sigmoid(this.fc2.forward(silu(this.fc1.forward(pooled))));
+      return mul(input, scale);
+    }
+    // No autograd graph to keep: free each small intermediate at once and activate in place.
     const pooled = adaptiveAvgPool2d(input, 1);
-    const scale = sigmoid(this.fc2.forward(silu(this.fc1.forward(pooled))));
-    return mul(input, scale);
+    const squeezed = this.fc1.forward(pooled);
+    pooled.dispose();
+    applyInPlace('aten::silu_', squeezed);
+    const scale = this.fc2.forward(squeezed);
+    squeezed.dispose();
+    applyInPlace('aten::sigmoid_', scale);
+    const output = mul(input, scale);
+    scale.dispose();
+    return output;
   }
 }
 
@@ -182,10 +232,14 @@ export class MBConv extends Module {
   }
 
   forward(input: Tensor): Tensor {
-    let x = input;
-    for (const layer of this.layers) x = layer.forward(x);
+    const x = forwardChain(input, this.layers);
     if (!this.hasResidual) return x;
-    return add(this.stochasticDepth.forward(x), input);
+    const branch = this.stochasticDepth.forward(x);
+    if (isGradEnabled() || branch === input) return add(branch, input);
+    // No autograd graph to keep: add in place into the branch (as torchvision's `result += input`).
+    if (branch !== x) x.dispose();
+    add_(branch, input);
+    return branch;
   }
 }
 

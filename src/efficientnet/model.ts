@@ -3,12 +3,13 @@
  * `features.1.0.block.0.0.weight`, ..., `classifier.1.weight`), so torchvision state dicts load as they are.
  */
 import { AdaptiveAvgPool2d, Dropout, Linear, Module, Sequential } from '../nn/index.js';
-import { flatten, noGrad, uniform_, zero_, type Tensor } from '../torch/index.js';
+import { flatten, isGradEnabled, noGrad, uniform_, zero_, type Tensor } from '../torch/index.js';
 import type { StageArgs } from './block-spec.js';
 import { efficientNetB0Stages } from './block-spec.js';
 import {
   Conv2dNormActivation,
   MBConv,
+  forwardChain,
   initConvolution_,
   type BatchNormSettings,
 } from './layers.js';
@@ -157,10 +158,15 @@ export class EfficientNet extends Module {
   /** Logits [N, numClasses] for NCHW images. */
   forward(input: Tensor): Tensor {
     this.checkInput(input);
-    let x = this.stem.forward(input);
-    for (const stage of this.stages) x = stage.forward(x);
-    x = this.head.forward(x);
-    return this.fc.forward(this.dropout.forward(flatten(this.avgpool.forward(x), 1)));
+    // forwardChain frees each activation once consumed when grad mode is off (evaluation); see there.
+    const pooled = forwardChain(input, [this.stem, ...this.stages.flatMap((stage) => [...stage]), this.head, this.avgpool]);
+    const flat = flatten(pooled, 1);
+    const logits = this.fc.forward(this.dropout.forward(flat));
+    if (!isGradEnabled()) {
+      pooled.dispose();
+      flat.dispose();
+    }
+    return logits;
   }
 
   /**
@@ -170,9 +176,13 @@ export class EfficientNet extends Module {
   forwardFeatures(input: Tensor): Tensor[] {
     this.checkInput(input);
     const maps: Tensor[] = [];
+    const eager = !isGradEnabled();
     let x = this.stem.forward(input);
     this.stages.forEach((stage, i) => {
-      x = stage.forward(x);
+      const output = forwardChain(x, stage);
+      // With grad mode off, free the stage's input unless it is one of the maps (see forwardChain).
+      if (eager && output !== x && !maps.includes(x)) x.dispose();
+      x = output;
       const next = this.spec.stages[i + 1];
       if (next === undefined || next.stride > 1) maps.push(x);
     });

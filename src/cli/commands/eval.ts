@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DataLoader } from '../../data/loader.js';
+import { toChannelsLast } from '../../demo/convnet.js';
 import { DataSpecError, openData } from '../../data/spec.js';
 import { openEvalModel, RunOptionsError } from '../../train/run.js';
 import { evalTransform } from '../../train/small-images.js';
@@ -91,6 +92,9 @@ export async function run(args: string[]): Promise<number> {
     if (threads !== undefined) setNumThreads(threads);
     const imageSize = model.config.resolution;
     const loader = new DataLoader(data.val, { batchSize, transform: evalTransform(imageSize), shuffle: false, workers });
+    // evaluate() feeds channels_last batches: lay the kernels out the same way, as effnet train does (a
+    // channels_last input through NCHW kernels would re-lay the kernels out at every convolution).
+    toChannelsLast(model);
     let result;
     const started = performance.now();
     try {
