@@ -18,6 +18,19 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-frtti", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]
+    },
+    {
+      "target_name": "effnet_image",
+      "sources": ["src/jpeg_decode.cc"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc!": ["-std=gnu++17", "-std=gnu++20"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wno-unused-parameter", "-Wno-clobbered"],
+      "conditions": [
+        ["<!(node -p \"require('fs').existsSync('/usr/include/jpeglib.h') ? 1 : 0\")==1", {
+          "defines": ["EFFNET_HAVE_LIBJPEG"],
+          "libraries": ["-ljpeg"]
+        }]
+      ]
     }
   ]
 }

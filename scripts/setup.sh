@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 need=()
 dpkg -s libtorch-dev >/dev/null 2>&1 || need+=(libtorch-dev)
 dpkg -s libgloo-dev >/dev/null 2>&1 || need+=(libgloo-dev)
+dpkg -s libjpeg62-turbo-dev >/dev/null 2>&1 || need+=(libjpeg62-turbo-dev)
 dpkg -s python3-torchvision >/dev/null 2>&1 || need+=(python3-torchvision)
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
 dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)

@@ -1,9 +1,36 @@
 // Entry point of the effnet libtorch binding.
 #include "common.h"
 
+#include <malloc.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
 namespace effnet {
 
+namespace {
+
+// glibc returns freed blocks of 128 KiB and more to the OS (munmap, heap trimming) and maps them again on the next
+// allocation, so every training or evaluation step pays page faults for its activation buffers. Raising the mmap and
+// trim thresholds keeps those blocks in the heap for reuse, as PyTorch users do with MALLOC_MMAP_THRESHOLD_ /
+// MALLOC_TRIM_THRESHOLD_ (docs/engine.md, "Memory allocator"). Skipped when the user set either variable, or
+// EFFNET_MALLOC_TUNING=0.
+void tuneMalloc() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* setting = std::getenv("EFFNET_MALLOC_TUNING");
+    if (setting != nullptr && std::strcmp(setting, "0") == 0) return;
+    if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr) return;
+    mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's largest accepted value (HEAP_MAX_SIZE / 2 on 64-bit)
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+  });
+}
+
+}  // namespace
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  tuneMalloc();
   registerTensorFunctions(env, exports);
   registerOperatorFunctions(env, exports);
   registerAutogradFunctions(env, exports);

@@ -1,7 +1,13 @@
 /**
  * The in-memory image type of the data pipeline (8-bit RGB, row-major, interleaved HWC) and decoding of encoded
- * files (JPEG, PNG, WebP, ...) into it with sharp.
+ * files into it: JPEGs with libjpeg through our small native addon (native/src/jpeg_decode.cc, the same library
+ * calls as Pillow, so the pixels equal `PIL.Image.open(f).convert('RGB')`, and synchronous, without sharp's
+ * per-call cost), everything else (PNG, WebP, GIF, TIFF, and JPEGs libjpeg warns about) with sharp.
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import sharp, { type OutputInfo } from 'sharp';
 
 /** An 8-bit RGB image: `data[(y * width + x) * 3 + c]`, c = 0 (red), 1 (green), 2 (blue). */
@@ -36,6 +42,44 @@ export function grayToRgb(gray: Uint8Array, width: number, height: number): RgbI
   return { data, width, height };
 }
 
+interface JpegBinding {
+  available: boolean;
+  decodeJpeg(bytes: Uint8Array): RgbImage | null;
+}
+
+/** The effnet_image addon, or null when it is not built (or EFFNET_NATIVE_JPEG=0 asks for sharp only). */
+function loadJpegBinding(): JpegBinding | null {
+  if (process.env.EFFNET_NATIVE_JPEG === '0') return null;
+  const here = dirname(fileURLToPath(import.meta.url));
+  // dist/src/data -> repository root; src/data when run from sources.
+  const path = [join(here, '../../../native/build/Release/effnet_image.node'), join(here, '../../native/build/Release/effnet_image.node')].find((p) => existsSync(p));
+  if (!path) return null;
+  try {
+    const binding = createRequire(import.meta.url)(path) as JpegBinding;
+    return binding.available ? binding : null;
+  } catch {
+    return null; // built for another Node version, or libjpeg missing at run time: sharp decodes everything
+  }
+}
+
+const jpeg = loadJpegBinding();
+
+/** True when JPEGs are decoded by the native libjpeg path (else sharp decodes them). */
+export function nativeJpegAvailable(): boolean {
+  return jpeg !== null;
+}
+
+/**
+ * Decodes a JPEG synchronously with libjpeg exactly as Pillow does (`Image.open(f).convert('RGB')`: greyscale
+ * replicated, CMYK converted with Pillow's formula). Returns null when the native decoder is not built, the bytes
+ * are not a JPEG, or libjpeg reports anything (a warning such as truncated or corrupt data, an unsupported
+ * precision): then use {@link decodeImage}, which falls back to sharp and reports errors.
+ */
+export function decodeJpegSync(bytes: Uint8Array): RgbImage | null {
+  if (jpeg === null || bytes.length < 3 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  return jpeg.decodeJpeg(bytes);
+}
+
 let sharpConfigured = false;
 function configureSharp(): void {
   if (sharpConfigured) return;
@@ -46,12 +90,15 @@ function configureSharp(): void {
 }
 
 /**
- * Decodes an encoded image (any format sharp reads: JPEG, PNG, WebP, GIF, TIFF, ...) into 8-bit RGB. Greyscale
- * becomes three equal channels; an alpha channel is dropped; 16-bit images are reduced to 8 bits; the colour space
- * is converted to sRGB. Truncated or corrupt data throws (sharp's `failOn: 'warning'`), with `source` in the
- * message: callers that must not stop on one bad file catch it (datasets report it per sample).
+ * Decodes an encoded image (any format sharp reads: JPEG, PNG, WebP, GIF, TIFF, ...) into 8-bit RGB. JPEGs go
+ * through {@link decodeJpegSync} (Pillow's pixels) when it can; otherwise sharp: greyscale becomes three equal
+ * channels, an alpha channel is dropped, 16-bit images are reduced to 8 bits, the colour space is converted to
+ * sRGB. Truncated or corrupt data throws (sharp's `failOn: 'warning'`), with `source` in the message: callers that
+ * must not stop on one bad file catch it (datasets report it per sample).
  */
 export async function decodeImage(bytes: Uint8Array, source = '<buffer>'): Promise<RgbImage> {
+  const fast = decodeJpegSync(bytes);
+  if (fast) return fast;
   configureSharp();
   let result: { data: Buffer; info: OutputInfo };
   try {

@@ -4,7 +4,7 @@
  */
 import type { RgbImage } from '../image.js';
 import type { Rng } from '../rng.js';
-import { resize, type ResampleFilter } from './resample.js';
+import { resize, resizeRegion, type ResampleFilter } from './resample.js';
 
 /** A crop box in pixels: top row, left column, height, width (torchvision's i, j, h, w). */
 export interface CropBox {
@@ -144,7 +144,17 @@ export function randomResizedCropBox(width: number, height: number, rng: Rng, pa
   return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };
 }
 
-/** torchvision `F.resized_crop` (PIL): crop `box`, then resize to width × height with Pillow's filter. */
+/** True when `box` has integer coordinates, positive size and lies inside a width × height image. */
+export function boxInside(box: CropBox, width: number, height: number): boolean {
+  const { top, left, height: h, width: w } = box;
+  return [top, left, h, w].every(Number.isInteger) && top >= 0 && left >= 0 && h > 0 && w > 0 && top + h <= height && left + w <= width;
+}
+
+/**
+ * torchvision `F.resized_crop` (PIL): crop `box`, then resize to width × height with Pillow's filter. A box inside
+ * the image is resized in place (no copy of the crop); one reaching outside is cropped first (black padding).
+ */
 export function resizedCrop(image: RgbImage, box: CropBox, width: number, height: number, filter: ResampleFilter = 'bicubic'): RgbImage {
+  if (boxInside(box, image.width, image.height)) return resizeRegion(image, box.left, box.top, box.width, box.height, width, height, filter);
   return resize(crop(image, box), width, height, filter);
 }

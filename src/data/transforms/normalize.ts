@@ -39,6 +39,33 @@ export function normalizeInto(image: RgbImage, tables: Float32Array[], out: Floa
   }
 }
 
+/**
+ * A row sink (for {@link resizeRegionRows} in ./resample.ts) that writes each RGB row of a width × height image
+ * normalised into the CHW slot of `out` at `offset`, mirrored left-right when `flip` is set: the same floats as
+ * hflip then {@link normalizeInto}, without the intermediate images.
+ */
+export function normalizedRowSink(tables: Float32Array[], out: Float32Array, offset: number, width: number, height: number, flip: boolean): (y: number, row: Uint8Array) => void {
+  const n = width * height;
+  if (offset + 3 * n > out.length) throw new Error(`normalizedRowSink: ${3 * n} values at offset ${offset} do not fit in an array of ${out.length}`);
+  const [t0, t1, t2] = tables as [Float32Array, Float32Array, Float32Array];
+  return (y, row) => {
+    const o = offset + y * width;
+    if (flip) {
+      for (let x = 0, i = 0, d = o + width - 1; x < width; x++, i += 3, d--) {
+        out[d] = t0[row[i]!]!;
+        out[d + n] = t1[row[i + 1]!]!;
+        out[d + 2 * n] = t2[row[i + 2]!]!;
+      }
+    } else {
+      for (let x = 0, i = 0, d = o; x < width; x++, i += 3, d++) {
+        out[d] = t0[row[i]!]!;
+        out[d + n] = t1[row[i + 1]!]!;
+        out[d + 2 * n] = t2[row[i + 2]!]!;
+      }
+    }
+  };
+}
+
 /** Convenience: a new Float32Array (CHW) with the normalised image. */
 export function normalize(image: RgbImage, mean: readonly number[] = IMAGENET_MEAN, std: readonly number[] = IMAGENET_STD): Float32Array {
   const out = new Float32Array(3 * image.width * image.height);

@@ -11,8 +11,9 @@
 import type { RgbImage } from '../image.js';
 import type { Rng } from '../rng.js';
 import { autoAugment, randAugment, type RandAugmentOptions } from './augment.js';
-import { centerCrop, DEFAULT_RRC, hflip, randomResizedCropBox, resizedCrop, resizeShortSide } from './geometry.js';
-import { IMAGENET_MEAN, IMAGENET_STD, normalizationTables, normalizeInto } from './normalize.js';
+import { boxInside, centerCrop, DEFAULT_RRC, hflip, randomResizedCropBox, resizedCrop, resizeShortSide } from './geometry.js';
+import { IMAGENET_MEAN, IMAGENET_STD, normalizationTables, normalizedRowSink, normalizeInto } from './normalize.js';
+import { resizeRegionRows } from './resample.js';
 
 /** Training-time preprocessing. */
 export interface TrainTransformSpec {
@@ -87,8 +88,15 @@ export function compileTransform(spec: TransformSpec): CompiledTransform {
     throw new Error(`unknown augment kind ${(aug as { kind: string }).kind}; expected 'randaugment' or 'autoaugment'`);
   }
   return (image, rng, out, offset) => {
-    let img = resizedCrop(image, randomResizedCropBox(image.width, image.height, rng, rrc), size, size);
-    if (rng.next() < flipP) img = hflip(img);
+    const box = randomResizedCropBox(image.width, image.height, rng, rrc);
+    const flip = rng.next() < flipP;
+    if (!augment && boxInside(box, image.width, image.height)) {
+      // Fused: resize the box in place and write each row flipped and normalised straight into the batch slot.
+      resizeRegionRows(image, box.left, box.top, box.width, box.height, size, size, 'bicubic', normalizedRowSink(tables, out, offset, size, size, flip));
+      return;
+    }
+    let img = resizedCrop(image, box, size, size);
+    if (flip) img = hflip(img);
     if (augment) img = augment(img, rng);
     normalizeInto(img, tables, out, offset);
   };

@@ -4,6 +4,10 @@
  * normalised per output pixel and quantised to 22-bit fixed point, horizontal pass first, each pass rounded and
  * clipped to 8 bits. torchvision's PIL path (Resize, RandomResizedCrop) calls exactly this, so our crops match
  * torchvision's pixel for pixel.
+ *
+ * The passes run in 32-bit integer arithmetic as Pillow's (its accumulators are C ints, sized so that they cannot
+ * overflow), read a sub-rectangle of the source in place (a crop costs no copy), and hand each finished output row
+ * to a sink, so that callers can write rows straight into their final layout (see {@link resizeRegionRows}).
  */
 import type { RgbImage } from '../image.js';
 
@@ -72,10 +76,181 @@ function precompute(inSize: number, in0: number, in1: number, outSize: number, f
   return { ksize, bounds, kk };
 }
 
-function clip8(v: number): number {
-  if (v >= ONE * 256) return 255;
-  if (v <= 0) return 0;
-  return Math.floor(v / ONE);
+/**
+ * Receives output row `y` of a resize as width × 3 bytes (RGB). The array is scratch space that the next row
+ * overwrites: copy what you keep.
+ */
+export type RowSink = (y: number, row: Uint8Array) => void;
+
+// Scratch buffers reused across calls (one resize at a time per thread; sinks must not start another resize).
+let scratchH: Uint8ClampedArray = new Uint8ClampedArray(0);
+let scratchRow: Uint8ClampedArray = new Uint8ClampedArray(0);
+function scratch(current: Uint8ClampedArray, size: number): Uint8ClampedArray {
+  return current.length >= size ? current : new Uint8ClampedArray(Math.max(size, current.length * 2));
+}
+
+/**
+ * Horizontal pass: `rows` output rows of `width` pixels into `out` (row stride width × 3), reading source rows
+ * `srcRow0`.. of `data` (row stride `srcStride` bytes) from byte column `srcCol0`. Writing to a clamped array
+ * is Pillow's clip8 of `sum >> 22`.
+ */
+function horizontalPass(
+  data: Uint8Array, srcStride: number, srcRow0: number, srcCol0: number, rows: number, width: number, c: Coeffs, out: Uint8ClampedArray,
+): void {
+  const { ksize, bounds, kk } = c;
+  for (let y = 0; y < rows; y++) {
+    const inRow = (srcRow0 + y) * srcStride + srcCol0;
+    let o = y * width * 3;
+    for (let xx = 0; xx < width; xx++) {
+      const kOff = xx * ksize;
+      const n = bounds[xx * 2 + 1]!;
+      let p = inRow + bounds[xx * 2]! * 3;
+      let s0 = HALF;
+      let s1 = HALF;
+      let s2 = HALF;
+      for (let x = 0; x < n; x++, p += 3) {
+        const w = kk[kOff + x]!;
+        s0 = (s0 + Math.imul(data[p]!, w)) | 0;
+        s1 = (s1 + Math.imul(data[p + 1]!, w)) | 0;
+        s2 = (s2 + Math.imul(data[p + 2]!, w)) | 0;
+      }
+      out[o++] = s0 >> PRECISION_BITS;
+      out[o++] = s1 >> PRECISION_BITS;
+      out[o++] = s2 >> PRECISION_BITS;
+    }
+  }
+}
+
+/**
+ * Vertical pass producing output row `yy` into `row` (`count` bytes): input row r of the pass starts at byte
+ * `base + r × stride` of `data`, where r is relative to `rowOffset`.
+ */
+function verticalRow(
+  data: Uint8Array | Uint8ClampedArray, stride: number, base: number, rowOffset: number, count: number, c: Coeffs, yy: number, row: Uint8ClampedArray,
+): void {
+  const kOff = yy * c.ksize;
+  const n = c.bounds[yy * 2 + 1]!;
+  const kk = c.kk;
+  let p = base + (c.bounds[yy * 2]! - rowOffset) * stride;
+  if (n === 4) {
+    const w0 = kk[kOff]!;
+    const w1 = kk[kOff + 1]!;
+    const w2 = kk[kOff + 2]!;
+    const w3 = kk[kOff + 3]!;
+    const s1 = stride;
+    const s2 = 2 * stride;
+    const s3 = 3 * stride;
+    for (let i = 0; i < count; i++, p++) {
+      row[i] = (HALF + Math.imul(data[p]!, w0) + Math.imul(data[p + s1]!, w1) + Math.imul(data[p + s2]!, w2) + Math.imul(data[p + s3]!, w3)) >> PRECISION_BITS;
+    }
+    return;
+  }
+  if (n === 5) {
+    const w0 = kk[kOff]!;
+    const w1 = kk[kOff + 1]!;
+    const w2 = kk[kOff + 2]!;
+    const w3 = kk[kOff + 3]!;
+    const w4 = kk[kOff + 4]!;
+    const s1 = stride;
+    const s2 = 2 * stride;
+    const s3 = 3 * stride;
+    const s4 = 4 * stride;
+    for (let i = 0; i < count; i++, p++) {
+      row[i] = (HALF + Math.imul(data[p]!, w0) + Math.imul(data[p + s1]!, w1) + Math.imul(data[p + s2]!, w2) + Math.imul(data[p + s3]!, w3)
+        + Math.imul(data[p + s4]!, w4)) >> PRECISION_BITS;
+    }
+    return;
+  }
+  for (let i = 0; i < count; i++, p++) {
+    let s = HALF;
+    for (let t = 0, q = p; t < n; t++, q += stride) s = (s + Math.imul(data[q]!, kk[kOff + t]!)) | 0;
+    row[i] = s >> PRECISION_BITS;
+  }
+}
+
+/**
+ * The general resampler: `data` holds an image whose rows are `srcStride` bytes apart; the resized image is the
+ * `inWidth` × `inHeight` rectangle starting at pixel (`left`, `top`), itself sub-selected by Pillow's fractional
+ * `box` (in the rectangle's coordinates). Rows go to `sink` in order.
+ */
+function resample(
+  data: Uint8Array, srcStride: number, left: number, top: number, inWidth: number, inHeight: number,
+  box: readonly [number, number, number, number], width: number, height: number, filter: ResampleFilter, sink: RowSink,
+): void {
+  const [x0, y0, x1, y1] = box;
+  const rowBytes = width * 3;
+  const needH = width !== inWidth || x0 !== 0 || x1 !== inWidth;
+  const needV = height !== inHeight || y0 !== 0 || y1 !== inHeight;
+  if (!needH && !needV) {
+    for (let y = 0; y < height; y++) {
+      const start = (top + y) * srcStride + left * 3;
+      sink(y, data.subarray(start, start + rowBytes));
+    }
+    return;
+  }
+  scratchRow = scratch(scratchRow, rowBytes);
+  const row = scratchRow.subarray(0, rowBytes);
+  const rowView = new Uint8Array(row.buffer, row.byteOffset, rowBytes);
+  const horiz = needH ? precompute(inWidth, x0, x1, width, filter) : null;
+  const vert = needV ? precompute(inHeight, y0, y1, height, filter) : null;
+  if (horiz && !vert) {
+    for (let y = 0; y < height; y++) {
+      horizontalPass(data, srcStride, top + y, left * 3, 1, width, horiz, row);
+      sink(y, rowView);
+    }
+    return;
+  }
+  const v = vert!;
+  if (!horiz) {
+    for (let yy = 0; yy < height; yy++) {
+      verticalRow(data, srcStride, top * srcStride + left * 3, 0, rowBytes, v, yy, row);
+      sink(yy, rowView);
+    }
+    return;
+  }
+  // Only the rows the vertical pass reads.
+  const first = v.bounds[0]!;
+  const last = v.bounds[height * 2 - 2]! + v.bounds[height * 2 - 1]!;
+  const rows = last - first;
+  scratchH = scratch(scratchH, rows * rowBytes);
+  const tmp = scratchH;
+  horizontalPass(data, srcStride, top + first, left * 3, rows, width, horiz, tmp);
+  for (let yy = 0; yy < height; yy++) {
+    verticalRow(tmp, rowBytes, 0, first, rowBytes, v, yy, row);
+    sink(yy, rowView);
+  }
+}
+
+function checkSize(what: string, width: number, height: number, filter: ResampleFilter): void {
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
+    throw new Error(`${what}: target size must be positive integers, got ${width}x${height}`);
+  }
+  if (!(filter in FILTERS)) throw new Error(`${what}: unknown filter "${filter}"; expected ${Object.keys(FILTERS).join(' or ')}`);
+}
+
+/**
+ * Resizes the whole-pixel rectangle (`left`, `top`, `regionWidth` × `regionHeight`) of `image` to width × height,
+ * exactly as Pillow resizes `image.crop(rectangle)`, without copying the rectangle, and hands each output row to
+ * `sink` (row y as width × 3 RGB bytes, a scratch view valid until the sink returns). The rectangle must lie inside
+ * the image.
+ */
+export function resizeRegionRows(
+  image: RgbImage, left: number, top: number, regionWidth: number, regionHeight: number, width: number, height: number,
+  filter: ResampleFilter, sink: RowSink,
+): void {
+  checkSize('resizeRegionRows', width, height, filter);
+  if (![left, top, regionWidth, regionHeight].every(Number.isInteger) || left < 0 || top < 0 || regionWidth <= 0 || regionHeight <= 0
+    || left + regionWidth > image.width || top + regionHeight > image.height) {
+    throw new Error(`resizeRegionRows: region ${regionWidth}x${regionHeight} at (${left}, ${top}) must be whole pixels inside the ${image.width}x${image.height} image`);
+  }
+  resample(image.data, image.width * 3, left, top, regionWidth, regionHeight, [0, 0, regionWidth, regionHeight], width, height, filter, sink);
+}
+
+/** A sink that copies rows into a new width × height RGB image. */
+function collect(width: number, height: number): { image: RgbImage; sink: RowSink } {
+  const image: RgbImage = { data: new Uint8Array(width * height * 3), width, height };
+  const rowBytes = width * 3;
+  return { image, sink: (y, row) => image.data.set(row, y * rowBytes) };
 }
 
 /**
@@ -83,74 +258,20 @@ function clip8(v: number): number {
  * region in (fractional) pixel coordinates, as Pillow's `resize(size, filter, box)`; default the whole image.
  */
 export function resize(image: RgbImage, width: number, height: number, filter: ResampleFilter = 'bicubic', box?: [number, number, number, number]): RgbImage {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new Error(`resize: target size must be positive integers, got ${width}x${height}`);
-  }
-  if (!(filter in FILTERS)) throw new Error(`resize: unknown filter "${filter}"; expected ${Object.keys(FILTERS).join(' or ')}`);
-  const [x0, y0, x1, y1] = box ?? [0, 0, image.width, image.height];
+  checkSize('resize', width, height, filter);
+  const b = box ?? [0, 0, image.width, image.height];
+  const [x0, y0, x1, y1] = b;
   if (x0 < 0 || y0 < 0 || x1 > image.width || y1 > image.height || x1 <= x0 || y1 <= y0) {
     throw new Error(`resize: box [${x0}, ${y0}, ${x1}, ${y1}] is not inside the ${image.width}x${image.height} image with positive size`);
   }
-  if (width === image.width && height === image.height && x0 === 0 && y0 === 0 && x1 === width && y1 === height) {
-    return { data: image.data.slice(), width, height };
-  }
-  const needH = width !== image.width || x0 !== 0 || x1 !== width;
-  const needV = height !== image.height || y0 !== 0 || y1 !== height;
-  const horiz = precompute(image.width, x0, x1, width, filter);
-  const vert = precompute(image.height, y0, y1, height, filter);
-  let src = image;
-  let rowOffset = 0;
-  if (needH) {
-    // Only the rows the vertical pass reads.
-    const first = vert.bounds[0]!;
-    const last = vert.bounds[height * 2 - 2]! + vert.bounds[height * 2 - 1]!;
-    const rows = needV ? last - first : image.height;
-    const start = needV ? first : 0;
-    const out = new Uint8Array(width * rows * 3);
-    const inData = image.data;
-    const inStride = image.width * 3;
-    const { ksize, bounds, kk } = horiz;
-    for (let y = 0; y < rows; y++) {
-      const inRow = (y + start) * inStride;
-      const outRow = y * width * 3;
-      for (let xx = 0; xx < width; xx++) {
-        const xmin = bounds[xx * 2]!;
-        const xmax = bounds[xx * 2 + 1]!;
-        const kOff = xx * ksize;
-        let s0 = HALF;
-        let s1 = HALF;
-        let s2 = HALF;
-        for (let x = 0; x < xmax; x++) {
-          const w = kk[kOff + x]!;
-          const p = inRow + (x + xmin) * 3;
-          s0 += inData[p]! * w;
-          s1 += inData[p + 1]! * w;
-          s2 += inData[p + 2]! * w;
-        }
-        const o = outRow + xx * 3;
-        out[o] = clip8(s0);
-        out[o + 1] = clip8(s1);
-        out[o + 2] = clip8(s2);
-      }
-    }
-    src = { data: out, width, height: rows };
-    rowOffset = needV ? first : 0;
-  }
-  if (!needV) return src;
-  const out = new Uint8Array(width * height * 3);
-  const inData = src.data;
-  const stride = src.width * 3;
-  const { ksize, bounds, kk } = vert;
-  for (let yy = 0; yy < height; yy++) {
-    const ymin = bounds[yy * 2]! - rowOffset;
-    const ymax = bounds[yy * 2 + 1]!;
-    const kOff = yy * ksize;
-    const outRow = yy * stride;
-    for (let xc = 0; xc < stride; xc++) {
-      let s = HALF;
-      for (let y = 0; y < ymax; y++) s += inData[(y + ymin) * stride + xc]! * kk[kOff + y]!;
-      out[outRow + xc] = clip8(s);
-    }
-  }
-  return { data: out, width, height };
+  const out = collect(width, height);
+  resample(image.data, image.width * 3, 0, 0, image.width, image.height, b, width, height, filter, out.sink);
+  return out.image;
+}
+
+/** Pillow's `image.crop(rectangle).resize((width, height), filter)` for a whole-pixel rectangle inside the image, without the crop's copy. */
+export function resizeRegion(image: RgbImage, left: number, top: number, regionWidth: number, regionHeight: number, width: number, height: number, filter: ResampleFilter = 'bicubic'): RgbImage {
+  const out = collect(width, height);
+  resizeRegionRows(image, left, top, regionWidth, regionHeight, width, height, filter, out.sink);
+  return out.image;
 }
