@@ -171,9 +171,18 @@ def parse_strides(text):
     return [int(s) for s in strides]
 
 
-def build_model(width, depth, dropout, drop_path, classes, strides):
+def build_model(width, depth, dropout, drop_path, classes, strides, init='effnet'):
     setting = [MBConvConfig(e, k, s, i, o, n, width_mult=width, depth_mult=depth) for (e, k, i, o, n), s in zip(B0, strides)]
-    return EfficientNet(setting, dropout=dropout, stochastic_depth_prob=drop_path, num_classes=classes)
+    model = EfficientNet(setting, dropout=dropout, stochastic_depth_prob=drop_path, num_classes=classes)
+    if init == 'effnet':
+        # effnet's (TF's and timm's) convolution init: N(0, sqrt(2 / fan_out)) with fan_out = k*k*out / groups;
+        # torchvision's kaiming_normal_(mode='fan_out') omits the division by groups, which makes depthwise kernels
+        # sqrt(channels) times smaller. Everything else (BN 1/0, classifier U(+-1/sqrt(classes)), biases 0) is the same.
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+                nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+    return model
 
 
 def lr_at(step, lr, steps_per_epoch, epochs, warmup_epochs, warmup_lr=1e-6):
@@ -248,6 +257,8 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--workers', type=int, default=2)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--init', choices=['effnet', 'torchvision'], default='effnet',
+                    help="convolution init: effnet's (TF/timm: fan_out divided by groups, the default) or torchvision's")
     ap.add_argument('--limit', type=int, help='a seeded sample of at most N training and N validation images: smoke runs')
     ap.add_argument('--out', default='runs/fashion-mnist-torch')
     args = ap.parse_args()
@@ -287,7 +298,7 @@ def main():
     train = torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=len(train_set) > args.batch_size,
                                         num_workers=args.workers, persistent_workers=args.workers > 0)
     test = torch.utils.data.DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers)
-    model = build_model(args.width, args.depth, args.dropout, args.drop_path, num_classes, strides).to(memory_format=torch.channels_last)
+    model = build_model(args.width, args.depth, args.dropout, args.drop_path, num_classes, strides, args.init).to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith('.bias')]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and not n.endswith('.bias'))]
     opt = torch.optim.SGD([{'params': no_decay, 'weight_decay': 0.0}, {'params': decay, 'weight_decay': args.weight_decay}],
