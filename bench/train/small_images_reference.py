@@ -28,8 +28,9 @@ runs' recipe (width and depth 0.5, 32px, 5 epochs, batch 128, lr 0.1, warm-up 0.
 Fashion-MNIST run recorded in BENCHMARKS.md ("Training") matches `effnet train ... --dropout 0 --drop-path 0
 --crop-scale 1,1`:
   /usr/bin/python3 bench/train/small_images_reference.py --epochs 5 --threads 1 --workers 2 --crop-scale 1,1 \
-      --dropout 0 --drop-path 0 --out runs/fashion-mnist-torch
-and run 2 (40px, last map 3x3) adds `--image-size 40 --out runs/fmnist-v2-torch`. CIFAR-10 (docs/training.md):
+      --dropout 0 --drop-path 0 --init torchvision --out runs/fashion-mnist-torch
+and run 2 (40px, last map 3x3) adds `--image-size 40 --out runs/fmnist-v2-torch` (those runs predate --init and used
+torchvision's initialisation; the default is now effnet's). CIFAR-10 (docs/training.md):
   node dist/src/cli/main.js train --data ../shared/data/cifar10-train.tar.gz --val-split 0.1 --write-split runs/cifar-split.json
   /usr/bin/python3 bench/train/small_images_reference.py --data ../shared/data/cifar10-train.tar.gz \
       --split runs/cifar-split.json --epochs N --warmup-epochs 1 --weight-decay 5e-5 --dropout 0.1 --drop-path 0 \
