@@ -21,7 +21,8 @@ import {
   tidy,
   type Tensor,
 } from '../../src/torch/index.js';
-import { buildDemoConvNet, toChannelsLast } from '../../src/demo/convnet.js';
+import { buildDemoConvNet } from '../../src/demo/convnet.js';
+import { toChannelsLast } from '../../src/nn/index.js';
 import { loadFashionMnist, makeBatch } from '../../src/demo/data.js';
 import { demoOptimizer, trainStep } from '../../src/demo/train.js';
 import { benchSource, integerOptions, loadAverage, median, parseBenchArgs, runPython, TUNED_MALLOC } from '../common.js';

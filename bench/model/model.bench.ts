@@ -13,7 +13,7 @@
  */
 import { createEfficientNet, customConfig, type EfficientNet } from '../../src/efficientnet/index.js';
 import { smallImageStages } from '../../src/train/small-images.js';
-import { toChannelsLast } from '../../src/demo/convnet.js';
+import { toChannelsLast } from '../../src/nn/index.js';
 import {
   contiguous,
   crossEntropy,

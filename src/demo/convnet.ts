@@ -4,7 +4,6 @@
  * the flattened 64×3×3 features. 29,178 parameters. bench/engine/engine_reference.py builds the same network in
  * PyTorch; keep the two in step.
  */
-import { callOperator, clone, noGrad, tidy } from '../torch/index.js';
 import { BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, type Module, ReLU, Sequential } from '../nn/index.js';
 
 /** Channel widths of the demo network's three conv blocks. */
@@ -32,23 +31,4 @@ export function buildDemoConvNet(channels: readonly number[] = DEMO_CHANNELS, cl
   net.append(new Flatten());
   net.append(new Linear(inChannels * size * size, classes));
   return net;
-}
-
-/**
- * Re-lays the 4-D parameters (conv kernels) of `model` out as channels_last, in place, as PyTorch's
- * `model.to(memory_format=torch.channels_last)` does: the same parameter objects get new strides, so optimizers
- * built before or after see the same tensors. libtorch's convolutions then run in NHWC, which on CPU is markedly
- * faster for training. It uses clone() rather than contiguous(): a kernel with one input channel ([out, 1, k, k])
- * already counts as channels_last-contiguous, so contiguous() would keep its NCHW strides and the first
- * convolution would stay NCHW.
- */
-export function toChannelsLast(model: Module): void {
-  noGrad(() =>
-    tidy(() => {
-      for (const parameter of model.parameters()) {
-        if (parameter.ndim !== 4) continue;
-        callOperator('aten::set_.source_Tensor', parameter, clone(parameter, 'channels_last'));
-      }
-    }),
-  );
 }

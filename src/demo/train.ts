@@ -7,7 +7,8 @@ import type { Module } from '../nn/index.js';
 import { SGD, type Optimizer } from '../optim/index.js';
 import type { IdxSplit } from '../data/idx.js';
 import { ProgressBar, type ProgressStream } from '../train/progress.js';
-import { buildDemoConvNet, toChannelsLast } from './convnet.js';
+import { toChannelsLast } from '../nn/index.js';
+import { buildDemoConvNet } from './convnet.js';
 import { BatchSampler, loadFashionMnist, makeBatch } from './data.js';
 
 /** Options of trainDemo; every default is the one `effnet demo` uses. */

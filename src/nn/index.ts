@@ -9,3 +9,4 @@ export { Identity, Flatten } from './layers/shape.js';
 export { Sequential } from './layers/container.js';
 export { SiLU, ReLU, Sigmoid } from './layers/activation.js';
 export { AdaptiveAvgPool2d, MaxPool2d } from './layers/pooling.js';
+export { toChannelsLast } from './memory-format.js';

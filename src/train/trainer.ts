@@ -24,7 +24,7 @@ import { ModelEma } from '../optim/ema.js';
 import { cosineSchedule, scaleLearningRate, stepDecaySchedule, type LearningRateSchedule } from '../optim/schedule.js';
 import type { Batch, DataLoader } from '../data/loader.js';
 import { deriveSeed } from '../data/rng.js';
-import { toChannelsLast } from '../demo/convnet.js';
+import { toChannelsLast } from '../nn/index.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
 import { loadCheckpoint, saveCheckpoint, type JsonValue, type TrainingProgressState } from './checkpoint.js';
 import { appendMetrics, countCorrect, type MetricsRecord } from './metrics.js';

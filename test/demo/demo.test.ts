@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { liveTensorCount, manualSeed, noGrad, randn, tidy } from '../../src/torch/index.js';
 import { FASHION_MNIST_DIR, type IdxSplit } from '../../src/data/idx.js';
-import { buildDemoConvNet, toChannelsLast } from '../../src/demo/convnet.js';
+import { buildDemoConvNet } from '../../src/demo/convnet.js';
+import { toChannelsLast } from '../../src/nn/index.js';
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD, BatchSampler, loadFashionMnist, makeBatch } from '../../src/demo/data.js';
 import { demoLearningRate, trainDemo } from '../../src/demo/train.js';
 

@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEfficientNet, customConfig, type EfficientNet } from '../../src/efficientnet/index.js';
-import { toChannelsLast } from '../../src/demo/convnet.js';
+import { toChannelsLast } from '../../src/nn/index.js';
 import { smallImageStages } from '../../src/train/small-images.js';
 import {
   clone,

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DataLoader } from '../../data/loader.js';
-import { toChannelsLast } from '../../demo/convnet.js';
+import { toChannelsLast } from '../../nn/index.js';
 import { DataSpecError, openData } from '../../data/spec.js';
 import { openEvalModel, RunOptionsError } from '../../train/run.js';
 import { evalTransform } from '../../train/small-images.js';
