@@ -15,25 +15,12 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SplitFile } from '../../src/train/split-file.js';
 import { CLASSES, runCli, tinyTrainArgs, writeImageFolder } from './cli-helpers.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'effnet-split-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-
-interface SplitJson {
-  format: number;
-  data: string;
-  kind: string;
-  valSplit: number;
-  splitSeed: number;
-  classes: string[];
-  root: string;
-  trainCount: number;
-  valCount: number;
-  valNames: string[];
-  valLabels: number[];
-}
 
 const PER_CLASS = 8;
 const images = join(dir, 'pack', 'images');
@@ -46,7 +33,7 @@ test('effnet train on a tar writes split.json listing exactly the images it vali
   const result = await runCli(tinyTrainArgs(archive, run, 1));
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /validation images listed in .*split\.json/);
-  const split = JSON.parse(readFileSync(join(run, 'split.json'), 'utf8')) as SplitJson;
+  const split = JSON.parse(readFileSync(join(run, 'split.json'), 'utf8')) as SplitFile;
   // round(8 x 0.25) = 2 validation images per class (stratified), the other 6 train.
   assert.equal(split.valCount, 2 * CLASSES.length);
   assert.equal(split.valNames.length, split.valCount);
@@ -96,7 +83,7 @@ test('effnet train --write-split writes the same file as the run, again on a sec
   assert.equal(readFileSync(second, 'utf8'), fromRun);
   const other = join(dir, 'c.json');
   assert.equal((await runCli(['train', '--data', archive, '--val-split', '0.5', '--write-split', other])).code, 0);
-  const half = JSON.parse(readFileSync(other, 'utf8')) as SplitJson;
+  const half = JSON.parse(readFileSync(other, 'utf8')) as SplitFile;
   assert.equal(half.valCount, 4 * CLASSES.length, 'another fraction, another hold-out');
 });
 
@@ -110,7 +97,7 @@ test('the PyTorch reference reads the split file: the same validation items, eve
   ].join('\n');
   const out = execFileSync('/usr/bin/python3', ['-c', script, archive, join(run, 'split.json')], { encoding: 'utf8' });
   const python = JSON.parse(out) as { train: [string, number][]; val: [string, number][]; classes: string[]; images: string[] };
-  const split = JSON.parse(readFileSync(join(run, 'split.json'), 'utf8')) as SplitJson;
+  const split = JSON.parse(readFileSync(join(run, 'split.json'), 'utf8')) as SplitFile;
   assert.deepEqual(python.val, split.valNames.map((n, i) => [n, split.valLabels[i]]));
   assert.equal(python.train.length, split.trainCount);
   assert.equal(python.images.length, PER_CLASS * CLASSES.length);
@@ -118,17 +105,17 @@ test('the PyTorch reference reads the split file: the same validation items, eve
 });
 
 test('spec options: cache=memory lists the same names, seed= and train=N are recorded (train=N with its names)', async () => {
-  const plain = JSON.parse(readFileSync(join(run, 'split.json'), 'utf8')) as SplitJson;
+  const plain = JSON.parse(readFileSync(join(run, 'split.json'), 'utf8')) as SplitFile;
   const cachedRun = join(dir, 'cached');
   const cached = await runCli(tinyTrainArgs(`${archive},cache=memory`, cachedRun, 1));
   assert.equal(cached.code, 0, cached.stderr);
-  const fromCache = JSON.parse(readFileSync(join(cachedRun, 'split.json'), 'utf8')) as SplitJson;
+  const fromCache = JSON.parse(readFileSync(join(cachedRun, 'split.json'), 'utf8')) as SplitFile;
   assert.deepEqual({ ...fromCache, data: archive }, plain, 'decoding into memory keeps the hold-out and its names');
 
   const subsetPath = join(dir, 'subset.json');
   const result = await runCli(['train', '--data', `${archive},val=6,train=9,seed=3`, '--write-split', subsetPath]);
   assert.equal(result.code, 0, result.stderr);
-  const subset = JSON.parse(readFileSync(subsetPath, 'utf8')) as SplitJson & { trainNames?: string[] };
+  const subset = JSON.parse(readFileSync(subsetPath, 'utf8')) as SplitFile;
   assert.equal(subset.splitSeed, 3);
   assert.equal(subset.valSplit, 6 / (PER_CLASS * CLASSES.length));
   assert.equal(subset.valCount, 6);
