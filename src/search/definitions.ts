@@ -7,7 +7,7 @@ import { formatBudget, parseBudget } from './budget.js';
 import { networkSpec } from '../efficientnet/index.js';
 import { stagesOf, type ScaledConfigJson } from './config-file.js';
 import { enumerateGrid } from './grid.js';
-import { SCALING_STRATEGIES, matchMacsFactor, profileConfig, scaleBase, type Coefficients } from './match.js';
+import { MatchError, SCALING_STRATEGIES, matchMacsFactor, profileConfig, scaleBase, type Coefficients } from './match.js';
 import type { Json } from './store.js';
 import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, type TrialSettings } from './trial.js';
 
@@ -110,11 +110,29 @@ export function gridSearchDefinition(options: CommonSearchOptions & { step: numb
   };
 }
 
+/** A further compound-scaling series of a study: its name in tables and charts and its α, β, γ. */
+export interface ExtraCompoundSeries {
+  /** Strategy name shown in the report and chart, e.g. 'compound-paper'. */
+  name: string;
+  /** α, β, γ of this series. */
+  coefficients: Coefficients;
+}
+
 /**
  * The scaling study: the base itself (factor 1) and, for each factor, the base matched to factor × its MACs by depth
- * only, width only, resolution only and compound scaling (within `macTolerance`, default 5%).
+ * only, width only, resolution only and compound scaling (within `macTolerance`, default 5%). Each of
+ * `extraCompound` adds one more compound series with its own α, β, γ (e.g. the paper's beside the searched ones), so
+ * both are compared against the same single-dimension trials.
  */
-export function scalingStudyDefinition(options: CommonSearchOptions & { factors: number[]; coefficients: Coefficients; macTolerance?: number }): SearchDefinition {
+export function scalingStudyDefinition(
+  options: CommonSearchOptions & { factors: number[]; coefficients: Coefficients; macTolerance?: number; extraCompound?: ExtraCompoundSeries[] },
+): SearchDefinition {
+  const extra = options.extraCompound ?? [];
+  const names = new Set<string>([...SCALING_STRATEGIES, 'base']);
+  for (const series of extra) {
+    if (names.has(series.name)) throw new MatchError(`extra compound series name '${series.name}' is already taken; choose another`);
+    names.add(series.name);
+  }
   const multiple = options.resolutionMultiple ?? 1;
   const baseCost = profileConfig(options.base, { numClasses: options.numClasses });
   const trials: SearchDefinition['trials'] = [
@@ -134,9 +152,26 @@ export function scalingStudyDefinition(options: CommonSearchOptions & { factors:
       });
     }
   }
+  for (const factor of options.factors) {
+    for (const series of extra) {
+      const match = matchMacsFactor(options.base, 'compound', factor, {
+        numClasses: options.numClasses,
+        coefficients: series.coefficients,
+        maxRelativeError: options.macTolerance ?? 0.05,
+        resolutionMultiple: multiple,
+      });
+      trials.push({
+        label: `${series.name} x${factor}`,
+        config: {
+          kind: 'study', strategy: series.name, scaling: 'compound', coefficients: series.coefficients as unknown as { [key: string]: Json }, factor, multiplier: match.multiplier,
+          targetMacs: match.target, params: match.params, macs: match.macs, relativeError: match.relativeError, config: match.config as unknown as { [key: string]: Json },
+        },
+      });
+    }
+  }
   return {
     kind: 'study',
-    spec: { ...commonSpec(options), study: { factors: options.factors, coefficients: options.coefficients as unknown as { [key: string]: Json }, macTolerance: options.macTolerance ?? 0.05 } },
+    spec: { ...commonSpec(options), study: { factors: options.factors, coefficients: options.coefficients as unknown as { [key: string]: Json }, macTolerance: options.macTolerance ?? 0.05, ...(extra.length > 0 ? { extraCompound: extra as unknown as Json[] } : {}) } },
     trials,
   };
 }

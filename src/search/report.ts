@@ -97,8 +97,12 @@ export function studySeries(trials: readonly TrialRow[]): ChartSeries[] {
 /** Markdown report of a scaling study: one row per factor, one column per strategy. */
 export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow[], chartFile = 'accuracy-vs-macs.svg'): string {
   const lines = [`# Scaling study: ${search.name}`, '', ...header(search, trials), ''];
-  const study = search.spec.study as { coefficients?: { alpha: number; beta: number; gamma: number } } | undefined;
+  type Abg = { alpha: number; beta: number; gamma: number };
+  const study = search.spec.study as { coefficients?: Abg; extraCompound?: { name: string; coefficients: Abg }[] } | undefined;
   if (study?.coefficients) lines.push(`Compound scaling with α = ${study.coefficients.alpha}, β = ${study.coefficients.beta}, γ = ${study.coefficients.gamma}.`, '');
+  for (const series of study?.extraCompound ?? []) {
+    lines.push(`\`${series.name}\`: compound scaling with α = ${series.coefficients.alpha}, β = ${series.coefficients.beta}, γ = ${series.coefficients.gamma}.`, '');
+  }
   lines.push(`![validation top-1 vs MACs](${chartFile})`, '', '| factor | strategy | configuration | params | MACs (vs target) | val top-1 | wall | status |', '|---:|---|---|---:|---:|---:|---:|---|');
   for (const t of [...trials].sort((a, b) => num(a.config.factor) - num(b.config.factor) || a.seq - b.seq)) {
     const error = num(t.config.relativeError);

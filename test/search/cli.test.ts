@@ -95,3 +95,24 @@ test('scaling-study --dry-run stores and lists the base plus one matched configu
   const again = effnet('scaling-study', '--base', 'width=0.25,depth=0.2,resolution=32', '--factors', '2,4', '--data', DATA, '--budget', '2steps', '--db', join(dir, 's.sqlite'), '--dry-run');
   assert.match(again.stderr, /resuming study search 'study'/);
 });
+
+test('scaling-study --also-paper adds a compound-paper series matched like a paper-coefficient study, and refuses when redundant', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-study-'));
+  const common = ['--base', 'width=0.25,depth=0.2,resolution=32', '--factors', '2,4', '--data', DATA, '--budget', '2steps', '--dry-run'];
+  const both = effnet('scaling-study', ...common, '--alpha', '1.3', '--beta', '1.1', '--gamma', '1.1', '--also-paper', '--db', join(dir, 'a.sqlite'));
+  assert.equal(both.code, 0, both.stderr);
+  assert.match(both.stderr, /created study search 'study'.*11 trials/);
+  // The reference: a plain study with the paper's coefficients (the default) matches its compound trials the same way.
+  const paper = effnet('scaling-study', ...common, '--db', join(dir, 'p.sqlite'));
+  assert.equal(paper.code, 0, paper.stderr);
+  const row = (text: string, label: string): string => {
+    const line = text.split('\n').find((l) => l.includes(` ${label} `));
+    assert.ok(line !== undefined, `${label} missing from:\n${text}`);
+    return line.replace(/^\s*#\d+\s+\S+\s+x\d+\s+/, '');
+  };
+  for (const factor of [2, 4]) assert.equal(row(both.stderr, `compound-paper x${factor}`), row(paper.stderr, `compound x${factor}`));
+  assert.notEqual(row(both.stderr, 'compound x4'), row(both.stderr, 'compound-paper x4'));
+  const redundant = effnet('scaling-study', ...common, '--also-paper', '--db', join(dir, 'r.sqlite'));
+  assert.equal(redundant.code, 2);
+  assert.match(redundant.stderr, /--also-paper: the compound coefficients already are the paper's/);
+});

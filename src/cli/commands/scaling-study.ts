@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { UsageError, parseFactors, parseNumberFlag } from '../../search/cli-options.js';
 import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand, isUserError } from '../../search/command.js';
-import { scalingStudyDefinition } from '../../search/definitions.js';
+import { scalingStudyDefinition, type ExtraCompoundSeries } from '../../search/definitions.js';
 import { PAPER_COEFFICIENTS } from '../../search/match.js';
 import { bestTrial } from '../../search/report.js';
 import { ExperimentStore } from '../../search/store.js';
@@ -15,11 +15,13 @@ import { resolve } from 'node:path';
 /** One line for `effnet --help`. */
 export const summary = 'depth / width / resolution / compound scaling at equal MACs, trained and charted (Figure 8)';
 
-const USAGE = `usage: effnet scaling-study --base B --data SPEC --budget 2ep|10min [--factors 2,4,8] [--alpha A --beta B --gamma G | --from-search NAME]
+const USAGE = `usage: effnet scaling-study --base B --data SPEC --budget 2ep|10min [--factors 2,4,8] [--alpha A --beta B --gamma G | --from-search NAME] [--also-paper]
 
   --factors F          MAC multiples of the base (default 2,4,8)
   --alpha/--beta/--gamma  compound bases (default the paper's ${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma})
   --from-search NAME   take α, β, γ from the best finished trial of that grid search in the same --db
+  --also-paper         also train compound scaling with the paper's α, β, γ as a fifth series 'compound-paper',
+                       against the same depth/width/resolution trials (needs other coefficients than the paper's)
   --mac-tolerance E    every matched configuration within E of its MAC target (default 0.05)
 ${SEARCH_COMMAND_HELP}`;
 
@@ -30,7 +32,7 @@ export async function run(args: string[]): Promise<number> {
       args,
       options: {
         ...SEARCH_COMMAND_OPTIONS, factors: { type: 'string' }, alpha: { type: 'string' }, beta: { type: 'string' }, gamma: { type: 'string' },
-        'from-search': { type: 'string' }, 'mac-tolerance': { type: 'string' },
+        'from-search': { type: 'string' }, 'mac-tolerance': { type: 'string' }, 'also-paper': { type: 'boolean' },
       },
       strict: true,
     });
@@ -60,7 +62,13 @@ export async function run(args: string[]): Promise<number> {
     }
     const macTolerance = parseNumberFlag('mac-tolerance', values['mac-tolerance']) ?? 0.05;
     if (!(macTolerance > 0)) throw new UsageError(`--mac-tolerance must be > 0, got ${macTolerance}`);
-    return await executeSearchCommand('study', values, (common) => scalingStudyDefinition({ ...common, factors, coefficients, macTolerance }));
+    const extraCompound: ExtraCompoundSeries[] = [];
+    if (values['also-paper']) {
+      const same = (['alpha', 'beta', 'gamma'] as const).every((k) => Math.abs(coefficients[k] - PAPER_COEFFICIENTS[k]) < 1e-9);
+      if (same) throw new UsageError(`--also-paper: the compound coefficients already are the paper's (${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma}); drop the flag or give --from-search / --alpha --beta --gamma`);
+      extraCompound.push({ name: 'compound-paper', coefficients: { ...PAPER_COEFFICIENTS } });
+    }
+    return await executeSearchCommand('study', values, (common) => scalingStudyDefinition({ ...common, factors, coefficients, macTolerance, extraCompound }));
   } catch (error) {
     if (isUserError(error) || (error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
       process.stderr.write(`effnet scaling-study: ${error.message}\n`);
