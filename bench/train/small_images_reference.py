@@ -206,20 +206,22 @@ class Ema:
     def update(self, model):
         d = min(self.decay, (1 + self.updates) / (10 + self.updates))
         params = dict(model.named_parameters())
+        source = model.state_dict()
         for name, value in self.model.state_dict().items():
             if name in params:
                 value.mul_(d).add_(params[name].detach(), alpha=1 - d)
             else:
-                value.copy_(model.state_dict()[name])
+                value.copy_(source[name])
         self.updates += 1
 
 
 @torch.no_grad()
-def evaluate(model, loader):
+def evaluate(model, loader, device):
     model.eval()
     loss = top1 = top5 = n = 0
     for x, y in loader:
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = y.to(device, non_blocking=True)
         logits = model(x)
         loss += F.cross_entropy(logits, y, reduction='sum').item()
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices
@@ -261,6 +263,8 @@ def main():
     ap.add_argument('--init', choices=['effnet', 'torchvision'], default='effnet',
                     help="convolution init: effnet's (TF/timm: fan_out divided by groups, the default) or torchvision's")
     ap.add_argument('--limit', type=int, help='a seeded sample of at most N training and N validation images: smoke runs')
+    ap.add_argument('--device', default='cpu', help="torch device of the model and batches ('cpu', 'cuda'): "
+                    "a GPU only makes the reference faster, the recipe and its results are the same up to numerics")
     ap.add_argument('--out', default='runs/fashion-mnist-torch')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -296,10 +300,13 @@ def main():
         num_classes = 10
         validation = f'Fashion-MNIST test split ({len(val_set)} images)'
     print(json.dumps({'train': len(train_set), 'validation': validation, 'classes': num_classes, 'strides': strides}), flush=True)
+    device = torch.device(args.device)
+    pin = device.type == 'cuda'
     train = torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=len(train_set) > args.batch_size,
-                                        num_workers=args.workers, persistent_workers=args.workers > 0)
-    test = torch.utils.data.DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers)
-    model = build_model(args.width, args.depth, args.dropout, args.drop_path, num_classes, strides, args.init).to(memory_format=torch.channels_last)
+                                        num_workers=args.workers, persistent_workers=args.workers > 0, pin_memory=pin)
+    test = torch.utils.data.DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers, pin_memory=pin)
+    model = build_model(args.width, args.depth, args.dropout, args.drop_path, num_classes, strides, args.init)
+    model = model.to(device=device, memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith('.bias')]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and not n.endswith('.bias'))]
     opt = torch.optim.SGD([{'params': no_decay, 'weight_decay': 0.0}, {'params': decay, 'weight_decay': args.weight_decay}],
@@ -314,7 +321,8 @@ def main():
         t0 = time.time()
         loss_sum = correct = seen = batches = 0
         for x, y in train:
-            x = x.contiguous(memory_format=torch.channels_last)
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y = y.to(device, non_blocking=True)
             for g in opt.param_groups:
                 g['lr'] = lr_at(step, args.lr, steps_per_epoch, args.epochs, args.warmup_epochs)
             logits = model(x)
@@ -329,8 +337,8 @@ def main():
             seen += len(y)
             batches += 1
         seconds = time.time() - t0
-        val_loss, val_top1, val_top5 = evaluate(model, test)
-        ema_loss, ema_top1, ema_top5 = evaluate(ema.model, test)
+        val_loss, val_top1, val_top5 = evaluate(model, test, device)
+        ema_loss, ema_top1, ema_top5 = evaluate(ema.model, test, device)
         row = dict(epoch=epoch + 1, step=step, lr=lr_at(step - 1, args.lr, steps_per_epoch, args.epochs, args.warmup_epochs),
                    trainLoss=loss_sum / batches, trainTop1=correct / seen, valLoss=val_loss, valTop1=val_top1, valTop5=val_top5,
                    emaLoss=ema_loss, emaTop1=ema_top1, emaTop5=ema_top5, imagesPerSecond=seen / seconds, skipped=0)
