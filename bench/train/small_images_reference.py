@@ -8,7 +8,8 @@ small-image strides of src/train/small-images.ts (the earliest stride-2 stages s
 at 32px and 40px 1, 1, 2, 2, 1, 2, 1 after the stride-2 stem, total stride 16) or the --strides given, --dropout,
 --drop-path, one output per class; and the same recipe: SGD (momentum 0.9, Nesterov), lr --lr, cosine schedule per
 step with a --warmup-epochs linear warm-up from 1e-6, --weight-decay on weights with more than one dimension (not BN,
-not biases), --label-smoothing, EMA of weights with decay min(0.9999, (1 + n) / (10 + n)) (buffers copied),
+not biases), --label-smoothing, EMA of weights with decay min(0.9999, (1 + n) / (10 + n)) (BN buffers copied, or
+averaged with --ema-buffers average),
 channels_last, last partial batch dropped. Transforms as effnet's small-image ones: RandomResizedCrop(S,
 scale=--crop-scale, ratio=(3/4, 4/3), bicubic) + horizontal flip + ImageNet normalisation; evaluation resizes the
 whole image to S (bicubic); grey images become RGB. Evaluated after every epoch (raw and EMA weights).
@@ -195,9 +196,10 @@ def lr_at(step, lr, steps_per_epoch, epochs, warmup_epochs, warmup_lr=1e-6):
 
 
 class Ema:
-    def __init__(self, model, decay):
+    def __init__(self, model, decay, buffers='copy'):
         self.model = copy.deepcopy(model).eval()
         self.decay = decay
+        self.buffers = buffers
         self.updates = 0
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -210,6 +212,8 @@ class Ema:
         for name, value in self.model.state_dict().items():
             if name in params:
                 value.mul_(d).add_(params[name].detach(), alpha=1 - d)
+            elif self.buffers == 'average' and value.is_floating_point():
+                value.mul_(d).add_(source[name], alpha=1 - d)
             else:
                 value.copy_(source[name])
         self.updates += 1
@@ -263,6 +267,8 @@ def main():
     ap.add_argument('--init', choices=['effnet', 'torchvision'], default='effnet',
                     help="convolution init: effnet's (TF/timm: fan_out divided by groups, the default) or torchvision's")
     ap.add_argument('--limit', type=int, help='a seeded sample of at most N training and N validation images: smoke runs')
+    ap.add_argument('--ema-buffers', choices=['copy', 'average'], default='copy',
+                    help="BN running statistics of the EMA: copied (default) or averaged (effnet train --ema-buffers)")
     ap.add_argument('--device', default='cpu', help="torch device of the model and batches ('cpu', 'cuda'): "
                     "a GPU only makes the reference faster, the recipe and its results are the same up to numerics")
     ap.add_argument('--out', default='runs/fashion-mnist-torch')
@@ -311,7 +317,7 @@ def main():
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and not n.endswith('.bias'))]
     opt = torch.optim.SGD([{'params': no_decay, 'weight_decay': 0.0}, {'params': decay, 'weight_decay': args.weight_decay}],
                           lr=args.lr, momentum=0.9, nesterov=True)
-    ema = Ema(model, 0.9999)
+    ema = Ema(model, 0.9999, args.ema_buffers)
     steps_per_epoch = len(train)
     step = 0
     rows = []

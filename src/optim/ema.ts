@@ -2,7 +2,9 @@
  * Exponential moving average of a model's weights, as the EfficientNet reference (TF's ExponentialMovingAverage
  * with num_updates) and timm's ModelEmaV2: after each optimizer step, every floating parameter is updated as
  * ema ← d·ema + (1 − d)·param with d = min(decay, (1 + n) / (10 + n)), n the number of updates so far, so short
- * runs are not dominated by the initial weights. Buffers (BN running statistics, counters) are copied as they are.
+ * runs are not dominated by the initial weights. Buffers (BN running statistics, counters) are copied as they are
+ * (TF's and the reference's behaviour), or, with `buffers: 'average'`, floating buffers are averaged like the
+ * parameters (timm's ModelEmaV2), so averaged weights meet averaged statistics; integer buffers are always copied.
  */
 import { clone, copy_, foreachAdd_, foreachMul_, keep, noGrad, tidy, type Tensor } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
@@ -13,7 +15,14 @@ export interface ModelEmaOptions {
   decay?: number;
   /** Adapt the decay to short runs with min(decay, (1 + n) / (10 + n)); default true. */
   warmup?: boolean;
+  /** What happens to floating buffers (BN running mean/var): 'copy' (default) or 'average' like the parameters. */
+  buffers?: EmaBufferMode;
 }
+
+/** How ModelEma treats floating buffers: copied from the model, or averaged like the parameters. */
+export type EmaBufferMode = 'copy' | 'average';
+
+const FLOATING = new Set(['float32', 'float64', 'float16', 'bfloat16']);
 
 /** What ModelEma.stateDict returns: the averaged tensors by the model's state-dict names, and the update count. */
 export interface ModelEmaState {
@@ -29,10 +38,12 @@ export class ModelEma {
   readonly decay: number;
   /** Whether the decay follows (1 + n) / (10 + n) early on. */
   readonly warmup: boolean;
+  /** How floating buffers are treated. */
+  readonly buffers: EmaBufferMode;
   private count = 0;
   private readonly averaged = new Map<string, Tensor>();
-  private readonly paramNames: string[];
-  private readonly bufferNames: string[];
+  private readonly averagedNames: string[];
+  private readonly copiedNames: string[];
 
   /** Starts the average at the model's current weights. */
   constructor(model: Module, options: ModelEmaOptions = {}) {
@@ -40,9 +51,17 @@ export class ModelEma {
     if (!(Number.isFinite(decay) && decay >= 0 && decay <= 1)) throw new Error(`ModelEma: decay must be a number in [0, 1], got ${decay}`);
     this.decay = decay;
     this.warmup = options.warmup ?? true;
-    this.paramNames = model.namedParameters().map(([name]) => name);
-    const paramSet = new Set(this.paramNames);
-    this.bufferNames = [...model.stateDict().keys()].filter((name) => !paramSet.has(name));
+    const buffers = options.buffers ?? 'copy';
+    if (buffers !== 'copy' && buffers !== 'average') throw new Error(`ModelEma: buffers must be 'copy' or 'average', got ${String(buffers)}`);
+    this.buffers = buffers;
+    const parameters = model.namedParameters().map(([name]) => name);
+    const paramSet = new Set(parameters);
+    const state = model.stateDict();
+    const bufferNames = [...state.keys()].filter((name) => !paramSet.has(name));
+    const averagedBuffers = buffers === 'average' ? bufferNames.filter((name) => FLOATING.has(state.get(name)!.dtype)) : [];
+    // Averaged buffers join the parameters' fused update; the rest are copied.
+    this.averagedNames = [...parameters, ...averagedBuffers];
+    this.copiedNames = bufferNames.filter((name) => !averagedBuffers.includes(name));
     noGrad(() => {
       for (const [name, value] of model.stateDict()) this.averaged.set(name, keep(clone(value.detach())));
     });
@@ -66,13 +85,13 @@ export class ModelEma {
       return value;
     };
     return {
-      params: this.paramNames.map(lookup),
-      averages: this.paramNames.map((name) => this.averaged.get(name)!),
-      buffers: this.bufferNames.map((name) => [this.averaged.get(name)!, lookup(name)]),
+      params: this.averagedNames.map(lookup),
+      averages: this.averagedNames.map((name) => this.averaged.get(name)!),
+      buffers: this.copiedNames.map((name) => [this.averaged.get(name)!, lookup(name)]),
     };
   }
 
-  /** Folds the model's current parameters into the average (one fused update) and copies its buffers. */
+  /** Folds the model's current parameters (and floating buffers when averaging them) into the average (one fused update) and copies the other buffers. */
   update(model: Module): void {
     const decay = this.currentDecay();
     const { params, averages, buffers } = this.sources(model);

@@ -20,7 +20,7 @@ import {
 } from '../torch/index.js';
 import type { Module } from '../nn/index.js';
 import { AdamW, RMSpropTF, SGD, paramGroupsWithWeightDecay, type Optimizer } from '../optim/index.js';
-import { ModelEma } from '../optim/ema.js';
+import { ModelEma, type EmaBufferMode } from '../optim/ema.js';
 import { cosineSchedule, scaleLearningRate, stepDecaySchedule, type LearningRateSchedule } from '../optim/schedule.js';
 import type { Batch, DataLoader } from '../data/loader.js';
 import { deriveSeed } from '../data/rng.js';
@@ -58,6 +58,8 @@ export interface Recipe {
   labelSmoothing?: number;
   /** EMA decay bound (adapted to short runs); default 0.9999; null disables the EMA. */
   emaDecay?: number | null;
+  /** EMA of BN running statistics: 'copy' them from the model (default, as the reference) or 'average' them (timm). */
+  emaBuffers?: EmaBufferMode;
 }
 
 /** Options of Trainer. */
@@ -232,7 +234,7 @@ export class Trainer {
         : stepDecaySchedule({ lr: this.lr, stepsPerEpoch, decayEpochs: recipe.decayEpochs ?? 2.4, decayRate: recipe.decayRate ?? 0.97, ...warmup });
     this.optimizer = buildOptimizer(this.model, recipe, this.lr);
     const emaDecay = recipe.emaDecay === undefined ? 0.9999 : recipe.emaDecay;
-    this.ema = emaDecay === null ? null : new ModelEma(this.model, { decay: emaDecay });
+    this.ema = emaDecay === null ? null : new ModelEma(this.model, { decay: emaDecay, buffers: recipe.emaBuffers ?? 'copy' });
     const seed = options.train.options.seed;
     this.state = {
       epoch: 0,

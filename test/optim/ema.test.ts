@@ -55,3 +55,26 @@ test('ModelEma state dict round-trips into a fresh EMA (resume)', () => {
   b.dispose();
   model.dispose();
 });
+
+test("ModelEma with buffers 'average' averages BN running statistics like the weights and copies integer buffers", () => {
+  manualSeed(5);
+  const model = new Sequential(new Linear(3, 2), new BatchNorm2d(2));
+  const ema = new ModelEma(model, { decay: 0.5, buffers: 'average' });
+  const mean = model.stateDict().get('1.running_mean')!;
+  const count = model.stateDict().get('1.num_batches_tracked')!;
+  let expected = values(mean);
+  for (let n = 0; n < 3; n++) {
+    noGrad(() => copy_(mean, tensor([n + 1, -2 * n], [2])));
+    noGrad(() => copy_(count, tensor([n + 7], [1]).to('int64').reshape([])));
+    const d = Math.min(0.5, (1 + n) / (10 + n));
+    ema.update(model);
+    const p = values(mean);
+    expected = expected.map((e, i) => Math.fround(Math.fround(e * d) + Math.fround((1 - d) * p[i]!)));
+    const got = values(ema.stateDict().tensors.get('1.running_mean')!);
+    got.forEach((g, i) => assert.ok(Math.abs(g - expected[i]!) <= 1e-6, `update ${n} element ${i}: ${g} vs ${expected[i]}`));
+    assert.equal(Number(ema.stateDict().tensors.get('1.num_batches_tracked')!.item()), n + 7);
+  }
+  assert.throws(() => new ModelEma(model, { buffers: 'mean' as never }), /buffers must be 'copy' or 'average'/);
+  ema.dispose();
+  model.dispose();
+});

@@ -100,6 +100,8 @@ test('bad flags and inputs exit with code 2 and say what was wrong', async () =>
     [['train', '--data', data, '--out', out, '--optimizer', 'adam'], /--optimizer must be one of rmsproptf, sgd, adamw/],
     [['train', '--data', data, '--out', out, '--randaugment', 'two'], /--randaugment takes N,M/],
     [['train', '--data', data, '--out', out, '--crop-scale', '0.5'], /--crop-scale takes LO,HI/],
+    [['train', '--data', data, '--out', out, '--ema-buffers', 'mean'], /--ema-buffers must be one of copy, average/],
+    [['train', '--data', data, '--out', out, '--no-ema', '--ema-buffers', 'average'], /--no-ema and --ema-buffers exclude each other/],
     [['train', '--out', out], /--data is required/],
     [['eval', '--data', data], /--checkpoint is required/],
     [['eval', '--checkpoint', join(dir, 'nope.safetensors'), '--data', data], /does not exist/],

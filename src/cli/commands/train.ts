@@ -53,6 +53,7 @@ recipe (defaults: the paper's)
   --weight-decay W        on non-BN, non-bias weights (default 1e-5)
   --label-smoothing S     (default 0.1)
   --ema-decay D | --no-ema   EMA of weights (default 0.9999, adapted to short runs)
+  --ema-buffers M         BN running statistics of the EMA: copy (default, as TF) or average (as timm's ModelEmaV2)
 run
   --out DIR               run directory: last/best.safetensors, metrics.jsonl/csv, model.safetensors, summary.json
   --resume                continue from DIR/last.safetensors (same seed and batch size)
@@ -89,7 +90,7 @@ const OPTIONS = {
   'warmup-epochs': { type: 'string' },
   'weight-decay': { type: 'string' },
   'label-smoothing': { type: 'string' },
-  'ema-decay': { type: 'string' },
+  'ema-decay': { type: 'string' }, 'ema-buffers': { type: 'string' },
   'no-ema': { type: 'boolean', default: false },
   out: { type: 'string' },
   resume: { type: 'boolean', default: false },
@@ -133,6 +134,8 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
   set('labelSmoothing', numberFlag('label-smoothing', values['label-smoothing'], 0, 1, true));
   set('emaDecay', numberFlag('ema-decay', values['ema-decay'], 0, 1));
   if (values['no-ema']) recipe.emaDecay = null;
+  set('emaBuffers', choiceFlag('ema-buffers', values['ema-buffers'], ['copy', 'average'] as const));
+  if (values['no-ema'] && values['ema-buffers'] !== undefined) throw new UsageError('--no-ema and --ema-buffers exclude each other');
   const model: TrainRunOptions['model'] = { name: (values.model ?? 'b0').toLowerCase() };
   if (values.config !== undefined) {
     if (values.model !== undefined && model.name !== 'custom') {
