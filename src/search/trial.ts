@@ -2,6 +2,7 @@
  * One trial: build the scaled model, train it with the search's fixed recipe and budget through the Trainer on the
  * search's data, and measure validation accuracy, params, MACs and wall time.
  */
+import { manualSeed } from '../torch/index.js';
 import { createEfficientNet } from '../efficientnet/index.js';
 import { DataLoader } from '../data/loader.js';
 import type { TransformSpec } from '../data/transforms/pipeline.js';
@@ -109,6 +110,8 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
   const cost = profileConfig(config, { numClasses });
   const { dropPath, ...recipe } = settings.recipe;
   const stochasticDepth = dropPath ?? LEGACY_DROP_PATH;
+  // The initial weights follow the trial's seed, not whatever the process's generator drew for earlier trials.
+  manualSeed(settings.seed);
   const model = createEfficientNet(toEfficientNetConfig(config), { numClasses, stages: stagesOf(config), stochasticDepth });
   const { train: trainTransform, eval: evalTransform } = transforms(config.resolution, settings.cropScale ?? [DEFAULT_CROP_SCALE[0], DEFAULT_CROP_SCALE[1]]);
   const dropLast = data.train.length >= 2 * settings.batchSize;

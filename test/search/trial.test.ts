@@ -119,3 +119,26 @@ test('--recipe accepts dropPath in [0, 1) and refuses anything else', () => {
   }
   assert.throws(() => parseRecipe('{"drop_path":0.2}'), (e: unknown) => e instanceof UsageError && /unknown field 'drop_path'.*dropPath/.test(e.message));
 });
+
+test('a trial is reproducible from its seed alone: the same result after other draws in the process, another seed differs', async () => {
+  const data = await openData('synthetic:train=32,val=16,classes=4,size=32');
+  const one = settings({ budget: { kind: 'epochs', value: 1 } });
+  const weights = async (s: TrialSettings): Promise<{ top1: number; first: number[] }> => {
+    const runDir = mkdtempSync(join(tmpdir(), 'effnet-trial-'));
+    const result = await runTrial(BASE, data, s, runDir);
+    const loaded = loadCheckpoint(join(runDir, CHECKPOINT_FILES.last));
+    try {
+      const [, value] = [...loaded.model].find(([name]) => name.endsWith('weight'))!;
+      return { top1: result.valTop1, first: [...value.toFloat32Array()].slice(0, 32) };
+    } finally {
+      loaded.dispose();
+    }
+  };
+  const a = await weights(one);
+  createEfficientNet(toEfficientNetConfig(BASE), { numClasses: 4, stages: stagesOf(BASE) }).dispose(); // advances the generator
+  const b = await weights(one);
+  assert.deepEqual(b.first, a.first, 'same seed, same trained weights, whatever ran before');
+  assert.equal(b.top1, a.top1);
+  const c = await weights(settings({ budget: { kind: 'epochs', value: 1 }, seed: 1 }));
+  assert.notDeepEqual(c.first, a.first, 'another seed, other weights');
+});
