@@ -7,7 +7,7 @@ import { formatBudget, parseBudget } from './budget.js';
 import { networkSpec } from '../efficientnet/index.js';
 import { stagesOf, type ScaledConfigJson } from './config-file.js';
 import { enumerateGrid } from './grid.js';
-import { MatchError, SCALING_STRATEGIES, matchMacsFactor, profileConfig, scaleBase, type Coefficients } from './match.js';
+import { MatchError, SCALING_STRATEGIES, matchMacsFactor, profileConfig, scaleBase, type Coefficients, type ScalingStrategy } from './match.js';
 import type { Json } from './store.js';
 import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, type TrialSettings } from './trial.js';
 
@@ -138,36 +138,25 @@ export function scalingStudyDefinition(
   const trials: SearchDefinition['trials'] = [
     { label: 'base x1', config: { kind: 'study', strategy: 'base', factor: 1, multiplier: 1, targetMacs: baseCost.macs, params: baseCost.params, macs: baseCost.macs, config: options.base as unknown as { [key: string]: Json } } },
   ];
+  // One matched trial: `name` labels the series, `extra` (the stored α, β, γ of an extra series) is kept in its config.
+  const matched = (name: string, strategy: ScalingStrategy, factor: number, coefficients: Coefficients, extra: { [key: string]: Json } = {}): void => {
+    const match = matchMacsFactor(options.base, strategy, factor, {
+      numClasses: options.numClasses,
+      coefficients,
+      maxRelativeError: options.macTolerance ?? 0.05,
+      resolutionMultiple: multiple,
+    });
+    trials.push({
+      label: `${name} x${factor}`,
+      config: {
+        kind: 'study', strategy: name, ...extra, factor, multiplier: match.multiplier, targetMacs: match.target, params: match.params, macs: match.macs,
+        relativeError: match.relativeError, config: match.config as unknown as { [key: string]: Json },
+      },
+    });
+  };
+  for (const factor of options.factors) for (const strategy of SCALING_STRATEGIES) matched(strategy, strategy, factor, options.coefficients);
   for (const factor of options.factors) {
-    for (const strategy of SCALING_STRATEGIES) {
-      const match = matchMacsFactor(options.base, strategy, factor, {
-        numClasses: options.numClasses,
-        coefficients: options.coefficients,
-        maxRelativeError: options.macTolerance ?? 0.05,
-        resolutionMultiple: multiple,
-      });
-      trials.push({
-        label: `${strategy} x${factor}`,
-        config: { kind: 'study', strategy, factor, multiplier: match.multiplier, targetMacs: match.target, params: match.params, macs: match.macs, relativeError: match.relativeError, config: match.config as unknown as { [key: string]: Json } },
-      });
-    }
-  }
-  for (const factor of options.factors) {
-    for (const series of extra) {
-      const match = matchMacsFactor(options.base, 'compound', factor, {
-        numClasses: options.numClasses,
-        coefficients: series.coefficients,
-        maxRelativeError: options.macTolerance ?? 0.05,
-        resolutionMultiple: multiple,
-      });
-      trials.push({
-        label: `${series.name} x${factor}`,
-        config: {
-          kind: 'study', strategy: series.name, scaling: 'compound', coefficients: series.coefficients as unknown as { [key: string]: Json }, factor, multiplier: match.multiplier,
-          targetMacs: match.target, params: match.params, macs: match.macs, relativeError: match.relativeError, config: match.config as unknown as { [key: string]: Json },
-        },
-      });
-    }
+    for (const series of extra) matched(series.name, 'compound', factor, series.coefficients, { scaling: 'compound', coefficients: series.coefficients as unknown as { [key: string]: Json } });
   }
   return {
     kind: 'study',
