@@ -16,8 +16,9 @@
  *                    Default: the data's own split, else the caller's fraction (`--val-split`, default 0.1).
  *   train=N          keep a seeded random N of the training images (all of them when N is not smaller)
  *   seed=S           seed of the hold-out and of the train=N subset (default: the caller's split seed, 0)
- *   cache=memory     decode every image once into one raw-pixel buffer, so that epochs decode no JPEG/PNG again
- *                    (all images must have one size); cache=none (the default for PATH) decodes on every read
+ *   cache=memory     decode the images read (training images and hold-out) once into one raw-pixel buffer, so that
+ *                    epochs decode no JPEG/PNG again (all images must have one size); cache=none (the default for
+ *                    PATH) decodes on every read
  *
  * The hold-out depends on the data, the fraction and the split seed only (never on the training seed, nor on
  * cache=), so `effnet eval` with the same spec scores the images the run validated on. `val=N` is the fraction
@@ -416,25 +417,59 @@ async function decodeToMemory(dataset: ImageDataset, where: string): Promise<Ima
 }
 
 /**
+ * The images of each underlying data set that `parts` read: 'all' when a part is the whole data set or the parts
+ * cover every image, else the sorted base indices they use (a `train=N` subset of a large archive reads few).
+ */
+function imagesRead(parts: ImageDataset[]): Map<ImageDataset, Int32Array | 'all'> {
+  const used = new Map<ImageDataset, Uint8Array | 'all'>();
+  for (const part of parts) {
+    const base = part instanceof SubsetDataset ? part.base : part;
+    const seen = used.get(base);
+    if (!(part instanceof SubsetDataset) || base instanceof ArrayImageDataset || seen === 'all') {
+      used.set(base, 'all');
+      continue;
+    }
+    const marks = seen ?? new Uint8Array(base.length);
+    for (const i of part.indices) marks[i] = 1;
+    used.set(base, marks);
+  }
+  const read = new Map<ImageDataset, Int32Array | 'all'>();
+  for (const [base, marks] of used) {
+    if (marks === 'all') {
+      read.set(base, 'all');
+      continue;
+    }
+    const indices = Int32Array.from(marks.keys()).filter((i) => marks[i] === 1);
+    read.set(base, indices.length === base.length ? 'all' : indices);
+  }
+  return read;
+}
+
+/**
  * Opens the training and validation sets a spec describes (the same images in every process): {@link resolveData},
- * then, for `cache=memory`, each underlying data set decoded once (subsets keep their indices, so the hold-out is
- * the same images).
+ * then, for `cache=memory`, the images the two parts read decoded once into one buffer per underlying data set
+ * (only those: a `train=N` subset decodes N plus the hold-out, not the whole archive). Decoded images keep their
+ * names (`describe`, split files), so the hold-out is the same images.
  */
 export async function openData(spec: string | DataSpec, options: DataSpecOptions = {}): Promise<ResolvedData> {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
   const data = resolveData(parsed, options);
   if (data.cache !== 'memory' || parsed.kind === 'synthetic') return data;
-  const decoded = new Map<ImageDataset, Promise<ImageDataset>>();
-  const decode = (dataset: ImageDataset): Promise<ImageDataset> => {
-    let result = decoded.get(dataset);
-    if (result === undefined) {
-      result = decodeToMemory(dataset, parsed.path);
-      decoded.set(dataset, result);
+  const decoded = new Map<ImageDataset, Promise<{ dataset: ImageDataset; position: Int32Array | null }>>();
+  for (const [base, read] of imagesRead([data.train, data.val])) {
+    if (read === 'all') {
+      decoded.set(base, decodeToMemory(base, parsed.path).then((dataset) => ({ dataset, position: null })));
+    } else {
+      const position = new Int32Array(base.length).fill(-1);
+      read.forEach((baseIndex, k) => { position[baseIndex] = k; });
+      decoded.set(base, decodeToMemory(new SubsetDataset(base, read), parsed.path).then((dataset) => ({ dataset, position })));
     }
-    return result;
+  }
+  const cached = async (part: ImageDataset): Promise<ImageDataset> => {
+    const { dataset, position } = await decoded.get(part instanceof SubsetDataset ? part.base : part)!;
+    if (!(part instanceof SubsetDataset)) return dataset;
+    return new SubsetDataset(dataset, position === null ? part.indices : Int32Array.from(part.indices, (i) => position[i]!));
   };
-  const cached = async (dataset: ImageDataset): Promise<ImageDataset> =>
-    dataset instanceof SubsetDataset ? new SubsetDataset(await decode(dataset.base), dataset.indices) : decode(dataset);
   const train = await cached(data.train);
   const val = await cached(data.val);
   const first = train.length > 0 ? await train.read(0) : null;
