@@ -26,6 +26,7 @@ export interface SearchCommandValues {
   name?: string;
   'batch-size'?: string;
   seed?: string;
+  repeats?: string;
   recipe?: string;
   'loader-workers'?: string;
   'resolution-multiple'?: string;
@@ -39,7 +40,7 @@ export interface SearchCommandValues {
 /** parseArgs option declarations of {@link SearchCommandValues}. */
 export const SEARCH_COMMAND_OPTIONS = {
   base: { type: 'string' }, data: { type: 'string' }, budget: { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' },
-  db: { type: 'string' }, name: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, recipe: { type: 'string' },
+  db: { type: 'string' }, name: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, repeats: { type: 'string' }, recipe: { type: 'string' },
   'loader-workers': { type: 'string' }, 'resolution-multiple': { type: 'string' }, 'report-dir': { type: 'string' },
   'dry-run': { type: 'boolean' }, 'retry-failed': { type: 'boolean' }, 'eval-every-epoch': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -54,6 +55,7 @@ export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, 'width=W,
   --db PATH            the SQLite experiment store (default runs/scale.sqlite); the search resumes from it
   --name NAME          search name inside the store (default: the command's kind)
   --batch-size N       training batch size (default 32); --seed S (default 0)
+  --repeats K          train each configuration K times, seeds S..S+K-1 (default 1); reports rank by the mean
   --recipe JSON        recipe fields over the default {"optimizer":"sgd","lr":0.1,"schedule":"cosine","warmupEpochs":0.2,
                        "weightDecay":1e-5,"labelSmoothing":0.1,"emaDecay":null,"dropPath":0}
   --eval-every-epoch   validate after every epoch (per-epoch curves) instead of once at the end of each trial
@@ -99,6 +101,7 @@ export async function executeSearchCommand(
     budget: values.budget,
     batchSize: parseIntegerFlag('batch-size', values['batch-size']) ?? DEFAULT_TRIAL_BATCH_SIZE,
     seed: parseIntegerFlag('seed', values.seed, 0) ?? 0,
+    repeats: parseIntegerFlag('repeats', values.repeats) ?? 1,
     loaderWorkers: parseIntegerFlag('loader-workers', values['loader-workers'], 0) ?? 0,
     recipe: parseRecipe(values.recipe),
     resolutionMultiple: parseIntegerFlag('resolution-multiple', values['resolution-multiple']) ?? 1,

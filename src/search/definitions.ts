@@ -25,6 +25,11 @@ export interface CommonSearchOptions {
   batchSize?: number;
   /** Seed; default 0. */
   seed?: number;
+  /**
+   * Trainings per configuration, with seeds seed, seed + 1, ...; default 1. The reports rank configurations by the
+   * mean of their repeats: short trials swing by several points with the seed.
+   */
+  repeats?: number;
   /** Loader worker threads per trial; default 0. */
   loaderWorkers?: number;
   /** Recipe fields overriding DEFAULT_TRIAL_RECIPE. */
@@ -55,6 +60,8 @@ function commonSpec(options: CommonSearchOptions): { [key: string]: Json } {
     budget: formatBudget(parseBudget(options.budget)),
     batchSize: options.batchSize ?? DEFAULT_TRIAL_BATCH_SIZE,
     seed: options.seed ?? 0,
+    // Stored only when > 1, so searches stored before the option existed resume with the same spec.
+    ...((options.repeats ?? 1) > 1 ? { repeats: options.repeats! } : {}),
     loaderWorkers: options.loaderWorkers ?? 0,
     recipe: { ...(DEFAULT_TRIAL_RECIPE as unknown as { [key: string]: Json }), ...(options.recipe ?? {}) },
     resolutionMultiple: options.resolutionMultiple ?? 1,
@@ -65,6 +72,25 @@ function commonSpec(options: CommonSearchOptions): { [key: string]: Json } {
 }
 
 const fixed = (value: number): string => value.toFixed(2);
+
+/** A trial of a definition before it is stored. */
+type TrialDefinition = SearchDefinition['trials'][number];
+
+/**
+ * The trials of each configuration `repeats` times, seed-major (every configuration with the first seed, then every
+ * one with the next), so an interrupted search has each configuration's first result before any repeat. Each repeat
+ * records its configuration's label as `group` and its training seed as `seed`; one repeat leaves the trials as they
+ * are.
+ */
+export function repeatTrials(trials: TrialDefinition[], seed: number, repeats: number): TrialDefinition[] {
+  if (!Number.isInteger(repeats) || repeats < 1) throw new MatchError(`repeats must be an integer >= 1, got ${repeats}`);
+  if (repeats === 1) return trials;
+  const repeated: TrialDefinition[] = [];
+  for (let r = 0; r < repeats; r++) {
+    for (const trial of trials) repeated.push({ label: `${trial.label} seed ${seed + r}`, config: { ...trial.config, group: trial.label, seed: seed + r } });
+  }
+  return repeated;
+}
 
 /**
  * The network a configuration builds, as a key: two configurations with the same key are the same model (same blocks,
@@ -106,7 +132,7 @@ export function gridSearchDefinition(options: CommonSearchOptions & { step: numb
   return {
     kind: 'grid',
     spec: { ...commonSpec(options), grid: { step: options.step, tolerance: options.tolerance, target: options.target ?? 2, gridPoints: points.length } },
-    trials: [...byKey.values()],
+    trials: repeatTrials([...byKey.values()], options.seed ?? 0, options.repeats ?? 1),
   };
 }
 
@@ -161,17 +187,20 @@ export function scalingStudyDefinition(
   return {
     kind: 'study',
     spec: { ...commonSpec(options), study: { factors: options.factors, coefficients: options.coefficients as unknown as { [key: string]: Json }, macTolerance: options.macTolerance ?? 0.05, ...(extra.length > 0 ? { extraCompound: extra as unknown as Json[] } : {}) } },
-    trials,
+    trials: repeatTrials(trials, options.seed ?? 0, options.repeats ?? 1),
   };
 }
 
-/** The per-trial settings a worker derives from a stored spec. */
-export function trialSettingsFromSpec(spec: { [key: string]: Json }): TrialSettings {
+/**
+ * The per-trial settings a worker derives from a stored spec; a repeated trial's own seed (`config.seed`, see
+ * {@link repeatTrials}) replaces the search's.
+ */
+export function trialSettingsFromSpec(spec: { [key: string]: Json }, trialConfig: { [key: string]: Json } = {}): TrialSettings {
   return {
     budget: parseBudget(String(spec.budget)),
     recipe: spec.recipe as unknown as TrialSettings['recipe'],
     batchSize: Number(spec.batchSize),
-    seed: Number(spec.seed),
+    seed: Number(trialConfig.seed ?? spec.seed),
     loaderWorkers: Number(spec.loaderWorkers ?? 0),
     cropScale: Array.isArray(spec.cropScale) ? [Number(spec.cropScale[0]), Number(spec.cropScale[1])] : [...DEFAULT_CROP_SCALE],
     // Searches stored before the field existed evaluated after every epoch.

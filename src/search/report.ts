@@ -29,14 +29,86 @@ function statusCell(trial: TrialRow): string {
   return trial.status === 'failed' ? `failed: ${(trial.error ?? '').replace(/\|/g, '\\|').replace(/\s+/g, ' ').slice(0, 160)}` : trial.status;
 }
 
-/** The best finished grid trial (highest validation top-1; fewer MACs break ties), or null. */
-export function bestTrial(trials: readonly TrialRow[]): TrialRow | null {
-  let best: TrialRow | null = null;
-  for (const t of trials) {
-    if (t.status !== 'done' || t.valTop1 === null) continue;
-    if (best === null || t.valTop1 > best.valTop1! || (t.valTop1 === best.valTop1 && (t.macs ?? Infinity) < (best.macs ?? Infinity))) best = t;
+/**
+ * The trainings of one configuration: a single trial, or its repeats with different seeds (`--repeats`, trials
+ * sharing `config.group`).
+ */
+export interface TrialGroup {
+  /** The configuration's label (a repeat's label without its seed). */
+  label: string;
+  /** Its trials, in the store's order. */
+  trials: TrialRow[];
+  /** Its finished trials' validation top-1, in the store's order. */
+  top1: number[];
+  /** Their mean, or null when none has finished. */
+  meanTop1: number | null;
+  /** Their sample standard deviation, or null with fewer than two. */
+  sdTop1: number | null;
+}
+
+/**
+ * Groups trials by configuration: the repeats sharing a `config.group`; a trial without one (a search without
+ * repeats) is a group of its own. In order of each configuration's first trial.
+ */
+export function groupTrials(trials: readonly TrialRow[]): TrialGroup[] {
+  const groups = new Map<string, { label: string; members: TrialRow[] }>();
+  for (const t of [...trials].sort((a, b) => a.seq - b.seq)) {
+    const key = typeof t.config.group === 'string' ? `group ${t.config.group}` : `trial ${t.id}`;
+    const group = groups.get(key) ?? { label: typeof t.config.group === 'string' ? t.config.group : t.label, members: [] };
+    group.members.push(t);
+    groups.set(key, group);
+  }
+  return [...groups.values()].map(({ label, members }) => {
+    const top1 = members.filter((t) => t.status === 'done' && t.valTop1 !== null).map((t) => t.valTop1!);
+    const mean = top1.length === 0 ? null : top1.reduce((sum, v) => sum + v, 0) / top1.length;
+    const sd = mean === null || top1.length < 2 ? null : Math.sqrt(top1.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (top1.length - 1));
+    return { label, trials: members, top1, meanTop1: mean, sdTop1: sd };
+  });
+}
+
+/** MACs of a group's configuration (the same for every repeat). */
+function groupMacs(group: TrialGroup): number {
+  const first = group.trials[0]!;
+  return first.macs ?? num(first.config.macs);
+}
+
+/**
+ * The best configuration among finished ones: highest mean validation top-1 over its repeats (the single trial's
+ * top-1 without repeats); fewer MACs break ties. Null when no trial has finished.
+ */
+export function bestGroup(trials: readonly TrialRow[]): TrialGroup | null {
+  let best: TrialGroup | null = null;
+  for (const g of groupTrials(trials)) {
+    if (g.meanTop1 === null) continue;
+    if (best === null || g.meanTop1 > best.meanTop1! || (g.meanTop1 === best.meanTop1 && groupMacs(g) < groupMacs(best))) best = g;
   }
   return best;
+}
+
+/** A group's validation cell: the top-1, or with repeats the mean ± sd and each run's figure. */
+function top1Cell(group: TrialGroup): string {
+  if (group.trials.length === 1) return pct(group.meanTop1);
+  if (group.meanTop1 === null) return '–';
+  const runs = group.top1.map((v) => (v * 100).toFixed(2)).join(', ');
+  return `${pct(group.meanTop1)}${group.sdTop1 === null ? '' : ` ± ${(group.sdTop1 * 100).toFixed(2)}`} (${runs})`;
+}
+
+/** A group's status: the trial's, or with repeats how many finished, failed and are still to run. */
+function groupStatusCell(group: TrialGroup): string {
+  if (group.trials.length === 1) return statusCell(group.trials[0]!);
+  const done = group.trials.filter((t) => t.status === 'done').length;
+  const failed = group.trials.filter((t) => t.status === 'failed');
+  const left = group.trials.length - done - failed.length;
+  const parts = [`${done}/${group.trials.length} done`];
+  if (left > 0) parts.push(`${left} to run`);
+  if (failed.length > 0) parts.push(`${failed.length} ${statusCell(failed[0]!)}`);
+  return parts.join(', ');
+}
+
+/** The summed wall time of a group's trials. */
+function groupWallCell(group: TrialGroup): string {
+  const timed = group.trials.filter((t) => t.wallSeconds !== null);
+  return timed.length === 0 ? '–' : formatDuration(timed.reduce((sum, t) => sum + t.wallSeconds!, 0));
 }
 
 function header(search: SearchRow, trials: readonly TrialRow[]): string[] {
@@ -44,7 +116,10 @@ function header(search: SearchRow, trials: readonly TrialRow[]): string[] {
   const wall = trials.reduce((sum, t) => sum + (t.wallSeconds ?? 0), 0);
   return [
     `- search \`${search.name}\` (${search.kind}), base ${JSON.stringify(spec.base)}`,
-    `- data \`${String(spec.data)}\`, budget ${String(spec.budget)} per trial, batch ${String(spec.batchSize)}, seed ${String(spec.seed)}`,
+    `- data \`${String(spec.data)}\`, budget ${String(spec.budget)} per trial, batch ${String(spec.batchSize)}, ` +
+      (num(spec.repeats) > 1
+        ? `${num(spec.repeats)} repeats per configuration (seeds ${num(spec.seed)}-${num(spec.seed) + num(spec.repeats) - 1}), ranked by their mean top-1`
+        : `seed ${String(spec.seed)}`),
     `- recipe ${JSON.stringify(spec.recipe)}`,
     `- trials: ${trials.filter((t) => t.status === 'done').length} done, ${trials.filter((t) => t.status === 'failed').length} failed, ` +
       `${trials.filter((t) => t.status === 'running' || t.status === 'pending').length} not finished; summed trial wall time ${formatDuration(wall)}`,
@@ -54,21 +129,24 @@ function header(search: SearchRow, trials: readonly TrialRow[]): string[] {
 /** Markdown report of a grid search: every trial sorted by accuracy, and the best (α, β, γ). */
 export function gridReportMarkdown(search: SearchRow, trials: readonly TrialRow[]): string {
   const lines = [`# Compound-scaling grid search: ${search.name}`, '', ...header(search, trials), ''];
-  const best = bestTrial(trials);
+  const best = bestGroup(trials);
+  const bestTrial = best?.trials[0];
   lines.push(
-    best === null
+    best === null || bestTrial === undefined
       ? '**No trial has finished yet.**'
-      : `**Best: α = ${num(best.config.alpha).toFixed(2)}, β = ${num(best.config.beta).toFixed(2)}, γ = ${num(best.config.gamma).toFixed(2)}** ` +
-          `(α·β²·γ² = ${num(best.config.flopsGrowth).toFixed(3)}${aliasCell(best) ? `; the same network as ${aliasCell(best)}` : ''}), validation top-1 ${pct(best.valTop1)}, ${millions(best.macs)} MACs, ${millions(best.params)} params.`,
+      : `**Best: α = ${num(bestTrial.config.alpha).toFixed(2)}, β = ${num(bestTrial.config.beta).toFixed(2)}, γ = ${num(bestTrial.config.gamma).toFixed(2)}** ` +
+          `(α·β²·γ² = ${num(bestTrial.config.flopsGrowth).toFixed(3)}${aliasCell(bestTrial) ? `; the same network as ${aliasCell(bestTrial)}` : ''}), ` +
+          `validation top-1 ${best.trials.length > 1 ? `${top1Cell(best)} over ${best.top1.length} seeds` : pct(best.meanTop1)}, ${millions(bestTrial.macs ?? num(bestTrial.config.macs))} MACs, ${millions(bestTrial.params ?? num(bestTrial.config.params))} params.`,
     '',
     '| rank | α | β | γ | α·β²·γ² | configuration | params | MACs | val top-1 | wall | status | same network as |',
     '|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---|',
   );
-  const sorted = [...trials].sort((a, b) => (b.valTop1 ?? -1) - (a.valTop1 ?? -1) || a.seq - b.seq);
-  sorted.forEach((t, i) => {
+  const sorted = groupTrials(trials).sort((a, b) => (b.meanTop1 ?? -1) - (a.meanTop1 ?? -1) || a.trials[0]!.seq - b.trials[0]!.seq);
+  sorted.forEach((g, i) => {
+    const t = g.trials[0]!;
     lines.push(
-      `| ${t.status === 'done' ? i + 1 : '–'} | ${num(t.config.alpha).toFixed(2)} | ${num(t.config.beta).toFixed(2)} | ${num(t.config.gamma).toFixed(2)} | ${num(t.config.flopsGrowth).toFixed(3)} | ` +
-        `${configCell(t)} | ${millions(t.params ?? num(t.config.params))} | ${millions(t.macs ?? num(t.config.macs))} | ${pct(t.valTop1)} | ${t.wallSeconds === null ? '–' : formatDuration(t.wallSeconds)} | ${statusCell(t)} | ${aliasCell(t)} |`,
+      `| ${g.meanTop1 !== null ? i + 1 : '–'} | ${num(t.config.alpha).toFixed(2)} | ${num(t.config.beta).toFixed(2)} | ${num(t.config.gamma).toFixed(2)} | ${num(t.config.flopsGrowth).toFixed(3)} | ` +
+        `${configCell(t)} | ${millions(t.params ?? num(t.config.params))} | ${millions(t.macs ?? num(t.config.macs))} | ${top1Cell(g)} | ${groupWallCell(g)} | ${groupStatusCell(g)} | ${aliasCell(t)} |`,
     );
   });
   const grid = search.spec.grid as { gridPoints?: number } | undefined;
@@ -83,14 +161,15 @@ function aliasCell(trial: TrialRow): string {
   return Array.isArray(aliases) && aliases.length > 0 ? aliases.map((a) => String((a as { label?: string }).label)).join(', ') : '';
 }
 
-/** The chart series of a study: one per strategy, the base point (factor 1) starting every line. */
+/** The chart series of a study: one per strategy (its mean top-1 over repeats), the base point (factor 1) starting every line. */
 export function studySeries(trials: readonly TrialRow[]): ChartSeries[] {
-  const done = trials.filter((t) => t.status === 'done' && t.valTop1 !== null && t.macs !== null);
-  const base = done.find((t) => t.config.strategy === 'base');
+  const finished = groupTrials(trials).filter((g) => g.meanTop1 !== null);
+  const strategy = (g: TrialGroup): string => String(g.trials[0]!.config.strategy);
+  const base = finished.find((g) => strategy(g) === 'base');
   const strategies = [...new Set(trials.map((t) => String(t.config.strategy)).filter((s) => s !== 'base'))];
   return strategies.map((name) => ({
     name,
-    points: [...(base ? [base] : []), ...done.filter((t) => t.config.strategy === name)].map((t) => ({ x: t.macs!, y: t.valTop1! })),
+    points: [...(base ? [base] : []), ...finished.filter((g) => strategy(g) === name)].map((g) => ({ x: groupMacs(g), y: g.meanTop1! })),
   }));
 }
 
@@ -104,21 +183,23 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
     lines.push(`\`${series.name}\`: compound scaling with α = ${series.coefficients.alpha}, β = ${series.coefficients.beta}, γ = ${series.coefficients.gamma}.`, '');
   }
   lines.push(`![validation top-1 vs MACs](${chartFile})`, '', '| factor | strategy | configuration | params | MACs (vs target) | val top-1 | wall | status |', '|---:|---|---|---:|---:|---:|---:|---|');
-  for (const t of [...trials].sort((a, b) => num(a.config.factor) - num(b.config.factor) || a.seq - b.seq)) {
+  const groups = groupTrials(trials);
+  for (const g of [...groups].sort((a, b) => num(a.trials[0]!.config.factor) - num(b.trials[0]!.config.factor) || a.trials[0]!.seq - b.trials[0]!.seq)) {
+    const t = g.trials[0]!;
     const error = num(t.config.relativeError);
     lines.push(
       `| ${num(t.config.factor)} | ${String(t.config.strategy)} | ${configCell(t)} | ${millions(t.params ?? num(t.config.params))} | ` +
-        `${millions(t.macs ?? num(t.config.macs))}${Number.isFinite(error) ? ` (${error >= 0 ? '+' : ''}${(error * 100).toFixed(1)}%)` : ''} | ${pct(t.valTop1)} | ` +
-        `${t.wallSeconds === null ? '–' : formatDuration(t.wallSeconds)} | ${statusCell(t)} |`,
+        `${millions(t.macs ?? num(t.config.macs))}${Number.isFinite(error) ? ` (${error >= 0 ? '+' : ''}${(error * 100).toFixed(1)}%)` : ''} | ${top1Cell(g)} | ` +
+        `${groupWallCell(g)} | ${groupStatusCell(g)} |`,
     );
   }
-  lines.push('', 'Best strategy per factor (validation top-1):', '');
+  lines.push('', `Best strategy per factor (validation top-1${groups.some((g) => g.trials.length > 1) ? ', mean over the seeds' : ''}):`, '');
   const factors = [...new Set(trials.map((t) => num(t.config.factor)).filter((f) => f !== 1))].sort((a, b) => a - b);
   for (const factor of factors) {
     const cell = trials.filter((t) => num(t.config.factor) === factor);
-    const best = bestTrial(cell);
-    const tied = best === null ? [] : cell.filter((t) => t.status === 'done' && t.valTop1 === best.valTop1).map((t) => String(t.config.strategy));
-    lines.push(`- x${factor}: ${best === null ? 'no finished trial' : `${tied.length > 1 ? `tie between ${tied.join(', ')}` : String(best.config.strategy)} (${pct(best.valTop1)})`}`);
+    const best = bestGroup(cell);
+    const tied = best === null ? [] : groupTrials(cell).filter((g) => g.meanTop1 === best.meanTop1).map((g) => String(g.trials[0]!.config.strategy));
+    lines.push(`- x${factor}: ${best === null ? 'no finished trial' : `${tied.length > 1 ? `tie between ${tied.join(', ')}` : String(best.trials[0]!.config.strategy)} (${pct(best.meanTop1)})`}`);
   }
   return lines.join('\n') + '\n';
 }

@@ -37,7 +37,6 @@ export async function workerMain(argv: string[]): Promise<number> {
   let taken = 0;
   try {
     const search = store.getSearch(Number(values.search));
-    const settings = trialSettingsFromSpec(search.spec);
     let data: ResolvedData | null = null;
     for (;;) {
       const trial = store.claimTrial(search.id, identity);
@@ -50,7 +49,7 @@ export async function workerMain(argv: string[]): Promise<number> {
         data ??= await openData(String(search.spec.data));
         store.heartbeat(trial.id, identity);
         const runDir = join(String(search.spec.runDir), `trial-${String(trial.seq).padStart(3, '0')}-attempt${trial.attempts}`);
-        const result = await runTrial(trial.config.config, data, settings, runDir, {
+        const result = await runTrial(trial.config.config, data, trialSettingsFromSpec(search.spec, trial.config), runDir, {
           onStep: () => {
             if (Date.now() - lastBeat >= HEARTBEAT_INTERVAL_MS) {
               lastBeat = Date.now();

@@ -96,6 +96,18 @@ test('scaling-study --dry-run stores and lists the base plus one matched configu
   assert.match(again.stderr, /resuming study search 'study'/);
 });
 
+test('--repeats K lists each configuration K times with its seed; K < 1 exits 2', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-study-'));
+  const common = ['--base', 'width=0.25,depth=0.2,resolution=32', '--factors', '2', '--data', DATA, '--budget', '2steps', '--dry-run', '--seed', '3'];
+  const r = effnet('scaling-study', ...common, '--repeats', '2', '--db', join(dir, 's.sqlite'));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /created study search 'study'.*10 trials/);
+  for (const label of ['base x1 seed 3', 'depth x2 seed 3', 'compound x2 seed 3', 'base x1 seed 4', 'compound x2 seed 4']) assert.ok(r.stderr.includes(label), label);
+  const bad = effnet('scale-search', '--base', 'b0', '--data', DATA, '--budget', '2steps', '--repeats', '0', '--db', join(dir, 'g.sqlite'));
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--repeats expects an integer ≥ 1, got '0'/);
+});
+
 test('scaling-study --also-paper adds a compound-paper series matched like a paper-coefficient study, and refuses when redundant', () => {
   const dir = mkdtempSync(join(tmpdir(), 'effnet-study-'));
   const common = ['--base', 'width=0.25,depth=0.2,resolution=32', '--factors', '2,4', '--data', DATA, '--budget', '2steps', '--dry-run'];

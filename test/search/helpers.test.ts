@@ -11,7 +11,7 @@ import { BudgetError, formatBudget, parseBudget } from '../../src/search/budget.
 import { ConfigFileError, readScaledConfig, resolveBase, writeScaledConfig } from '../../src/search/config-file.js';
 import { estimateRemainingSeconds, formatDuration, formatProgress } from '../../src/search/progress.js';
 import { ParallelismError, resolveThreads } from '../../src/search/runner.js';
-import { bestTrial, gridReportMarkdown, studySeries } from '../../src/search/report.js';
+import { bestGroup, gridReportMarkdown, groupTrials, studyReportMarkdown, studySeries } from '../../src/search/report.js';
 import { lineChartSvg, niceTicks } from '../../src/search/svg.js';
 import type { SearchRow, TrialRow } from '../../src/search/store.js';
 
@@ -87,7 +87,7 @@ test('reports: best trial by accuracy (fewer MACs break ties), failed trials sho
     trial({ id: 2, seq: 1, label: 'b', valTop1: 0.6, macs: 1e6, config: { alpha: 1.4, beta: 1.1, gamma: 1.1, flopsGrowth: 2.05, config: { width: 1, depth: 1, resolution: 32 } } }),
     trial({ id: 3, seq: 2, label: 'c', status: 'failed', valTop1: null, error: 'boom | bad', config: { alpha: 2, beta: 1, gamma: 1, flopsGrowth: 2, config: { width: 1, depth: 1, resolution: 32 } } }),
   ];
-  assert.equal(bestTrial(trials)!.label, 'b');
+  assert.equal(bestGroup(trials)!.label, 'b');
   const search: SearchRow = { id: 1, name: 'g', kind: 'grid', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, recipe: {} }, createdAt: 0 };
   const md = gridReportMarkdown(search, trials);
   assert.match(md, /\*\*Best: α = 1\.40, β = 1\.10, γ = 1\.10\*\*/);
@@ -101,6 +101,60 @@ test('reports: best trial by accuracy (fewer MACs break ties), failed trials sho
     { name: 'depth', points: [{ x: 1, y: 0.1 }, { x: 2, y: 0.2 }] },
     { name: 'width', points: [{ x: 1, y: 0.1 }, { x: 2, y: 0.3 }] },
   ]);
+});
+
+test('repeats: ranked by the mean over seeds (not the luckiest seed), mean ± sd in the reports, study lines through the means', () => {
+  const grid = (label: string, seq: number, seed: number, valTop1: number | null, alpha: number, status: TrialRow['status'] = 'done'): TrialRow =>
+    trial({ id: seq + 1, seq, label: `${label} seed ${seed}`, valTop1, status, config: { group: label, seed, alpha, beta: 1, gamma: 1, flopsGrowth: alpha, config: { width: 1, depth: alpha, resolution: 32 } } });
+  // 'lucky' has the single best run (0.50) but the lower mean (0.43); 'steady' has the higher mean (0.45).
+  const trials = [grid('lucky', 0, 0, 0.5, 2), grid('steady', 1, 0, 0.44, 1.5), grid('lucky', 2, 1, 0.36, 2), grid('steady', 3, 1, 0.46, 1.5), grid('late', 4, 0, null, 1.2, 'pending')];
+  const groups = groupTrials(trials);
+  assert.deepEqual(groups.map((g) => [g.label, g.trials.length]), [['lucky', 2], ['steady', 2], ['late', 1]]);
+  const best = bestGroup(trials)!;
+  assert.equal(best.label, 'steady');
+  assert.ok(Math.abs(best.meanTop1! - 0.45) < 1e-12);
+  assert.ok(Math.abs(best.sdTop1! - Math.sqrt(((0.44 - 0.45) ** 2 + (0.46 - 0.45) ** 2) / 1)) < 1e-12, 'sample standard deviation');
+  const search: SearchRow = { id: 1, name: 'g', kind: 'grid', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, repeats: 2, recipe: {} }, createdAt: 0 };
+  const md = gridReportMarkdown(search, trials);
+  assert.match(md, /2 repeats per configuration \(seeds 0-1\), ranked by their mean top-1/);
+  assert.match(md, /\*\*Best: α = 1\.50,.*validation top-1 45\.00% ± 1\.41 \(44\.00, 46\.00\) over 2 seeds/);
+  const rows = md.split('\n').filter((l) => /^\| (\d|–) \|/.test(l));
+  assert.equal(rows.length, 3, 'one row per configuration');
+  assert.match(rows[0]!, /^\| 1 \| 1\.50 .*45\.00% ± 1\.41 \(44\.00, 46\.00\) .*\| 2\/2 done \|/);
+  assert.match(rows[1]!, /^\| 2 \| 2\.00 .*43\.00% ± 9\.90 \(50\.00, 36\.00\)/);
+  assert.match(rows[2]!, /^\| – \| 1\.20 .*\| pending \|/);
+  const study = (strategy: string, factor: number, seq: number, seed: number, valTop1: number, macs: number): TrialRow =>
+    trial({ id: seq + 1, seq, label: `${strategy} x${factor} seed ${seed}`, valTop1, macs, config: { group: `${strategy} x${factor}`, seed, strategy, factor, config: { width: 1, depth: 1, resolution: 32 } } });
+  const studyTrials = [study('base', 1, 0, 0, 0.2, 1), study('depth', 2, 1, 0, 0.3, 2), study('width', 2, 2, 0, 0.35, 2), study('base', 1, 3, 1, 0.4, 1), study('depth', 2, 4, 1, 0.5, 2), study('width', 2, 5, 1, 0.41, 2)];
+  const series = studySeries(studyTrials);
+  assert.deepEqual(series.map((s) => s.name), ['depth', 'width']);
+  for (const [s, mean] of [[series[0]!, 0.4], [series[1]!, 0.38]] as const) {
+    assert.equal(s.points.length, 2);
+    assert.ok(Math.abs(s.points[0]!.y - 0.3) < 1e-12 && s.points[0]!.x === 1, 'the base mean starts each line');
+    assert.ok(Math.abs(s.points[1]!.y - mean) < 1e-12 && s.points[1]!.x === 2);
+  }
+  const studyMd = studyReportMarkdown({ id: 2, name: 's', kind: 'study', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, repeats: 2, recipe: {} }, createdAt: 0 }, studyTrials);
+  assert.match(studyMd, /- x2: depth \(40\.00%\)/, 'depth wins on the mean although width had the better first seed');
+});
+
+test('repeats: seed-major trial lists carrying their group and seed; the worker trains each with its own seed', async () => {
+  const { gridSearchDefinition, repeatTrials, trialSettingsFromSpec } = await import('../../src/search/definitions.js');
+  const base = { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 };
+  const options = { base, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 10, budget: '1ep', step: 0.1, tolerance: 0.1, runDir: '/tmp/unused', seed: 5 };
+  const once = gridSearchDefinition(options);
+  const thrice = gridSearchDefinition({ ...options, repeats: 3 });
+  assert.equal(once.spec.repeats, undefined, 'a single run stores no repeats field, so older searches resume unchanged');
+  assert.equal(thrice.spec.repeats, 3);
+  assert.equal(thrice.trials.length, 3 * once.trials.length);
+  thrice.trials.forEach((t, i) => {
+    const original = once.trials[i % once.trials.length]!;
+    const seed = 5 + Math.floor(i / once.trials.length);
+    assert.equal(t.label, `${original.label} seed ${seed}`);
+    assert.deepEqual(t.config, { ...original.config, group: original.label, seed });
+    assert.equal(trialSettingsFromSpec(thrice.spec, t.config).seed, seed);
+  });
+  assert.equal(trialSettingsFromSpec(once.spec, once.trials[0]!.config).seed, 5, 'without repeats the search seed');
+  assert.throws(() => repeatTrials(once.trials, 0, 0), /repeats must be an integer >= 1/);
 });
 
 test('grid definition: every grid point is trained once, points building the same network share one trial', async () => {

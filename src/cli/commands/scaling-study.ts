@@ -8,7 +8,7 @@ import { UsageError, parseFactors, parseNumberFlag } from '../../search/cli-opti
 import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand, isUserError } from '../../search/command.js';
 import { scalingStudyDefinition, type ExtraCompoundSeries } from '../../search/definitions.js';
 import { PAPER_COEFFICIENTS } from '../../search/match.js';
-import { bestTrial } from '../../search/report.js';
+import { bestGroup } from '../../search/report.js';
 import { ExperimentStore } from '../../search/store.js';
 import { resolve } from 'node:path';
 
@@ -19,7 +19,8 @@ const USAGE = `usage: effnet scaling-study --base B --data SPEC --budget 2ep|10m
 
   --factors F          MAC multiples of the base (default 2,4,8)
   --alpha/--beta/--gamma  compound bases (default the paper's ${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma})
-  --from-search NAME   take α, β, γ from the best finished trial of that grid search in the same --db
+  --from-search NAME   take α, β, γ from the best finished configuration (mean over its --repeats) of that grid
+                       search in the same --db
   --also-paper         also train compound scaling with the paper's α, β, γ as a fifth series 'compound-paper',
                        against the same depth/width/resolution trials (needs other coefficients than the paper's)
   --mac-tolerance E    every matched configuration within E of its MAC target (default 0.05)
@@ -52,10 +53,11 @@ export async function run(args: string[]): Promise<number> {
       try {
         const search = store.findSearch(values['from-search']);
         if (search === null || search.kind !== 'grid') throw new UsageError(`--from-search: no grid search named '${values['from-search']}' in ${store.path}`);
-        const best = bestTrial(store.trials(search.id));
-        if (best === null) throw new UsageError(`--from-search: grid search '${search.name}' has no finished trial yet; run or resume it first`);
+        const bestConfiguration = bestGroup(store.trials(search.id));
+        const best = bestConfiguration?.trials[0];
+        if (bestConfiguration === null || best === undefined) throw new UsageError(`--from-search: grid search '${search.name}' has no finished trial yet; run or resume it first`);
         coefficients = { alpha: Number(best.config.alpha), beta: Number(best.config.beta), gamma: Number(best.config.gamma) };
-        process.stderr.write(`using α = ${coefficients.alpha}, β = ${coefficients.beta}, γ = ${coefficients.gamma} from grid search '${search.name}' (trial ${best.label})\n`);
+        process.stderr.write(`using α = ${coefficients.alpha}, β = ${coefficients.beta}, γ = ${coefficients.gamma} from grid search '${search.name}' (${bestConfiguration.label}${bestConfiguration.trials.length > 1 ? `, mean of ${bestConfiguration.top1.length} seeds` : ''})\n`);
       } finally {
         store.close();
       }
