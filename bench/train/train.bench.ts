@@ -20,45 +20,39 @@ per-round ratios, each printed to stderr as it is measured).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { PYTHON, benchSource, integerOptions, median, parseBenchArgs } from '../common.js';
 import { DataLoader } from '../../src/data/loader.js';
 import { TarImageDataset } from '../../src/data/tar-dataset.js';
 import { createEfficientNet } from '../../src/efficientnet/index.js';
 import { manualSeed, setNumThreads } from '../../src/torch/index.js';
 import { Trainer } from '../../src/train/trainer.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const REFERENCE = join(here, '../../../bench/train/train_reference.py');
+const REFERENCE = benchSource(import.meta.url, 'train_reference.py');
+const USAGE = `usage: node dist/bench/train/train.bench.js [--data ../shared/data/cifar10-train.tar.gz] [--sizes 32,128]
+       [--batch 32] [--steps 20] [--warmup 3] [--threads 2] [--workers 2] [--rounds 1] [--json]`;
 
-const { values } = parseArgs({
-  options: {
-    data: { type: 'string', default: join(here, '../../../../shared/data/cifar10-train.tar.gz') },
-    sizes: { type: 'string', default: '32,128' },
-    batch: { type: 'string', default: '32' },
-    steps: { type: 'string', default: '20' },
-    warmup: { type: 'string', default: '3' },
-    threads: { type: 'string', default: '2' },
-    workers: { type: 'string', default: '2' },
-    rounds: { type: 'string', default: '1' },
-    json: { type: 'boolean', default: false },
-  },
+const values = parseBenchArgs('train.bench', USAGE, {
+  data: { type: 'string', default: benchSource(import.meta.url, '../../../shared/data/cifar10-train.tar.gz') },
+  sizes: { type: 'string', default: '32,128' },
+  batch: { type: 'string', default: '32' },
+  steps: { type: 'string', default: '20' },
+  warmup: { type: 'string', default: '3' },
+  threads: { type: 'string', default: '2' },
+  workers: { type: 'string', default: '2' },
+  rounds: { type: 'string', default: '1' },
+  json: { type: 'boolean', default: false },
 });
-const batch = Number(values.batch);
+const { batch, steps, warmup, threads, workers, rounds } = integerOptions('train.bench', values, ['batch', 'steps', 'warmup', 'threads', 'workers', 'rounds'], { workers: 0 });
+const sizes = values.sizes.split(',').map((text) => {
+  const size = Number(text);
+  if (text.trim() === '' || !Number.isInteger(size) || size < 32) throw new Error(`train.bench: --sizes takes image sizes >= 32 separated by commas, got '${values.sizes}'`);
+  return size;
+});
 const t0 = performance.now();
 /** Progress on stderr with the elapsed time, so a slow phase shows where it is. */
 function log(message: string): void {
   process.stderr.write(`[train.bench ${((performance.now() - t0) / 1000).toFixed(1)}s] ${message}\n`);
-}
-const steps = Number(values.steps);
-const warmup = Number(values.warmup);
-const threads = Number(values.threads);
-const workers = Number(values.workers);
-const rounds = Number(values.rounds);
-const sizes = values.sizes.split(',').map(Number);
-for (const [name, value] of Object.entries({ batch, steps, warmup, threads, workers, rounds })) {
-  if (!Number.isInteger(value) || value < (name === 'workers' ? 0 : 1)) throw new Error(`train.bench: --${name} must be a positive integer, got ${value}`);
 }
 
 /** Throughput of our loader alone and of a full Trainer step with it, in images/s. */
@@ -120,8 +114,8 @@ type ReferenceResult = { trainImagesPerSecond: number; loaderImagesPerSecond: nu
 function reference(size: number): ReferenceResult {
   const args = [REFERENCE, '--data', values.data, '--size', String(size), '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--workers', String(workers)];
   // stderr passes through: the reference reports its progress there as it goes.
-  const result = spawnSync('/usr/bin/python3', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
-  if (result.status !== 0) throw new Error(`train_reference.py failed (exit ${result.status}, signal ${result.signal}); its error is printed above; run it alone with the same arguments to debug: /usr/bin/python3 ${args.join(' ')}`);
+  const result = spawnSync(PYTHON, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+  if (result.status !== 0) throw new Error(`train_reference.py failed (exit ${result.status}, signal ${result.signal}); its error is printed above; run it alone with the same arguments to debug: ${PYTHON} ${args.join(' ')}`);
   return JSON.parse(result.stdout.trim().split('\n').pop()!) as ReferenceResult;
 }
 
@@ -139,12 +133,6 @@ if (!values.json) {
   // Rows are printed as soon as each size is measured, so a run cut short still leaves its figures.
   process.stdout.write(`b0, ${dataset.length} JPEGs from ${values.data}, batch ${batch}, ${threads} threads, ${workers} loader workers, ${steps} timed steps after ${warmup}, ${rounds} round(s) (medians), load average ${loadBefore.toFixed(2)} at start\n`);
   process.stdout.write('| size | ours train img/s | PyTorch train img/s | time ours/PyTorch | ours loader img/s | PyTorch loader img/s | our loader / our train | CPU ms/img ours | CPU ms/img PyTorch | CPU ours/PyTorch |\n|---|---|---|---|---|---|---|---|---|---|\n');
-}
-/** The median of `values` (the mean of the middle two for an even count). */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 for (const size of sizes) {
   const measured: { oursTrain: number; torchTrain: number; oursLoader: number; torchLoader: number; timeRatio: number; oursCpu: number; torchCpu: number; cpuRatio: number }[] = [];
