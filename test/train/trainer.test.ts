@@ -60,6 +60,16 @@ function snapshot(state: Map<string, Tensor>): Map<string, string> {
   return new Map([...state].map(([name, t]) => [name, t.dtype === 'int64' ? String(t.data()) : Buffer.from(t.toFloat32Array().buffer).toString('hex')]));
 }
 
+/** Runs `body` with `count` fresh run directories, removed afterwards whatever happens. */
+async function withRunDirs(count: number, body: (dirs: string[]) => Promise<void>): Promise<void> {
+  const dirs = Array.from({ length: count }, () => mkdtempSync(join(tmpdir(), 'effnet-train-')));
+  try {
+    await body(dirs);
+  } finally {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function run(runDir: string, steps: ('fit' | 'resume-fit-1')[], build: () => Module = tinyNet, channelsLast = false): Promise<{ model: Map<string, string>; ema: Map<string, string>; optim: Map<string, string> }> {
   let result = null as null | { model: Map<string, string>; ema: Map<string, string>; optim: Map<string, string> };
   for (const step of steps) {
@@ -85,9 +95,7 @@ async function run(runDir: string, steps: ('fit' | 'resume-fit-1')[], build: () 
 }
 
 test('2 epochs straight equal 1 epoch + resume 1 epoch in a fresh Trainer, bit for bit', async () => {
-  const dirA = mkdtempSync(join(tmpdir(), 'effnet-train-a-'));
-  const dirB = mkdtempSync(join(tmpdir(), 'effnet-train-b-'));
-  try {
+  await withRunDirs(2, async ([dirA, dirB]) => {
     const straight = await run(dirA, ['fit']);
     const resumed = await run(dirB, ['resume-fit-1', 'resume-fit-1']);
     for (const part of ['model', 'ema', 'optim'] as const) {
@@ -121,15 +129,11 @@ test('2 epochs straight equal 1 epoch + resume 1 epoch in a fresh Trainer, bit f
     assert.equal(last.progress.step, 8);
     assert.deepEqual(last.progress.position, { epoch: 2, batch: 0 });
     last.dispose();
-  } finally {
-    rmSync(dirA, { recursive: true, force: true });
-    rmSync(dirB, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a NaN loss stops training with a clear error and leaves the last checkpoint intact', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'effnet-train-nan-'));
-  try {
+  await withRunDirs(1, async ([dir]) => {
     await run(dir, ['resume-fit-1']);
     const before = readFileSync(join(dir, 'last.safetensors'));
     const model = tinyNet();
@@ -179,9 +183,7 @@ test('a NaN loss stops training with a clear error and leaves the last checkpoin
       await l2.train.close();
       await l2.val.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a tiny EfficientNet (stochastic depth, dropout, channels_last) resumes bit for bit too', async () => {
@@ -190,25 +192,18 @@ test('a tiny EfficientNet (stochastic depth, dropout, channels_last) resumes bit
     const stages = decodeArchitecture(['r1_k3_s11_e1_i32_o16_se0.25', 'r2_k3_s22_e6_i16_o24_se0.25']);
     return createEfficientNet('b0', { numClasses: CLASSES, stages, stochasticDepth: 0.3, dropout: 0.2 });
   };
-  const dirA = mkdtempSync(join(tmpdir(), 'effnet-train-ea-'));
-  const dirB = mkdtempSync(join(tmpdir(), 'effnet-train-eb-'));
-  try {
+  await withRunDirs(2, async ([dirA, dirB]) => {
     const straight = await run(dirA, ['fit'], build, true);
     const resumed = await run(dirB, ['resume-fit-1', 'resume-fit-1'], build, true);
     for (const part of ['model', 'ema', 'optim'] as const) {
       assert.deepEqual([...resumed[part].keys()].sort(), [...straight[part].keys()].sort(), part);
       for (const [name, hex] of straight[part]) assert.equal(resumed[part].get(name), hex, `${part} ${name} differs after resume`);
     }
-  } finally {
-    rmSync(dirA, { recursive: true, force: true });
-    rmSync(dirB, { recursive: true, force: true });
-  }
+  });
 });
 
 test('stop() mid-epoch and at an epoch end writes last.safetensors there; resuming gives the same weights', async () => {
-  const dirA = mkdtempSync(join(tmpdir(), 'effnet-train-sa-'));
-  const dirB = mkdtempSync(join(tmpdir(), 'effnet-train-sb-'));
-  try {
+  await withRunDirs(2, async ([dirA, dirB]) => {
     const straight = await run(dirA, ['fit']);
     let final: Map<string, string> | null = null;
     const stops = [2, 4, 7, null];
@@ -237,10 +232,7 @@ test('stop() mid-epoch and at an epoch end writes last.safetensors there; resumi
     for (const [name, hex] of straight.model) assert.equal(final!.get(name), hex, `model ${name} differs after stop + resume`);
     const epochs = readFileSync(join(dirB, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => (JSON.parse(line) as { epoch: number }).epoch);
     assert.deepEqual(epochs, [1, 2]);
-  } finally {
-    rmSync(dirA, { recursive: true, force: true });
-    rmSync(dirB, { recursive: true, force: true });
-  }
+  });
 });
 
 test('the progress bar shows each epoch with loss and accuracy', async () => {
@@ -309,9 +301,7 @@ test('channelsLast re-lays the conv kernels (and their optimizer and EMA state) 
 });
 
 test('stop() before fit() is honoured: no step, last.safetensors at the current position; the next fit() trains on', async () => {
-  const dirA = mkdtempSync(join(tmpdir(), 'effnet-train-pa-'));
-  const dirB = mkdtempSync(join(tmpdir(), 'effnet-train-pb-'));
-  try {
+  await withRunDirs(2, async ([dirA, dirB]) => {
     const straight = await run(dirA, ['fit']);
     const model = tinyNet();
     const initial = snapshot(model.stateDict());
@@ -344,10 +334,7 @@ test('stop() before fit() is honoured: no step, last.safetensors at the current 
       await train.close();
       await val.close();
     }
-  } finally {
-    rmSync(dirA, { recursive: true, force: true });
-    rmSync(dirB, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a stop() during an epoch-end evaluation stops at the next epoch start, before its first step', async () => {
@@ -383,8 +370,7 @@ test('a stop() during an epoch-end evaluation stops at the next epoch start, bef
 });
 
 test('runSeconds accumulates over a stop and a resume; earlierSeconds is what the checkpoint recorded', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'effnet-train-t-'));
-  try {
+  await withRunDirs(1, async ([dir]) => {
     let first = 0;
     let firstWall = 0;
     {
@@ -428,7 +414,5 @@ test('runSeconds accumulates over a stop and a resume; earlierSeconds is what th
       await train.close();
       await val.close();
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
