@@ -77,8 +77,13 @@ function groupMacs(group: TrialGroup): number {
  * top-1 without repeats); fewer MACs break ties. Null when no trial has finished.
  */
 export function bestGroup(trials: readonly TrialRow[]): TrialGroup | null {
+  return bestOf(groupTrials(trials));
+}
+
+/** {@link bestGroup} over groups already formed. */
+function bestOf(groups: readonly TrialGroup[]): TrialGroup | null {
   let best: TrialGroup | null = null;
-  for (const g of groupTrials(trials)) {
+  for (const g of groups) {
     if (g.meanTop1 === null) continue;
     if (best === null || g.meanTop1 > best.meanTop1! || (g.meanTop1 === best.meanTop1 && groupMacs(g) < groupMacs(best))) best = g;
   }
@@ -184,7 +189,9 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
   }
   lines.push(`![validation top-1 vs MACs](${chartFile})`, '', '| factor | strategy | configuration | params | MACs (vs target) | val top-1 | wall | status |', '|---:|---|---|---:|---:|---:|---:|---|');
   const groups = groupTrials(trials);
-  for (const g of [...groups].sort((a, b) => num(a.trials[0]!.config.factor) - num(b.trials[0]!.config.factor) || a.trials[0]!.seq - b.trials[0]!.seq)) {
+  const factorOf = (g: TrialGroup): number => num(g.trials[0]!.config.factor);
+  const strategyOf = (g: TrialGroup): string => String(g.trials[0]!.config.strategy);
+  for (const g of [...groups].sort((a, b) => factorOf(a) - factorOf(b) || a.trials[0]!.seq - b.trials[0]!.seq)) {
     const t = g.trials[0]!;
     const error = num(t.config.relativeError);
     lines.push(
@@ -194,12 +201,12 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
     );
   }
   lines.push('', `Best strategy per factor (validation top-1${groups.some((g) => g.trials.length > 1) ? ', mean over the seeds' : ''}):`, '');
-  const factors = [...new Set(trials.map((t) => num(t.config.factor)).filter((f) => f !== 1))].sort((a, b) => a - b);
+  const factors = [...new Set(groups.map(factorOf).filter((f) => f !== 1))].sort((a, b) => a - b);
   for (const factor of factors) {
-    const cell = trials.filter((t) => num(t.config.factor) === factor);
-    const best = bestGroup(cell);
-    const tied = best === null ? [] : groupTrials(cell).filter((g) => g.meanTop1 === best.meanTop1).map((g) => String(g.trials[0]!.config.strategy));
-    lines.push(`- x${factor}: ${best === null ? 'no finished trial' : `${tied.length > 1 ? `tie between ${tied.join(', ')}` : String(best.trials[0]!.config.strategy)} (${pct(best.meanTop1)})`}`);
+    const cell = groups.filter((g) => factorOf(g) === factor);
+    const best = bestOf(cell);
+    const tied = best === null ? [] : cell.filter((g) => g.meanTop1 === best.meanTop1).map(strategyOf);
+    lines.push(`- x${factor}: ${best === null ? 'no finished trial' : `${tied.length > 1 ? `tie between ${tied.join(', ')}` : strategyOf(best)} (${pct(best.meanTop1)})`}`);
   }
   return lines.join('\n') + '\n';
 }
