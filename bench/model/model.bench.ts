@@ -12,7 +12,7 @@
  * usage: see USAGE below (--help prints it)
  */
 import { createEfficientNet, customConfig, type EfficientNet } from '../../src/efficientnet/index.js';
-import { smallImageStages } from '../../src/train/small-images.js';
+import { smallImageStages } from '../../src/card/small-images.js';
 import { toChannelsLast } from '../../src/nn/index.js';
 import {
   contiguous,

@@ -6,11 +6,12 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isParseArgsError, isUserError } from '../errors.js';
 
 /**
  * OpenMP's wait policy for libtorch's thread pool, unless the user chose one. libgomp reads OMP_WAIT_POLICY once,
  * when the native addon loads it, so this must run before any module that loads the addon (src/torch/native.ts) is
- * imported: this file imports only node: built-ins statically and loads every command with a dynamic import below.
+ * imported: this file imports only node: built-ins and the engine-free errors module statically and loads every command with a dynamic import below.
  * Passive waiting keeps idle OpenMP threads from spinning: with --threads 2 on a 2-core machine busy with other
  * processes, spinning threads slowed training steps about 30-fold (BENCHMARKS.md, bench/train). A value the user set
  * (e.g. OMP_WAIT_POLICY=active on a dedicated machine) is kept. Child processes (search workers) inherit the setting.
@@ -58,7 +59,17 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = await loadCommand(name);
-  return command.run(rest);
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    // A UserError (src/errors.ts) or a flag the parser refused: the user's to fix, so the message alone and exit 2.
+    if (isUserError(error) || isParseArgsError(error)) {
+      process.stderr.write(`effnet ${name}: ${(error as Error).message}\n  (effnet ${name} --help lists the options)\n`);
+      if (process.env.EFFNET_DEBUG && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
+      return 2;
+    }
+    throw error;
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -1,9 +1,8 @@
 /** Parsing helpers shared by `effnet` commands: numbers from flag text with messages that name the flag. */
 
-/** Raised for a bad flag value; commands turn it into exit code 2 with their usage text. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+/** A bad flag value: a user error (exit code 2). */
+export { UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
 /** An integer flag >= min, or undefined when absent. */
 export function intFlag(name: string, text: string | undefined, min: number): number | undefined {
@@ -30,4 +29,15 @@ export function choiceFlag<T extends string>(name: string, text: string | undefi
   if (text === undefined) return undefined;
   if (!(choices as readonly string[]).includes(text)) throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${text}'`);
   return text as T;
+}
+
+/** Parses `--strides S1,...,Sn`: comma-separated stage strides, each 1 or 2 (the count is checked against the stages later). */
+export function parseStrides(text: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  const strides = parts.map(Number);
+  const bad = parts.findIndex((part, i) => part === '' || (strides[i] !== 1 && strides[i] !== 2));
+  if (bad >= 0) {
+    throw new UsageError(`--strides takes one stride per stage, each 1 or 2, e.g. 1,1,1,2,1,2,1 (after the stride-2 stem); got '${parts[bad]}' in '${text}'`);
+  }
+  return strides;
 }

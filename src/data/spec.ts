@@ -24,6 +24,7 @@
  * cache=), so `effnet eval` with the same spec scores the images the run validated on. `val=N` is the fraction
  * N / (number of training images), so `val=5000` of CIFAR-10's 50,000 is exactly `val=0.1`.
  */
+import { UserError } from '../errors.js';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ArrayImageDataset, type ArraySource } from './array-dataset.js';
@@ -38,7 +39,7 @@ import { SubsetDataset, trainValSplit } from './split.js';
 import { TarImageDataset } from './tar-dataset.js';
 
 /** Raised for a data spec that cannot be parsed or names nothing usable; the commands turn it into exit code 2. */
-export class DataSpecError extends Error {
+export class DataSpecError extends UserError {
   override name = 'DataSpecError';
 }
 

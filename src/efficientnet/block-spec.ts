@@ -14,6 +14,7 @@
  * Everything outside the EfficientNet-B MBConv (CondConv `cc`, mixed kernels `k3.5.7`, grouped convs `gs`, other
  * activations, edge-residual/fused blocks `er`, ...) is refused with a message naming the option.
  */
+import { UserError } from '../errors.js';
 
 /**
  * One stage of MBConv blocks before any scaling, exactly what one block string says. The first block of a stage
@@ -50,7 +51,7 @@ export interface ParsedBlockString extends Omit<StageArgs, 'inChannels'> {
 }
 
 /** Thrown for a block string that is malformed or describes something this library cannot build. */
-export class BlockSpecError extends Error {
+export class BlockSpecError extends UserError {
   override name = 'BlockSpecError';
 }
 

@@ -7,5 +7,6 @@ export * from './scaling.js';
 export * from './variants.js';
 export * from './profile.js';
 export * from './solver.js';
+export * from './batch-norm.js';
 export * from './model.js';
 export * from './layers.js';

@@ -23,14 +23,9 @@ import {
   type Tensor,
 } from '../torch/index.js';
 import type { PaddingMode } from './profile.js';
+import type { BatchNormSettings } from './batch-norm.js';
 
-/** Batch-norm hyper-parameters (PyTorch's momentum convention: new = (1 − m)·old + m·batch). */
-export interface BatchNormSettings {
-  /** Added to the variance; torchvision b0–b4 use 1e-5, TF-trained weights and torchvision b5–b7 1e-3. */
-  eps: number;
-  /** Running-average weight; 0.1 (PyTorch) or 0.01 (TF's decay 0.99). */
-  momentum: number;
-}
+export type { BatchNormSettings } from './batch-norm.js';
 
 /**
  * TF "SAME" padding for one spatial dimension: the total padding that makes the output ceil(in / stride), split

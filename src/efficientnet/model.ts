@@ -11,11 +11,11 @@ import {
   MBConv,
   forwardChain,
   initConvolution_,
-  type BatchNormSettings,
 } from './layers.js';
+import { resolveBatchNorm, type BatchNormChoice, type BatchNormSettings } from './batch-norm.js';
 import type { PaddingMode } from './profile.js';
 import { stochasticDepthRate, type NetworkSpec } from './scaling.js';
-import { getVariant, networkSpec, type EfficientNetConfig } from './variants.js';
+import { DEFAULT_STOCHASTIC_DEPTH, getVariant, networkSpec, type EfficientNetConfig } from './variants.js';
 import { Conv2d } from '../nn/index.js';
 
 /** Options of {@link EfficientNet}; each default is stated. */
@@ -32,7 +32,7 @@ export interface EfficientNetOptions {
    * Batch-norm settings: 'torchvision' (default: eps 1e-5 momentum 0.1, but eps 1e-3 momentum 0.01 for b5–b7 as
    * torchvision builds them), 'tf' (eps 1e-3, momentum 0.01, for TF-trained weights), or explicit values.
    */
-  batchNorm?: 'torchvision' | 'tf' | BatchNormSettings;
+  batchNorm?: BatchNormChoice;
   /** Input channels; default 3. */
   inChannels?: number;
   /** The unscaled stages; default B0's seven. */
@@ -47,20 +47,6 @@ export interface ResolvedEfficientNetOptions {
   padding: PaddingMode;
   batchNorm: BatchNormSettings;
   inChannels: number;
-}
-
-const TF_BATCH_NORM: BatchNormSettings = { eps: 1e-3, momentum: 0.01 };
-const TORCH_BATCH_NORM: BatchNormSettings = { eps: 1e-5, momentum: 0.1 };
-
-function resolveBatchNorm(setting: EfficientNetOptions['batchNorm'], config: EfficientNetConfig): BatchNormSettings {
-  if (setting === 'tf') return { ...TF_BATCH_NORM };
-  if (setting === undefined || setting === 'torchvision') {
-    return ['b5', 'b6', 'b7'].includes(config.name) ? { ...TF_BATCH_NORM } : { ...TORCH_BATCH_NORM };
-  }
-  if (!(setting.eps > 0) || !(setting.momentum >= 0 && setting.momentum <= 1)) {
-    throw new Error(`EfficientNet: batchNorm needs eps > 0 and momentum in [0, 1], got eps ${setting.eps}, momentum ${setting.momentum}`);
-  }
-  return { ...setting };
 }
 
 function checkInteger(what: string, value: number): void {
@@ -94,7 +80,7 @@ export class EfficientNet extends Module {
     checkInteger('numClasses', numClasses);
     checkInteger('inChannels', inChannels);
     const dropout = options.dropout ?? config.dropout;
-    const stochasticDepth = options.stochasticDepth ?? 0.2;
+    const stochasticDepth = options.stochasticDepth ?? DEFAULT_STOCHASTIC_DEPTH;
     if (!(dropout >= 0 && dropout < 1)) throw new Error(`EfficientNet: dropout must be in [0, 1), got ${dropout}`);
     if (!(stochasticDepth >= 0 && stochasticDepth < 1)) {
       throw new Error(`EfficientNet: stochasticDepth must be in [0, 1), got ${stochasticDepth}`);
@@ -103,7 +89,7 @@ export class EfficientNet extends Module {
     if (padding !== 'symmetric' && padding !== 'same') {
       throw new Error(`EfficientNet: padding must be 'symmetric' or 'same', got '${String(padding)}'`);
     }
-    const batchNorm = resolveBatchNorm(options.batchNorm, config);
+    const batchNorm = resolveBatchNorm(options.batchNorm, config.name);
     this.config = { ...config };
     this.options = { numClasses, dropout, stochasticDepth, padding, batchNorm, inChannels };
     this.spec = networkSpec(config, options.stages ?? efficientNetB0Stages());

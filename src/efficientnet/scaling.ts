@@ -3,6 +3,7 @@
  * coefficients d = α^φ, w = β^φ, r = γ^φ, and their application to stage args, which yields the
  * {@link NetworkSpec} that both the model builder and the analytic profiler read.
  */
+import { UserError } from '../errors.js';
 import {
   EFFICIENTNET_B0_HEAD_CHANNELS,
   EFFICIENTNET_B0_STEM_CHANNELS,
@@ -10,7 +11,7 @@ import {
 } from './block-spec.js';
 
 /** Thrown for a multiplier, coefficient or size that cannot describe a network. */
-export class ScalingError extends Error {
+export class ScalingError extends UserError {
   override name = 'ScalingError';
 }
 

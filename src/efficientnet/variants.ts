@@ -2,6 +2,7 @@
  * The variant registry: the reference (width, depth, resolution, dropout) of b0..b8 and l2, custom configurations
  * from explicit multipliers or from compound scaling (φ, α, β, γ), and the network spec each one describes.
  */
+import { UserError } from '../errors.js';
 import { efficientNetB0Stages, type StageArgs } from './block-spec.js';
 import {
   DEFAULT_RESOLUTION_MULTIPLE,
@@ -31,7 +32,7 @@ export interface EfficientNetConfig {
 }
 
 /** Thrown for an unknown variant name. */
-export class UnknownVariantError extends Error {
+export class UnknownVariantError extends UserError {
   override name = 'UnknownVariantError';
 }
 
@@ -83,6 +84,9 @@ export function defaultDropout(width: number): number {
   }
   return best.dropout;
 }
+
+/** The largest stochastic-depth (drop-path) rate of a model unless given: 0.2, the reference's (survival 0.8). */
+export const DEFAULT_STOCHASTIC_DEPTH = 0.2;
 
 /** The smallest input resolution EfficientNet accepts: its total stride. */
 export const MIN_RESOLUTION = 32;

@@ -8,13 +8,13 @@
  * for the exported input size, the same numbers Conv2dSame computes at run time (samePadding). The spatial size is
  * therefore fixed in the graph (the preprocessing always produces it); the batch dimension is dynamic ('batch').
  */
-import { writeFileSync, renameSync } from 'node:fs';
+import { writeFileAtomic } from '../io/safetensors.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, Module, Sequential, SiLU } from '../nn/index.js';
 import { Conv2dNormActivation, Conv2dSame, MBConv, SqueezeExcitation, samePadding } from '../efficientnet/layers.js';
 import type { EfficientNet } from '../efficientnet/model.js';
 import { efficientNetB0Stages } from '../efficientnet/block-spec.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms/normalize.js';
-import { METADATA_FORMAT, METADATA_KEYS } from '../infer/model-info.js';
+import { cardOfModel, modelCardMismatch } from '../card/build.js';
+import { MODEL_CARD_KEY, ModelCardError, serializeModelCard, withEvalSize, type ModelCard } from '../card/model-card.js';
 import { foldBatchNorm, type HostBatchNorm } from './batchnorm-fold.js';
 import { OnnxGraphBuilder } from './onnx-graph.js';
 
@@ -27,16 +27,13 @@ export const OUTPUT_NAME = 'logits';
 
 /** Options of {@link exportEfficientNet}; each default is stated. */
 export interface ExportOptions {
-  /** Square input side the graph is built for; default the configuration's resolution. */
+  /**
+   * The model's card, stored whole as the `effnet.card` metadata entry (what predict and the browser page read);
+   * it must describe `model`. Default: the card of the model as built (cardOfModel: no class names, the eval rule).
+   */
+  card?: ModelCard;
+  /** Square input side the graph is built for; default the card's eval size. The card stored says this size. */
   imageSize?: number;
-  /** Class names, one per output, stored in the metadata; default none. */
-  classNames?: readonly string[] | null;
-  /** Normalisation mean stored for preprocessing; default ImageNet's. */
-  mean?: readonly [number, number, number];
-  /** Normalisation std; default ImageNet's. */
-  std?: readonly [number, number, number];
-  /** Center-crop fraction stored for preprocessing; default imageSize / (imageSize + 32) (the reference's). */
-  cropPct?: number;
   /** Producer version recorded in the file; default '0.1.0'. */
   producerVersion?: string;
 }
@@ -171,28 +168,14 @@ class EfficientNetWriter {
   }
 }
 
-/** The metadata props {@link exportEfficientNet} writes. */
-export function exportMetadata(model: EfficientNet, imageSize: number, options: ExportOptions = {}): Map<string, string> {
-  const classNames = options.classNames ?? null;
-  if (classNames !== null && classNames.length !== model.options.numClasses) {
-    throw new Error(
-      `exportEfficientNet: got ${classNames.length} class names for a model with ${model.options.numClasses} outputs; pass one name per class`,
-    );
-  }
-  const cropPct = options.cropPct ?? imageSize / (imageSize + 32);
-  if (!(cropPct > 0 && cropPct <= 1)) throw new Error(`exportEfficientNet: cropPct must be in (0, 1], got ${cropPct}`);
-  const meta = new Map<string, string>();
-  meta.set(METADATA_KEYS.format, String(METADATA_FORMAT));
-  meta.set(METADATA_KEYS.config, JSON.stringify(model.config));
-  meta.set(METADATA_KEYS.options, JSON.stringify(model.options));
-  meta.set(METADATA_KEYS.stages, JSON.stringify(model.spec.stages.map((stage) => stage.base)));
-  meta.set(METADATA_KEYS.inputSize, String(imageSize));
-  meta.set(METADATA_KEYS.mean, JSON.stringify(options.mean ?? IMAGENET_MEAN));
-  meta.set(METADATA_KEYS.std, JSON.stringify(options.std ?? IMAGENET_STD));
-  meta.set(METADATA_KEYS.cropPct, String(cropPct));
-  meta.set(METADATA_KEYS.interpolation, 'bicubic');
-  if (classNames !== null) meta.set(METADATA_KEYS.classNames, JSON.stringify(classNames));
-  return meta;
+/**
+ * The metadata props {@link exportEfficientNet} writes: the model card at the exported size under `effnet.card`.
+ * @throws ModelCardError when the card describes another network than `model`
+ */
+export function exportMetadata(model: EfficientNet, imageSize: number, card: ModelCard): Map<string, string> {
+  const mismatch = modelCardMismatch(model, card);
+  if (mismatch.length > 0) throw new ModelCardError(`exportEfficientNet: the card does not describe this model: ${mismatch.join('; ')}`);
+  return new Map([[MODEL_CARD_KEY, serializeModelCard(withEvalSize(card, imageSize))]]);
 }
 
 /**
@@ -201,13 +184,14 @@ export function exportMetadata(model: EfficientNet, imageSize: number, options: 
  * @throws for an input size smaller than the network's total stride, or class names of the wrong count
  */
 export function exportEfficientNet(model: EfficientNet, options: ExportOptions = {}): ExportedModel {
-  const imageSize = options.imageSize ?? model.config.resolution;
+  const card = options.card ?? cardOfModel(model);
+  const imageSize = options.imageSize ?? card.eval.size;
   if (!Number.isInteger(imageSize) || imageSize < model.spec.totalStride) {
     throw new Error(
       `exportEfficientNet: image size must be an integer of at least ${model.spec.totalStride} (the network's total stride), got ${imageSize}`,
     );
   }
-  const metadata = exportMetadata(model, imageSize, options);
+  const metadata = exportMetadata(model, imageSize, card);
   const graph = new OnnxGraphBuilder(`effnet_${model.config.name}`);
   const input = graph.addInput(INPUT_NAME, ['batch', model.options.inChannels, imageSize, imageSize]);
   const writer = new EfficientNetWriter(graph);
@@ -225,11 +209,9 @@ export function exportEfficientNet(model: EfficientNet, options: ExportOptions =
   return { bytes, metadata, opCounts: graph.opCounts() };
 }
 
-/** Exports `model` to `path` atomically (written beside it, then renamed). */
+/** Exports `model` to `path` atomically (written beside it, fsync-ed, then renamed). */
 export function writeOnnx(path: string, model: EfficientNet, options: ExportOptions = {}): ExportedModel {
   const exported = exportEfficientNet(model, options);
-  const temporary = `${path}.tmp-${process.pid}`;
-  writeFileSync(temporary, exported.bytes);
-  renameSync(temporary, path);
+  writeFileAtomic(path, exported.bytes);
   return exported;
 }

@@ -4,7 +4,7 @@
  * is created once and reused (warm) for every call; inputs are batched up to `maxBatch`.
  */
 import type { RgbImage } from '../data/image.js';
-import { METADATA_KEYS, modelInfoFromMetadata, readOnnxMetadata, type ModelInfo } from './model-info.js';
+import { modelInfoFromMetadata, readOnnxMetadata, type ModelInfo } from './model-info.js';
 import { Preprocessor } from './preprocess.js';
 import { topK, type Prediction } from './topk.js';
 
@@ -75,9 +75,7 @@ export class ImageClassifier {
     const source = options.source ?? '<model>';
     const maxBatch = options.maxBatch ?? 32;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`ImageClassifier: maxBatch must be a positive integer, got ${maxBatch}`);
-    const props = readOnnxMetadata(model, source);
-    const numClasses = classCount(props, source);
-    const info = modelInfoFromMetadata(props, numClasses, source);
+    const info = modelInfoFromMetadata(readOnnxMetadata(model, source), source);
     let session: OrtSessionLike;
     try {
       session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', ...(options.sessionOptions ?? {}) });
@@ -139,21 +137,4 @@ export class ImageClassifier {
   async release(): Promise<void> {
     await this.session.release();
   }
-}
-
-/** The class count from the metadata's options, before a session exists. */
-function classCount(props: ReadonlyMap<string, string>, source: string): number {
-  const text = props.get(METADATA_KEYS.options);
-  let parsed: unknown;
-  try {
-    parsed = text === undefined ? undefined : JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  const n = (parsed as { numClasses?: unknown } | undefined)?.numClasses;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-    if (!props.has(METADATA_KEYS.format)) return 0; // modelInfoFromMetadata reports the missing metadata
-    throw new Error(`${source}: metadata effnet.options has no valid numClasses; re-export the model with \`effnet export\``);
-  }
-  return n;
 }

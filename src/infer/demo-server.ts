@@ -9,14 +9,13 @@ import { createServer, type Server } from 'node:http';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { modelBytes } from './node.js';
 
 /** Options of {@link startDemoServer}; each default is stated. */
 export interface DemoServerOptions {
   /** TCP port; default 8080; 0 picks a free one. */
   port?: number;
-  /** The model served at /model.onnx (an .onnx file or an effnet weights file); default none (the page asks for one). */
-  modelPath?: string | null;
+  /** The ONNX bytes served at /model.onnx (src/export/model-file.ts makes them of any model); default none (the page asks for one). */
+  model?: Uint8Array | null;
 }
 
 /** A running demo server. */
@@ -63,12 +62,11 @@ function resolveFile(urlPath: string): string | null {
 }
 
 /**
- * Starts the demo server. The model is read (and exported if it is a weights file) once, at start.
- * @throws when the model cannot be read, or the port is taken
+ * Starts the demo server.
+ * @throws when onnxruntime-web is missing or the port is taken
  */
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
-  const modelPath = options.modelPath ?? null;
-  const model = modelPath === null ? null : modelBytes(modelPath);
+  const model = options.model ?? null;
   if (!existsSync(join(ROOT, 'node_modules', 'onnxruntime-web', 'dist', 'ort.min.mjs'))) {
     throw new Error('serve-demo: node_modules/onnxruntime-web is missing; run `npm ci` (or scripts/setup.sh) first');
   }

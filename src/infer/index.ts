@@ -2,5 +2,5 @@
 export { ImageClassifier, type ClassifierOptions, type Classification, type OrtModuleLike, type OrtSessionLike, type OrtTensorLike } from './classifier.js';
 export { Preprocessor } from './preprocess.js';
 export { softmax, topK, type Prediction } from './topk.js';
-export { METADATA_KEYS, METADATA_FORMAT, readOnnxMetadata, modelInfoFromMetadata, type ModelInfo } from './model-info.js';
-export { openClassifier, classifyFiles, loadImageFile, modelBytes, looksLikeSafetensors, nodeRuntime, type ImageResult, type OpenClassifierOptions, type ClassifyFilesOptions } from './node.js';
+export { readOnnxMetadata, cardFromOnnxMetadata, modelInfoFromCard, modelInfoFromMetadata, LEGACY_FORMAT_KEY, type ModelInfo } from './model-info.js';
+export { openClassifier, classifyFiles, loadImageFile, nodeRuntime, type ImageResult, type OpenClassifierOptions, type ClassifyFilesOptions } from './node.js';

@@ -1,38 +1,20 @@
 /**
- * What an exported model says about itself: the `effnet.*` entries of the ONNX metadata_props (written by
- * src/export) and how to read them back, both in Node and in the browser. onnxruntime's JavaScript API does not
- * expose custom metadata, so {@link readOnnxMetadata} reads metadata_props straight from the model bytes with a
- * minimal protobuf walk (no dependency, no full decode of the weights).
+ * What an exported model says about itself: its model card (src/card/model-card.ts), stored whole as the
+ * `effnet.card` entry of the ONNX metadata_props by src/export, and how to read it back, both in Node and in the
+ * browser. onnxruntime's JavaScript API does not expose custom metadata, so {@link readOnnxMetadata} reads
+ * metadata_props straight from the model bytes with a minimal protobuf walk (no dependency, no full decode of the
+ * weights).
+ *
+ * Files exported before the card existed carry `effnet.format` 1 and separate `effnet.*` keys; their crop fraction
+ * was size / (size + 32) at every size, wrong for small-image models, so they are refused with the command that
+ * re-exports them.
  */
+import { MODEL_CARD_KEY, ModelCardError, parseModelCardJson, type ModelCard } from '../card/model-card.js';
 
-/** Metadata keys written into exported models. */
-export const METADATA_KEYS = {
-  /** Version of this metadata layout. */
-  format: 'effnet.format',
-  /** The EfficientNet configuration (JSON). */
-  config: 'effnet.config',
-  /** The model options after defaults (JSON). */
-  options: 'effnet.options',
-  /** The unscaled stages (JSON). */
-  stages: 'effnet.stages',
-  /** Square input side in pixels. */
-  inputSize: 'effnet.input_size',
-  /** Normalisation mean, RGB on the 0..1 scale (JSON array of 3). */
-  mean: 'effnet.mean',
-  /** Normalisation std (JSON array of 3). */
-  std: 'effnet.std',
-  /** Fraction of the resized image kept by the center crop. */
-  cropPct: 'effnet.crop_pct',
-  /** Resampling filter of the resize ('bicubic'). */
-  interpolation: 'effnet.interpolation',
-  /** Class names (JSON array of strings, one per output), absent when the model has none. */
-  classNames: 'effnet.class_names',
-} as const;
+/** The metadata key of the earlier layout (format 1, before the model card). */
+export const LEGACY_FORMAT_KEY = 'effnet.format';
 
-/** The metadata format version written by this code. */
-export const METADATA_FORMAT = 1;
-
-/** Everything inference needs to know about a model. */
+/** Everything inference needs to know about a model: the card's eval transform and classes, flattened. */
 export interface ModelInfo {
   /** Square input side the graph was exported for. */
   inputSize: number;
@@ -42,12 +24,14 @@ export interface ModelInfo {
   std: [number, number, number];
   /** Center-crop fraction: images are resized so the short side is floor(inputSize / cropPct), then cropped. */
   cropPct: number;
-  /** Class names, one per output. */
+  /** Class names, one per output ('class 0'.. when the model has none). */
   classNames: string[];
   /** Classifier outputs. */
   numClasses: number;
-  /** The variant's name ('b0', 'custom', ...) when recorded, else 'unknown'. */
+  /** The variant's name ('b0', 'custom', ...). */
   variant: string;
+  /** The whole card. */
+  card: ModelCard;
 }
 
 function readVarint(bytes: Uint8Array, at: number): [number, number] {
@@ -108,66 +92,48 @@ export function readOnnxMetadata(bytes: Uint8Array, source = '<model>'): Map<str
       props.set(key, value);
     });
   } catch (error) {
-    throw new Error(
+    throw new ModelCardError(
       `${source} is not a readable ONNX model (${(error as Error).message}); expected a file written by \`effnet export\``,
     );
   }
   return props;
 }
 
-function parseJson(props: ReadonlyMap<string, string>, key: string, source: string): unknown {
-  const text = props.get(key);
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (error) {
-    throw new Error(`${source}: metadata ${key} is not valid JSON (${(error as Error).message}); re-export the model with \`effnet export\``);
-  }
-}
-
-function triple(value: unknown, key: string, source: string): [number, number, number] {
-  if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-    throw new Error(`${source}: metadata ${key} must be a list of 3 numbers, got ${JSON.stringify(value)}`);
-  }
-  return [value[0], value[1], value[2]] as [number, number, number];
-}
-
 /**
- * Reads a model's {@link ModelInfo} from its metadata props. `numClasses` (from the graph's output shape or the
- * first run) fills class names `class 0`.. when the model has none.
- * @throws when the effnet entries are missing or malformed, naming the entry and what to do
+ * The card in a model's metadata props.
+ * @throws ModelCardError when there is none (naming how to export or re-export the model) or it is malformed
  */
-export function modelInfoFromMetadata(props: ReadonlyMap<string, string>, numClasses: number, source = '<model>'): ModelInfo {
-  const format = props.get(METADATA_KEYS.format);
-  if (format === undefined) {
-    throw new Error(
-      `${source} has no '${METADATA_KEYS.format}' metadata: it was not exported by effnet, so its preprocessing is unknown; ` +
-        'export the model with `effnet export --checkpoint MODEL --out model.onnx`',
+export function cardFromOnnxMetadata(props: ReadonlyMap<string, string>, source = '<model>'): ModelCard {
+  const text = props.get(MODEL_CARD_KEY);
+  if (text !== undefined) return parseModelCardJson(text, source);
+  if (props.has(LEGACY_FORMAT_KEY)) {
+    throw new ModelCardError(
+      `${source} was exported by an earlier effnet (metadata format ${props.get(LEGACY_FORMAT_KEY)}, no model card), whose crop fraction was wrong for ` +
+        'models trained below 64px; re-export it from its model file: `effnet export --checkpoint RUN_DIR_OR_MODEL.safetensors --out model.onnx`',
     );
   }
-  if (Number(format) > METADATA_FORMAT) {
-    throw new Error(`${source}: metadata format ${format} is newer than this effnet reads (${METADATA_FORMAT}); upgrade effnet`);
-  }
-  const inputSize = Number(props.get(METADATA_KEYS.inputSize));
-  if (!Number.isInteger(inputSize) || inputSize < 1) {
-    throw new Error(`${source}: metadata ${METADATA_KEYS.inputSize} must be a positive integer, got '${props.get(METADATA_KEYS.inputSize)}'`);
-  }
-  const cropPct = Number(props.get(METADATA_KEYS.cropPct));
-  if (!(cropPct > 0 && cropPct <= 1)) {
-    throw new Error(`${source}: metadata ${METADATA_KEYS.cropPct} must be in (0, 1], got '${props.get(METADATA_KEYS.cropPct)}'`);
-  }
-  const mean = triple(parseJson(props, METADATA_KEYS.mean, source), METADATA_KEYS.mean, source);
-  const std = triple(parseJson(props, METADATA_KEYS.std, source), METADATA_KEYS.std, source);
-  const names = parseJson(props, METADATA_KEYS.classNames, source);
-  let classNames: string[];
-  if (names === undefined || names === null) {
-    classNames = Array.from({ length: numClasses }, (_, i) => `class ${i}`);
-  } else if (Array.isArray(names) && names.every((n) => typeof n === 'string') && names.length === numClasses) {
-    classNames = names as string[];
-  } else {
-    throw new Error(`${source}: metadata ${METADATA_KEYS.classNames} must be a list of ${numClasses} strings (one per output)`);
-  }
-  const config = parseJson(props, METADATA_KEYS.config, source) as { name?: unknown } | undefined;
-  const variant = config !== undefined && typeof config.name === 'string' ? config.name : 'unknown';
-  return { inputSize, mean, std, cropPct, classNames, numClasses, variant };
+  throw new ModelCardError(
+    `${source} has no '${MODEL_CARD_KEY}' metadata: it was not exported by effnet, so its preprocessing is unknown; ` +
+      'export the model with `effnet export --checkpoint MODEL --out model.onnx`',
+  );
+}
+
+/** The {@link ModelInfo} of a card. */
+export function modelInfoFromCard(card: ModelCard): ModelInfo {
+  const count = card.classes.count;
+  return {
+    inputSize: card.eval.size,
+    mean: [...card.eval.mean] as [number, number, number],
+    std: [...card.eval.std] as [number, number, number],
+    cropPct: card.eval.cropPct,
+    classNames: card.classes.names ?? Array.from({ length: count }, (_, i) => `class ${i}`),
+    numClasses: count,
+    variant: card.architecture.name,
+    card,
+  };
+}
+
+/** Reads a model's {@link ModelInfo} from its metadata props (see {@link cardFromOnnxMetadata}). */
+export function modelInfoFromMetadata(props: ReadonlyMap<string, string>, source = '<model>'): ModelInfo {
+  return modelInfoFromCard(cardFromOnnxMetadata(props, source));
 }

@@ -1,14 +1,11 @@
 /**
- * Inference in Node: opens a model file (an exported .onnx, or one of our safetensors model files, exported to
- * ONNX in memory) in onnxruntime-node, and classifies image files with a clear error per file that cannot be
- * read or decoded, without stopping the others.
+ * Inference in Node: opens an exported model (ONNX bytes; src/export/model-file.ts turns effnet model files into
+ * them) in onnxruntime-node, and classifies image files with a clear error per file that cannot be read or
+ * decoded, without stopping the others. Nothing here needs the engine (libtorch).
  */
-import { readFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { decodeImage, type RgbImage } from '../data/image.js';
-import { exportEfficientNet } from '../export/efficientnet-onnx.js';
-import { loadModel } from '../io/weights.js';
 import { ImageClassifier, type OrtModuleLike } from './classifier.js';
 import type { Prediction } from './topk.js';
 
@@ -21,50 +18,16 @@ export interface OpenClassifierOptions {
   threads?: number;
   /** Largest batch per session run; default 32. */
   maxBatch?: number;
-  /** Input size when MODEL is a weights file exported on the fly; default the model's resolution. */
-  imageSize?: number;
+  /** Names the model in messages; default '<model>'. */
+  source?: string;
 }
 
-/** Whether a file starts like safetensors (8-byte little-endian header length, then a JSON object). */
-export function looksLikeSafetensors(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(9);
-    const n = readSync(fd, head, 0, 9, 0);
-    return n === 9 && head[8] === 0x7b && head.readBigUInt64LE(0) < 100_000_000n;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * The ONNX bytes of a model file: an .onnx file as it is, or an effnet weights file (saveModel's safetensors)
- * exported in memory with its class names.
- * @throws when the file cannot be read or is neither
- */
-export function modelBytes(path: string, imageSize?: number): Uint8Array {
-  let isWeights: boolean;
-  try {
-    isWeights = looksLikeSafetensors(path);
-  } catch (error) {
-    throw new Error(`cannot open model ${path}: ${(error as Error).message}; pass an .onnx file from \`effnet export\` or an effnet weights file`);
-  }
-  if (!isWeights) return readFileSync(path);
-  const { model, classNames } = loadModel(path);
-  try {
-    return exportEfficientNet(model, { classNames, ...(imageSize === undefined ? {} : { imageSize }) }).bytes;
-  } finally {
-    model.dispose();
-  }
-}
-
-/** Opens a warm classifier over onnxruntime-node for a model file (see {@link modelBytes}). */
-export async function openClassifier(path: string, options: OpenClassifierOptions = {}): Promise<ImageClassifier> {
-  const bytes = modelBytes(path, options.imageSize);
+/** Opens a warm classifier over onnxruntime-node for the bytes of an exported model. */
+export async function openClassifier(bytes: Uint8Array, options: OpenClassifierOptions = {}): Promise<ImageClassifier> {
   const sessionOptions: Record<string, unknown> = { graphOptimizationLevel: 'all' };
   if (options.threads !== undefined) sessionOptions.intraOpNumThreads = options.threads;
   return ImageClassifier.create(nodeRuntime, bytes, {
-    source: path,
+    source: options.source ?? '<model>',
     sessionOptions,
     ...(options.maxBatch === undefined ? {} : { maxBatch: options.maxBatch }),
   });

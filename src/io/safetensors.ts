@@ -8,7 +8,7 @@
  * `saveSafetensors` / `loadSafetensors` work on files and libtorch tensors.
  * Supported dtypes: F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { DType, Tensor } from '../torch/index.js';
@@ -291,4 +291,39 @@ export function loadSafetensors(path: string): LoadedSafetensors {
     throw new Error(`safetensors file ${path}: could not create tensors: ${(error as Error).message}`);
   }
   return { tensors, metadata: decoded.metadata };
+}
+
+/**
+ * The `__metadata__` of a safetensors file without reading its tensors (only the 8-byte length and the header), so
+ * that a reader can tell a model file from a checkpoint, or read a model card, cheaply.
+ * @throws when the file cannot be read or its header is not a safetensors header
+ */
+export function readSafetensorsMetadata(path: string): Record<string, string> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (error) {
+    throw new Error(`could not read safetensors file ${path}: ${(error as Error).message}`);
+  }
+  try {
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) < 8) fail(path, 'is shorter than the 8-byte header length; the file is truncated or not safetensors');
+    const length = head.readBigUInt64LE(0);
+    if (length > BigInt(MAX_HEADER_BYTES) || length < 2n) fail(path, `the header length field says ${length} bytes; this is not a safetensors file`);
+    const header = Buffer.alloc(Number(length));
+    if (readSync(fd, header, 0, header.length, 8) < header.length) fail(path, `the header is cut short (${length} bytes announced); the file is truncated`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(header.toString('utf8'));
+    } catch (error) {
+      fail(path, `the header is not valid JSON (${(error as Error).message}); the file is corrupt or not safetensors`);
+    }
+    if (!isRecord(parsed)) fail(path, 'the header is not a JSON object');
+    const raw = parsed.__metadata__;
+    if (raw === undefined || raw === null) return {};
+    if (!isRecord(raw) || !Object.values(raw).every((v) => typeof v === 'string')) fail(path, '"__metadata__" must be an object of string values');
+    return raw as Record<string, string>;
+  } finally {
+    closeSync(fd);
+  }
 }

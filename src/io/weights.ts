@@ -1,42 +1,41 @@
 /**
- * Model weights on disk. effnet's own format is safetensors whose `__metadata__` holds one entry, `effnet`: JSON
- * with the format version, the configuration, the resolved model options, the unscaled stages and optional class
- * names, so that `loadModel` rebuilds exactly the model that was saved. Foreign checkpoints (torchvision .pth,
- * timm safetensors or .pth) are imported through the key tables of key-maps.ts, validated before anything loads.
+ * Model weights on disk. effnet's own format is safetensors whose `__metadata__` holds the model card under
+ * `effnet.card` (src/card/model-card.ts): the network, the classes and the eval transform, so that `loadModel`
+ * rebuilds exactly the model that was saved and every reader prepares images as training validated them. Files
+ * of the earlier format (an `effnet` entry without the eval transform) load with the card of the rule they were
+ * trained under (src/card/legacy.ts). Foreign checkpoints (torchvision .pth, timm safetensors or .pth) are
+ * imported through the key tables of key-maps.ts, validated before anything loads.
  */
 import { readFileSync } from 'node:fs';
-import type { StageArgs } from '../efficientnet/block-spec.js';
-import { createEfficientNet, EfficientNet, type EfficientNetOptions, type ResolvedEfficientNetOptions } from '../efficientnet/model.js';
+import { createEfficientNet, EfficientNet, type EfficientNetOptions } from '../efficientnet/model.js';
 import type { EfficientNetConfig } from '../efficientnet/variants.js';
+import { StateDictError, type StateDictReport } from '../nn/index.js';
 import type { Tensor } from '../torch/index.js';
+import { cardOfModel, createModelFromCard, modelCardMismatch } from '../card/build.js';
+import { cardFromLegacyDescription, LEGACY_METADATA_KEY } from '../card/legacy.js';
+import { MODEL_CARD_KEY, ModelCardError, parseModelCardJson, serializeModelCard, type ModelCard } from '../card/model-card.js';
+import { UserError } from '../errors.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
 import { loadTorchCheckpoint } from './torch-checkpoint.js';
 import { detectWeightSource, keyMapFor, WEIGHT_SOURCES, type WeightSource } from './key-maps.js';
 import { looksLikeZip } from './zip.js';
 
-/** The version of the `effnet` metadata this code writes; loadModel reads this version and older ones. */
-export const WEIGHTS_FORMAT_VERSION = 1;
+/** The metadata key of training checkpoints (train/checkpoint.ts writes it); model readers point such files elsewhere. */
+const CHECKPOINT_KEY = 'effnet.checkpoint';
 
-/** The metadata key under which the model description is stored. */
-export const METADATA_KEY = 'effnet';
-
-/** What the `effnet` metadata entry holds. */
-export interface ModelMetadata {
-  /** {@link WEIGHTS_FORMAT_VERSION} at the time of writing. */
-  format: number;
-  /** The configuration the model was scaled from. */
-  config: EfficientNetConfig;
-  /** The model options after defaults. */
-  options: ResolvedEfficientNetOptions;
-  /** The unscaled stages (B0's unless the model was built from others). */
-  stages: StageArgs[];
-  /** Names of the classifier's outputs in order, or null. */
-  classNames: string[] | null;
+/** Raised for weights that do not fit the model they are loaded into (a user error: wrong file or variant). */
+export class WeightsMismatchError extends UserError {
+  override name = 'WeightsMismatchError';
+  constructor(message: string, readonly report: StateDictReport) {
+    super(message);
+  }
 }
 
 /** Options of {@link saveModel}. */
 export interface SaveModelOptions {
-  /** Names of the classes, one per classifier output; default none. */
+  /** The card to store; it must describe `model` (architecture and class count). Default: the card of the model as built. */
+  card?: ModelCard;
+  /** Names of the classes, one per classifier output, when no card is given; default none. */
   classNames?: readonly string[];
 }
 
@@ -44,124 +43,98 @@ export interface SaveModelOptions {
 export interface LoadedModel {
   /** The rebuilt model with the saved weights, in eval mode. */
   model: EfficientNet;
-  /** The class names saved with it, or null. */
+  /** The card it was saved with (or the card of a format-1 file). */
+  card: ModelCard;
+  /** The card's class names, or null. */
   classNames: string[] | null;
-  /** The whole metadata entry. */
-  metadata: ModelMetadata;
-}
-
-/** The metadata entry describing `model`. */
-export function modelMetadata(model: EfficientNet, classNames: readonly string[] | null = null): ModelMetadata {
-  return {
-    format: WEIGHTS_FORMAT_VERSION,
-    config: { ...model.config },
-    options: { ...model.options, batchNorm: { ...model.options.batchNorm } },
-    stages: model.spec.stages.map((stage) => ({ ...stage.base })),
-    classNames: classNames === null ? null : [...classNames],
-  };
 }
 
 /**
- * Saves a model's state dict (parameters and buffers) and its description to a safetensors file, atomically.
- * @throws when classNames is given and its length differs from the model's class count
+ * Saves a model's state dict (parameters and buffers) and its card to a safetensors file, atomically.
+ * @throws ModelCardError when the card describes another network or class count, or classNames has the wrong length
  */
 export function saveModel(path: string, model: EfficientNet, options: SaveModelOptions = {}): void {
-  const classNames = options.classNames ?? null;
-  if (classNames !== null && classNames.length !== model.options.numClasses) {
-    throw new Error(
-      `saveModel(${path}): got ${classNames.length} class names for a model with ${model.options.numClasses} outputs; pass one name per class`,
-    );
-  }
-  const metadata = modelMetadata(model, classNames);
-  saveSafetensors(path, model.stateDict(), { [METADATA_KEY]: JSON.stringify(metadata) });
+  const card = options.card ?? cardOfModel(model, { classNames: options.classNames ?? null });
+  const mismatch = modelCardMismatch(model, card);
+  if (mismatch.length > 0) throw new ModelCardError(`saveModel(${path}): the card does not describe this model: ${mismatch.join('; ')}`);
+  saveSafetensors(path, model.stateDict(), { [MODEL_CARD_KEY]: serializeModelCard(card) });
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Parses and checks the `effnet` metadata entry of a file; `source` names the file in errors. */
-export function parseModelMetadata(metadata: Record<string, string>, source: string): ModelMetadata {
-  const text = metadata[METADATA_KEY];
-  if (text === undefined) {
-    throw new Error(
-      `${source} has no '${METADATA_KEY}' metadata, so it was not written by effnet's saveModel; ` +
-        'to use torchvision or timm weights, convert them first with `effnet import --from torchvision|timm FILE --variant NAME --out OUT`',
-    );
+/**
+ * The card stored in a model file's metadata: the `effnet.card` entry, or the card of a format-1 `effnet` entry.
+ * @throws ModelCardError for checkpoints (pointing to openModel / `effnet eval`), files without either entry (pointing
+ * to `effnet import` for foreign weights), or a malformed card
+ */
+export function cardFromMetadata(metadata: Record<string, string>, source: string): ModelCard {
+  const text = metadata[MODEL_CARD_KEY];
+  if (text !== undefined) return parseModelCardJson(text, source);
+  const legacy = metadata[LEGACY_METADATA_KEY];
+  if (legacy !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(legacy);
+    } catch (error) {
+      throw new ModelCardError(`${source}: the '${LEGACY_METADATA_KEY}' metadata is not valid JSON (${(error as Error).message}); the file is corrupt`);
+    }
+    return cardFromLegacyDescription(parsed, source);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`${source}: the '${METADATA_KEY}' metadata is not valid JSON (${(error as Error).message}); the file is corrupt`);
+  if (metadata[CHECKPOINT_KEY] !== undefined) {
+    throw new ModelCardError(`${source} is a training checkpoint, not a model file; open it with openModel (src/train/model-file.ts), which \`effnet eval\`, \`predict\` and \`export\` use, or take DIR/model.safetensors of the finished run`);
   }
-  if (!isRecord(parsed) || typeof parsed.format !== 'number' || !isRecord(parsed.config) || !isRecord(parsed.options) || !Array.isArray(parsed.stages)) {
-    throw new Error(`${source}: the '${METADATA_KEY}' metadata lacks format, config, options or stages; the file is corrupt`);
-  }
-  if (parsed.format > WEIGHTS_FORMAT_VERSION || parsed.format < 1) {
-    throw new Error(
-      `${source}: weights format version ${parsed.format} is not supported (this effnet reads versions 1..${WEIGHTS_FORMAT_VERSION}); upgrade effnet`,
-    );
-  }
-  const classNames = parsed.classNames;
-  if (classNames !== null && classNames !== undefined && !(Array.isArray(classNames) && classNames.every((n) => typeof n === 'string'))) {
-    throw new Error(`${source}: the '${METADATA_KEY}' metadata has classNames that are not a list of strings`);
-  }
-  return {
-    format: parsed.format,
-    config: parsed.config as unknown as EfficientNetConfig,
-    options: parsed.options as unknown as ResolvedEfficientNetOptions,
-    stages: parsed.stages as StageArgs[],
-    classNames: (classNames as string[] | null | undefined) ?? null,
-  };
+  throw new ModelCardError(
+    `${source} has no '${MODEL_CARD_KEY}' metadata, so it was not written by effnet; ` +
+      'to use torchvision or timm weights, convert them first with `effnet import --from torchvision|timm FILE --variant NAME --out OUT`',
+  );
 }
 
 function disposeAll(tensors: Map<string, Tensor>): void {
   for (const tensor of tensors.values()) tensor.dispose();
 }
 
-/** Rebuilds the model a file describes and loads its weights (strictly); the model is in eval mode. */
+/** Rebuilds the model a file's card describes and loads its weights (strictly); the model is in eval mode. */
 export function loadModel(path: string): LoadedModel {
-  const { tensors, metadata: raw } = loadSafetensors(path);
+  const { tensors, metadata } = loadSafetensors(path);
   try {
-    const metadata = parseModelMetadata(raw, path);
-    const { numClasses, dropout, stochasticDepth, padding, batchNorm, inChannels } = metadata.options;
-    const model = createEfficientNet(metadata.config, {
-      numClasses,
-      dropout,
-      stochasticDepth,
-      padding,
-      batchNorm,
-      inChannels,
-      stages: metadata.stages,
-    });
-    try {
-      loadIntoModel(model, tensors, 'effnet', path);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-    model.eval();
-    return { model, classNames: metadata.classNames, metadata };
+    const card = cardFromMetadata(metadata, path);
+    const model = modelWithWeights(card, tensors, path);
+    return { model, card, classNames: card.classes.names };
   } finally {
     disposeAll(tensors);
   }
 }
 
+/**
+ * A model of `card` with `weights` (effnet's names) loaded strictly, in eval mode; the weights stay the caller's.
+ * @throws WeightsMismatchError when they do not fit the card's network
+ */
+export function modelWithWeights(card: ModelCard, weights: ReadonlyMap<string, Tensor>, file: string): EfficientNet {
+  const model = createModelFromCard(card);
+  try {
+    loadIntoModel(model, weights, 'effnet', file);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  model.eval();
+  return model;
+}
+
 /** Options of {@link loadIntoModel}. */
 export interface LoadIntoModelOptions {
   /**
-   * Keys of ours to leave as the model has them, e.g. the classifier when fine-tuning to another class count;
-   * they must then be absent from (or are ignored in) the checkpoint.
+   * Keys of ours that keep the model's values when the checkpoint's do not fit, e.g. the classifier when
+   * fine-tuning to another class count (reported as replaced).
    */
-  skip?: (ourKey: string) => boolean;
+  replaceable?: (ourKey: string) => boolean;
 }
 
 /**
- * Loads a state dict named the `source` way into `model`, in place. Everything is checked first and every problem
- * (missing, unexpected and mis-shaped keys, named the source's way) is reported in one error before anything
- * changes. BN `num_batches_tracked` counters absent from the checkpoint (some exporters drop them) keep the model's.
+ * Loads a state dict named the `source` way into `model`, in place, through Module.loadStateDict (the one key
+ * matcher), and returns its report. Everything is checked first and every problem (missing, unexpected and
+ * mis-shaped keys, named the source's way) is reported in one error before anything changes. BN
+ * `num_batches_tracked` counters absent from the checkpoint (some exporters drop them) keep the model's.
  * `file` names the checkpoint in messages.
+ * @throws WeightsMismatchError (a user error) with the report
  */
 export function loadIntoModel(
   model: EfficientNet,
@@ -169,51 +142,24 @@ export function loadIntoModel(
   source: WeightSource | 'effnet',
   file: string,
   options: LoadIntoModelOptions = {},
-): void {
-  const own = model.stateDict();
-  const map = source === 'effnet' ? new Map([...own.keys()].map((key) => [key, key])) : keyMapFor(source, model);
-  const skip = options.skip ?? ((): boolean => false);
-  const mapped = new Map<string, Tensor>();
-  const unexpected: string[] = [];
-  for (const [key, value] of state) {
-    const ours = map.get(key);
-    if (ours === undefined) unexpected.push(key);
-    else if (!skip(ours)) mapped.set(ours, value);
+): StateDictReport {
+  let hint = `check that the variant and class count match the checkpoint (model: ${model.config.name}, width ${model.config.width}, depth ${model.config.depth}, ${model.options.numClasses} classes)`;
+  if (source !== 'effnet') {
+    const detected = detectWeightSource(state.keys());
+    if (detected !== null && detected !== source) hint = `its keys look like ${detected}'s: pass --from ${detected} (from: '${detected}')`;
   }
-  const theirs = new Map([...map].map(([their, ours]) => [ours, their]));
-  const missing: string[] = [];
-  const misShaped: string[] = [];
-  for (const [key, target] of own) {
-    if (skip(key)) {
-      mapped.set(key, target);
-      continue;
-    }
-    const value = mapped.get(key);
-    const name = theirs.get(key) ?? key;
-    if (value === undefined) {
-      if (key.endsWith('.num_batches_tracked')) mapped.set(key, target);
-      else missing.push(name);
-      continue;
-    }
-    const expected = target.shape;
-    const got = value.shape;
-    if (expected.length !== got.length || expected.some((d, i) => d !== got[i])) {
-      misShaped.push(`${name} (expected [${expected.join(', ')}], got [${got.join(', ')}])`);
-    }
+  try {
+    return model.loadStateDict(new Map(state), {
+      ...(source === 'effnet' ? {} : { keyMap: keyMapFor(source, model) }),
+      ...(options.replaceable === undefined ? {} : { replaceable: options.replaceable }),
+      optional: (key) => key.endsWith('.num_batches_tracked'),
+      source: `${file} does not fit the model as ${source} weights`,
+      hint,
+    });
+  } catch (error) {
+    if (error instanceof StateDictError) throw new WeightsMismatchError(error.message.replace(': the state does not fit this module:', ':'), error.report);
+    throw error;
   }
-  if (missing.length + unexpected.length + misShaped.length > 0) {
-    const problems: string[] = [];
-    if (missing.length > 0) problems.push(`${missing.length} missing keys: ${missing.join(', ')}`);
-    if (unexpected.length > 0) problems.push(`${unexpected.length} unexpected keys: ${unexpected.join(', ')}`);
-    if (misShaped.length > 0) problems.push(`${misShaped.length} mis-shaped keys: ${misShaped.join('; ')}`);
-    let hint = `check that the variant and class count match the checkpoint (model: ${model.config.name}, width ${model.config.width}, depth ${model.config.depth}, ${model.options.numClasses} classes)`;
-    if (source !== 'effnet') {
-      const detected = detectWeightSource(state.keys());
-      if (detected !== null && detected !== source) hint = `its keys look like ${detected}'s: pass --from ${detected} (from: '${detected}')`;
-    }
-    throw new Error(`${file} does not fit the model as ${source} weights: ${problems.join('; ')}. Nothing was loaded; ${hint}.`);
-  }
-  model.loadStateDict(mapped);
 }
 
 /** Reads a checkpoint file into tensors the caller owns: torch.save zips via loadTorchCheckpoint, else safetensors. */
@@ -250,6 +196,8 @@ export interface ImportedWeights {
   checkpointClasses: number;
   /** Whether the classifier was left freshly initialised because numClasses differs from the checkpoint's. */
   classifierReset: boolean;
+  /** The model's card (eval transform by the resolver's rule: 224px → resize 256, crop 224, as torchvision's b0). */
+  card: ModelCard;
 }
 
 /**
@@ -292,13 +240,14 @@ export function importWeights(path: string, options: ImportWeightsOptions): Impo
     const classifierReset = checkpointClasses > 0 && checkpointClasses !== numClasses;
     const classifierKeys = new Set(['classifier.1.weight', 'classifier.1.bias']);
     try {
-      loadIntoModel(model, state, from, path, classifierReset ? { skip: (key) => classifierKeys.has(key) } : {});
+      loadIntoModel(model, state, from, path, classifierReset ? { replaceable: (key) => classifierKeys.has(key) } : {});
     } catch (error) {
       model.dispose();
       throw error;
     }
     model.eval();
-    return { model, checkpointClasses, classifierReset };
+    const card = cardOfModel(model, { origin: { kind: 'import', detail: `${from} weights ${path}` } });
+    return { model, checkpointClasses, classifierReset, card };
   } finally {
     disposeAll(state);
   }

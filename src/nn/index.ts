@@ -1,5 +1,5 @@
 /** effnet's neural-network modules: the Module base class, layers and initialisation. */
-export { Module, type StateDictInput, type LoadStateDictOptions, type ParameterCountOptions } from './module.js';
+export { Module, matchStateDict, StateDictError, type StateDictInput, type StateDictReport, type LoadStateDictOptions, type ParameterCountOptions } from './module.js';
 export { fanInAndOut, leakyReluGain, kaimingUniform_, resetLinearLike_, constant_ } from './init.js';
 export { Conv2d, pair, type Conv2dLayerOptions, type Size2d } from './layers/conv.js';
 export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';

@@ -7,13 +7,90 @@ import { copy_, keep, noGrad, type Tensor } from '../torch/index.js';
 /** What loadStateDict accepts: a Map or a plain object from dotted names to tensors. */
 export type StateDictInput = Map<string, Tensor> | Record<string, Tensor>;
 
-/** Options of Module.loadStateDict. */
+/** Options of Module.loadStateDict; each default is stated. */
 export interface LoadStateDictOptions {
   /**
-   * Default true: throw (before changing anything) when keys are missing, unexpected or mis-shaped. When false,
-   * matching keys are loaded and the others ignored; mis-shaped keys still throw.
+   * Default true: missing and unexpected keys are errors. When false they are reported and skipped (only the
+   * matching keys load). Mis-shaped keys are errors either way, unless `replaceable` covers them.
    */
   strict?: boolean;
+  /**
+   * Keys of this module that keep their current values when the state lacks them or holds another shape (a head
+   * replaced for another number of classes); they are reported as `replaced`, not as problems. Default none.
+   */
+  replaceable?: (key: string) => boolean;
+  /** Keys of this module that may be absent from the state and then keep their values (BN counters); default none. */
+  optional?: (key: string) => boolean;
+  /**
+   * The state's keys → this module's (a foreign checkpoint's naming). With a map, keys it does not name are
+   * unexpected and messages name keys the state's way. Default: the state uses this module's names.
+   */
+  keyMap?: ReadonlyMap<string, string>;
+  /** Names the state in the error message (e.g. 'b0.pth as torchvision weights'); default the module's class. */
+  source?: string;
+  /** What to check, appended to the error; default a reminder to build the model as the checkpoint was. */
+  hint?: string;
+}
+
+/** What loadStateDict matched and did; keys are this module's names, problems the state's. */
+export interface StateDictReport {
+  /** Keys copied from the state. */
+  loaded: string[];
+  /** Keys of this module the state lacks (skipped when not strict; optional ones are not listed). */
+  missing: string[];
+  /** Keys of the state this module does not have (skipped when not strict). */
+  unexpected: string[];
+  /** Keys whose shapes differ, with both shapes. */
+  misShaped: string[];
+  /** Replaceable keys kept at their current values (e.g. the classifier of a fine-tuned model). */
+  replaced: string[];
+}
+
+/** Thrown by loadStateDict when the state does not fit; nothing was copied. `report` says what was found. */
+export class StateDictError extends Error {
+  override name = 'StateDictError';
+  constructor(message: string, readonly report: StateDictReport) {
+    super(message);
+  }
+}
+
+/**
+ * Matches `state` against `own` under `options` (see {@link LoadStateDictOptions}) without copying anything: the
+ * one key matcher behind Module.loadStateDict, weight import and fine-tuning.
+ */
+export function matchStateDict(own: ReadonlyMap<string, Tensor>, state: ReadonlyMap<string, Tensor>, options: LoadStateDictOptions = {}): { report: StateDictReport; pairs: [Tensor, Tensor][] } {
+  const replaceable = options.replaceable ?? ((): boolean => false);
+  const optional = options.optional ?? ((): boolean => false);
+  const map = options.keyMap;
+  const report: StateDictReport = { loaded: [], missing: [], unexpected: [], misShaped: [], replaced: [] };
+  const byOurs = new Map<string, Tensor>();
+  const theirName = new Map<string, string>();
+  for (const [key, value] of state) {
+    const ours = map === undefined ? key : map.get(key);
+    if (ours === undefined || !own.has(ours)) report.unexpected.push(key);
+    else {
+      byOurs.set(ours, value);
+      theirName.set(ours, key);
+    }
+  }
+  if (map !== undefined) for (const [their, ours] of map) if (!theirName.has(ours)) theirName.set(ours, their);
+  const pairs: [Tensor, Tensor][] = [];
+  for (const [key, target] of own) {
+    const value = byOurs.get(key);
+    const name = theirName.get(key) ?? key;
+    const fits = value !== undefined && sameShape(target.shape, value.shape);
+    if (fits) {
+      pairs.push([target, value]);
+      report.loaded.push(key);
+    } else if (replaceable(key)) {
+      report.replaced.push(key);
+    } else if (value === undefined) {
+      if (!optional(key)) report.missing.push(name);
+    } else {
+      report.misShaped.push(`${name} (expected ${shapeText(target.shape)}, got ${shapeText(value.shape)})`);
+    }
+  }
+  return { report, pairs };
 }
 
 /** Options of Module.parameterCount. */
@@ -202,45 +279,27 @@ export abstract class Module {
 
   /**
    * Copies values from `state` into this module's parameters and buffers in place (so references held elsewhere,
-   * e.g. by an optimizer, stay valid), converting dtypes where they differ. Every problem is checked before
-   * anything is copied, and all are reported in one error.
+   * e.g. by an optimizer, stay valid), converting dtypes where they differ, and returns what matched. Every
+   * problem is checked before anything is copied, and all are reported in one StateDictError.
    */
-  loadStateDict(state: StateDictInput, options: LoadStateDictOptions = {}): void {
+  loadStateDict(state: StateDictInput, options: LoadStateDictOptions = {}): StateDictReport {
     const strict = options.strict ?? true;
     const source = state instanceof Map ? state : new Map(Object.entries(state));
-    const own = this.stateDict();
-    const missing: string[] = [];
-    const misShaped: string[] = [];
-    const pairs: [Tensor, Tensor][] = [];
-    for (const [key, target] of own) {
-      const value = source.get(key);
-      if (value === undefined) {
-        missing.push(key);
-        continue;
-      }
-      if (!sameShape(target.shape, value.shape)) {
-        misShaped.push(`${key} (expected ${shapeText(target.shape)}, got ${shapeText(value.shape)})`);
-        continue;
-      }
-      pairs.push([target, value]);
-    }
-    const unexpected = [...source.keys()].filter((key) => !own.has(key));
+    const { report, pairs } = matchStateDict(this.stateDict(), source, options);
     const problems: string[] = [];
-    if (strict && missing.length > 0) problems.push(`missing keys: ${missing.join(', ')}`);
-    if (strict && unexpected.length > 0) problems.push(`unexpected keys: ${unexpected.join(', ')}`);
-    if (misShaped.length > 0) problems.push(`mis-shaped keys: ${misShaped.join('; ')}`);
+    if (strict && report.missing.length > 0) problems.push(`${report.missing.length} missing keys: ${report.missing.join(', ')}`);
+    if (strict && report.unexpected.length > 0) problems.push(`${report.unexpected.length} unexpected keys: ${report.unexpected.join(', ')}`);
+    if (report.misShaped.length > 0) problems.push(`${report.misShaped.length} mis-shaped keys: ${report.misShaped.join('; ')}`);
     if (problems.length > 0) {
-      throw new Error(
-        `loadStateDict(${this.constructor.name}): the state does not fit this module: ${problems.join('; ')}. ` +
-          'Check that the model was built with the same configuration as the checkpoint' +
-          (strict ? ', or pass { strict: false } to load only the matching keys.' : '.'),
-      );
+      const hint = options.hint ?? 'check that the model was built with the same configuration as the checkpoint' + (strict ? ', or pass { strict: false } to load only the matching keys' : '');
+      throw new StateDictError(`${options.source ?? `loadStateDict(${this.constructor.name})`}: the state does not fit this module: ${problems.join('; ')}. Nothing was loaded; ${hint}.`, report);
     }
     noGrad(() => {
       for (const [target, value] of pairs) {
         if (target !== value) copy_(target, value);
       }
     });
+    return report;
   }
 
   /** Number of scalar parameters (elements), optionally only of those that require gradients. */

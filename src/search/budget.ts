@@ -2,12 +2,13 @@
  * A trial's training budget: whole epochs (`2ep`), wall-clock minutes (`10min`) or optimizer steps (`20steps`, for
  * tests and smoke runs). Every trial of a search gets the same budget and the same recipe.
  */
+import { UserError } from '../errors.js';
 
 /** A parsed budget. */
 export type Budget = { kind: 'epochs'; value: number } | { kind: 'minutes'; value: number } | { kind: 'steps'; value: number };
 
 /** Thrown for a budget string that cannot be parsed. */
-export class BudgetError extends Error {
+export class BudgetError extends UserError {
   override name = 'BudgetError';
 }
 

@@ -1,9 +1,8 @@
 /** Argument parsing shared by `effnet scale`, `effnet scale-search` and `effnet scaling-study`. */
 
-/** A user error: printed without a stack, exit code 2. */
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+/** A bad flag value: a user error (exit code 2). */
+export { UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
 /** Parses a number with an optional k/M/G suffix ('400M', '1.8G', '2e9'). */
 export function parseCount(flag: string, text: string | undefined): number | undefined {

@@ -4,7 +4,7 @@
  */
 import { dirname, join, resolve } from 'node:path';
 import { BudgetError } from './budget.js';
-import { ConfigFileError, resolveBase, type ScaledConfigJson } from './config-file.js';
+import { ConfigFileError, resolveBase, type ScaledConfigJson } from '../card/config-file.js';
 import { DataSpecError, resolveData } from '../data/spec.js';
 import type { CommonSearchOptions, SearchDefinition } from './definitions.js';
 import { GridError } from './grid.js';
@@ -67,12 +67,8 @@ export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, 'width=W,
   --quiet              no progress lines
 `;
 
-/** Errors a search command prints as a plain message with exit code 2. */
-export function isUserError(error: unknown): error is Error {
-  return [UsageError, ConfigFileError, DataSpecError, BudgetError, GridError, MatchError, ParallelismError, StoreLockedError, StoreCorruptError, StoreError].some(
-    (type) => error instanceof type,
-  );
-}
+/** Errors a search command prints as a plain message with exit code 2: every UserError (src/errors.ts). */
+export { isUserError } from '../errors.js';
 
 /**
  * Runs a search command: `define` builds the definition from the common options.

@@ -5,7 +5,7 @@
  */
 import { formatBudget, parseBudget } from './budget.js';
 import { networkSpec } from '../efficientnet/index.js';
-import { stagesOf, type ScaledConfigJson } from './config-file.js';
+import { stagesOf, type ScaledConfigJson } from '../card/config-file.js';
 import { enumerateGrid } from './grid.js';
 import { MatchError, SCALING_STRATEGIES, matchMacsFactor, profileConfig, scaleBase, type Coefficients, type ScalingStrategy } from './match.js';
 import type { Json } from './store.js';

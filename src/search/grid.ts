@@ -2,9 +2,10 @@
  * The compound-scaling grid: every (α, β, γ) on a grid of step s starting at 1 (α, β, γ ∈ {1, 1+s, 1+2s, ...})
  * whose FLOPs growth α·β²·γ² lies within `tolerance` of `target` (the paper's constraint α·β²·γ² ≈ 2).
  */
+import { UserError } from '../errors.js';
 
 /** Thrown for a grid that cannot be built (bad step or tolerance, or a constraint no grid point meets). */
-export class GridError extends Error {
+export class GridError extends UserError {
   override name = 'GridError';
 }
 

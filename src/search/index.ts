@@ -4,7 +4,6 @@
  * scale-search` and `effnet scaling-study` (docs/scaling.md).
  */
 export * from './budget.js';
-export * from './config-file.js';
 export * from '../data/spec.js';
 export * from './definitions.js';
 export * from './grid.js';

@@ -8,8 +8,9 @@
  * to whole pixels, feature-map sizes to whole cells), so t is found by bisection on the exact count: the bracket
  * keeps cost(below) ≤ target < cost(above) until the two ends are adjacent steps, and the closer end is taken.
  */
+import { UserError } from '../errors.js';
 import { MIN_RESOLUTION, networkSpec, profileNetwork, ScalingError, type PaddingMode } from '../efficientnet/index.js';
-import { stagesOf, type ScaledConfigJson } from './config-file.js';
+import { stagesOf, type ScaledConfigJson } from '../card/config-file.js';
 
 /** The ways to spend a cost budget. */
 export type ScalingStrategy = 'depth' | 'width' | 'resolution' | 'compound';
@@ -28,7 +29,7 @@ export interface Coefficients {
 }
 
 /** Thrown when no configuration of a strategy meets a target closely enough, or the inputs are invalid. */
-export class MatchError extends Error {
+export class MatchError extends UserError {
   override name = 'MatchError';
 }
 

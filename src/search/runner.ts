@@ -3,6 +3,7 @@
  * with T engine threads, P x T <= cores), reports progress from the store (the single source of truth) until every
  * worker has exited, and marks a trial failed when the worker holding it dies.
  */
+import { UserError } from '../errors.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +46,7 @@ export interface RunSearchResult {
 }
 
 /** Thrown for parallelism settings that oversubscribe the machine. */
-export class ParallelismError extends Error {
+export class ParallelismError extends UserError {
   override name = 'ParallelismError';
 }
 

@@ -9,6 +9,7 @@
  * whose heartbeat is older than the stale limit (another host, or a hung process). Results are written only while
  * the trial is still held by the same worker, so a re-queued trial's late finisher cannot overwrite a newer run.
  */
+import { UserError } from '../errors.js';
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -16,17 +17,17 @@ import { dirname } from 'node:path';
 import { findLockHolders, processAlive } from './lock-holder.js';
 
 /** Thrown when the database stays locked by another connection past the busy timeout. */
-export class StoreLockedError extends Error {
+export class StoreLockedError extends UserError {
   override name = 'StoreLockedError';
 }
 
 /** Thrown when the file is not an SQLite database or fails the integrity check. */
-export class StoreCorruptError extends Error {
+export class StoreCorruptError extends UserError {
   override name = 'StoreCorruptError';
 }
 
 /** Thrown for a misuse of the store (unknown search, conflicting search definition). */
-export class StoreError extends Error {
+export class StoreError extends UserError {
   override name = 'StoreError';
 }
 

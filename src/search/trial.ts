@@ -2,13 +2,12 @@
  * One trial: build the scaled model, train it with the search's fixed recipe and budget through the Trainer on the
  * search's data, and measure validation accuracy, params, MACs and wall time.
  */
-import { manualSeed } from '../torch/index.js';
-import { createEfficientNet } from '../efficientnet/index.js';
-import { DataLoader } from '../data/loader.js';
-import type { TransformSpec } from '../data/transforms/pipeline.js';
+import type { ModelCard } from '../card/model-card.js';
+import { resolveModelCard } from '../card/resolve.js';
+import { buildRun } from '../train/run-builder.js';
 import { Trainer, evaluate, type EpochMetrics, type Recipe } from '../train/trainer.js';
 import type { Budget } from './budget.js';
-import { stagesOf, toEfficientNetConfig, validateScaledConfig, type ScaledConfigJson } from './config-file.js';
+import { validateScaledConfig, type ScaledConfigJson } from '../card/config-file.js';
 import type { ResolvedData } from '../data/spec.js';
 import { profileConfig } from './match.js';
 import type { Json, TrialResult } from './store.js';
@@ -82,20 +81,23 @@ export interface TrialSettings {
   evalEveryEpoch?: boolean;
 }
 
+/**
+ * The model card of a trial: the scaled configuration as it is (its stages, or B0's), the search's drop-path rate,
+ * and whole-image evaluation (crop_pct 1) at every resolution, since the searches run on small-image proxies whose
+ * pictures have no margin to crop, whatever resolution a trial scales to.
+ */
+export function trialCard(config: ScaledConfigJson, classes: readonly string[], stochasticDepth: number, detail: string): ModelCard {
+  return resolveModelCard({ source: { kind: 'search-trial', config, detail }, classes, stochasticDepth, eval: { cropPct: 1 } });
+}
+
 /** Callbacks of {@link runTrial}. */
 export interface TrialHooks {
+  /** Names the trial in its model card (search and trial), e.g. 'scale-search grid, trial 12'; default 'a search trial'. */
+  detail?: string;
   /** After every optimizer step (e.g. a throttled heartbeat). */
   onStep?: (step: number) => void;
   /** After each finished epoch. */
   onEpoch?: (metrics: EpochMetrics) => void;
-}
-
-function transforms(resolution: number, cropScale: [number, number]): { train: TransformSpec; eval: TransformSpec } {
-  return {
-    train: { kind: 'train', size: resolution, scale: cropScale, hflip: 0.5 },
-    // cropPct 1: the whole image resized to the model's resolution (small images have no border to crop).
-    eval: { kind: 'eval', size: resolution, cropPct: 1 },
-  };
 }
 
 /**
@@ -109,14 +111,16 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
   const numClasses = data.classes.length;
   const cost = profileConfig(config, { numClasses });
   const { dropPath, ...recipe } = settings.recipe;
-  const stochasticDepth = dropPath ?? LEGACY_DROP_PATH;
-  // The initial weights follow the trial's seed, not whatever the process's generator drew for earlier trials.
-  manualSeed(settings.seed);
-  const model = createEfficientNet(toEfficientNetConfig(config), { numClasses, stages: stagesOf(config), stochasticDepth });
-  const { train: trainTransform, eval: evalTransform } = transforms(config.resolution, settings.cropScale ?? [DEFAULT_CROP_SCALE[0], DEFAULT_CROP_SCALE[1]]);
-  const dropLast = data.train.length >= 2 * settings.batchSize;
-  const train = new DataLoader(data.train, { batchSize: settings.batchSize, transform: trainTransform, seed: settings.seed, workers: settings.loaderWorkers, dropLast });
-  const val = new DataLoader(data.val, { batchSize: Math.max(settings.batchSize, EVAL_BATCH_SIZE), transform: evalTransform, shuffle: false, workers: settings.loaderWorkers });
+  const card = trialCard(config, data.classes, dropPath ?? LEGACY_DROP_PATH, hooks.detail ?? 'a search trial');
+  const { model, train, val, close } = buildRun({
+    card,
+    data,
+    batchSize: settings.batchSize,
+    evalBatchSize: Math.max(settings.batchSize, EVAL_BATCH_SIZE),
+    cropScale: settings.cropScale ?? DEFAULT_CROP_SCALE,
+    seed: settings.seed,
+    workers: settings.loaderWorkers,
+  });
   const evalEveryEpoch = settings.evalEveryEpoch ?? false;
   const { budget } = settings;
   const epochs =
@@ -131,7 +135,8 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
       runDir,
       recipe: { ...recipe, epochs },
       channelsLast: true,
-      config: { scaledConfig: config as unknown as Json & { [key: string]: Json }, dropPath: stochasticDepth },
+      config: { scaledConfig: config as unknown as Json & { [key: string]: Json }, dropPath: card.architecture.stochasticDepth },
+      card,
       onStep: (step) => {
         hooks.onStep?.(step);
         if ((budget.kind === 'steps' && step >= budget.value) || performance.now() >= deadline) trainer!.stop();
@@ -171,7 +176,6 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
   } finally {
     trainer?.dispose();
     model.dispose();
-    await train.close();
-    await val.close();
+    await close();
   }
 }

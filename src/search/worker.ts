@@ -50,6 +50,7 @@ export async function workerMain(argv: string[]): Promise<number> {
         store.heartbeat(trial.id, identity);
         const runDir = join(String(search.spec.runDir), `trial-${String(trial.seq).padStart(3, '0')}-attempt${trial.attempts}`);
         const result = await runTrial(trial.config.config, data, trialSettingsFromSpec(search.spec, trial.config), runDir, {
+          detail: `search '${search.name}', trial ${trial.seq} (${trial.label})`,
           onStep: () => {
             if (Date.now() - lastBeat >= HEARTBEAT_INTERVAL_MS) {
               lastBeat = Date.now();

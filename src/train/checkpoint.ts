@@ -10,6 +10,8 @@ import type { Tensor } from '../torch/index.js';
 import type { OptimizerState, SavedParamGroup } from '../optim/index.js';
 import type { ModelEmaState } from '../optim/ema.js';
 import type { LoaderPosition } from '../data/loader.js';
+import { MODEL_CARD_KEY, parseModelCardJson, serializeModelCard, type ModelCard } from '../card/model-card.js';
+import { cardFromLegacyDescription } from '../card/legacy.js';
 
 /** The metadata key that holds the checkpoint's JSON. */
 export const CHECKPOINT_METADATA_KEY = 'effnet.checkpoint';
@@ -55,12 +57,16 @@ export interface CheckpointState {
   ema: ModelEmaState | null;
   /** Where the run stands. */
   progress: TrainingProgressState;
-  /** The run's configuration (model, recipe, data), as JSON. */
+  /** The run's configuration (recipe, data), as JSON. */
   config: { [key: string]: JsonValue };
+  /** The model card of the run's model (stored as the `effnet.card` metadata entry), or null for a bare Module. */
+  card?: ModelCard | null;
 }
 
 /** A loaded checkpoint: its tensors belong to the caller; call dispose() when done. */
 export interface LoadedCheckpoint extends CheckpointState {
+  /** The card (from `effnet.card`, or from the `config.model` description of checkpoints written before cards), or null. */
+  card: ModelCard | null;
   /** Frees every tensor of the checkpoint. */
   dispose(): void;
 }
@@ -86,7 +92,37 @@ export function saveCheckpoint(path: string, state: CheckpointState): void {
     progress: state.progress,
     config: state.config,
   };
-  saveSafetensors(path, tensors, { format: 'effnet-checkpoint', [CHECKPOINT_METADATA_KEY]: JSON.stringify(json) });
+  const card = state.card ?? null;
+  saveSafetensors(path, tensors, {
+    format: 'effnet-checkpoint',
+    [CHECKPOINT_METADATA_KEY]: JSON.stringify(json),
+    ...(card === null ? {} : { [MODEL_CARD_KEY]: serializeModelCard(card) }),
+  });
+}
+
+function checkpointCard(metadata: Record<string, string>, config: { [key: string]: JsonValue }, path: string): ModelCard | null {
+  const text = metadata[MODEL_CARD_KEY];
+  if (text !== undefined) return parseModelCardJson(text, path);
+  // Checkpoints of effnet train written before cards described the model as weights format 1 under config.model.
+  const legacy = config.model;
+  const isLegacy = typeof legacy === 'object' && legacy !== null && !Array.isArray(legacy) && legacy.format === 1;
+  return isLegacy ? cardFromLegacyDescription(legacy, path) : null;
+}
+
+/**
+ * The model card of a checkpoint from its metadata alone (readSafetensorsMetadata): the `effnet.card` entry, or the
+ * card of the `config.model` description written before cards; null when it has neither.
+ */
+export function checkpointCardFromMetadata(metadata: Record<string, string>, path: string): ModelCard | null {
+  const text = metadata[CHECKPOINT_METADATA_KEY];
+  if (text === undefined) throw new Error(`${path} has no '${CHECKPOINT_METADATA_KEY}' metadata; it is not a training checkpoint`);
+  let json: CheckpointJson;
+  try {
+    json = JSON.parse(text) as CheckpointJson;
+  } catch (error) {
+    throw new Error(`${path}: the checkpoint metadata is not valid JSON (${(error as Error).message}); the file is corrupt`);
+  }
+  return checkpointCard(metadata, json.config ?? {}, path);
 }
 
 /** Reads a checkpoint written by saveCheckpoint; throws a clear error for any other file. */
@@ -120,8 +156,10 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
       else throw new Error(`${path}: unexpected tensor '${name}'; checkpoint tensors start with model., optim. or ema.`);
     }
     if (json.ema === null && emaTensors.size > 0) throw new Error(`${path}: the checkpoint says it has no EMA but holds ema. tensors; the file is corrupt`);
+    const card = checkpointCard(loaded.metadata, json.config, path);
     return {
       model,
+      card,
       optimizer: { ...json.optimizer, tensors: optimTensors },
       ema: json.ema === null ? null : { updates: json.ema.updates, tensors: emaTensors },
       progress: json.progress,

@@ -4,22 +4,12 @@
  * evaluation mode so that their running statistics stay as trained).
  */
 import type { Tensor } from '../torch/index.js';
-import { BatchNorm2d, type Module } from '../nn/index.js';
+import { BatchNorm2d, type Module, type StateDictReport } from '../nn/index.js';
 
 /** Options of loadPretrained. */
 export interface LoadPretrainedOptions {
-  /** Name prefixes of the head, re-initialised when the weights do not fit it; default ['classifier.']. */
+  /** Name prefixes of the head, kept at their fresh initialisation when the weights do not fit it; default ['classifier.']. */
   headPrefixes?: readonly string[];
-}
-
-/** What loadPretrained did. */
-export interface LoadPretrainedReport {
-  /** Keys copied from the weights. */
-  loaded: string[];
-  /** Head keys kept at their fresh initialisation (missing from the weights or of another shape). */
-  reinitialized: string[];
-  /** Keys of the weights that the model does not have (ignored). */
-  unused: string[];
 }
 
 function under(name: string, prefixes: readonly string[]): boolean {
@@ -27,34 +17,18 @@ function under(name: string, prefixes: readonly string[]): boolean {
 }
 
 /**
- * Copies `weights` into `model`. Every key outside the head must be present with the same shape (else it throws
- * before copying anything: the weights are for another architecture); head keys that are missing or mis-shaped
- * keep the model's initialisation, so a model built for a new number of classes gets a fresh classifier.
+ * Copies `weights` into `model` through Module.loadStateDict (the one key matcher). Every key outside the head must
+ * be present with the same shape (else it throws before copying anything: the weights are for another
+ * architecture); head keys that are missing or mis-shaped keep the model's initialisation, so a model built for a
+ * new number of classes gets a fresh classifier (`replaced` in the report).
  */
-export function loadPretrained(model: Module, weights: ReadonlyMap<string, Tensor>, options: LoadPretrainedOptions = {}): LoadPretrainedReport {
+export function loadPretrained(model: Module, weights: ReadonlyMap<string, Tensor>, options: LoadPretrainedOptions = {}): StateDictReport {
   const head = options.headPrefixes ?? ['classifier.'];
-  const own = model.stateDict();
-  const report: LoadPretrainedReport = { loaded: [], reinitialized: [], unused: [] };
-  const problems: string[] = [];
-  const selected = new Map<string, Tensor>();
-  for (const [name, target] of own) {
-    const value = weights.get(name);
-    const fits = value !== undefined && value.shape.join(',') === target.shape.join(',');
-    if (fits) {
-      selected.set(name, value);
-      report.loaded.push(name);
-    } else if (under(name, head)) {
-      report.reinitialized.push(name);
-    } else {
-      problems.push(value === undefined ? `'${name}' is missing` : `'${name}' has shape [${value.shape.join(', ')}], the model [${target.shape.join(', ')}]`);
-    }
-  }
-  for (const name of weights.keys()) if (!own.has(name)) report.unused.push(name);
-  if (problems.length > 0) {
-    throw new Error(`loadPretrained: the weights do not fit this model outside its head (${head.join(', ')}): ${problems.join('; ')}. Build the model with the variant the weights were trained for.`);
-  }
-  model.loadStateDict(selected, { strict: false });
-  return report;
+  return model.loadStateDict(new Map(weights), {
+    replaceable: (key) => under(key, head),
+    source: 'loadPretrained',
+    hint: `the weights must fit this model outside its head (${head.join(', ')}); build the model with the variant the weights were trained for`,
+  });
 }
 
 /** Options of freeze. */

@@ -1,126 +1,71 @@
 /**
- * One training run as `effnet train` performs it: resolve the data spec, build the model (registered variant or
- * custom width/depth, with the small-image recipe below 64px), optionally start from pretrained weights and freeze
- * stages, train with the Trainer (checkpoints, metrics files, progress bar), and on completion write the final
- * model with saveModel (class names in its metadata) plus a summary.json; when the validation images are a seeded
- * hold-out, their names go to split.json (split-file.ts). Also the reverse: rebuilding a model from a saved model
- * file or a training checkpoint for `effnet eval`.
+ * One training run as `effnet train` performs it: resolve the data spec, resolve the model card (a registered
+ * variant, custom width/depth, a configuration file, or the card of the weights given with --from; the small-image
+ * rule below 64px), build the run from it (run-builder.ts: seeded model, loaders with the card's transforms),
+ * optionally start from pretrained weights and freeze stages, train with the Trainer (checkpoints that carry the
+ * card, metrics files, progress bar, one line per epoch), and on completion write the final model with its card
+ * plus a summary.json; when the validation images are a seeded hold-out, their names go to split.json
+ * (split-file.ts).
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataLoader } from '../data/loader.js';
-import type { ImageDataset } from '../data/dataset.js';
-import { efficientNetB0Stages, type StageArgs } from '../efficientnet/block-spec.js';
-import { createEfficientNet, EfficientNet } from '../efficientnet/model.js';
-import { customConfig, getVariant, MIN_RESOLUTION, type EfficientNetConfig } from '../efficientnet/variants.js';
-import { loadModel, loadIntoModel, METADATA_KEY, modelMetadata, parseModelMetadata, saveModel } from '../io/weights.js';
-import { loadSafetensors } from '../io/safetensors.js';
-import { manualSeed, setNumThreads, type Tensor } from '../torch/index.js';
-import { CHECKPOINT_METADATA_KEY, loadCheckpoint, type JsonValue } from './checkpoint.js';
+import { describeCard, type ModelCard } from '../card/model-card.js';
+import { resolveModelCard, type CardRequest } from '../card/resolve.js';
+import { saveModel } from '../io/weights.js';
+import { setNumThreads } from '../torch/index.js';
+import { UserError } from '../errors.js';
+import type { JsonValue } from './checkpoint.js';
+import type { EfficientNet } from '../efficientnet/model.js';
 import { freeze, loadPretrained } from './finetune.js';
+import { openModel, readModelCard } from './model-file.js';
 import type { ProgressStream } from './progress.js';
 import { openData, resolveData, type ResolvedData } from '../data/spec.js';
+import { buildRun } from './run-builder.js';
 import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
-import { evalTransform, isSmallImage, smallImageStages, trainTransform, type AugmentChoice } from './small-images.js';
+import type { AugmentChoice } from './small-images.js';
 import { formatSummary, readMetrics, summarizeRun, type RunSummary } from './summary.js';
 import { CHECKPOINT_FILES, Trainer, type EpochMetrics, type Recipe } from './trainer.js';
 
-/** Raised for options that cannot work together (the CLI turns it into exit code 2). */
-export class RunOptionsError extends Error {
+/** Raised for options that cannot work together (a user error: exit code 2). */
+export class RunOptionsError extends UserError {
   override name = 'RunOptionsError';
 }
 
 /** File names a finished run writes besides checkpoints and metrics. */
 export const RUN_FILES = { model: 'model.safetensors', emaModel: 'model_ema.safetensors', summary: 'summary.json' } as const;
 
-/** Which network to build. */
-export interface ModelChoice {
-  /** 'b0'..'b8', 'l2' or 'custom'. */
-  name: string;
-  /** Width multiplier; required for 'custom', overrides the variant's otherwise. */
-  width?: number;
-  /** Depth multiplier; required for 'custom', overrides the variant's otherwise. */
-  depth?: number;
-  /** Training resolution; default the variant's (224 for custom). Must be >= 32. */
-  imageSize?: number;
-  /** Classifier dropout; default the variant's. */
-  dropout?: number;
-  /** Largest stochastic-depth rate; default 0.2. */
-  stochasticDepth?: number;
-  /**
-   * Unscaled stages to build (e.g. a configuration file's); default B0's, with the small-image strides up to 64px.
-   * When given they are used as they are (no small-image rule), apart from `strides`.
-   */
-  stages?: StageArgs[];
-  /** The first-block stride of every stage (1 or 2, one per stage, after the stride-2 stem); overrides the small-image rule. */
-  strides?: number[];
-}
+/** Which network to train: a card request without the classes (they come from the data). */
+export type ModelRequest = Omit<CardRequest, 'classes'>;
 
-/** A model configuration resolved from a {@link ModelChoice}. */
-export interface ResolvedModel {
-  /** The configuration (resolution = the training size). */
-  config: EfficientNetConfig;
-  /** The unscaled stages (B0's, or the small-image version of them). */
-  stages: StageArgs[];
-}
+/** The architecture fields a fine-tuned model must share with the weights it starts from. */
+const SHARED_WITH_PRETRAINED = ['width', 'depth', 'padding', 'batchNorm', 'inChannels'] as const;
 
-/** Resolves the model choice; throws RunOptionsError for unknown names, missing multipliers or sizes below 32. */
-export function resolveModel(choice: ModelChoice): ResolvedModel {
-  let base: EfficientNetConfig;
-  if (choice.name === 'custom') {
-    if (choice.width === undefined || choice.depth === undefined) {
-      throw new RunOptionsError('--model custom needs --width and --depth (e.g. --width 0.5 --depth 0.5)');
-    }
-    base = { name: 'custom', width: choice.width, depth: choice.depth, resolution: 224, dropout: 0.2, phi: null };
-  } else {
-    try {
-      base = getVariant(choice.name);
-    } catch (error) {
-      throw new RunOptionsError((error as Error).message);
+/**
+ * The card of a run: the request resolved with the data's classes. With `pretrained` (the card of --from's
+ * weights) and no network named, the network is the pretrained one's (resolution, dropout, drop-path and strides
+ * may be overridden); a network named as well must agree with it, or the weights would load into another network
+ * (e.g. TF-trained weights need 'same' padding).
+ * @throws RunOptionsError / ModelCardError naming what disagrees
+ */
+export function resolveRunCard(request: ModelRequest | undefined, classes: readonly string[], pretrained: ModelCard | null = null): ModelCard {
+  if (request === undefined) {
+    return resolveModelCard(pretrained === null ? { source: { kind: 'variant', name: 'b0' }, classes } : { source: { kind: 'card', card: pretrained }, classes });
+  }
+  const card = resolveModelCard({ ...request, classes });
+  if (pretrained !== null) {
+    const a = card.architecture;
+    const p = pretrained.architecture;
+    const differing = SHARED_WITH_PRETRAINED.filter((key) => JSON.stringify(a[key]) !== JSON.stringify(p[key]));
+    const stagesOf = (stages: string[]): string => stages.map((s) => s.replace(/_s(\d)\1/, '')).join(',');
+    if (stagesOf(a.stages) !== stagesOf(p.stages)) differing.push('stages' as never);
+    if (differing.length > 0) {
+      throw new RunOptionsError(
+        `the model asked for differs from the weights of --from in ${differing.map((key) => `${key} (${JSON.stringify(a[key as keyof typeof a])} vs ${JSON.stringify(p[key as keyof typeof p])})`).join(', ')}; ` +
+          'drop --model/--config/--width/--depth to train the network of --from (its card), or pass weights of the network you name',
+      );
     }
   }
-  const imageSize = choice.imageSize ?? base.resolution;
-  if (!Number.isInteger(imageSize) || imageSize < MIN_RESOLUTION) {
-    throw new RunOptionsError(`--image-size must be an integer >= ${MIN_RESOLUTION} (the network's total stride), got ${imageSize}; small images are up-sampled to it`);
-  }
-  let config: EfficientNetConfig;
-  try {
-    config = customConfig({ width: choice.width ?? base.width, depth: choice.depth ?? base.depth, resolution: imageSize, dropout: choice.dropout ?? base.dropout });
-  } catch (error) {
-    throw new RunOptionsError((error as Error).message);
-  }
-  const name = choice.name === 'custom' || choice.width !== undefined || choice.depth !== undefined ? 'custom' : base.name;
-  let stages: StageArgs[];
-  if (choice.strides !== undefined) stages = withStrides(choice.stages ?? efficientNetB0Stages(), choice.strides);
-  else if (choice.stages !== undefined) stages = choice.stages.map((stage) => ({ ...stage }));
-  else stages = isSmallImage(imageSize) ? smallImageStages(imageSize) : efficientNetB0Stages();
-  const totalStride = 2 * stages.reduce((product, stage) => product * stage.stride, 1);
-  if (imageSize < totalStride) {
-    throw new RunOptionsError(`--image-size ${imageSize} is smaller than the network's total stride ${totalStride} (stem 2 x strides ${stages.map((s) => s.stride).join(',')}); raise --image-size or set more strides to 1`);
-  }
-  return { config: { ...config, name }, stages };
-}
-
-/** Parses `--strides S1,...,Sn`: comma-separated stage strides, each 1 or 2 (the count is checked against the stages later). */
-export function parseStrides(text: string): number[] {
-  const parts = text.split(',').map((s) => s.trim());
-  const strides = parts.map(Number);
-  const bad = parts.findIndex((part, i) => part === '' || (strides[i] !== 1 && strides[i] !== 2));
-  if (bad >= 0) {
-    throw new RunOptionsError(`--strides takes one stride per stage, each 1 or 2, e.g. 1,1,1,2,1,2,1 (after the stride-2 stem); got '${parts[bad]}' in '${text}'`);
-  }
-  return strides;
-}
-
-/** `stages` with the first-block strides replaced by `strides` (one per stage, each 1 or 2). */
-export function withStrides(stages: readonly StageArgs[], strides: readonly number[]): StageArgs[] {
-  if (strides.length !== stages.length) {
-    throw new RunOptionsError(`--strides needs one stride per stage: ${stages.length} values (e.g. ${stages.map((s) => s.stride).join(',')}), got ${strides.length} ('${strides.join(',')}')`);
-  }
-  for (const stride of strides) {
-    if (stride !== 1 && stride !== 2) throw new RunOptionsError(`--strides values must be 1 or 2, got ${stride} in '${strides.join(',')}'`);
-  }
-  return stages.map((stage, i) => ({ ...stage, stride: strides[i]! }));
+  return card;
 }
 
 /** Parses `--freeze`: comma-separated feature indices or ranges ('0-3,5'); feature 0 is the stem, 1..7 the stages. */
@@ -140,8 +85,8 @@ export function parseFreeze(text: string): string[] {
 
 /** Everything `effnet train` needs. */
 export interface TrainRunOptions {
-  /** The network. */
-  model: ModelChoice;
+  /** The network; default b0, or the network of `from` when that is given. */
+  model?: ModelRequest;
   /** The data spec (see src/data/spec.ts). */
   data: string;
   /** Fraction held out for validation when the data has no split; default 0.1. */
@@ -158,7 +103,7 @@ export interface TrainRunOptions {
   cropScale?: [number, number];
   /** Continue from out/last.safetensors. */
   resume?: boolean;
-  /** Pretrained weights (an effnet safetensors model or weights file) to start from, with a fresh classifier. */
+  /** Pretrained weights to start from (an effnet model file, checkpoint or run directory), with a fresh classifier when the classes differ. */
   from?: string;
   /** Feature indices to freeze, as parseFreeze prefixes. */
   freeze?: string[];
@@ -196,27 +141,28 @@ export interface TrainRunResult {
   checkpointPath: string;
 }
 
-function loaderFor(dataset: ImageDataset, options: { batchSize: number; train: boolean; imageSize: number; augment: AugmentChoice; cropScale?: [number, number] | undefined; seed: number; workers: number }): DataLoader {
-  return new DataLoader(dataset, {
-    batchSize: options.batchSize,
-    transform: options.train ? trainTransform(options.imageSize, options.augment, options.cropScale) : evalTransform(options.imageSize),
-    shuffle: options.train,
-    seed: options.seed,
-    // A last batch of one image breaks batch norm in training mode; validation keeps every image.
-    dropLast: options.train && dataset.length > options.batchSize,
-    workers: options.workers,
-  });
+function loadFromWeights(model: EfficientNet, path: string): string {
+  const pretrained = openModel(path);
+  try {
+    const report = loadPretrained(model, pretrained.model.stateDict());
+    return `loaded ${report.loaded.length} tensors from ${pretrained.location.file}` + (report.replaced.length > 0 ? `, new classifier (${report.replaced.join(', ')})` : '');
+  } finally {
+    pretrained.model.dispose();
+  }
 }
 
-function loadFromWeights(model: EfficientNet, path: string): string {
-  if (!existsSync(path)) throw new RunOptionsError(`--from ${path} does not exist; pass weights written by effnet (saveModel or effnet import)`);
-  const { tensors } = loadSafetensors(path);
-  try {
-    const report = loadPretrained(model, tensors);
-    return `loaded ${report.loaded.length} tensors from ${path}` + (report.reinitialized.length > 0 ? `, new classifier (${report.reinitialized.join(', ')})` : '');
-  } finally {
-    for (const t of tensors.values()) t.dispose();
-  }
+function percent(value: number | null): string {
+  return value === null ? '-' : `${(value * 100).toFixed(2)}%`;
+}
+
+/** The line `effnet train` prints after each epoch (as timm's train.py): losses, top-1/top-5 of raw and EMA weights, time. */
+export function formatEpochLine(metrics: EpochMetrics, epochs: number, seconds: number): string {
+  const width = String(epochs).length;
+  const parts = [`epoch ${String(metrics.epoch).padStart(width)}/${epochs}`, `train loss ${metrics.trainLoss.toFixed(4)} top-1 ${percent(metrics.trainTop1)}`];
+  if (metrics.valLoss !== null) parts.push(`val loss ${metrics.valLoss.toFixed(4)} top-1 ${percent(metrics.valTop1)} top-5 ${percent(metrics.valTop5)}`);
+  if (metrics.emaLoss !== null) parts.push(`EMA loss ${metrics.emaLoss.toFixed(4)} top-1 ${percent(metrics.emaTop1)} top-5 ${percent(metrics.emaTop5)}`);
+  parts.push(`lr ${metrics.lr.toPrecision(3)}`, `${seconds.toFixed(1)} s (${Math.round(metrics.imagesPerSecond)} img/s)`);
+  return parts.join(' | ');
 }
 
 /** Runs (or resumes) a training run; see the module comment. */
@@ -231,20 +177,14 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   if (!options.resume && existsSync(lastPath)) {
     throw new RunOptionsError(`${options.out} already holds a run (${lastPath}); pass --resume to continue it or choose another --out`);
   }
-  const resolved = resolveModel(options.model);
+  const pretrained = options.from === undefined ? null : readModelCard(options.from).card;
   const valSplit = options.valSplit ?? 0.1;
   const data: ResolvedData = await openData(options.data, { valSplit, splitSeed: SPLIT_SEED });
+  const card = resolveRunCard(options.model, data.classes, pretrained);
   if (options.threads !== undefined) setNumThreads(options.threads);
-  manualSeed(seed);
-  const model = createEfficientNet(resolved.config, {
-    numClasses: data.classes.length,
-    stages: resolved.stages,
-    ...(options.model.stochasticDepth === undefined ? {} : { stochasticDepth: options.model.stochasticDepth }),
-  });
-  const imageSize = resolved.config.resolution;
   const workers = options.workers ?? 2;
-  const train = loaderFor(data.train, { batchSize: options.batchSize, train: true, imageSize, augment: options.augment ?? null, cropScale: options.cropScale, seed, workers });
-  const val = loaderFor(data.val, { batchSize: options.batchSize, train: false, imageSize, augment: null, seed, workers });
+  const run = buildRun({ card, data, batchSize: options.batchSize, augment: options.augment ?? null, ...(options.cropScale === undefined ? {} : { cropScale: options.cropScale }), seed, workers });
+  const { model } = run;
   let trainer: Trainer | null = null;
   const onAbort = (): void => trainer?.stop();
   try {
@@ -254,23 +194,37 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
       log(`froze ${frozen.length} parameter tensors under ${options.freeze.join(', ')}`);
     }
     const config: { [key: string]: JsonValue } = {
-      model: modelMetadata(model, data.classes) as unknown as JsonValue,
       data: options.data,
       validation: data.validation,
-      imageSize,
+      imageSize: card.architecture.resolution,
       augment: (options.augment ?? null) as unknown as JsonValue,
       cropScale: options.cropScale ?? null,
+      ...(options.from === undefined ? {} : { from: options.from }),
     };
-    trainer = new Trainer({ model, train, val, runDir: options.out, recipe: options.recipe, channelsLast: options.channelsLast ?? true, config, progress: options.progress ?? null });
+    const epochs = options.recipe.epochs;
+    trainer = new Trainer({
+      model,
+      train: run.train,
+      val: run.val,
+      runDir: options.out,
+      recipe: options.recipe,
+      channelsLast: options.channelsLast ?? true,
+      config,
+      card,
+      progress: options.progress ?? null,
+      onEpoch: (metrics, seconds) => log(formatEpochLine(metrics, epochs, seconds)),
+    });
     if (options.resume) {
       trainer.resume();
       log(`resuming ${lastPath} after epoch ${trainer.progress.epoch} (step ${trainer.progress.step}, next batch ${trainer.progress.position.batch} of epoch ${trainer.progress.position.epoch + 1})`);
     }
     const params = model.parameters().reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+    const a = card.architecture;
     log(
-      `training ${resolved.config.name} (width ${resolved.config.width}, depth ${resolved.config.depth}, ${params.toLocaleString('en-US')} parameters, ` +
-        `total stride ${model.spec.totalStride}) at ${imageSize}px on ${data.train.length} images of ${data.classes.length} classes; validation: ${data.validation}`,
+      `training ${a.name} (width ${a.width}, depth ${a.depth}, ${params.toLocaleString('en-US')} parameters, ` +
+        `total stride ${model.spec.totalStride}) at ${a.resolution}px on ${data.train.length} images of ${data.classes.length} classes; validation: ${data.validation}`,
     );
+    log(`model card: ${describeCard(card)}`);
     log(`recipe: ${JSON.stringify({ ...options.recipe, lr: trainer.lr, batchSize: options.batchSize })}`);
     if (isHoldOut(data)) {
       const splitPath = join(options.out, SPLIT_FILE);
@@ -281,28 +235,27 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     options.onStart?.();
     // A signal that arrived during set-up: fit() then saves the position and returns without a step.
     if (options.signal?.aborted) trainer.stop();
-    const epochs = await trainer.fit();
-    const summary = summarizeRun(readMetrics(options.out), epochs, (performance.now() - started) / 1000, trainer.earlierSeconds);
+    const ran = await trainer.fit();
+    const summary = summarizeRun(readMetrics(options.out), ran, (performance.now() - started) / 1000, trainer.earlierSeconds);
     if (trainer.stopped) {
-      return { stopped: true, epochs, summary, modelPath: null, emaModelPath: null, checkpointPath: lastPath };
+      return { stopped: true, epochs: ran, summary, modelPath: null, emaModelPath: null, checkpointPath: lastPath };
     }
     const modelPath = join(options.out, RUN_FILES.model);
-    saveModel(modelPath, model, { classNames: data.classes });
+    saveModel(modelPath, model, { card });
     let emaModelPath: string | null = null;
     if (trainer.ema !== null) {
       emaModelPath = join(options.out, RUN_FILES.emaModel);
       trainer.ema.copyTo(model);
-      saveModel(emaModelPath, model, { classNames: data.classes });
+      saveModel(emaModelPath, model, { card });
     }
     writeFileSync(join(options.out, RUN_FILES.summary), `${JSON.stringify({ ...summary, model: modelPath, emaModel: emaModelPath }, null, 2)}\n`);
     log(formatSummary(summary));
-    return { stopped: false, epochs, summary, modelPath, emaModelPath, checkpointPath: lastPath };
+    return { stopped: false, epochs: ran, summary, modelPath, emaModelPath, checkpointPath: lastPath };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     trainer?.dispose();
     model.dispose();
-    await train.close();
-    await val.close();
+    await run.close();
   }
 }
 
@@ -315,55 +268,4 @@ export function writeSplitForSpec(spec: string, path: string, valSplit = 0.1): S
   const split = splitFileFor(spec, data);
   writeSplitFile(path, split);
   return split;
-}
-
-/** A model rebuilt for evaluation, with the class names it was trained on. */
-export interface EvalModel {
-  /** The model, in eval mode. */
-  model: EfficientNet;
-  /** Class names, or null when the file has none. */
-  classNames: string[] | null;
-  /** 'model' for a saveModel file, 'checkpoint' for a training checkpoint. */
-  kind: 'model' | 'checkpoint';
-}
-
-/**
- * Opens a model for evaluation: a saveModel file (`model.safetensors`), or a training checkpoint
- * (`last.safetensors`, `best.safetensors`) whose raw or, with `ema`, EMA weights are used.
- */
-export function openEvalModel(path: string, ema = false): EvalModel {
-  if (!existsSync(path)) throw new RunOptionsError(`--checkpoint ${path} does not exist; pass a model.safetensors or a last/best.safetensors checkpoint of a run`);
-  const { metadata, tensors } = loadSafetensors(path);
-  for (const t of tensors.values()) t.dispose();
-  if (metadata[CHECKPOINT_METADATA_KEY] === undefined) {
-    if (ema) throw new RunOptionsError(`--ema needs a training checkpoint (last.safetensors or best.safetensors); ${path} is a model file (its EMA weights, when the run had an EMA, are in ${RUN_FILES.emaModel})`);
-    const loaded = loadModel(path);
-    return { model: loaded.model, classNames: loaded.classNames, kind: 'model' };
-  }
-  const checkpoint = loadCheckpoint(path);
-  try {
-    const description = checkpoint.config.model;
-    if (description === undefined) throw new RunOptionsError(`${path}: the checkpoint has no model description (config.model); it was not written by effnet train`);
-    const meta = parseModelMetadata({ [METADATA_KEY]: JSON.stringify(description) }, path);
-    const { numClasses, dropout, stochasticDepth, padding, batchNorm, inChannels } = meta.options;
-    const model = createEfficientNet(meta.config, { numClasses, dropout, stochasticDepth, padding, batchNorm, inChannels, stages: meta.stages });
-    let weights: Map<string, Tensor> = checkpoint.model;
-    if (ema) {
-      if (checkpoint.ema === null) {
-        model.dispose();
-        throw new RunOptionsError(`${path}: the run had no EMA (--no-ema); evaluate without --ema`);
-      }
-      weights = checkpoint.ema.tensors;
-    }
-    try {
-      loadIntoModel(model, weights, 'effnet', path);
-    } catch (error) {
-      model.dispose();
-      throw error;
-    }
-    model.eval();
-    return { model, classNames: meta.classNames, kind: 'checkpoint' };
-  } finally {
-    checkpoint.dispose();
-  }
 }

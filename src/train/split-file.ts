@@ -10,6 +10,7 @@
  * `effnet train` writes it into the run directory whenever it makes a hold-out; `effnet train --write-split FILE`
  * writes it without training.
  */
+import { UserError } from '../errors.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ImageDataset } from '../data/dataset.js';
@@ -56,7 +57,7 @@ export interface SplitFile {
 }
 
 /** Thrown when a spec has no hold-out to write (its data bring their own validation split). */
-export class SplitFileError extends Error {
+export class SplitFileError extends UserError {
   override name = 'SplitFileError';
 }
 

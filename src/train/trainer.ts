@@ -5,6 +5,8 @@
  * checkpoints (last.safetensors every epoch, best.safetensors at the best validation top-1). A run resumed from
  * last.safetensors continues bit for bit: every random draw is derived from (seed, epoch, step).
  */
+import { cardDifferences, type ModelCard } from '../card/model-card.js';
+import { UserError } from '../errors.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -87,6 +89,13 @@ export interface TrainerOptions {
   progress?: ProgressStream | null;
   /** Called after every optimizer step with the number of steps taken (e.g. to call stop() from a test). */
   onStep?: (step: number) => void;
+  /** Called after each finished epoch with its metrics and its wall time in seconds (training and evaluation). */
+  onEpoch?: (metrics: EpochMetrics, seconds: number) => void;
+  /**
+   * The model card of `model`, stored in every checkpoint so that a checkpoint can be evaluated, exported and
+   * resumed as the model it is; default none (a bare Module).
+   */
+  card?: ModelCard | null;
 }
 
 /** Metrics of one epoch (also the line appended to metrics.jsonl). */
@@ -131,6 +140,11 @@ export interface EvalResult {
   images: number;
 }
 
+/** Thrown by resume when the checkpoint was written for another model card (a user error: other flags). */
+export class CheckpointMismatchError extends UserError {
+  override name = 'CheckpointMismatchError';
+}
+
 /** Thrown when the loss is not finite; the last checkpoint on disk is left as it was. */
 export class NonFiniteLossError extends Error {}
 
@@ -153,8 +167,17 @@ export function batchTensors(batch: Batch, channelsLast = false): { images: Tens
   return { images: channelsLast ? contiguous(images, 'channels_last') : images, labels };
 }
 
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  /**
+   * Called for every batch with the data set indices of its images and their logits (row-major [n, classes]), for
+   * per-image predictions (`effnet eval --predictions`); default none.
+   */
+  onLogits?: (indices: Int32Array, logits: Float32Array, classes: number) => void;
+}
+
 /** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad. */
-export async function evaluate(model: Module, loader: DataLoader, channelsLast = false): Promise<EvalResult> {
+export async function evaluate(model: Module, loader: DataLoader, channelsLast = false, options: EvaluateOptions = {}): Promise<EvalResult> {
   const wasTraining = model.training;
   model.eval();
   let lossSum = 0;
@@ -169,6 +192,7 @@ export async function evaluate(model: Module, loader: DataLoader, channelsLast =
           const { images: x, labels } = batchTensors(batch, channelsLast);
           const logits = model.forward(x);
           const loss = crossEntropy(logits, labels, { reduction: 'sum' }).item();
+          options.onLogits?.(batch.indices, logits.toFloat32Array(), logits.shape[1]!);
           return { loss, ...countCorrect(logits, labels, 5) };
         }),
       );
@@ -269,6 +293,7 @@ export class Trainer {
       ema: this.ema === null ? null : this.ema.stateDict(),
       progress: this.state,
       config: this.config(),
+      card: this.options.card ?? null,
     });
   }
 
@@ -281,6 +306,13 @@ export class Trainer {
       }
       if (loaded.progress.rng.seed !== this.state.rng.seed) {
         throw new Error(`${path}: the run used seed ${loaded.progress.rng.seed} but the loader has seed ${this.state.rng.seed}; resume with the same seed to continue the same run`);
+      }
+      const own = this.options.card ?? null;
+      if (own !== null && loaded.card !== null) {
+        const differences = cardDifferences(loaded.card, own);
+        if (differences.length > 0) {
+          throw new CheckpointMismatchError(`${path}: the run's model card differs in ${differences.join(', ')}; resume with the model flags the run started with`);
+        }
       }
       const savedBatch = loaded.config.batchSize;
       const batchSize = this.options.train.options.batchSize;
@@ -472,6 +504,7 @@ export class Trainer {
       if (isBest) this.saveCheckpoint(join(runDir, CHECKPOINT_FILES.best));
       appendMetrics(runDir, metrics as unknown as MetricsRecord);
       results.push(metrics);
+      this.options.onEpoch?.(metrics, (performance.now() - started) / 1000);
     }
     return results;
   }

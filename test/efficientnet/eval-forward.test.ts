@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEfficientNet, customConfig, type EfficientNet } from '../../src/efficientnet/index.js';
 import { toChannelsLast } from '../../src/nn/index.js';
-import { smallImageStages } from '../../src/train/small-images.js';
+import { smallImageStages } from '../../src/card/small-images.js';
 import {
   clone,
   contiguous,

@@ -32,6 +32,8 @@ test('info --json matches the torchvision fixture for custom configurations', ()
     const { code, stdout, stderr } = info(
       '--width', String(reference.width), '--depth', String(reference.depth), '--resolution', String(Math.max(32, h)),
       '--image-size', `${h}x${w}`, '--num-classes', String(reference.numClasses), '--json',
+      // torchvision's models keep B0's strides at every size; effnet's card would apply the small-image rule up to 64px.
+      '--strides', '1,2,2,2,1,2,1',
     );
     assert.equal(code, 0, stderr);
     const parsed = JSON.parse(stdout) as { params: number; macs: number; stages: { name: string; params: number; macs: number }[] };

@@ -6,6 +6,7 @@
  * (dynamic batch). Also: the graph has no BatchNormalization node, SiLU appears as Sigmoid × Mul, the opset is
  * 13, the metadata props are present, and bad export requests fail with clear errors.
  */
+import { cardOfModel } from '../../src/card/build.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import onnxProto from 'onnx-proto';
@@ -71,7 +72,7 @@ test('b0 at 224: ONNX Runtime logits match libtorch eval logits to 1e-4; graph h
     assert.equal(Number(decoded.opsetImport![0]!.version!), 13);
     assert.equal(decoded.graph!.input![0]!.type!.tensorType!.shape!.dim![0]!.dimParam, 'batch');
     const meta = readOnnxMetadata(exported.bytes);
-    const info = modelInfoFromMetadata(meta, 1000);
+    const info = modelInfoFromMetadata(meta);
     assert.equal(info.inputSize, 224);
     assert.equal(info.cropPct, 224 / 256);
     assert.deepEqual(info.mean, [0.485, 0.456, 0.406]);
@@ -120,9 +121,15 @@ test('TF SAME padding variant at 96px (even sizes give asymmetric pads), batch 2
 test('bad export requests: wrong class-name count, image size below the total stride', () => {
   const model = createEfficientNet(customConfig({ width: 0.25, depth: 0.25, resolution: 64 }), { numClasses: 3 });
   try {
-    assert.throws(() => exportEfficientNet(model, { classNames: ['a', 'b'] }), /2 class names for a model with 3 outputs/);
+    assert.throws(() => cardOfModel(model, { classNames: ['a', 'b'] }), /2 class names for a model with 3 outputs/);
     assert.throws(() => exportEfficientNet(model, { imageSize: 16 }), /at least 32/);
-    assert.throws(() => exportEfficientNet(model, { cropPct: 1.5 }), /cropPct must be in \(0, 1\]/);
+    assert.throws(() => cardOfModel(model, { eval: { cropPct: 1.5 } }), /eval\.cropPct' must be a number in \(0, 1\]/);
+    const other = createEfficientNet(customConfig({ width: 0.5, depth: 0.25, resolution: 64 }), { numClasses: 3 });
+    try {
+      assert.throws(() => exportEfficientNet(model, { card: cardOfModel(other) }), /the card does not describe this model: architecture\.width/);
+    } finally {
+      other.dispose();
+    }
   } finally {
     model.dispose();
   }
@@ -131,13 +138,15 @@ test('bad export requests: wrong class-name count, image size below the total st
 test('readOnnxMetadata agrees with a full protobuf decode and rejects non-ONNX bytes', () => {
   const model = createEfficientNet(customConfig({ width: 0.25, depth: 0.25, resolution: 64 }), { numClasses: 2 });
   try {
-    const exported = exportEfficientNet(model, { classNames: ['cat', 'dög ✓'] });
+    const exported = exportEfficientNet(model, { card: cardOfModel(model, { classNames: ['cat', 'dög ✓'] }) });
     const decoded = onnxProto.onnx.ModelProto.decode(exported.bytes);
     const expected = new Map(decoded.metadataProps.map((p) => [p.key!, p.value!]));
     assert.deepEqual(readOnnxMetadata(exported.bytes), expected);
-    assert.deepEqual(modelInfoFromMetadata(expected, 2).classNames, ['cat', 'dög ✓']);
+    assert.deepEqual(modelInfoFromMetadata(expected).classNames, ['cat', 'dög ✓']);
     assert.throws(() => readOnnxMetadata(new TextEncoder().encode('definitely not protobuf\n'), 'x.onnx'), /x\.onnx is not a readable ONNX model/);
-    assert.throws(() => modelInfoFromMetadata(new Map(), 2, 'y.onnx'), /not exported by effnet/);
+    assert.throws(() => modelInfoFromMetadata(new Map(), 'y.onnx'), /not exported by effnet/);
+    // A file of the earlier layout (separate effnet.* keys, no card) is refused with the command that re-exports it.
+    assert.throws(() => modelInfoFromMetadata(new Map([['effnet.format', '1'], ['effnet.crop_pct', '0.5']]), 'old.onnx'), /old\.onnx was exported by an earlier effnet .*effnet export --checkpoint/);
     void tensor;
   } finally {
     model.dispose();

@@ -20,6 +20,7 @@ import sharp from 'sharp';
 import { Rng } from '../../src/data/rng.js';
 import { loadModel } from '../../src/io/weights.js';
 import { writeOnnx, OnnxGraphBuilder } from '../../src/export/index.js';
+import { modelBytes } from '../../src/export/model-file.js';
 import { classifyFiles, loadImageFile, openClassifier, ImageClassifier, nodeRuntime, softmax, topK, type ImageResult } from '../../src/infer/index.js';
 import { noGrad, tensor, tidy } from '../../src/torch/index.js';
 import { colourImage, COLOURS, trainTinyModel, writePng, type TinyModel } from './tiny-model.js';
@@ -34,8 +35,8 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'effnet-infer-'));
   tiny = trainTinyModel(dir);
   onnxPath = join(dir, 'tiny.onnx');
-  const { model, classNames } = loadModel(tiny.modelPath);
-  writeOnnx(onnxPath, model, { classNames });
+  const { model, card } = loadModel(tiny.modelPath);
+  writeOnnx(onnxPath, model, { card });
   model.dispose();
   const rng = new Rng(5);
   for (let i = 0; i < 6; i++) {
@@ -70,7 +71,7 @@ function okResults(results: ImageResult[]): Extract<ImageResult, { ok: true }>[]
 }
 
 test('round trip: trained tiny model, exported, classified by onnxruntime-node = libtorch eval (top-1, 1e-4)', async () => {
-  const classifier = await openClassifier(onnxPath, { threads: 2 });
+  const classifier = await openClassifier(readFileSync(onnxPath), { threads: 2 });
   try {
     assert.deepEqual(classifier.info.classNames, [...COLOURS]);
     const paths = images.map((i) => i.path);
@@ -87,7 +88,7 @@ test('round trip: trained tiny model, exported, classified by onnxruntime-node =
     console.log(`tiny model after 30 steps: ${correct}/${results.length} colour images right`);
 
     // The weights file as MODEL gives the same answers (exported in memory).
-    const fromWeights = await openClassifier(tiny.modelPath, { threads: 2 });
+    const fromWeights = await openClassifier(await modelBytes(tiny.modelPath), { threads: 2 });
     try {
       const again = okResults(await classifyFiles(fromWeights, paths, { top: 3 }));
       again.forEach((r, i) => assert.deepEqual(r.top.map((p) => p.index), results[i]!.top.map((p) => p.index)));
@@ -174,11 +175,11 @@ test('predict refuses models it cannot use, with the reason', async () => {
   const notModel = join(dir, 'not-a-model.onnx');
   writeFileSync(notModel, 'hello');
   const run = spawnSync(process.execPath, [CLI, 'predict', notModel, images[0]!.path], { encoding: 'utf8' });
-  assert.equal(run.status, 1, `status ${run.status} signal ${run.signal}; stderr: ${run.stderr}`);
-  assert.match(run.stderr, /not-a-model\.onnx (is not a readable ONNX model|has no 'effnet\.format' metadata)/);
+  assert.equal(run.status, 2, `status ${run.status} signal ${run.signal}; stderr: ${run.stderr}`);
+  assert.match(run.stderr, /not-a-model\.onnx (is not a readable ONNX model|has no 'effnet\.card' metadata)/);
   const missing = spawnSync(process.execPath, [CLI, 'predict', join(dir, 'nope.onnx'), images[0]!.path], { encoding: 'utf8' });
-  assert.equal(missing.status, 1, `status ${missing.status} signal ${missing.signal}; stderr: ${missing.stderr}`);
-  assert.match(missing.stderr, /cannot open model .*nope\.onnx/);
+  assert.equal(missing.status, 2, `status ${missing.status} signal ${missing.signal}; stderr: ${missing.stderr}`);
+  assert.match(missing.stderr, /nope\.onnx does not exist/);
   const usage = spawnSync(process.execPath, [CLI, 'predict', onnxPath], { encoding: 'utf8' });
   assert.equal(usage.status, 2, `status ${usage.status} signal ${usage.signal}; stderr: ${usage.stderr}`);
   assert.match(usage.stderr, /expected MODEL and at least one IMAGE/);
@@ -188,7 +189,7 @@ test('predict refuses models it cannot use, with the reason', async () => {
   graph.addNode('Identity', ['x'], {}, ['y']);
   graph.addOutput('y', ['batch', 3]);
   const foreign = graph.encode({ opset: 13, producerName: 'test', producerVersion: '0', metadata: new Map() });
-  await assert.rejects(ImageClassifier.create(nodeRuntime, foreign, { source: 'foreign.onnx' }), /foreign\.onnx has no 'effnet\.format' metadata: it was not exported by effnet/);
+  await assert.rejects(ImageClassifier.create(nodeRuntime, foreign, { source: 'foreign.onnx' }), /foreign\.onnx has no 'effnet\.card' metadata: it was not exported by effnet/);
 });
 
 test('softmax and top-k follow the formula; ties keep the lower index; k is checked', () => {

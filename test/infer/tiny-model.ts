@@ -53,7 +53,7 @@ export function trainTinyModel(dir: string, steps = 30): TinyModel {
   manualSeed(7);
   const size = 32;
   const model = createEfficientNet(customConfig({ width: 0.25, depth: 0.25, resolution: size }), { numClasses: 3, dropout: 0 });
-  const pre = new Preprocessor({ inputSize: size, cropPct: size / (size + 32), mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+  const pre = new Preprocessor({ inputSize: size, cropPct: 1, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
   const optimizer = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
   const rng = new Rng(11);
   const batch = 12;

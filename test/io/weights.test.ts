@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { createEfficientNet, customConfig, decodeArchitecture, type EfficientNet } from '../../src/efficientnet/index.js';
 import { loadSafetensors, saveSafetensors } from '../../src/io/safetensors.js';
 import { timmKeyMap } from '../../src/io/key-maps.js';
-import { importWeights, loadIntoModel, loadModel, saveModel, METADATA_KEY } from '../../src/io/weights.js';
+import { importWeights, loadIntoModel, loadModel, saveModel } from '../../src/io/weights.js';
+import { MODEL_CARD_KEY, parseModelCardJson } from '../../src/card/model-card.js';
 import {
   cacheFileName,
   downloadWeights,
@@ -71,11 +72,14 @@ test('saveModel / loadModel round-trip rebuilds the same model (custom stages, S
   try {
     saveModel(path, model, { classNames: ['cat', 'dog', 'bird'] });
     const raw = loadSafetensors(path);
-    const metadata = JSON.parse(raw.metadata[METADATA_KEY]!) as Record<string, unknown>;
+    const card = parseModelCardJson(raw.metadata[MODEL_CARD_KEY]!, path);
     raw.tensors.forEach((t) => t.dispose());
-    assert.equal(metadata.format, 1);
-    assert.deepEqual(metadata.classNames, ['cat', 'dog', 'bird']);
-    assert.deepEqual((metadata.options as { batchNorm: unknown }).batchNorm, { eps: 1e-3, momentum: 0.01 });
+    assert.equal(card.version, 1);
+    assert.deepEqual(card.classes.names, ['cat', 'dog', 'bird']);
+    assert.deepEqual(card.architecture.batchNorm, { eps: 1e-3, momentum: 0.01 });
+    assert.equal(card.architecture.padding, 'same');
+    // 64px is a small image by the card's rule: the whole image at evaluation.
+    assert.equal(card.eval.cropPct, 1);
 
     const { model: loaded, classNames } = loadModel(path);
     try {
@@ -93,7 +97,7 @@ test('saveModel / loadModel round-trip rebuilds the same model (custom stages, S
       loaded.dispose();
     }
     assert.throws(() => saveModel(path, model, { classNames: ['one'] }), /1 class names for a model with 3 outputs/);
-    assert.throws(() => loadModel(join(FIXTURES, 'io', 'reference.safetensors')), /no 'effnet' metadata.*effnet import/);
+    assert.throws(() => loadModel(join(FIXTURES, 'io', 'reference.safetensors')), /no 'effnet\.card' metadata.*effnet import/);
   } finally {
     model.dispose();
     rmSync(directory, { recursive: true, force: true });

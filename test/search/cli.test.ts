@@ -12,7 +12,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { networkSpec, profileNetwork } from '../../src/efficientnet/index.js';
-import { resolveBase, stagesOf } from '../../src/search/config-file.js';
+import { resolveBase, stagesOf } from '../../src/card/config-file.js';
 
 const mainJs = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 

@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BudgetError, formatBudget, parseBudget } from '../../src/search/budget.js';
-import { ConfigFileError, readScaledConfig, resolveBase, writeScaledConfig } from '../../src/search/config-file.js';
+import { ConfigFileError, readScaledConfig, resolveBase, writeScaledConfig } from '../../src/card/config-file.js';
 import { estimateRemainingSeconds, formatDuration, formatProgress } from '../../src/search/progress.js';
 import { ParallelismError, resolveThreads } from '../../src/search/runner.js';
 import { bestGroup, gridReportMarkdown, groupTrials, studyReportMarkdown, studySeries } from '../../src/search/report.js';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networkSpec, profileNetwork, efficientNetB0Stages } from '../../src/efficientnet/index.js';
 import { MatchError, PAPER_COEFFICIENTS, SCALING_STRATEGIES, matchMacsFactor, matchTarget, scaleBase } from '../../src/search/match.js';
-import type { ScaledConfigJson } from '../../src/search/config-file.js';
+import type { ScaledConfigJson } from '../../src/card/config-file.js';
 
 function macs(config: ScaledConfigJson, numClasses: number): number {
   return profileNetwork(networkSpec(config, efficientNetB0Stages()), { imageSize: config.resolution, numClasses }).macs;
@@ -68,7 +68,7 @@ test('scaleBase applies α to depth, β to width, γ to resolution', () => {
 });
 
 test('the proposed CIFAR proxy base (docs/scaling.md) matches every strategy at 2, 4, 8 within 5%', async () => {
-  const { resolveBase } = await import('../../src/search/config-file.js');
+  const { resolveBase } = await import('../../src/card/config-file.js');
   const { profileConfig } = await import('../../src/search/match.js');
   const base = resolveBase('width=0.25,depth=0.7,resolution=32,stages=small');
   assert.equal(base.stages?.length, 7);

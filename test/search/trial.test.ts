@@ -16,7 +16,7 @@ import { DataLoader } from '../../src/data/loader.js';
 import { openData, type ResolvedData } from '../../src/data/spec.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { CHECKPOINT_FILES } from '../../src/train/trainer.js';
-import { stagesOf, toEfficientNetConfig, type ScaledConfigJson } from '../../src/search/config-file.js';
+import { stagesOf, toEfficientNetConfig, type ScaledConfigJson } from '../../src/card/config-file.js';
 import { gridSearchDefinition, trialSettingsFromSpec } from '../../src/search/definitions.js';
 import { UsageError, parseRecipe } from '../../src/search/cli-options.js';
 import { DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, LEGACY_DROP_PATH, runTrial, type TrialSettings } from '../../src/search/trial.js';

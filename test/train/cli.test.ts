@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { loadModel } from '../../src/io/weights.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { resolveData } from '../../src/data/spec.js';
-import { parseFreeze, resolveModel } from '../../src/train/run.js';
-import { smallImageStages } from '../../src/train/small-images.js';
+import { parseFreeze } from '../../src/train/run.js';
+import { configOfCard, resolveModelCard, stagesOfCard } from '../../src/card/resolve.js';
+import { smallImageStages } from '../../src/card/small-images.js';
 import { efficientNetB0Stages } from '../../src/efficientnet/block-spec.js';
 import { CLASSES, runCli, tinyTrainArgs, writeImageFolder } from './cli-helpers.js';
 
@@ -96,7 +97,7 @@ test('bad flags and inputs exit with code 2 and say what was wrong', async () =>
     [['train', '--model', 'b99', '--data', data, '--out', out], /unknown EfficientNet variant 'b99'/],
     [['train', '--model', 'custom', '--width', '0.5', '--data', data, '--out', out], /--model custom needs --width and --depth/],
     [['train', '--data', join(dir, 'missing'), '--out', out, '--image-size', '32'], /does not exist/],
-    [['train', '--data', data, '--out', out, '--image-size', '16'], /--image-size must be an integer >= 32/],
+    [['train', '--data', data, '--out', out, '--image-size', '16'], /image size must be an integer >= 32/],
     [['train', '--data', data, '--out', out, '--optimizer', 'adam'], /--optimizer must be one of rmsproptf, sgd, adamw/],
     [['train', '--data', data, '--out', out, '--randaugment', 'two'], /--randaugment takes N,M/],
     [['train', '--data', data, '--out', out, '--crop-scale', '0.5'], /--crop-scale takes LO,HI/],
@@ -121,11 +122,11 @@ test('the small-image stages: the earliest stride-2 stages go to stride 1 until 
   assert.deepEqual(strides(32), [1, 1, 2, 2, 1, 2, 1]); // 2 * 8 = 16 → 2x2
   assert.deepEqual(strides(48), [1, 1, 2, 2, 1, 2, 1]); // 48 / 32 = 1.5 < 2 → 16 → 3x3
   assert.deepEqual(strides(64), [1, 2, 2, 2, 1, 2, 1]); // 64 / 32 = 2: B0 as it is
-  const model = resolveModel({ name: 'custom', width: 0.5, depth: 0.5, imageSize: 32 });
-  assert.equal(model.config.resolution, 32);
-  assert.deepEqual(model.stages.map((s) => s.stride), [1, 1, 2, 2, 1, 2, 1]);
-  assert.deepEqual(resolveModel({ name: 'b1', imageSize: 240 }).config, { name: 'b1', width: 1, depth: 1.1, resolution: 240, dropout: 0.2, phi: null });
-  assert.throws(() => resolveModel({ name: 'b0', imageSize: 31 }), /--image-size must be an integer >= 32/);
+  const card = resolveModelCard({ source: { kind: 'custom', width: 0.5, depth: 0.5 }, resolution: 32, classes: 10 });
+  assert.equal(card.architecture.resolution, 32);
+  assert.deepEqual(stagesOfCard(card).map((s) => s.stride), [1, 1, 2, 2, 1, 2, 1]);
+  assert.deepEqual(configOfCard(resolveModelCard({ source: { kind: 'variant', name: 'b1' }, resolution: 240, classes: 10 })), { name: 'b1', width: 1, depth: 1.1, resolution: 240, dropout: 0.2, phi: null });
+  assert.throws(() => resolveModelCard({ source: { kind: 'variant', name: 'b0' }, resolution: 31, classes: 10 }), /image size must be an integer >= 32/);
   assert.deepEqual(parseFreeze('0-2,5'), ['features.0.', 'features.1.', 'features.2.', 'features.5.']);
   assert.throws(() => parseFreeze('stem'), /feature indices or ranges/);
 });

@@ -31,14 +31,14 @@ test('loadPretrained copies the body and keeps a fresh head for a new number of 
   const model = net(3, 2);
   const freshHead = hex(model.stateDict().get('classifier.weight')!);
   const report = loadPretrained(model, pretrained.stateDict());
-  assert.deepEqual(report.reinitialized, ['classifier.weight', 'classifier.bias']);
-  assert.deepEqual(report.unused, []);
+  assert.deepEqual(report.replaced, ['classifier.weight', 'classifier.bias']);
+  assert.deepEqual(report.unexpected, []);
   assert.ok(report.loaded.includes('features.0.weight'));
   assert.equal(hex(model.stateDict().get('features.0.weight')!), hex(pretrained.stateDict().get('features.0.weight')!));
   assert.equal(hex(model.stateDict().get('features.1.running_var')!), hex(pretrained.stateDict().get('features.1.running_var')!));
   assert.equal(hex(model.stateDict().get('classifier.weight')!), freshHead);
   const other = new Sequential(new Linear(2, 2));
-  assert.throws(() => loadPretrained(model, other.stateDict()), /do not fit this model outside its head.*'features\.0\.weight' is missing/);
+  assert.throws(() => loadPretrained(model, other.stateDict()), /does not fit this module: \d+ missing keys: features\.0\.weight.*fit this model outside its head/);
   for (const m of [pretrained, model, other]) m.dispose();
 });
 

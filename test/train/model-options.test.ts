@@ -12,8 +12,13 @@ import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { decodeArchitecture, efficientNetB0Stages } from '../../src/efficientnet/block-spec.js';
 import { loadModel } from '../../src/io/weights.js';
-import { parseStrides, resolveModel, RunOptionsError } from '../../src/train/run.js';
+import { parseStrides } from '../../src/cli/options.js';
+import { UserError } from '../../src/errors.js';
+import { resolveRunCard } from '../../src/train/run.js';
+import { stagesOfCard } from '../../src/card/resolve.js';
 import { trainOptionsFrom } from '../../src/cli/commands/train.js';
+
+const CLASSES = ['a', 'b', 'c'];
 import { runCli, tinyTrainArgs, writeImageFolder } from './cli-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'effnet-model-options-'));
@@ -25,18 +30,19 @@ function strideTwoConvs(onnxPath: string): number {
   return model.graph!.node!.filter((n) => n.opType === 'Conv' && (n.attribute ?? []).some((a) => a.name === 'strides' && a.ints!.map(Number).every((s) => s === 2))).length;
 }
 
-test('parseStrides / resolveModel: strides replace the small-image rule; wrong counts and values are refused', () => {
+test('parseStrides / the card resolver: strides replace the small-image rule; wrong counts and values are refused', () => {
   assert.deepEqual(parseStrides('1,1,1,2,1,2,1'), [1, 1, 1, 2, 1, 2, 1]);
-  assert.throws(() => parseStrides('1,1,3,2,1,2,1'), (e: Error) => e instanceof RunOptionsError && /each 1 or 2.*'3'/.test(e.message));
-  assert.throws(() => parseStrides('1,,2'), RunOptionsError);
+  assert.throws(() => parseStrides('1,1,3,2,1,2,1'), (e: Error) => e instanceof UserError && /each 1 or 2.*'3'/.test(e.message));
+  assert.throws(() => parseStrides('1,,2'), UserError);
   const strides = [1, 1, 1, 2, 1, 2, 1];
-  const resolved = resolveModel({ name: 'custom', width: 0.5, depth: 0.5, imageSize: 32, strides });
-  assert.deepEqual(resolved.stages.map((s) => s.stride), strides);
+  const custom = { source: { kind: 'custom', width: 0.5, depth: 0.5 }, resolution: 32 } as const;
+  const resolved = stagesOfCard(resolveRunCard({ ...custom, strides }, CLASSES));
+  assert.deepEqual(resolved.map((s) => s.stride), strides);
   // Everything but the strides is B0's.
-  assert.deepEqual(resolved.stages.map(({ stride: _s, ...rest }) => rest), efficientNetB0Stages().map(({ stride: _s, ...rest }) => rest));
-  assert.throws(() => resolveModel({ name: 'custom', width: 0.5, depth: 0.5, imageSize: 32, strides: [1, 1, 2] }), /one stride per stage: 7 values .*got 3/);
+  assert.deepEqual(resolved.map(({ stride: _s, ...rest }) => rest), efficientNetB0Stages().map(({ stride: _s, ...rest }) => rest));
+  assert.throws(() => resolveRunCard({ ...custom, strides: [1, 1, 2] }, CLASSES), /one value per stage: 7 values .*got 3/);
   // 2 x 2^7 = 256 > 64 pixels.
-  assert.throws(() => resolveModel({ name: 'custom', width: 0.5, depth: 0.5, imageSize: 64, strides: [2, 2, 2, 2, 2, 2, 2] }), /smaller than the network's total stride 256/);
+  assert.throws(() => resolveRunCard({ ...custom, resolution: 64, strides: [2, 2, 2, 2, 2, 2, 2] }, CLASSES), /smaller than the network's total stride 256/);
 });
 
 test('effnet train --strides: the saved model keeps them (eval reproduces the run, export has 1 + 2 stride-2 convs)', async () => {
@@ -109,9 +115,9 @@ test('--config: explicit flags override the file (width, image size, strides)', 
   const config = join(dir, 'scaled.json');
   const file = JSON.parse(readFileSync(config, 'utf8')) as { width: number; depth: number; stages: string[] };
   const options = trainOptionsFrom({ config, data: data, out: join(dir, 'x'), width: '0.3', 'image-size': '48', strides: '1,1,1,2,1,2,1' } as Parameters<typeof trainOptionsFrom>[0]);
-  const resolved = resolveModel(options.model);
-  assert.equal(resolved.config.width, 0.3);
-  assert.equal(resolved.config.depth, file.depth);
-  assert.equal(resolved.config.resolution, 48);
-  assert.deepEqual(resolved.stages, decodeArchitecture(file.stages).map((s, i) => ({ ...s, stride: [1, 1, 1, 2, 1, 2, 1][i]! })));
+  const resolved = resolveRunCard(options.model, CLASSES);
+  assert.equal(resolved.architecture.width, 0.3);
+  assert.equal(resolved.architecture.depth, file.depth);
+  assert.equal(resolved.architecture.resolution, 48);
+  assert.deepEqual(stagesOfCard(resolved), decodeArchitecture(file.stages).map((s, i) => ({ ...s, stride: [1, 1, 1, 2, 1, 2, 1][i]! })));
 });

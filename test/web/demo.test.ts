@@ -8,7 +8,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
@@ -39,10 +39,10 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'effnet-web-'));
   const tiny = trainTinyModel(dir);
   onnxPath = join(dir, 'tiny.onnx');
-  const { model, classNames } = loadModel(tiny.modelPath);
-  writeOnnx(onnxPath, model, { classNames });
+  const { model, card } = loadModel(tiny.modelPath);
+  writeOnnx(onnxPath, model, { card });
   model.dispose();
-  server = await startDemoServer({ port: 0, modelPath: onnxPath });
+  server = await startDemoServer({ port: 0, model: readFileSync(onnxPath) });
   browser = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
     executablePath: CHROMIUM,
     headless: true,
@@ -68,7 +68,7 @@ test('the page classifies a picked image like onnxruntime-node (same top-1, prob
   const rng = new Rng(21);
   const images = [0, 1, 2].map((label) => ({ path: join(dir, `pick-${label}.png`), image: colourImage(label, 45 + 7 * label, 52 - 5 * label, rng) }));
   for (const { path, image } of images) await writePng(path, image);
-  const node = await openClassifier(onnxPath, { threads: 2 });
+  const node = await openClassifier(readFileSync(onnxPath), { threads: 2 });
   const expected = await classifyFiles(node, images.map((i) => i.path), { top: 3 });
   await node.release();
 

@@ -1,13 +1,16 @@
 /**
  * `effnet eval`: top-1, top-5 and loss of a trained model on the validation images of a data spec (the same images
- * `effnet train` validated on: Fashion-MNIST's test split, a folder's val/ split or the seeded hold-out).
+ * `effnet train` validated on: Fashion-MNIST's test split, a folder's val/ split or the seeded hold-out), prepared
+ * with the eval transform of the model's card, as training validated them. `--predictions FILE` writes every
+ * image's top-1 as JSON lines, to compare with `effnet predict` image by image.
  */
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { evalTransformOf, describeCard } from '../../card/model-card.js';
 import { DataLoader } from '../../data/loader.js';
 import { toChannelsLast } from '../../nn/index.js';
-import { DataSpecError, openData } from '../../data/spec.js';
-import { openEvalModel, RunOptionsError } from '../../train/run.js';
-import { evalTransform } from '../../train/small-images.js';
+import { openData } from '../../data/spec.js';
+import { openModel } from '../../train/model-file.js';
 import { evaluate } from '../../train/trainer.js';
 import { setNumThreads } from '../../torch/index.js';
 import { intFlag, numberFlag, UsageError } from '../options.js';
@@ -15,101 +18,115 @@ import { intFlag, numberFlag, UsageError } from '../options.js';
 /** One line for `effnet --help`. */
 export const summary = 'top-1/top-5/loss of a trained model (or a run checkpoint) on a data spec\'s validation images';
 
-const USAGE = `usage: effnet eval --checkpoint PATH --data SPEC [--json] [--batch-size B] [--ema] [--val-split F] [--threads T] [--workers W]
+const USAGE = `usage: effnet eval --checkpoint PATH --data SPEC [--json] [--predictions FILE] [--batch-size B] [--ema] [--val-split F] [--threads T] [--workers W]
 
-  --checkpoint PATH   a model written by effnet train (DIR/model.safetensors) or a run checkpoint (last/best.safetensors)
+  --checkpoint PATH   a run directory of effnet train, its model.safetensors, or a run checkpoint (last/best.safetensors)
   --data SPEC         fashion-mnist[:DIR], an image folder, a .tar/.tar.gz, or a CIFAR binary folder, with optional
                       ,val=N|F,seed=S,cache=memory|none (docs/training.md); its validation images are used (test
                       split, val/ folder, or the seeded hold-out of val= / --val-split)
   --val-split F       hold-out fraction for data without a split (default 0.1, as effnet train)
   --batch-size B      images per batch (default 100)
-  --ema               evaluate the EMA weights of a run checkpoint
+  --ema               the EMA weights (a run directory's model_ema.safetensors, or a checkpoint's EMA)
+  --predictions FILE  write one JSON line per image: {"index", "image", "label", "top1", "top1Label", "probability"}
   --threads T         libtorch threads;  --workers W  loader threads (default 2)
   --json              print {"checkpoint", "top1", "top5", "loss", "images"} on stdout
 `;
 
-/** Runs the command; returns the exit code (0 done, 2 bad arguments or inputs). */
+/** One image's line of `--predictions`. */
+export interface PredictionLine {
+  /** Index of the image in the validation set. */
+  index: number;
+  /** Where the image comes from (a path, an archive member, 'test[index]'). */
+  image: string;
+  /** Its label (class index). */
+  label: number;
+  /** The predicted class index. */
+  top1: number;
+  /** The predicted class name. */
+  top1Label: string;
+  /** Softmax probability of the predicted class. */
+  probability: number;
+}
+
+/** The top-1 class and its softmax probability of one row of logits. */
+function topOne(logits: Float32Array, offset: number, classes: number): { index: number; probability: number } {
+  let best = 0;
+  for (let c = 1; c < classes; c++) if (logits[offset + c]! > logits[offset + best]!) best = c;
+  let sum = 0;
+  for (let c = 0; c < classes; c++) sum += Math.exp(logits[offset + c]! - logits[offset + best]!);
+  return { index: best, probability: 1 / sum };
+}
+
+/** Runs the command; returns the exit code (0 done; user errors are thrown and exit with 2 from main). */
 export async function run(args: string[]): Promise<number> {
-  let values;
-  let batchSize: number;
-  let workers: number;
-  let valSplit: number | undefined;
-  let threads: number | undefined;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        checkpoint: { type: 'string' },
-        data: { type: 'string' },
-        'val-split': { type: 'string' },
-        'batch-size': { type: 'string' },
-        ema: { type: 'boolean', default: false },
-        threads: { type: 'string' },
-        workers: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    if (values.checkpoint === undefined) throw new UsageError('--checkpoint is required (e.g. runs/quickstart/model.safetensors)');
-    if (values.data === undefined) throw new UsageError('--data is required (the spec the model was trained on, e.g. fashion-mnist)');
-    batchSize = intFlag('batch-size', values['batch-size'], 1) ?? 100;
-    workers = intFlag('workers', values.workers, 0) ?? 2;
-    threads = intFlag('threads', values.threads, 1);
-    valSplit = numberFlag('val-split', values['val-split'], Number.MIN_VALUE, 1, true);
-  } catch (error) {
-    process.stderr.write(`effnet eval: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    return 2;
+  const { values } = parseArgs({
+    args,
+    options: {
+      checkpoint: { type: 'string' },
+      data: { type: 'string' },
+      'val-split': { type: 'string' },
+      'batch-size': { type: 'string' },
+      ema: { type: 'boolean', default: false },
+      predictions: { type: 'string' },
+      threads: { type: 'string' },
+      workers: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
-  let opened;
-  let data;
+  if (values.checkpoint === undefined) throw new UsageError('--checkpoint is required (a run directory such as runs/quickstart, or its model.safetensors)');
+  if (values.data === undefined) throw new UsageError('--data is required (the spec the model was trained on, e.g. fashion-mnist)');
+  const batchSize = intFlag('batch-size', values['batch-size'], 1) ?? 100;
+  const workers = intFlag('workers', values.workers, 0) ?? 2;
+  const threads = intFlag('threads', values.threads, 1);
+  const valSplit = numberFlag('val-split', values['val-split'], Number.MIN_VALUE, 1, true);
+  const opened = openModel(values.checkpoint, { ema: values.ema });
+  const { model, card } = opened;
   try {
-    opened = openEvalModel(values.checkpoint, values.ema);
-    data = await openData(values.data, valSplit === undefined ? {} : { valSplit });
-  } catch (error) {
-    opened?.model.dispose();
-    if (error instanceof RunOptionsError || error instanceof DataSpecError) {
-      process.stderr.write(`effnet eval: ${error.message}\n`);
-      return 2;
+    const data = await openData(values.data, valSplit === undefined ? {} : { valSplit });
+    const names = card.classes.names;
+    if (names !== null && (names.length !== data.classes.length || names.some((name, i) => name !== data.classes[i]))) {
+      throw new UsageError(`the model was trained on classes [${names.join(', ')}] but ${values.data} has [${data.classes.join(', ')}]; evaluate it on data with the same classes`);
     }
-    throw error;
-  }
-  const { model, classNames } = opened;
-  try {
-    if (classNames !== null && (classNames.length !== data.classes.length || classNames.some((name, i) => name !== data.classes[i]))) {
-      process.stderr.write(`effnet eval: the model was trained on classes [${classNames.join(', ')}] but ${values.data} has [${data.classes.join(', ')}]; evaluate it on data with the same classes\n`);
-      return 2;
-    }
-    if (classNames === null && model.options.numClasses !== data.classes.length) {
-      process.stderr.write(`effnet eval: the model has ${model.options.numClasses} outputs but ${values.data} has ${data.classes.length} classes\n`);
-      return 2;
+    if (names === null && card.classes.count !== data.classes.length) {
+      throw new UsageError(`the model has ${card.classes.count} outputs but ${values.data} has ${data.classes.length} classes`);
     }
     if (threads !== undefined) setNumThreads(threads);
-    const imageSize = model.config.resolution;
-    const loader = new DataLoader(data.val, { batchSize, transform: evalTransform(imageSize), shuffle: false, workers });
+    const loader = new DataLoader(data.val, { batchSize, transform: evalTransformOf(card), shuffle: false, workers });
     // evaluate() feeds channels_last batches: lay the kernels out the same way, as effnet train does (a
     // channels_last input through NCHW kernels would re-lay the kernels out at every convolution).
     toChannelsLast(model);
+    const lines: PredictionLine[] = [];
+    const onLogits = (indices: Int32Array, logits: Float32Array, classes: number): void => {
+      indices.forEach((index, row) => {
+        const best = topOne(logits, row * classes, classes);
+        lines.push({ index, image: data.val.describe(index), label: data.val.label(index), top1: best.index, top1Label: data.classes[best.index] ?? `class ${best.index}`, probability: best.probability });
+      });
+    };
     let result;
     const started = performance.now();
     try {
-      result = await evaluate(model, loader, true);
+      result = await evaluate(model, loader, true, values.predictions === undefined ? {} : { onLogits });
     } finally {
       await loader.close();
     }
     const seconds = (performance.now() - started) / 1000;
+    if (values.predictions !== undefined) writeFileSync(values.predictions, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+    const where = opened.location.file + (opened.location.weights === 'ema' ? ' (EMA weights)' : '');
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ checkpoint: values.checkpoint, top1: result.top1, top5: result.top5, loss: result.loss, images: result.images })}\n`);
+      process.stdout.write(`${JSON.stringify({ checkpoint: where, top1: result.top1, top5: result.top5, loss: result.loss, images: result.images })}\n`);
     } else {
       process.stdout.write(
-        `${values.checkpoint}${values.ema ? ' (EMA weights)' : ''} on ${data.validation} at ${imageSize}px:\n` +
+        `${where} on ${data.validation}\n  ${describeCard(card)}\n` +
           `  top-1 ${(result.top1 * 100).toFixed(2)}%   top-5 ${(result.top5 * 100).toFixed(2)}%   loss ${result.loss.toFixed(4)}   ` +
-          `${result.images} images in ${seconds.toFixed(1)} s (${Math.round(result.images / seconds)} img/s)\n`,
+          `${result.images} images in ${seconds.toFixed(1)} s (${Math.round(result.images / seconds)} img/s)\n` +
+          (values.predictions === undefined ? '' : `  per-image predictions in ${values.predictions}\n`),
       );
     }
     return 0;

@@ -4,15 +4,18 @@
  *   effnet export --checkpoint model.safetensors --out model.onnx [--image-size N]
  */
 import { parseArgs } from 'node:util';
-import { writeOnnx } from '../../export/efficientnet-onnx.js';
-import { loadModel } from '../../io/weights.js';
+import { MODEL_CARD_KEY, parseModelCardJson } from '../../card/model-card.js';
+import { exportModelFile } from '../../export/model-file.js';
+import { writeFileAtomic } from '../../io/safetensors.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'export a model file to ONNX (BN folded, dynamic batch, preprocessing in the metadata)';
 
-const USAGE = `usage: effnet export --checkpoint MODEL.safetensors --out MODEL.onnx [--image-size N]
+const USAGE = `usage: effnet export --checkpoint PATH --out MODEL.onnx [--image-size N] [--ema]
 
-  --checkpoint   an effnet model file (written by saveModel, \`effnet import\` or training)
+  --checkpoint   a run directory of effnet train, an effnet model file (saveModel, \`effnet import\`), or a
+                 run checkpoint (last/best.safetensors); its model card goes into the ONNX metadata
+  --ema          the EMA weights of a run directory or checkpoint
   --out          the .onnx file to write
   --image-size   square input side the graph is built for; default the model's resolution
                  (the spatial size is fixed in the graph, the batch size is dynamic)
@@ -28,6 +31,7 @@ export async function run(args: string[]): Promise<number> {
         checkpoint: { type: 'string' },
         out: { type: 'string' },
         'image-size': { type: 'string' },
+        ema: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -51,19 +55,15 @@ export async function run(args: string[]): Promise<number> {
     imageSize = Number(values['image-size']);
     if (!Number.isInteger(imageSize) || imageSize < 1) return fail(`--image-size must be a positive integer, got '${values['image-size']}'`);
   }
-  const { model, classNames } = loadModel(values.checkpoint);
-  try {
-    const started = performance.now();
-    const exported = writeOnnx(values.out, model, { classNames, ...(imageSize === undefined ? {} : { imageSize }) });
-    const size = imageSize ?? model.config.resolution;
-    const convs = exported.opCounts.get('Conv') ?? 0;
-    process.stdout.write(
-      `exported ${model.config.name} (${model.options.numClasses} classes) at ${size}x${size} to ${values.out}: ` +
-        `${(exported.bytes.length / 1e6).toFixed(1)} MB, ${convs} convolutions (batch norm folded), opset 13, ` +
-        `${((performance.now() - started) / 1000).toFixed(2)} s\n`,
-    );
-  } finally {
-    model.dispose();
-  }
+  const started = performance.now();
+  const exported = await exportModelFile(values.checkpoint, { ema: values.ema ?? false, ...(imageSize === undefined ? {} : { imageSize }) });
+  writeFileAtomic(values.out, exported.bytes);
+  const card = parseModelCardJson(exported.metadata.get(MODEL_CARD_KEY)!, values.out);
+  const convs = exported.opCounts.get('Conv') ?? 0;
+  process.stdout.write(
+    `exported ${card.architecture.name} (${card.classes.count} classes) from ${exported.source} at ${card.eval.size}x${card.eval.size} to ${values.out}: ` +
+      `${(exported.bytes.length / 1e6).toFixed(1)} MB, ${convs} convolutions (batch norm folded), opset 13, eval crop ${card.eval.cropPct}, ` +
+      `${((performance.now() - started) / 1000).toFixed(2)} s\n`,
+  );
   return 0;
 }

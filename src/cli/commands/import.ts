@@ -86,13 +86,13 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`downloading ${url}\n`);
     file = await downloadWeights(url);
   }
-  const { model, checkpointClasses, classifierReset } = importWeights(file, {
+  const { model, checkpointClasses, classifierReset, card } = importWeights(file, {
     from,
     variant,
     ...(numClasses === undefined ? {} : { numClasses }),
   });
   try {
-    saveModel(values.out, model);
+    saveModel(values.out, model, { card });
   } finally {
     model.dispose();
   }

@@ -3,20 +3,13 @@
  * EfficientNet configuration, or the family table of every registered variant, from the analytic profiler.
  */
 import { parseArgs } from 'node:util';
-import {
-  DEFAULT_COMPOUND_COEFFICIENTS,
-  ScalingError,
-  UnknownVariantError,
-  compoundConfig,
-  customConfig,
-  getVariant,
-  networkSpec,
-  profileNetwork,
-  variantNames,
-  type EfficientNetConfig,
-  type NetworkProfile,
-  type PaddingMode,
-} from '../../efficientnet/index.js';
+import { UsageError } from '../options.js';
+import { describeCard, type ModelCard } from '../../card/model-card.js';
+import { configOfCard, resolveModelCard, stagesOfCard, type CardRequest, type ModelSource } from '../../card/resolve.js';
+import { parseStrides } from '../options.js';
+import { DEFAULT_COMPOUND_COEFFICIENTS } from '../../efficientnet/scaling.js';
+import { profileNetwork, type NetworkProfile, type PaddingMode } from '../../efficientnet/profile.js';
+import { getVariant, networkSpec, variantNames, type EfficientNetConfig } from '../../efficientnet/variants.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'per-stage params and MACs of a variant or custom scaling (--all: the whole family)';
@@ -36,8 +29,6 @@ options:
 variants: ${variantNames().join(', ')}
 `;
 
-/** A user error: printed on stderr, exit code 2. */
-class UsageError extends Error {}
 
 function parseNumber(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -98,7 +89,7 @@ function profileJson(config: EfficientNetConfig, profile: NetworkProfile): objec
   };
 }
 
-function stageTable(config: EfficientNetConfig, profile: NetworkProfile): string {
+function stageTable(config: EfficientNetConfig, profile: NetworkProfile, card: ModelCard): string {
   const rows = profile.stages.map((r) => [
     r.name,
     r.operator,
@@ -109,37 +100,65 @@ function stageTable(config: EfficientNetConfig, profile: NetworkProfile): string
     formatMacs(r.macs),
   ]);
   rows.push(['total', '', '', '', String(profile.stages.reduce((s, r) => s + r.layers, 0)), formatCount(profile.params), formatMacs(profile.macs)]);
-  const title = `${describe(config)}\ninput ${profile.imageSize[0]}x${profile.imageSize[1]}, ${profile.numClasses} classes, ${profile.padding} padding`;
+  const strides = card.architecture.stages.map((block) => /_s(\d)\1/.exec(block)?.[1] ?? '?').join(',');
+  const title =
+    `${describe(config)}\ninput ${profile.imageSize[0]}x${profile.imageSize[1]}, ${profile.numClasses} classes, ${profile.padding} padding, ` +
+    `stage strides ${strides}, drop-path ${card.architecture.stochasticDepth}\nmodel card: ${describeCard(card)}`;
   return `${title}\n\n${table(['stage', 'operator', 'resolution', 'channels', 'layers', 'params', 'MACs'], rows, [false, false, true, true, true, true, true])}\n`;
 }
 
-function resolveConfig(positionals: string[], values: Record<string, string | boolean | undefined>): EfficientNetConfig {
+/**
+ * The model card the flags name, through the resolver effnet train uses (src/card/resolve.ts), so that both agree
+ * on every field of the same configuration (small-image stages up to 64px included).
+ */
+function resolveInfoCard(positionals: string[], values: Record<string, string | boolean | undefined>, numClasses: number, padding: PaddingMode): ModelCard {
   const str = (key: string): string | undefined => values[key] as string | undefined;
   const custom = ['width', 'depth', 'resolution'].filter((k) => str(k) !== undefined);
   const compound = ['phi', 'alpha', 'beta', 'gamma'].filter((k) => str(k) !== undefined);
-  const sources = [positionals.length > 0, custom.length > 0, compound.length > 0].filter(Boolean).length;
+  const config = str('config');
+  const sources = [positionals.length > 0, custom.length > 0, compound.length > 0, config !== undefined].filter(Boolean).length;
   if (positionals.length > 1) throw new UsageError(`expected one variant name, got ${positionals.length}: ${positionals.join(' ')}`);
-  if (sources === 0) throw new UsageError(`name a variant (${variantNames().join(', ')}), give --width/--depth/--resolution or --phi, or use --all`);
-  if (sources > 1) throw new UsageError('give only one of: a variant name, --width/--depth/--resolution, --phi/--alpha/--beta/--gamma');
-  if (positionals.length === 1) return getVariant(positionals[0]!);
-  if (custom.length > 0) {
-    return customConfig({
-      width: parseNumber('width', str('width')) ?? 1,
-      depth: parseNumber('depth', str('depth')) ?? 1,
-      resolution: parseNumber('resolution', str('resolution')) ?? 224,
-    });
+  if (sources === 0) throw new UsageError(`name a variant (${variantNames().join(', ')}), give --width/--depth/--resolution, --phi or --config, or use --all`);
+  if (sources > 1 && !(config !== undefined && compound.length === 0 && positionals.length === 0)) {
+    throw new UsageError('give only one of: a variant name, --width/--depth/--resolution, --phi/--alpha/--beta/--gamma, --config (which --width/--depth/--resolution may override)');
   }
-  const phi = parseNumber('phi', str('phi'));
-  if (phi === undefined) throw new UsageError('--alpha/--beta/--gamma need --phi');
-  return compoundConfig({
-    phi,
-    alpha: parseNumber('alpha', str('alpha')) ?? DEFAULT_COMPOUND_COEFFICIENTS.alpha,
-    beta: parseNumber('beta', str('beta')) ?? DEFAULT_COMPOUND_COEFFICIENTS.beta,
-    gamma: parseNumber('gamma', str('gamma')) ?? DEFAULT_COMPOUND_COEFFICIENTS.gamma,
-  });
+  let source: ModelSource;
+  const overrides: Omit<CardRequest, 'source' | 'classes'> = { padding };
+  if (config !== undefined) {
+    source = { kind: 'config-file', path: config };
+    const width = parseNumber('width', str('width'));
+    const depth = parseNumber('depth', str('depth'));
+    const resolution = parseNumber('resolution', str('resolution'));
+    if (width !== undefined) overrides.width = width;
+    if (depth !== undefined) overrides.depth = depth;
+    if (resolution !== undefined) overrides.resolution = resolution;
+  } else if (positionals.length === 1) {
+    source = { kind: 'variant', name: positionals[0]! };
+  } else if (custom.length > 0) {
+    source = { kind: 'custom', width: parseNumber('width', str('width')) ?? 1, depth: parseNumber('depth', str('depth')) ?? 1 };
+    overrides.resolution = parseNumber('resolution', str('resolution')) ?? 224;
+  } else {
+    const phi = parseNumber('phi', str('phi'));
+    if (phi === undefined) throw new UsageError('--alpha/--beta/--gamma need --phi');
+    source = {
+      kind: 'compound',
+      phi,
+      alpha: parseNumber('alpha', str('alpha')) ?? DEFAULT_COMPOUND_COEFFICIENTS.alpha,
+      beta: parseNumber('beta', str('beta')) ?? DEFAULT_COMPOUND_COEFFICIENTS.beta,
+      gamma: parseNumber('gamma', str('gamma')) ?? DEFAULT_COMPOUND_COEFFICIENTS.gamma,
+    };
+  }
+  const dropout = parseNumber('dropout', str('dropout'));
+  const dropPath = parseNumber('drop-path', str('drop-path'));
+  const cropPct = parseNumber('eval-crop-pct', str('eval-crop-pct'));
+  if (dropout !== undefined) overrides.dropout = dropout;
+  if (dropPath !== undefined) overrides.stochasticDepth = dropPath;
+  if (cropPct !== undefined) overrides.eval = { cropPct };
+  if (str('strides') !== undefined) overrides.strides = parseStrides(str('strides')!);
+  return resolveModelCard({ source, classes: numClasses, ...overrides });
 }
 
-const VALUE_OPTIONS = ['width', 'depth', 'resolution', 'phi', 'alpha', 'beta', 'gamma', 'num-classes', 'image-size', 'padding'];
+const VALUE_OPTIONS = ['width', 'depth', 'resolution', 'phi', 'alpha', 'beta', 'gamma', 'num-classes', 'image-size', 'padding', 'dropout', 'drop-path', 'eval-crop-pct', 'strides', 'config'];
 
 /** Joins `--phi -1` into `--phi=-1`: parseArgs would take a negative number for an option and refuse it. */
 function joinNegativeValues(args: string[]): string[] {
@@ -176,6 +195,12 @@ function runInfo(args: string[]): number {
       'num-classes': { type: 'string' },
       'image-size': { type: 'string' },
       padding: { type: 'string' },
+      dropout: { type: 'string' },
+      'drop-path': { type: 'string' },
+      'eval-crop-pct': { type: 'string' },
+      strides: { type: 'string' },
+      config: { type: 'string' },
+      card: { type: 'boolean' },
     },
   });
   if (values.help) {
@@ -204,27 +229,18 @@ function runInfo(args: string[]): number {
     return 0;
   }
 
-  const config = resolveConfig(positionals, values as Record<string, string | boolean | undefined>);
-  const profile = profileNetwork(networkSpec(config), { imageSize: imageSize ?? config.resolution, numClasses, padding });
-  process.stdout.write(values.json ? JSON.stringify(profileJson(config, profile), null, 2) + '\n' : stageTable(config, profile));
+  const card = resolveInfoCard(positionals, values as Record<string, string | boolean | undefined>, numClasses, padding);
+  if (values.card) {
+    process.stdout.write(JSON.stringify(card, null, 2) + '\n');
+    return 0;
+  }
+  const config = configOfCard(card);
+  const profile = profileNetwork(networkSpec(config, stagesOfCard(card)), { imageSize: imageSize ?? config.resolution, numClasses, padding });
+  process.stdout.write(values.json ? JSON.stringify({ ...profileJson(config, profile), card }, null, 2) + '\n' : stageTable(config, profile, card));
   return 0;
 }
 
-/** Runs `effnet info`; returns 0, or 2 after printing the problem on stderr. */
+/** Runs `effnet info`; bad input is thrown as a user error (exit code 2 from the dispatcher). */
 export async function run(args: string[]): Promise<number> {
-  try {
-    return runInfo(args);
-  } catch (error) {
-    // Bad input: our usage errors, the library's validation errors, and parseArgs' ERR_PARSE_ARGS_* errors.
-    // Anything else is a bug and goes to the dispatcher (exit 1, stack with EFFNET_DEBUG).
-    const code = (error as { code?: unknown }).code;
-    const isInputError =
-      error instanceof UsageError ||
-      error instanceof ScalingError ||
-      error instanceof UnknownVariantError ||
-      (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'));
-    if (!isInputError) throw error;
-    process.stderr.write(`effnet info: ${(error as Error).message}\n(effnet info --help for usage)\n`);
-    return 2;
-  }
+  return runInfo(args);
 }

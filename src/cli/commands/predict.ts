@@ -3,24 +3,28 @@
  *
  *   effnet predict MODEL IMAGE... [--top 5] [--json] [--batch-size 32] [--threads N]
  *
- * MODEL is an .onnx file from `effnet export` or an effnet model file (exported in memory). A file that cannot be
- * read or decoded gets its own error; the other images are still classified (exit code 1 when any failed).
+ * MODEL is an .onnx file from `effnet export`, or a run directory, model file or checkpoint of effnet (exported in
+ * memory with its model card). An .onnx file needs no engine (libtorch). A file that cannot be read or decoded gets
+ * its own error; the other images are still classified (exit code 1 when any failed).
  */
 import { parseArgs } from 'node:util';
 import { classifyFiles, openClassifier, type ImageResult } from '../../infer/node.js';
+import { modelBytes } from '../../export/model-file.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'classify images with an exported model (.onnx) or a model file';
 
 const USAGE = `usage: effnet predict MODEL IMAGE... [--top K] [--json] [--batch-size N] [--threads N]
 
-  MODEL          an .onnx file from \`effnet export\`, or an effnet model file (.safetensors)
+  MODEL          an .onnx file from \`effnet export\`, or a run directory / model file / checkpoint of effnet
+                 (exported in memory; --ema for its EMA weights)
   IMAGE...       image files (JPEG, PNG, WebP, GIF, TIFF, ...)
   --top          classes shown per image; default 5
   --json         one JSON object per line and image: {"path", "top": [{"label", "index", "probability"}], "warnings"}
                  or {"path", "error"}
   --batch-size   images per ONNX Runtime call; default 32
   --threads      ONNX Runtime intra-op threads; default all cores
+  --ema          the EMA weights of a run directory or checkpoint
 `;
 
 function positiveInteger(text: string | undefined, name: string, fallback: number | undefined): number | undefined {
@@ -57,6 +61,7 @@ export async function run(args: string[]): Promise<number> {
         json: { type: 'boolean' },
         'batch-size': { type: 'string' },
         threads: { type: 'string' },
+        ema: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -77,7 +82,8 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const [modelPath, ...images] = positionals as [string, ...string[]];
-  const classifier = await openClassifier(modelPath, { maxBatch: batchSize, ...(threads === undefined ? {} : { threads }) });
+  const bytes = await modelBytes(modelPath, { ema: values.ema ?? false });
+  const classifier = await openClassifier(bytes, { source: modelPath, maxBatch: batchSize, ...(threads === undefined ? {} : { threads }) });
   try {
     const results = await classifyFiles(classifier, images, { top });
     for (const result of results) {

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { networkSpec, profileNetwork } from '../../efficientnet/index.js';
-import { ConfigFileError, resolveBase, stagesOf, writeScaledConfig, type ScaledConfigJson } from '../../search/config-file.js';
+import { ConfigFileError, resolveBase, stagesOf, writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
 import { UsageError, parseCount, parseIntegerFlag, parseNumberFlag } from '../../search/cli-options.js';
 import { MatchError, PAPER_COEFFICIENTS, matchTarget, profileConfig, strategyConfig, type Coefficients } from '../../search/match.js';
 

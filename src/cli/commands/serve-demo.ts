@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startDemoServer } from '../../infer/demo-server.js';
+import { modelBytes } from '../../export/model-file.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'serve the browser demo (onnxruntime-web) on 127.0.0.1';
@@ -13,8 +14,8 @@ export const summary = 'serve the browser demo (onnxruntime-web) on 127.0.0.1';
 const USAGE = `usage: effnet serve-demo [--port N] [--model MODEL]
 
   --port    TCP port on 127.0.0.1; default 8080
-  --model   the model the page loads: an .onnx file from \`effnet export\` or an effnet model file (exported
-            in memory). Without it, the page asks for an .onnx file.
+  --model   the model the page loads: an .onnx file from \`effnet export\`, or a run directory / model file of
+            effnet (exported in memory with its model card). Without it, the page asks for an .onnx file.
 `;
 
 /** Runs the command; serves until interrupted. */
@@ -36,7 +37,8 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`effnet serve-demo: --port must be an integer in 0..65535, got '${values.port}'\n${USAGE}`);
     return 2;
   }
-  const server = await startDemoServer({ port, modelPath: values.model ?? null });
+  const model = values.model === undefined ? null : await modelBytes(values.model);
+  const server = await startDemoServer({ port, model });
   process.stdout.write(`effnet demo at ${server.url} (model: ${values.model ?? 'none; pick an .onnx file on the page'}); Ctrl-C stops it\n`);
   await new Promise<void>((resolvePromise) => {
     const stop = (): void => {

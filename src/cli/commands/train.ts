@@ -6,14 +6,11 @@
  * `--write-split FILE` only writes the hold-out's split file (see src/train/split-file.ts) and exits.
  */
 import { parseArgs } from 'node:util';
-import { decodeArchitecture } from '../../efficientnet/block-spec.js';
-import { ConfigFileError, readScaledConfig } from '../../search/config-file.js';
-import { DataSpecError } from '../../data/spec.js';
-import { parseFreeze, parseStrides, RunOptionsError, runTraining, writeSplitForSpec, type TrainRunOptions } from '../../train/run.js';
-import { SplitFileError } from '../../train/split-file.js';
+import { parseFreeze, runTraining, writeSplitForSpec, type ModelRequest, type TrainRunOptions } from '../../train/run.js';
+import { readModelCard } from '../../train/model-file.js';
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
-import { choiceFlag, intFlag, numberFlag, UsageError } from '../options.js';
+import { choiceFlag, intFlag, numberFlag, parseStrides, UsageError } from '../options.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'train an EfficientNet on images (fashion-mnist, a folder, a tar) with checkpoints and metrics';
@@ -32,6 +29,8 @@ model
                           small-image rule; e.g. 1,1,1,2,1,2,1 leaves a 4x4 last map at 32 px); kept in the model
   --dropout P             classifier dropout (default the variant's)
   --drop-path P           largest stochastic-depth rate (default 0.2)
+  --eval-crop-pct P       center-crop fraction of the eval transform in the model card (default 1 up to 64 px,
+                          else size / (size + 32)); validation uses it, and so do predict and the browser page
 data
   --data SPEC             fashion-mnist[:DIR], an image folder <root>/<class>/<img> (or with train/ and val/),
                           a .tar/.tar.gz of one, or a CIFAR binary folder
@@ -57,7 +56,9 @@ recipe (defaults: the paper's)
 run
   --out DIR               run directory: last/best.safetensors, metrics.jsonl/csv, model.safetensors, summary.json
   --resume                continue from DIR/last.safetensors (same seed and batch size)
-  --from FILE             start from effnet weights (a new classifier when the classes differ)
+  --from PATH             start from effnet weights (a model file, checkpoint or run directory); the network is
+                          theirs unless --model/--config name one (it must match); a new classifier when the
+                          classes differ
   --freeze LIST           freeze features, e.g. 0-3 (0 the stem, 1..7 the stages) with their batch norms
   --threads T             libtorch threads (default libtorch's)
   --seed S                initialisation, data order, augmentation and dropout (default 0)
@@ -74,6 +75,7 @@ const OPTIONS = {
   'image-size': { type: 'string' },
   dropout: { type: 'string' },
   'drop-path': { type: 'string' },
+  'eval-crop-pct': { type: 'string' },
   data: { type: 'string' },
   'val-split': { type: 'string' },
   randaugment: { type: 'string' },
@@ -115,6 +117,44 @@ function augmentFrom(values: Values): AugmentChoice {
   return { kind: 'randaugment', n: Number(match[1]), m: Number(match[2]) };
 }
 
+/**
+ * The network the flags name, as a card request (src/card/resolve.ts applies the rules): --config FILE, --model NAME
+ * (custom needs --width and --depth) or, with neither, b0 — or, with --from and nothing naming a network,
+ * undefined: the network of --from's card. --width, --depth, --image-size, --dropout, --drop-path, --strides and
+ * --eval-crop-pct override the source's values.
+ */
+export function modelRequestFrom(values: Values): ModelRequest | undefined {
+  const width = numberFlag('width', values.width, Number.MIN_VALUE);
+  const depth = numberFlag('depth', values.depth, Number.MIN_VALUE);
+  const overrides: Omit<ModelRequest, 'source'> = {};
+  const resolution = intFlag('image-size', values['image-size'], 1);
+  const dropout = numberFlag('dropout', values.dropout, 0, 1, true);
+  const dropPath = numberFlag('drop-path', values['drop-path'], 0, 1, true);
+  const cropPct = numberFlag('eval-crop-pct', values['eval-crop-pct'], Number.MIN_VALUE, 1);
+  if (resolution !== undefined) overrides.resolution = resolution;
+  if (dropout !== undefined) overrides.dropout = dropout;
+  if (dropPath !== undefined) overrides.stochasticDepth = dropPath;
+  if (values.strides !== undefined) overrides.strides = parseStrides(values.strides);
+  if (cropPct !== undefined) overrides.eval = { cropPct };
+  const name = values.model?.toLowerCase();
+  if (values.config !== undefined) {
+    if (name !== undefined && name !== 'custom') {
+      throw new UsageError(`--config ${values.config} describes a custom model; drop --model ${values.model} (or write --model custom)`);
+    }
+    return { source: { kind: 'config-file', path: values.config }, ...overrides, ...(width === undefined ? {} : { width }), ...(depth === undefined ? {} : { depth }) };
+  }
+  if (name === 'custom') {
+    if (width === undefined || depth === undefined) throw new UsageError('--model custom needs --width and --depth (e.g. --width 0.5 --depth 0.5)');
+    return { source: { kind: 'custom', width, depth }, ...overrides };
+  }
+  const scaling = { ...(width === undefined ? {} : { width }), ...(depth === undefined ? {} : { depth }) };
+  if (name === undefined && values.from !== undefined) {
+    if (width !== undefined || depth !== undefined) throw new UsageError('--from trains the network of its weights; --width and --depth would change its shapes (drop them, or name the model with --model)');
+    return Object.keys(overrides).length === 0 ? undefined : { source: { kind: 'card', card: readModelCard(values.from).card }, ...overrides };
+  }
+  return { source: { kind: 'variant', name: name ?? 'b0' }, ...overrides, ...scaling };
+}
+
 /** Turns parsed flags into run options; throws UsageError for bad values. */
 export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> {
   if (values.data === undefined) throw new UsageError('--data is required (e.g. --data fashion-mnist or --data path/to/images)');
@@ -137,28 +177,9 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
   if (values['no-ema']) recipe.emaDecay = null;
   set('emaBuffers', choiceFlag('ema-buffers', values['ema-buffers'], ['copy', 'average'] as const));
   if (values['no-ema'] && values['ema-buffers'] !== undefined) throw new UsageError('--no-ema and --ema-buffers exclude each other');
-  const model: TrainRunOptions['model'] = { name: (values.model ?? 'b0').toLowerCase() };
-  if (values.config !== undefined) {
-    if (values.model !== undefined && model.name !== 'custom') {
-      throw new UsageError(`--config ${values.config} describes a custom model; drop --model ${values.model} (or write --model custom)`);
-    }
-    const file = readScaledConfig(values.config);
-    Object.assign(model, { name: 'custom', width: file.width, depth: file.depth, imageSize: file.resolution, dropout: file.dropout });
-    if (file.stages !== undefined) model.stages = decodeArchitecture(file.stages);
-  }
-  const width = numberFlag('width', values.width, Number.MIN_VALUE);
-  const depth = numberFlag('depth', values.depth, Number.MIN_VALUE);
-  const imageSize = intFlag('image-size', values['image-size'], 1);
-  const dropout = numberFlag('dropout', values.dropout, 0, 1, true);
-  const dropPath = numberFlag('drop-path', values['drop-path'], 0, 1, true);
-  if (width !== undefined) model.width = width;
-  if (depth !== undefined) model.depth = depth;
-  if (imageSize !== undefined) model.imageSize = imageSize;
-  if (dropout !== undefined) model.dropout = dropout;
-  if (dropPath !== undefined) model.stochasticDepth = dropPath;
-  if (values.strides !== undefined) model.strides = parseStrides(values.strides);
+  const model = modelRequestFrom(values);
   const options: Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> = {
-    model,
+    ...(model === undefined ? {} : { model }),
     data: values.data,
     out: values.out,
     batchSize: intFlag('batch-size', values['batch-size'], 1) ?? 32,
@@ -200,25 +221,15 @@ function writeSplit(values: Values): number {
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
-/** Runs the command; returns the exit code (0 done, 2 bad arguments, 130/143 interrupted with a checkpoint). */
+/** Runs the command; returns the exit code (0 done, 130/143 interrupted with a checkpoint); user errors are thrown (exit 2 from main). */
 export async function run(args: string[]): Promise<number> {
-  let options;
-  try {
-    const { values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    if (values['write-split'] !== undefined) return writeSplit(values);
-    options = trainOptionsFrom(values);
-  } catch (error) {
-    if (error instanceof DataSpecError || error instanceof SplitFileError || error instanceof ConfigFileError || error instanceof RunOptionsError) {
-      process.stderr.write(`effnet train: ${error.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`effnet train: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-    return 2;
+  const { values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
+  if (values['write-split'] !== undefined) return writeSplit(values);
+  const options = trainOptionsFrom(values);
   const controller = new AbortController();
   let received: string | null = null;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -245,12 +256,6 @@ export async function run(args: string[]): Promise<number> {
     }
     process.stdout.write(`final model: ${result.modelPath}${result.emaModelPath ? ` (EMA weights: ${result.emaModelPath})` : ''}\n`);
     return 0;
-  } catch (error) {
-    if (error instanceof RunOptionsError || error instanceof DataSpecError || error instanceof UsageError) {
-      process.stderr.write(`effnet train: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

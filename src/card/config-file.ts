@@ -6,16 +6,10 @@
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import {
-  EFFICIENTNET_B0_BLOCK_STRINGS,
-  customConfig,
-  decodeArchitecture,
-  encodeArchitecture,
-  getVariant,
-  type EfficientNetConfig,
-  type StageArgs,
-} from '../efficientnet/index.js';
-import { smallImageStages } from '../train/small-images.js';
+import { EFFICIENTNET_B0_BLOCK_STRINGS, decodeArchitecture, encodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
+import { customConfig, getVariant, type EfficientNetConfig } from '../efficientnet/variants.js';
+import { UserError } from '../errors.js';
+import { smallImageStages } from './small-images.js';
 
 /** The JSON shape of a scaled configuration. */
 export interface ScaledConfigJson {
@@ -32,7 +26,7 @@ export interface ScaledConfigJson {
 }
 
 /** Thrown for a base or configuration file that cannot be used. */
-export class ConfigFileError extends Error {
+export class ConfigFileError extends UserError {
   override name = 'ConfigFileError';
 }
 

@@ -1,0 +1,81 @@
+/**
+ * The one way a run is put together from a model card: the seeded model, the training loader (augmentation at the
+ * card's resolution with the card's normalisation, shuffled, the last partial batch dropped) and the validation
+ * loader (the card's eval transform, every image, in order). `effnet train`, the search trials and `effnet demo`
+ * build their runs here, so a model is validated exactly as its card says it is served.
+ */
+import type { ModelCard } from '../card/model-card.js';
+import { evalTransformOf } from '../card/model-card.js';
+import { createModelFromCard } from '../card/build.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { DataLoader } from '../data/loader.js';
+import type { EfficientNet } from '../efficientnet/model.js';
+import { manualSeed } from '../torch/index.js';
+import { trainTransform, type AugmentChoice } from './small-images.js';
+
+/** What {@link buildRun} needs; each default is stated. */
+export interface RunBuildOptions {
+  /** The model card: network, classes, eval transform. */
+  card: ModelCard;
+  /** Training and validation images. */
+  data: { train: ImageDataset; val: ImageDataset };
+  /** Training images per step. */
+  batchSize: number;
+  /** Validation images per batch; default batchSize (evaluation results do not depend on it). */
+  evalBatchSize?: number;
+  /** Automatic augmentation; default none. */
+  augment?: AugmentChoice;
+  /** Random-resized-crop area range; default [0.08, 1], or [0.64, 1] up to 64px (train/small-images.ts). */
+  cropScale?: readonly [number, number];
+  /** Seed of the initial weights (libtorch's generator is seeded with it first), data order and augmentation. */
+  seed: number;
+  /** Loader worker threads (0: batches assembled on the training thread). */
+  workers: number;
+}
+
+/** A run's model and loaders; close() ends the loaders (the model is the caller's to dispose). */
+export interface BuiltRun {
+  /** The freshly initialised model of the card, in training mode. */
+  model: EfficientNet;
+  /** Training batches. */
+  train: DataLoader;
+  /** Validation batches with the card's eval transform. */
+  val: DataLoader;
+  /** Stops both loaders' workers. */
+  close(): Promise<void>;
+}
+
+/**
+ * Whether the training loader drops its last partial batch: yes whenever there is at least one full batch, since a
+ * last batch of one image breaks batch norm in training mode; with fewer images than one batch, the one batch is kept.
+ */
+export function dropsLastBatch(trainImages: number, batchSize: number): boolean {
+  return trainImages > batchSize;
+}
+
+/** Builds the model and loaders of a run (see the module comment). */
+export function buildRun(options: RunBuildOptions): BuiltRun {
+  const { card, data, batchSize, seed, workers } = options;
+  const size = card.architecture.resolution;
+  // The initial weights follow the run's seed, not whatever the process's generator drew before.
+  manualSeed(seed);
+  const model = createModelFromCard(card);
+  const train = new DataLoader(data.train, {
+    batchSize,
+    transform: { ...trainTransform(size, options.augment ?? null, options.cropScale === undefined ? undefined : [options.cropScale[0], options.cropScale[1]]), mean: [...card.eval.mean], std: [...card.eval.std] },
+    shuffle: true,
+    seed,
+    dropLast: dropsLastBatch(data.train.length, batchSize),
+    workers,
+  });
+  const val = new DataLoader(data.val, { batchSize: options.evalBatchSize ?? batchSize, transform: evalTransformOf(card), shuffle: false, seed, workers });
+  return {
+    model,
+    train,
+    val,
+    close: async () => {
+      await train.close();
+      await val.close();
+    },
+  };
+}
