@@ -11,28 +11,22 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { Rng } from '../../src/data/rng.js';
 import { loadModel } from '../../src/io/weights.js';
 import { writeOnnx } from '../../src/export/index.js';
 import { classifyFiles, openClassifier } from '../../src/infer/index.js';
 import { startDemoServer, type DemoServer } from '../../src/infer/demo-server.js';
 import { colourImage, trainTinyModel, writePng } from '../infer/tiny-model.js';
+import { chromiumSkip, classifyOnPage, launchBrowser, openDemoPage } from './page.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (install Debian's chromium package: scripts/setup.sh does)`;
+const skip = chromiumSkip;
 if (skip) console.log(`skipping the browser demo test: ${skip}`);
 
 let dir = '';
 let server: DemoServer | null = null;
 let browser: BrowserContext | null = null;
 let onnxPath = '';
-
-interface PageResult {
-  top: { label: string; index: number; probability: number }[];
-  ms: { total: number; inference: number };
-  backend: string;
-}
 
 before(async () => {
   if (skip) return;
@@ -43,19 +37,7 @@ before(async () => {
   writeOnnx(onnxPath, model, { card });
   model.dispose();
   server = await startDemoServer({ port: 0, model: readFileSync(onnxPath) });
-  browser = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchBrowser(dir);
 });
 
 after(async () => {
@@ -72,21 +54,11 @@ test('the page classifies a picked image like onnxruntime-node (same top-1, prob
   const expected = await classifyFiles(node, images.map((i) => i.path), { top: 3 });
   await node.release();
 
-  const page = await browser!.newPage();
-  const logs: string[] = [];
-  page.on('console', (message) => logs.push(message.text()));
-  page.on('pageerror', (error) => logs.push(String(error)));
+  const page = await openDemoPage(browser!, server!.url);
   try {
-    await page.goto(server!.url);
-    await page.waitForFunction("['ready', 'error'].includes(document.body.dataset.state)", null, { timeout: 60_000 });
-    assert.equal(await page.evaluate('document.body.dataset.state'), 'ready', `page did not load the model: ${await page.textContent('#error')} ${logs.join('\n')}`);
     assert.match((await page.textContent('#model-status')) ?? '', /custom, 3 classes, 32px input, on wasm/);
     for (let i = 0; i < images.length; i++) {
-      await page.setInputFiles('#image-input', images[i]!.path);
-      const name = images[i]!.path.split('/').pop()!;
-      await page.waitForFunction(`window.effnetResult?.file === ${JSON.stringify(name)} || document.body.dataset.state === 'error'`, null, { timeout: 30_000 });
-      assert.notEqual(await page.evaluate('document.body.dataset.state'), 'error', `page error: ${await page.textContent('#error')}`);
-      const result = (await page.evaluate('window.effnetResult')) as PageResult;
+      const result = await classifyOnPage(page, images[i]!.path);
       const want = expected[i]!;
       assert.ok(want.ok);
       assert.equal(result.top[0]!.index, want.top[0]!.index, `browser top-1 ${result.top[0]!.label}, node ${want.top[0]!.label}`);
