@@ -216,7 +216,7 @@ const table = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...row
 const detail = {
   date: new Date().toISOString(),
   machine: `${availableParallelism()} cores (${cpus()[0]?.model ?? '?'})`,
-  libtorch: libtorchVersion,
+  libtorch: libtorchVersion(),
   pytorch: refVersion,
   threads,
   rounds,
@@ -232,7 +232,7 @@ const detail = {
 if (values.json) process.stdout.write(JSON.stringify(detail, null, 2) + '\n');
 else {
   process.stdout.write(`${table}\n\n`);
-  process.stdout.write(`libtorch ${libtorchVersion} (ours) / PyTorch ${refVersion}; ${threads} thread(s) each; ${detail.machine}; ` +
+  process.stdout.write(`libtorch ${libtorchVersion()} (ours) / PyTorch ${refVersion}; ${threads} thread(s) each; ${detail.machine}; ` +
     `${values.aggregate === 'median' ? 'median' : 'fastest'} of ${rounds} rounds of medians (per-call: ${repeats} x ${calls} calls; train: ${steps} steps after ${warmup} warm-up)\n`);
   process.stdout.write('PyTorch training step by configuration (ms): ' +
     Object.entries(rtm).map(([k, v]) => `${k} ${fmt(v)}`).join('; ') + '\n');

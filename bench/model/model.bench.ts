@@ -159,10 +159,10 @@ for (const format of formats) {
   }
 }
 if (values.json) {
-  process.stdout.write(JSON.stringify({ model: modelName, libtorch: libtorchVersion, torch: refVersion, threads, batch, size, rows }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ model: modelName, libtorch: libtorchVersion(), torch: refVersion, threads, batch, size, rows }, null, 2) + '\n');
 } else {
   const lines = [
-    `${title} ${size}px batch ${batch}, ${threads} thread(s); ours on libtorch ${libtorchVersion}, PyTorch ${refVersion} (torchvision eager)`,
+    `${title} ${size}px batch ${batch}, ${threads} thread(s); ours on libtorch ${libtorchVersion()}, PyTorch ${refVersion} (torchvision eager)`,
     `${'format'.padEnd(14)}${'mode'.padEnd(9)}${'ours ms'.padStart(10)}${'torch ms'.padStart(10)}${'(default'.padStart(10)}${'tuned)'.padStart(9)}${'ours/torch'.padStart(12)}`,
     ...rows.map((r) =>
       `${r.format.padEnd(14)}${r.mode.padEnd(9)}${r.oursMs.toFixed(1).padStart(10)}${r.torchMs.toFixed(1).padStart(10)}` +

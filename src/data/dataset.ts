@@ -55,7 +55,7 @@ export interface ImageDataset {
   encoded(index: number): Uint8Array | null;
   /** Reads and decodes sample `index`; a corrupt sample gives a {@link SampleError}, never an exception. */
   read(index: number): Promise<SampleResult>;
-  /** A description from which {@link openDataset} (in ./open.ts) rebuilds this data set in another thread. */
+  /** A description from which openDataset (./open.ts) rebuilds this data set in another thread. */
   source(): DatasetSource;
 }
 

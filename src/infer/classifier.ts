@@ -25,7 +25,11 @@ export interface OrtSessionLike {
 
 /** The part of the onnxruntime-node / onnxruntime-web module we use (both expose this API). */
 export interface OrtModuleLike {
-  InferenceSession: { create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSessionLike> };
+  /** The session factory. */
+  InferenceSession: {
+    /** A session over the serialised model bytes. */
+    create(model: Uint8Array, options?: Record<string, unknown>): Promise<OrtSessionLike>;
+  };
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensorLike;
 }
 

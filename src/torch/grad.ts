@@ -47,4 +47,6 @@ export function getNumThreads(): number {
 }
 
 /** The version of the libtorch the binding was built against. */
-export const libtorchVersion: string = native.libtorchVersion;
+export function libtorchVersion(): string {
+  return native.libtorchVersion;
+}

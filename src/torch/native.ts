@@ -1,6 +1,12 @@
 /**
  * The compiled libtorch binding (native/). Everything else in src/torch talks to libtorch through this object;
  * nothing outside src/torch should import it.
+ *
+ * The addon loads on first use, never at import: importing effnet (or running `effnet predict model.onnx`, the
+ * browser page's modules, `effnet info`) needs no libtorch. `native` starts as an object of stubs; the first call
+ * of any of them loads the addon and replaces every stub by the addon's own function, so later calls cost nothing
+ * extra. EFFNET_ADDON names another build of the addon (a CUDA build, or a path that does not exist to prove in a
+ * test that a code path never loads it).
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -61,7 +67,19 @@ export interface NativeBinding {
   getNumThreads(): number;
 }
 
+/** The binding's functions (everything but the libtorchVersion string); the type check below keeps the list complete. */
+const FUNCTIONS = [
+  'fromTypedArray', 'toTypedArray', 'shape', 'strides', 'dtype', 'device', 'numel', 'requiresGrad', 'setRequiresGrad', 'isLeaf', 'gradFn', 'grad',
+  'setGrad', 'dispose', 'disposeAll', 'liveTensors', 'sameTensor', 'findOperator', 'operatorSchema', 'operatorReturns', 'operatorArguments', 'call',
+  'callVoid', 'backward', 'setGradEnabled', 'isGradEnabled', 'manualSeed', 'setNumThreads', 'getNumThreads',
+] as const satisfies readonly Exclude<keyof NativeBinding, 'libtorchVersion'>[];
+type Unlisted = Exclude<keyof NativeBinding, (typeof FUNCTIONS)[number] | 'libtorchVersion'>;
+const everyFunctionListed: [Unlisted] extends [never] ? true : Unlisted = true;
+void everyFunctionListed;
+
 function loadBinding(): NativeBinding {
+  const override = process.env.EFFNET_ADDON;
+  if (override !== undefined && override !== '') return requireBinding(override);
   const here = dirname(fileURLToPath(import.meta.url));
   // dist/src/torch -> repository root; src/torch when run from sources.
   const candidates = [
@@ -75,9 +93,41 @@ function loadBinding(): NativeBinding {
         'Run `npm run setup` (it installs libtorch-dev and builds the addon).',
     );
   }
-  const require = createRequire(import.meta.url);
-  return require(path) as NativeBinding;
+  return requireBinding(path);
 }
 
-/** The loaded binding. */
-export const native: NativeBinding = loadBinding();
+function requireBinding(path: string): NativeBinding {
+  const require = createRequire(import.meta.url);
+  try {
+    return require(path) as NativeBinding;
+  } catch (error) {
+    throw new Error(
+      `effnet: the libtorch binding ${path} could not be loaded (${(error as Error).message.split('\n')[0]}). ` +
+        'Run `npm run setup` (it installs libtorch-dev and builds the addon); ONNX-only work (`effnet predict` of an .onnx file, the browser page) does not need it.',
+    );
+  }
+}
+
+let loaded: NativeBinding | null = null;
+
+/** Loads the addon (once) and puts its functions in place of the stubs of {@link native}. */
+function load(): NativeBinding {
+  if (loaded === null) {
+    const binding = loadBinding();
+    for (const name of FUNCTIONS) (native as unknown as Record<string, unknown>)[name] = binding[name];
+    loaded = binding;
+  }
+  return loaded;
+}
+
+/** Whether the addon has been loaded (by the first engine call). */
+export function nativeLoaded(): boolean {
+  return loaded !== null;
+}
+
+/** The binding; its functions load the addon on first call (see the module comment). */
+export const native = {} as NativeBinding;
+for (const name of FUNCTIONS) {
+  (native as unknown as Record<string, unknown>)[name] = (...args: unknown[]): unknown => (load()[name] as (...a: unknown[]) => unknown)(...args);
+}
+Object.defineProperty(native, 'libtorchVersion', { enumerable: true, get: () => load().libtorchVersion });

@@ -1,28 +1,12 @@
 /**
- * Operators by ATen schema name. Each typed wrapper in src/torch/ops holds an `Op`, resolved on first use and
- * cached, so a call costs one boxed dispatcher call and no schema look-up.
+ * Results of operator calls as Tensors, and the generic call of any ATen operator by schema name. Each typed wrapper
+ * in src/torch/ops holds an `Op` (operator.ts).
  */
-import { native, type NativeArgument, type NativeResult, type OperatorHandle, type TensorHandle } from './native.js';
+import { native, type NativeArgument, type NativeResult, type TensorHandle } from './native.js';
+import { Op } from './operator.js';
 import { Tensor } from './tensor.js';
 
-/** An ATen operator, named with its overload (e.g. `aten::add.Tensor`), resolved lazily. */
-export class Op {
-  private id: OperatorHandle = -1;
-
-  /** @param name the qualified schema name, `namespace::name.overload` */
-  constructor(readonly name: string) {}
-
-  /** The binding's handle; the first use resolves the schema and throws if libtorch has no such operator. */
-  get handle(): OperatorHandle {
-    if (this.id < 0) this.id = native.findOperator(this.name);
-    return this.id;
-  }
-
-  /** The operator's schema string, e.g. for documentation. */
-  get schema(): string {
-    return native.operatorSchema(this.handle);
-  }
-}
+export { Op } from './operator.js';
 
 /** Wraps a tensor handle returned by the binding in a scope-tracked Tensor. */
 export function wrap(handle: NativeResult): Tensor {

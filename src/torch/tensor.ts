@@ -2,12 +2,42 @@
  * The Tensor: a handle on a libtorch tensor plus the methods people expect. Memory is freed by scopes (`tidy`),
  * by `dispose()`, or, for tensors outside any scope, eventually by a finalizer.
  */
-import { native, type TensorHandle } from './native.js';
-import type { DType, MemoryFormat } from './dtype.js';
+import { native, type NativeResult, type TensorHandle } from './native.js';
+import { memoryFormatOf, scalarTypeOf, type DType, type MemoryFormat } from './dtype.js';
+import { Op } from './operator.js';
 import { keep, markScoped, track, untrack } from './scope.js';
-import * as pointwise from './ops/pointwise.js';
-import * as reduction from './ops/reduction.js';
-import * as shapeOps from './ops/shape.js';
+
+// The operators behind Tensor's methods. They live here, not in ops/, so that this module imports no operator
+// module: ops/*.ts import Tensor, and their functional forms of these methods call the methods.
+const ADD = new Op('aten::add.Tensor');
+const ADD_SCALAR = new Op('aten::add.Scalar');
+const SUB = new Op('aten::sub.Tensor');
+const SUB_SCALAR = new Op('aten::sub.Scalar');
+const MUL = new Op('aten::mul.Tensor');
+const MUL_SCALAR = new Op('aten::mul.Scalar');
+const DIV = new Op('aten::div.Tensor');
+const DIV_SCALAR = new Op('aten::div.Scalar');
+const SUM = new Op('aten::sum');
+const SUM_DIM = new Op('aten::sum.dim_IntList');
+const MEAN = new Op('aten::mean');
+const MEAN_DIM = new Op('aten::mean.dim');
+const ARGMAX = new Op('aten::argmax');
+const RESHAPE = new Op('aten::reshape');
+const PERMUTE = new Op('aten::permute');
+const FLATTEN = new Op('aten::flatten.using_ints');
+const CONTIGUOUS = new Op('aten::contiguous');
+const CLONE = new Op('aten::clone');
+const DETACH = new Op('aten::detach');
+const TO_DTYPE = new Op('aten::to.dtype');
+
+/** A reduction's dimensions as the list the schema takes. */
+export function dimList(dims: number | readonly number[]): readonly number[] {
+  return typeof dims === 'number' ? [dims] : dims;
+}
+
+function result(handle: NativeResult): Tensor {
+  return new Tensor(handle as TensorHandle);
+}
 
 /** Numbers a tensor's elements can be copied into. */
 export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
@@ -122,7 +152,7 @@ export class Tensor {
   /** A copy of the elements as float32 (converting if needed). */
   toFloat32Array(): Float32Array {
     if (this.dtype === 'float32') return native.toTypedArray(this.handle) as Float32Array;
-    const converted = shapeOps.to(this, 'float32');
+    const converted = this.to('float32');
     try {
       return native.toTypedArray(converted.handle) as Float32Array;
     } finally {
@@ -160,72 +190,79 @@ export class Tensor {
 
   /** A new tensor sharing this one's memory, detached from the autograd graph. */
   detach(): Tensor {
-    return shapeOps.detach(this);
+    return result(native.call(DETACH.handle, this.handle));
   }
 
-  /** A copy with its own memory (gradients flow through it). */
-  clone(): Tensor {
-    return shapeOps.clone(this);
+  /** A copy with its own memory (gradients flow through it), in `format` (default: this tensor's layout). */
+  clone(format: MemoryFormat = 'preserve'): Tensor {
+    return result(native.call(CLONE.handle, this.handle, memoryFormatOf(format)));
   }
 
   /** A tensor with the given dtype (this tensor itself, as a new handle, when it already has it). */
   to(dtype: DType): Tensor {
-    return shapeOps.to(this, dtype);
+    return result(native.call(TO_DTYPE.handle, this.handle, scalarTypeOf(dtype)));
   }
 
   /** A tensor laid out contiguously in the given memory format. */
   contiguous(format: MemoryFormat = 'contiguous'): Tensor {
-    return shapeOps.contiguous(this, format);
+    return result(native.call(CONTIGUOUS.handle, this.handle, memoryFormatOf(format)));
   }
 
   /** A tensor of the same data with a new shape (one dimension may be -1). */
   reshape(shape: readonly number[]): Tensor {
-    return shapeOps.reshape(this, shape);
+    return result(native.call(RESHAPE.handle, this.handle, shape));
   }
 
   /** Reorders dimensions. */
   permute(dims: readonly number[]): Tensor {
-    return shapeOps.permute(this, dims);
+    return result(native.call(PERMUTE.handle, this.handle, dims));
   }
 
   /** Flattens dimensions startDim..endDim into one. */
   flatten(startDim = 0, endDim = -1): Tensor {
-    return shapeOps.flatten(this, startDim, endDim);
+    return result(native.call(FLATTEN.handle, this.handle, startDim, endDim));
   }
 
-  /** Elementwise this + other·alpha. */
+  /** Elementwise this + other·alpha, broadcasting. */
   add(other: Tensor | number, alpha = 1): Tensor {
-    return pointwise.add(this, other, alpha);
+    // alpha = 1 is the schema default: leaving it out skips a Scalar conversion on this hot path.
+    if (other instanceof Tensor) return result(alpha === 1 ? native.call(ADD.handle, this.handle, other.handle) : native.call(ADD.handle, this.handle, other.handle, alpha));
+    return result(native.call(ADD_SCALAR.handle, this.handle, other, alpha));
   }
 
   /** Elementwise this − other·alpha. */
   sub(other: Tensor | number, alpha = 1): Tensor {
-    return pointwise.sub(this, other, alpha);
+    if (other instanceof Tensor) return result(alpha === 1 ? native.call(SUB.handle, this.handle, other.handle) : native.call(SUB.handle, this.handle, other.handle, alpha));
+    return result(native.call(SUB_SCALAR.handle, this.handle, other, alpha));
   }
 
   /** Elementwise product. */
   mul(other: Tensor | number): Tensor {
-    return pointwise.mul(this, other);
+    if (other instanceof Tensor) return result(native.call(MUL.handle, this.handle, other.handle));
+    return result(native.call(MUL_SCALAR.handle, this.handle, other));
   }
 
   /** Elementwise quotient. */
   div(other: Tensor | number): Tensor {
-    return pointwise.div(this, other);
+    if (other instanceof Tensor) return result(native.call(DIV.handle, this.handle, other.handle));
+    return result(native.call(DIV_SCALAR.handle, this.handle, other));
   }
 
   /** Mean over `dims` (all when omitted). */
   mean(dims?: number | readonly number[], keepdim = false): Tensor {
-    return reduction.mean(this, dims, keepdim);
+    if (dims === undefined) return result(native.call(MEAN.handle, this.handle));
+    return result(native.call(MEAN_DIM.handle, this.handle, dimList(dims), keepdim));
   }
 
   /** Sum over `dims` (all when omitted). */
   sum(dims?: number | readonly number[], keepdim = false): Tensor {
-    return reduction.sum(this, dims, keepdim);
+    if (dims === undefined) return result(native.call(SUM.handle, this.handle));
+    return result(native.call(SUM_DIM.handle, this.handle, dimList(dims), keepdim));
   }
 
   /** Indices of the maxima along `dim`. */
   argmax(dim?: number, keepdim = false): Tensor {
-    return reduction.argmax(this, dim, keepdim);
+    return result(native.call(ARGMAX.handle, this.handle, dim ?? null, keepdim));
   }
 
   /** "Tensor(float32[2, 3])", or "Tensor(disposed)". */

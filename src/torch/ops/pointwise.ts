@@ -3,14 +3,6 @@ import { native } from '../native.js';
 import { Op, wrap } from '../op.js';
 import { Tensor } from '../tensor.js';
 
-const ADD = new Op('aten::add.Tensor');
-const ADD_SCALAR = new Op('aten::add.Scalar');
-const SUB = new Op('aten::sub.Tensor');
-const SUB_SCALAR = new Op('aten::sub.Scalar');
-const MUL = new Op('aten::mul.Tensor');
-const MUL_SCALAR = new Op('aten::mul.Scalar');
-const DIV = new Op('aten::div.Tensor');
-const DIV_SCALAR = new Op('aten::div.Scalar');
 const POW = new Op('aten::pow.Tensor_Scalar');
 const POW_TENSOR = new Op('aten::pow.Tensor_Tensor');
 const NEG = new Op('aten::neg');
@@ -50,27 +42,22 @@ const LOGICAL_NOT = new Op('aten::logical_not');
 
 /** a + b·alpha, broadcasting. */
 export function add(a: Tensor, b: Tensor | number, alpha = 1): Tensor {
-  // alpha = 1 is the schema default: leaving it out skips a Scalar conversion on this hot path.
-  if (b instanceof Tensor) return wrap(alpha === 1 ? native.call(ADD.handle, a.handle, b.handle) : native.call(ADD.handle, a.handle, b.handle, alpha));
-  return wrap(native.call(ADD_SCALAR.handle, a.handle, b, alpha));
+  return a.add(b, alpha);
 }
 
 /** a − b·alpha, broadcasting. */
 export function sub(a: Tensor, b: Tensor | number, alpha = 1): Tensor {
-  if (b instanceof Tensor) return wrap(alpha === 1 ? native.call(SUB.handle, a.handle, b.handle) : native.call(SUB.handle, a.handle, b.handle, alpha));
-  return wrap(native.call(SUB_SCALAR.handle, a.handle, b, alpha));
+  return a.sub(b, alpha);
 }
 
 /** a · b, broadcasting. */
 export function mul(a: Tensor, b: Tensor | number): Tensor {
-  if (b instanceof Tensor) return wrap(native.call(MUL.handle, a.handle, b.handle));
-  return wrap(native.call(MUL_SCALAR.handle, a.handle, b));
+  return a.mul(b);
 }
 
 /** a / b (true division), broadcasting. */
 export function div(a: Tensor, b: Tensor | number): Tensor {
-  if (b instanceof Tensor) return wrap(native.call(DIV.handle, a.handle, b.handle));
-  return wrap(native.call(DIV_SCALAR.handle, a.handle, b));
+  return a.div(b);
 }
 
 /** a to the power b. */

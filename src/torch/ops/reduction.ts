@@ -1,17 +1,12 @@
 /** Reductions: sums, means, extrema, top-k. */
 import { native } from '../native.js';
 import { Op, wrap, wrapAll } from '../op.js';
-import type { Tensor } from '../tensor.js';
+import { dimList, type Tensor } from '../tensor.js';
 
-const SUM = new Op('aten::sum');
-const SUM_DIM = new Op('aten::sum.dim_IntList');
-const MEAN = new Op('aten::mean');
-const MEAN_DIM = new Op('aten::mean.dim');
 const AMAX = new Op('aten::amax');
 const AMIN = new Op('aten::amin');
 const MAX_DIM = new Op('aten::max.dim');
 const MIN_DIM = new Op('aten::min.dim');
-const ARGMAX = new Op('aten::argmax');
 const ARGMIN = new Op('aten::argmin');
 const TOPK = new Op('aten::topk');
 const VAR_DIM = new Op('aten::var.correction');
@@ -19,20 +14,15 @@ const NORM = new Op('aten::linalg_vector_norm');
 const ALL = new Op('aten::all');
 const ANY = new Op('aten::any');
 
-function dimList(dims: number | readonly number[]): readonly number[] {
-  return typeof dims === 'number' ? [dims] : dims;
-}
 
 /** Sum over `dims`, or of all elements when omitted. */
 export function sum(x: Tensor, dims?: number | readonly number[], keepdim = false): Tensor {
-  if (dims === undefined) return wrap(native.call(SUM.handle, x.handle));
-  return wrap(native.call(SUM_DIM.handle, x.handle, dimList(dims), keepdim));
+  return x.sum(dims, keepdim);
 }
 
 /** Mean over `dims`, or of all elements when omitted. */
 export function mean(x: Tensor, dims?: number | readonly number[], keepdim = false): Tensor {
-  if (dims === undefined) return wrap(native.call(MEAN.handle, x.handle));
-  return wrap(native.call(MEAN_DIM.handle, x.handle, dimList(dims), keepdim));
+  return x.mean(dims, keepdim);
 }
 
 /** Variance over `dims` with `correction` (1 = unbiased, 0 = population). */
@@ -64,7 +54,7 @@ export function minDim(x: Tensor, dim: number, keepdim = false): { values: Tenso
 
 /** Index of the maximum along `dim` (of the flattened tensor when omitted). */
 export function argmax(x: Tensor, dim?: number, keepdim = false): Tensor {
-  return wrap(native.call(ARGMAX.handle, x.handle, dim ?? null, keepdim));
+  return x.argmax(dim, keepdim);
 }
 
 /** Index of the minimum along `dim` (of the flattened tensor when omitted). */

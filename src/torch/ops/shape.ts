@@ -1,14 +1,11 @@
 /** Shapes, layouts, dtypes and indexing: views, copies, joins. */
 import { native } from '../native.js';
-import { memoryFormatOf, scalarTypeOf, type DType, type MemoryFormat } from '../dtype.js';
+import type { DType, MemoryFormat } from '../dtype.js';
 import { Op, wrap, wrapAll } from '../op.js';
 import type { Tensor } from '../tensor.js';
 
-const RESHAPE = new Op('aten::reshape');
 const VIEW = new Op('aten::view');
-const PERMUTE = new Op('aten::permute');
 const TRANSPOSE = new Op('aten::transpose.int');
-const FLATTEN = new Op('aten::flatten.using_ints');
 const SQUEEZE_DIM = new Op('aten::squeeze.dim');
 const UNSQUEEZE = new Op('aten::unsqueeze');
 const EXPAND = new Op('aten::expand');
@@ -20,17 +17,13 @@ const NARROW = new Op('aten::narrow');
 const SELECT = new Op('aten::select.int');
 const INDEX_SELECT = new Op('aten::index_select');
 const GATHER = new Op('aten::gather');
-const CONTIGUOUS = new Op('aten::contiguous');
-const CLONE = new Op('aten::clone');
-const DETACH = new Op('aten::detach');
-const TO_DTYPE = new Op('aten::to.dtype');
 const PAD = new Op('aten::constant_pad_nd');
 const FLIP = new Op('aten::flip');
 const ONE_HOT = new Op('aten::one_hot');
 
 /** The same data with a new shape (one dimension may be -1); a view when possible, a copy otherwise. */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  return wrap(native.call(RESHAPE.handle, x.handle, shape));
+  return x.reshape(shape);
 }
 
 /** A view with a new shape; the tensor must be compatible (e.g. contiguous). */
@@ -40,7 +33,7 @@ export function view(x: Tensor, shape: readonly number[]): Tensor {
 
 /** Dimensions reordered. */
 export function permute(x: Tensor, dims: readonly number[]): Tensor {
-  return wrap(native.call(PERMUTE.handle, x.handle, dims));
+  return x.permute(dims);
 }
 
 /** Two dimensions swapped. */
@@ -50,7 +43,7 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
 
 /** Dimensions startDim..endDim merged into one. */
 export function flatten(x: Tensor, startDim = 0, endDim = -1): Tensor {
-  return wrap(native.call(FLATTEN.handle, x.handle, startDim, endDim));
+  return x.flatten(startDim, endDim);
 }
 
 /** Dimension `dim` removed if it has size 1. */
@@ -110,22 +103,22 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
 
 /** A tensor laid out contiguously in `format` (this tensor's memory if it already is). */
 export function contiguous(x: Tensor, format: MemoryFormat = 'contiguous'): Tensor {
-  return wrap(native.call(CONTIGUOUS.handle, x.handle, memoryFormatOf(format)));
+  return x.contiguous(format);
 }
 
 /** A copy with its own memory; autograd flows through it. */
 export function clone(x: Tensor, format: MemoryFormat = 'preserve'): Tensor {
-  return wrap(native.call(CLONE.handle, x.handle, memoryFormatOf(format)));
+  return x.clone(format);
 }
 
 /** The same memory, cut from the autograd graph. */
 export function detach(x: Tensor): Tensor {
-  return wrap(native.call(DETACH.handle, x.handle));
+  return x.detach();
 }
 
 /** Converted to `dtype` (the same memory, as a new handle, when it already has it). */
 export function to(x: Tensor, dtype: DType): Tensor {
-  return wrap(native.call(TO_DTYPE.handle, x.handle, scalarTypeOf(dtype)));
+  return x.to(dtype);
 }
 
 /**
