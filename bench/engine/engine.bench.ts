@@ -21,10 +21,10 @@ import {
   tidy,
   type Tensor,
 } from '../../src/torch/index.js';
-import { buildDemoConvNet } from '../../src/demo/convnet.js';
+import { buildDemoConvNet } from './convnet.js';
 import { toChannelsLast } from '../../src/nn/index.js';
-import { loadFashionMnist, makeBatch } from '../../src/demo/data.js';
-import { demoOptimizer, trainStep } from '../../src/demo/train.js';
+import { loadFashionMnist, makeBatch } from './data.js';
+import { demoOptimizer, trainStep } from './step.js';
 import { benchSource, integerOptions, loadAverage, median, parseBenchArgs, runPython, TUNED_MALLOC } from '../common.js';
 
 const BENCH = 'engine.bench';

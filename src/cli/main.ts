@@ -18,6 +18,7 @@ import { isParseArgsError, isUserError } from '../errors.js';
  * See docs/engine.md.
  */
 process.env.OMP_WAIT_POLICY ??= 'passive';
+// (The addon loads on the first engine call, not at import, so the order above holds whatever a command imports.)
 
 /** A command module's shape. */
 export interface CommandModule {
@@ -25,7 +26,7 @@ export interface CommandModule {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'import', 'export', 'predict', 'serve-demo'] as const;
+const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'import', 'export', 'predict', 'serve-demo', 'version'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 

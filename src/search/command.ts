@@ -3,15 +3,12 @@
  * create it in the store or resume it (same name and settings), run the workers with progress, write the report.
  */
 import { dirname, join, resolve } from 'node:path';
-import { BudgetError } from './budget.js';
-import { ConfigFileError, resolveBase, type ScaledConfigJson } from '../card/config-file.js';
-import { DataSpecError, resolveData } from '../data/spec.js';
+import { resolveBase, type ScaledConfigJson } from '../card/config-file.js';
+import { resolveData } from '../data/spec.js';
 import type { CommonSearchOptions, SearchDefinition } from './definitions.js';
-import { GridError } from './grid.js';
-import { MatchError } from './match.js';
-import { ParallelismError, resolveThreads, runSearch } from './runner.js';
+import { resolveThreads, runSearch } from './runner.js';
 import { writeReport } from './report.js';
-import { ExperimentStore, StoreCorruptError, StoreError, StoreLockedError } from './store.js';
+import { ExperimentStore } from './store.js';
 import { UsageError, parseIntegerFlag, parseRecipe } from './cli-options.js';
 import { DEFAULT_TRIAL_BATCH_SIZE } from './trial.js';
 

@@ -37,6 +37,14 @@ test('effnet train (1 epoch, tiny folder) writes metrics, checkpoints, the final
   assert.match(result.stdout, /summary after 1 epoch/);
   assert.match(result.stdout, /best top-1 .* last top-1/);
   assert.match(result.stderr, /epoch 1\/1 .*loss .*acc .*img\/s/);
+  // One line per epoch on stdout, as timm's train.py prints: the validation loss, top-1 and top-5 of the raw and
+  // EMA weights and the epoch's time, with the figures metrics.jsonl recorded.
+  const epoch = lines[0]! as unknown as { valLoss: number; valTop1: number; valTop5: number; emaTop1: number; emaTop5: number };
+  const percent = (v: number): string => `${(v * 100).toFixed(2)}%`.replace('.', '\\.');
+  assert.match(
+    result.stdout,
+    new RegExp(`^epoch 1/1 \\| train loss [\\d.]+ top-1 [\\d.]+% \\| val loss ${epoch.valLoss.toFixed(4)} top-1 ${percent(epoch.valTop1)} top-5 ${percent(epoch.valTop5)} \\| EMA loss [\\d.]+ top-1 ${percent(epoch.emaTop1)} top-5 ${percent(epoch.emaTop5)} \\| lr \\S+ \\| [\\d.]+ s \\(\\d+ img/s\\)$`, 'm'),
+  );
   const loaded = loadModel(join(run, 'model.safetensors'));
   try {
     assert.deepEqual(loaded.classNames, [...CLASSES]);

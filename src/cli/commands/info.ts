@@ -17,14 +17,23 @@ export const summary = 'per-stage params and MACs of a variant or custom scaling
 const USAGE = `usage: effnet info <variant> [options]        per-stage table of b0..b8, l2
        effnet info --width W --depth D --resolution R [options]
        effnet info --phi K [--alpha A --beta B --gamma G] [options]
+       effnet info --config FILE [options]         a configuration file of effnet scale --write
        effnet info --all [options]                 family table (params, MACs, resolution, dropout)
+
+The configuration is resolved into a model card exactly as effnet train resolves the same flags (the small-image
+stages and whole-image evaluation up to 64px), so both agree on every field.
 
 options:
   --json                 machine-readable output
   --num-classes N        classifier outputs (default 1000)
   --image-size S|HxW     input size (default: the configuration's resolution)
   --padding same|symmetric   convolution padding convention (default symmetric)
-  --width W --depth D --resolution R   custom multipliers (each defaults to B0's 1, 1, 224)
+  --width W --depth D --resolution R   custom multipliers (each defaults to B0's 1, 1, 224), or overrides of a
+                         variant's or a configuration file's (effnet train's --width, --depth, --image-size)
+  --strides S1,...,S7    first-block stride of each stage (overrides the small-image rule)
+  --dropout P --drop-path P   classifier dropout and stochastic depth of the card
+  --eval-crop-pct P      the card's eval crop fraction (default 1 up to 64px, else size / (size + 32))
+  --card                 print the model card (JSON) instead of the profile
   --phi K --alpha A --beta B --gamma G compound scaling (defaults α=${DEFAULT_COMPOUND_COEFFICIENTS.alpha}, β=${DEFAULT_COMPOUND_COEFFICIENTS.beta}, γ=${DEFAULT_COMPOUND_COEFFICIENTS.gamma}); resolution = 224·γ^φ rounded to a multiple of 4
 variants: ${variantNames().join(', ')}
 `;
@@ -116,27 +125,22 @@ function resolveInfoCard(positionals: string[], values: Record<string, string | 
   const custom = ['width', 'depth', 'resolution'].filter((k) => str(k) !== undefined);
   const compound = ['phi', 'alpha', 'beta', 'gamma'].filter((k) => str(k) !== undefined);
   const config = str('config');
-  const sources = [positionals.length > 0, custom.length > 0, compound.length > 0, config !== undefined].filter(Boolean).length;
   if (positionals.length > 1) throw new UsageError(`expected one variant name, got ${positionals.length}: ${positionals.join(' ')}`);
-  if (sources === 0) throw new UsageError(`name a variant (${variantNames().join(', ')}), give --width/--depth/--resolution, --phi or --config, or use --all`);
-  if (sources > 1 && !(config !== undefined && compound.length === 0 && positionals.length === 0)) {
-    throw new UsageError('give only one of: a variant name, --width/--depth/--resolution, --phi/--alpha/--beta/--gamma, --config (which --width/--depth/--resolution may override)');
-  }
+  const named = [positionals.length > 0, compound.length > 0, config !== undefined].filter(Boolean).length;
+  if (named === 0 && custom.length === 0) throw new UsageError(`name a variant (${variantNames().join(', ')}), give --width/--depth/--resolution, --phi or --config, or use --all`);
+  if (named > 1) throw new UsageError('give only one of: a variant name, --phi/--alpha/--beta/--gamma, --config (each may take --width/--depth/--resolution overrides, as effnet train does)');
+  if (compound.length > 0 && custom.length > 0) throw new UsageError('--phi sets width, depth and resolution; drop --width/--depth/--resolution (or give them without --phi)');
   let source: ModelSource;
   const overrides: Omit<CardRequest, 'source' | 'classes'> = { padding };
+  const width = parseNumber('width', str('width'));
+  const depth = parseNumber('depth', str('depth'));
+  const resolution = parseNumber('resolution', str('resolution'));
   if (config !== undefined) {
     source = { kind: 'config-file', path: config };
-    const width = parseNumber('width', str('width'));
-    const depth = parseNumber('depth', str('depth'));
-    const resolution = parseNumber('resolution', str('resolution'));
-    if (width !== undefined) overrides.width = width;
-    if (depth !== undefined) overrides.depth = depth;
-    if (resolution !== undefined) overrides.resolution = resolution;
   } else if (positionals.length === 1) {
     source = { kind: 'variant', name: positionals[0]! };
-  } else if (custom.length > 0) {
-    source = { kind: 'custom', width: parseNumber('width', str('width')) ?? 1, depth: parseNumber('depth', str('depth')) ?? 1 };
-    overrides.resolution = parseNumber('resolution', str('resolution')) ?? 224;
+  } else if (compound.length === 0) {
+    source = { kind: 'custom', width: width ?? 1, depth: depth ?? 1 };
   } else {
     const phi = parseNumber('phi', str('phi'));
     if (phi === undefined) throw new UsageError('--alpha/--beta/--gamma need --phi');
@@ -148,6 +152,11 @@ function resolveInfoCard(positionals: string[], values: Record<string, string | 
       gamma: parseNumber('gamma', str('gamma')) ?? DEFAULT_COMPOUND_COEFFICIENTS.gamma,
     };
   }
+  if (source.kind !== 'custom') {
+    if (width !== undefined) overrides.width = width;
+    if (depth !== undefined) overrides.depth = depth;
+  }
+  if (resolution !== undefined) overrides.resolution = resolution;
   const dropout = parseNumber('dropout', str('dropout'));
   const dropPath = parseNumber('drop-path', str('drop-path'));
   const cropPct = parseNumber('eval-crop-pct', str('eval-crop-pct'));

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { parseNumberFlag } from '../../search/cli-options.js';
-import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand, isUserError } from '../../search/command.js';
+import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../../search/command.js';
 import { gridSearchDefinition } from '../../search/definitions.js';
 
 /** One line for `effnet --help`. */
@@ -18,24 +18,16 @@ const USAGE = `usage: effnet scale-search --base B --data SPEC --budget 2ep|10mi
   --target X           the FLOPs growth per φ (default 2)
 ${SEARCH_COMMAND_HELP}`;
 
-/** Runs the command; returns the exit code. */
+/** Runs the command; returns the exit code (user errors are thrown: exit 2 from main). */
 export async function run(args: string[]): Promise<number> {
-  try {
-    const { values } = parseArgs({ args, options: { ...SEARCH_COMMAND_OPTIONS, 'grid-step': { type: 'string' }, tolerance: { type: 'string' }, target: { type: 'string' } }, strict: true });
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    const step = parseNumberFlag('grid-step', values['grid-step']) ?? 0.05;
-    const tolerance = parseNumberFlag('tolerance', values.tolerance) ?? 0.1;
-    const target = parseNumberFlag('target', values.target) ?? 2;
-    return await executeSearchCommand('grid', values, (common) => gridSearchDefinition({ ...common, step, tolerance, target }));
-  } catch (error) {
-    if (isUserError(error) || (error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
-      process.stderr.write(`effnet scale-search: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+  const { values } = parseArgs({ args, options: { ...SEARCH_COMMAND_OPTIONS, 'grid-step': { type: 'string' }, tolerance: { type: 'string' }, target: { type: 'string' } }, strict: true });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
+  const step = parseNumberFlag('grid-step', values['grid-step']) ?? 0.05;
+  const tolerance = parseNumberFlag('tolerance', values.tolerance) ?? 0.1;
+  const target = parseNumberFlag('target', values.target) ?? 2;
+  return await executeSearchCommand('grid', values, (common) => gridSearchDefinition({ ...common, step, tolerance, target }));
 }
 

@@ -5,9 +5,9 @@
  */
 import { parseArgs } from 'node:util';
 import { networkSpec, profileNetwork } from '../../efficientnet/index.js';
-import { ConfigFileError, resolveBase, stagesOf, writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
+import { resolveBase, stagesOf, writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
 import { UsageError, parseCount, parseIntegerFlag, parseNumberFlag } from '../../search/cli-options.js';
-import { MatchError, PAPER_COEFFICIENTS, matchTarget, profileConfig, strategyConfig, type Coefficients } from '../../search/match.js';
+import { PAPER_COEFFICIENTS, matchTarget, profileConfig, strategyConfig, type Coefficients } from '../../search/match.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'scale a base by α, β, γ to a φ or a MACs/params target; print the profile, write a config file';
@@ -41,17 +41,9 @@ function format(n: number): string {
   return n.toLocaleString('en-US');
 }
 
-/** Runs the command; returns the exit code. */
+/** Runs the command; returns the exit code (user errors are thrown: exit 2 from main). */
 export async function run(args: string[]): Promise<number> {
-  try {
-    return execute(args);
-  } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigFileError || error instanceof MatchError) {
-      process.stderr.write(`effnet scale: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  return execute(args);
 }
 
 function execute(args: string[]): number {

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { UsageError, parseFactors, parseNumberFlag } from '../../search/cli-options.js';
-import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand, isUserError } from '../../search/command.js';
+import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../../search/command.js';
 import { scalingStudyDefinition, type ExtraCompoundSeries } from '../../search/definitions.js';
 import { PAPER_COEFFICIENTS } from '../../search/match.js';
 import { bestGroup } from '../../search/report.js';
@@ -26,56 +26,48 @@ const USAGE = `usage: effnet scaling-study --base B --data SPEC --budget 2ep|10m
   --mac-tolerance E    every matched configuration within E of its MAC target (default 0.05)
 ${SEARCH_COMMAND_HELP}`;
 
-/** Runs the command; returns the exit code. */
+/** Runs the command; returns the exit code (user errors are thrown: exit 2 from main). */
 export async function run(args: string[]): Promise<number> {
-  try {
-    const { values } = parseArgs({
-      args,
-      options: {
-        ...SEARCH_COMMAND_OPTIONS, factors: { type: 'string' }, alpha: { type: 'string' }, beta: { type: 'string' }, gamma: { type: 'string' },
-        'from-search': { type: 'string' }, 'mac-tolerance': { type: 'string' }, 'also-paper': { type: 'boolean' },
-      },
-      strict: true,
-    });
-    if (values.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    const factors = parseFactors(values.factors ?? '2,4,8');
-    let coefficients = {
-      alpha: parseNumberFlag('alpha', values.alpha) ?? PAPER_COEFFICIENTS.alpha,
-      beta: parseNumberFlag('beta', values.beta) ?? PAPER_COEFFICIENTS.beta,
-      gamma: parseNumberFlag('gamma', values.gamma) ?? PAPER_COEFFICIENTS.gamma,
-    };
-    if (values['from-search'] !== undefined) {
-      if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
-      const store = ExperimentStore.open(resolve(values.db ?? 'runs/scale.sqlite'));
-      try {
-        const search = store.findSearch(values['from-search']);
-        if (search === null || search.kind !== 'grid') throw new UsageError(`--from-search: no grid search named '${values['from-search']}' in ${store.path}`);
-        const bestConfiguration = bestGroup(store.trials(search.id));
-        const best = bestConfiguration?.trials[0];
-        if (bestConfiguration === null || best === undefined) throw new UsageError(`--from-search: grid search '${search.name}' has no finished trial yet; run or resume it first`);
-        coefficients = { alpha: Number(best.config.alpha), beta: Number(best.config.beta), gamma: Number(best.config.gamma) };
-        process.stderr.write(`using α = ${coefficients.alpha}, β = ${coefficients.beta}, γ = ${coefficients.gamma} from grid search '${search.name}' (${bestConfiguration.label}${bestConfiguration.trials.length > 1 ? `, mean of ${bestConfiguration.top1.length} seeds` : ''})\n`);
-      } finally {
-        store.close();
-      }
-    }
-    const macTolerance = parseNumberFlag('mac-tolerance', values['mac-tolerance']) ?? 0.05;
-    if (!(macTolerance > 0)) throw new UsageError(`--mac-tolerance must be > 0, got ${macTolerance}`);
-    const extraCompound: ExtraCompoundSeries[] = [];
-    if (values['also-paper']) {
-      const same = (['alpha', 'beta', 'gamma'] as const).every((k) => Math.abs(coefficients[k] - PAPER_COEFFICIENTS[k]) < 1e-9);
-      if (same) throw new UsageError(`--also-paper: the compound coefficients already are the paper's (${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma}); drop the flag or give --from-search / --alpha --beta --gamma`);
-      extraCompound.push({ name: 'compound-paper', coefficients: { ...PAPER_COEFFICIENTS } });
-    }
-    return await executeSearchCommand('study', values, (common) => scalingStudyDefinition({ ...common, factors, coefficients, macTolerance, extraCompound }));
-  } catch (error) {
-    if (isUserError(error) || (error instanceof TypeError && 'code' in error && String((error as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
-      process.stderr.write(`effnet scaling-study: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...SEARCH_COMMAND_OPTIONS, factors: { type: 'string' }, alpha: { type: 'string' }, beta: { type: 'string' }, gamma: { type: 'string' },
+      'from-search': { type: 'string' }, 'mac-tolerance': { type: 'string' }, 'also-paper': { type: 'boolean' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
+  const factors = parseFactors(values.factors ?? '2,4,8');
+  let coefficients = {
+    alpha: parseNumberFlag('alpha', values.alpha) ?? PAPER_COEFFICIENTS.alpha,
+    beta: parseNumberFlag('beta', values.beta) ?? PAPER_COEFFICIENTS.beta,
+    gamma: parseNumberFlag('gamma', values.gamma) ?? PAPER_COEFFICIENTS.gamma,
+  };
+  if (values['from-search'] !== undefined) {
+    if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
+    const store = ExperimentStore.open(resolve(values.db ?? 'runs/scale.sqlite'));
+    try {
+      const search = store.findSearch(values['from-search']);
+      if (search === null || search.kind !== 'grid') throw new UsageError(`--from-search: no grid search named '${values['from-search']}' in ${store.path}`);
+      const bestConfiguration = bestGroup(store.trials(search.id));
+      const best = bestConfiguration?.trials[0];
+      if (bestConfiguration === null || best === undefined) throw new UsageError(`--from-search: grid search '${search.name}' has no finished trial yet; run or resume it first`);
+      coefficients = { alpha: Number(best.config.alpha), beta: Number(best.config.beta), gamma: Number(best.config.gamma) };
+      process.stderr.write(`using α = ${coefficients.alpha}, β = ${coefficients.beta}, γ = ${coefficients.gamma} from grid search '${search.name}' (${bestConfiguration.label}${bestConfiguration.trials.length > 1 ? `, mean of ${bestConfiguration.top1.length} seeds` : ''})\n`);
+    } finally {
+      store.close();
+    }
+  }
+  const macTolerance = parseNumberFlag('mac-tolerance', values['mac-tolerance']) ?? 0.05;
+  if (!(macTolerance > 0)) throw new UsageError(`--mac-tolerance must be > 0, got ${macTolerance}`);
+  const extraCompound: ExtraCompoundSeries[] = [];
+  if (values['also-paper']) {
+    const same = (['alpha', 'beta', 'gamma'] as const).every((k) => Math.abs(coefficients[k] - PAPER_COEFFICIENTS[k]) < 1e-9);
+    if (same) throw new UsageError(`--also-paper: the compound coefficients already are the paper's (${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma}); drop the flag or give --from-search / --alpha --beta --gamma`);
+    extraCompound.push({ name: 'compound-paper', coefficients: { ...PAPER_COEFFICIENTS } });
+  }
+  return await executeSearchCommand('study', values, (common) => scalingStudyDefinition({ ...common, factors, coefficients, macTolerance, extraCompound }));
 }

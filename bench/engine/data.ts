@@ -2,9 +2,9 @@
  * Fashion-MNIST for the demo: the IDX files held as bytes, a seeded shuffle (the data pipeline's Rng and
  * permutation, src/data/rng.ts), and batches normalised to float32 NCHW tensors with int64 labels.
  */
-import { tensor, type Tensor } from '../torch/index.js';
-import { loadIdxSplit, type IdxSplit } from '../data/idx.js';
-import { permutation, Rng } from '../data/rng.js';
+import { tensor, type Tensor } from '../../src/torch/index.js';
+import { loadIdxSplit, type IdxSplit } from '../../src/data/idx.js';
+import { permutation, Rng } from '../../src/data/rng.js';
 
 /** Mean of Fashion-MNIST's training pixels scaled to [0, 1]. */
 export const FASHION_MNIST_MEAN = 0.286;

@@ -4,7 +4,7 @@
  * the flattened 64×3×3 features. 29,178 parameters. bench/engine/engine_reference.py builds the same network in
  * PyTorch; keep the two in step.
  */
-import { BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, type Module, ReLU, Sequential } from '../nn/index.js';
+import { BatchNorm2d, Conv2d, Flatten, Linear, MaxPool2d, type Module, ReLU, Sequential } from '../../src/nn/index.js';
 
 /** Channel widths of the demo network's three conv blocks. */
 export const DEMO_CHANNELS: readonly number[] = [16, 32, 64];
