@@ -1,6 +1,7 @@
 // The demo page: loads the exported model with onnxruntime-web (WebGPU when the browser has an adapter, wasm
 // otherwise) and classifies a picked or dropped image with the same classifier, preprocessing and top-k code that
-// Node runs (served from dist/src under /lib/). The last result is kept on window.effnetResult for tests.
+// Node runs (served from dist/src under /lib/), reading the model card stored in the file. The last result is kept
+// on window.effnetResult for tests.
 import * as ort from '/ort/ort.min.mjs';
 import { ImageClassifier } from '/lib/infer/classifier.js';
 
@@ -42,7 +43,9 @@ async function loadModel(bytes, name) {
   classifier = next;
   backend = providers[0];
   const info = classifier.info;
-  $('model-status').textContent = `${name}: EfficientNet ${info.variant}, ${info.numClasses} classes, ${info.inputSize}px input, on ${backend}`;
+  // The model card in the file says how to prepare images: the same eval transform training validated with.
+  const crop = info.cropPct === 1 ? 'whole image' : `resize ${Math.floor(info.inputSize / info.cropPct)}, center crop ${info.inputSize}`;
+  $('model-status').textContent = `${name}: EfficientNet ${info.variant}, ${info.numClasses} classes, ${info.inputSize}px input, on ${backend} (eval: ${crop})`;
   setState('ready');
 }
 

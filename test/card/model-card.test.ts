@@ -150,6 +150,38 @@ test('the card round-trips through a model file, a checkpoint, a run directory a
   }
 });
 
+test('a card from every source survives the model file, the checkpoint and the ONNX file unchanged', () => {
+  const configPath = join(dir, 'roundtrip.json');
+  writeScaledConfig(configPath, { width: 0.2, depth: 0.2, resolution: 56, dropout: 0.1 });
+  const cards: ModelCard[] = [
+    resolveModelCard({ source: { kind: 'variant', name: 'b0' }, classes: 4 }),
+    resolveModelCard({ source: { kind: 'custom', width: 0.1, depth: 0.1 }, resolution: 32, classes: ['a', 'b'] }),
+    resolveModelCard({ source: { kind: 'compound', phi: -4 }, classes: 3 }),
+    resolveModelCard({ source: { kind: 'config-file', path: configPath }, classes: 3 }),
+    trialCard({ width: 0.1, depth: 0.2, resolution: 40, dropout: 0.2, stages: ['r1_k3_s11_e1_i32_o16_se0.25', 'r2_k5_s22_e6_i16_o24_se0.25'] }, ['x', 'y', 'z'], 0, 'search s, trial 1'),
+  ];
+  assert.deepEqual(cards.map((c) => c.origin.kind), ['variant', 'custom', 'compound', 'config-file', 'search-trial']);
+  for (const card of cards) {
+    const model = createModelFromCard(card);
+    try {
+      const base = join(dir, `roundtrip-${card.origin.kind}`);
+      mkdirSync(base);
+      saveModel(join(base, 'model.safetensors'), model, { card });
+      assert.deepEqual(readModelCard(base).card, card, `${card.origin.kind}: model file`);
+      const optimizer = new SGD(model.parameters(), { lr: 0.1 });
+      saveCheckpoint(join(base, 'last.safetensors'), {
+        model: model.stateDict(), optimizer: optimizer.stateDict(), ema: null, config: {}, card,
+        progress: { epoch: 0, step: 0, position: { epoch: 0, batch: 0 }, best: { top1: -1, epoch: -1 }, rng: { seed: 0, torchSeeding: 'x' } },
+      });
+      optimizer.dispose();
+      assert.deepEqual(readModelCard(join(base, 'last.safetensors')).card, card, `${card.origin.kind}: checkpoint`);
+      assert.deepEqual(cardFromOnnxMetadata(readOnnxMetadata(exportEfficientNet(model, { card }).bytes)), card, `${card.origin.kind}: ONNX`);
+    } finally {
+      model.dispose();
+    }
+  }
+});
+
 test('files written before the card: model files and checkpoints load with the preprocessing they were validated with', async () => {
   const legacy = readModelCard(join(FIXTURES, 'model.safetensors')).card;
   assert.equal(legacy.origin.kind, 'legacy');
