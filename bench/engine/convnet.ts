@@ -1,6 +1,6 @@
 /**
- * The demo's small ConvNet for 28×28 greyscale images (Fashion-MNIST): three conv-BN-ReLU blocks (16, 32, 64
- * channels, 3×3, no conv bias) with 2×2 max pooling after each (28 → 14 → 7 → 3), then a linear classifier over
+ * The engine bench's small ConvNet (once effnet demo's) for 28×28 greyscale images (Fashion-MNIST): three
+ * conv-BN-ReLU blocks (16, 32, 64 channels, 3×3, no conv bias) with 2×2 max pooling after each (28 → 14 → 7 → 3), then a linear classifier over
  * the flattened 64×3×3 features. 29,178 parameters. bench/engine/engine_reference.py builds the same network in
  * PyTorch; keep the two in step.
  */

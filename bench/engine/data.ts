@@ -1,6 +1,6 @@
 /**
- * Fashion-MNIST for the demo: the IDX files held as bytes, a seeded shuffle (the data pipeline's Rng and
- * permutation, src/data/rng.ts), and batches normalised to float32 NCHW tensors with int64 labels.
+ * Fashion-MNIST for the engine bench (once for effnet demo): the IDX files held as bytes, a seeded shuffle (the
+ * data pipeline's Rng and permutation, src/data/rng.ts), and batches normalised to float32 NCHW tensors with int64 labels.
  */
 import { tensor, type Tensor } from '../../src/torch/index.js';
 import { loadIdxSplit, type IdxSplit } from '../../src/data/idx.js';

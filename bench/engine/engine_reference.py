@@ -22,7 +22,7 @@ MEAN, STD = 0.286, 0.353
 
 
 def demo_convnet(channels=(16, 32, 64), classes=10):
-    """The same network as src/demo/convnet.ts: 3 x (conv3x3 no bias, BN, ReLU, maxpool 2), flatten, linear."""
+    """The same network as bench/engine/convnet.ts: 3 x (conv3x3 no bias, BN, ReLU, maxpool 2), flatten, linear."""
     layers, cin, size = [], 1, 28
     for out in channels:
         layers += [nn.Conv2d(cin, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(), nn.MaxPool2d(2)]

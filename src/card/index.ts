@@ -8,3 +8,4 @@ export * from './build.js';
 export * from './legacy.js';
 export * from './small-images.js';
 export * from './config-file.js';
+export * from './published.js';

@@ -77,8 +77,8 @@ export interface EvalTransformCard {
   size: number;
   /** Fraction of the resized image kept by the center crop, in (0, 1]; 1 resizes the whole image. */
   cropPct: number;
-  /** Resampling filter of the resize (PIL-exact); 'bicubic' is the only one effnet implements. */
-  interpolation: 'bicubic';
+  /** Resampling filter of the resize (PIL-exact): 'bicubic' (effnet's and timm's), or 'bilinear' (torchvision's b1). */
+  interpolation: 'bicubic' | 'bilinear';
   /** Normalisation mean, RGB on the 0..1 scale. */
   mean: [number, number, number];
   /** Normalisation standard deviation, RGB on the 0..1 scale. */
@@ -232,7 +232,7 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
   const evalCard: EvalTransformCard = {
     size,
     cropPct: c.number(e.cropPct, 'eval.cropPct', (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
-    interpolation: c.choice(e.interpolation, 'eval.interpolation', ['bicubic'] as const),
+    interpolation: c.choice(e.interpolation, 'eval.interpolation', ['bicubic', 'bilinear'] as const),
     mean: c.triple(e.mean, 'eval.mean', false),
     std: c.triple(e.std, 'eval.std', true),
     grayscale: c.choice(e.grayscale, 'eval.grayscale', ['replicate'] as const),
@@ -283,7 +283,7 @@ export function cardDifferences(a: ModelCard, b: ModelCard): string[] {
 /** The data-pipeline spec of the card's eval transform (what the validation loader and the Preprocessor compile). */
 export function evalTransformOf(card: Pick<ModelCard, 'eval'>): EvalTransformSpec {
   const e = card.eval;
-  return { kind: 'eval', size: e.size, cropPct: e.cropPct, mean: [...e.mean], std: [...e.std] };
+  return { kind: 'eval', size: e.size, cropPct: e.cropPct, interpolation: e.interpolation, mean: [...e.mean], std: [...e.std] };
 }
 
 /** The card with its eval transform at another input size (export at `--image-size`), crop fraction kept. */
@@ -295,6 +295,7 @@ export function withEvalSize(card: ModelCard, size: number): ModelCard {
 /** One line for people: '`custom` (width 0.5, depth 0.5) at 32px, 10 classes, eval: whole image (crop 1)'. */
 export function describeCard(card: ModelCard): string {
   const a = card.architecture;
-  const crop = card.eval.cropPct === 1 ? 'whole image' : `resize ${evalResizeSize(card.eval.size, card.eval.cropPct)}, center crop ${card.eval.size}`;
+  const filter = card.eval.interpolation === 'bicubic' ? '' : ` (${card.eval.interpolation})`;
+  const crop = (card.eval.cropPct === 1 ? `whole image at ${card.eval.size}px` : `resize ${evalResizeSize(card.eval.size, card.eval.cropPct)}, center crop ${card.eval.size}`) + filter;
   return `EfficientNet ${a.name} (width ${a.width}, depth ${a.depth}, ${a.padding} padding) at ${a.resolution}px, ${card.classes.count} classes; eval: ${crop}`;
 }

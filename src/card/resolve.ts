@@ -57,6 +57,8 @@ export interface EvalOverrides {
   mean?: readonly [number, number, number];
   /** Normalisation std (RGB, 0..1). */
   std?: readonly [number, number, number];
+  /** Resize filter; default bicubic. */
+  interpolation?: 'bicubic' | 'bilinear';
 }
 
 /** What to resolve: a source, the classes, and the overrides the user gave (absent fields take the rules above). */
@@ -227,7 +229,7 @@ export function resolveModelCard(request: CardRequest): ModelCard {
       inChannels: request.inChannels ?? previous?.inChannels ?? 3,
     },
     classes: classesOf(request.classes),
-    eval: previousEval === null ? evalCardFor(resolution, request.eval) : evalCardFor(resolution, { cropPct: previousEval.cropPct, mean: previousEval.mean, std: previousEval.std, ...request.eval }),
+    eval: previousEval === null ? evalCardFor(resolution, request.eval) : evalCardFor(resolution, { cropPct: previousEval.cropPct, interpolation: previousEval.interpolation, mean: previousEval.mean, std: previousEval.std, ...request.eval }),
     origin: base.origin,
   };
   return parseModelCard(card, `the card of ${base.origin.kind} ${base.origin.detail}`);
@@ -241,7 +243,7 @@ export function evalCardFor(size: number, overrides: EvalOverrides = {}): EvalTr
   return {
     size,
     cropPct: overrides.cropPct ?? defaultCropPct(size),
-    interpolation: 'bicubic',
+    interpolation: overrides.interpolation ?? 'bicubic',
     mean: [...(overrides.mean ?? IMAGENET_MEAN)] as [number, number, number],
     std: [...(overrides.std ?? IMAGENET_STD)] as [number, number, number],
     grayscale: 'replicate',

@@ -24,6 +24,8 @@ export interface ModelInfo {
   std: [number, number, number];
   /** Center-crop fraction: images are resized so the short side is floor(inputSize / cropPct), then cropped. */
   cropPct: number;
+  /** Resize filter of the eval transform. */
+  interpolation: 'bicubic' | 'bilinear';
   /** Class names, one per output ('class 0'.. when the model has none). */
   classNames: string[];
   /** Classifier outputs. */
@@ -126,6 +128,7 @@ export function modelInfoFromCard(card: ModelCard): ModelInfo {
     mean: [...card.eval.mean] as [number, number, number],
     std: [...card.eval.std] as [number, number, number],
     cropPct: card.eval.cropPct,
+    interpolation: card.eval.interpolation,
     classNames: card.classes.names ?? Array.from({ length: count }, (_, i) => `class ${i}`),
     numClasses: count,
     variant: card.architecture.name,

@@ -1,5 +1,5 @@
 /**
- * Eval preprocessing as a model's metadata describes it: resize the short side to floor(size / cropPct) (bicubic,
+ * Eval preprocessing as a model's card describes it: resize the short side to floor(size / cropPct) (bicubic or bilinear,
  * PIL-exact), center crop size × size, normalise with mean/std, CHW float32. Pure TypeScript: it runs in Node and
  * in the browser (the same code, so both give the same input tensor for the same pixels).
  */
@@ -18,8 +18,8 @@ export class Preprocessor {
   /** The short-side size images are resized to before the crop. */
   readonly resizeTo: number;
 
-  constructor(readonly info: Pick<ModelInfo, 'inputSize' | 'cropPct' | 'mean' | 'std'>) {
-    this.transform = compileTransform({ kind: 'eval', size: info.inputSize, cropPct: info.cropPct, mean: info.mean, std: info.std });
+  constructor(readonly info: Pick<ModelInfo, 'inputSize' | 'cropPct' | 'mean' | 'std'> & Partial<Pick<ModelInfo, 'interpolation'>>) {
+    this.transform = compileTransform({ kind: 'eval', size: info.inputSize, cropPct: info.cropPct, interpolation: info.interpolation ?? 'bicubic', mean: info.mean, std: info.std });
     this.imageLength = 3 * info.inputSize * info.inputSize;
     this.resizeTo = evalResizeSize(info.inputSize, info.cropPct);
   }

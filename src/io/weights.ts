@@ -8,11 +8,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { createEfficientNet, EfficientNet, type EfficientNetOptions } from '../efficientnet/model.js';
-import type { EfficientNetConfig } from '../efficientnet/variants.js';
+import { getVariant, type EfficientNetConfig } from '../efficientnet/variants.js';
 import { StateDictError, type StateDictReport } from '../nn/index.js';
 import type { Tensor } from '../torch/index.js';
 import { cardOfModel, createModelFromCard, modelCardMismatch } from '../card/build.js';
 import { cardFromLegacyDescription, LEGACY_METADATA_KEY } from '../card/legacy.js';
+import { torchvisionEval } from '../card/published.js';
 import { MODEL_CARD_KEY, ModelCardError, parseModelCardJson, serializeModelCard, type ModelCard } from '../card/model-card.js';
 import { UserError } from '../errors.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
@@ -196,7 +197,7 @@ export interface ImportedWeights {
   checkpointClasses: number;
   /** Whether the classifier was left freshly initialised because numClasses differs from the checkpoint's. */
   classifierReset: boolean;
-  /** The model's card (eval transform by the resolver's rule: 224px → resize 256, crop 224, as torchvision's b0). */
+  /** The model's card: torchvision's published eval transform for its checkpoints (src/card/published.ts), else the rule. */
   card: ModelCard;
 }
 
@@ -246,7 +247,9 @@ export function importWeights(path: string, options: ImportWeightsOptions): Impo
       throw error;
     }
     model.eval();
-    const card = cardOfModel(model, { origin: { kind: 'import', detail: `${from} weights ${path}` } });
+    // torchvision's checkpoints come with their own eval transforms; timm's follow the card's rule.
+    const published = from === 'torchvision' && typeof config === 'string' ? torchvisionEval(getVariant(config).name, path) : null;
+    const card = cardOfModel(model, { origin: { kind: 'import', detail: `${from} weights ${path}` }, ...(published === null ? {} : { eval: published }) });
     return { model, checkpointClasses, classifierReset, card };
   } finally {
     disposeAll(state);

@@ -107,7 +107,7 @@ test('cards are validated: unknown fields, newer versions, bad block strings and
   bad((c) => (c.version = 99), /version 99 is newer than this effnet reads.*upgrade effnet/);
   bad((c) => ((c.architecture as { stages: string[] }).stages = ['r1_k4_s11_e1_i32_o16']), /architecture\.stages' does not decode.*must be odd/);
   bad((c) => ((c.eval as Record<string, unknown>).cropPct = 0), /eval\.cropPct' must be a number in \(0, 1\]/);
-  bad((c) => ((c.eval as Record<string, unknown>).interpolation = 'bilinear'), /eval\.interpolation' must be one of 'bicubic'/);
+  bad((c) => ((c.eval as Record<string, unknown>).interpolation = 'nearest'), /eval\.interpolation' must be one of 'bicubic', 'bilinear'/);
   bad((c) => ((c.architecture as Record<string, unknown>).resolution = 16), /resolution 16, smaller than the network's total stride 32/);
   bad((c) => ((c.classes as Record<string, unknown>).names = ['a']), /classes\.names' must be null or a list of 3 strings/);
   bad((c) => delete (c as { origin?: unknown }).origin, /lacks the field 'card\.origin'/);

@@ -1,7 +1,7 @@
 /**
  * `effnet scale`: a base configuration scaled compoundly by (α, β, γ) — at a given φ, or to a MACs or params target
  * found with the exact profiler — printed with its per-stage profile and optionally written as a configuration file
- * (plain JSON {width, depth, resolution, dropout, stages?}; see src/search/config-file.ts).
+ * (plain JSON {width, depth, resolution, dropout, stages?}; see src/card/config-file.ts).
  */
 import { parseArgs } from 'node:util';
 import { networkSpec, profileNetwork } from '../../efficientnet/index.js';

@@ -13,7 +13,7 @@ import type { Rng } from '../rng.js';
 import { autoAugment, randAugment, type RandAugmentOptions } from './augment.js';
 import { boxInside, centerCrop, DEFAULT_RRC, hflip, randomResizedCropBox, resizedCrop, resizeShortSide } from './geometry.js';
 import { IMAGENET_MEAN, IMAGENET_STD, normalizationTables, normalizedRowSink, normalizeInto } from './normalize.js';
-import { resizeRegionRows } from './resample.js';
+import { resizeRegionRows, type ResampleFilter } from './resample.js';
 
 /** Training-time preprocessing. */
 export interface TrainTransformSpec {
@@ -43,6 +43,8 @@ export interface EvalTransformSpec {
   size: number;
   /** Fraction of the resized image kept by the center crop (default size / (size + 32)). */
   cropPct?: number;
+  /** Pillow filter of the resize (default 'bicubic'; torchvision's b1 weights are evaluated with 'bilinear'). */
+  interpolation?: ResampleFilter;
   /** Normalisation mean (default ImageNet's). */
   mean?: [number, number, number];
   /** Normalisation std (default ImageNet's). */
@@ -69,7 +71,9 @@ export function compileTransform(spec: TransformSpec): CompiledTransform {
     const cropPct = spec.cropPct ?? size / (size + 32);
     if (!(cropPct > 0 && cropPct <= 1)) throw new Error(`eval cropPct must be in (0, 1], got ${cropPct}`);
     const resizeTo = evalResizeSize(size, cropPct);
-    return (image, _rng, out, offset) => normalizeInto(centerCrop(resizeShortSide(image, resizeTo), size), tables, out, offset);
+    const filter = spec.interpolation ?? 'bicubic';
+    if (filter !== 'bicubic' && filter !== 'bilinear') throw new Error(`eval interpolation must be 'bicubic' or 'bilinear', got '${String(filter)}'`);
+    return (image, _rng, out, offset) => normalizeInto(centerCrop(resizeShortSide(image, resizeTo, filter), size), tables, out, offset);
   }
   if (spec.kind !== 'train') throw new Error(`transform kind must be 'train' or 'eval', got ${(spec as { kind: string }).kind}`);
   const rrc = { scale: spec.scale ?? DEFAULT_RRC.scale, ratio: spec.ratio ?? DEFAULT_RRC.ratio };

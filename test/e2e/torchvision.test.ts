@@ -1,10 +1,12 @@
 /**
- * An imported torchvision EfficientNet-B0 at 224px (the crop_pct 0.875 path: resize 256, center crop 224) against
- * torchvision itself: scripts/reference/torchvision_b0_predict.py builds a seeded b0 (3 classes, random batch-norm
- * statistics so that predictions differ by image), saves it with torch.save and classifies JPEG and PNG files of
- * several sizes and aspect ratios with torchvision's own published transforms. `effnet import` → `effnet eval
- * --predictions` on a folder of those files → `effnet export` → `effnet predict` (model file and .onnx) → the page
- * must give every image torchvision's top-1, with probabilities within 2e-3.
+ * Imported torchvision EfficientNets against torchvision itself: b0 at 224px (the crop_pct 0.875 path: resize 256,
+ * center crop 224) and b1 (torchvision's current b1 weights: bilinear resize to 255, crop 240).
+ * scripts/reference/torchvision_predict.py builds a seeded model of the variant (3 classes, its classifier centred on
+ * the images' features so that predictions differ by image), saves it with torch.save and classifies JPEG and PNG
+ * files of several sizes and aspect ratios with torchvision's own published transforms. `effnet import` → `effnet
+ * eval --predictions` on a folder of those files → `effnet export` → `effnet predict` (model file and .onnx) → the
+ * page must give every image torchvision's top-1, with probabilities within 2e-3. The table of torchvision's
+ * transforms that import writes into the card is checked against torchvision's own, for b0..b7.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,11 +20,13 @@ import { Rng } from '../../src/data/rng.js';
 import { openData } from '../../src/data/spec.js';
 import { startDemoServer } from '../../src/infer/demo-server.js';
 import { softmax } from '../../src/infer/topk.js';
+import { TORCHVISION_TRANSFORMS, torchvisionEval } from '../../src/card/published.js';
+import { TORCHVISION_WEIGHT_URLS } from '../../src/io/download.js';
 import { agrees, cli, disagreements, predict, readPredictions, type ImageFile } from './helpers.js';
 import { chromiumSkip, classifyOnPage, launchBrowser, openDemoPage } from '../web/page.js';
 
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '../../../scripts/reference/torchvision_b0_predict.py');
+const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '../../../scripts/reference/torchvision_predict.py');
 const haveTorchvision = existsSync(PYTHON) && (() => {
   try {
     execFileSync(PYTHON, ['-c', 'import torchvision'], { stdio: 'ignore' });
@@ -51,15 +55,35 @@ function picture(width: number, height: number, rng: Rng): Buffer {
   return data;
 }
 
-test('an imported torchvision b0 at 224px classifies every file as torchvision does, in eval, predict and the page', { skip: haveTorchvision ? false : `${PYTHON} with torchvision is missing (apt-get install python3-torchvision)` }, async () => {
+const skip = haveTorchvision ? false : `${PYTHON} with torchvision is missing (apt-get install python3-torchvision)`;
+
+test('the eval transforms import writes for torchvision checkpoints are torchvision\'s own, b0..b7', { skip }, () => {
+  const published = JSON.parse(execFileSync(PYTHON, [SCRIPT, '--published'], { encoding: 'utf8' })) as Record<string, { url: string; crop: number; resize: number; interpolation: string }>;
+  for (const [variant, reference] of Object.entries(published)) {
+    assert.equal(TORCHVISION_WEIGHT_URLS[variant], reference.url, `${variant}: effnet downloads torchvision's DEFAULT weights`);
+    const ours = TORCHVISION_TRANSFORMS[variant]!;
+    assert.deepEqual({ crop: ours.crop, resize: ours.resize, interpolation: ours.interpolation }, { crop: reference.crop, resize: reference.resize, interpolation: reference.interpolation }, variant);
+    const card = torchvisionEval(variant)!;
+    assert.equal(Math.floor(card.size / card.cropPct!), reference.resize, `${variant}: the card's crop fraction gives torchvision's resize`);
+  }
+  assert.equal(Object.keys(published).length, 8);
+});
+
+for (const [variant, copies] of [['b0', 2], ['b1', 1]] as const) {
+  test(`an imported torchvision ${variant} classifies every file as torchvision does, in eval, predict and the page`, { skip }, async () => {
+    await checkAgainstTorchvision(variant, copies);
+  });
+}
+
+async function checkAgainstTorchvision(variant: 'b0' | 'b1', copies: number): Promise<void> {
   const classes = ['a', 'b', 'c'];
-  const root = join(dir, 'images');
+  const root = join(dir, variant, 'images');
   const sizes: [number, number][] = [[300, 400], [480, 320], [256, 256], [333, 500], [640, 360], [224, 300]];
   const rng = new Rng(224);
   let n = 0;
   for (const split of ['train', 'val']) for (const name of classes) mkdirSync(join(root, split, name), { recursive: true });
   for (const [width, height] of sizes) {
-    for (let copy = 0; copy < 2; copy++) {
+    for (let copy = 0; copy < copies; copy++) {
       const raw = { raw: { width, height, channels: 3 as const } };
       const pixels = picture(width, height, rng);
       const name = classes[n % 3]!;
@@ -72,18 +96,19 @@ test('an imported torchvision b0 at 224px classifies every file as torchvision d
 
   const data = await openData(root);
   const files: ImageFile[] = Array.from({ length: data.val.length }, (_, index) => ({ index, path: data.val.describe(index) }));
-  assert.equal(files.length, 24);
-  const pth = join(dir, 'b0.pth');
-  const reference = JSON.parse(execFileSync(PYTHON, [SCRIPT, '--weights', pth, '--num-classes', '3', ...files.map((f) => f.path)], { encoding: 'utf8', maxBuffer: 1 << 26 })) as { transform: string; logits: Record<string, number[]> };
-  assert.match(reference.transform, /crop_size=\[224\].*resize_size=\[256\]/s);
+  assert.equal(files.length, sizes.length * copies * 2);
+  const pth = join(dir, variant, `${variant}.pth`);
+  const reference = JSON.parse(execFileSync(PYTHON, [SCRIPT, '--variant', variant, '--weights', pth, '--num-classes', '3', ...files.map((f) => f.path)], { encoding: 'utf8', maxBuffer: 1 << 26 })) as { transform: string; logits: Record<string, number[]> };
+  const published = TORCHVISION_TRANSFORMS[variant]!;
+  assert.match(reference.transform, new RegExp(`crop_size=\\[${published.crop}\\].*resize_size=\\[${published.resize}\\].*${published.interpolation.toUpperCase()}`, 's'));
   const torchvision = new Map(files.map((f) => [f.path, softmax(reference.logits[f.path]!)]));
   const top1 = (p: Float64Array | number[]): number => [...p].indexOf(Math.max(...p));
   const distinct = new Set(files.map((f) => top1(torchvision.get(f.path)!)));
   assert.ok(distinct.size >= 2, 'the reference model should not give every image the same class');
 
-  const model = join(dir, 'b0.safetensors');
-  await cli(['import', '--from', 'torchvision', pth, '--variant', 'b0', '--out', model]);
-  const predictionsPath = join(dir, 'predictions.jsonl');
+  const model = join(dir, variant, `${variant}.safetensors`);
+  await cli(['import', '--from', 'torchvision', pth, '--variant', variant, '--out', model]);
+  const predictionsPath = join(dir, variant, 'predictions.jsonl');
   await cli(['eval', '--checkpoint', model, '--data', root, '--predictions', predictionsPath, '--workers', '0', '--threads', '2', '--batch-size', '8']);
   const evaluated = readPredictions(predictionsPath);
   const matchesTorchvision = (path: string, top: readonly { index: number; probability: number }[]): void => {
@@ -95,7 +120,7 @@ test('an imported torchvision b0 at 224px classifies every file as torchvision d
     const line = evaluated.get(file.index)!;
     matchesTorchvision(file.path, [{ index: line.top1, probability: line.probability }]);
   }
-  const onnx = join(dir, 'b0.onnx');
+  const onnx = join(dir, variant, `${variant}.onnx`);
   await cli(['export', '--checkpoint', model, '--out', onnx]);
   for (const source of [model, onnx]) {
     const lines = await predict(source, files.map((f) => f.path), 3);
@@ -105,14 +130,14 @@ test('an imported torchvision b0 at 224px classifies every file as torchvision d
       matchesTorchvision(line.path, line.top);
     });
   }
-  console.log(`torchvision b0: ${files.length} files (${distinct.size} distinct classes), eval, predict and torchvision agree`);
+  console.log(`torchvision ${variant}: ${files.length} files (${distinct.size} distinct classes), eval, predict and torchvision agree`);
 
   if (chromiumSkip) {
     console.log(`skipping the browser sample: ${chromiumSkip}`);
     return;
   }
   const server = await startDemoServer({ port: 0, model: readFileSync(onnx) });
-  const browser = await launchBrowser(join(dir, 'browser'));
+  const browser = await launchBrowser(join(dir, variant, 'browser'));
   try {
     const page = await openDemoPage(browser, server.url);
     for (const file of files.filter((f) => f.path.endsWith('.png')).slice(0, 4)) matchesTorchvision(file.path, (await classifyOnPage(page, file.path)).top);
@@ -120,4 +145,4 @@ test('an imported torchvision b0 at 224px classifies every file as torchvision d
     await browser.close();
     await server.close();
   }
-});
+}
