@@ -53,14 +53,18 @@ export function resolveRunCard(request: ModelRequest | undefined, classes: reado
   }
   const card = resolveModelCard({ ...request, classes });
   if (pretrained !== null) {
-    const a = card.architecture;
-    const p = pretrained.architecture;
-    const differing = SHARED_WITH_PRETRAINED.filter((key) => JSON.stringify(a[key]) !== JSON.stringify(p[key]));
-    const stagesOf = (stages: string[]): string => stages.map((s) => s.replace(/_s(\d)\1/, '')).join(',');
-    if (stagesOf(a.stages) !== stagesOf(p.stages)) differing.push('stages' as never);
+    // Strides change no weight's shape, so they may differ; everything else decides what the weights mean.
+    const withoutStrides = (stages: readonly string[]): string[] => stages.map((s) => s.replace(/_s(\d)\1/, ''));
+    const shared = (architecture: ModelCard['architecture']): Record<string, unknown> => ({
+      ...Object.fromEntries(SHARED_WITH_PRETRAINED.map((key) => [key, architecture[key]])),
+      stages: withoutStrides(architecture.stages),
+    });
+    const asked = shared(card.architecture);
+    const theirs = shared(pretrained.architecture);
+    const differing = Object.keys(asked).filter((key) => JSON.stringify(asked[key]) !== JSON.stringify(theirs[key]));
     if (differing.length > 0) {
       throw new RunOptionsError(
-        `the model asked for differs from the weights of --from in ${differing.map((key) => `${key} (${JSON.stringify(a[key as keyof typeof a])} vs ${JSON.stringify(p[key as keyof typeof p])})`).join(', ')}; ` +
+        `the model asked for differs from the weights of --from in ${differing.map((key) => `${key} (${JSON.stringify(asked[key])} vs ${JSON.stringify(theirs[key])})`).join(', ')}; ` +
           'drop --model/--config/--width/--depth to train the network of --from (its card), or pass weights of the network you name',
       );
     }
