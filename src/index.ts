@@ -8,7 +8,8 @@
  * - training: {@link Trainer}, {@link runTraining} (what `effnet train` does), data specs and the loader;
  * - weights: effnet's model files, opening any model or run directory ({@link openModel}), torchvision/timm import;
  * - ONNX export ({@link exportEfficientNet}) and inference ({@link ImageClassifier}, {@link openClassifier});
- * - the compound-scaling searches ({@link runSearch}, {@link gridSearchDefinition}, {@link ExperimentStore});
+ * - the compound-scaling searches ({@link runSearch}, {@link gridSearchDefinition}, {@link ExperimentStore}) and the
+ *   ask/tell strategies of the architecture search ({@link createSearchStrategy});
  * - user errors ({@link UserError}).
  *
  * The libtorch addon loads on the first engine call, not at import, so ONNX-only use (ImageClassifier on an .onnx
@@ -111,6 +112,21 @@ export { gridSearchDefinition, scalingStudyDefinition, type SearchDefinition, ty
 export { ExperimentStore, type TrialResult, type TrialRow, type SearchRow } from './search/store.js';
 export { enumerateGrid, type GridOptions, type GridPoint } from './search/grid.js';
 export { matchTarget, profileConfig, PAPER_COEFFICIENTS, type MatchOptions, type MatchResult, type ScalingStrategy } from './search/match.js';
+export {
+  createSearchStrategy,
+  restoreSearchStrategy,
+  randomCandidate,
+  mutateCandidate,
+  SearchSpaceError,
+  STRATEGY_NAMES,
+  type SearchStrategy,
+  type SearchSpace,
+  type Candidate,
+  type Choice,
+  type StrategyName,
+  type StrategyOptions,
+  type StrategyState,
+} from './search/nas/strategy.js';
 export { runTrial, trialCard, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_CROP_SCALE, DEFAULT_TRIAL_RECIPE, type TrialSettings, type TrialRecipe } from './search/trial.js';
 
 // Errors and the engine's switches.

@@ -52,6 +52,25 @@ export class Rng {
     for (let i = 0; i < 12; i++) this.nextUint32();
   }
 
+  /** The generator's whole state (four 32-bit words), to store and continue the same sequence later. */
+  state(): [number, number, number, number] {
+    // `a` comes out of an XOR as a signed 32-bit value; the same word as unsigned gives the same sequence.
+    return [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];
+  }
+
+  /**
+   * A generator that continues from `state` (what {@link state} returned).
+   * @throws for anything but four unsigned 32-bit integers
+   */
+  static fromState(state: readonly number[]): Rng {
+    if (state.length !== 4 || !state.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff)) {
+      throw new Error(`Rng.fromState: expected four unsigned 32-bit integers, got ${JSON.stringify(state)}`);
+    }
+    const rng = new Rng(0);
+    [rng.a, rng.b, rng.c, rng.d] = state as [number, number, number, number];
+    return rng;
+  }
+
   /** A uniformly distributed unsigned 32-bit integer. */
   nextUint32(): number {
     const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;

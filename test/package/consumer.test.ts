@@ -1,6 +1,6 @@
 /**
  * effnet as a library: a fresh project whose package.json depends on effnet (a `file:` dependency) installs it with
- * npm, type-checks examples/quick-tour.ts against the published types and runs it, imports the documented API from
+ * npm, type-checks examples/quick-tour.ts and examples/search-strategy.ts against the published types and runs them, imports the documented API from
  * JavaScript, and cannot reach modules outside the curated entry points. The API reference builds with one npm
  * script, without warnings (every documented export has a doc comment, every link resolves).
  */
@@ -29,11 +29,12 @@ test('a project that depends on effnet installs it, type-checks and runs the exa
 
   // TypeScript: strict, NodeNext, the types resolved through the package's exports map.
   copyFileSync(join(ROOT, 'examples', 'quick-tour.ts'), join(dir, 'quick-tour.ts'));
+  copyFileSync(join(ROOT, 'examples', 'search-strategy.ts'), join(dir, 'search-strategy.ts'));
   writeFileSync(
     join(dir, 'tsconfig.json'),
     JSON.stringify({
       compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, outDir: 'out', typeRoots: [join(ROOT, 'node_modules', '@types')], types: ['node'] },
-      files: ['quick-tour.ts'],
+      files: ['quick-tour.ts', 'search-strategy.ts'],
     }),
   );
   run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], dir);
@@ -44,6 +45,10 @@ test('a project that depends on effnet installs it, type-checks and runs the exa
   assert.match(tour, /trained 2 epochs: validation top-1 \d+\.\d%/);
   assert.match(tour, /image of class \w+: (\w+ \d+\.\d%(, )?){3}/);
   assert.ok(existsSync(join(dir, 'tour', 'model.safetensors')));
+  const searched = run(process.execPath, [join(dir, 'out', 'search-strategy.js')], dir);
+  console.log(searched.trim());
+  assert.match(searched, /^evolution: best 3\.5 at \{"x":2,"y":"b","z":true,"w":4\}$/m, 'evolution finds the optimum in 60 trials');
+  for (const name of ['random', 'evolution', 'reinforce']) assert.match(searched, new RegExp(`^${name}: best -?[\\d.]+ at `, 'm'));
 
   // JavaScript, and the tensor library's own entry point.
   writeFileSync(
