@@ -108,7 +108,9 @@ export async function decodeImage(bytes: Uint8Array, source = '<buffer>'): Promi
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
   } catch (error) {
-    throw new Error(`cannot decode image ${source} (${bytes.length} bytes): ${error instanceof Error ? error.message : String(error)}; the file is corrupt, truncated or not an image`);
+    // libvips reports several lines (one per failing tile, in an order that depends on its threads): one line here.
+    const reason = (error instanceof Error ? error.message : String(error)).trim().split(/\s*\n\s*/).join('; ');
+    throw new Error(`cannot decode image ${source} (${bytes.length} bytes): ${reason}; the file is corrupt, truncated or not an image`);
   }
   const { data, info } = result;
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
