@@ -260,12 +260,6 @@ export function serializeModelCard(card: ModelCard): string {
   return JSON.stringify(clean);
 }
 
-/** Whether two cards describe the same model the same way (origin aside). */
-export function sameModel(a: ModelCard, b: ModelCard): boolean {
-  const strip = (card: ModelCard): string => JSON.stringify({ ...parseModelCard(card, 'sameModel'), origin: null });
-  return strip(a) === strip(b);
-}
-
 /** The fields in which two cards differ ('architecture.width', 'eval.cropPct', ...), origin aside; empty when none. */
 export function cardDifferences(a: ModelCard, b: ModelCard): string[] {
   const differences: string[] = [];

@@ -30,7 +30,7 @@ import {
 } from '../efficientnet/variants.js';
 import { UserError } from '../errors.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms/normalize.js';
-import { readScaledConfig, validateScaledConfig, type ScaledConfigJson } from './config-file.js';
+import { readScaledConfig, stagesOf, validateScaledConfig, type ScaledConfigJson } from './config-file.js';
 import { MODEL_CARD_VERSION, ModelCardError, parseModelCard, totalStrideOf, type ArchitectureCard, type CardOrigin, type EvalTransformCard, type ModelCard } from './model-card.js';
 import { defaultCropPct, isSmallImage, smallImageStages } from './small-images.js';
 
@@ -149,7 +149,7 @@ function baseOf(source: ModelSource): Base {
 
 function fromConfig(config: ScaledConfigJson, origin: CardOrigin): Base {
   const built = scaled(() => customConfig({ width: config.width, depth: config.depth, resolution: config.resolution, dropout: config.dropout }));
-  return { config: built, stages: decodeArchitecture(config.stages ?? encodeArchitecture(efficientNetB0Stages())), origin, card: null };
+  return { config: built, stages: stagesOf(config), origin, card: null };
 }
 
 function withStrides(stages: readonly StageArgs[], strides: readonly number[]): StageArgs[] {
@@ -213,23 +213,14 @@ export function resolveModelCard(request: CardRequest): ModelCard {
   const previousEval = keepEval ? base.card!.eval : null;
   const card: ModelCard = {
     version: MODEL_CARD_VERSION,
-    architecture: {
-      family: 'efficientnet',
-      name,
-      width: config.width,
-      depth: config.depth,
-      resolution,
+    architecture: architectureOf(
       // φ names the compound configuration; a model scaled or sized away from it no longer is one.
-      phi: overridesScaling || resolution !== base.config.resolution ? null : base.config.phi,
-      stages: encodeArchitecture(stages),
-      padding,
-      batchNorm,
-      dropout: config.dropout,
-      stochasticDepth,
-      inChannels: request.inChannels ?? previous?.inChannels ?? 3,
-    },
+      { ...config, name, phi: overridesScaling || resolution !== base.config.resolution ? null : base.config.phi },
+      { padding, batchNorm, dropout: config.dropout, stochasticDepth, inChannels: request.inChannels ?? previous?.inChannels ?? 3 },
+      stages,
+    ),
     classes: classesOf(request.classes),
-    eval: previousEval === null ? evalCardFor(resolution, request.eval) : evalCardFor(resolution, { cropPct: previousEval.cropPct, interpolation: previousEval.interpolation, mean: previousEval.mean, std: previousEval.std, ...request.eval }),
+    eval: evalCardFor(resolution, { ...(previousEval ?? {}), ...request.eval }),
     origin: base.origin,
   };
   return parseModelCard(card, `the card of ${base.origin.kind} ${base.origin.detail}`);

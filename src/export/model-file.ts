@@ -5,6 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { UserError } from '../errors.js';
+import { withEvalSize, type ModelCard } from '../card/model-card.js';
 import { exportEfficientNet, type ExportedModel } from './efficientnet-onnx.js';
 
 /** Options of {@link exportModelFile} and {@link modelBytes}. */
@@ -21,15 +22,17 @@ export function isOnnxPath(path: string): boolean {
 }
 
 /**
- * Exports the model at `path` (model file, checkpoint or run directory; see train/model-file.ts) to ONNX in memory.
- * Loads the engine (the weights are read through libtorch).
+ * Exports the model at `path` (model file, checkpoint or run directory; see train/model-file.ts) to ONNX in memory,
+ * with the card the file now carries (its eval size the exported one). Loads the engine (the weights are read
+ * through libtorch).
  */
-export async function exportModelFile(path: string, options: ModelFileExportOptions = {}): Promise<ExportedModel & { source: string }> {
+export async function exportModelFile(path: string, options: ModelFileExportOptions = {}): Promise<ExportedModel & { source: string; card: ModelCard }> {
   // Loaded here, not at the top: predict of an .onnx file then never loads the training stack.
   const { openModel } = await import('../train/model-file.js');
   const opened = openModel(path, { ema: options.ema ?? false });
   try {
-    return { ...exportEfficientNet(opened.model, { card: opened.card, ...(options.imageSize === undefined ? {} : { imageSize: options.imageSize }) }), source: opened.location.file };
+    const size = options.imageSize ?? opened.card.eval.size;
+    return { ...exportEfficientNet(opened.model, { card: opened.card, imageSize: size }), source: opened.location.file, card: withEvalSize(opened.card, size) };
   } finally {
     opened.model.dispose();
   }

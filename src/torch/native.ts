@@ -120,11 +120,6 @@ function load(): NativeBinding {
   return loaded;
 }
 
-/** Whether the addon has been loaded (by the first engine call). */
-export function nativeLoaded(): boolean {
-  return loaded !== null;
-}
-
 /** The binding; its functions load the addon on first call (see the module comment). */
 export const native = {} as NativeBinding;
 for (const name of FUNCTIONS) {

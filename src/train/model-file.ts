@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import type { ModelCard } from '../card/model-card.js';
 import type { EfficientNet } from '../efficientnet/model.js';
 import { UserError } from '../errors.js';
-import { cardFromMetadata, modelWithWeights } from '../io/weights.js';
-import { loadSafetensors, readSafetensorsMetadata } from '../io/safetensors.js';
+import { cardFromMetadata, loadModel, modelWithWeights } from '../io/weights.js';
+import { readSafetensorsMetadata } from '../io/safetensors.js';
 import { CHECKPOINT_METADATA_KEY, checkpointCardFromMetadata, loadCheckpoint } from './checkpoint.js';
 
 /** Raised for a path that holds no model effnet can open (a user error). */
@@ -104,13 +104,8 @@ export interface OpenedModel {
 export function openModel(path: string, options: OpenModelOptions = {}): OpenedModel {
   const location = locateModel(path, options);
   if (location.kind === 'model') {
-    const { tensors, metadata } = loadSafetensors(location.file);
-    try {
-      const card = cardFromMetadata(metadata, location.file);
-      return { model: modelWithWeights(card, tensors, location.file), card, location };
-    } finally {
-      for (const t of tensors.values()) t.dispose();
-    }
+    const { model, card } = loadModel(location.file);
+    return { model, card, location };
   }
   const checkpoint = loadCheckpoint(location.file);
   try {

@@ -10,7 +10,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCard, type ModelCard } from '../card/model-card.js';
-import { resolveModelCard, type CardRequest } from '../card/resolve.js';
+import { resolveModelCard, stagesOfCard, type CardRequest } from '../card/resolve.js';
 import { saveModel } from '../io/weights.js';
 import { setNumThreads } from '../torch/index.js';
 import { UserError } from '../errors.js';
@@ -54,13 +54,12 @@ export function resolveRunCard(request: ModelRequest | undefined, classes: reado
   const card = resolveModelCard({ ...request, classes });
   if (pretrained !== null) {
     // Strides change no weight's shape, so they may differ; everything else decides what the weights mean.
-    const withoutStrides = (stages: readonly string[]): string[] => stages.map((s) => s.replace(/_s(\d)\1/, ''));
-    const shared = (architecture: ModelCard['architecture']): Record<string, unknown> => ({
-      ...Object.fromEntries(SHARED_WITH_PRETRAINED.map((key) => [key, architecture[key]])),
-      stages: withoutStrides(architecture.stages),
+    const shared = (of: ModelCard): Record<string, unknown> => ({
+      ...Object.fromEntries(SHARED_WITH_PRETRAINED.map((key) => [key, of.architecture[key]])),
+      stages: stagesOfCard(of).map(({ stride: _stride, ...stage }) => stage),
     });
-    const asked = shared(card.architecture);
-    const theirs = shared(pretrained.architecture);
+    const asked = shared(card);
+    const theirs = shared(pretrained);
     const differing = Object.keys(asked).filter((key) => JSON.stringify(asked[key]) !== JSON.stringify(theirs[key]));
     if (differing.length > 0) {
       throw new RunOptionsError(

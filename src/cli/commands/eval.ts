@@ -12,6 +12,7 @@ import { toChannelsLast } from '../../nn/index.js';
 import { openData } from '../../data/spec.js';
 import { openModel } from '../../train/model-file.js';
 import { evaluate } from '../../train/trainer.js';
+import { topK } from '../../infer/topk.js';
 import { setNumThreads } from '../../torch/index.js';
 import { intFlag, numberFlag, UsageError } from '../options.js';
 
@@ -46,15 +47,6 @@ export interface PredictionLine {
   top1Label: string;
   /** Softmax probability of the predicted class. */
   probability: number;
-}
-
-/** The top-1 class and its softmax probability of one row of logits. */
-function topOne(logits: Float32Array, offset: number, classes: number): { index: number; probability: number } {
-  let best = 0;
-  for (let c = 1; c < classes; c++) if (logits[offset + c]! > logits[offset + best]!) best = c;
-  let sum = 0;
-  for (let c = 0; c < classes; c++) sum += Math.exp(logits[offset + c]! - logits[offset + best]!);
-  return { index: best, probability: 1 / sum };
 }
 
 /** Runs the command; returns the exit code (0 done; user errors are thrown and exit with 2 from main). */
@@ -103,10 +95,11 @@ export async function run(args: string[]): Promise<number> {
     // channels_last input through NCHW kernels would re-lay the kernels out at every convolution).
     toChannelsLast(model);
     const lines: PredictionLine[] = [];
+    const classNames = data.classes;
     const onLogits = (indices: Int32Array, logits: Float32Array, classes: number): void => {
       indices.forEach((index, row) => {
-        const best = topOne(logits, row * classes, classes);
-        lines.push({ index, image: data.val.describe(index), label: data.val.label(index), top1: best.index, top1Label: data.classes[best.index] ?? `class ${best.index}`, probability: best.probability });
+        const [best] = topK(logits, classNames, 1, row * classes);
+        lines.push({ index, image: data.val.describe(index), label: data.val.label(index), top1: best!.index, top1Label: best!.label, probability: best!.probability });
       });
     };
     let result;

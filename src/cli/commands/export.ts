@@ -4,7 +4,6 @@
  *   effnet export --checkpoint model.safetensors --out model.onnx [--image-size N]
  */
 import { parseArgs } from 'node:util';
-import { MODEL_CARD_KEY, parseModelCardJson } from '../../card/model-card.js';
 import { exportModelFile } from '../../export/model-file.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
 
@@ -58,7 +57,7 @@ export async function run(args: string[]): Promise<number> {
   const started = performance.now();
   const exported = await exportModelFile(values.checkpoint, { ema: values.ema ?? false, ...(imageSize === undefined ? {} : { imageSize }) });
   writeFileAtomic(values.out, exported.bytes);
-  const card = parseModelCardJson(exported.metadata.get(MODEL_CARD_KEY)!, values.out);
+  const { card } = exported;
   const convs = exported.opCounts.get('Conv') ?? 0;
   process.stdout.write(
     `exported ${card.architecture.name} (${card.classes.count} classes) from ${exported.source} at ${card.eval.size}x${card.eval.size} to ${values.out}: ` +

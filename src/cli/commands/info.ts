@@ -109,7 +109,7 @@ function stageTable(config: EfficientNetConfig, profile: NetworkProfile, card: M
     formatMacs(r.macs),
   ]);
   rows.push(['total', '', '', '', String(profile.stages.reduce((s, r) => s + r.layers, 0)), formatCount(profile.params), formatMacs(profile.macs)]);
-  const strides = card.architecture.stages.map((block) => /_s(\d)\1/.exec(block)?.[1] ?? '?').join(',');
+  const strides = stagesOfCard(card).map((stage) => stage.stride).join(',');
   const title =
     `${describe(config)}\ninput ${profile.imageSize[0]}x${profile.imageSize[1]}, ${profile.numClasses} classes, ${profile.padding} padding, ` +
     `stage strides ${strides}, drop-path ${card.architecture.stochasticDepth}\nmodel card: ${describeCard(card)}`;
