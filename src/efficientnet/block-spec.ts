@@ -11,8 +11,10 @@
  *   MBConv, `ds` depthwise separable = MBConv without expansion), `c` output channels, `s` a single stride digit, no
  *   input channels (they come from the previous stage). `a1`/`p1` (1x1 expand/project kernels), `d0` (no
  *   space-to-depth), `nsw` (SiLU, the default) and `skip` are accepted; other values of them are refused.
- * Everything outside the EfficientNet-B MBConv (CondConv `cc`, mixed kernels `k3.5.7`, grouped convs `gs`, other
- * activations, edge-residual/fused blocks `er`, ...) is refused with a message naming the option.
+ * Fused MBConv (EfficientNetV2's Fused-MBConv, timm's EdgeResidual: the 1x1 expansion and the depthwise kxk
+ * convolution replaced by one full kxk convolution) is written `f1` in the TF dialect (the reference's `fused_conv`
+ * flag) and `er_` in timm's. Everything else outside the MBConv family (CondConv `cc`, mixed kernels `k3.5.7`, grouped
+ * convs `gs`, other activations, ...) is refused with a message naming the option.
  */
 import { UserError } from '../errors.js';
 
@@ -37,6 +39,12 @@ export interface StageArgs {
   seRatio: number;
   /** Whether blocks with stride 1 and equal in/out channels get the identity skip; false for `noskip`. */
   skip: boolean;
+  /**
+   * Whether the blocks are fused (`f1`, timm `er`): one full kxk convolution (stride s) to the expanded channels
+   * replaces the 1x1 expansion and the depthwise convolution; with expansion 1 that convolution maps straight to
+   * the output channels and there is no projection (torchvision's FusedMBConv).
+   */
+  fused: boolean;
 }
 
 /** The spelling a block string was written in. */
@@ -73,7 +81,6 @@ export const EFFICIENTNET_B0_HEAD_CHANNELS = 1280;
 
 const TIMM_BLOCK_TYPES: Record<string, string> = {
   dsa: 'depthwise separable with pointwise activation (MobileNet-V1 style)',
-  er: 'edge residual / fused MBConv (EfficientNet-EdgeTPU, V2)',
   cn: 'plain conv-bn-act',
   tu: 'Tucker conv',
   uir: 'universal inverted residual (MobileNet-V4)',
@@ -110,13 +117,15 @@ export function parseBlockString(blockString: string): ParsedBlockString {
   let tokens = blockString.split('_');
   let dialect: BlockStringDialect = 'tf';
   let depthwiseSeparable = false;
+  let fused = false;
   const head = tokens[0]!;
-  if (head === 'ir' || head === 'ds') {
+  if (head === 'ir' || head === 'ds' || head === 'er') {
     dialect = 'timm';
     depthwiseSeparable = head === 'ds';
+    fused = head === 'er';
     tokens = tokens.slice(1);
   } else if (head in TIMM_BLOCK_TYPES) {
-    fail(blockString, `block type '${head}' (${TIMM_BLOCK_TYPES[head]}) is not supported; use 'ir' (MBConv), 'ds' (depthwise separable) or the TF form without a prefix`);
+    fail(blockString, `block type '${head}' (${TIMM_BLOCK_TYPES[head]}) is not supported; use 'ir' (MBConv), 'ds' (depthwise separable), 'er' (fused MBConv) or the TF form without a prefix`);
   }
 
   const options = new Map<string, string>();
@@ -180,8 +189,9 @@ export function parseBlockString(blockString: string): ParsedBlockString {
     outChannels = parsePositiveInteger(blockString, 'o', required('o', 'output channels', 'o24'), 'output channels');
     const convType = take('c');
     if (convType !== undefined && Number(convType) !== 0) fail(blockString, `conv type 'c${convType}' (grouped/other depthwise conv) is not supported; only 'c0' (plain depthwise) is`);
-    const fused = take('f');
-    if (fused !== undefined && Number(fused) !== 0) fail(blockString, `'f${fused}' (fused MBConv, EfficientNet-EdgeTPU/V2) is not supported; only 'f0'`);
+    const fusedText = take('f');
+    if (fusedText !== undefined && fusedText !== '0' && fusedText !== '1') fail(blockString, `fused conv 'f${fusedText}' must be 'f0' (MBConv) or 'f1' (fused MBConv)`);
+    fused = fusedText === '1';
     const superPixel = take('p');
     if (superPixel !== undefined && Number(superPixel) !== 0) fail(blockString, `super pixel 'p${superPixel}' (space-to-depth) is not supported; only 'p0'`);
     for (const timmOnly of ['a', 'd', 'gs']) {
@@ -198,6 +208,9 @@ export function parseBlockString(blockString: string): ParsedBlockString {
     if (spaceToDepth !== undefined && Number(spaceToDepth) !== 0) fail(blockString, `space-to-depth 'd${spaceToDepth}' is not supported; only 'd0'`);
     const groupSize = take('gs');
     if (groupSize !== undefined) fail(blockString, `group size 'gs${groupSize}' (grouped convs) is not supported; remove it (depthwise is implied)`);
+    if (fused && expandRatio === 1) {
+      fail(blockString, "timm's 'er' block with 'e1' keeps a 1x1 projection that effnet's fused block with expansion 1 does not have; write it in the TF dialect with 'f1' and 'e1' (torchvision's FusedMBConv) or use expansion > 1");
+    }
     const forceIn = take('fc');
     if (forceIn !== undefined) fail(blockString, `'fc${forceIn}' (forced input channels of edge residual blocks) is not supported`);
   }
@@ -211,10 +224,10 @@ export function parseBlockString(blockString: string): ParsedBlockString {
 
   const leftover = [...options.keys()];
   if (leftover.length > 0) {
-    const known = dialect === 'tf' ? 'r k s e i o se c0 f0 p0 noskip' : 'r k s e c se a1 p1 d0 nsw skip noskip';
+    const known = dialect === 'tf' ? 'r k s e i o se c0 f0 f1 p0 noskip' : 'r k s e c se a1 p1 d0 nsw skip noskip';
     fail(blockString, `unknown option${leftover.length > 1 ? 's' : ''} ${leftover.map((k) => `'${k}'`).join(', ')}; the ${dialect === 'tf' ? 'TF' : 'timm'} dialect knows: ${known}`);
   }
-  return { repeats, kernel, stride, expandRatio, inChannels, outChannels, seRatio, skip: !noskip, dialect };
+  return { repeats, kernel, stride, expandRatio, inChannels, outChannels, seRatio, skip: !noskip, fused, dialect };
 }
 
 /** Options for {@link decodeArchitecture}. */
@@ -256,17 +269,25 @@ function formatNumber(value: number): string {
 
 /**
  * Encodes stage args back into a block string. The TF dialect writes `r k s e i o se noskip` in the reference's
- * order (so the reference strings round-trip character for character); timm's writes `ir_`/`ds_` + `r k s e c se`.
+ * order (so the reference strings round-trip character for character), then `f1` for a fused stage; timm's writes
+ * `ir_`/`ds_`/`er_` + `r k s e c se`.
+ * @throws BlockSpecError for a fused stage with expansion 1 in timm's dialect, which has no such block.
  */
 export function encodeBlockString(stage: StageArgs, dialect: BlockStringDialect = 'tf'): string {
   const parts: string[] = [];
-  if (dialect === 'timm') parts.push(stage.expandRatio === 1 ? 'ds' : 'ir');
+  if (dialect === 'timm') {
+    if (stage.fused && stage.expandRatio === 1) {
+      throw new BlockSpecError("a fused stage with expansion 1 has no timm block string (timm's 'er' keeps a projection); encode it in the TF dialect");
+    }
+    parts.push(stage.fused ? 'er' : stage.expandRatio === 1 ? 'ds' : 'ir');
+  }
   parts.push(`r${stage.repeats}`, `k${stage.kernel}`);
   parts.push(dialect === 'tf' ? `s${stage.stride}${stage.stride}` : `s${stage.stride}`);
   parts.push(`e${formatNumber(stage.expandRatio)}`);
   if (dialect === 'tf') parts.push(`i${stage.inChannels}`, `o${stage.outChannels}`);
   else parts.push(`c${stage.outChannels}`);
   if (stage.seRatio > 0) parts.push(`se${formatNumber(stage.seRatio)}`);
+  if (stage.fused && dialect === 'tf') parts.push('f1');
   if (!stage.skip) parts.push('noskip');
   return parts.join('_');
 }

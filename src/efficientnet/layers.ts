@@ -198,32 +198,26 @@ export interface MBConvSettings {
   hasExpansion: boolean;
   seChannels: number;
   hasResidual: boolean;
+  /** A fused MBConv (see {@link FusedMBConv}); MBConv's constructor refuses it. */
+  fused: boolean;
 }
 
 /**
- * Mobile inverted bottleneck with squeeze-excite: [1x1 expand → BN → SiLU] → depthwise kxk → BN → SiLU → SE →
- * 1x1 project → BN, plus the identity skip with stochastic depth when stride 1 and in == out. Children: `block`
- * (a Sequential as torchvision's) and `stochastic_depth`.
+ * What MBConv and FusedMBConv share: the layers as child `block` (a Sequential, as torchvision's), the identity skip
+ * through `stochastic_depth` when the block has a residual, and an eval forward that frees as it goes.
  */
-export class MBConv extends Module {
+export abstract class ResidualBlock extends Module {
   readonly block: Sequential;
   readonly stochasticDepth: StochasticDepth;
   readonly hasResidual: boolean;
   private readonly layers: Module[];
 
-  constructor(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings) {
+  protected constructor(layers: Module[], dropRate: number, hasResidual: boolean) {
     super();
-    const { kernel, stride, inChannels, midChannels, outChannels } = settings;
-    this.layers = [];
-    if (settings.hasExpansion) {
-      this.layers.push(new Conv2dNormActivation(inChannels, midChannels, 1, { padding, batchNorm }));
-    }
-    this.layers.push(new Conv2dNormActivation(midChannels, midChannels, kernel, { stride, groups: midChannels, padding, batchNorm }));
-    if (settings.seChannels > 0) this.layers.push(new SqueezeExcitation(midChannels, settings.seChannels));
-    this.layers.push(new Conv2dNormActivation(midChannels, outChannels, 1, { activation: false, padding, batchNorm }));
-    this.block = this.registerModule('block', new Sequential(...this.layers));
+    this.layers = layers;
+    this.block = this.registerModule('block', new Sequential(...layers));
     this.stochasticDepth = this.registerModule('stochastic_depth', new StochasticDepth(dropRate));
-    this.hasResidual = settings.hasResidual;
+    this.hasResidual = hasResidual;
   }
 
   forward(input: Tensor): Tensor {
@@ -236,6 +230,49 @@ export class MBConv extends Module {
     add_(branch, input);
     return branch;
   }
+}
+
+/**
+ * Mobile inverted bottleneck with squeeze-excite: [1x1 expand → BN → SiLU] → depthwise kxk → BN → SiLU → SE →
+ * 1x1 project → BN, plus the identity skip with stochastic depth when stride 1 and in == out. Children: `block`
+ * (a Sequential as torchvision's) and `stochastic_depth`.
+ */
+export class MBConv extends ResidualBlock {
+  constructor(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings) {
+    if (settings.fused) throw new Error('MBConv: the block is fused; build it with FusedMBConv (or createBlock)');
+    const { kernel, stride, inChannels, midChannels, outChannels } = settings;
+    const layers: Module[] = [];
+    if (settings.hasExpansion) layers.push(new Conv2dNormActivation(inChannels, midChannels, 1, { padding, batchNorm }));
+    layers.push(new Conv2dNormActivation(midChannels, midChannels, kernel, { stride, groups: midChannels, padding, batchNorm }));
+    if (settings.seChannels > 0) layers.push(new SqueezeExcitation(midChannels, settings.seChannels));
+    layers.push(new Conv2dNormActivation(midChannels, outChannels, 1, { activation: false, padding, batchNorm }));
+    super(layers, dropRate, settings.hasResidual);
+  }
+}
+
+/**
+ * Fused MBConv (EfficientNetV2's Fused-MBConv; torchvision's FusedMBConv, timm's EdgeResidual): a full kxk
+ * convolution with the block's stride replaces MBConv's 1x1 expansion and depthwise conv. With expansion:
+ * kxk conv in → mid → BN → SiLU → [SE] → 1x1 project → BN. Without (expansion 1, torchvision's form): kxk conv
+ * in → out → BN → SiLU → [SE]. The identity skip with stochastic depth as MBConv's. Children `block` and
+ * `stochastic_depth`, so its keys are torchvision's (`block.0.0.weight`, ...; SE, when present, is `block.1`).
+ * Faster than MBConv on small, early feature maps where depthwise convs use the hardware poorly.
+ */
+export class FusedMBConv extends ResidualBlock {
+  constructor(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings) {
+    if (!settings.fused) throw new Error('FusedMBConv: the block is not fused; build it with MBConv (or createBlock)');
+    const { kernel, stride, inChannels, midChannels, outChannels } = settings;
+    const convChannels = settings.hasExpansion ? midChannels : outChannels;
+    const layers: Module[] = [new Conv2dNormActivation(inChannels, convChannels, kernel, { stride, padding, batchNorm })];
+    if (settings.seChannels > 0) layers.push(new SqueezeExcitation(convChannels, settings.seChannels));
+    if (settings.hasExpansion) layers.push(new Conv2dNormActivation(midChannels, outChannels, 1, { activation: false, padding, batchNorm }));
+    super(layers, dropRate, settings.hasResidual);
+  }
+}
+
+/** The block module a block spec describes: {@link FusedMBConv} for fused blocks, {@link MBConv} for the others. */
+export function createBlock(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings): MBConv | FusedMBConv {
+  return settings.fused ? new FusedMBConv(settings, dropRate, padding, batchNorm) : new MBConv(settings, dropRate, padding, batchNorm);
 }
 
 /**

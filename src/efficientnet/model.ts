@@ -8,7 +8,7 @@ import type { StageArgs } from './block-spec.js';
 import { efficientNetB0Stages } from './block-spec.js';
 import {
   Conv2dNormActivation,
-  MBConv,
+  createBlock,
   forwardChain,
   initConvolution_,
 } from './layers.js';
@@ -54,7 +54,7 @@ function checkInteger(what: string, value: number): void {
 }
 
 /**
- * EfficientNet: stem conv 3x3/2 → stages of MBConv blocks → head conv 1x1 → global average pool → dropout → linear.
+ * EfficientNet: stem conv 3x3/2 → stages of MBConv (or fused MBConv) blocks → head conv 1x1 → global average pool → dropout → linear.
  * Children: `features` (0 stem, 1..n stages, n+1 head), `avgpool`, `classifier` (`0` dropout, `1` linear).
  */
 export class EfficientNet extends Module {
@@ -98,7 +98,7 @@ export class EfficientNet extends Module {
     this.stem = new Conv2dNormActivation(inChannels, spec.stemChannels, spec.stemKernel, { stride: spec.stemStride, padding, batchNorm });
     this.stages = spec.stages.map(
       (stage) =>
-        new Sequential(...stage.blocks.map((block) => new MBConv(block, stochasticDepthRate(block, spec, stochasticDepth), padding, batchNorm))),
+        new Sequential(...stage.blocks.map((block) => createBlock(block, stochasticDepthRate(block, spec, stochasticDepth), padding, batchNorm))),
     );
     const lastChannels = spec.stages[spec.stages.length - 1]!.outChannels;
     this.head = new Conv2dNormActivation(lastChannels, spec.headChannels, 1, { padding, batchNorm });

@@ -95,27 +95,49 @@ function conv(inputSize: [number, number], inChannels: number, outChannels: numb
   return { params: outChannels * perOutput, macs: outputSize[0] * outputSize[1] * outChannels * perOutput, outputSize };
 }
 
-/** Cost of one MBConv block on an input of the given size. */
+/** Parameters and MACs of the squeeze-excite on `channels` (two 1x1 convs with bias on the pooled 1x1 map). */
+function squeezeExciteCost(channels: number, squeezeChannels: number): Cost {
+  return {
+    params: channels * squeezeChannels + squeezeChannels + squeezeChannels * channels + channels,
+    macs: 2 * channels * squeezeChannels,
+  };
+}
+
+/** Cost of one MBConv or fused MBConv block on an input of the given size. */
 export function profileBlock(block: BlockSpec, inputSize: [number, number], padding: PaddingMode = 'symmetric'): BlockProfile {
   let params = 0;
   let macs = 0;
-  if (block.hasExpansion) {
-    const expand = conv(inputSize, block.inChannels, block.midChannels, 1, 1, 1, padding);
-    params += expand.params + 2 * block.midChannels;
-    macs += expand.macs;
+  let outputSize: [number, number];
+  // The channels the SE and the projection see: the expansion's, or the fused conv's output without expansion.
+  let innerChannels = block.midChannels;
+  if (block.fused) {
+    innerChannels = block.hasExpansion ? block.midChannels : block.outChannels;
+    const full = conv(inputSize, block.inChannels, innerChannels, block.kernel, block.stride, 1, padding);
+    params += full.params + 2 * innerChannels;
+    macs += full.macs;
+    outputSize = full.outputSize;
+  } else {
+    if (block.hasExpansion) {
+      const expand = conv(inputSize, block.inChannels, block.midChannels, 1, 1, 1, padding);
+      params += expand.params + 2 * block.midChannels;
+      macs += expand.macs;
+    }
+    const depthwise = conv(inputSize, block.midChannels, block.midChannels, block.kernel, block.stride, block.midChannels, padding);
+    params += depthwise.params + 2 * block.midChannels;
+    macs += depthwise.macs;
+    outputSize = depthwise.outputSize;
   }
-  const depthwise = conv(inputSize, block.midChannels, block.midChannels, block.kernel, block.stride, block.midChannels, padding);
-  params += depthwise.params + 2 * block.midChannels;
-  macs += depthwise.macs;
   if (block.seChannels > 0) {
-    // reduce and expand 1x1 convs with bias on the pooled 1x1 map
-    params += block.midChannels * block.seChannels + block.seChannels + block.seChannels * block.midChannels + block.midChannels;
-    macs += 2 * block.midChannels * block.seChannels;
+    const se = squeezeExciteCost(innerChannels, block.seChannels);
+    params += se.params;
+    macs += se.macs;
   }
-  const project = conv(depthwise.outputSize, block.midChannels, block.outChannels, 1, 1, 1, padding);
-  params += project.params + 2 * block.outChannels;
-  macs += project.macs;
-  return { block, params, macs, inputSize, outputSize: depthwise.outputSize };
+  if (!block.fused || block.hasExpansion) {
+    const project = conv(outputSize, block.midChannels, block.outChannels, 1, 1, 1, padding);
+    params += project.params + 2 * block.outChannels;
+    macs += project.macs;
+  }
+  return { block, params, macs, inputSize, outputSize };
 }
 
 function normalizeSize(size: number | readonly [number, number]): [number, number] {
@@ -127,7 +149,7 @@ function normalizeSize(size: number | readonly [number, number]): [number, numbe
 }
 
 function operatorName(block: BlockSpec): string {
-  return `MBConv${block.expandRatio}, k${block.kernel}x${block.kernel}`;
+  return `${block.fused ? 'FusedMBConv' : 'MBConv'}${block.expandRatio}, k${block.kernel}x${block.kernel}`;
 }
 
 /**

@@ -145,6 +145,12 @@ export interface BlockSpec {
   seChannels: number;
   /** Whether the identity skip (with stochastic depth) is used: stride 1, in == out and the stage allows skips. */
   hasResidual: boolean;
+  /**
+   * Whether the block is a fused MBConv: a full kxk convolution (stride s) replaces the 1x1 expansion and the
+   * depthwise conv. With `hasExpansion` it maps in → mid and a 1x1 projection follows; without, it maps in → out
+   * and nothing follows (torchvision's FusedMBConv). SE, when present, acts on that convolution's output.
+   */
+  fused: boolean;
 }
 
 /** One stage after scaling. */
@@ -249,6 +255,7 @@ export function scaleNetwork(stages: readonly StageArgs[], options: ScaleNetwork
         seRatio: base.seRatio,
         seChannels: base.seRatio > 0 ? Math.max(1, Math.floor(blockIn * base.seRatio)) : 0,
         hasResidual: base.skip && stride === 1 && blockIn === outChannels,
+        fused: base.fused,
       });
     }
     return {
@@ -261,6 +268,7 @@ export function scaleNetwork(stages: readonly StageArgs[], options: ScaleNetwork
       outChannels,
       seRatio: base.seRatio,
       skip: base.skip,
+      fused: base.fused,
       blocks,
       base: { ...base },
     };

@@ -10,7 +10,7 @@
  */
 import { writeFileAtomic } from '../io/safetensors.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, Module, Sequential, SiLU } from '../nn/index.js';
-import { Conv2dNormActivation, Conv2dSame, MBConv, SqueezeExcitation, samePadding } from '../efficientnet/layers.js';
+import { Conv2dNormActivation, Conv2dSame, ResidualBlock, SqueezeExcitation, samePadding } from '../efficientnet/layers.js';
 import type { EfficientNet } from '../efficientnet/model.js';
 import { efficientNetB0Stages } from '../efficientnet/block-spec.js';
 import { cardOfModel, modelCardMismatch } from '../card/build.js';
@@ -129,7 +129,7 @@ class EfficientNetWriter {
     return { name: out!, size: x.size };
   }
 
-  mbconv(block: MBConv, x: Cursor): Cursor {
+  residualBlock(block: ResidualBlock, x: Cursor): Cursor {
     const y = this.module(block.block, x);
     if (!block.hasResidual) return y;
     const [out] = this.graph.addNode('Add', [y.name, x.name]);
@@ -139,7 +139,7 @@ class EfficientNetWriter {
   module(module: Module, x: Cursor): Cursor {
     if (module instanceof Conv2dNormActivation) return this.convNormActivation(module, x);
     if (module instanceof SqueezeExcitation) return this.squeezeExcitation(module, x);
-    if (module instanceof MBConv) return this.mbconv(module, x);
+    if (module instanceof ResidualBlock) return this.residualBlock(module, x);
     if (module instanceof Sequential) {
       let y = x;
       for (const [, child] of module.namedChildren()) y = this.module(child, y);
@@ -147,7 +147,7 @@ class EfficientNetWriter {
     }
     throw new Error(
       `exportEfficientNet: no ONNX form for module ${module.constructor.name}; ` +
-        'the exporter knows Conv2dNormActivation, SqueezeExcitation, MBConv and Sequential',
+        'the exporter knows Conv2dNormActivation, SqueezeExcitation, MBConv, FusedMBConv and Sequential',
     );
   }
 

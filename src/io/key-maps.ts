@@ -28,7 +28,8 @@ function addSqueezeExcite(map: Map<string, string>, timm: string, ours: string):
 /**
  * timm key → our key for every tensor of `model`. Blocks without an expansion conv are timm's
  * DepthwiseSeparableConv (`conv_dw`, `bn1`, `se`, `conv_pw`, `bn2`); the others its InvertedResidual (`conv_pw`,
- * `bn1`, `conv_dw`, `bn2`, `se`, `conv_pwl`, `bn3`).
+ * `bn1`, `conv_dw`, `bn2`, `se`, `conv_pwl`, `bn3`); fused blocks its EdgeResidual (`conv_exp`, `bn1`, `se`,
+ * `conv_pwl`, `bn2`).
  */
 export function timmKeyMap(model: EfficientNet): Map<string, string> {
   const map = new Map<string, string>();
@@ -39,7 +40,12 @@ export function timmKeyMap(model: EfficientNet): Map<string, string> {
       const ours = `features.${i + 1}.${j}.block`;
       let layer = 0;
       const hasSe = block.seChannels > 0;
-      if (block.hasExpansion) {
+      if (block.fused) {
+        // timm's EdgeResidual: conv_exp (kxk) + bn1, se, conv_pwl + bn2 (expansion > 1 only; see block-spec).
+        addConvBn(map, `${timm}.conv_exp`, `${timm}.bn1`, `${ours}.${layer++}`);
+        if (hasSe) addSqueezeExcite(map, `${timm}.se`, `${ours}.${layer++}`);
+        if (block.hasExpansion) addConvBn(map, `${timm}.conv_pwl`, `${timm}.bn2`, `${ours}.${layer++}`);
+      } else if (block.hasExpansion) {
         addConvBn(map, `${timm}.conv_pw`, `${timm}.bn1`, `${ours}.${layer++}`);
         addConvBn(map, `${timm}.conv_dw`, `${timm}.bn2`, `${ours}.${layer++}`);
         if (hasSe) addSqueezeExcite(map, `${timm}.se`, `${ours}.${layer++}`);

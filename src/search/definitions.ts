@@ -98,7 +98,7 @@ export function repeatTrials(trials: TrialDefinition[], seed: number, repeats: n
  */
 export function networkKey(config: ScaledConfigJson): string {
   const spec = networkSpec(config, stagesOf(config));
-  return JSON.stringify([config.resolution, config.dropout, spec.stemChannels, spec.headChannels, spec.stages.map((s) => [s.repeats, s.inChannels, s.outChannels, s.kernel, s.stride, s.expandRatio, s.seRatio, s.skip])]);
+  return JSON.stringify([config.resolution, config.dropout, spec.stemChannels, spec.headChannels, spec.stages.map((s) => [s.repeats, s.inChannels, s.outChannels, s.kernel, s.stride, s.expandRatio, s.seRatio, s.skip, s.fused])]);
 }
 
 /**

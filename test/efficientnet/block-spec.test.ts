@@ -31,7 +31,7 @@ test('B0 reference strings decode to the paper Table 1 stages', () => {
   assert.equal(stages.length, 7);
   stages.forEach((stage, i) => {
     const [kernel, stride, expandRatio, inChannels, outChannels, repeats] = table[i]!;
-    assert.deepEqual(stage, { repeats, kernel, stride, expandRatio, inChannels, outChannels, seRatio: 0.25, skip: true });
+    assert.deepEqual(stage, { repeats, kernel, stride, expandRatio, inChannels, outChannels, seRatio: 0.25, skip: true, fused: false });
   });
 });
 
@@ -67,7 +67,9 @@ test('random stage args round-trip in both dialects', () => {
         outChannels: 8 * (1 + Math.floor(random() * 80)),
         seRatio: pick([0, 0.25, 0.5, 0.125, 1]),
         skip: random() < 0.8,
+        fused: false,
       };
+      stage.fused = stage.expandRatio !== 1 && random() < 0.3;
       stages.push(stage);
       previous = stage.outChannels;
     }
@@ -93,6 +95,21 @@ test("timm's EfficientNet-B0 definition decodes to the same stages", () => {
   assert.deepEqual(decodeArchitecture(['ir_r1_k3_s1_e1_c16_se0.25_a1_p1_d0_nsw_skip']), decodeArchitecture(['r1_k3_s11_e1_i32_o16_c0_f0_p0_se0.25']));
   // ds without e
   assert.equal(parseBlockString('ds_r1_k3_s1_c16').expandRatio, 1);
+});
+
+test('fused blocks: f1 (TF) and er (timm) decode to the same stage; e1 fused only in the TF dialect', () => {
+  const tf = parseBlockString('r2_k3_s22_e4_i24_o48_se0.25_f1');
+  assert.equal(tf.fused, true);
+  assert.equal(tf.expandRatio, 4);
+  const timm = parseBlockString('er_r2_k3_s2_e4_c48_se0.25');
+  assert.deepEqual({ ...timm, dialect: 'tf', inChannels: 24 }, tf);
+  assert.equal(parseBlockString('r2_k3_s22_e4_i24_o48_f0').fused, false);
+  const e1 = parseBlockString('r2_k3_s11_e1_i24_o24_f1');
+  assert.equal(e1.fused, true);
+  assert.equal(encodeBlockString({ ...e1, inChannels: 24 }), 'r2_k3_s11_e1_i24_o24_f1');
+  assert.throws(() => parseBlockString('er_r2_k3_s1_e1_c24'), /keeps a 1x1 projection/);
+  assert.throws(() => encodeBlockString({ ...e1, inChannels: 24 }, 'timm'), /no timm block string/);
+  assert.throws(() => parseBlockString('r2_k3_s22_e4_i24_o48_f2'), /must be 'f0' \(MBConv\) or 'f1'/);
 });
 
 test('the channel chain must connect', () => {
@@ -124,13 +141,13 @@ test('bad and unsupported strings are refused with the option named', () => {
     ['r2_k3_s22_e6_i16_o24_r3', /option 'r' is given twice/],
     ['r2_k3_s22_e6_i16_o24__se0.25', /empty option/],
     ['r2_k3_s22_e6_i16_o24_c1', /conv type 'c1'.*not supported/],
-    ['r2_k3_s22_e6_i16_o24_f1', /fused MBConv/],
+    ['r2_k3_s22_e6_i16_o24_f3', /fused conv 'f3'/],
     ['r2_k3_s22_e6_i16_o24_p1', /super pixel/],
     ['r2_k3_s22_e6_i16_o24_cc', /CondConv/],
     ['r2_k3_s22_e6_i16_o24_a1', /'a' is a timm option/],
     ['r2_k3_s22_e6_i16_o24_d1', /'d' is a timm option/],
     ['r2_k3_s22_e6_i16_o24_z5', /unknown option 'z'/],
-    ['er_r1_k3_s1_e4_c24', /block type 'er'.*not supported/],
+    ['uir_r1_k3_s1_e4_c24', /block type 'uir'.*not supported/],
     ['cn_r1_k3_s1_c24', /block type 'cn'/],
     ['ir_r2_k3_s2_e6_i16_o24', /drop 'i'\/'o'/],
     ['ir_r2_k3_s2_e6_c24_a3', /expansion conv kernel 'a3'/],
