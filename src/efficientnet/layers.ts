@@ -85,6 +85,26 @@ export function forwardChain(input: Tensor, layers: Iterable<Module>): Tensor {
   return x;
 }
 
+/** Sees the input of every SiLU that follows a batch norm (see {@link observeActivations}). */
+export type ActivationObserver = (preActivation: Tensor) => void;
+
+let activationObserver: ActivationObserver | null = null;
+
+/**
+ * Runs `fn` with `observer` called on the pre-activation (the batch norm's output) of every conv → BN → SiLU unit
+ * the forward passes run, in order: what activation-pattern analyses such as the NASWOT zero-cost score read (as
+ * PyTorch forward hooks on the activations would). One observer at a time; the previous one is restored after.
+ */
+export function observeActivations<T>(observer: ActivationObserver, fn: () => T): T {
+  const previous = activationObserver;
+  activationObserver = observer;
+  try {
+    return fn();
+  } finally {
+    activationObserver = previous;
+  }
+}
+
 /** Options of {@link Conv2dNormActivation}. */
 export interface ConvNormActivationOptions {
   stride?: number;
@@ -123,6 +143,7 @@ export class Conv2dNormActivation extends Sequential {
     const normalised = this.bn.forward(convolved);
     if (!isGradEnabled()) convolved.dispose();
     if (!this.activate) return normalised;
+    if (activationObserver !== null) activationObserver(normalised);
     if (isGradEnabled()) return silu(normalised);
     // No autograd graph to keep: activate in place (as torchvision's SiLU(inplace=True)).
     applyInPlace('aten::silu_', normalised);
