@@ -26,7 +26,7 @@ export interface CommandModule {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'import', 'export', 'predict', 'serve-demo', 'version'] as const;
+const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'nas', 'import', 'export', 'predict', 'serve-demo', 'version'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 

@@ -193,11 +193,12 @@ export function scalingStudyDefinition(
 
 /**
  * The per-trial settings a worker derives from a stored spec; a repeated trial's own seed (`config.seed`, see
- * {@link repeatTrials}) replaces the search's.
+ * {@link repeatTrials}) replaces the search's, and a promoted trial's own budget (`config.budget`, successive
+ * halving) the search's.
  */
 export function trialSettingsFromSpec(spec: { [key: string]: Json }, trialConfig: { [key: string]: Json } = {}): TrialSettings {
   return {
-    budget: parseBudget(String(spec.budget)),
+    budget: parseBudget(String(trialConfig.budget ?? spec.budget)),
     recipe: spec.recipe as unknown as TrialSettings['recipe'],
     batchSize: Number(spec.batchSize),
     seed: Number(trialConfig.seed ?? spec.seed),

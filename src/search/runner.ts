@@ -33,6 +33,13 @@ export interface RunSearchOptions {
   onRequeued?: (trials: TrialRow[]) => void;
   /** Replacement workers started after crashes; default 2 x parallel. */
   maxRespawns?: number;
+  /**
+   * Workers wait for new trials instead of exiting when none is pending, until the search's state says
+   * `closed: true` (an architecture search, whose coordinator adds trials as results come in); default false.
+   */
+  wait?: boolean;
+  /** Called every `pollMs` before the progress line (an architecture search tells results and asks here). */
+  onPoll?: () => void;
 }
 
 /** What a run did. */
@@ -89,7 +96,8 @@ export async function runSearch(options: RunSearchOptions): Promise<RunSearchRes
     try {
       await new Promise<void>((resolveAll, rejectAll) => {
         const spawn = (tag: number): void => {
-          const child = fork(WORKER_ENTRY, ['--db', options.dbPath, '--search', String(options.searchId), '--threads', String(threads), '--tag', String(tag)], {
+          const args = ['--db', options.dbPath, '--search', String(options.searchId), '--threads', String(threads), '--tag', String(tag)];
+          const child = fork(WORKER_ENTRY, options.wait ? [...args, '--wait'] : args, {
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
           });
           workersStarted += 1;
@@ -100,7 +108,7 @@ export async function runSearch(options: RunSearchOptions): Promise<RunSearchRes
             try {
               if (code !== 0 && child.pid !== undefined) {
                 store.failTrialsOfPid(options.searchId, child.pid, `the worker process (pid ${child.pid}) died with ${signal ?? `exit code ${code}`} while training this trial`);
-                if (store.counts(options.searchId).pending > 0 && respawnsLeft > 0) {
+                if ((store.counts(options.searchId).pending > 0 || (options.wait === true && !store.searchClosed(options.searchId))) && respawnsLeft > 0) {
                   respawnsLeft -= 1;
                   spawn(workersStarted);
                 }
@@ -119,6 +127,13 @@ export async function runSearch(options: RunSearchOptions): Promise<RunSearchRes
         }
         for (let i = 0; i < count; i += 1) spawn(i);
         timer = setInterval(() => {
+          try {
+            options.onPoll?.();
+          } catch (error) {
+            stopChildren();
+            rejectAll(error);
+            return;
+          }
           try {
             progress();
           } catch {

@@ -170,6 +170,17 @@ CREATE TABLE IF NOT EXISTS epoch_metrics (
   recorded_at INTEGER NOT NULL,
   PRIMARY KEY (trial_id, attempt, epoch)
 );
+CREATE TABLE IF NOT EXISTS search_state (
+  search_id INTEGER PRIMARY KEY REFERENCES searches(id),
+  state TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+  search_id INTEGER NOT NULL REFERENCES searches(id),
+  seq INTEGER NOT NULL,
+  record TEXT NOT NULL,
+  PRIMARY KEY (search_id, seq)
+);
 CREATE TABLE IF NOT EXISTS claims (
   id INTEGER PRIMARY KEY,
   trial_id INTEGER NOT NULL REFERENCES trials(id),
@@ -312,14 +323,70 @@ export class ExperimentStore {
     trials.forEach((trial, i) => insert.run(searchId, firstSeq + i, trial.label, JSON.stringify(trial.config)));
   }
 
-  /** Appends trials to a search (after its existing ones). */
-  addTrials(searchId: number, trials: { label: string; config: { [key: string]: Json } }[]): void {
+  /**
+   * Appends trials to a search (after its existing ones). With `state`, the search's state (see
+   * {@link ExperimentStore.searchState}) is replaced in the same transaction, so that a proposal and the strategy
+   * state that made it are stored together or not at all.
+   */
+  addTrials(searchId: number, trials: { label: string; config: { [key: string]: Json } }[], state?: Json): void {
     this.guard('adding trials', () =>
       this.db.transaction(() => {
         const next = (this.db.prepare('SELECT COALESCE(MAX(seq) + 1, 0) AS next FROM trials WHERE search_id = ?').get(searchId) as { next: number }).next;
         this.insertTrials(searchId, trials, next);
+        if (state !== undefined) this.writeState(searchId, state);
       }).immediate(),
     );
+  }
+
+  private writeState(searchId: number, state: Json): void {
+    this.db
+      .prepare('INSERT INTO search_state (search_id, state, updated_at) VALUES (?, ?, ?) ON CONFLICT (search_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at')
+      .run(searchId, JSON.stringify(state), Date.now());
+  }
+
+  /**
+   * The search's own state (an architecture search's strategy: population or controller, generator, which results it
+   * was told), or null before any was written.
+   */
+  searchState(searchId: number): Json | null {
+    return this.guard('reading the search state', () => {
+      const raw = this.db.prepare('SELECT state FROM search_state WHERE search_id = ?').get(searchId) as { state: string } | undefined;
+      return raw === undefined ? null : (JSON.parse(raw.state) as Json);
+    });
+  }
+
+  /**
+   * Records untrained evaluations of a search (an architecture search's zero-cost screening: one JSON record per
+   * candidate, numbered from 0), replacing records of the same numbers.
+   */
+  recordScores(searchId: number, records: { seq: number; record: { [key: string]: Json } }[]): void {
+    this.guard('recording scores', () =>
+      this.db.transaction(() => {
+        const insert = this.db.prepare('INSERT OR REPLACE INTO scores (search_id, seq, record) VALUES (?, ?, ?)');
+        for (const r of records) insert.run(searchId, r.seq, JSON.stringify(r.record));
+      }).immediate(),
+    );
+  }
+
+  /** The search's untrained evaluations, in order. */
+  scores(searchId: number): { seq: number; record: { [key: string]: Json } }[] {
+    return this.guard('reading scores', () =>
+      (this.db.prepare('SELECT seq, record FROM scores WHERE search_id = ? ORDER BY seq').all(searchId) as { seq: number; record: string }[]).map((r) => ({
+        seq: r.seq,
+        record: JSON.parse(r.record) as { [key: string]: Json },
+      })),
+    );
+  }
+
+  /** Whether the search's state says `closed: true`: its coordinator adds no more trials (waiting workers exit). */
+  searchClosed(searchId: number): boolean {
+    const state = this.searchState(searchId);
+    return state !== null && typeof state === 'object' && !Array.isArray(state) && state.closed === true;
+  }
+
+  /** Replaces the search's state. */
+  setSearchState(searchId: number, state: Json): void {
+    this.guard('writing the search state', () => this.db.transaction(() => this.writeState(searchId, state)).immediate());
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * A small SVG line-chart writer (no dependencies): one polyline with point markers per series, linear or log₂ x
- * axis, ticks and a legend. Used for the scaling study's accuracy-vs-MACs chart (the paper's Figure 8).
+ * axis, ticks and a legend; a series may be a scatter. Used for the scaling study's accuracy-vs-MACs chart (the
+ * paper's Figure 8) and the architecture search's candidates with their Pareto front.
  */
 
 /** One series of a chart. */
@@ -9,6 +10,8 @@ export interface ChartSeries {
   name: string;
   /** Points; drawn in x order. */
   points: { x: number; y: number }[];
+  /** Join the points with a line; default true (false: a scatter, e.g. every candidate of a search). */
+  connect?: boolean;
 }
 
 /** Options of {@link lineChartSvg}. */
@@ -100,10 +103,12 @@ export function lineChartSvg(options: LineChartOptions): string {
   options.series.forEach((series, i) => {
     const colour = SERIES_COLOURS[i % SERIES_COLOURS.length]!;
     const points = series.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!options.logX || p.x > 0)).sort((a, b) => a.x - b.x);
-    if (points.length > 1) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${points.map((p) => `${f(px(p.x))},${f(py(p.y))}`).join(' ')}"/>`);
+    const connect = series.connect ?? true;
+    if (connect && points.length > 1) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${points.map((p) => `${f(px(p.x))},${f(py(p.y))}`).join(' ')}"/>`);
     for (const p of points) out.push(`<circle cx="${f(px(p.x))}" cy="${f(py(p.y))}" r="4" fill="${colour}"><title>${escapeXml(`${series.name}: x=${formatTick(p.x)}, y=${p.y.toFixed(4)}`)}</title></circle>`);
     const ly = margin.top + 10 + i * 20;
-    out.push(`<line x1="${width - margin.right + 15}" y1="${ly}" x2="${width - margin.right + 40}" y2="${ly}" stroke="${colour}" stroke-width="2"/>`);
+    if (connect) out.push(`<line x1="${width - margin.right + 15}" y1="${ly}" x2="${width - margin.right + 40}" y2="${ly}" stroke="${colour}" stroke-width="2"/>`);
+    else out.push(`<circle cx="${width - margin.right + 27}" cy="${ly}" r="4" fill="${colour}"/>`);
     out.push(`<text x="${width - margin.right + 46}" y="${ly + 4}">${escapeXml(series.name)}</text>`);
   });
   out.push('</svg>');
