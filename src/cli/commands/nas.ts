@@ -14,6 +14,7 @@ import { ExperimentStore, type Json } from '../../search/store.js';
 import { DEFAULT_TRIAL_BATCH_SIZE, trialCard } from '../../search/trial.js';
 import { formatDuration } from '../../search/progress.js';
 import { buildRun } from '../../train/run-builder.js';
+import { manualSeed } from '../../torch/index.js';
 import { profileConfig } from '../../search/match.js';
 import { EFFICIENTNET_B0_BLOCK_STRINGS } from '../../efficientnet/block-spec.js';
 import { builtInSpace, builtInSpaceNames } from '../../search/nas/spaces.js';
@@ -29,6 +30,7 @@ import {
   nasSpecOf,
   rankScreened,
   screenCandidates,
+  scoreCandidate,
   type NasSpec,
   type ScreenRecord,
 } from '../../search/nas/search.js';
@@ -55,6 +57,8 @@ const USAGE = `usage: effnet nas --data SPEC --budget 1ep|5min|20steps [--strate
   --warm W             train the W best screened candidates first (default: the population, 20, for evolution; else P)
   --rungs R            successive halving after the search: R rounds of the best 1/η trained η times longer (default 0)
   --eta E              η of successive halving (default 3)
+  --compare R          then train the reward-best candidate and the space's base (B0 in b0) R times each, seeds
+                       seed+1000.., at --compare-budget B (default the last rung's budget); the report gives mean ± sd
   --population P       evolution: population (default 20); --sample-size S: tournament size (default 5)
   --learning-rate L    reinforce: logits' learning rate (default 0.1); --baseline-momentum M (default 0.9)
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P)
@@ -74,7 +78,7 @@ const OPTIONS = {
   data: { type: 'string' }, budget: { type: 'string' }, strategy: { type: 'string' }, trials: { type: 'string' }, resolution: { type: 'string' },
   space: { type: 'string' }, reward: { type: 'string' }, 'target-macs': { type: 'string' }, 'target-latency': { type: 'string' }, exponent: { type: 'string' },
   beta: { type: 'string' }, latency: { type: 'boolean' }, 'latency-runs': { type: 'string' }, screen: { type: 'string' }, warm: { type: 'string' },
-  rungs: { type: 'string' }, eta: { type: 'string' }, population: { type: 'string' }, 'sample-size': { type: 'string' }, 'learning-rate': { type: 'string' },
+  rungs: { type: 'string' }, eta: { type: 'string' }, compare: { type: 'string' }, 'compare-budget': { type: 'string' }, population: { type: 'string' }, 'sample-size': { type: 'string' }, 'learning-rate': { type: 'string' },
   'baseline-momentum': { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' }, db: { type: 'string' }, name: { type: 'string' },
   seed: { type: 'string' }, 'batch-size': { type: 'string' }, recipe: { type: 'string' }, 'loader-workers': { type: 'string' }, 'eval-every-epoch': { type: 'boolean' },
   'report-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, 'print-space': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
@@ -172,6 +176,8 @@ export async function run(args: string[]): Promise<number> {
     ...(values.warm === undefined ? {} : { warm: parseIntegerFlag('warm', values.warm, 0)! }),
     ...(values.rungs === undefined ? {} : { rungs: parseIntegerFlag('rungs', values.rungs, 0)! }),
     ...(values.eta === undefined ? {} : { eta: parseIntegerFlag('eta', values.eta, 2)! }),
+    ...(values.compare === undefined ? {} : { compareRepeats: parseIntegerFlag('compare', values.compare, 0)! }),
+    ...(values['compare-budget'] === undefined ? {} : { compareBudget: values['compare-budget'] }),
     parallel,
     seed: parseIntegerFlag('seed', values.seed, 0) ?? 0,
     data: values.data,
@@ -190,6 +196,7 @@ export async function run(args: string[]): Promise<number> {
   let coordinator: NasCoordinator;
   let searchId: number;
   let screened: ScreenRecord[] = [];
+  let scorer: ((candidate: import('../../search/nas/strategy.js').Candidate) => number) | null = null;
   try {
     const existing = store.findSearch(name);
     if (existing !== null) nasSpecOf(existing.kind, existing.spec, `search '${name}' in ${dbPath}`);
@@ -214,12 +221,17 @@ export async function run(args: string[]): Promise<number> {
         screened = screenCandidates(store, search.id, spec, images, (done, total) => {
           if (!values.quiet && (done % 100 === 0 || done === total)) out(`  screened ${done}/${total} (${((performance.now() - screenStarted) / done).toFixed(0)} ms each)`);
         });
-        images.dispose();
+        const space = resolveSearchSpace(spec.space);
+        let scored = 0;
+        scorer = (candidate) => {
+          manualSeed(spec.seed + 100_000 + scored++);
+          return scoreCandidate(space, spec, candidate, images);
+        };
       } finally {
         await run.close();
       }
     }
-    coordinator = new NasCoordinator(store, search.id, spec, rankScreened(spec, screened));
+    coordinator = new NasCoordinator(store, search.id, spec, rankScreened(spec, screened), scorer);
     coordinator.poll();
   } catch (error) {
     store.close();

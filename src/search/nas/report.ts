@@ -12,7 +12,7 @@ import { writeScaledConfig, type ScaledConfigJson } from '../../card/config-file
 import type { SearchRow, TrialRow } from '../store.js';
 import { lineChartSvg } from '../svg.js';
 import { hypervolume, paretoFront, type TradeOffPoint } from './pareto.js';
-import { trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
+import { bestTrial, trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
 
 /** Ranks with ties averaged (1-based), as Spearman's ρ needs. */
 export function averageRanks(values: readonly number[]): number[] {
@@ -78,7 +78,7 @@ function rootSeq(trial: TrialRow, bySeq: Map<number, TrialRow>): number {
  */
 export function fidelityCorrelations(trials: readonly TrialRow[]): FidelityCorrelation[] {
   const bySeq = new Map(trials.map((t) => [t.seq, t]));
-  const done = trials.filter((t) => t.status === 'done' && t.valTop1 !== null);
+  const done = trials.filter((t) => t.status === 'done' && t.valTop1 !== null && (t.config as NasTrialConfig).rung >= 0);
   const byRoot = new Map<number, Map<number, TrialRow>>();
   for (const t of done) {
     const root = rootSeq(t, bySeq);
@@ -111,14 +111,6 @@ export function screenCorrelations(records: readonly ScreenRecord[]): FidelityCo
     { signal: 'NASWOT score', against: 'parameters', rho: spearman(scores, records.map((r) => r.params)), count: records.length },
     { signal: 'NASWOT score', against: 'MACs', rho: spearman(scores, records.map((r) => r.macs)), count: records.length },
   ];
-}
-
-/** The trial of a search that the report names best: the highest rung's best reward. */
-export function bestTrial(spec: NasSpec, trials: readonly TrialRow[]): TrialRow | null {
-  const done = trials.filter((t) => t.status === 'done' && t.valTop1 !== null);
-  if (done.length === 0) return null;
-  const top = Math.max(...done.map((t) => (t.config as NasTrialConfig).rung));
-  return done.filter((t) => (t.config as NasTrialConfig).rung === top).sort((a, b) => trialReward(spec, b) - trialReward(spec, a) || a.seq - b.seq)[0]!;
 }
 
 const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(2)}%`);
@@ -167,6 +159,29 @@ export function writeNasReport(dir: string, search: SearchRow, spec: NasSpec, tr
     const bestPath = join(dir, 'best.json');
     writeScaledConfig(bestPath, config.config as unknown as ScaledConfigJson);
     files.push(bestPath);
+  }
+  const compared = trials.filter((t) => (t.config as NasTrialConfig).stage === 'compare');
+  if (compared.length > 0) {
+    const summary = (role: string): string => {
+      const runs = compared.filter((t) => (t.config as NasTrialConfig).role === role && t.status === 'done' && t.valTop1 !== null);
+      if (runs.length === 0) return `| ${role} | – | – | 0 |`;
+      const values = runs.map((t) => t.valTop1!);
+      const mean = values.reduce((s, v) => s + v, 0) / values.length;
+      const sd = values.length > 1 ? Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / (values.length - 1)) : NaN;
+      const config = runs[0]!.config as NasTrialConfig;
+      const rewards = runs.map((t) => trialReward(spec, t));
+      const meanReward = rewards.reduce((s, v) => s + v, 0) / rewards.length;
+      return `| ${role === 'best' ? 'found (reward-best)' : `base (${spec.space.name})`} | ${(mean * 100).toFixed(2)}% ± ${Number.isNaN(sd) ? '–' : (sd * 100).toFixed(2)} | ${meanReward.toFixed(4)} | ${mega(config.macs)} | ${mega(config.params)} | ${values.map((v) => (v * 100).toFixed(2)).join(', ')} |`;
+    };
+    lines.push(
+      `## Comparison with the base network (${spec.compareBudget}, seeds ${spec.seed + 1000}..${spec.seed + 999 + spec.compareRepeats})`,
+      '',
+      '| network | top-1 mean ± sd | reward (mean) | MACs | params | runs |',
+      '|---|---|---|---|---|---|',
+      summary('best'),
+      summary('base'),
+      '',
+    );
   }
   lines.push(
     '## Pareto front (accuracy vs MACs, search stage)',

@@ -24,13 +24,13 @@ import { isSmallImage, smallImageStages } from '../../card/small-images.js';
 import type { ScaledConfigJson } from '../../card/config-file.js';
 import { Rng } from '../../data/rng.js';
 import { manualSeed, tensor, type Tensor } from '../../torch/index.js';
-import { formatBudget, parseBudget } from '../budget.js';
+import { formatBudget, parseBudget, type Budget } from '../budget.js';
 import { formatDuration } from '../progress.js';
 import { profileConfig } from '../match.js';
 import type { ExperimentStore, Json, TrialRow } from '../store.js';
 import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE } from '../trial.js';
 import { computeReward, proxyTarget, resolveRewardSpec, type RewardName } from './reward.js';
-import { decodeCandidate, flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace, type SearchSpaceDocument } from './space.js';
+import { candidateOf, decodeCandidate, flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace, type SearchSpaceDocument } from './space.js';
 import {
   createSearchStrategy,
   randomCandidate,
@@ -78,6 +78,13 @@ export interface NasOptions {
   warm?: number;
   /** Successive-halving rungs after the search; default 0. */
   rungs?: number;
+  /**
+   * After the search: train the reward-best candidate and the space's base network (B0 in the default space) this
+   * many times each, with seeds seed + 1000, seed + 1001, ..., at `compareBudget`; default 0 (no comparison).
+   */
+  compareRepeats?: number;
+  /** The comparison's budget; default the last rung's. */
+  compareBudget?: string;
   /** η of successive halving: keep the best 1/η, train η times longer; default 3. */
   eta?: number;
   /** Outstanding trials at a time (the worker count); default 1. */
@@ -117,6 +124,8 @@ export interface NasSpec {
   warm: number;
   rungs: number;
   eta: number;
+  compareRepeats: number;
+  compareBudget: string;
   parallel: number;
   seed: number;
   data: string;
@@ -189,6 +198,8 @@ export function nasDefinition(options: NasOptions): NasSpec {
     warm: options.screen ? positiveInteger(options.warm, options.strategy === 'evolution' ? population : parallel, '--warm', 0) : 0,
     rungs: positiveInteger(options.rungs, 0, '--rungs', 0),
     eta: positiveInteger(options.eta, 3, '--eta', 2),
+    compareRepeats: positiveInteger(options.compareRepeats, 0, '--compare', 0),
+    compareBudget: formatBudget(options.compareBudget === undefined ? rungBudget(parseBudget(options.budget), positiveInteger(options.eta, 3, '--eta', 2), positiveInteger(options.rungs, 0, '--rungs', 0)) : parseBudget(options.compareBudget)),
     parallel,
     seed,
     data: options.data,
@@ -222,6 +233,8 @@ export interface NasState {
   warmIssued: number;
   /** Promotion rungs issued. */
   rungsIssued: number;
+  /** Whether the comparison trials were issued. */
+  compareIssued: boolean;
   /** No more trials will be added (waiting workers exit). */
   closed: boolean;
 }
@@ -229,7 +242,8 @@ export interface NasState {
 /** The configuration stored with each trial of an architecture search. */
 export interface NasTrialConfig {
   [key: string]: Json;
-  stage: 'search' | 'promote';
+  /** search: proposed by the strategy; promote: successive halving; compare: the best and the base, seeds repeated. */
+  stage: 'search' | 'promote' | 'compare';
   rung: number;
   candidate: Candidate;
   config: { [key: string]: Json };
@@ -241,9 +255,26 @@ export interface NasTrialConfig {
   parent: number | null;
   /** The zero-cost score, when the candidate was screened. */
   naswot: number | null;
+  /** compare: which network ('best' or 'base'); the trial's own seed. */
+  role: string | null;
+  seed: number | null;
   /** Measure latency in the worker. */
   latency: boolean;
   latencyRuns: number;
+}
+
+/** The budget of successive-halving rung `rung`: the search's × η^rung (whole epochs and steps rounded). */
+export function rungBudget(budget: Budget, eta: number, rung: number): Budget {
+  const value = budget.value * eta ** rung;
+  return { ...budget, value: budget.kind === 'minutes' ? value : Math.round(value) };
+}
+
+/** The trial a search names best: the reward-best of its highest successive-halving rung (comparisons aside). */
+export function bestTrial(spec: NasSpec, trials: readonly TrialRow[]): TrialRow | null {
+  const done = trials.filter((t) => t.status === 'done' && t.valTop1 !== null && (t.config as NasTrialConfig).rung >= 0);
+  if (done.length === 0) return null;
+  const top = Math.max(...done.map((t) => (t.config as NasTrialConfig).rung));
+  return done.filter((t) => (t.config as NasTrialConfig).rung === top).sort((a, b) => trialReward(spec, b) - trialReward(spec, a) || a.seq - b.seq)[0]!;
 }
 
 /** The cost of a finished trial in the search's cost unit (MACs, or its measured latency in ms). */
@@ -270,6 +301,8 @@ function trialOf(spec: NasSpec, space: ResolvedSearchSpace, candidate: Candidate
     budget: null,
     parent: null,
     naswot: null,
+    role: null,
+    seed: null,
     latency: spec.latency,
     latencyRuns: spec.latencyRuns,
     ...extra,
@@ -305,22 +338,30 @@ export function screenCandidates(store: ExperimentStore, searchId: number, spec:
       continue;
     }
     const started = performance.now();
-    const config = candidateConfig(space, candidate, spec.resolution);
-    const cost = profileConfig(config, { numClasses: spec.numClasses });
+    const cost = profileConfig(candidateConfig(space, candidate, spec.resolution), { numClasses: spec.numClasses });
     manualSeed(spec.seed + seq);
-    const model = createEfficientNet(customConfig({ width: 1, depth: 1, resolution: spec.resolution }), { numClasses: spec.numClasses, stages: decodeArchitecture(config.stages!) });
-    let naswot: number;
-    try {
-      naswot = naswotScore(model, images).score;
-    } finally {
-      model.dispose();
-    }
-    const record: ScreenRecord = { candidate, macs: cost.macs, params: cost.params, naswot: Number.isFinite(naswot) ? naswot : -1e300, seconds: (performance.now() - started) / 1000 };
+    const naswot = scoreCandidate(space, spec, candidate, images);
+    const record: ScreenRecord = { candidate, macs: cost.macs, params: cost.params, naswot, seconds: (performance.now() - started) / 1000 };
     store.recordScores(searchId, [{ seq, record }]);
     records.push(record);
     onProgress?.(seq + 1, spec.screen);
   }
   return records;
+}
+
+/**
+ * The NASWOT score of a candidate at the proxy, freshly initialised from the libtorch generator as it stands (seed
+ * it first for a reproducible score); a singular kernel (−∞) is stored as −1e300 so that it stays JSON.
+ */
+export function scoreCandidate(space: ResolvedSearchSpace, spec: Pick<NasSpec, 'resolution' | 'numClasses'>, candidate: Candidate, images: Tensor): number {
+  const config = candidateConfig(space, candidate, spec.resolution);
+  const model = createEfficientNet(customConfig({ width: 1, depth: 1, resolution: spec.resolution }), { numClasses: spec.numClasses, stages: decodeArchitecture(config.stages!) });
+  try {
+    const score = naswotScore(model, images).score;
+    return Number.isFinite(score) ? score : -1e300;
+  } finally {
+    model.dispose();
+  }
 }
 
 /**
@@ -344,14 +385,23 @@ export class NasCoordinator {
   private readonly space: ResolvedSearchSpace;
   private strategy: SearchStrategy;
   private state: NasState;
-  /** Milliseconds spent in polls (asking, telling, storing), for the machinery's cost per trial. */
-  machineryMs = 0;
+  /** Milliseconds spent in polls (asking, telling, storing), for the machinery's cost per trial; scoring aside. */
+  private pollMs = 0;
+  /** Milliseconds spent scoring issued candidates with the zero-cost score. */
+  scoringMs = 0;
+
+  /** The machinery's own time so far (polls minus zero-cost scoring), ms. */
+  get machineryMs(): number {
+    return this.pollMs - this.scoringMs;
+  }
 
   constructor(
     private readonly store: ExperimentStore,
     private readonly searchId: number,
     private readonly spec: NasSpec,
     private readonly warmCandidates: readonly ScreenRecord[] = [],
+    /** Scores a candidate untrained (NASWOT) so that every trained candidate has a score for the correlations. */
+    private readonly scorer: ((candidate: Candidate) => number) | null = null,
   ) {
     this.space = resolveSearchSpace(spec.space);
     const stored = store.searchState(searchId) as NasState | null;
@@ -360,7 +410,7 @@ export class NasCoordinator {
       this.strategy = restoreSearchStrategy(stored.strategy as unknown as StrategyState);
     } else {
       this.strategy = createSearchStrategy(spec.strategy, { space: flatSearchSpace(this.space), seed: spec.seed, ...(spec.strategyOptions as object) });
-      this.state = { format: 'nas-1', strategy: this.strategy.state() as unknown as Json, judged: [], issued: 0, warmIssued: 0, rungsIssued: 0, closed: false };
+      this.state = { format: 'nas-1', strategy: this.strategy.state() as unknown as Json, judged: [], issued: 0, warmIssued: 0, rungsIssued: 0, compareIssued: false, closed: false };
     }
   }
 
@@ -409,11 +459,21 @@ export class NasCoordinator {
         const candidate = warm?.candidate ?? this.strategy.ask();
         if (warm !== null) this.state.warmIssued += 1;
         this.state.issued += 1;
-        this.issue(trialOf(this.spec, this.space, candidate, { naswot: warm?.naswot ?? null }), `t${this.state.issued - 1}`);
+        let naswot = warm?.naswot ?? null;
+        if (naswot === null && this.scorer !== null) {
+          const scoring = performance.now();
+          naswot = this.scorer(candidate);
+          this.scoringMs += performance.now() - scoring;
+        }
+        this.issue(trialOf(this.spec, this.space, candidate, { naswot }), `t${this.state.issued - 1}`);
       }
       if (this.state.issued < this.spec.trials || outstanding() > 0) return;
       if (this.state.rungsIssued < this.spec.rungs) {
         this.promote(this.store.trials(this.searchId));
+        return;
+      }
+      if (this.spec.compareRepeats > 0 && this.state.compareIssued !== true) {
+        this.compare(this.store.trials(this.searchId));
         return;
       }
       if (!this.state.closed) {
@@ -421,7 +481,7 @@ export class NasCoordinator {
         this.save();
       }
     } finally {
-      this.machineryMs += performance.now() - started;
+      this.pollMs += performance.now() - started;
     }
   }
 
@@ -432,17 +492,18 @@ export class NasCoordinator {
   progressLine(elapsedSeconds: number): string {
     const trials = this.store.trials(this.searchId);
     const finished = trials.filter((t) => t.status === 'done' || t.status === 'failed');
-    const units = (t: TrialRow): number => this.spec.eta ** (t.config as NasTrialConfig).rung;
+    const units = (t: TrialRow): number => this.spec.eta ** Math.max(0, (t.config as NasTrialConfig).rung === -1 ? this.spec.rungs : (t.config as NasTrialConfig).rung);
     let expected = this.spec.trials;
     let totalUnits = expected;
     for (let r = 1; r <= this.spec.rungs; r++) {
       expected = Math.ceil(expected / this.spec.eta);
       totalUnits += expected * this.spec.eta ** r;
     }
+    totalUnits += 2 * this.spec.compareRepeats * this.spec.eta ** this.spec.rungs;
     const doneUnits = finished.reduce((sum, t) => sum + units(t), 0);
     const seconds = finished.reduce((sum, t) => sum + (t.wallSeconds ?? 0), 0);
     const eta = doneUnits === 0 ? NaN : ((seconds / doneUnits) * Math.max(0, totalUnits - doneUnits)) / this.spec.parallel;
-    const done = trials.filter((t) => t.status === 'done' && t.valTop1 !== null);
+    const done = trials.filter((t) => t.status === 'done' && t.valTop1 !== null && (t.config as NasTrialConfig).rung >= 0);
     const best = done.length === 0 ? null : done.reduce((a, b) => (trialReward(this.spec, b) > trialReward(this.spec, a) ? b : a));
     const search = trials.filter((t) => (t.config as NasTrialConfig).rung === 0);
     const running = trials.filter((t) => t.status === 'running').length;
@@ -455,14 +516,33 @@ export class NasCoordinator {
     );
   }
 
+  /** Issues the comparison: the reward-best candidate and the space's base, each with `compareRepeats` seeds. */
+  private compare(trials: readonly TrialRow[]): void {
+    this.state.compareIssued = true;
+    const best = bestTrial(this.spec, trials);
+    const added: { label: string; config: NasTrialConfig }[] = [];
+    if (best !== null) {
+      const bestCandidate = (best.config as NasTrialConfig).candidate;
+      const baseCandidate = candidateOf(this.space, this.spec.space.base);
+      for (let r = 0; r < this.spec.compareRepeats; r++) {
+        for (const [role, candidate] of [['best', bestCandidate], ['base', baseCandidate]] as const) {
+          const seed = this.spec.seed + 1000 + r;
+          added.push({ label: `${role}-seed${seed}`, config: trialOf(this.spec, this.space, candidate, { stage: 'compare', rung: -1, budget: this.spec.compareBudget, role, seed, parent: role === 'best' ? best.seq : null }) });
+        }
+      }
+    }
+    this.state.strategy = this.strategy.state() as unknown as Json;
+    if (added.length === 0) this.save();
+    else this.store.addTrials(this.searchId, added, this.state);
+  }
+
   /** Issues the next successive-halving rung: the best ⌈n / η⌉ of the previous rung, η times its budget. */
   private promote(trials: readonly TrialRow[]): void {
     const rung = this.state.rungsIssued + 1;
     const previous = trials.filter((t) => t.status === 'done' && (t.config as NasTrialConfig).rung === rung - 1);
     const keep = Math.ceil(previous.length / this.spec.eta);
     const best = [...previous].sort((a, b) => trialReward(this.spec, b) - trialReward(this.spec, a) || a.seq - b.seq).slice(0, keep);
-    const base = parseBudget(this.spec.budget);
-    const scaled = { ...base, value: base.kind === 'minutes' ? base.value * this.spec.eta ** rung : Math.round(base.value * this.spec.eta ** rung) };
+    const scaled = rungBudget(parseBudget(this.spec.budget), this.spec.eta, rung);
     this.state.rungsIssued = rung;
     const added = best.map((parent) => {
       const config = parent.config as NasTrialConfig;
