@@ -127,6 +127,23 @@ export {
   type StrategyOptions,
   type StrategyState,
 } from './search/nas/strategy.js';
+// The architecture search's space, rewards, zero-cost score and trade-offs (effnet nas; docs/nas.md).
+export {
+  resolveSearchSpace,
+  flatSearchSpace,
+  decodeCandidate,
+  candidateBlockStrings,
+  candidateOf,
+  spaceSize,
+  type SearchSpaceDocument,
+  type ResolvedSearchSpace,
+  type StageChoices,
+} from './search/nas/space.js';
+export { builtInSpace, builtInSpaceNames, MNASNET_A1_BLOCK_STRINGS, MOBILENET_V2_BLOCK_STRINGS } from './search/nas/spaces.js';
+export { computeReward, proxyTarget, REWARD_NAMES, PAPER_TARGET_MACS, type RewardSpec, type RewardName } from './search/nas/reward.js';
+export { naswotScore, type NaswotResult } from './search/nas/zero-cost.js';
+export { paretoFront, hypervolume, type TradeOffPoint } from './search/nas/pareto.js';
+export { measureLatency, type LatencyOptions, type LatencyResult } from './search/nas/latency.js';
 export { runTrial, trialCard, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_CROP_SCALE, DEFAULT_TRIAL_RECIPE, type TrialSettings, type TrialRecipe } from './search/trial.js';
 
 // Errors and the engine's switches.
