@@ -19,7 +19,7 @@ import { profileConfig } from '../../search/match.js';
 import { EFFICIENTNET_B0_BLOCK_STRINGS } from '../../efficientnet/block-spec.js';
 import { builtInSpace, builtInSpaceNames } from '../../search/nas/spaces.js';
 import { candidateOf, resolveSearchSpace, flatSearchSpace, spaceSize, type SearchSpaceDocument } from '../../search/nas/space.js';
-import { SearchSpaceError, createSearchStrategy } from '../../search/nas/strategy.js';
+import { SearchSpaceError, STRATEGY_NAMES, createSearchStrategy } from '../../search/nas/strategy.js';
 import { computeReward, REWARD_NAMES } from '../../search/nas/reward.js';
 import {
   NAS_KIND,
@@ -43,7 +43,8 @@ const USAGE = `usage: effnet nas --data SPEC --budget 1ep|5min|20steps [--strate
 
   --data SPEC          the training data, as effnet train's (e.g. tar:../shared/data/cifar10-train.tar.gz,val=5000)
   --budget B           per trial of the search stage: epochs (1ep), minutes (5min) or steps (20steps)
-  --strategy S         ${['random', 'evolution', 'reinforce'].join(' | ')} (default evolution)
+  --strategy S         ${STRATEGY_NAMES.join(' | ')} (default evolution; ppo: MnasNet's LSTM controller, defaults
+                       hidden 100, 20 rewards per update, 4 epochs, clip 0.2, Adam lr 0.00035)
   --trials N           candidates trained in the search stage (default 60)
   --resolution R       the proxy's training size in pixels (default 32)
   --space NAME|FILE    built-in space (${builtInSpaceNames().join(', ')}; default b0) or a JSON space file (--print-space b0 shows one)

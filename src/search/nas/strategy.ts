@@ -24,6 +24,7 @@
  */
 import { UserError } from '../../errors.js';
 import { Rng } from '../../data/rng.js';
+import { adamStep, controllerLoss, initControllerParams, logProbOf, sampleController, type AdamState, type ControllerParams, type ControllerShape } from './controller.js';
 
 /** One choice of a dimension: a number, a string or a boolean (JSON scalars, so candidates store as JSON). */
 export type Choice = number | string | boolean;
@@ -35,7 +36,7 @@ export type SearchSpace = Readonly<Record<string, readonly Choice[]>>;
 export type Candidate = Record<string, Choice>;
 
 /** The strategies {@link createSearchStrategy} builds. */
-export const STRATEGY_NAMES = ['random', 'evolution', 'reinforce'] as const;
+export const STRATEGY_NAMES = ['random', 'evolution', 'reinforce', 'ppo'] as const;
 
 /** A strategy's name. */
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
@@ -52,8 +53,20 @@ export interface StrategyOptions {
   sampleSize?: number;
   /** reinforce: learning rate of the logits; default 0.1. */
   learningRate?: number;
-  /** reinforce: momentum of the reward baseline (an EMA); default 0.9. */
+  /** reinforce and ppo: momentum of the reward baseline (an EMA); default 0.9. */
   baselineMomentum?: number;
+  /** ppo: LSTM hidden units; default 100 (MnasNet). */
+  hidden?: number;
+  /** ppo: rewards per controller update; default 20 (MnasNet's child models per update). */
+  ppoBatch?: number;
+  /** ppo: optimisation epochs over each batch; default 4. */
+  ppoEpochs?: number;
+  /** ppo: clip ε; default 0.2. */
+  clip?: number;
+  /** ppo: entropy weight; default 1e-5 (MnasNet). */
+  entropyWeight?: number;
+  /** ppo: Adam's learning rate of the controller; default 0.00035 (MnasNet). */
+  controllerLearningRate?: number;
 }
 
 /** Raised for a space, strategy name, option or candidate that cannot work (a user error: exit code 2). */
@@ -96,6 +109,8 @@ export interface StrategyState {
   /** reinforce: the logits per dimension and the baseline (null before the first reward). */
   logits?: Record<string, number[]>;
   baseline?: number | null;
+  /** ppo: the controller's parameters, Adam's state, and the rewards not yet used for an update. */
+  controller?: { params: ControllerParams; adam: AdamState | null; pending: { actions: number[]; oldLogProb: number; reward: number }[]; asked: { key: string; logProb: number }[] };
 }
 
 function checkSpace(space: SearchSpace): void {
@@ -129,7 +144,15 @@ function withDefaults(options: StrategyOptions): Required<StrategyOptions> {
     sampleSize: positiveInteger(options.sampleSize ?? 5, 'sampleSize'),
     learningRate: options.learningRate ?? 0.1,
     baselineMomentum: options.baselineMomentum ?? 0.9,
+    hidden: positiveInteger(options.hidden ?? 100, 'hidden'),
+    ppoBatch: positiveInteger(options.ppoBatch ?? 20, 'ppoBatch'),
+    ppoEpochs: positiveInteger(options.ppoEpochs ?? 4, 'ppoEpochs'),
+    clip: options.clip ?? 0.2,
+    entropyWeight: options.entropyWeight ?? 1e-5,
+    controllerLearningRate: options.controllerLearningRate ?? 0.00035,
   };
+  if (!(resolved.clip > 0 && resolved.clip < 1)) throw new SearchSpaceError(`clip must be in (0, 1), got ${resolved.clip}`);
+  if (!(resolved.controllerLearningRate > 0)) throw new SearchSpaceError(`controllerLearningRate must be > 0, got ${resolved.controllerLearningRate}`);
   if (resolved.sampleSize > resolved.population) throw new SearchSpaceError(`sampleSize ${resolved.sampleSize} exceeds population ${resolved.population}`);
   if (!(resolved.learningRate > 0 && Number.isFinite(resolved.learningRate))) throw new SearchSpaceError(`learningRate must be > 0, got ${resolved.learningRate}`);
   if (!(resolved.baselineMomentum >= 0 && resolved.baselineMomentum < 1)) throw new SearchSpaceError(`baselineMomentum must be in [0, 1), got ${resolved.baselineMomentum}`);
@@ -315,6 +338,57 @@ class Reinforce extends BaseStrategy {
   }
 }
 
+/**
+ * PPO with an LSTM controller (MnasNet, NASNet; controller.ts): each proposal is sampled step by step from the
+ * controller; every `ppoBatch` rewards, `ppoEpochs` Adam steps on the clipped PPO loss with advantages against the
+ * EMA baseline. The log-probability of each asked candidate is remembered (by its JSON) for the ratio.
+ */
+class Ppo extends BaseStrategy {
+  readonly name = 'ppo' as const;
+  private readonly shape: ControllerShape;
+  private controller: NonNullable<StrategyState['controller']>;
+  private baseline: number | null;
+
+  constructor(options: Required<StrategyOptions>, state?: StrategyState) {
+    super(options, state);
+    this.shape = { choices: Object.values(this.space).map((c) => c.length), hidden: options.hidden };
+    this.controller = structuredClone(state?.controller ?? { params: initControllerParams(this.shape, () => this.rng.next()), adam: null, pending: [], asked: [] });
+    this.baseline = state?.baseline ?? null;
+  }
+
+  protected propose(): Candidate {
+    const { actions, logProb } = sampleController(this.shape, this.controller.params, () => this.rng.next());
+    const dimensions = Object.keys(this.space);
+    const candidate: Candidate = Object.fromEntries(dimensions.map((d, i) => [d, this.space[d]![actions[i]!]!]));
+    this.controller.asked.push({ key: JSON.stringify(actions), logProb });
+    return candidate;
+  }
+
+  protected learn(_candidate: Candidate, indices: Record<string, number>, reward: number): void {
+    const actions = Object.keys(this.space).map((d) => indices[d]!);
+    const key = JSON.stringify(actions);
+    const at = this.controller.asked.findIndex((a) => a.key === key);
+    // A candidate the controller did not propose (told from elsewhere) gets its current log-probability.
+    const oldLogProb = at >= 0 ? this.controller.asked.splice(at, 1)[0]!.logProb : logProbOf(this.shape, this.controller.params, actions);
+    this.controller.pending.push({ actions, oldLogProb, reward });
+    if (this.controller.pending.length < this.options.ppoBatch) return;
+    const batch = this.controller.pending.map((p) => {
+      const advantage = this.baseline === null ? 0 : p.reward - this.baseline;
+      this.baseline = this.baseline === null ? p.reward : this.options.baselineMomentum * this.baseline + (1 - this.options.baselineMomentum) * p.reward;
+      return { actions: p.actions, oldLogProb: p.oldLogProb, advantage };
+    });
+    this.controller.pending = [];
+    for (let epoch = 0; epoch < this.options.ppoEpochs; epoch++) {
+      const { grads } = controllerLoss('ppo', this.shape, this.controller.params, batch, { clip: this.options.clip, entropyWeight: this.options.entropyWeight });
+      this.controller.adam = adamStep(this.controller.params, grads, this.controller.adam, this.options.controllerLearningRate);
+    }
+  }
+
+  protected ownState(): Partial<StrategyState> {
+    return { controller: structuredClone(this.controller), baseline: this.baseline };
+  }
+}
+
 function build(name: string, options: Required<StrategyOptions>, state?: StrategyState): SearchStrategy {
   switch (name) {
     case 'random':
@@ -323,6 +397,8 @@ function build(name: string, options: Required<StrategyOptions>, state?: Strateg
       return new RegularizedEvolution(options, state);
     case 'reinforce':
       return new Reinforce(options, state);
+    case 'ppo':
+      return new Ppo(options, state);
     default:
       throw new SearchSpaceError(`unknown search strategy '${name}'; choose one of ${STRATEGY_NAMES.join(', ')}`);
   }
