@@ -14,18 +14,17 @@ import { ExperimentStore, type Json } from '../../search/store.js';
 import { DEFAULT_TRIAL_BATCH_SIZE, trialCard } from '../../search/trial.js';
 import { formatDuration } from '../../search/progress.js';
 import { buildRun } from '../../train/run-builder.js';
-import { manualSeed } from '../../torch/index.js';
+import { manualSeed, tensor } from '../../torch/index.js';
 import { profileConfig } from '../../search/match.js';
 import { EFFICIENTNET_B0_BLOCK_STRINGS } from '../../efficientnet/block-spec.js';
 import { builtInSpace, builtInSpaceNames } from '../../search/nas/spaces.js';
 import { candidateOf, resolveSearchSpace, flatSearchSpace, spaceSize, type SearchSpaceDocument } from '../../search/nas/space.js';
-import { SearchSpaceError, STRATEGY_NAMES, createSearchStrategy } from '../../search/nas/strategy.js';
+import { SearchSpaceError, STRATEGY_NAMES, createSearchStrategy, type Candidate } from '../../search/nas/strategy.js';
 import { computeReward, REWARD_NAMES } from '../../search/nas/reward.js';
 import {
   NAS_KIND,
   NasCoordinator,
   candidateConfig,
-  imagesTensor,
   nasDefinition,
   nasSpecOf,
   rankScreened,
@@ -197,7 +196,7 @@ export async function run(args: string[]): Promise<number> {
   let coordinator: NasCoordinator;
   let searchId: number;
   let screened: ScreenRecord[] = [];
-  let scorer: ((candidate: import('../../search/nas/strategy.js').Candidate) => number) | null = null;
+  let scorer: ((candidate: Candidate) => number) | null = null;
   try {
     const existing = store.findSearch(name);
     if (existing !== null) nasSpecOf(existing.kind, existing.spec, `search '${name}' in ${dbPath}`);
@@ -217,7 +216,7 @@ export async function run(args: string[]): Promise<number> {
           batch = b;
           break;
         }
-        const images = imagesTensor(batch!.images, batch!.shape);
+        const images = tensor(batch!.images, batch!.shape);
         const screenStarted = performance.now();
         screened = screenCandidates(store, search.id, spec, images, (done, total) => {
           if (!values.quiet && (done % 100 === 0 || done === total)) out(`  screened ${done}/${total} (${((performance.now() - screenStarted) / done).toFixed(0)} ms each)`);

@@ -47,40 +47,61 @@ interface PolicyOutputs {
   logProb: Tensor;
   /** Σ_d entropy of step d's distribution, [B]. */
   entropy: Tensor;
-  /** Step d's probabilities for each candidate (only with `probabilities`). */
-  steps: Tensor[];
+}
+
+/** The recurrent state between steps. */
+interface StepState {
+  hidden: Tensor;
+  cell: Tensor;
+}
+
+/** One LSTM step for dimension `d`: the next state and the step's log-probabilities [B, choices of d]. */
+function lstmStep(params: Record<string, Tensor>, h: number, d: number, input: Tensor, state: StepState): StepState & { logp: Tensor } {
+  const gates = add(add(matmul(input, transpose(params.wIh!, 0, 1)), matmul(state.hidden, transpose(params.wHh!, 0, 1))), params.bias!);
+  const i = sigmoid(narrow(gates, 1, 0, h));
+  const f = sigmoid(narrow(gates, 1, h, h));
+  const g = tanh(narrow(gates, 1, 2 * h, h));
+  const o = sigmoid(narrow(gates, 1, 3 * h, h));
+  const cell = add(mul(f, state.cell), mul(i, g));
+  const hidden = mul(o, tanh(cell));
+  const logits = add(matmul(hidden, transpose(params[`head${d}.w`]!, 0, 1)), params[`head${d}.b`]!);
+  return { hidden, cell, logp: logSoftmax(logits, 1) };
+}
+
+/** The embeddings of token ids (0 the start token, then every dimension's choices in order), [B, H]. */
+function embed(params: Record<string, Tensor>, tokens: readonly number[]): Tensor {
+  return indexSelect(params.embedding!, 0, tensor(BigInt64Array.from(tokens.map((t) => BigInt(t))), [tokens.length], { dtype: 'int64' }));
+}
+
+/** The first token id of each dimension's choices. */
+function tokenOffsets(shape: ControllerShape): number[] {
+  const offsets: number[] = [];
+  let offset = 1;
+  for (const n of shape.choices) {
+    offsets.push(offset);
+    offset += n;
+  }
+  return offsets;
 }
 
 function forward(shape: ControllerShape, params: Record<string, Tensor>, actions: readonly (readonly number[])[]): PolicyOutputs {
   const batch = actions.length;
-  const h = shape.hidden;
-  let hidden = zeros([batch, h], { dtype: 'float64' });
-  let cell = zeros([batch, h], { dtype: 'float64' });
-  let input = indexSelect(params.embedding!, 0, tensor(new BigInt64Array(batch), [batch], { dtype: 'int64' }));
+  const offsets = tokenOffsets(shape);
+  let state: StepState = { hidden: zeros([batch, shape.hidden], { dtype: 'float64' }), cell: zeros([batch, shape.hidden], { dtype: 'float64' }) };
+  let input = embed(params, actions.map(() => 0));
   let logProb: Tensor | null = null;
   let entropy: Tensor | null = null;
-  const steps: Tensor[] = [];
-  let offset = 1;
-  shape.choices.forEach((n, d) => {
-    const gates = add(add(matmul(input, transpose(params.wIh!, 0, 1)), matmul(hidden, transpose(params.wHh!, 0, 1))), params.bias!);
-    const i = sigmoid(narrow(gates, 1, 0, h));
-    const f = sigmoid(narrow(gates, 1, h, h));
-    const g = tanh(narrow(gates, 1, 2 * h, h));
-    const o = sigmoid(narrow(gates, 1, 3 * h, h));
-    cell = add(mul(f, cell), mul(i, g));
-    hidden = mul(o, tanh(cell));
-    const logits = add(matmul(hidden, transpose(params[`head${d}.w`]!, 0, 1)), params[`head${d}.b`]!);
-    const logp = logSoftmax(logits, 1);
-    steps.push(exp(logp));
+  shape.choices.forEach((_, d) => {
+    const { logp, ...next } = lstmStep(params, shape.hidden, d, input, state);
+    state = next;
     const chosen = tensor(BigInt64Array.from(actions.map((a) => BigInt(a[d]!))), [batch, 1], { dtype: 'int64' });
     const picked = gather(logp, 1, chosen).reshape([batch]);
     const stepEntropy = neg(sum(mul(exp(logp), logp), [1]));
     logProb = logProb === null ? picked : add(logProb, picked);
     entropy = entropy === null ? stepEntropy : add(entropy, stepEntropy);
-    input = indexSelect(params.embedding!, 0, tensor(BigInt64Array.from(actions.map((a) => BigInt(offset + a[d]!))), [batch], { dtype: 'int64' }));
-    offset += n;
+    input = embed(params, actions.map((a) => offsets[d]! + a[d]!));
   });
-  return { logProb: logProb!, entropy: entropy!, steps };
+  return { logProb: logProb!, entropy: entropy! };
 }
 
 function toTensors(shape: ControllerShape, params: ControllerParams, requiresGrad: boolean): Record<string, Tensor> {
@@ -90,23 +111,30 @@ function toTensors(shape: ControllerShape, params: ControllerParams, requiresGra
 
 /**
  * Samples one candidate's choice indices: step by step, each choice drawn from the step's distribution with
- * `uniform()` (inverse CDF), fed back as the next input. Returns the indices and their summed log-probability.
+ * `uniform()` (inverse CDF), its embedding fed to the next step. Returns the indices and their summed
+ * log-probability.
  */
 export function sampleController(shape: ControllerShape, params: ControllerParams, uniform: () => number): { actions: number[]; logProb: number } {
   return tidy(() => {
     const tensors = toTensors(shape, params, false);
+    const offsets = tokenOffsets(shape);
     const actions: number[] = [];
-    // Each step's distribution depends only on earlier choices: run the prefix with a placeholder for the rest.
-    for (let d = 0; d < shape.choices.length; d++) {
-      const probe = [...actions, ...new Array<number>(shape.choices.length - actions.length).fill(0)];
-      const p = forward(shape, tensors, [probe]).steps[d]!.data() as Float64Array;
+    let state: StepState = { hidden: zeros([1, shape.hidden], { dtype: 'float64' }), cell: zeros([1, shape.hidden], { dtype: 'float64' }) };
+    let input = embed(tensors, [0]);
+    let logProb = 0;
+    shape.choices.forEach((_, d) => {
+      const { logp, ...next } = lstmStep(tensors, shape.hidden, d, input, state);
+      state = next;
+      const logs = logp.data() as Float64Array;
       const u = uniform();
       let index = 0;
-      let cumulative = p[0]!;
-      while (u >= cumulative && index < p.length - 1) cumulative += p[++index]!;
+      let cumulative = Math.exp(logs[0]!);
+      while (u >= cumulative && index < logs.length - 1) cumulative += Math.exp(logs[++index]!);
       actions.push(index);
-    }
-    return { actions, logProb: (forward(shape, tensors, [actions]).logProb.data() as Float64Array)[0]! };
+      logProb += logs[index]!;
+      input = embed(tensors, [offsets[d]! + index]);
+    });
+    return { actions, logProb };
   });
 }
 

@@ -23,7 +23,7 @@ import { customConfig } from '../../efficientnet/variants.js';
 import { isSmallImage, smallImageStages } from '../../card/small-images.js';
 import type { ScaledConfigJson } from '../../card/config-file.js';
 import { Rng } from '../../data/rng.js';
-import { manualSeed, tensor, type Tensor } from '../../torch/index.js';
+import { manualSeed, type Tensor } from '../../torch/index.js';
 import { formatBudget, parseBudget, type Budget } from '../budget.js';
 import { formatDuration } from '../progress.js';
 import { profileConfig } from '../match.js';
@@ -453,7 +453,10 @@ export class NasCoordinator {
         this.state.judged.push(trial.id);
       }
       if (finished.length > 0) this.save();
-      const outstanding = (): number => this.store.counts(this.searchId).pending + this.store.counts(this.searchId).running;
+      const outstanding = (): number => {
+        const counts = this.store.counts(this.searchId);
+        return counts.pending + counts.running;
+      };
       while (this.state.issued < this.spec.trials && outstanding() < this.spec.parallel) {
         const warm = this.state.warmIssued < Math.min(this.spec.warm, this.warmCandidates.length) ? this.warmCandidates[this.state.warmIssued]! : null;
         const candidate = warm?.candidate ?? this.strategy.ask();
@@ -558,9 +561,4 @@ export class NasCoordinator {
     }
     this.store.addTrials(this.searchId, added, this.state);
   }
-}
-
-/** A loader batch as the image tensor the zero-cost score takes. */
-export function imagesTensor(images: Float32Array, shape: readonly [number, number, number, number]): Tensor {
-  return tensor(images, shape);
 }

@@ -259,7 +259,7 @@ export function candidateOf(space: ResolvedSearchSpace, blockStrings: readonly s
       if (found === undefined) throw new SearchSpaceError(`${where}: ${dimension} ${JSON.stringify(shown)} is not a choice of the space (${JSON.stringify(choices[dimension])})`);
       candidate[dimensionName(index + 1, dimension)] = found;
     };
-    find<string>('op', (op) => op === blockOpOf(stage) || (parseBlockOp(op).fused === stage.fused && parseBlockOp(op).expandRatio === stage.expandRatio), blockOpOf(stage));
+    find<string>('op', (op) => parseBlockOp(op).fused === stage.fused && parseBlockOp(op).expandRatio === stage.expandRatio, blockOpOf(stage));
     find<number>('kernel', (k) => k === stage.kernel, stage.kernel);
     find<number>('se', (se) => se === stage.seRatio, stage.seRatio);
     find<string>('skip', (skip) => (skip === 'identity') === stage.skip, stage.skip ? 'identity' : 'none');
