@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 need=()
 dpkg -s libtorch-dev >/dev/null 2>&1 || need+=(libtorch-dev)
 dpkg -s libgloo-dev >/dev/null 2>&1 || need+=(libgloo-dev)
+# libtorch-dev pulls in the reference BLAS (netlib), which runs libtorch's matmul and linear ~30x slower; OpenBLAS
+# built on OpenMP takes over libblas.so.3 and shares libtorch's OpenMP threads (--threads governs both). docs/engine.md.
+dpkg -s libopenblas0-openmp >/dev/null 2>&1 || need+=(libopenblas0-openmp)
 dpkg -s libjpeg62-turbo-dev >/dev/null 2>&1 || need+=(libjpeg62-turbo-dev)
 dpkg -s python3-torchvision >/dev/null 2>&1 || need+=(python3-torchvision)
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)

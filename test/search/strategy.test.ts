@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/data/rng.js';
+import { additiveObjective, compareStrategies, meanOf, mnasLikeSpace, sdOf, standardErrorsAbove, type AdditiveObjective } from '../../src/search/nas/synthetic.js';
 import {
   createSearchStrategy,
   mutateCandidate,
@@ -18,7 +19,6 @@ import {
   softmaxOf,
   type Candidate,
   type SearchSpace,
-  type StrategyName,
 } from '../../src/search/nas/strategy.js';
 
 const SPACE: SearchSpace = { a: [0, 1], b: ['x', 'y', 'z'], c: [true, false], d: [3, 5, 7, 9], fixed: ['only'] };
@@ -105,15 +105,7 @@ test('REINFORCE moves the logits by lr · (reward − baseline) · ∇ log π, a
   }
 });
 
-function objective(seed: number, space: SearchSpace): { score: (c: Candidate) => number; noisy: (c: Candidate) => number } {
-  const rng = new Rng(seed + 1_000_003);
-  const weights = Object.fromEntries(Object.entries(space).map(([d, choices]) => [d, choices.map(() => rng.next())]));
-  const score = (c: Candidate): number => Object.entries(space).reduce((sum, [d, choices]) => sum + weights[d]![choices.indexOf(c[d]!)]!, 0);
-  const noise = new Rng(seed + 7);
-  // Gaussian noise (Box-Muller) of sd 0.3 on a score of about 10-25.
-  const noisy = (c: Candidate): number => score(c) + 0.3 * Math.sqrt(-2 * Math.log(1 - noise.next())) * Math.cos(2 * Math.PI * noise.next());
-  return { score, noisy };
-}
+const objective = (seed: number, space: SearchSpace): AdditiveObjective => additiveObjective(seed, space);
 
 test('a strategy restored from its JSON state proposes exactly what the uninterrupted one proposes', () => {
   for (const name of ['random', 'evolution', 'reinforce'] as const) {
@@ -140,47 +132,37 @@ test('a strategy restored from its JSON state proposes exactly what the uninterr
 });
 
 test('sample efficiency: evolution and REINFORCE beat random search by > 3 standard errors at 100 and 200 trials', () => {
-  // MnasNet-like: 7 stages x (op 4, kernel 2, SE 2, skip 2, filters 3, layers 3) = 42 dimensions.
-  const space: Record<string, readonly number[]> = {};
-  for (let stage = 0; stage < 7; stage++) {
-    Object.assign(space, { [`s${stage}.op`]: [0, 1, 2, 3], [`s${stage}.kernel`]: [3, 5], [`s${stage}.se`]: [0, 1], [`s${stage}.skip`]: [0, 1], [`s${stage}.filters`]: [0, 1, 2], [`s${stage}.layers`]: [0, 1, 2] });
-  }
-  const seeds = 100;
   const budgets = [50, 100, 200];
-  const names: StrategyName[] = ['random', 'evolution', 'reinforce'];
-  const best: Record<string, number[][]> = Object.fromEntries(names.map((n) => [n, budgets.map(() => [])]));
-  for (let seed = 0; seed < seeds; seed++) {
-    for (const name of names) {
-      const { score, noisy } = objective(seed, space);
-      const strategy = createSearchStrategy(name, { space, seed });
-      let bestObserved = -Infinity;
-      let bestScore = -Infinity;
-      for (let trial = 1; trial <= budgets[budgets.length - 1]!; trial++) {
-        const candidate = strategy.ask();
-        const reward = noisy(candidate);
-        strategy.tell(candidate, reward);
-        // What a user would keep: the candidate with the best observed reward; judged by its true score.
-        if (reward > bestObserved) {
-          bestObserved = reward;
-          bestScore = score(candidate);
-        }
-        const at = budgets.indexOf(trial);
-        if (at >= 0) best[name]![at]!.push(bestScore);
-      }
-    }
-  }
-  const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
-  const sd = (v: number[]): number => Math.sqrt(v.reduce((a, b) => a + (b - mean(v)) ** 2, 0) / (v.length - 1));
+  const [random, ...others] = compareStrategies(mnasLikeSpace(), [{ name: 'random' }, { name: 'evolution' }, { name: 'reinforce' }], budgets, 100);
   const lines: string[] = [];
   budgets.forEach((budget, at) => {
-    const base = best.random![at]!;
-    for (const name of ['evolution', 'reinforce']) {
-      const ours = best[name]![at]!;
-      const se = Math.sqrt(sd(ours) ** 2 / seeds + sd(base) ** 2 / seeds);
-      const z = (mean(ours) - mean(base)) / se;
-      lines.push(`${budget} trials: ${name} ${mean(ours).toFixed(3)} vs random ${mean(base).toFixed(3)} (difference ${(z).toFixed(1)} standard errors)`);
-      if (budget >= 100) assert.ok(z > 3, `${name} at ${budget} trials: ${z.toFixed(2)} standard errors over random`);
+    const base = random!.bestScores[at]!;
+    for (const { label, bestScores } of others) {
+      const ours = bestScores[at]!;
+      const z = standardErrorsAbove(ours, base);
+      lines.push(`${budget} trials: ${label} ${meanOf(ours).toFixed(3)} vs random ${meanOf(base).toFixed(3)} (difference ${z.toFixed(1)} standard errors)`);
+      if (budget >= 100) assert.ok(z > 3, `${label} at ${budget} trials: ${z.toFixed(2)} standard errors over random`);
     }
   });
   console.log(lines.join('\n'));
+});
+
+test('the additive objective: its optimum is the best choice per dimension, and the noise has the given spread', () => {
+  const space = mnasLikeSpace();
+  const { score, noisy, optimum } = additiveObjective(3, space, 0.3);
+  // Brute force per dimension (the score is additive): the best choice of each dimension, varying one at a time.
+  const base = Object.fromEntries(Object.entries(space).map(([d, choices]) => [d, choices[0]!]));
+  let best: number;
+  const argmax = { ...base };
+  for (const [d, choices] of Object.entries(space)) {
+    for (const choice of choices) {
+      const gain = score({ ...argmax, [d]: choice }) - score(argmax);
+      if (gain > 0) argmax[d] = choice;
+    }
+  }
+  best = score(argmax);
+  assert.ok(Math.abs(best - optimum) < 1e-12, `argmax ${best} vs optimum ${optimum}`);
+  const readings = Array.from({ length: 4000 }, () => noisy(argmax) - best);
+  assert.ok(Math.abs(meanOf(readings)) < 0.03, `noise mean ${meanOf(readings)}`);
+  assert.ok(Math.abs(sdOf(readings) - 0.3) < 0.02, `noise sd ${sdOf(readings)}`);
 });

@@ -1,8 +1,8 @@
 /**
  * The NASWOT zero-cost score: the engine's kernel equals a brute-force Hamming count over the same activation codes;
  * the LU log-determinant matches determinants computed by hand; identical images give a singular kernel; the score
- * of a 32 px candidate of the default space takes under a second (median of three, batch 64, this machine's
- * threads).
+ * of a 32 px candidate of the default space takes under a second and less than one training step of the same model on the same batch
+ * (medians of three, measured in the same run).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { smallImageStages } from '../../src/card/small-images.js';
 import { addCodeAgreements, logAbsDeterminant, naswotScore } from '../../src/search/nas/zero-cost.js';
 import { candidateOf, decodeCandidate, resolveSearchSpace } from '../../src/search/nas/space.js';
 import { builtInSpace } from '../../src/search/nas/spaces.js';
-import { cat, manualSeed, narrow, noGrad, randn, tidy } from '../../src/torch/index.js';
+import { cat, crossEntropy, manualSeed, narrow, noGrad, randint, randn, tidy } from '../../src/torch/index.js';
 
 function smallModel(): ReturnType<typeof createEfficientNet> {
   return createEfficientNet(customConfig({ width: 0.25, depth: 0.25, resolution: 32 }), { numClasses: 3, stages: smallImageStages(32) });
@@ -64,24 +64,38 @@ test("the score's kernel equals a brute-force Hamming count of the same codes", 
   }
 });
 
-test('a zero-cost score of a 32 px candidate of the default space takes under a second (B0, batch 64)', () => {
+test('a zero-cost score of a 32 px candidate of the default space takes under a second and less than one training step of it (B0, batch 64)', () => {
+  // The issue's bound is a second. Screening is worth having only if scoring a candidate is cheaper than training
+  // it, so the score is also held to a reference measured in the same run on the same machine: one forward and
+  // backward pass of the same model on the same batch, the unit a trial repeats thousands of times. (With Debian's
+  // reference BLAS instead of OpenBLAS the score took 1.05 s, about one training step: test/cli/version.test.ts
+  // checks which BLAS libtorch loaded.)
   const space = resolveSearchSpace(builtInSpace('b0'));
   const stages = smallImageStages(32, decodeCandidate(space, candidateOf(space, EFFICIENTNET_B0_BLOCK_STRINGS)));
   manualSeed(2);
   const images = randn([64, 3, 32, 32]);
-  const times: number[] = [];
+  const labels = randint(0, 10, [64]);
+  const scoreTimes: number[] = [];
+  const stepTimes: number[] = [];
   for (let r = 0; r < 3; r++) {
     const model = createEfficientNet(customConfig({ width: 1, depth: 1, resolution: 32 }), { numClasses: 10, stages });
     try {
-      const started = performance.now();
+      let started = performance.now();
       const { score } = naswotScore(model, images);
-      times.push((performance.now() - started) / 1000);
+      scoreTimes.push((performance.now() - started) / 1000);
       assert.ok(Number.isFinite(score));
+      model.train();
+      started = performance.now();
+      tidy(() => crossEntropy(model.forward(images), labels).backward());
+      stepTimes.push((performance.now() - started) / 1000);
     } finally {
       model.dispose();
     }
   }
-  const median = times.sort((a, b) => a - b)[1]!;
-  console.log(`NASWOT score of B0 at 32 px, batch 64: median ${median.toFixed(3)} s`);
-  assert.ok(median < 1, `median ${median.toFixed(3)} s`);
+  const median = (values: number[]): number => values.sort((a, b) => a - b)[1]!;
+  const scoreSeconds = median(scoreTimes);
+  const stepSeconds = median(stepTimes);
+  console.log(`NASWOT score of B0 at 32 px, batch 64: median ${scoreSeconds.toFixed(3)} s; one training step ${stepSeconds.toFixed(3)} s (ratio ${(scoreSeconds / stepSeconds).toFixed(2)})`);
+  assert.ok(scoreSeconds < 1, `score ${scoreSeconds.toFixed(3)} s`);
+  assert.ok(scoreSeconds < stepSeconds, `score ${scoreSeconds.toFixed(3)} s vs training step ${stepSeconds.toFixed(3)} s`);
 });

@@ -12,7 +12,7 @@
  */
 import { observeActivations } from '../../efficientnet/layers.js';
 import type { EfficientNet } from '../../efficientnet/model.js';
-import { conv2d, gt, noGrad, sum, tidy, transpose, type Tensor } from '../../torch/index.js';
+import { gt, linear, noGrad, sum, tidy, type Tensor } from '../../torch/index.js';
 
 /**
  * Adds to `kernel` the agreements of `codes` (N × M, 0/1 values, row-major) on the host: for 0/1 codes
@@ -89,10 +89,8 @@ export function naswotScore(model: EfficientNet, images: Tensor): NaswotResult {
             units += m;
             tidy(() => {
               const codes = gt(preActivation, 0).to('float32').reshape([n, m]);
-              // c·cᵀ as a 1x1 convolution of the units as channels: the engine's convolution kernels run this shape
-              // about 15x faster than its matmul here (BENCHMARKS.md, "Architecture search").
-              const unitsAsChannels = transpose(codes, 0, 1).contiguous().reshape([1, m, n, 1]);
-              const agreeing = conv2d(unitsAsChannels, codes.reshape([n, m, 1, 1]), null).toFloat32Array();
+              // c·cᵀ: one BLAS call (linear computes x·Wᵀ with W = x), no transposed copy of the codes.
+              const agreeing = linear(codes, codes).toFloat32Array();
               const active = sum(codes, [1]).toFloat32Array();
               for (let i = 0; i < n; i++) {
                 for (let j = 0; j < n; j++) kernel[i * n + j]! += 2 * agreeing[i * n + j]! + m - active[i]! - active[j]!;
