@@ -100,6 +100,24 @@ function proposals(db: string): string[] {
   }
 }
 
+/** Waits until the search 'nas' in `db` has `count` finished trials (polling the store a running search writes). */
+async function untilDone(db: string, count: number): Promise<void> {
+  for (let waited = 0; ; waited += 200) {
+    assert.ok(waited < 240_000, 'the search made no progress');
+    await new Promise((r) => setTimeout(r, 200));
+    if (!existsSync(db)) continue;
+    try {
+      const store = ExperimentStore.open(db, { integrityCheck: false });
+      const search = store.findSearch('nas');
+      const done = search === null ? 0 : store.counts(search.id).done;
+      store.close();
+      if (done >= count) return;
+    } catch {
+      continue;
+    }
+  }
+}
+
 test('a search SIGKILLed mid-run resumes with the same proposal sequence as an uninterrupted run', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'effnet-nas-kill-'));
   try {
@@ -113,21 +131,7 @@ test('a search SIGKILLed mid-run resumes with the same proposal sequence as an u
     const killed = join(dir, 'killed.sqlite');
     const child = spawn(process.execPath, args(killed), { detached: true, stdio: 'ignore' });
     // Kill the coordinator and its workers once three trials are done.
-    for (let waited = 0; ; waited += 200) {
-      assert.ok(waited < 240_000, 'the search made no progress');
-      await new Promise((r) => setTimeout(r, 200));
-      if (!existsSync(killed)) continue;
-      let done = 0;
-      try {
-        const store = ExperimentStore.open(killed, { integrityCheck: false });
-        const search = store.findSearch('nas');
-        done = search === null ? 0 : store.counts(search.id).done;
-        store.close();
-      } catch {
-        continue;
-      }
-      if (done >= 3) break;
-    }
+    await untilDone(killed, 3);
     process.kill(-child.pid!, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
     const partial = proposals(killed);
@@ -149,20 +153,7 @@ test('a search with 2 workers SIGKILLed mid-run resumes: finished trials kept, i
     const args = [mainJs, 'nas', '--data', DATA, '--budget', '4steps', '--batch-size', '16', '--trials', String(trialsWanted), '--strategy', 'evolution', '--population', '3', '--sample-size', '2', '--seed', '8', '--parallel', '2', '--db', db, '--quiet'];
     const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
     let snapshot: ReturnType<ExperimentStore['trials']> = [];
-    for (let waited = 0; ; waited += 200) {
-      assert.ok(waited < 240_000, 'the search made no progress');
-      await new Promise((r) => setTimeout(r, 200));
-      if (!existsSync(db)) continue;
-      try {
-        const store = ExperimentStore.open(db, { integrityCheck: false });
-        const search = store.findSearch('nas');
-        const done = search === null ? 0 : store.counts(search.id).done;
-        store.close();
-        if (done >= 2) break;
-      } catch {
-        continue;
-      }
-    }
+    await untilDone(db, 2);
     process.kill(-child.pid!, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
     {
