@@ -34,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerTensorFunctions(env, exports);
   registerOperatorFunctions(env, exports);
   registerAutogradFunctions(env, exports);
+  registerDistributedFunctions(env, exports);
   return exports;
 }
 

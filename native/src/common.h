@@ -60,5 +60,6 @@ std::string errorMessage(const std::exception& error);
 void registerTensorFunctions(Napi::Env env, Napi::Object exports);
 void registerOperatorFunctions(Napi::Env env, Napi::Object exports);
 void registerAutogradFunctions(Napi::Env env, Napi::Object exports);
+void registerDistributedFunctions(Napi::Env env, Napi::Object exports);
 
 }  // namespace effnet

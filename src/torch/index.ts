@@ -10,3 +10,4 @@ export * from './ops/reduction.js';
 export * from './ops/shape.js';
 export * from './ops/nn.js';
 export * from './ops/inplace.js';
+export { ProcessGroup, type ProcessGroupOptions, type ReduceOperation } from './process-group.js';

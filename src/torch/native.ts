@@ -65,13 +65,21 @@ export interface NativeBinding {
   manualSeed(seed: number): void;
   setNumThreads(threads: number): void;
   getNumThreads(): number;
+  /** native/src/distributed.cc: a TCPStore rendezvous and a Gloo process group (resolves to its handle). */
+  initProcessGroup(host: string, port: number, rank: number, worldSize: number, timeoutMs: number, iface: string, deviceHost: string, prefix: string): Promise<number>;
+  allreduce(group: number, tensors: readonly TensorHandle[], op: 'sum' | 'product' | 'min' | 'max'): Promise<void>;
+  broadcast(group: number, tensors: readonly TensorHandle[], root: number): Promise<void>;
+  allgather(group: number, tensor: TensorHandle): Promise<TensorHandle[]>;
+  barrier(group: number): Promise<void>;
+  destroyProcessGroup(group: number): void;
 }
 
 /** The binding's functions (everything but the libtorchVersion string); the type check below keeps the list complete. */
 const FUNCTIONS = [
   'fromTypedArray', 'toTypedArray', 'shape', 'strides', 'dtype', 'device', 'numel', 'requiresGrad', 'setRequiresGrad', 'isLeaf', 'gradFn', 'grad',
   'setGrad', 'dispose', 'disposeAll', 'liveTensors', 'sameTensor', 'findOperator', 'operatorSchema', 'operatorReturns', 'operatorArguments', 'call',
-  'callVoid', 'backward', 'setGradEnabled', 'isGradEnabled', 'manualSeed', 'setNumThreads', 'getNumThreads',
+  'callVoid', 'backward', 'setGradEnabled', 'isGradEnabled', 'manualSeed', 'setNumThreads', 'getNumThreads', 'initProcessGroup', 'allreduce', 'broadcast',
+  'allgather', 'barrier', 'destroyProcessGroup',
 ] as const satisfies readonly Exclude<keyof NativeBinding, 'libtorchVersion'>[];
 type Unlisted = Exclude<keyof NativeBinding, (typeof FUNCTIONS)[number] | 'libtorchVersion'>;
 const everyFunctionListed: [Unlisted] extends [never] ? true : Unlisted = true;
