@@ -10,6 +10,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <ATen/ops/empty_like.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <chrono>
 #include <map>
@@ -27,12 +28,52 @@ struct Group {
   int size;
 };
 
-// Process groups by handle. Touched on the JS thread only (creation is published from OnOK).
+struct Group;
+std::string where(const char* operation, const Group& group);
+
+// Process groups by handle. Changed on the JS thread only (creation is published from OnOK); the mutex is for the
+// autograd engine, which may run a backward (the differentiable allreduce's) on a thread of its own.
 std::map<int32_t, Group>& groups() {
   static std::map<int32_t, Group> table;
   return table;
 }
+std::mutex groupsMutex;
 int32_t nextGroupId = 1;
+
+// The group behind `id` for a backward pass; throws a C++ error when it was destroyed in between.
+Group groupForBackward(int64_t id) {
+  std::lock_guard<std::mutex> lock(groupsMutex);
+  auto it = groups().find(static_cast<int32_t>(id));
+  if (it == groups().end()) throw std::runtime_error("the process group was destroyed before the backward pass reached its allreduce");
+  return it->second;
+}
+
+void allreduceSumNow(const Group& group, at::Tensor& tensor, const char* operation) {
+  std::vector<at::Tensor> tensors{tensor};
+  try {
+    group.group->allreduce(tensors)->wait();
+  } catch (const std::exception& error) {
+    throw std::runtime_error(where(operation, group) + ": " + errorMessage(error));
+  }
+}
+
+// y = Σ over ranks of x, differentiable: when every rank's loss uses y, the adjoint of rank r's x is the sum over
+// ranks of their losses' gradients with respect to y, an allreduce of the incoming gradient. What sync batch norm's
+// per-channel sums are built from (src/dist/sync-batchnorm.ts). Blocks the calling thread for the collective.
+struct AllreduceSumFunction : public torch::autograd::Function<AllreduceSumFunction> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, int64_t groupId) {
+    ctx->saved_data["group"] = groupId;
+    at::Tensor output = input.contiguous().clone();
+    allreduceSumNow(groupForBackward(groupId), output, "differentiable allreduce");
+    return output;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    at::Tensor grad = grads[0].contiguous().clone();
+    allreduceSumNow(groupForBackward(ctx->saved_data["group"].toInt()), grad, "differentiable allreduce (backward)");
+    return {grad, at::Tensor()};
+  }
+};
 
 Group& findGroup(Napi::Env env, const Napi::Value& value) {
   if (!value.IsNumber()) throwError(env, "expected a process group handle, got " + describeValue(value));
@@ -52,7 +93,7 @@ std::vector<at::Tensor> tensorList(Napi::Env env, const Napi::Value& value, cons
   tensors.reserve(array.Length());
   for (uint32_t i = 0; i < array.Length(); i++) {
     const at::Tensor& tensor = unwrapTensor(env, array.Get(i), what);
-    if (!tensor.is_contiguous()) throwError(env, std::string(what) + ": tensor " + std::to_string(i) + " (" + describeTensor(tensor) + ") is not contiguous; call .contiguous() first");
+    if (!tensor.is_non_overlapping_and_dense()) throwError(env, std::string(what) + ": tensor " + std::to_string(i) + " (" + describeTensor(tensor) + ") is a strided view; call .contiguous() first");
     tensors.push_back(tensor);
   }
   return tensors;
@@ -105,7 +146,10 @@ class CreateWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     const int32_t id = nextGroupId++;
-    groups()[id] = Group{store_, group_, rank_, size_};
+    {
+      std::lock_guard<std::mutex> lock(groupsMutex);
+      groups()[id] = Group{store_, group_, rank_, size_};
+    }
     deferred_.Resolve(Napi::Number::New(Env(), id));
   }
 
@@ -257,11 +301,26 @@ Napi::Value Barrier(const Napi::CallbackInfo& info) {
   }
 }
 
+// allreduceSumDifferentiable(group, tensor) -> tensor: the sum over ranks, recorded by autograd (see
+// AllreduceSumFunction). Synchronous: the JS thread waits for the collective.
+Napi::Value AllreduceSumDifferentiable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  findGroup(env, info[0]);  // a live handle, or a JS error saying what to do
+  const at::Tensor& input = unwrapTensor(env, info[1], "allreduceSumDifferentiable");
+  const int64_t id = info[0].As<Napi::Number>().Int32Value();
+  try {
+    return wrapTensor(env, AllreduceSumFunction::apply(input, id));
+  } catch (const std::exception& error) {
+    throwError(env, errorMessage(error));
+  }
+}
+
 // destroyProcessGroup(group): releases this rank's side (its threads and sockets); in-flight waits keep their own
 // reference and finish or fail first.
 Napi::Value DestroyProcessGroup(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsNumber()) throwError(env, "expected a process group handle, got " + describeValue(info[0]));
+  std::lock_guard<std::mutex> lock(groupsMutex);
   groups().erase(info[0].As<Napi::Number>().Int32Value());
   return env.Undefined();
 }
@@ -274,6 +333,7 @@ void registerDistributedFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("broadcast", Napi::Function::New(env, Broadcast, "broadcast"));
   exports.Set("allgather", Napi::Function::New(env, Allgather, "allgather"));
   exports.Set("barrier", Napi::Function::New(env, Barrier, "barrier"));
+  exports.Set("allreduceSumDifferentiable", Napi::Function::New(env, AllreduceSumDifferentiable, "allreduceSumDifferentiable"));
   exports.Set("destroyProcessGroup", Napi::Function::New(env, DestroyProcessGroup, "destroyProcessGroup"));
 }
 

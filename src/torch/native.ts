@@ -71,6 +71,7 @@ export interface NativeBinding {
   broadcast(group: number, tensors: readonly TensorHandle[], root: number): Promise<void>;
   allgather(group: number, tensor: TensorHandle): Promise<TensorHandle[]>;
   barrier(group: number): Promise<void>;
+  allreduceSumDifferentiable(group: number, tensor: TensorHandle): TensorHandle;
   destroyProcessGroup(group: number): void;
 }
 
@@ -79,7 +80,7 @@ const FUNCTIONS = [
   'fromTypedArray', 'toTypedArray', 'shape', 'strides', 'dtype', 'device', 'numel', 'requiresGrad', 'setRequiresGrad', 'isLeaf', 'gradFn', 'grad',
   'setGrad', 'dispose', 'disposeAll', 'liveTensors', 'sameTensor', 'findOperator', 'operatorSchema', 'operatorReturns', 'operatorArguments', 'call',
   'callVoid', 'backward', 'setGradEnabled', 'isGradEnabled', 'manualSeed', 'setNumThreads', 'getNumThreads', 'initProcessGroup', 'allreduce', 'broadcast',
-  'allgather', 'barrier', 'destroyProcessGroup',
+  'allgather', 'barrier', 'allreduceSumDifferentiable', 'destroyProcessGroup',
 ] as const satisfies readonly Exclude<keyof NativeBinding, 'libtorchVersion'>[];
 type Unlisted = Exclude<keyof NativeBinding, (typeof FUNCTIONS)[number] | 'libtorchVersion'>;
 const everyFunctionListed: [Unlisted] extends [never] ? true : Unlisted = true;

@@ -81,20 +81,34 @@ export class ProcessGroup {
     return this.handle;
   }
 
-  /** Combines `tensors` (contiguous, the same shapes on every rank) across ranks, in place. */
-  allreduce(tensors: readonly Tensor[], op: ReduceOperation = 'sum'): Promise<void> {
-    return native.allreduce(this.id, tensors.map((t) => t.handle), op);
+  /**
+   * Combines `tensor` (dense, the same shape and dtype on every rank) across ranks, in place. One tensor per call:
+   * Gloo reads several tensors of one call as copies on several devices, so to reduce many, flatten them into one
+   * (src/dist/data-parallel.ts does, in buckets).
+   */
+  allreduce(tensor: Tensor, op: ReduceOperation = 'sum'): Promise<void> {
+    return native.allreduce(this.id, [tensor.handle], op);
   }
 
-  /** Copies rank `root`'s `tensors` into every rank's, in place. */
-  broadcast(tensors: readonly Tensor[], root = 0): Promise<void> {
-    return native.broadcast(this.id, tensors.map((t) => t.handle), root);
+  /** Copies rank `root`'s `tensor` into every rank's, in place (one tensor per call, as allreduce). */
+  broadcast(tensor: Tensor, root = 0): Promise<void> {
+    return native.broadcast(this.id, [tensor.handle], root);
   }
 
   /** Every rank's `tensor`, in rank order (new tensors the caller owns). */
   async allgather(tensor: Tensor): Promise<Tensor[]> {
     const handles = await native.allgather(this.id, tensor.handle);
     return handles.map((h) => new Tensor(h));
+  }
+
+  /**
+   * The sum over ranks of `tensor` as a new tensor autograd records: its backward allreduces the incoming gradient,
+   * which is the exact adjoint when every rank's loss uses the sum (sync batch norm's statistics). Synchronous: the
+   * JS thread waits for the collective, in the forward and again in the backward pass, so every rank must run the
+   * same forward and backward.
+   */
+  allreduceSumDifferentiable(tensor: Tensor): Tensor {
+    return new Tensor(native.allreduceSumDifferentiable(this.id, tensor.handle));
   }
 
   /** Resolves once every rank has reached it. */

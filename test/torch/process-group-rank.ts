@@ -17,16 +17,16 @@ async function main(): Promise<unknown> {
     process.stdout.write(`${JSON.stringify({ joined: rank })}\n`);
     // Rank 0 is killed by the test while the others wait here.
     const values = tensor([1, 2, 3]);
-    if (rank !== 0) await group.allreduce([values]);
+    if (rank !== 0) await group.allreduce(values);
     else await new Promise(() => undefined);
     return { finished: true };
   }
   const summed = tensor([rank + 1, 10 * (rank + 1)]);
-  await group.allreduce([summed], 'sum');
+  await group.allreduce(summed, 'sum');
   const largest = tensor([rank, -rank]);
-  await group.allreduce([largest], 'max');
+  await group.allreduce(largest, 'max');
   const broadcast = tensor([rank * 100 + 7, rank]);
-  await group.broadcast([broadcast], worldSize - 1);
+  await group.broadcast(broadcast, worldSize - 1);
   const gathered = await group.allgather(tensor([rank, rank * rank]));
   await group.barrier();
   group.destroy();

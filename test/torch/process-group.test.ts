@@ -10,21 +10,10 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../dist/ports.js';
 import { ProcessGroup } from '../../src/torch/index.js';
 
 const RANK_SCRIPT = fileURLToPath(new URL('./process-group-rank.js', import.meta.url));
-
-/** A port nothing listens on now (the OS picks it; closed again before use). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 interface RankProcess {
   child: ChildProcess;

@@ -1,6 +1,12 @@
 /** Batch normalisation over channels of NCHW input, as torch.nn.BatchNorm2d. */
-import { add_, batchNorm, noGrad, ones, tensor, zeros, type Tensor } from '../../torch/index.js';
+import { add, add_, batchNorm, cat, clone, div, full, lerp_, mul, narrow, noGrad, ones, rsqrt, sub, sum, tensor, zeros, type Tensor } from '../../torch/index.js';
 import { Module } from '../module.js';
+
+/**
+ * Sums per-channel statistics over the replicas of a data-parallel run, differentiably (a c10d allreduce whose
+ * backward allreduces the gradient: ProcessGroup.allreduceSumDifferentiable). Set by src/dist's sync batch norm.
+ */
+export type CrossReplicaSum = (statistics: Tensor) => Tensor;
 
 /** Options of BatchNorm2d. */
 export interface BatchNorm2dOptions {
@@ -37,6 +43,11 @@ export class BatchNorm2d extends Module {
   eps: number;
   /** Running-average weight of new batches (null: cumulative average). */
   momentum: number | null;
+  /**
+   * Sync batch norm: when set, training-mode statistics are those of the whole global batch (every replica's images),
+   * summed through this function; null (default) normalises with this process's batch alone.
+   */
+  crossReplicaSum: CrossReplicaSum | null = null;
 
   constructor(
     readonly numFeatures: number,
@@ -74,6 +85,7 @@ export class BatchNorm2d extends Module {
       noGrad(() => add_(counter, 1));
       if (this.momentum === null) factor = 1 / counter.item();
     }
+    if (this.training && this.crossReplicaSum !== null) return this.syncForward(input, factor);
     // Batch statistics in training, and also in eval when there are no running statistics to use.
     const useBatchStats = this.training || this.runningMean === null;
     return batchNorm(
@@ -86,5 +98,41 @@ export class BatchNorm2d extends Module {
       factor,
       this.eps,
     );
+  }
+
+  /**
+   * Training-mode normalisation with the global batch's statistics. Each replica sums, per channel, x − c and
+   * (x − c)² over its images and pixels, and its count; one differentiable allreduce adds them over replicas
+   * (autograd carries the gradient back through it to every replica's input). The shift c is the running mean
+   * (equal on every replica, detached), which keeps E[(x − c)²] − E[x − c]² free of the cancellation the unshifted
+   * form suffers when the mean is large against the spread. Running statistics move as torch's SyncBatchNorm moves
+   * them: the global mean, and the global variance with Bessel's correction over the global count.
+   */
+  private syncForward(input: Tensor, factor: number): Tensor {
+    const channels = this.numFeatures;
+    const [n, , h, w] = input.shape as [number, number, number, number];
+    const shift = this.runningMean === null ? zeros([1, channels, 1, 1]) : clone(this.runningMean.detach()).reshape([1, channels, 1, 1]);
+    const centred = sub(input, shift);
+    const local = cat([sum(centred, [0, 2, 3]), sum(mul(centred, centred), [0, 2, 3]), full([1], n * h * w)]);
+    const global = this.crossReplicaSum!(local);
+    const count = narrow(global, 0, 2 * channels, 1);
+    const shiftedMean = div(narrow(global, 0, 0, channels), count);
+    const variance = sub(div(narrow(global, 0, channels, channels), count), mul(shiftedMean, shiftedMean));
+    const invStd = rsqrt(add(variance, this.eps)).reshape([1, channels, 1, 1]);
+    let output = mul(sub(centred, shiftedMean.reshape([1, channels, 1, 1])), invStd);
+    if (this.weight !== null) output = mul(output, this.weight.reshape([1, channels, 1, 1]));
+    if (this.bias !== null) output = add(output, this.bias.reshape([1, channels, 1, 1]));
+    if (this.runningMean !== null && this.runningVar !== null) {
+      const runningMean = this.runningMean;
+      const runningVar = this.runningVar;
+      noGrad(() => {
+        const total = count.item();
+        const batchMean = add(shiftedMean, shift.reshape([channels]));
+        const unbiased = mul(variance, total / Math.max(total - 1, 1));
+        lerp_(runningMean, batchMean, factor);
+        lerp_(runningVar, unbiased, factor);
+      });
+    }
+    return output;
   }
 }
