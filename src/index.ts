@@ -149,3 +149,10 @@ export { runTrial, trialCard, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_CROP_SCALE, DEFA
 // Errors and the engine's switches.
 export { UserError, UsageError, isUserError } from './errors.js';
 export { manualSeed, setNumThreads, getNumThreads, libtorchVersion, tidy, noGrad, type Tensor } from './torch/index.js';
+
+// Optimizers, for training loops of one's own (the data-parallel example in docs/distributed.md).
+export { SGD, AdamW, RMSpropTF, type SGDOptions, type AdamWOptions, type RMSpropTFOptions } from './optim/index.js';
+
+// Across processes and hosts: c10d process groups and the data-parallel building blocks (docs/distributed.md).
+export { ProcessGroup, type ProcessGroupOptions, type ReduceOperation } from './torch/index.js';
+export { DEFAULT_BUCKET_BYTES, averageGradients, broadcastModule, checkSameModule, gradientBuckets, moduleLayout, useSyncBatchNorm, distributedIndices, epochOrder, type ShardOptions } from './dist/index.js';
