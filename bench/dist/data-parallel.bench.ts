@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { integerOptions, loadAverage, median, parseBenchArgs } from '../common.js';
 import { createEfficientNet } from '../../src/efficientnet/index.js';
 import { SGD } from '../../src/optim/index.js';
-import { ProcessGroup, crossEntropy, manualSeed, randint, randn, setNumThreads, tidy } from '../../src/torch/index.js';
+import { ProcessGroup, crossEntropy, manualSeed, randint, randn, setNumThreads, tidy, zeros } from '../../src/torch/index.js';
 import { averageGradients, gradientBuckets } from '../../src/dist/index.js';
 
 const USAGE = `usage: node dist/bench/dist/data-parallel.bench.js [--batch 32] [--size 64] [--steps 8] [--warmup 2] [--threads 2] [--ranks 2] [--json]
@@ -35,7 +35,10 @@ const options = integerOptions('data-parallel', values, ['batch', 'size', 'steps
 /** What one process measured. */
 interface Measured {
   stepMs: number;
+  /** averageGradients per step: flattening into buckets, the allreduces, the division and the copies back. */
   allreduceMs: number;
+  /** One bare allreduce of a flat tensor of the gradients' size (ranks only; 0 for the single process). */
+  rawAllreduceMs: number;
   gradientBytes: number;
   imagesPerStep: number;
 }
@@ -65,7 +68,17 @@ async function measure(batch: number, threads: number, group: ProcessGroup | nul
       reduces.push(reduceMs);
     }
   }
-  return { stepMs: median(steps), allreduceMs: median(reduces), gradientBytes: model.parameters().reduce((t, p) => t + p.numel * 4, 0), imagesPerStep: batch };
+  const raw: number[] = [];
+  if (group !== null) {
+    const flat = zeros([model.parameters().reduce((t, p) => t + p.numel, 0)]);
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      await group.allreduce(flat);
+      raw.push(performance.now() - started);
+    }
+    flat.dispose();
+  }
+  return { stepMs: median(steps), allreduceMs: median(reduces), rawAllreduceMs: raw.length > 0 ? median(raw) : 0, gradientBytes: model.parameters().reduce((t, p) => t + p.numel * 4, 0), imagesPerStep: batch };
 }
 
 function child(args: string[], threads: number): Promise<Measured> {
@@ -125,7 +138,7 @@ if (values.role === 'single') {
     process.stdout.write(`| setup | step ms | images/s |\n|---|---|---|\n`);
     process.stdout.write(`| 1 process × ${options.threads} threads, batch ${options.batch} | ${single.stepMs.toFixed(1)} | ${singleImages.toFixed(1)} |\n`);
     process.stdout.write(`| ${options.ranks} ranks × ${perRankThreads} thread, batch ${options.batch / options.ranks} each | ${slowest.stepMs.toFixed(1)} | ${parallelImages.toFixed(1)} |\n`);
-    process.stdout.write(`\nranks/single: ${(parallelImages / singleImages).toFixed(3)}; allreduce of ${(slowest.gradientBytes / 1e6).toFixed(1)} MB per step: ${slowest.allreduceMs.toFixed(1)} ms (algorithm ${algorithm.toFixed(2)} GB/s, bus ${bus.toFixed(2)} GB/s on loopback)\n`);
+    process.stdout.write(`\nranks/single: ${(parallelImages / singleImages).toFixed(3)}; gradient averaging of ${(slowest.gradientBytes / 1e6).toFixed(1)} MB per step: ${slowest.allreduceMs.toFixed(1)} ms (algorithm ${algorithm.toFixed(2)} GB/s, bus ${bus.toFixed(2)} GB/s on loopback); one bare allreduce of the same bytes: ${slowest.rawAllreduceMs.toFixed(1)} ms\n`);
     process.stdout.write(`\nmodel of N hosts (per-rank compute ${computeMs.toFixed(0)} ms/step as measured, ring allreduce at the link speed, no overlap): speedup over one host\n`);
     process.stdout.write(`| hosts | ${links.map((l) => `${l} Gb/s`).join(' | ')} |\n|---|${links.map(() => '---').join('|')}|\n`);
     for (const row of model) process.stdout.write(`| ${row.hosts} | ${links.map((l) => row.speedup[`${l}Gb/s`]!.toFixed(2)).join(' | ')} |\n`);
