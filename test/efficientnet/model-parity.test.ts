@@ -1,7 +1,8 @@
 /**
  * EfficientNet against torchvision 0.14 (fixtures by scripts/fixtures/efficientnet_parity.py):
  * - eval logits and pre-pool feature maps of a width 0.25 / depth 0.5 model with random BN statistics, in both
- *   padding conventions (symmetric vs torchvision; 'same' vs torchvision with every conv padded the TF way), 1e-4;
+ *   padding conventions (symmetric vs torchvision; 'same' vs torchvision with every conv padded the TF way), 1e-4
+ *   (feature maps, which reach |70|: 1e-4 + 1e-5·|reference|, the spread of PyTorch's own values across BLAS libraries);
  * - one training step (SGD with momentum, timm's RMSpropTF) from identical weights: every parameter and BN running
  *   statistic after the step, 1e-5;
  * - B0 at 224 with random BN statistics, generated into a temporary directory when /usr/bin/python3 has
@@ -29,6 +30,16 @@ export function maxAbsDiff(a: Tensor, b: Tensor): number {
   const y = b.toFloat32Array();
   let worst = 0;
   for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!));
+  return worst;
+}
+
+/** The largest |a − b| − (atol + rtol·|b|) over two tensors of equal shape (≤ 0: every element within tolerance). */
+function maxExcess(a: Tensor, b: Tensor, atol: number, rtol: number): number {
+  assert.deepEqual(a.shape, b.shape, 'shapes differ');
+  const x = a.toFloat32Array();
+  const y = b.toFloat32Array();
+  let worst = -Infinity;
+  for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) - atol - rtol * Math.abs(y[i]!));
   return worst;
 }
 
@@ -71,9 +82,12 @@ for (const padding of ['symmetric', 'same'] as const) {
           assert.ok(diff < 1e-4, `logits differ from torchvision's by ${diff}`);
           // The two conventions really differ here, so the comparison tells them apart.
           assert.ok(maxAbsDiff(logits, other) > 1e-2, 'the other padding convention gives the same logits; the test cannot tell them apart');
+          // The feature maps reach |70|: there the BLAS library's summation order alone moves PyTorch's own values by
+          // up to 3e-4 (the fixture regenerated with OpenBLAS against the committed one, made on the reference BLAS),
+          // so they are compared with a relative part as well: 1e-4 + 1e-5·|reference|.
           const features = model.features.forward(x);
-          const featureDiff = maxAbsDiff(features, fixture.extra.get(`output.features_${padding}`)!);
-          assert.ok(featureDiff < 1e-4, `feature maps differ by ${featureDiff}`);
+          const excess = maxExcess(features, fixture.extra.get(`output.features_${padding}`)!, 1e-4, 1e-5);
+          assert.ok(excess <= 0, `feature maps differ beyond 1e-4 + 1e-5·|reference| by ${excess}`);
         }),
       );
     } finally {
