@@ -14,6 +14,7 @@ import { assembleBatch, type PackedBatch } from './batch.js';
 import type { ImageDataset } from './dataset.js';
 import type { BatchRequest, LoaderWorkerData } from './loader-worker.js';
 import { deriveSeed, permutation, Rng } from './rng.js';
+import { checkShard, shardOrder, type ShardSpec } from './shard.js';
 import { compileTransform, type CompiledTransform, type TransformSpec } from './transforms/pipeline.js';
 
 /** Options of {@link DataLoader}. */
@@ -32,6 +33,12 @@ export interface LoaderOptions {
   workers?: number;
   /** Batches requested ahead of the consumer (default 2 × workers, at least 1). */
   prefetch?: number;
+  /**
+   * Data-parallel rank: this loader yields only the rank's share of each epoch (src/data/shard.ts, DistributedSampler's
+   * rule over the same seeded epoch order every rank draws), batchSize per rank. Augmentation is seeded per (epoch,
+   * data-set index), so a sample is augmented identically whichever rank draws it. Default: no sharding.
+   */
+  shard?: ShardSpec | null;
 }
 
 /** Where a run stands: the next batch to produce is batch `batch` of epoch `epoch`. */
@@ -72,7 +79,7 @@ export class DataLoader {
   /** The data set. */
   readonly dataset: ImageDataset;
   /** Normalised options. */
-  readonly options: Required<LoaderOptions>;
+  readonly options: Required<Omit<LoaderOptions, 'shard'>> & { shard: ShardSpec | null };
   private workers: Worker[] = [];
   private pending = new Map<number, Pending>();
   private nextId = 0;
@@ -90,7 +97,8 @@ export class DataLoader {
     if (!Number.isInteger(prefetch) || prefetch < 1) throw new Error(`prefetch must be a positive integer, got ${prefetch}`);
     if (dataset.length === 0) throw new Error('the data set is empty; nothing to load');
     this.dataset = dataset;
-    this.options = { batchSize: options.batchSize, transform: options.transform, shuffle: options.shuffle ?? true, seed: options.seed ?? 0, dropLast: options.dropLast ?? false, workers, prefetch };
+    if (options.shard) checkShard(options.shard);
+    this.options = { batchSize: options.batchSize, transform: options.transform, shuffle: options.shuffle ?? true, seed: options.seed ?? 0, dropLast: options.dropLast ?? false, workers, prefetch, shard: options.shard ?? null };
     const compiled = compileTransform(options.transform); // validates the spec here, not in the workers
     if (workers === 0) {
       this.local = compiled;
@@ -120,16 +128,23 @@ export class DataLoader {
     this.pending.clear();
   }
 
+  /** Samples this loader yields per epoch: the data set's, or the rank's share of it. */
+  get samplesPerEpoch(): number {
+    const { shard } = this.options;
+    if (shard === null) return this.dataset.length;
+    return this.options.dropLast ? Math.floor(this.dataset.length / shard.worldSize) : Math.ceil(this.dataset.length / shard.worldSize);
+  }
+
   /** Number of batches per epoch (the last partial one counted unless dropLast). */
   get batchesPerEpoch(): number {
-    const n = this.dataset.length / this.options.batchSize;
+    const n = this.samplesPerEpoch / this.options.batchSize;
     return this.options.dropLast ? Math.floor(n) : Math.ceil(n);
   }
 
-  /** The sample order of `epoch` (data-set indices). */
+  /** The sample order of `epoch` (data-set indices): the whole data set's, or the rank's share of it. */
   order(epoch: number): Int32Array {
-    if (!this.options.shuffle) return Int32Array.from({ length: this.dataset.length }, (_, i) => i);
-    return permutation(this.dataset.length, new Rng(deriveSeed(this.options.seed, epoch)));
+    const global = this.options.shuffle ? permutation(this.dataset.length, new Rng(deriveSeed(this.options.seed, epoch))) : Int32Array.from({ length: this.dataset.length }, (_, i) => i);
+    return this.options.shard === null ? global : shardOrder(global, this.options.shard, this.options.dropLast);
   }
 
   private request(epoch: number, indices: Int32Array): Promise<PackedBatch> {

@@ -1,6 +1,7 @@
 /**
  * The loader: identical batches for 0, 1 and 2 workers under one seed, last partial batch kept or dropped,
- * resuming at a (epoch, batch) position, corrupt images skipped and counted, clean shutdown.
+ * resuming at a (epoch, batch) position, corrupt images skipped and counted, clean shutdown; sharded loaders (data
+ * parallelism) that together yield the single loader's batches, images augmented identically.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import sharp from 'sharp';
 import { ImageFolderDataset } from '../../src/data/image-folder.js';
 import { DataLoader, type Batch, type LoaderOptions } from '../../src/data/loader.js';
 import { mkdirSync } from 'node:fs';
+import { distributedIndices } from '../../src/dist/sampler.js';
 
 async function folderOf(n: number, dir: string): Promise<string> {
   const root = join(dir, 'imgs');
@@ -77,6 +79,40 @@ test('loader: same seed gives the same batches for 0, 1 and 2 workers; last batc
     await loader.close();
     await assert.rejects(collect(loader, 0), /closed/);
     assert.throws(() => new DataLoader(ds, { ...opts, batchSize: 0 }), /batchSize must be a positive integer/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('sharded loaders: at each step the ranks together yield the single loader\'s batch, each image augmented identically', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-loader-shard-'));
+  try {
+    const ds = ImageFolderDataset.open(await folderOf(23, dir)); // 24 samples (one broken): 4 global batches of 6
+    const transform: LoaderOptions['transform'] = { kind: 'train', size: 8, augment: { kind: 'randaugment', n: 2, m: 9 } };
+    const single = new DataLoader(ds, { batchSize: 6, seed: 5, transform, workers: 0 });
+    const global = await collect(single, 2);
+    await single.close();
+    const ranks: Batch[][] = [];
+    for (const rank of [0, 1]) {
+      const loader: DataLoader = new DataLoader(ds, { batchSize: 3, seed: 5, transform, workers: 0, shard: { rank, worldSize: 2 } });
+      assert.equal(loader.batchesPerEpoch, 4);
+      // What src/dist's DistributedSampler rule says this rank gets.
+      assert.deepEqual([...loader.order(2)], distributedIndices({ size: ds.length, rank, worldSize: 2, seed: 5, epoch: 2 }));
+      ranks.push(await collect(loader, 2));
+      await loader.close();
+    }
+    assert.equal(global.length, 4);
+    global.forEach((batch, k) => {
+      const pixels = 3 * 8 * 8;
+      const byIndex = (b: Batch): Map<number, string> => new Map([...b.indices].map((index, i) => [index, Buffer.from(b.images.buffer, b.images.byteOffset + i * pixels * 4, pixels * 4).toString('base64')]));
+      const expected = byIndex(batch);
+      const got = new Map([...byIndex(ranks[0]![k]!), ...byIndex(ranks[1]![k]!)]);
+      assert.deepEqual([...got.keys()].sort((a, b) => a - b), [...expected.keys()].sort((a, b) => a - b), `step ${k}: the same images`);
+      for (const [index, image] of expected) assert.equal(got.get(index), image, `step ${k}, image ${index}: the same augmented pixels`);
+      // The two ranks' shares are disjoint.
+      assert.equal(ranks[0]![k]!.indices.filter((i) => ranks[1]![k]!.indices.includes(i)).length, 0);
+    });
+    assert.throws(() => new DataLoader(ds, { batchSize: 3, transform, workers: 0, shard: { rank: 2, worldSize: 2 } }), /shard: rank 2 is not in 0\.\.1/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

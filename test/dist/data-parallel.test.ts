@@ -151,7 +151,7 @@ test("sharding follows DistributedSampler: padded to a multiple of the world siz
   const shards = [0, 1, 2].map((rank) => distributedIndices({ size: 30, rank, worldSize: 3, seed: 4, epoch: 2 }));
   assert.deepEqual(shards.flat().sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i));
   assert.notDeepEqual(distributedIndices({ size: 30, rank: 0, worldSize: 3, seed: 4, epoch: 3 }), shards[0]);
-  assert.throws(() => distributedIndices({ size: 10, rank: 4, worldSize: 4 }), /rank 4 is not in 0\.\.3/);
+  assert.throws(() => distributedIndices({ size: 10, rank: 4, worldSize: 4 }), /shard: rank 4 is not in 0\.\.3/);
 });
 
 test('gradient buckets: reverse parameter order, at most the bucket size, a larger parameter alone', () => {

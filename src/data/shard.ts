@@ -1,0 +1,29 @@
+/**
+ * One rank's part of an epoch's sample order in data-parallel training, with torch's DistributedSampler
+ * semantics: the global order (the same on every rank) padded by repeating its head to a multiple of the world size
+ * (or cut to one with dropLast), then every worldSize-th entry from the rank. With a per-rank batch of b, batch k of
+ * the ranks together holds exactly the samples of batch k of one process with batch b·worldSize (when the dataset
+ * divides evenly; otherwise the padding repeats a few samples, as DistributedSampler does).
+ */
+
+/** A rank of a data-parallel run. */
+export interface ShardSpec {
+  rank: number;
+  worldSize: number;
+}
+
+/** Checks a shard spec; throws naming the bad field. */
+export function checkShard(shard: ShardSpec): void {
+  if (!Number.isInteger(shard.worldSize) || shard.worldSize < 1) throw new Error(`shard: worldSize must be a positive integer, got ${shard.worldSize}`);
+  if (!Number.isInteger(shard.rank) || shard.rank < 0 || shard.rank >= shard.worldSize) throw new Error(`shard: rank ${shard.rank} is not in 0..${shard.worldSize - 1}`);
+}
+
+/** The rank's entries of `order` (see the module comment). */
+export function shardOrder(order: ArrayLike<number>, shard: ShardSpec, dropLast = false): Int32Array {
+  checkShard(shard);
+  const { rank, worldSize } = shard;
+  const perRank = dropLast ? Math.floor(order.length / worldSize) : Math.ceil(order.length / worldSize);
+  const out = new Int32Array(perRank);
+  for (let i = 0; i < perRank; i++) out[i] = order[(i * worldSize + rank) % order.length]!;
+  return out;
+}
