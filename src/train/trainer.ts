@@ -18,8 +18,10 @@ import {
   noGrad,
   tensor,
   tidy,
+  type ProcessGroup,
   type Tensor,
 } from '../torch/index.js';
+import { averageGradients, broadcastModule, checkSameModule, gradientBuckets, useSyncBatchNorm } from '../dist/index.js';
 import type { Module } from '../nn/index.js';
 import { AdamW, RMSpropTF, SGD, paramGroupsWithWeightDecay, type Optimizer } from '../optim/index.js';
 import { ModelEma, type EmaBufferMode } from '../optim/ema.js';
@@ -96,6 +98,18 @@ export interface TrainerOptions {
    * resumed as the model it is; default none (a bare Module).
    */
   card?: ModelCard | null;
+  /**
+   * Data-parallel training over a c10d process group (docs/distributed.md): `train` must be this rank's sharded
+   * loader (DataLoader's `shard` option) with the per-rank batch size; the learning rate scales with the global
+   * batch (per-rank batch × world size). At the first fit() every rank checks that all built the same model, takes
+   * rank 0's weights (and starts the EMA from them), and with `syncBatchNorm` normalises with the global batch's
+   * statistics; after each backward the gradients are averaged over the ranks. Every rank validates on the whole
+   * validation loader it is given (the metrics are the whole set's, computed redundantly); only rank 0 writes
+   * checkpoints and metrics, and the others wait for it at a barrier. Training loss and accuracy in the metrics are
+   * rank 0's shard's. A stop() must reach every rank (as torchrun's signal does), or the others wait in the next
+   * allreduce until the group's timeout. Default null: one process.
+   */
+  distributed?: { group: ProcessGroup; syncBatchNorm?: boolean } | null;
 }
 
 /** Metrics of one epoch (also the line appended to metrics.jsonl). */
@@ -239,6 +253,9 @@ export class Trainer {
   private stopRequested = false;
   private stoppedLast = false;
   private secondsAtStart = 0;
+  private readonly group: ProcessGroup | null;
+  private joined = false;
+  private buckets: Tensor[][] = [];
 
   /** Builds optimizer, schedule and EMA from the recipe; checks the options. */
   constructor(options: TrainerOptions) {
@@ -248,7 +265,17 @@ export class Trainer {
     this.model = options.model;
     // Before the optimizer and the EMA exist, so that their state tensors take the kernels' layout.
     if (options.channelsLast ?? false) toChannelsLast(this.model);
-    const batchSize = options.train.options.batchSize;
+    this.group = options.distributed?.group ?? null;
+    if (this.group !== null) {
+      const shard = options.train.options.shard;
+      if (shard === null || shard.rank !== this.group.rank || shard.worldSize !== this.group.worldSize) {
+        throw new Error(
+          `Trainer: data-parallel rank ${this.group.rank} of ${this.group.worldSize} needs a training loader sharded for it (DataLoader option shard: { rank: ${this.group.rank}, worldSize: ${this.group.worldSize} }), got ${shard === null ? 'an unsharded loader' : `shard ${shard.rank} of ${shard.worldSize}`}`,
+        );
+      }
+    }
+    // The learning rate follows the global batch: every rank's batch together.
+    const batchSize = options.train.options.batchSize * (this.group?.worldSize ?? 1);
     this.lr = recipe.lr ?? scaleLearningRate(recipe.lrPer256 ?? 0.016, batchSize);
     const stepsPerEpoch = options.train.batchesPerEpoch;
     const warmup = { warmupEpochs: recipe.warmupEpochs ?? 0, warmupLr: recipe.warmupLr ?? 1e-6 };
@@ -368,10 +395,10 @@ export class Trainer {
     return true;
   }
 
-  private trainStep(batch: Batch, smoothing: number, channelsLast: boolean): { loss: number; correct: number } {
+  private async trainStep(batch: Batch, smoothing: number, channelsLast: boolean): Promise<{ loss: number; correct: number }> {
     manualSeed(deriveSeed(this.state.rng.seed, TORCH_SEED_TAG, this.state.step));
     const lr = this.schedule(this.state.step);
-    return tidy(() => {
+    const result = tidy(() => {
       const { images, labels } = batchTensors(batch, channelsLast);
       const logits = this.model.forward(images);
       const loss = crossEntropy(logits, labels, { labelSmoothing: smoothing });
@@ -384,12 +411,28 @@ export class Trainer {
       }
       this.optimizer.zeroGrad();
       loss.backward();
+      return { loss: value, correct: countCorrect(logits.detach(), labels, 1).top1 };
+    });
+    if (this.group !== null) await averageGradients(this.group, this.buckets);
+    tidy(() => {
       this.optimizer.lr = lr;
       this.optimizer.step();
       this.optimizer.zeroGrad();
       if (this.ema !== null) this.ema.update(this.model);
-      return { loss: value, correct: countCorrect(logits.detach(), labels, 1).top1 };
     });
+    return result;
+  }
+
+  /** A data-parallel run's start: the same model everywhere, rank 0's weights, the EMA from them, sync BN. */
+  private async joinGroup(): Promise<void> {
+    const group = this.group;
+    if (group === null || this.joined) return;
+    await checkSameModule(group, this.model);
+    await broadcastModule(group, this.model);
+    if (this.ema !== null && this.ema.updates === 0) this.ema.loadStateDict({ updates: 0, tensors: this.model.stateDict() });
+    if (this.options.distributed?.syncBatchNorm ?? false) useSyncBatchNorm(this.model, group);
+    this.buckets = gradientBuckets(this.model.parameters());
+    this.joined = true;
   }
 
   private async evaluateEma(loader: DataLoader, channelsLast: boolean): Promise<EvalResult> {
@@ -418,10 +461,15 @@ export class Trainer {
     }
   }
 
-  /** Saves last.safetensors with the run's time so far (seconds before this fit() call plus its own). */
+  /** Whether this process writes the run's files (always, unless it is a data-parallel rank other than 0). */
+  private get writes(): boolean {
+    return this.group === null || this.group.rank === 0;
+  }
+
+  /** Saves last.safetensors with the run's time so far (seconds before this fit() call plus its own); rank 0 only. */
   private checkpointLast(secondsBefore: number, fitStarted: number): void {
     this.state.seconds = secondsBefore + (performance.now() - fitStarted) / 1000;
-    this.saveCheckpoint(this.lastPath);
+    if (this.writes) this.saveCheckpoint(this.lastPath);
   }
 
   private async fitEpochs(stopAfter: number): Promise<EpochMetrics[]> {
@@ -431,6 +479,7 @@ export class Trainer {
     const channelsLast = this.options.channelsLast ?? false;
     const smoothing = recipe.labelSmoothing ?? 0.1;
     mkdirSync(runDir, { recursive: true });
+    await this.joinGroup();
     this.model.train();
     const results: EpochMetrics[] = [];
     const perEpoch = this.options.train.batchesPerEpoch;
@@ -454,7 +503,7 @@ export class Trainer {
       for await (const batch of this.options.train.epoch(epoch, startBatch)) {
         skipped += batch.skipped.length;
         if (batch.labels.length > 0) {
-          const step = this.trainStep(batch, smoothing, channelsLast);
+          const step = await this.trainStep(batch, smoothing, channelsLast);
           this.state.step += 1;
           lossSum += step.loss;
           correct += step.correct;
@@ -501,8 +550,10 @@ export class Trainer {
       const isBest = judged !== null && judged > this.state.best.top1;
       if (isBest) this.state.best = { top1: judged, epoch: epoch + 1 };
       this.checkpointLast(secondsBefore, fitStarted);
-      if (isBest) this.saveCheckpoint(join(runDir, CHECKPOINT_FILES.best));
-      appendMetrics(runDir, metrics as unknown as MetricsRecord);
+      if (isBest && this.writes) this.saveCheckpoint(join(runDir, CHECKPOINT_FILES.best));
+      if (this.writes) appendMetrics(runDir, metrics as unknown as MetricsRecord);
+      // The other ranks go on once rank 0's files of the epoch are complete.
+      if (this.group !== null) await this.group.barrier();
       results.push(metrics);
       this.options.onEpoch?.(metrics, (performance.now() - started) / 1000);
     }

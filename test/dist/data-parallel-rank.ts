@@ -10,6 +10,7 @@
  * the initial ones to OUT.init.
  */
 import { writeFileSync } from 'node:fs';
+import { exitWhenDone } from './harness.js';
 import { createEfficientNet, customConfig } from '../../src/efficientnet/index.js';
 import { smallImageStages } from '../../src/card/small-images.js';
 import { SGD } from '../../src/optim/index.js';
@@ -61,10 +62,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  },
-);
+exitWhenDone(main());

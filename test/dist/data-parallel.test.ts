@@ -10,12 +10,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './ports.js';
+import { compareStates, freePort, readFloats, runScript } from './harness.js';
 import { distributedIndices, gradientBuckets } from '../../src/dist/index.js';
 import { zeros } from '../../src/torch/index.js';
 
@@ -23,34 +23,13 @@ const RANK_SCRIPT = fileURLToPath(new URL('./data-parallel-rank.js', import.meta
 const ATOL = 1e-5;
 const RTOL = 1.3e-6;
 
-/** Runs one rank (inside network namespace `netns` when given: `ip netns exec`). */
+/** Runs one rank (inside network namespace `netns` when given). */
 function run(args: string[], netns?: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const command = netns === undefined ? [process.execPath, RANK_SCRIPT, ...args] : ['ip', 'netns', 'exec', netns, process.execPath, RANK_SCRIPT, ...args];
-    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${args.join(' ')} exited ${code}: ${stderr}`))));
-  });
+  return runScript(RANK_SCRIPT, args, netns);
 }
 
-function values(path: string): Float32Array {
-  const bytes = readFileSync(path);
-  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
-}
-
-/** The largest excess of |a − b| over atol + rtol·|b| (≤ 0: within tolerance), and the largest |a − b|. */
-function compare(a: Float32Array, b: Float32Array): { excess: number; maxAbs: number } {
-  assert.equal(a.length, b.length);
-  let excess = -Infinity;
-  let maxAbs = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    maxAbs = Math.max(maxAbs, d);
-    excess = Math.max(excess, d - ATOL - RTOL * Math.abs(b[i]!));
-  }
-  return { excess, maxAbs };
-}
+const values = readFloats;
+const compare = (a: Float32Array, b: Float32Array): { excess: number; maxAbs: number } => compareStates(a, b, ATOL, RTOL);
 
 let single: { final: Float32Array; init: Float32Array } | null = null;
 async function singleProcess(dir: string): Promise<{ final: Float32Array; init: Float32Array }> {

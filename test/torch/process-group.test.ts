@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../dist/ports.js';
+import { freePort } from '../dist/harness.js';
 import { ProcessGroup } from '../../src/torch/index.js';
 
 const RANK_SCRIPT = fileURLToPath(new URL('./process-group-rank.js', import.meta.url));

@@ -1,0 +1,75 @@
+/**
+ * The Trainer data-parallel: 2 ranks (sharded loaders, sync batch norm, gradient averaging, the learning rate of the
+ * global batch) end 2 epochs with SGD, a cosine schedule with warm-up, weight decay, label smoothing, an EMA and
+ * random-resized-crop + flip augmentation where one process with the global batch ends: parameters, running
+ * statistics and the EMA within atol 1e-5 / rtol 1.3e-6, every rank bit-identical. Only rank 0 writes the run's
+ * files. A loader that is not sharded for the rank is refused.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compareStates, freePort, readFloats, runScript } from './harness.js';
+
+const RANK_SCRIPT = fileURLToPath(new URL('./trainer-rank.js', import.meta.url));
+
+const run = (args: string[]): Promise<void> => runScript(RANK_SCRIPT, args);
+const floats = readFloats;
+const excess = (a: Float32Array, b: Float32Array): { excess: number; maxAbs: number } => compareStates(a, b);
+
+test('Trainer with 2 data-parallel ranks ends where one process with the global batch ends (weights, BN statistics, EMA)', { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-ddp-trainer-'));
+  try {
+    const singleDir = join(dir, 'single');
+    const rankDirs = [join(dir, 'rank0'), join(dir, 'rank1')];
+    [singleDir, ...rankDirs].forEach((d) => mkdirSync(d));
+    await run(['single', '0', '0', '1', singleDir]);
+    const port = await freePort();
+    await Promise.all(rankDirs.map((d, rank) => run(['sync', String(port), String(rank), '2', d])));
+    for (const what of ['weights', 'ema']) {
+      const reference = floats(join(singleDir, `${what}-0.bin`));
+      const [rank0, rank1] = rankDirs.map((d, rank) => floats(join(d, `${what}-${rank}.bin`)));
+      assert.ok(Buffer.from(rank1!.buffer).equals(Buffer.from(rank0!.buffer)), `${what}: the ranks are bit-identical`);
+      const { excess: over, maxAbs } = excess(rank0!, reference);
+      console.log(`Trainer, 2 ranks vs one process, ${what}: max |difference| ${maxAbs.toExponential(2)}`);
+      assert.ok(over <= 0, `${what}: beyond atol 1e-5 / rtol 1.3e-6 by ${over.toExponential(2)}`);
+    }
+    // Rank 0 wrote the run's checkpoints and metrics; rank 1 wrote none.
+    for (const file of ['last.safetensors', 'best.safetensors', 'metrics.jsonl']) {
+      assert.ok(existsSync(join(rankDirs[0]!, file)), `rank 0 wrote ${file}`);
+      assert.equal(existsSync(join(rankDirs[1]!, file)), false, `rank 1 wrote no ${file}`);
+    }
+    // The validation metrics are the whole validation set's, the same as the single process's to rounding.
+    const lastLine = (d: string): { valTop1: number; valLoss: number } => JSON.parse(readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!);
+    assert.equal(lastLine(rankDirs[0]!).valTop1, lastLine(singleDir).valTop1);
+    assert.ok(Math.abs(lastLine(rankDirs[0]!).valLoss - lastLine(singleDir).valLoss) < 1e-4);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a data-parallel Trainer refuses a training loader that is not sharded for its rank', { timeout: 60_000 }, async () => {
+  const { ProcessGroup } = await import('../../src/torch/index.js');
+  const { openData } = await import('../../src/data/spec.js');
+  const { DataLoader } = await import('../../src/data/loader.js');
+  const { Trainer } = await import('../../src/train/trainer.js');
+  const { createEfficientNet, customConfig } = await import('../../src/efficientnet/index.js');
+  const group = await ProcessGroup.create({ host: '127.0.0.1', port: await freePort(), rank: 0, worldSize: 1, hostname: '127.0.0.1' });
+  const data = await openData('synthetic:train=8,val=4,classes=3,size=32');
+  const model = createEfficientNet(customConfig({ width: 0.25, depth: 0.25, resolution: 32 }), { numClasses: 3 });
+  const transform = { kind: 'eval' as const, size: 32 };
+  const unsharded = new DataLoader(data.train, { batchSize: 4, transform, workers: 0 });
+  const otherRank = new DataLoader(data.train, { batchSize: 4, transform, workers: 0, shard: { rank: 1, worldSize: 2 } });
+  try {
+    const options = { model, val: null, runDir: join(tmpdir(), 'never-written'), recipe: { epochs: 1 }, distributed: { group } };
+    assert.throws(() => new Trainer({ ...options, train: unsharded }), /data-parallel rank 0 of 1 needs a training loader sharded for it \(DataLoader option shard: \{ rank: 0, worldSize: 1 \}\), got an unsharded loader/);
+    assert.throws(() => new Trainer({ ...options, train: otherRank }), /got shard 1 of 2/);
+  } finally {
+    await unsharded.close();
+    await otherRank.close();
+    model.dispose();
+    group.destroy();
+  }
+});
