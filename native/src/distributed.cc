@@ -28,8 +28,9 @@ struct Group {
   int size;
 };
 
-struct Group;
-std::string where(const char* operation, const Group& group);
+std::string where(const char* operation, const Group& group) {
+  return std::string("c10d ") + operation + " (rank " + std::to_string(group.rank) + " of " + std::to_string(group.size) + ")";
+}
 
 // Process groups by handle. Changed on the JS thread only (creation is published from OnOK); the mutex is for the
 // autograd engine, which may run a backward (the differentiable allreduce's) on a thread of its own.
@@ -82,21 +83,11 @@ Group& findGroup(Napi::Env env, const Napi::Value& value) {
   return it->second;
 }
 
-std::string where(const char* operation, const Group& group) {
-  return std::string("c10d ") + operation + " (rank " + std::to_string(group.rank) + " of " + std::to_string(group.size) + ")";
-}
-
-std::vector<at::Tensor> tensorList(Napi::Env env, const Napi::Value& value, const char* what) {
-  if (!value.IsArray()) throwError(env, std::string(what) + ": expected an array of tensors, got " + describeValue(value));
-  auto array = value.As<Napi::Array>();
-  std::vector<at::Tensor> tensors;
-  tensors.reserve(array.Length());
-  for (uint32_t i = 0; i < array.Length(); i++) {
-    const at::Tensor& tensor = unwrapTensor(env, array.Get(i), what);
-    if (!tensor.is_non_overlapping_and_dense()) throwError(env, std::string(what) + ": tensor " + std::to_string(i) + " (" + describeTensor(tensor) + ") is a strided view; call .contiguous() first");
-    tensors.push_back(tensor);
-  }
-  return tensors;
+// The dense tensor behind a JS handle (Gloo reads its memory as one block).
+at::Tensor denseTensor(Napi::Env env, const Napi::Value& value, const char* what) {
+  const at::Tensor& tensor = unwrapTensor(env, value, what);
+  if (!tensor.is_non_overlapping_and_dense()) throwError(env, std::string(what) + ": " + describeTensor(tensor) + " is a strided view; call .contiguous() first");
+  return tensor;
 }
 
 c10d::ReduceOp reduceOp(Napi::Env env, const Napi::Value& value) {
@@ -239,46 +230,42 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   return promise;
 }
 
-// allreduce(group, tensors, op) -> Promise<void>, in place.
-Napi::Value Allreduce(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Group& group = findGroup(env, info[0]);
-  auto tensors = tensorList(env, info[1], "allreduce");
-  const auto op = reduceOp(env, info[2]);
-  c10d::AllreduceOptions options;
-  options.reduceOp = op;
-  std::vector<at::Tensor> work = tensors;
+// Enqueues `start` (a collective of `group` on `tensor`) now, in call order, and returns the Promise of its end.
+template <typename Start>
+Napi::Value collective(Napi::Env env, Group& group, const char* operation, at::Tensor tensor, Start start) {
+  std::vector<at::Tensor> tensors{tensor};
   try {
-    return queueWait(env, group.group->allreduce(work, options), where("allreduce", group), group, tensors);
+    return queueWait(env, start(tensors), where(operation, group), group, tensors);
   } catch (const std::exception& error) {
-    throwError(env, where("allreduce", group) + ": " + errorMessage(error));
+    throwError(env, where(operation, group) + ": " + errorMessage(error));
   }
 }
 
-// broadcast(group, tensors, root) -> Promise<void>, in place.
+// allreduce(group, tensor, op) -> Promise<void>, in place.
+Napi::Value Allreduce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Group& group = findGroup(env, info[0]);
+  c10d::AllreduceOptions options;
+  options.reduceOp = reduceOp(env, info[2]);
+  return collective(env, group, "allreduce", denseTensor(env, info[1], "allreduce"), [&](std::vector<at::Tensor>& t) { return group.group->allreduce(t, options); });
+}
+
+// broadcast(group, tensor, root) -> Promise<void>, in place.
 Napi::Value Broadcast(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Group& group = findGroup(env, info[0]);
-  auto tensors = tensorList(env, info[1], "broadcast");
   const int root = intArgument(info, 2, "root");
   if (root < 0 || root >= group.size) throwError(env, where("broadcast", group) + ": root " + std::to_string(root) + " is not a rank");
   c10d::BroadcastOptions options;
   options.rootRank = root;
-  std::vector<at::Tensor> work = tensors;
-  try {
-    return queueWait(env, group.group->broadcast(work, options), where("broadcast", group), group, tensors);
-  } catch (const std::exception& error) {
-    throwError(env, where("broadcast", group) + ": " + errorMessage(error));
-  }
+  return collective(env, group, "broadcast", denseTensor(env, info[1], "broadcast"), [&](std::vector<at::Tensor>& t) { return group.group->broadcast(t, options); });
 }
 
 // allgather(group, tensor) -> Promise<tensor[]> (one per rank, in rank order).
 Napi::Value Allgather(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Group& group = findGroup(env, info[0]);
-  const at::Tensor& input = unwrapTensor(env, info[1], "allgather");
-  if (!input.is_contiguous()) throwError(env, "allgather: " + describeTensor(input) + " is not contiguous; call .contiguous() first");
-  std::vector<at::Tensor> inputs{input};
+  std::vector<at::Tensor> inputs{denseTensor(env, info[1], "allgather")};
   std::vector<at::Tensor> outputs;
   for (int i = 0; i < group.size; i++) outputs.push_back(at::empty_like(inputs[0]));
   std::vector<std::vector<at::Tensor>> outputLists{outputs};

@@ -13,8 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { assembleBatch, type PackedBatch } from './batch.js';
 import type { ImageDataset } from './dataset.js';
 import type { BatchRequest, LoaderWorkerData } from './loader-worker.js';
-import { deriveSeed, permutation, Rng } from './rng.js';
-import { checkShard, shardOrder, type ShardSpec } from './shard.js';
+import { checkShard, epochOrder, shardOrder, type ShardSpec } from './shard.js';
 import { compileTransform, type CompiledTransform, type TransformSpec } from './transforms/pipeline.js';
 
 /** Options of {@link DataLoader}. */
@@ -143,7 +142,7 @@ export class DataLoader {
 
   /** The sample order of `epoch` (data-set indices): the whole data set's, or the rank's share of it. */
   order(epoch: number): Int32Array {
-    const global = this.options.shuffle ? permutation(this.dataset.length, new Rng(deriveSeed(this.options.seed, epoch))) : Int32Array.from({ length: this.dataset.length }, (_, i) => i);
+    const global = epochOrder(this.dataset.length, this.options.seed, epoch, this.options.shuffle);
     return this.options.shard === null ? global : shardOrder(global, this.options.shard, this.options.dropLast);
   }
 

@@ -5,6 +5,12 @@
  * the ranks together holds exactly the samples of batch k of one process with batch b·worldSize (when the dataset
  * divides evenly; otherwise the padding repeats a few samples, as DistributedSampler does).
  */
+import { deriveSeed, permutation, Rng } from './rng.js';
+
+/** The sample order of an epoch over the whole data set, the same on every rank: what DataLoader draws. */
+export function epochOrder(size: number, seed: number, epoch: number, shuffle: boolean): Int32Array {
+  return shuffle ? permutation(size, new Rng(deriveSeed(seed, epoch))) : Int32Array.from({ length: size }, (_, i) => i);
+}
 
 /** A rank of a data-parallel run. */
 export interface ShardSpec {

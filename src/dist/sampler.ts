@@ -4,8 +4,9 @@
  * its head to a multiple of the world size (or cut to one with dropLast), then every worldSize-th index from the
  * rank (src/data/shard.ts). `new DataLoader(dataset, { ..., shard: { rank, worldSize } })` yields exactly these.
  */
-import { deriveSeed, permutation, Rng } from '../data/rng.js';
-import { shardOrder } from '../data/shard.js';
+import { epochOrder, shardOrder } from '../data/shard.js';
+
+export { epochOrder };
 
 /** Options of {@link distributedIndices}. */
 export interface ShardOptions {
@@ -21,11 +22,6 @@ export interface ShardOptions {
   epoch?: number;
   /** Drop the tail instead of padding; default false. */
   dropLast?: boolean;
-}
-
-/** The epoch's order of the whole dataset, the same on every rank and the same as DataLoader's. */
-export function epochOrder(size: number, seed: number, epoch: number, shuffle: boolean): Int32Array {
-  return shuffle ? permutation(size, new Rng(deriveSeed(seed, epoch))) : Int32Array.from({ length: size }, (_, i) => i);
 }
 
 /** This rank's indices for the epoch. */

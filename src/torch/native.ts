@@ -67,8 +67,8 @@ export interface NativeBinding {
   getNumThreads(): number;
   /** native/src/distributed.cc: a TCPStore rendezvous and a Gloo process group (resolves to its handle). */
   initProcessGroup(host: string, port: number, rank: number, worldSize: number, timeoutMs: number, iface: string, deviceHost: string, prefix: string): Promise<number>;
-  allreduce(group: number, tensors: readonly TensorHandle[], op: 'sum' | 'product' | 'min' | 'max'): Promise<void>;
-  broadcast(group: number, tensors: readonly TensorHandle[], root: number): Promise<void>;
+  allreduce(group: number, tensor: TensorHandle, op: 'sum' | 'product' | 'min' | 'max'): Promise<void>;
+  broadcast(group: number, tensor: TensorHandle, root: number): Promise<void>;
   allgather(group: number, tensor: TensorHandle): Promise<TensorHandle[]>;
   barrier(group: number): Promise<void>;
   allreduceSumDifferentiable(group: number, tensor: TensorHandle): TensorHandle;

@@ -87,12 +87,12 @@ export class ProcessGroup {
    * (src/dist/data-parallel.ts does, in buckets).
    */
   allreduce(tensor: Tensor, op: ReduceOperation = 'sum'): Promise<void> {
-    return native.allreduce(this.id, [tensor.handle], op);
+    return native.allreduce(this.id, tensor.handle, op);
   }
 
   /** Copies rank `root`'s `tensor` into every rank's, in place (one tensor per call, as allreduce). */
   broadcast(tensor: Tensor, root = 0): Promise<void> {
-    return native.broadcast(this.id, [tensor.handle], root);
+    return native.broadcast(this.id, tensor.handle, root);
   }
 
   /** Every rank's `tensor`, in rank order (new tensors the caller owns). */

@@ -15,28 +15,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compareStates, freePort, readFloats, runScript } from './harness.js';
+import { DDP_ATOL, compareStates, freePort, readFloats, runScript } from './harness.js';
 import { distributedIndices, gradientBuckets } from '../../src/dist/index.js';
 import { zeros } from '../../src/torch/index.js';
 
 const RANK_SCRIPT = fileURLToPath(new URL('./data-parallel-rank.js', import.meta.url));
-const ATOL = 1e-5;
-const RTOL = 1.3e-6;
 
 /** Runs one rank (inside network namespace `netns` when given). */
 function run(args: string[], netns?: string): Promise<void> {
   return runScript(RANK_SCRIPT, args, netns);
 }
 
-const values = readFloats;
-const compare = (a: Float32Array, b: Float32Array): { excess: number; maxAbs: number } => compareStates(a, b, ATOL, RTOL);
-
 let single: { final: Float32Array; init: Float32Array } | null = null;
 async function singleProcess(dir: string): Promise<{ final: Float32Array; init: Float32Array }> {
   if (single === null) {
     const out = join(dir, 'single.bin');
     await run(['single', '0', '0', '1', out]);
-    single = { final: values(out), init: values(`${out}.init`) };
+    single = { final: readFloats(out), init: readFloats(`${out}.init`) };
   }
   return single;
 }
@@ -48,13 +43,13 @@ for (const worldSize of [2, 4]) {
   test(`${worldSize} ranks with sync batch norm end where one process on the combined batch ends (atol 1e-5, rtol 1.3e-6), every rank bit-identical`, { timeout: 300_000 }, async () => {
     const reference = await singleProcess(dir);
     // The training moved the weights far beyond the tolerance: the comparison can fail.
-    assert.ok(compare(reference.final, reference.init).maxAbs > 100 * ATOL);
+    assert.ok(compareStates(reference.final, reference.init).maxAbs > 100 * DDP_ATOL);
     const port = await freePort();
     const outs = Array.from({ length: worldSize }, (_, rank) => join(dir, `sync-${worldSize}-${rank}.bin`));
     await Promise.all(outs.map((out, rank) => run(['sync', String(port), String(rank), String(worldSize), out])));
-    const ranks = outs.map(values);
+    const ranks = outs.map(readFloats);
     for (let rank = 1; rank < worldSize; rank++) assert.ok(Buffer.from(ranks[rank]!.buffer).equals(Buffer.from(ranks[0]!.buffer)), `rank ${rank}'s weights are bit-identical to rank 0's`);
-    const { excess, maxAbs } = compare(ranks[0]!, reference.final);
+    const { excess, maxAbs } = compareStates(ranks[0]!, reference.final);
     console.log(`${worldSize} ranks, sync BN vs one process: max |difference| ${maxAbs.toExponential(2)}`);
     assert.ok(excess <= 0, `beyond tolerance by ${excess.toExponential(2)} (max |difference| ${maxAbs.toExponential(2)})`);
   });
@@ -66,8 +61,8 @@ test('2 ranks without sync batch norm: the per-shard statistics give a measured 
   const outs = [0, 1].map((rank) => join(dir, `local-${rank}.bin`));
   await Promise.all(outs.map((out, rank) => run(['local', String(port), String(rank), '2', out])));
   // (The ranks' running statistics differ here, each from its own shard: what --dist-bn will settle.)
-  const [rank0] = outs.map(values);
-  const { excess, maxAbs } = compare(rank0!, reference.final);
+  const [rank0] = outs.map(readFloats);
+  const { excess, maxAbs } = compareStates(rank0!, reference.final);
   console.log(`2 ranks, per-rank BN vs one process: max |difference| ${maxAbs.toExponential(2)}`);
   assert.ok(excess > 0, `per-rank batch norm stayed within tolerance (max ${maxAbs.toExponential(2)}): the sync test would not show anything`);
 });
@@ -111,9 +106,9 @@ test('two hosts: ranks in two network namespaces joined by a veth pair, rendezvo
       run(['sync', String(port), '0', '2', outs[0]!, '10.77.0.1', '10.77.0.1'], hostA),
       run(['sync', String(port), '1', '2', outs[1]!, '10.77.0.1', '10.77.0.2'], hostB),
     ]);
-    const [rank0, rank1] = outs.map(values);
+    const [rank0, rank1] = outs.map(readFloats);
     assert.ok(Buffer.from(rank1!.buffer).equals(Buffer.from(rank0!.buffer)), 'both hosts end bit-identical');
-    const { excess, maxAbs } = compare(rank0!, reference.final);
+    const { excess, maxAbs } = compareStates(rank0!, reference.final);
     console.log(`2 hosts (network namespaces), sync BN vs one process: max |difference| ${maxAbs.toExponential(2)}`);
     assert.ok(excess <= 0, `beyond tolerance by ${excess.toExponential(2)}`);
   } finally {

@@ -16,8 +16,6 @@ import { compareStates, freePort, readFloats, runScript } from './harness.js';
 const RANK_SCRIPT = fileURLToPath(new URL('./trainer-rank.js', import.meta.url));
 
 const run = (args: string[]): Promise<void> => runScript(RANK_SCRIPT, args);
-const floats = readFloats;
-const excess = (a: Float32Array, b: Float32Array): { excess: number; maxAbs: number } => compareStates(a, b);
 
 test('Trainer with 2 data-parallel ranks ends where one process with the global batch ends (weights, BN statistics, EMA)', { timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'effnet-ddp-trainer-'));
@@ -29,10 +27,10 @@ test('Trainer with 2 data-parallel ranks ends where one process with the global 
     const port = await freePort();
     await Promise.all(rankDirs.map((d, rank) => run(['sync', String(port), String(rank), '2', d])));
     for (const what of ['weights', 'ema']) {
-      const reference = floats(join(singleDir, `${what}-0.bin`));
-      const [rank0, rank1] = rankDirs.map((d, rank) => floats(join(d, `${what}-${rank}.bin`)));
+      const reference = readFloats(join(singleDir, `${what}-0.bin`));
+      const [rank0, rank1] = rankDirs.map((d, rank) => readFloats(join(d, `${what}-${rank}.bin`)));
       assert.ok(Buffer.from(rank1!.buffer).equals(Buffer.from(rank0!.buffer)), `${what}: the ranks are bit-identical`);
-      const { excess: over, maxAbs } = excess(rank0!, reference);
+      const { excess: over, maxAbs } = compareStates(rank0!, reference);
       console.log(`Trainer, 2 ranks vs one process, ${what}: max |difference| ${maxAbs.toExponential(2)}`);
       assert.ok(over <= 0, `${what}: beyond atol 1e-5 / rtol 1.3e-6 by ${over.toExponential(2)}`);
     }
