@@ -155,4 +155,8 @@ export { SGD, AdamW, RMSpropTF, type SGDOptions, type AdamWOptions, type RMSprop
 
 // Across processes and hosts: c10d process groups and the data-parallel building blocks (docs/distributed.md).
 export { ProcessGroup, type ProcessGroupOptions, type ReduceOperation } from './torch/index.js';
-export { DEFAULT_BUCKET_BYTES, averageGradients, broadcastModule, checkSameModule, gradientBuckets, moduleLayout, useSyncBatchNorm, distributedIndices, epochOrder, type ShardOptions } from './dist/index.js';
+export {
+  DEFAULT_BUCKET_BYTES, averageGradients, broadcastModule, checkSameModule, gradientBuckets, moduleLayout, useSyncBatchNorm, distributedIndices, epochOrder, type ShardOptions,
+  distributeBatchNormStatistics, type DistributedBatchNormMode, readWorkerEnvironment, DistributedEnvironmentError, type WorkerEnvironment,
+  launchWorkers, type LaunchOptions, type LaunchResult, type WorkerFailure,
+} from './dist/index.js';

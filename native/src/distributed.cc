@@ -104,9 +104,10 @@ c10d::ReduceOp reduceOp(Napi::Env env, const Napi::Value& value) {
 // rank has joined or the timeout passes.
 class CreateWorker : public Napi::AsyncWorker {
  public:
-  CreateWorker(Napi::Env env, std::string host, int port, int rank, int size, int timeoutMs, std::string interface, std::string deviceHost, std::string prefix)
+  CreateWorker(Napi::Env env, std::string host, int port, int rank, int size, int timeoutMs, std::string interface, std::string deviceHost, std::string prefix,
+               bool serveStore)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), host_(std::move(host)), port_(port), rank_(rank), size_(size),
-        timeoutMs_(timeoutMs), interface_(std::move(interface)), deviceHost_(std::move(deviceHost)), prefix_(std::move(prefix)) {}
+        timeoutMs_(timeoutMs), interface_(std::move(interface)), deviceHost_(std::move(deviceHost)), prefix_(std::move(prefix)), serveStore_(serveStore) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -115,8 +116,10 @@ class CreateWorker : public Napi::AsyncWorker {
     try {
       c10d::TCPStoreOptions options;
       options.port = static_cast<std::uint16_t>(port_);
-      options.isServer = rank_ == 0;
+      // Rank 0 serves the store, unless a launcher serves it already (torchrun's agent store): then every rank is a client.
+      options.isServer = serveStore_;
       options.numWorkers = static_cast<std::size_t>(size_);
+      // Every rank counts itself in (the clients too: the server waits for the count to reach the world size).
       options.waitWorkers = true;
       options.timeout = std::chrono::milliseconds(timeoutMs_);
       auto tcp = c10::make_intrusive<c10d::TCPStore>(host_, options);
@@ -151,6 +154,7 @@ class CreateWorker : public Napi::AsyncWorker {
   std::string host_;
   int port_, rank_, size_, timeoutMs_;
   std::string interface_, deviceHost_, prefix_;
+  bool serveStore_;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group_;
 };
@@ -224,7 +228,9 @@ Napi::Value InitProcessGroup(const Napi::CallbackInfo& info) {
   if (port < 1 || port > 65535) throwError(env, "port must be in 1..65535, got " + std::to_string(port));
   if (size < 1 || rank < 0 || rank >= size) throwError(env, "rank " + std::to_string(rank) + " is not in 0.." + std::to_string(size - 1) + " (world size " + std::to_string(size) + ")");
   if (timeoutMs < 1) throwError(env, "timeoutMs must be positive, got " + std::to_string(timeoutMs));
-  auto* worker = new CreateWorker(env, host, port, rank, size, timeoutMs, stringArgument(info, 5, "interface"), stringArgument(info, 6, "deviceHost"), stringArgument(info, 7, "prefix"));
+  if (!info[8].IsBoolean()) throwError(env, "serveStore: expected a boolean, got " + describeValue(info[8]));
+  auto* worker = new CreateWorker(env, host, port, rank, size, timeoutMs, stringArgument(info, 5, "interface"), stringArgument(info, 6, "deviceHost"), stringArgument(info, 7, "prefix"),
+                                  info[8].As<Napi::Boolean>().Value());
   auto promise = worker->promise();
   worker->Queue();
   return promise;

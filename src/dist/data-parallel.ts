@@ -7,6 +7,7 @@
  * averaged over each rank's shard, the update equals one process's on the combined batch.
  */
 import { cat, keep, narrow, noGrad, tensor, tidy, copy_, div_, type ProcessGroup, type Tensor } from '../torch/index.js';
+import { BatchNorm2d } from '../nn/layers/batchnorm.js';
 import type { Module } from '../nn/module.js';
 
 /** DDP's default bucket size. */
@@ -62,6 +63,37 @@ export async function broadcastModule(group: ProcessGroup, module: Module): Prom
       flat.dispose();
     }
   }
+}
+
+/** How {@link distributeBatchNormStatistics} makes the ranks' running statistics agree (timm's --dist-bn). */
+export type DistributedBatchNormMode = 'reduce' | 'broadcast';
+
+/**
+ * Makes every BatchNorm2d's running mean and variance the same on all ranks, as timm's distribute_bn does before
+ * each evaluation when batch norm is not synchronised (each rank's statistics then come from its own shard only):
+ * 'reduce' sets them to their mean over the ranks, 'broadcast' to rank 0's. One flat collective for all layers.
+ * Returns how many tensors it changed (0 without batch norm).
+ */
+export async function distributeBatchNormStatistics(group: ProcessGroup, module: Module, mode: DistributedBatchNormMode): Promise<number> {
+  const statistics: Tensor[] = [];
+  for (const child of module.modules()) {
+    if (!(child instanceof BatchNorm2d) || child.runningMean === null || child.runningVar === null) continue;
+    statistics.push(child.runningMean, child.runningVar);
+  }
+  if (statistics.length === 0) return 0;
+  const flat = tidy(() => keep(cat(statistics.map((t) => t.reshape([-1])))));
+  try {
+    if (mode === 'broadcast') {
+      await group.broadcast(flat, 0);
+    } else {
+      await group.allreduce(flat, 'sum');
+      noGrad(() => div_(flat, group.worldSize));
+    }
+    copyBack(flat, statistics);
+  } finally {
+    flat.dispose();
+  }
+  return statistics.length;
 }
 
 /** Copies consecutive slices of `flat` into `targets` (each its own shape). */

@@ -66,7 +66,7 @@ export interface NativeBinding {
   setNumThreads(threads: number): void;
   getNumThreads(): number;
   /** native/src/distributed.cc: a TCPStore rendezvous and a Gloo process group (resolves to its handle). */
-  initProcessGroup(host: string, port: number, rank: number, worldSize: number, timeoutMs: number, iface: string, deviceHost: string, prefix: string): Promise<number>;
+  initProcessGroup(host: string, port: number, rank: number, worldSize: number, timeoutMs: number, iface: string, deviceHost: string, prefix: string, serveStore: boolean): Promise<number>;
   allreduce(group: number, tensor: TensorHandle, op: 'sum' | 'product' | 'min' | 'max'): Promise<void>;
   broadcast(group: number, tensor: TensorHandle, root: number): Promise<void>;
   allgather(group: number, tensor: TensorHandle): Promise<TensorHandle[]>;

@@ -30,6 +30,11 @@ export interface ProcessGroupOptions {
   hostname?: string;
   /** Key prefix in the store, so that several groups can share one rendezvous; default 'default_pg'. */
   prefix?: string;
+  /**
+   * Whether this rank serves the rendezvous store at host:port; default: rank 0 does. False on every rank when a
+   * launcher serves it already (torchrun's agent store, TORCHELASTIC_USE_AGENT_STORE=True).
+   */
+  serveStore?: boolean;
 }
 
 /** How {@link ProcessGroup.allreduce} combines the ranks' values. Gloo has no average: sum, then divide. */
@@ -69,7 +74,7 @@ export class ProcessGroup {
     const timeoutMs = options.timeoutMs ?? 60_000;
     let handle: number;
     try {
-      handle = await native.initProcessGroup(host, port, rank, worldSize, timeoutMs, options.iface ?? '', options.hostname ?? '', options.prefix ?? 'default_pg');
+      handle = await native.initProcessGroup(host, port, rank, worldSize, timeoutMs, options.iface ?? '', options.hostname ?? '', options.prefix ?? 'default_pg', options.serveStore ?? rank === 0);
     } catch (error) {
       throw new Error(`${error instanceof Error ? error.message : String(error)}${rendezvousHint(error, { host, port, worldSize, timeoutMs })}`, { cause: error });
     }

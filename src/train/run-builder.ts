@@ -9,6 +9,7 @@ import { evalTransformOf } from '../card/model-card.js';
 import { createModelFromCard } from '../card/build.js';
 import type { ImageDataset } from '../data/dataset.js';
 import { DataLoader } from '../data/loader.js';
+import type { ShardSpec } from '../data/shard.js';
 import type { EfficientNet } from '../efficientnet/model.js';
 import { manualSeed } from '../torch/index.js';
 import { trainTransform, type AugmentChoice } from './small-images.js';
@@ -19,8 +20,10 @@ export interface RunBuildOptions {
   card: ModelCard;
   /** Training and validation images. */
   data: { train: ImageDataset; val: ImageDataset };
-  /** Training images per step. */
+  /** Training images per step (per rank with `shard`). */
   batchSize: number;
+  /** Data-parallel rank: the training loader yields this rank's share of each epoch (DataLoader's shard); default none. */
+  shard?: ShardSpec | null;
   /** Validation images per batch; default batchSize (evaluation results do not depend on it). */
   evalBatchSize?: number;
   /** Automatic augmentation; default none. */
@@ -67,6 +70,7 @@ export function buildRun(options: RunBuildOptions): BuiltRun {
     seed,
     dropLast: dropsLastBatch(data.train.length, batchSize),
     workers,
+    shard: options.shard ?? null,
   });
   const val = new DataLoader(data.val, { batchSize: options.evalBatchSize ?? batchSize, transform: evalTransformOf(card), shuffle: false, seed, workers });
   return {

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { describeCard, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard, type CardRequest } from '../card/resolve.js';
 import { saveModel } from '../io/weights.js';
-import { setNumThreads } from '../torch/index.js';
+import { ProcessGroup, setNumThreads } from '../torch/index.js';
+import type { DistributedBatchNormMode, WorkerEnvironment } from '../dist/index.js';
 import { UserError } from '../errors.js';
 import type { JsonValue } from './checkpoint.js';
 import type { EfficientNet } from '../efficientnet/model.js';
@@ -126,6 +127,25 @@ export interface TrainRunOptions {
   signal?: AbortSignal;
   /** Called once the trainer exists and the first step is about to run (tests use it). */
   onStart?: () => void;
+  /**
+   * Run as one rank of a data-parallel group (docs/distributed.md): `batchSize` is the global batch, split evenly
+   * over the ranks; rank 0 writes the run's files and prints, the others only train. Default: one process.
+   */
+  distributed?: DistributedRunOptions | null;
+}
+
+/** One rank's part in a data-parallel run. */
+export interface DistributedRunOptions {
+  /** Where this rank stands (torchrun's environment: src/dist/environment.ts). */
+  worker: WorkerEnvironment;
+  /** Normalise with the global batch's statistics (sync batch norm); default false. */
+  syncBatchNorm?: boolean;
+  /** Without sync BN, how the ranks' running statistics are made equal before each evaluation (default 'reduce'); null: not at all. */
+  batchNormStatistics?: DistributedBatchNormMode | null;
+  /** How long the rendezvous and each collective may wait for the other ranks; default 60 s (as ProcessGroup). */
+  timeoutMs?: number;
+  /** The network interface Gloo binds to (GLOO_SOCKET_IFNAME); default the host name's address. */
+  iface?: string;
 }
 
 /** What runTraining returns. */
@@ -171,7 +191,6 @@ export function formatEpochLine(metrics: EpochMetrics, epochs: number, seconds: 
 /** Runs (or resumes) a training run; see the module comment. */
 export async function runTraining(options: TrainRunOptions): Promise<TrainRunResult> {
   const started = performance.now();
-  const log = options.log ?? ((): void => undefined);
   const seed = options.seed ?? 0;
   const lastPath = join(options.out, CHECKPOINT_FILES.last);
   if (options.resume && !existsSync(lastPath)) {
@@ -180,13 +199,32 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   if (!options.resume && existsSync(lastPath)) {
     throw new RunOptionsError(`${options.out} already holds a run (${lastPath}); pass --resume to continue it or choose another --out`);
   }
+  const worker = options.distributed?.worker ?? null;
+  if (worker !== null && options.batchSize % worker.worldSize !== 0) {
+    throw new RunOptionsError(`--batch-size ${options.batchSize} is the global batch and must divide evenly over ${worker.worldSize} ranks; choose a multiple of ${worker.worldSize}`);
+  }
+  // Only rank 0 prints and writes; the other ranks train silently (their errors still reach stderr).
+  const writes = worker === null || worker.rank === 0;
+  if (!writes) options = { ...options, log: () => undefined, progress: null };
   const pretrained = options.from === undefined ? null : readModelCard(options.from).card;
   const valSplit = options.valSplit ?? 0.1;
   const data: ResolvedData = await openData(options.data, { valSplit, splitSeed: SPLIT_SEED });
   const card = resolveRunCard(options.model, data.classes, pretrained);
   if (options.threads !== undefined) setNumThreads(options.threads);
   const workers = options.workers ?? 2;
-  const run = buildRun({ card, data, batchSize: options.batchSize, augment: options.augment ?? null, ...(options.cropScale === undefined ? {} : { cropScale: options.cropScale }), seed, workers });
+  // The rendezvous comes after every check that can refuse the run, so a refused rank fails alone and at once.
+  const group = worker === null ? null : await joinGroup(worker, options.distributed!);
+  const log = options.log ?? ((): void => undefined);
+  const run = buildRun({
+    card,
+    data,
+    batchSize: worker === null ? options.batchSize : options.batchSize / worker.worldSize,
+    shard: worker === null ? null : { rank: worker.rank, worldSize: worker.worldSize },
+    augment: options.augment ?? null,
+    ...(options.cropScale === undefined ? {} : { cropScale: options.cropScale }),
+    seed,
+    workers,
+  });
   const { model } = run;
   let trainer: Trainer | null = null;
   const onAbort = (): void => trainer?.stop();
@@ -216,6 +254,10 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
       card,
       progress: options.progress ?? null,
       onEpoch: (metrics, seconds) => log(formatEpochLine(metrics, epochs, seconds)),
+      distributed:
+        group === null
+          ? null
+          : { group, syncBatchNorm: options.distributed?.syncBatchNorm ?? false, batchNormStatistics: options.distributed?.batchNormStatistics === undefined ? 'reduce' : options.distributed.batchNormStatistics },
     });
     if (options.resume) {
       trainer.resume();
@@ -229,7 +271,13 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     );
     log(`model card: ${describeCard(card)}`);
     log(`recipe: ${JSON.stringify({ ...options.recipe, lr: trainer.lr, batchSize: options.batchSize })}`);
-    if (isHoldOut(data)) {
+    if (worker !== null) {
+      log(
+        `data-parallel: ${worker.worldSize} ranks (${worker.localWorldSize} on this host), ${options.batchSize / worker.worldSize} images per rank per step, ` +
+          `rendezvous ${worker.masterAddr}:${worker.masterPort}, ${options.distributed?.syncBatchNorm ? 'sync batch norm' : `batch norm per rank (running statistics: ${options.distributed?.batchNormStatistics === undefined ? 'reduce' : (options.distributed.batchNormStatistics ?? 'left per rank')})`}`,
+      );
+    }
+    if (writes && isHoldOut(data)) {
       const splitPath = join(options.out, SPLIT_FILE);
       writeSplitFile(splitPath, splitFileFor(options.data, data));
       log(`validation images listed in ${splitPath}`);
@@ -239,11 +287,12 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     // A signal that arrived during set-up: fit() then saves the position and returns without a step.
     if (options.signal?.aborted) trainer.stop();
     const ran = await trainer.fit();
-    const summary = summarizeRun(readMetrics(options.out), ran, (performance.now() - started) / 1000, trainer.earlierSeconds);
+    const summary = summarizeRun(writes ? readMetrics(options.out) : ran, ran, (performance.now() - started) / 1000, trainer.earlierSeconds);
     if (trainer.stopped) {
       return { stopped: true, epochs: ran, summary, modelPath: null, emaModelPath: null, checkpointPath: lastPath };
     }
     const modelPath = join(options.out, RUN_FILES.model);
+    if (!writes) return { stopped: false, epochs: ran, summary, modelPath, emaModelPath: trainer.ema === null ? null : join(options.out, RUN_FILES.emaModel), checkpointPath: lastPath };
     saveModel(modelPath, model, { card });
     let emaModelPath: string | null = null;
     if (trainer.ema !== null) {
@@ -259,7 +308,33 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     trainer?.dispose();
     model.dispose();
     await run.close();
+    group?.destroy();
   }
+}
+
+/** Joins the data-parallel group of `worker` (torchrun's environment), with the rendezvous hints of ProcessGroup. */
+async function joinGroup(worker: WorkerEnvironment, options: DistributedRunOptions): Promise<ProcessGroup> {
+  // All ranks on loopback: Gloo binds there too (the host name may resolve to an address the others cannot use).
+  const loopback = /^(127\.|localhost$|::1$)/.test(worker.masterAddr);
+  try {
+    return await ProcessGroup.create({
+      host: worker.masterAddr,
+      port: worker.masterPort,
+      rank: worker.rank,
+      worldSize: worker.worldSize,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      // Under torchrun the agent serves the store; every rank is its client, under the attempt's prefix (as torch's own env:// rendezvous).
+      ...(worker.agentStore ? { serveStore: false, prefix: `/worker/attempt_${worker.restartCount}/default_pg` } : {}),
+      ...(options.iface !== undefined ? { iface: options.iface } : loopback ? { hostname: '127.0.0.1' } : {}),
+    });
+  } catch (error) {
+    throw new RendezvousError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
+}
+
+/** The rendezvous failed: the others did not come in time, the address cannot be reached, the port is taken (a user error: exit 2). */
+export class RendezvousError extends UserError {
+  override name = 'RendezvousError';
 }
 
 /**

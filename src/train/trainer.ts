@@ -21,7 +21,7 @@ import {
   type ProcessGroup,
   type Tensor,
 } from '../torch/index.js';
-import { averageGradients, broadcastModule, checkSameModule, gradientBuckets, useSyncBatchNorm } from '../dist/index.js';
+import { averageGradients, broadcastModule, checkSameModule, distributeBatchNormStatistics, gradientBuckets, useSyncBatchNorm, type DistributedBatchNormMode } from '../dist/index.js';
 import type { Module } from '../nn/index.js';
 import { AdamW, RMSpropTF, SGD, paramGroupsWithWeightDecay, type Optimizer } from '../optim/index.js';
 import { ModelEma, type EmaBufferMode } from '../optim/ema.js';
@@ -106,10 +106,13 @@ export interface TrainerOptions {
    * statistics; after each backward the gradients are averaged over the ranks. Every rank validates on the whole
    * validation loader it is given (the metrics are the whole set's, computed redundantly); only rank 0 writes
    * checkpoints and metrics, and the others wait for it at a barrier. Training loss and accuracy in the metrics are
-   * rank 0's shard's. A stop() must reach every rank (as torchrun's signal does), or the others wait in the next
-   * allreduce until the group's timeout. Default null: one process.
+   * rank 0's shard's. Without `syncBatchNorm`, each rank's running statistics come from its own shard; before each
+   * evaluation `batchNormStatistics` makes them agree (timm's --dist-bn: 'reduce' averages them over the ranks, the
+   * default; 'broadcast' takes rank 0's; null leaves them). A stop() on any rank stops every rank after the same
+   * step (the ranks agree through a one-value allreduce after each step). Checkpoints record the global batch, so
+   * a run resumes at any world size that divides it. Default null: one process.
    */
-  distributed?: { group: ProcessGroup; syncBatchNorm?: boolean } | null;
+  distributed?: { group: ProcessGroup; syncBatchNorm?: boolean; batchNormStatistics?: DistributedBatchNormMode | null } | null;
 }
 
 /** Metrics of one epoch (also the line appended to metrics.jsonl). */
@@ -275,8 +278,7 @@ export class Trainer {
       }
     }
     // The learning rate follows the global batch: every rank's batch together.
-    const batchSize = options.train.options.batchSize * (this.group?.worldSize ?? 1);
-    this.lr = recipe.lr ?? scaleLearningRate(recipe.lrPer256 ?? 0.016, batchSize);
+    this.lr = recipe.lr ?? scaleLearningRate(recipe.lrPer256 ?? 0.016, this.globalBatchSize);
     const stepsPerEpoch = options.train.batchesPerEpoch;
     const warmup = { warmupEpochs: recipe.warmupEpochs ?? 0, warmupLr: recipe.warmupLr ?? 1e-6 };
     this.schedule =
@@ -309,7 +311,13 @@ export class Trainer {
     const { recipe } = this.options;
     const recipeJson: { [key: string]: JsonValue } = {};
     for (const [key, value] of Object.entries(recipe)) if (value !== undefined) recipeJson[key] = value as JsonValue;
-    return { ...(this.options.config ?? {}), recipe: recipeJson, batchSize: this.options.train.options.batchSize, channelsLast: this.options.channelsLast ?? false };
+    // The global batch: what the schedule and the data order depend on, whatever the world size.
+    return { ...(this.options.config ?? {}), recipe: recipeJson, batchSize: this.globalBatchSize, channelsLast: this.options.channelsLast ?? false };
+  }
+
+  /** Images per optimizer step over all ranks (the loader's batch size times the world size). */
+  get globalBatchSize(): number {
+    return this.options.train.options.batchSize * (this.group?.worldSize ?? 1);
   }
 
   /** Writes the current state to `path` (atomically). */
@@ -342,9 +350,13 @@ export class Trainer {
         }
       }
       const savedBatch = loaded.config.batchSize;
-      const batchSize = this.options.train.options.batchSize;
+      const batchSize = this.globalBatchSize;
       if (typeof savedBatch === 'number' && savedBatch !== batchSize) {
-        throw new Error(`${path}: the run trained with batch size ${savedBatch} but the loader has ${batchSize}; resume with the same batch size (the schedule and the data order depend on it)`);
+        throw new Error(
+          `${path}: the run trained with batch size ${savedBatch} but this one has ${batchSize}` +
+            (this.group === null ? '' : ` (${this.options.train.options.batchSize} per rank x ${this.group.worldSize} ranks)`) +
+            '; resume with the same (global) batch size (the schedule and the data order depend on it)',
+        );
       }
       this.model.loadStateDict(loaded.model);
       this.optimizer.loadStateDict(loaded.optimizer);
@@ -423,6 +435,24 @@ export class Trainer {
     return result;
   }
 
+  /** Whether any rank asked to stop (every rank calls this after the same step and gets the same answer). */
+  private async anyRankStops(): Promise<boolean> {
+    const flag = tensor([this.stopRequested ? 1 : 0], [1]);
+    try {
+      await this.group!.allreduce(flag, 'max');
+      return flag.item() > 0;
+    } finally {
+      flag.dispose();
+    }
+  }
+
+  /** Before an evaluation: the ranks' running BN statistics made equal (unless they are synchronised already). */
+  private async agreeOnBatchNorm(model: Module): Promise<void> {
+    const mode = this.options.distributed?.batchNormStatistics === undefined ? 'reduce' : this.options.distributed.batchNormStatistics;
+    if (this.group === null || mode === null || (this.options.distributed?.syncBatchNorm ?? false)) return;
+    await distributeBatchNormStatistics(this.group, model, mode);
+  }
+
   /** A data-parallel run's start: the same model everywhere, rank 0's weights, the EMA from them, sync BN. */
   private async joinGroup(): Promise<void> {
     const group = this.group;
@@ -439,6 +469,7 @@ export class Trainer {
     const backup = noGrad(() => new Map([...this.model.stateDict()].map(([name, t]) => [name, keep(clone(t))])));
     try {
       this.ema!.copyTo(this.model);
+      await this.agreeOnBatchNorm(this.model);
       return await evaluate(this.model, loader, channelsLast);
     } finally {
       this.model.loadStateDict(backup);
@@ -513,6 +544,7 @@ export class Trainer {
           this.options.onStep?.(this.state.step);
         }
         this.state.position = batch.next;
+        if (this.group !== null) this.stopRequested = await this.anyRankStops();
         if (this.stopRequested) break;
       }
       bar?.done();
@@ -526,6 +558,7 @@ export class Trainer {
         return results;
       }
       const seconds = (performance.now() - started) / 1000;
+      await this.agreeOnBatchNorm(this.model);
       const raw = val === null ? null : await evaluate(this.model, val, channelsLast);
       const emaResult = val === null || this.ema === null ? null : await this.evaluateEma(val, channelsLast);
       this.state.epoch = epoch + 1;

@@ -10,12 +10,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DDP_ATOL, compareStates, freePort, readFloats, runScript } from './harness.js';
+import { DDP_ATOL, canUseNamespaces, compareStates, freePort, readFloats, runScript, withTwoHosts } from './harness.js';
 import { distributedIndices, gradientBuckets } from '../../src/dist/index.js';
 import { zeros } from '../../src/torch/index.js';
 
@@ -74,47 +73,21 @@ test('ranks that built different models are refused, each naming the other', { t
   assert.match(String((results[1] as PromiseRejectedResult).reason), /rank 1 built a model with \d+ parameters that differs from rank 0/);
 });
 
-/** Whether this process may create network namespaces (root with iproute2). */
-function canUseNamespaces(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).status === 0;
-}
-
 test('two hosts: ranks in two network namespaces joined by a veth pair, rendezvous over the veth addresses, end as one process does', { timeout: 300_000, skip: !canUseNamespaces() && 'needs root and iproute2 (ip netns)' }, async () => {
   const reference = await singleProcess(dir);
-  const tag = `${process.pid % 100000}`;
-  const [hostA, hostB] = [`effA${tag}`, `effB${tag}`];
-  const ip = (...args: string[]): void => {
-    const result = spawnSync('ip', args, { encoding: 'utf8' });
-    assert.equal(result.status, 0, `ip ${args.join(' ')}: ${result.stderr}`);
-  };
-  try {
-    ip('netns', 'add', hostA);
-    ip('netns', 'add', hostB);
-    ip('link', 'add', `va${tag}`, 'type', 'veth', 'peer', 'name', `vb${tag}`);
-    ip('link', 'set', `va${tag}`, 'netns', hostA);
-    ip('link', 'set', `vb${tag}`, 'netns', hostB);
-    ip('-n', hostA, 'addr', 'add', '10.77.0.1/24', 'dev', `va${tag}`);
-    ip('-n', hostB, 'addr', 'add', '10.77.0.2/24', 'dev', `vb${tag}`);
-    for (const [ns, dev] of [[hostA, `va${tag}`], [hostB, `vb${tag}`]] as const) {
-      ip('-n', ns, 'link', 'set', 'lo', 'up');
-      ip('-n', ns, 'link', 'set', dev, 'up');
-    }
+  await withTwoHosts(async ({ names, addresses }) => {
     const port = 29400 + (process.pid % 500);
     const outs = [0, 1].map((rank) => join(dir, `netns-${rank}.bin`));
     await Promise.all([
-      run(['sync', String(port), '0', '2', outs[0]!, '10.77.0.1', '10.77.0.1'], hostA),
-      run(['sync', String(port), '1', '2', outs[1]!, '10.77.0.1', '10.77.0.2'], hostB),
+      run(['sync', String(port), '0', '2', outs[0]!, addresses[0], addresses[0]], names[0]),
+      run(['sync', String(port), '1', '2', outs[1]!, addresses[0], addresses[1]], names[1]),
     ]);
     const [rank0, rank1] = outs.map(readFloats);
     assert.ok(Buffer.from(rank1!.buffer).equals(Buffer.from(rank0!.buffer)), 'both hosts end bit-identical');
     const { excess, maxAbs } = compareStates(rank0!, reference.final);
     console.log(`2 hosts (network namespaces), sync BN vs one process: max |difference| ${maxAbs.toExponential(2)}`);
     assert.ok(excess <= 0, `beyond tolerance by ${excess.toExponential(2)}`);
-  } finally {
-    spawnSync('ip', ['netns', 'del', hostA]);
-    spawnSync('ip', ['netns', 'del', hostB]);
-  }
+  });
 });
 
 test("sharding follows DistributedSampler: padded to a multiple of the world size, rank-strided, the same epoch order on every rank", () => {

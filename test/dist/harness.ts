@@ -3,7 +3,7 @@
  * (optionally inside a network namespace), reading the float32 state a rank wrote, comparing two states with the
  * tolerance of PyTorch's DDP test, and the rank scripts' exit convention.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -62,4 +62,40 @@ export function exitWhenDone(work: Promise<void>): void {
       process.exit(1);
     },
   );
+}
+
+/** Whether this process may create network namespaces (root with iproute2). */
+export function canUseNamespaces(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).status === 0;
+}
+
+/** Two "hosts": network namespaces joined by a veth pair, each with its device and address. */
+export interface TwoHosts {
+  names: [string, string];
+  devices: [string, string];
+  addresses: [string, string];
+}
+
+/** Runs `work` with two fresh network namespaces joined by a veth pair (10.77.0.1 and .2), deleted afterwards. Needs root. */
+export async function withTwoHosts<T>(work: (hosts: TwoHosts) => Promise<T>): Promise<T> {
+  const tag = `${process.pid % 100000}`;
+  const hosts: TwoHosts = { names: [`effA${tag}`, `effB${tag}`], devices: [`va${tag}`, `vb${tag}`], addresses: ['10.77.0.1', '10.77.0.2'] };
+  const ip = (...args: string[]): void => {
+    const result = spawnSync('ip', args, { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`ip ${args.join(' ')}: ${result.stderr}`);
+  };
+  try {
+    for (const name of hosts.names) ip('netns', 'add', name);
+    ip('link', 'add', hosts.devices[0], 'type', 'veth', 'peer', 'name', hosts.devices[1]);
+    for (const i of [0, 1] as const) {
+      ip('link', 'set', hosts.devices[i], 'netns', hosts.names[i]);
+      ip('-n', hosts.names[i], 'addr', 'add', `${hosts.addresses[i]}/24`, 'dev', hosts.devices[i]);
+      ip('-n', hosts.names[i], 'link', 'set', 'lo', 'up');
+      ip('-n', hosts.names[i], 'link', 'set', hosts.devices[i], 'up');
+    }
+    return await work(hosts);
+  } finally {
+    for (const name of hosts.names) spawnSync('ip', ['netns', 'del', name]);
+  }
 }

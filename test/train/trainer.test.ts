@@ -165,7 +165,7 @@ test('a NaN loss stops training with a clear error and leaves the last checkpoin
     const l3 = { train: new DataLoader(trainData, { batchSize: 8, transform: { kind: 'train', size: SIZE }, seed: 7, workers: 0 }) };
     const trainer3 = new Trainer({ model: model3, train: l3.train, val: null, runDir: dir, recipe });
     try {
-      assert.throws(() => trainer3.resume(), /trained with batch size 16 but the loader has 8/);
+      assert.throws(() => trainer3.resume(), /trained with batch size 16 but this one has 8; resume with the same \(global\) batch size/);
     } finally {
       trainer3.dispose();
       model3.dispose();

@@ -3,7 +3,9 @@
  * recipe as defaults, a progress bar, per-epoch metrics files, checkpoints, a final summary and the final model
  * written with saveModel. SIGINT/SIGTERM stop after the current step with a checkpoint (exit 130/143); `--resume`
  * continues from DIR/last.safetensors. `--config FILE` reads the model from an `effnet scale --write` file;
- * `--write-split FILE` only writes the hold-out's split file (see src/train/split-file.ts) and exits.
+ * `--write-split FILE` only writes the hold-out's split file (see src/train/split-file.ts) and exits. `--nproc-per-node N`
+ * starts N data-parallel workers of this command (train-launch.ts); a process started with torchrun's environment
+ * (RANK, WORLD_SIZE, ...) trains as one rank.
  */
 import { parseArgs } from 'node:util';
 import { parseFreeze, runTraining, writeSplitForSpec, type ModelRequest, type TrainRunOptions } from '../../train/run.js';
@@ -11,6 +13,7 @@ import { readModelCard } from '../../train/model-file.js';
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, parseStrides, UsageError } from '../options.js';
+import { distributedRunOptionsFrom, isLaunch, launchTraining } from './train-launch.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'train an EfficientNet on images (fashion-mnist, a folder, a tar) with checkpoints and metrics';
@@ -63,6 +66,17 @@ run
   --threads T             libtorch threads (default libtorch's)
   --seed S                initialisation, data order, augmentation and dropout (default 0)
   --channels-last | --contiguous   memory format of the batches (default channels_last, faster on CPU)
+data-parallel (docs/distributed.md; --batch-size is then the global batch, split evenly over the ranks)
+  --nproc-per-node N      start N worker processes on this host (torchrun's environment: RANK, WORLD_SIZE,
+                          LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT); threads each: cores / N
+  --nnodes M --node-rank K   M hosts, this one K (run the same command on each, with its own K)
+  --rdzv HOST:PORT        rank 0's host and a free port, the same on every node (default with one node:
+                          127.0.0.1 and a free port)
+  --max-restarts K        restart the whole group up to K times after a failure, from the last checkpoint
+  --sync-bn               batch norm with the global batch's statistics (else each rank's own)
+  --dist-bn M             without --sync-bn, make the ranks' running statistics equal before each evaluation:
+                          reduce (mean over ranks, default), broadcast (rank 0's) or none
+  --dist-timeout S        seconds the rendezvous and each collective wait for the other ranks (default 300)
 `;
 
 const OPTIONS = {
@@ -103,6 +117,14 @@ const OPTIONS = {
   seed: { type: 'string' },
   'channels-last': { type: 'boolean', default: false },
   contiguous: { type: 'boolean', default: false },
+  'nproc-per-node': { type: 'string' },
+  nnodes: { type: 'string' },
+  'node-rank': { type: 'string' },
+  rdzv: { type: 'string' },
+  'max-restarts': { type: 'string' },
+  'sync-bn': { type: 'boolean' },
+  'dist-bn': { type: 'string' },
+  'dist-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -230,14 +252,26 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values['write-split'] !== undefined) return writeSplit(values);
   const options = trainOptionsFrom(values);
+  if (isLaunch(values)) {
+    if (values['sync-bn'] && values['dist-bn'] !== undefined) throw new UsageError('--dist-bn sets how per-rank batch-norm statistics are made equal; with --sync-bn they are equal already, drop one of the two');
+    choiceFlag('dist-bn', values['dist-bn'], ['reduce', 'broadcast', 'none'] as const);
+    numberFlag('dist-timeout', values['dist-timeout'], Number.MIN_VALUE);
+    const launched = await launchTraining(values, args, (line) => process.stderr.write(`${line}\n`));
+    return launched.code;
+  }
+  const distributed = distributedRunOptionsFrom(values);
   const controller = new AbortController();
   let received: string | null = null;
+  let receivedAt = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
+    // A worker gets a terminal's Ctrl-C twice (from the terminal and passed on by the launcher): one request.
+    if (received !== null && distributed !== null && performance.now() - receivedAt < 1000) return;
     if (received !== null) {
       process.stderr.write(`\neffnet train: second ${signal}; exiting without waiting for the checkpoint\n`);
       process.exit(SIGNAL_EXIT[signal] ?? 1);
     }
     received = signal;
+    receivedAt = performance.now();
     process.stderr.write(`\neffnet train: ${signal} received; stopping after the current step and saving a checkpoint (send it again to quit at once)\n`);
     controller.abort();
   };
@@ -249,11 +283,15 @@ export async function run(args: string[]): Promise<number> {
       progress: process.stderr,
       log: (line) => process.stdout.write(`${line}\n`),
       signal: controller.signal,
+      distributed,
     });
+    const quiet = distributed !== null && distributed.worker.rank !== 0;
     if (result.stopped) {
+      if (quiet) return SIGNAL_EXIT[received ?? ''] ?? 130;
       process.stdout.write(`interrupted by ${received ?? 'a stop request'}: checkpoint saved to ${result.checkpointPath}; continue with the same command plus --resume\n`);
       return SIGNAL_EXIT[received ?? ''] ?? 130;
     }
+    if (quiet) return 0;
     process.stdout.write(`final model: ${result.modelPath}${result.emaModelPath ? ` (EMA weights: ${result.emaModelPath})` : ''}\n`);
     return 0;
   } finally {
