@@ -308,6 +308,34 @@ Napi::Value AllreduceSumDifferentiable(const Napi::CallbackInfo& info) {
   }
 }
 
+// storeSet(group, key, value): writes a key of the group's rendezvous store (under its prefix). Synchronous and
+// quick while the store's server answers; throws when it is gone. What the JS layer's post-mortem of a failed
+// collective uses to learn which ranks still answer (src/torch/process-group.ts).
+Napi::Value StoreSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Group& group = findGroup(env, info[0]);
+  const std::string key = stringArgument(info, 1, "key");
+  const std::string value = stringArgument(info, 2, "value");
+  try {
+    group.store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+  } catch (const std::exception& error) {
+    throwError(env, where("store set", group) + ": " + errorMessage(error));
+  }
+  return env.Undefined();
+}
+
+// storeCheck(group, key) -> boolean: whether the key exists, without waiting for it.
+Napi::Value StoreCheck(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Group& group = findGroup(env, info[0]);
+  const std::string key = stringArgument(info, 1, "key");
+  try {
+    return Napi::Boolean::New(env, group.store->check({key}));
+  } catch (const std::exception& error) {
+    throwError(env, where("store check", group) + ": " + errorMessage(error));
+  }
+}
+
 // destroyProcessGroup(group): releases this rank's side (its threads and sockets); in-flight waits keep their own
 // reference and finish or fail first.
 Napi::Value DestroyProcessGroup(const Napi::CallbackInfo& info) {
@@ -327,6 +355,8 @@ void registerDistributedFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("allgather", Napi::Function::New(env, Allgather, "allgather"));
   exports.Set("barrier", Napi::Function::New(env, Barrier, "barrier"));
   exports.Set("allreduceSumDifferentiable", Napi::Function::New(env, AllreduceSumDifferentiable, "allreduceSumDifferentiable"));
+  exports.Set("storeSet", Napi::Function::New(env, StoreSet, "storeSet"));
+  exports.Set("storeCheck", Napi::Function::New(env, StoreCheck, "storeCheck"));
   exports.Set("destroyProcessGroup", Napi::Function::New(env, DestroyProcessGroup, "destroyProcessGroup"));
 }
 

@@ -72,6 +72,8 @@ export interface NativeBinding {
   allgather(group: number, tensor: TensorHandle): Promise<TensorHandle[]>;
   barrier(group: number): Promise<void>;
   allreduceSumDifferentiable(group: number, tensor: TensorHandle): TensorHandle;
+  storeSet(group: number, key: string, value: string): void;
+  storeCheck(group: number, key: string): boolean;
   destroyProcessGroup(group: number): void;
 }
 
@@ -80,7 +82,7 @@ const FUNCTIONS = [
   'fromTypedArray', 'toTypedArray', 'shape', 'strides', 'dtype', 'device', 'numel', 'requiresGrad', 'setRequiresGrad', 'isLeaf', 'gradFn', 'grad',
   'setGrad', 'dispose', 'disposeAll', 'liveTensors', 'sameTensor', 'findOperator', 'operatorSchema', 'operatorReturns', 'operatorArguments', 'call',
   'callVoid', 'backward', 'setGradEnabled', 'isGradEnabled', 'manualSeed', 'setNumThreads', 'getNumThreads', 'initProcessGroup', 'allreduce', 'broadcast',
-  'allgather', 'barrier', 'allreduceSumDifferentiable', 'destroyProcessGroup',
+  'allgather', 'barrier', 'allreduceSumDifferentiable', 'storeSet', 'storeCheck', 'destroyProcessGroup',
 ] as const satisfies readonly Exclude<keyof NativeBinding, 'libtorchVersion'>[];
 type Unlisted = Exclude<keyof NativeBinding, (typeof FUNCTIONS)[number] | 'libtorchVersion'>;
 const everyFunctionListed: [Unlisted] extends [never] ? true : Unlisted = true;

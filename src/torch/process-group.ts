@@ -7,7 +7,9 @@
  *
  * Failure behaviour (libtorch 1.13's Gloo): a peer that dies makes the survivors' pending collectives reject within
  * milliseconds ("Connection closed by peer"), a peer that never joins makes the rendezvous reject after the timeout,
- * and a group that has failed cannot be used again: exit and restart, as torchelastic does.
+ * and a group that has failed cannot be used again: exit and restart, as torchelastic does. A failed collective's
+ * error names the lost ranks: before it rejects, each survivor checks in at the rendezvous store and waits a few
+ * seconds for the others to do the same (see {@link ProcessGroup.lostRanks}).
  */
 import { native } from './native.js';
 import { Tensor } from './tensor.js';
@@ -51,9 +53,24 @@ function rendezvousHint(error: unknown, at: { host: string; port: number; worldS
   return '';
 }
 
+/** How long a survivor of a failed collective waits for the other survivors to check in, ms. */
+export const CHECK_IN_WINDOW_MS = 2000;
+
+/** How long rank 0, whose process serves the store, keeps serving after its own check-in window, ms. */
+const STORE_GRACE_MS = 2000;
+
+/** Errors already annotated with the lost ranks (so that a rethrow is not annotated twice). */
+const annotated = new WeakSet<Error>();
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
 /** One rank's side of a c10d Gloo process group. */
 export class ProcessGroup {
   private handle: number | null;
+  private checkedIn = false;
+  private serves: boolean;
 
   private constructor(
     handle: number,
@@ -61,8 +78,10 @@ export class ProcessGroup {
     readonly rank: number,
     /** Number of ranks. */
     readonly worldSize: number,
+    serves: boolean,
   ) {
     this.handle = handle;
+    this.serves = serves;
   }
 
   /**
@@ -78,7 +97,7 @@ export class ProcessGroup {
     } catch (error) {
       throw new Error(`${error instanceof Error ? error.message : String(error)}${rendezvousHint(error, { host, port, worldSize, timeoutMs })}`, { cause: error });
     }
-    return new ProcessGroup(handle, rank, worldSize);
+    return new ProcessGroup(handle, rank, worldSize, options.serveStore ?? rank === 0);
   }
 
   private get id(): number {
@@ -92,18 +111,79 @@ export class ProcessGroup {
    * (src/dist/data-parallel.ts does, in buckets).
    */
   allreduce(tensor: Tensor, op: ReduceOperation = 'sum'): Promise<void> {
-    return native.allreduce(this.id, tensor.handle, op);
+    return this.naming(native.allreduce(this.id, tensor.handle, op));
   }
 
   /** Copies rank `root`'s `tensor` into every rank's, in place (one tensor per call, as allreduce). */
   broadcast(tensor: Tensor, root = 0): Promise<void> {
-    return native.broadcast(this.id, tensor.handle, root);
+    return this.naming(native.broadcast(this.id, tensor.handle, root));
   }
 
   /** Every rank's `tensor`, in rank order (new tensors the caller owns). */
   async allgather(tensor: Tensor): Promise<Tensor[]> {
-    const handles = await native.allgather(this.id, tensor.handle);
+    const handles = await this.naming(native.allgather(this.id, tensor.handle));
     return handles.map((h) => new Tensor(h));
+  }
+
+  /** `pending`, its rejection annotated with the lost ranks. */
+  private async naming<T>(pending: Promise<T>): Promise<T> {
+    try {
+      return await pending;
+    } catch (error) {
+      throw this.withLostRanks(error);
+    }
+  }
+
+  /**
+   * The ranks that did not check in at the rendezvous store within {@link CHECK_IN_WINDOW_MS} after a failure:
+   * this rank checks in, then waits for the others (blocking: the group is unusable anyway). Survivors of a lost peer
+   * all come here within milliseconds of each other (their collectives fail together), or later once their own
+   * collective fails; check-ins stay in the store, so a late survivor still sees the early ones. When the store does
+   * not answer, its server is gone: rank 0's process (or, under torchrun, its agent). Rank 0 keeps serving a few
+   * seconds longer than the window, so that later survivors can still check in. Called once per group; a second
+   * call returns the first answer.
+   */
+  lostRanks(): { lost: number[]; storeGone: boolean } {
+    if (this.lostAnswer !== null) return this.lostAnswer;
+    const key = (rank: number): string => `effnet/survivor/${rank}`;
+    const others = [...Array(this.worldSize).keys()].filter((r) => r !== this.rank);
+    let answer: { lost: number[]; storeGone: boolean };
+    try {
+      native.storeSet(this.id, key(this.rank), String(process.pid));
+      this.checkedIn = true;
+      const started = performance.now();
+      let missing = others;
+      while (missing.length > 0 && performance.now() - started < CHECK_IN_WINDOW_MS) {
+        sleepSync(50);
+        missing = missing.filter((r) => !native.storeCheck(this.id, key(r)));
+      }
+      answer = { lost: missing, storeGone: false };
+    } catch {
+      answer = { lost: this.serves ? [] : [0], storeGone: true };
+    }
+    if (this.serves && this.checkedIn) sleepSync(STORE_GRACE_MS);
+    this.lostAnswer = answer;
+    return answer;
+  }
+
+  private lostAnswer: { lost: number[]; storeGone: boolean } | null = null;
+
+  /**
+   * `error` (a failed collective's) with the lost ranks appended, e.g. "…: Connection closed by peer […]; lost rank 2
+   * (did not check in within 2 s; 0 and 1 did)". Errors that are not c10d's pass through unchanged.
+   */
+  withLostRanks(error: unknown): unknown {
+    if (!(error instanceof Error) || annotated.has(error) || !/^c10d /.test(error.message) || this.handle === null) return error;
+    const { lost, storeGone } = this.lostRanks();
+    const alive = [...Array(this.worldSize).keys()].filter((r) => !lost.includes(r));
+    const what = storeGone
+      ? `the rendezvous store no longer answers, so the lost ranks cannot be told${this.serves ? '' : ' (its server, rank 0 or the launcher, is lost or has already exited after the failure)'}`
+      : lost.length === 0
+        ? `no rank is lost (all ${this.worldSize} checked in): a collective was issued out of order, or it timed out`
+        : `lost rank${lost.length === 1 ? '' : 's'} ${lost.join(', ')} (did not check in within ${CHECK_IN_WINDOW_MS / 1000} s; ${alive.join(', ')} did)`;
+    const named = new Error(`${error.message}; ${what}`, { cause: error });
+    annotated.add(named);
+    return named;
   }
 
   /**
@@ -113,12 +193,16 @@ export class ProcessGroup {
    * same forward and backward.
    */
   allreduceSumDifferentiable(tensor: Tensor): Tensor {
-    return new Tensor(native.allreduceSumDifferentiable(this.id, tensor.handle));
+    try {
+      return new Tensor(native.allreduceSumDifferentiable(this.id, tensor.handle));
+    } catch (error) {
+      throw this.withLostRanks(error);
+    }
   }
 
   /** Resolves once every rank has reached it. */
   barrier(): Promise<void> {
-    return native.barrier(this.id);
+    return this.naming(native.barrier(this.id));
   }
 
   /** Leaves the group (closes this rank's connections); pending collectives settle first. */

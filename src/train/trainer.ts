@@ -487,6 +487,9 @@ export class Trainer {
     this.stoppedLast = false;
     try {
       return await this.fitEpochs(options.stopAfter ?? Infinity);
+    } catch (error) {
+      // A collective that failed inside a forward or backward pass (sync batch norm's) names the lost ranks too.
+      throw this.group === null ? error : this.group.withLostRanks(error);
     } finally {
       this.stopRequested = false;
     }

@@ -15,9 +15,9 @@ async function main(): Promise<unknown> {
   const group = await ProcessGroup.create({ host: '127.0.0.1', port, rank, worldSize, hostname: '127.0.0.1', timeoutMs: mode === 'timeout' ? 1500 : 20_000 });
   if (mode === 'hang') {
     process.stdout.write(`${JSON.stringify({ joined: rank })}\n`);
-    // Rank 0 is killed by the test while the others wait here.
+    // The idle rank (argv 6, default 0) never joins the allreduce; the test kills it while the others wait here.
     const values = tensor([1, 2, 3]);
-    if (rank !== 0) await group.allreduce(values);
+    if (rank !== Number(process.argv[6] ?? 0)) await group.allreduce(values);
     else await new Promise(() => undefined);
     return { finished: true };
   }

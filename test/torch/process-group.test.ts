@@ -22,8 +22,8 @@ interface RankProcess {
   exited: Promise<{ code: number | null; atMs: number }>;
 }
 
-function startRank(port: number, rank: number, worldSize: number, mode: string): RankProcess {
-  const child = spawn(process.execPath, [RANK_SCRIPT, String(port), String(rank), String(worldSize), mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startRank(port: number, rank: number, worldSize: number, mode: string, ...extra: string[]): RankProcess {
+  const child = spawn(process.execPath, [RANK_SCRIPT, String(port), String(rank), String(worldSize), mode, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let buffered = '';
   child.stdout!.on('data', (chunk: Buffer) => {
@@ -58,26 +58,31 @@ for (const worldSize of [2, 4]) {
   });
 }
 
-test('a rank SIGKILLed while the others wait in an allreduce: every survivor rejects within 10 s, naming the operation and its rank', { timeout: 120_000 }, async () => {
-  const port = await freePort();
-  const worldSize = 3;
-  const ranks = Array.from({ length: worldSize }, (_, rank) => startRank(port, rank, worldSize, 'hang'));
-  for (let waited = 0; !ranks.every((r) => r.lines.some((l) => 'joined' in l)); waited += 100) {
-    assert.ok(waited < 60_000, `not every rank joined: ${JSON.stringify(ranks.map((r) => r.lines))}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  await new Promise((r) => setTimeout(r, 300));
-  const killedAt = performance.now();
-  ranks[0]!.child.kill('SIGKILL');
-  for (const [index, survivor] of ranks.slice(1).entries()) {
-    const rank = index + 1;
-    const { code, atMs } = await survivor.exited;
-    assert.equal(code, 1, `rank ${rank} exit code`);
-    assert.ok(atMs - killedAt < 10_000, `rank ${rank} noticed after ${((atMs - killedAt) / 1000).toFixed(1)} s`);
-    const error = String(survivor.lines.at(-1)?.error);
-    assert.match(error, new RegExp(`^c10d allreduce \\(rank ${rank} of 3\\): `), error);
-  }
-});
+for (const killed of [2, 0]) {
+  test(`rank ${killed} of 3 SIGKILLed while the others wait in an allreduce: every survivor rejects within 10 s, naming the operation, its rank and ${killed === 0 ? 'that the store (rank 0) is gone' : 'the lost rank'}`, { timeout: 120_000 }, async () => {
+    const port = await freePort();
+    const worldSize = 3;
+    const ranks = Array.from({ length: worldSize }, (_, rank) => startRank(port, rank, worldSize, 'hang', String(killed)));
+    for (let waited = 0; !ranks.every((r) => r.lines.some((l) => 'joined' in l)); waited += 100) {
+      assert.ok(waited < 60_000, `not every rank joined: ${JSON.stringify(ranks.map((r) => r.lines))}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    const killedAt = performance.now();
+    ranks[killed]!.child.kill('SIGKILL');
+    for (const [rank, survivor] of ranks.entries()) {
+      if (rank === killed) continue;
+      const { code, atMs } = await survivor.exited;
+      assert.equal(code, 1, `rank ${rank} exit code`);
+      assert.ok(atMs - killedAt < 10_000, `rank ${rank} noticed after ${((atMs - killedAt) / 1000).toFixed(1)} s`);
+      const error = String(survivor.lines.at(-1)?.error);
+      assert.match(error, new RegExp(`^c10d allreduce \\(rank ${rank} of 3\\): `), error);
+      const survivors = [0, 1, 2].filter((r) => r !== killed).join(', ');
+      // Rank 0 serves the store: when it is the one killed, the survivors can only say that the store is gone.
+      assert.match(error, killed === 0 ? /; the rendezvous store no longer answers, so the lost ranks cannot be told \(its server, rank 0 or the launcher, is lost/ : new RegExp(`; lost rank ${killed} \\(did not check in within 2 s; ${survivors} did\\)$`), error);
+    }
+  });
+}
 
 test('a rendezvous that a rank never joins rejects after the configured timeout, naming the rank and the address', { timeout: 60_000 }, async () => {
   const port = await freePort();
