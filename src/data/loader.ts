@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { assembleBatch, type PackedBatch } from './batch.js';
 import type { ImageDataset } from './dataset.js';
 import type { BatchRequest, LoaderWorkerData } from './loader-worker.js';
-import { checkShard, epochOrder, shardOrder, type ShardSpec } from './shard.js';
+import { checkShard, epochOrder, shardLength, shardOrder, type ShardSpec } from './shard.js';
 import { compileTransform, type CompiledTransform, type TransformSpec } from './transforms/pipeline.js';
 
 /** Options of {@link DataLoader}. */
@@ -130,8 +130,7 @@ export class DataLoader {
   /** Samples this loader yields per epoch: the data set's, or the rank's share of it. */
   get samplesPerEpoch(): number {
     const { shard } = this.options;
-    if (shard === null) return this.dataset.length;
-    return this.options.dropLast ? Math.floor(this.dataset.length / shard.worldSize) : Math.ceil(this.dataset.length / shard.worldSize);
+    return shard === null ? this.dataset.length : shardLength(this.dataset.length, shard, this.options.dropLast);
   }
 
   /** Number of batches per epoch (the last partial one counted unless dropLast). */

@@ -16,6 +16,12 @@ export function epochOrder(size: number, seed: number, epoch: number, shuffle: b
 export interface ShardSpec {
   rank: number;
   worldSize: number;
+  /**
+   * Every worldSize-th sample from the rank and nothing more: no padding, so the ranks' shares differ by at most one
+   * sample and together are the data set exactly once (for evaluation, where a repeated image would count twice).
+   * Default false: DistributedSampler's padding (or cut, with dropLast) to equal shares, as training needs.
+   */
+  exact?: boolean;
 }
 
 /** Checks a shard spec; throws naming the bad field. */
@@ -28,8 +34,15 @@ export function checkShard(shard: ShardSpec): void {
 export function shardOrder(order: ArrayLike<number>, shard: ShardSpec, dropLast = false): Int32Array {
   checkShard(shard);
   const { rank, worldSize } = shard;
-  const perRank = dropLast ? Math.floor(order.length / worldSize) : Math.ceil(order.length / worldSize);
+  if (shard.exact ?? false) return Int32Array.from({ length: shardLength(order.length, shard, dropLast) }, (_, i) => order[i * worldSize + rank]!);
+  const perRank = shardLength(order.length, shard, dropLast);
   const out = new Int32Array(perRank);
   for (let i = 0; i < perRank; i++) out[i] = order[(i * worldSize + rank) % order.length]!;
   return out;
+}
+
+/** How many samples of `size` the rank gets (see {@link shardOrder}). */
+export function shardLength(size: number, shard: ShardSpec, dropLast = false): number {
+  if (shard.exact ?? false) return Math.max(0, Math.ceil((size - shard.rank) / shard.worldSize));
+  return dropLast ? Math.floor(size / shard.worldSize) : Math.ceil(size / shard.worldSize);
 }

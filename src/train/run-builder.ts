@@ -22,7 +22,7 @@ export interface RunBuildOptions {
   data: { train: ImageDataset; val: ImageDataset };
   /** Training images per step (per rank with `shard`). */
   batchSize: number;
-  /** Data-parallel rank: the training loader yields this rank's share of each epoch (DataLoader's shard); default none. */
+  /** Data-parallel rank: the training loader yields this rank's share of each epoch (DataLoader's shard), the validation loader its exact share; default none. */
   shard?: ShardSpec | null;
   /** Validation images per batch; default batchSize (evaluation results do not depend on it). */
   evalBatchSize?: number;
@@ -72,7 +72,9 @@ export function buildRun(options: RunBuildOptions): BuiltRun {
     workers,
     shard: options.shard ?? null,
   });
-  const val = new DataLoader(data.val, { batchSize: options.evalBatchSize ?? batchSize, transform: evalTransformOf(card), shuffle: false, seed, workers });
+  // A rank evaluates its exact share (every worldSize-th image, no padding); the Trainer adds the ranks' sums.
+  const valShard = options.shard ? { rank: options.shard.rank, worldSize: options.shard.worldSize, exact: true } : null;
+  const val = new DataLoader(data.val, { batchSize: options.evalBatchSize ?? batchSize, transform: evalTransformOf(card), shuffle: false, seed, workers, shard: valShard });
   return {
     model,
     train,

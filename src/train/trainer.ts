@@ -103,8 +103,10 @@ export interface TrainerOptions {
    * loader (DataLoader's `shard` option) with the per-rank batch size; the learning rate scales with the global
    * batch (per-rank batch × world size). At the first fit() every rank checks that all built the same model, takes
    * rank 0's weights (and starts the EMA from them), and with `syncBatchNorm` normalises with the global batch's
-   * statistics; after each backward the gradients are averaged over the ranks. Every rank validates on the whole
-   * validation loader it is given (the metrics are the whole set's, computed redundantly); only rank 0 writes
+   * statistics; after each backward the gradients are averaged over the ranks. A validation loader sharded for the
+   * rank with exact shares (`shard: { rank, worldSize, exact: true }`) is evaluated share by share and the sums added
+   * over the ranks; an unsharded one is evaluated whole on every rank. Either way the metrics are the whole set's.
+   * Only rank 0 writes
    * checkpoints and metrics, and the others wait for it at a barrier. Training loss and accuracy in the metrics are
    * rank 0's shard's. Without `syncBatchNorm`, each rank's running statistics come from its own shard; before each
    * evaluation `batchNormStatistics` makes them agree (timm's --dist-bn: 'reduce' averages them over the ranks, the
@@ -191,6 +193,8 @@ export interface EvaluateOptions {
    * per-image predictions (`effnet eval --predictions`); default none.
    */
   onLogits?: (indices: Int32Array, logits: Float32Array, classes: number) => void;
+  /** Return zeros (images: 0) for a loader without images instead of throwing (a rank's empty share); default false. */
+  allowEmpty?: boolean;
 }
 
 /** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad. */
@@ -221,7 +225,10 @@ export async function evaluate(model: Module, loader: DataLoader, channelsLast =
   } finally {
     model.train(wasTraining);
   }
-  if (images === 0) throw new Error('evaluate: the validation loader produced no images; check the validation data set');
+  if (images === 0) {
+    if (options.allowEmpty ?? false) return { loss: 0, top1: 0, top5: 0, images: 0 };
+    throw new Error('evaluate: the validation loader produced no images; check the validation data set');
+  }
   return { loss: lossSum / images, top1: top1 / images, top5: top5 / images, images };
 }
 
@@ -274,6 +281,13 @@ export class Trainer {
       if (shard === null || shard.rank !== this.group.rank || shard.worldSize !== this.group.worldSize) {
         throw new Error(
           `Trainer: data-parallel rank ${this.group.rank} of ${this.group.worldSize} needs a training loader sharded for it (DataLoader option shard: { rank: ${this.group.rank}, worldSize: ${this.group.worldSize} }), got ${shard === null ? 'an unsharded loader' : `shard ${shard.rank} of ${shard.worldSize}`}`,
+        );
+      }
+      const valShard = options.val?.options.shard ?? null;
+      if (valShard !== null && (valShard.rank !== this.group.rank || valShard.worldSize !== this.group.worldSize || !(valShard.exact ?? false))) {
+        throw new Error(
+          `Trainer: a sharded validation loader must hold exactly this rank's share (shard: { rank: ${this.group.rank}, worldSize: ${this.group.worldSize}, exact: true }), got shard ${valShard.rank} of ${valShard.worldSize}${valShard.exact ? '' : ' with padding'}; ` +
+            'padding would count some images twice (or give an unsharded loader: every rank then evaluates the whole set)',
         );
       }
     }
@@ -435,6 +449,25 @@ export class Trainer {
     return result;
   }
 
+  /**
+   * Evaluates the model on `loader`; when it is sharded for this rank (exact shares), each rank evaluates its share
+   * and the sums of loss, correct counts and images are added over the ranks: the whole set's metrics, in 1/N of
+   * the time. An unsharded loader is evaluated whole on every rank.
+   */
+  private async evaluateShares(loader: DataLoader, channelsLast: boolean): Promise<EvalResult> {
+    if (this.group === null || loader.options.shard === null) return evaluate(this.model, loader, channelsLast);
+    const local = await evaluate(this.model, loader, channelsLast, { allowEmpty: true });
+    const sums = tensor([local.loss * local.images, local.top1 * local.images, local.top5 * local.images, local.images], [4], { dtype: 'float64' });
+    try {
+      await this.group.allreduce(sums, 'sum');
+      const [loss, top1, top5, images] = sums.toArray() as [number, number, number, number];
+      if (images === 0) throw new Error('evaluate: the validation loaders of all ranks produced no images; check the validation data set');
+      return { loss: loss / images, top1: top1 / images, top5: top5 / images, images };
+    } finally {
+      sums.dispose();
+    }
+  }
+
   /** Whether any rank asked to stop (every rank calls this after the same step and gets the same answer). */
   private async anyRankStops(): Promise<boolean> {
     const flag = tensor([this.stopRequested ? 1 : 0], [1]);
@@ -470,7 +503,7 @@ export class Trainer {
     try {
       this.ema!.copyTo(this.model);
       await this.agreeOnBatchNorm(this.model);
-      return await evaluate(this.model, loader, channelsLast);
+      return await this.evaluateShares(loader, channelsLast);
     } finally {
       this.model.loadStateDict(backup);
       for (const t of backup.values()) t.dispose();
@@ -562,7 +595,7 @@ export class Trainer {
       }
       const seconds = (performance.now() - started) / 1000;
       await this.agreeOnBatchNorm(this.model);
-      const raw = val === null ? null : await evaluate(this.model, val, channelsLast);
+      const raw = val === null ? null : await this.evaluateShares(val, channelsLast);
       const emaResult = val === null || this.ema === null ? null : await this.evaluateEma(val, channelsLast);
       this.state.epoch = epoch + 1;
       this.state.position = { epoch: epoch + 1, batch: 0 };

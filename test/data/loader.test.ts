@@ -117,3 +117,17 @@ test('sharded loaders: at each step the ranks together yield the single loader\'
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('exact shards (evaluation): every image exactly once over the ranks, shares differing by at most one, no padding', async () => {
+  const { shardOrder, shardLength } = await import('../../src/data/shard.js');
+  const order = Int32Array.from({ length: 12 }, (_, i) => 11 - i);
+  const shares = [0, 1, 2, 3, 4].map((rank) => Array.from(shardOrder(order, { rank, worldSize: 5, exact: true })));
+  assert.deepEqual(shares.map((s) => s.length), [3, 3, 2, 2, 2]);
+  assert.deepEqual(shares.map((_, rank) => shardLength(12, { rank, worldSize: 5, exact: true })), [3, 3, 2, 2, 2]);
+  assert.deepEqual(shares.flat().sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i));
+  assert.deepEqual(shares[1], [10, 5, 0], 'every worldSize-th entry from the rank');
+  // More ranks than images: the last ranks get none.
+  assert.deepEqual([0, 1, 2, 3].map((rank) => shardLength(2, { rank, worldSize: 4, exact: true })), [1, 1, 0, 0]);
+  // The padded (training) rule for comparison: equal shares, the head repeated.
+  assert.deepEqual(Array.from(shardOrder(order, { rank: 4, worldSize: 5 })), [7, 2, 9]);
+});

@@ -101,6 +101,13 @@ test('effnet train --nproc-per-node 2 --sync-bn ends at the model of one process
       console.log(`effnet train, 2 ranks --sync-bn vs 1 process, ${file}: max |difference| ${maxAbs.toExponential(2)}`);
       assert.ok(excess <= 0, `${file}: beyond atol 1e-5 / rtol 1.3e-6 by ${excess.toExponential(2)}`);
     }
+    // Validation: each rank evaluated its exact share (6 of the 12 images) and the sums were added: the whole set's
+    // metrics, those of the one process to float rounding.
+    const validation = (d: string): { valTop1: number; valLoss: number; emaTop1: number } => JSON.parse(readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n')[0]!);
+    const [mine, theirs] = [validation(join(dir, 'ranks')), validation(join(dir, 'single'))];
+    assert.equal(mine.valTop1, theirs.valTop1);
+    assert.equal(mine.emaTop1, theirs.emaTop1);
+    assert.ok(Math.abs(mine.valLoss - theirs.valLoss) < 1e-5, `validation loss ${mine.valLoss} vs ${theirs.valLoss}`);
     // The checkpoint records the global batch: the run resumes in one process for a third epoch.
     const resumed = await runCli(trainArgs(join(dir, 'ranks'), 2, ['--resume'], lr));
     assert.equal(resumed.code, 0, resumed.stderr);
