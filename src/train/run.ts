@@ -200,6 +200,8 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     throw new RunOptionsError(`${options.out} already holds a run (${lastPath}); pass --resume to continue it or choose another --out`);
   }
   const worker = options.distributed?.worker ?? null;
+  // Without sync BN, the running statistics are made equal before each evaluation: 'reduce' unless told otherwise.
+  const batchNormStatistics = options.distributed?.batchNormStatistics === undefined ? 'reduce' : options.distributed.batchNormStatistics;
   if (worker !== null && options.batchSize % worker.worldSize !== 0) {
     throw new RunOptionsError(`--batch-size ${options.batchSize} is the global batch and must divide evenly over ${worker.worldSize} ranks; choose a multiple of ${worker.worldSize}`);
   }
@@ -257,7 +259,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
       distributed:
         group === null
           ? null
-          : { group, syncBatchNorm: options.distributed?.syncBatchNorm ?? false, batchNormStatistics: options.distributed?.batchNormStatistics === undefined ? 'reduce' : options.distributed.batchNormStatistics },
+          : { group, syncBatchNorm: options.distributed?.syncBatchNorm ?? false, batchNormStatistics },
     });
     if (options.resume) {
       trainer.resume();
@@ -274,7 +276,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
     if (worker !== null) {
       log(
         `data-parallel: ${worker.worldSize} ranks (${worker.localWorldSize} on this host), ${options.batchSize / worker.worldSize} images per rank per step, ` +
-          `rendezvous ${worker.masterAddr}:${worker.masterPort}, ${options.distributed?.syncBatchNorm ? 'sync batch norm' : `batch norm per rank (running statistics: ${options.distributed?.batchNormStatistics === undefined ? 'reduce' : (options.distributed.batchNormStatistics ?? 'left per rank')})`}`,
+          `rendezvous ${worker.masterAddr}:${worker.masterPort}, ${options.distributed?.syncBatchNorm ? 'sync batch norm' : `batch norm per rank (running statistics: ${batchNormStatistics ?? 'left per rank'})`}`,
       );
     }
     if (writes && isHoldOut(data)) {

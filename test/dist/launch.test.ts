@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { finished, runCli, startCli } from '../train/cli-helpers.js';
+import { CLI, finished, runCli, startCli } from '../train/cli-helpers.js';
 import { canUseNamespaces, compareStates, freePort, withTwoHosts } from './harness.js';
 import { decodeSafetensors } from '../../src/io/safetensors.js';
 
@@ -25,6 +25,12 @@ function trainArgs(out: string, epochs: number, extra: readonly string[] = [], l
     'train', '--model', 'custom', '--width', '0.1', '--depth', '0.1', '--image-size', '32', '--data', DATA, '--dropout', '0', '--drop-path', '0',
     '--epochs', String(epochs), '--batch-size', '8', '--optimizer', 'sgd', '--lr', String(lr), '--workers', '0', '--threads', '1', '--out', out, ...extra,
   ];
+}
+
+/** The reference: the same run in one process, 1 epoch at `lr` (what the data-parallel runs are compared with). */
+async function oneProcessReference(out: string, lr: number): Promise<void> {
+  const single = await runCli(trainArgs(out, 1, [], lr));
+  assert.equal(single.code, 0, single.stderr);
 }
 
 /** Every float tensor of a model file, concatenated in name order. */
@@ -86,8 +92,7 @@ test('effnet train --nproc-per-node 2 --sync-bn ends at the model of one process
     // 6 steps (3.4e-6 after 6 steps and 3.5e-5 after 12 at lr 0.002; 1.6e-4 after 6 at lr 0.02), as between any two
     // summation orders. Bit-exactness is what the restart test checks.
     const lr = 0.002;
-    const single = await runCli(trainArgs(join(dir, 'single'), 1, [], lr));
-    assert.equal(single.code, 0, single.stderr);
+    await oneProcessReference(join(dir, 'single'), lr);
     const launched = await runCli(trainArgs(join(dir, 'ranks'), 1, ['--nproc-per-node', '2', '--sync-bn'], lr));
     assert.equal(launched.code, 0, launched.stderr);
     assert.match(launched.stderr, /effnet launch: 2 worker\(s\) on this node .*rendezvous 127\.0\.0\.1:\d+/);
@@ -128,9 +133,7 @@ test('two nodes: effnet train --nnodes 2 --node-rank K --rdzv in two network nam
   const dir = mkdtempSync(join(tmpdir(), 'effnet-launch-nodes-'));
   try {
     const lr = 0.002;
-    const single = await runCli(trainArgs(join(dir, 'single'), 1, [], lr));
-    assert.equal(single.code, 0, single.stderr);
-    const { CLI } = await import('../train/cli-helpers.js');
+    await oneProcessReference(join(dir, 'single'), lr);
     await withTwoHosts(async ({ names, devices, addresses }) => {
       const port = 29900 + (process.pid % 90);
       const nodes = [0, 1].map((node) =>
@@ -163,9 +166,7 @@ test('PyTorch\'s torchrun --no_python starts effnet train workers: 2 ranks --syn
   const dir = mkdtempSync(join(tmpdir(), 'effnet-torchrun-'));
   try {
     const lr = 0.002;
-    const single = await runCli(trainArgs(join(dir, 'single'), 1, [], lr));
-    assert.equal(single.code, 0, single.stderr);
-    const { CLI } = await import('../train/cli-helpers.js');
+    await oneProcessReference(join(dir, 'single'), lr);
     // -r 1 -t 1: Debian's torchrun 1.13 under Python 3.11 fails on its default (no redirect) setting (an IntFlag change).
     const torchrun = spawn('/usr/bin/python3', ['-m', 'torch.distributed.run', '--no_python', '--nproc_per_node', '2', '--master_port', String(await freePort()), '-r', '1', '-t', '1', '--log_dir', join(dir, 'logs'),
       process.execPath, CLI, ...trainArgs(join(dir, 'torchrun'), 1, ['--sync-bn'], lr)], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -261,7 +262,6 @@ test('a rank that never joins: the rendezvous fails at --dist-timeout with the a
   const dir = mkdtempSync(join(tmpdir(), 'effnet-launch-timeout-'));
   try {
     const port = await freePort();
-    const { CLI } = await import('../train/cli-helpers.js');
     const started = Date.now();
     const child = spawn(process.execPath, [CLI, ...trainArgs(join(dir, 'run'), 1, ['--dist-timeout', '3'])], {
       env: { ...process.env, RANK: '0', WORLD_SIZE: '2', LOCAL_RANK: '0', LOCAL_WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port) },
@@ -304,7 +304,6 @@ test('launcher bad input exits 2: batch not divisible, node rank out of range, s
     assert.match(taken.stderr, new RegExp(`port ${port} is taken on this host`));
     assert.match(taken.stderr, /refused the run \(exit code 2, its message is above\); not restarting/);
     // A worker environment that contradicts itself.
-    const { CLI } = await import('../train/cli-helpers.js');
     const bad = await finished(spawn(process.execPath, [CLI, ...trainArgs(out, 1)], { env: { ...process.env, RANK: '2', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '1' }, stdio: ['ignore', 'pipe', 'pipe'] }));
     assert.equal(bad.code, 2, bad.stderr);
     assert.match(bad.stderr, /RANK 2 is not below WORLD_SIZE 2/);

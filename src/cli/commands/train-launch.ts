@@ -66,11 +66,20 @@ function freePort(host: string): Promise<number> {
   });
 }
 
+/**
+ * The worker flags checked (the launcher checks them before it starts anyone, each worker again): --dist-bn's value
+ * as the run option (undefined when not given), --dist-timeout in seconds.
+ */
+export function workerFlags(values: DistributedFlags): { batchNorm: 'reduce' | 'broadcast' | 'none' | undefined; timeoutSeconds: number | undefined } {
+  const batchNorm = choiceFlag('dist-bn', values['dist-bn'], ['reduce', 'broadcast', 'none'] as const);
+  if (values['sync-bn'] && batchNorm !== undefined) throw new UsageError('--dist-bn sets how per-rank batch-norm statistics are made equal; with --sync-bn they are equal already, drop one of the two');
+  return { batchNorm, timeoutSeconds: numberFlag('dist-timeout', values['dist-timeout'], Number.MIN_VALUE) };
+}
+
 /** The worker side: this process's data-parallel options from torchrun's environment, or null for a one-process run. */
 export function distributedRunOptionsFrom(values: DistributedFlags, env: NodeJS.ProcessEnv = process.env): DistributedRunOptions | null {
   const worker = readWorkerEnvironment(env);
-  const batchNorm = choiceFlag('dist-bn', values['dist-bn'], ['reduce', 'broadcast', 'none'] as const);
-  const timeout = numberFlag('dist-timeout', values['dist-timeout'], Number.MIN_VALUE);
+  const { batchNorm, timeoutSeconds: timeout } = workerFlags(values);
   if (worker === null || worker.worldSize === 1) {
     const given = (['sync-bn', 'dist-bn', 'dist-timeout'] as const).filter((flag) => values[flag] !== undefined && values[flag] !== false);
     if (given.length > 0 && worker === null) {
@@ -78,7 +87,6 @@ export function distributedRunOptionsFrom(values: DistributedFlags, env: NodeJS.
     }
     return null;
   }
-  if (values['sync-bn'] && batchNorm !== undefined) throw new UsageError('--dist-bn sets how per-rank batch-norm statistics are made equal; with --sync-bn they are equal already, drop one of the two');
   return {
     worker,
     syncBatchNorm: values['sync-bn'] ?? false,

@@ -13,7 +13,7 @@ import { readModelCard } from '../../train/model-file.js';
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, parseStrides, UsageError } from '../options.js';
-import { distributedRunOptionsFrom, isLaunch, launchTraining } from './train-launch.js';
+import { distributedRunOptionsFrom, isLaunch, launchTraining, workerFlags } from './train-launch.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'train an EfficientNet on images (fashion-mnist, a folder, a tar) with checkpoints and metrics';
@@ -253,9 +253,7 @@ export async function run(args: string[]): Promise<number> {
   if (values['write-split'] !== undefined) return writeSplit(values);
   const options = trainOptionsFrom(values);
   if (isLaunch(values)) {
-    if (values['sync-bn'] && values['dist-bn'] !== undefined) throw new UsageError('--dist-bn sets how per-rank batch-norm statistics are made equal; with --sync-bn they are equal already, drop one of the two');
-    choiceFlag('dist-bn', values['dist-bn'], ['reduce', 'broadcast', 'none'] as const);
-    numberFlag('dist-timeout', values['dist-timeout'], Number.MIN_VALUE);
+    workerFlags(values);
     const launched = await launchTraining(values, args, (line) => process.stderr.write(`${line}\n`));
     return launched.code;
   }
