@@ -26,7 +26,7 @@ export interface CommandModule {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'nas', 'import', 'export', 'predict', 'serve-demo', 'version'] as const;
+const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'nas', 'search-worker', 'import', 'export', 'predict', 'serve-demo', 'version'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -43,7 +43,7 @@ async function help(): Promise<void> {
   for (const name of COMMANDS) {
     if (!existsSync(commandPath(name))) continue;
     const command = await loadCommand(name);
-    lines.push(`  ${name.padEnd(10)} ${command.summary}`);
+    lines.push(`  ${name.padEnd(13)} ${command.summary}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
 }

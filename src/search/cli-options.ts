@@ -2,7 +2,9 @@
 
 /** A bad flag value: a user error (exit code 2). */
 export { UsageError } from '../errors.js';
+import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { isPostgresUrl } from './sql-driver.js';
 
 /** Parses a number with an optional k/M/G suffix ('400M', '1.8G', '2e9'). */
 export function parseCount(flag: string, text: string | undefined): number | undefined {
@@ -54,4 +56,21 @@ export function parseRecipe(text: string | undefined): { [key: string]: string |
     throw new UsageError(`--recipe: dropPath is the largest stochastic-depth rate, a number in [0, 1) (0 disables it), got ${JSON.stringify(dropPath)}`);
   }
   return value as { [key: string]: string | number | boolean | null };
+}
+
+/**
+ * Where a search command keeps its store and its trials' run directories: `--db` as a PostgreSQL URL (kept as it is;
+ * run directories under ./runs/NAME) or an SQLite path (resolved; run directories beside it, in NAME/).
+ */
+export function resolveStoreLocation(db: string | undefined, defaultPath: string, name: string): { db: string; runDir: string } {
+  if (db !== undefined && isPostgresUrl(db)) return { db, runDir: resolve('runs', name) };
+  const path = resolve(db ?? defaultPath);
+  return { db: path, runDir: join(dirname(path), name) };
+}
+
+/** Parses `--lease S` (seconds a claim or heartbeat holds a trial) into ms, or undefined when absent. */
+export function parseLeaseFlag(text: string | undefined): number | undefined {
+  const seconds = parseNumberFlag('lease', text);
+  if (seconds !== undefined && !(seconds >= 1)) throw new UsageError(`--lease expects seconds ≥ 1, got '${text}' (a lease shorter than a heartbeat's round trip would expire under a live worker)`);
+  return seconds === undefined ? undefined : seconds * 1000;
 }

@@ -2,14 +2,13 @@
  * The shared body of `effnet scale-search` and `effnet scaling-study`: resolve the base and data, define the search,
  * create it in the store or resume it (same name and settings), run the workers with progress, write the report.
  */
-import { dirname, join, resolve } from 'node:path';
 import { resolveBase, type ScaledConfigJson } from '../card/config-file.js';
 import { resolveData } from '../data/spec.js';
 import type { CommonSearchOptions, SearchDefinition } from './definitions.js';
 import { resolveThreads, runSearch } from './runner.js';
 import { writeReport } from './report.js';
 import { ExperimentStore } from './store.js';
-import { UsageError, parseIntegerFlag, parseRecipe } from './cli-options.js';
+import { UsageError, parseIntegerFlag, parseLeaseFlag, parseRecipe, resolveStoreLocation } from './cli-options.js';
 import { DEFAULT_TRIAL_BATCH_SIZE } from './trial.js';
 
 /** Options every search command has, as parseArgs gives them. */
@@ -20,6 +19,7 @@ export interface SearchCommandValues {
   parallel?: string;
   threads?: string;
   db?: string;
+  lease?: string;
   name?: string;
   'batch-size'?: string;
   seed?: string;
@@ -37,7 +37,7 @@ export interface SearchCommandValues {
 /** parseArgs option declarations of {@link SearchCommandValues}. */
 export const SEARCH_COMMAND_OPTIONS = {
   base: { type: 'string' }, data: { type: 'string' }, budget: { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' },
-  db: { type: 'string' }, name: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, repeats: { type: 'string' }, recipe: { type: 'string' },
+  db: { type: 'string' }, lease: { type: 'string' }, name: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, repeats: { type: 'string' }, recipe: { type: 'string' },
   'loader-workers': { type: 'string' }, 'resolution-multiple': { type: 'string' }, 'report-dir': { type: 'string' },
   'dry-run': { type: 'boolean' }, 'retry-failed': { type: 'boolean' }, 'eval-every-epoch': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -49,7 +49,10 @@ export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, 'width=W,
                        default to val=5000,cache=memory) | synthetic:train=N,val=N,classes=C,size=S[,seed=S]
   --budget B           per trial: whole epochs (2ep), minutes (10min) or optimizer steps (20steps)
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P; P x T <= cores)
-  --db PATH            the SQLite experiment store (default runs/scale.sqlite); the search resumes from it
+  --db PATH|URL        the experiment store: an SQLite file (default runs/scale.sqlite) or a PostgreSQL database
+                       (postgres://user:password@host:port/db) that workers on other hosts join with effnet
+                       search-worker; the search resumes from it
+  --lease S            seconds a worker holds a trial without a heartbeat before another may take it over (default 120)
   --name NAME          search name inside the store (default: the command's kind)
   --batch-size N       training batch size (default 32); --seed S (default 0)
   --repeats K          train each configuration K times, seeds S..S+K-1 (default 1); reports rank by the mean
@@ -83,9 +86,9 @@ export async function executeSearchCommand(
   const parallel = parseIntegerFlag('parallel', values.parallel) ?? 1;
   const threads = resolveThreads(parallel, parseIntegerFlag('threads', values.threads));
   const base: ScaledConfigJson = resolveBase(values.base);
-  const dbPath = resolve(values.db ?? 'runs/scale.sqlite');
   const name = values.name ?? kind;
-  const runDir = join(dirname(dbPath), name);
+  const { db, runDir } = resolveStoreLocation(values.db, 'runs/scale.sqlite', name);
+  const leaseMs = parseLeaseFlag(values.lease);
   const numClasses = resolveData(values.data).classes.length; // opens the data (no decoding): a bad spec fails here, not in a worker
   const definition = define({
     base,
@@ -101,14 +104,14 @@ export async function executeSearchCommand(
     runDir,
     evalEveryEpoch: values['eval-every-epoch'] ?? false,
   });
-  const store = ExperimentStore.open(dbPath);
+  const store = ExperimentStore.open(db);
   let searchId: number;
   try {
     const { search, created } = store.createOrResumeSearch(name, definition.kind, definition.spec, definition.trials);
     searchId = search.id;
     if (values['retry-failed']) out(`re-queued ${store.retryFailed(search.id)} failed trials`);
     const counts = store.counts(search.id);
-    out(`${created ? 'created' : 'resuming'} ${kind} search '${name}' in ${dbPath}: ${counts.total} trials (${counts.done} done, ${counts.failed} failed, ${counts.pending + counts.running} to run); ${parallel} worker(s) x ${threads} thread(s)`);
+    out(`${created ? 'created' : 'resuming'} ${kind} search '${name}' in ${store.location}: ${counts.total} trials (${counts.done} done, ${counts.failed} failed, ${counts.pending + counts.running} to run); ${parallel} worker(s) x ${threads} thread(s)`);
     if (values['dry-run']) {
       for (const t of store.trials(search.id)) {
         const c = t.config.config as unknown as ScaledConfigJson;
@@ -120,8 +123,9 @@ export async function executeSearchCommand(
     store.close();
   }
   const result = await runSearch({
-    dbPath,
+    db,
     searchId,
+    ...(leaseMs === undefined ? {} : { leaseMs }),
     parallel,
     threads,
     pollMs: 5000,
@@ -133,7 +137,7 @@ export async function executeSearchCommand(
       else if (m.type === 'failed') out(`  trial ${m.label} FAILED: ${m.error}`);
     },
   });
-  const reportStore = ExperimentStore.open(dbPath, { integrityCheck: false });
+  const reportStore = ExperimentStore.open(db, { integrityCheck: false });
   try {
     const search = reportStore.getSearch(searchId);
     const files = writeReport(values['report-dir'] ?? runDir, search, reportStore.trials(searchId));

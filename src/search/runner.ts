@@ -1,7 +1,9 @@
 /**
  * The coordinator of a search: re-queues the trials a killed run left 'running', forks P worker processes (each
  * with T engine threads, P x T <= cores), reports progress from the store (the single source of truth) until every
- * worker has exited, and marks a trial failed when the worker holding it dies.
+ * worker has exited, and marks a trial failed when the worker holding it dies. Workers on other hosts
+ * (`effnet search-worker`) may take trials of the same store at the same time; this host's workers stay until the
+ * search is finished, so a trial whose remote worker died is taken over when its lease runs out.
  */
 import { UserError } from '../errors.js';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -9,12 +11,12 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { formatProgress } from './progress.js';
 import { ExperimentStore, type SearchCounts, type TrialRow } from './store.js';
-import type { WorkerMessage } from './worker.js';
+import { searchFinished, type WorkerMessage } from './worker.js';
 
 /** Options of {@link runSearch}. */
 export interface RunSearchOptions {
-  /** The store's path. */
-  dbPath: string;
+  /** The store: an SQLite path or a PostgreSQL URL. */
+  db: string;
   /** The search to run. */
   searchId: number;
   /** Worker processes P (≥ 1). */
@@ -27,17 +29,12 @@ export interface RunSearchOptions {
   onEvent?: (message: WorkerMessage) => void;
   /** Progress polling period, ms; default 2000. */
   pollMs?: number;
-  /** Heartbeat age after which a running trial of another host counts as abandoned, ms; default 15 minutes. */
-  staleMs?: number;
+  /** How long a worker's claim or heartbeat holds a trial, ms; default the store's (2 minutes). */
+  leaseMs?: number;
   /** Called once at the start with the trials re-queued from an interrupted run. */
   onRequeued?: (trials: TrialRow[]) => void;
   /** Replacement workers started after crashes; default 2 x parallel. */
   maxRespawns?: number;
-  /**
-   * Workers wait for new trials instead of exiting when none is pending, until the search's state says
-   * `closed: true` (an architecture search, whose coordinator adds trials as results come in); default false.
-   */
-  wait?: boolean;
   /** Called every `pollMs` before the progress line (an architecture search tells results and asks here). */
   onPoll?: () => void;
 }
@@ -73,11 +70,12 @@ export const WORKER_ENTRY = fileURLToPath(new URL('./worker.js', import.meta.url
 /** Runs (or resumes) a search until no trial is pending or running. */
 export async function runSearch(options: RunSearchOptions): Promise<RunSearchResult> {
   const threads = resolveThreads(options.parallel, options.threads);
-  const store = ExperimentStore.open(options.dbPath);
+  const store = ExperimentStore.open(options.db);
   const started = performance.now();
   let workersStarted = 0;
   try {
-    const requeued = store.requeueStale(options.searchId, options.staleMs === undefined ? {} : { staleMs: options.staleMs });
+    const search = store.getSearch(options.searchId);
+    const requeued = store.requeueStale(options.searchId);
     if (requeued.length > 0) options.onRequeued?.(requeued);
     const children = new Set<ChildProcess>();
     let respawnsLeft = options.maxRespawns ?? 2 * options.parallel;
@@ -96,8 +94,9 @@ export async function runSearch(options: RunSearchOptions): Promise<RunSearchRes
     try {
       await new Promise<void>((resolveAll, rejectAll) => {
         const spawn = (tag: number): void => {
-          const args = ['--db', options.dbPath, '--search', String(options.searchId), '--threads', String(threads), '--tag', String(tag)];
-          const child = fork(WORKER_ENTRY, options.wait ? [...args, '--wait'] : args, {
+          const args = ['--db', options.db, '--search', String(options.searchId), '--threads', String(threads), '--tag', String(tag)];
+          if (options.leaseMs !== undefined) args.push('--lease', String(options.leaseMs / 1000));
+          const child = fork(WORKER_ENTRY, args, {
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
           });
           workersStarted += 1;
@@ -108,7 +107,7 @@ export async function runSearch(options: RunSearchOptions): Promise<RunSearchRes
             try {
               if (code !== 0 && child.pid !== undefined) {
                 store.failTrialsOfPid(options.searchId, child.pid, `the worker process (pid ${child.pid}) died with ${signal ?? `exit code ${code}`} while training this trial`);
-                if ((store.counts(options.searchId).pending > 0 || (options.wait === true && !store.searchClosed(options.searchId))) && respawnsLeft > 0) {
+                if (!searchFinished(store, search) && respawnsLeft > 0) {
                   respawnsLeft -= 1;
                   spawn(workersStarted);
                 }
@@ -120,7 +119,8 @@ export async function runSearch(options: RunSearchOptions): Promise<RunSearchRes
             if (children.size === 0) resolveAll();
           });
         };
-        const count = Math.min(options.parallel, store.counts(options.searchId).pending);
+        const atStart = store.counts(options.searchId);
+        const count = searchFinished(store, search) ? 0 : Math.min(options.parallel, Math.max(1, atStart.pending + atStart.running));
         if (count === 0) {
           resolveAll();
           return;

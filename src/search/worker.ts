@@ -1,9 +1,12 @@
 /**
- * The worker process of a search (started by runSearch through child_process.fork): sets its engine thread count,
- * then claims pending trials from the store one at a time, trains each and records the result or the error, until
- * none is pending. Arguments: --db PATH --search ID --threads T [--tag N] [--wait]. With --wait (an architecture
- * search, whose coordinator adds trials as results come in) it polls for new trials until the search's state says
- * `closed`, or its coordinator is gone (the IPC channel closed).
+ * The worker of a search: sets its engine thread count, then claims trials from the store one at a time, trains
+ * each under a lease it renews with heartbeats, and records the result or the error, until the search is finished.
+ * It runs as a process forked by a coordinator (runSearch: --db LOCATION --search ID --threads T [--tag N] [--lease S]) or as `effnet search-worker`, which joins a running search from any host that reaches its store.
+ *
+ * A worker stays while trials of the search are running elsewhere, because a worker that dies lets its lease run
+ * out and its trial must then be taken over by someone; it leaves when nothing is pending or running (a scale search)
+ * or when the search's state says `closed` (an architecture search, whose coordinator adds trials as results come
+ * in), or when its coordinator is gone (the IPC channel closed).
  */
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,90 +14,184 @@ import { parseArgs } from 'node:util';
 import { setNumThreads } from '../torch/index.js';
 import { openData, type ResolvedData } from '../data/spec.js';
 import { trialSettingsFromSpec } from './definitions.js';
-import { ExperimentStore, workerIdentity, type Json } from './store.js';
+import { DEFAULT_LEASE_MS, ExperimentStore, isPostgresUrl, workerIdentity, type Json, type SearchRow, type TrialRow, type WorkerIdentity } from './store.js';
 import { runTrial, trialCard } from './trial.js';
 import { validateScaledConfig } from '../card/config-file.js';
 import { measureLatency } from './nas/latency.js';
+import { NAS_KIND } from './nas/search.js';
 
-/** Messages a worker sends to its coordinator. */
+/** Messages a worker sends to its coordinator (or to `effnet search-worker`'s output). */
 export type WorkerMessage =
-  | { type: 'start'; trialId: number; label: string; worker: string }
+  | { type: 'start'; trialId: number; label: string; worker: string; attempt: number }
   | { type: 'done'; trialId: number; label: string; valTop1: number; wallSeconds: number }
-  | { type: 'failed'; trialId: number; label: string; error: string };
+  | { type: 'failed'; trialId: number; label: string; error: string }
+  | { type: 'lost'; trialId: number; label: string; reason: string };
 
-/** How often a waiting worker looks for new trials, ms. */
+/** How often a waiting worker looks for new trials, ms (SQLite; a PostgreSQL store is asked every second). */
 export const WAIT_POLL_MS = 200;
 
-/** How often (at most) a training worker writes its heartbeat, ms. */
+/** How often (at most) a training worker writes its heartbeat, ms (more often when the lease is short). */
 export const HEARTBEAT_INTERVAL_MS = 2000;
 
-function send(message: WorkerMessage): void {
-  if (process.send) process.send(message);
+/** Options of {@link runWorker}. */
+export interface WorkerOptions {
+  /** The store: an SQLite path or a PostgreSQL URL. */
+  db: string;
+  /** The search. */
+  search: SearchRow;
+  /** This worker's identity (default: this process, tag 0). */
+  identity?: WorkerIdentity;
+  /** How long a claim or heartbeat holds a trial, ms; default {@link DEFAULT_LEASE_MS}. */
+  leaseMs?: number;
+  /** The data as this host sees it (default: the search's own spec); it must be the same images. */
+  data?: string;
+  /** Where trial run directories go (default: the search's run directory). */
+  runDir?: string;
+  /** Whether to stop (checked between trials and while waiting): the coordinator is gone, or a signal came. */
+  shouldStop?: () => boolean;
+  /** Per-trial events. */
+  onEvent?: (message: WorkerMessage) => void;
 }
 
-/** Runs the worker loop; returns the number of trials it took. */
-export async function workerMain(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { db: { type: 'string' }, search: { type: 'string' }, threads: { type: 'string' }, tag: { type: 'string' }, wait: { type: 'boolean' } } });
-  if (values.db === undefined || values.search === undefined) throw new Error('search worker: --db PATH and --search ID are required');
-  const threads = Number(values.threads ?? 1);
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`search worker: --threads must be a positive integer, got ${values.threads}`);
-  setNumThreads(threads);
-  const store = ExperimentStore.open(values.db, { integrityCheck: false });
-  const identity = workerIdentity(values.tag ?? 0);
+/** Thrown inside a trial when its lease was taken over by another worker: training it further is wasted. */
+class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+}
+
+/** Whether nothing more will come to claim: every trial ended (and an architecture search's coordinator closed it). */
+export function searchFinished(store: ExperimentStore, search: SearchRow): boolean {
+  if (search.kind === NAS_KIND) return store.searchClosed(search.id);
+  const counts = store.counts(search.id);
+  return counts.pending === 0 && counts.running === 0;
+}
+
+/** Runs the claim-train-record loop until the search is finished; returns the number of trials this worker took. */
+export async function runWorker(options: WorkerOptions): Promise<number> {
+  const store = ExperimentStore.open(options.db, { integrityCheck: false });
+  const identity = options.identity ?? workerIdentity(0);
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const beatEvery = Math.min(HEARTBEAT_INTERVAL_MS, leaseMs / 4);
+  const pollMs = isPostgresUrl(options.db) ? 1000 : WAIT_POLL_MS;
+  const search = options.search;
+  const emit = options.onEvent ?? (() => undefined);
   let taken = 0;
   try {
-    const search = store.getSearch(Number(values.search));
-    let data: ResolvedData | null = null;
-    let orphaned = false;
-    process.once('disconnect', () => (orphaned = true));
+    let data: Promise<ResolvedData> | null = null;
+    const openDataOnce = (): Promise<ResolvedData> => (data ??= openData(options.data ?? String(search.spec.data)));
     for (;;) {
-      const trial = store.claimTrial(search.id, identity);
+      if (options.shouldStop?.() === true) break;
+      const trial = store.claimTrial(search.id, identity, { leaseMs });
       if (trial === null) {
-        if (!values.wait || orphaned || store.searchClosed(search.id)) break;
-        await new Promise((resolveWait) => setTimeout(resolveWait, WAIT_POLL_MS));
+        if (searchFinished(store, search)) break;
+        await new Promise((resolveWait) => setTimeout(resolveWait, pollMs));
         continue;
       }
       taken += 1;
-      send({ type: 'start', trialId: trial.id, label: trial.label, worker: identity.name });
-      let lastBeat = Date.now();
-      const started = performance.now();
-      try {
-        data ??= await openData(String(search.spec.data));
-        store.heartbeat(trial.id, identity);
-        const runDir = join(String(search.spec.runDir), `trial-${String(trial.seq).padStart(3, '0')}-attempt${trial.attempts}`);
-        const settings = trialSettingsFromSpec(search.spec, trial.config);
-        // An architecture search measuring latency: the candidate's batch-1 ONNX latency, before training.
-        const latencyMs =
-          trial.config.latency === true
-            ? (
-                await measureLatency(trialCard(validateScaledConfig(trial.config.config, 'trial configuration'), data.classes, settings.recipe.dropPath ?? 0, trial.label), {
-                  runs: Number(trial.config.latencyRuns ?? 30),
-                })
-              ).medianMs
-            : null;
-        const trained = await runTrial(trial.config.config, data, settings, runDir, {
-          detail: `search '${search.name}', trial ${trial.seq} (${trial.label})`,
-          onStep: () => {
-            if (Date.now() - lastBeat >= HEARTBEAT_INTERVAL_MS) {
-              lastBeat = Date.now();
-              store.heartbeat(trial.id, identity);
-            }
-          },
-          onEpoch: (metrics) => store.recordEpoch(trial.id, trial.attempts, metrics.epoch, metrics as unknown as { [key: string]: Json }),
-        });
-        const result = latencyMs === null ? trained : { ...trained, metrics: { ...trained.metrics, latencyMs } };
-        store.finishTrial(trial.id, identity, result);
-        send({ type: 'done', trialId: trial.id, label: trial.label, valTop1: result.valTop1, wallSeconds: result.wallSeconds });
-      } catch (error) {
-        const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        store.failTrial(trial.id, identity, message, { wallSeconds: (performance.now() - started) / 1000 });
-        send({ type: 'failed', trialId: trial.id, label: trial.label, error: message });
-      }
+      emit({ type: 'start', trialId: trial.id, label: trial.label, worker: identity.name, attempt: trial.attempts });
+      await trainHeldTrial(store, search, trial, identity, openDataOnce, { leaseMs, beatEvery, runDir: options.runDir ?? String(search.spec.runDir), emit });
     }
   } finally {
     store.close();
   }
   return taken;
+}
+
+/** Trains one claimed trial under its lease and records the outcome (nothing when the lease was taken over). */
+async function trainHeldTrial(
+  store: ExperimentStore,
+  search: SearchRow,
+  trial: TrialRow,
+  identity: WorkerIdentity,
+  openDataOnce: () => Promise<ResolvedData>,
+  options: { leaseMs: number; beatEvery: number; runDir: string; emit: (message: WorkerMessage) => void },
+): Promise<void> {
+  let lastBeat = Date.now();
+  let lost = false;
+  const beat = (): void => {
+    lastBeat = Date.now();
+    if (!store.heartbeat(trial, identity, options.leaseMs)) lost = true;
+  };
+  // Steps renew the lease; the timer covers what has no steps (opening data, measuring latency, evaluating).
+  const timer = setInterval(() => {
+    if (Date.now() - lastBeat >= options.beatEvery) beat();
+  }, options.beatEvery);
+  timer.unref();
+  const started = performance.now();
+  try {
+    beat();
+    const data = await openDataOnce();
+    const runDir = join(options.runDir, `trial-${String(trial.seq).padStart(3, '0')}-attempt${trial.attempts}`);
+    const settings = trialSettingsFromSpec(search.spec, trial.config);
+    // An architecture search measuring latency: the candidate's batch-1 ONNX latency, before training.
+    const latencyMs =
+      trial.config.latency === true
+        ? (
+            await measureLatency(trialCard(validateScaledConfig(trial.config.config, 'trial configuration'), data.classes, settings.recipe.dropPath ?? 0, trial.label), {
+              runs: Number(trial.config.latencyRuns ?? 30),
+            })
+          ).medianMs
+        : null;
+    const trained = await runTrial(trial.config.config, data, settings, runDir, {
+      detail: `search '${search.name}', trial ${trial.seq} (${trial.label})`,
+      onStep: () => {
+        if (Date.now() - lastBeat >= options.beatEvery) beat();
+        if (lost) throw new LeaseLostError(`the lease on trial ${trial.seq} (attempt ${trial.attempts}) was taken over by another worker`);
+      },
+      onEpoch: (metrics) => store.recordEpoch(trial.id, trial.attempts, metrics.epoch, metrics as unknown as { [key: string]: Json }),
+    });
+    const result = latencyMs === null ? trained : { ...trained, metrics: { ...trained.metrics, latencyMs } };
+    if (store.finishTrial(trial, identity, result)) {
+      options.emit({ type: 'done', trialId: trial.id, label: trial.label, valTop1: result.valTop1, wallSeconds: result.wallSeconds });
+    } else {
+      options.emit({ type: 'lost', trialId: trial.id, label: trial.label, reason: `its result was refused: another worker holds trial ${trial.seq} now (this worker's lease ran out)` });
+    }
+  } catch (error) {
+    if (error instanceof LeaseLostError) {
+      options.emit({ type: 'lost', trialId: trial.id, label: trial.label, reason: error.message });
+      return;
+    }
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    if (store.failTrial(trial, identity, message, { wallSeconds: (performance.now() - started) / 1000 })) {
+      options.emit({ type: 'failed', trialId: trial.id, label: trial.label, error: message });
+    } else {
+      options.emit({ type: 'lost', trialId: trial.id, label: trial.label, reason: `it failed (${message}) after another worker took it over` });
+    }
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** The forked worker's entry: parses its arguments, runs {@link runWorker} and reports to the coordinator over IPC. */
+export async function workerMain(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { db: { type: 'string' }, search: { type: 'string' }, threads: { type: 'string' }, tag: { type: 'string' }, lease: { type: 'string' } },
+  });
+  if (values.db === undefined || values.search === undefined) throw new Error('search worker: --db LOCATION and --search ID are required');
+  const threads = Number(values.threads ?? 1);
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`search worker: --threads must be a positive integer, got ${values.threads}`);
+  const leaseMs = values.lease === undefined ? DEFAULT_LEASE_MS : Number(values.lease) * 1000;
+  if (!(leaseMs > 0)) throw new Error(`search worker: --lease must be a positive number of seconds, got ${values.lease}`);
+  setNumThreads(threads);
+  const store = ExperimentStore.open(values.db, { integrityCheck: false });
+  let search: SearchRow;
+  try {
+    search = store.getSearch(Number(values.search));
+  } finally {
+    store.close();
+  }
+  let orphaned = false;
+  process.once('disconnect', () => (orphaned = true));
+  return runWorker({
+    db: values.db,
+    search,
+    identity: workerIdentity(values.tag ?? 0),
+    leaseMs,
+    shouldStop: () => orphaned,
+    onEvent: (message) => {
+      if (process.send) process.send(message);
+    },
+  });
 }
 
 // Run when started as a process (fork), not when imported.

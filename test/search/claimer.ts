@@ -12,7 +12,7 @@ for (;;) {
   const trial = store.claimTrial(Number(searchId), me);
   if (trial === null) break;
   claimed.push(trial.id);
-  if (!store.finishTrial(trial.id, me, { params: 1, macs: 1, wallSeconds: 0, valTop1: 0, metrics: { by: me.name } })) throw new Error(`lost trial ${trial.id}`);
+  if (!store.finishTrial(trial, me, { params: 1, macs: 1, wallSeconds: 0, valTop1: 0, metrics: { by: me.name } })) throw new Error(`lost trial ${trial.id}`);
 }
 store.close();
 process.stdout.write(JSON.stringify(claimed) + '\n');

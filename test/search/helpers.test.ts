@@ -76,7 +76,7 @@ test('SVG chart: points land where the axes say (log₂ x), one polyline per ser
 
 function trial(partial: Partial<TrialRow> & { config: TrialRow['config'] }): TrialRow {
   return {
-    id: 1, searchId: 1, seq: 0, label: 'x', status: 'done', worker: null, pid: null, host: null, attempts: 1, startedAt: 0, heartbeatAt: 0,
+    id: 1, searchId: 1, seq: 0, label: 'x', status: 'done', worker: null, pid: null, host: null, machine: null, attempts: 1, startedAt: 0, heartbeatAt: 0, leaseUntil: null,
     finishedAt: 0, error: null, params: 1e5, macs: 1e6, wallSeconds: 10, valTop1: 0.5, metrics: {}, ...partial,
   };
 }

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError, parseCount, parseIntegerFlag, parseNumberFlag, parseRecipe } from '../../search/cli-options.js';
+import { UsageError, parseCount, parseIntegerFlag, parseLeaseFlag, parseNumberFlag, parseRecipe, resolveStoreLocation } from '../../search/cli-options.js';
 import { resolveData, openData } from '../../data/spec.js';
 import { resolveThreads, runSearch } from '../../search/runner.js';
 import { ExperimentStore, type Json } from '../../search/store.js';
@@ -62,7 +62,10 @@ const USAGE = `usage: effnet nas --data SPEC --budget 1ep|5min|20steps [--strate
   --population P       evolution: population (default 20); --sample-size S: tournament size (default 5)
   --learning-rate L    reinforce: logits' learning rate (default 0.1); --baseline-momentum M (default 0.9)
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P)
-  --db PATH            the SQLite experiment store (default runs/nas.sqlite); the search resumes from it
+  --db PATH|URL        the experiment store: an SQLite file (default runs/nas.sqlite) or a PostgreSQL database
+                       (postgres://user:password@host:port/db) that workers on other hosts join with effnet
+                       search-worker; the search resumes from it
+  --lease S            seconds a worker holds a trial without a heartbeat before another may take it over (default 120)
   --name NAME          search name inside the store (default nas)
   --seed S             seed of the strategy, the screening and every trial (default 0)
   --batch-size N       training batch size (default ${DEFAULT_TRIAL_BATCH_SIZE}); --recipe JSON: recipe fields over the trial default
@@ -79,7 +82,7 @@ const OPTIONS = {
   space: { type: 'string' }, reward: { type: 'string' }, 'target-macs': { type: 'string' }, 'target-latency': { type: 'string' }, exponent: { type: 'string' },
   beta: { type: 'string' }, latency: { type: 'boolean' }, 'latency-runs': { type: 'string' }, screen: { type: 'string' }, warm: { type: 'string' },
   rungs: { type: 'string' }, eta: { type: 'string' }, compare: { type: 'string' }, 'compare-budget': { type: 'string' }, population: { type: 'string' }, 'sample-size': { type: 'string' }, 'learning-rate': { type: 'string' },
-  'baseline-momentum': { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' }, db: { type: 'string' }, name: { type: 'string' },
+  'baseline-momentum': { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' }, db: { type: 'string' }, lease: { type: 'string' }, name: { type: 'string' },
   seed: { type: 'string' }, 'batch-size': { type: 'string' }, recipe: { type: 'string' }, 'loader-workers': { type: 'string' }, 'eval-every-epoch': { type: 'boolean' },
   'report-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, 'print-space': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -145,9 +148,9 @@ export async function run(args: string[]): Promise<number> {
   if (values.budget === undefined) throw new UsageError("--budget is required: epochs ('1ep'), minutes ('5min') or steps ('20steps') per trial");
   const parallel = parseIntegerFlag('parallel', values.parallel) ?? 1;
   const threads = resolveThreads(parallel, parseIntegerFlag('threads', values.threads));
-  const dbPath = resolve(values.db ?? 'runs/nas.sqlite');
   const name = values.name ?? 'nas';
-  const runDir = join(dirname(dbPath), name);
+  const { db, runDir } = resolveStoreLocation(values.db, 'runs/nas.sqlite', name);
+  const leaseMs = parseLeaseFlag(values.lease);
   const latency = values.latency ?? false;
   if (values['target-latency'] !== undefined && !latency) throw new UsageError('--target-latency is the target of a --latency search; add --latency or give --target-macs');
   if (latency && values['target-macs'] !== undefined) throw new UsageError('--latency searches trade accuracy against milliseconds: give --target-latency MS instead of --target-macs');
@@ -191,7 +194,7 @@ export async function run(args: string[]): Promise<number> {
   });
   if (values['dry-run']) return dryRun(spec, out);
 
-  const store = ExperimentStore.open(dbPath);
+  const store = ExperimentStore.open(db);
   const started = performance.now();
   let coordinator: NasCoordinator;
   let searchId: number;
@@ -199,11 +202,11 @@ export async function run(args: string[]): Promise<number> {
   let scorer: ((candidate: Candidate) => number) | null = null;
   try {
     const existing = store.findSearch(name);
-    if (existing !== null) nasSpecOf(existing.kind, existing.spec, `search '${name}' in ${dbPath}`);
+    if (existing !== null) nasSpecOf(existing.kind, existing.spec, `search '${name}' in ${store.location}`);
     const { search, created } = store.createOrResumeSearch(name, NAS_KIND, spec as unknown as { [key: string]: Json }, []);
     searchId = search.id;
     const counts = store.counts(search.id);
-    out(`${created ? 'created' : 'resuming'} architecture search '${name}' in ${dbPath}: ${counts.done} trained, ${counts.failed} failed, ${counts.pending + counts.running} to run; ${parallel} worker(s) x ${threads} thread(s)`);
+    out(`${created ? 'created' : 'resuming'} architecture search '${name}' in ${store.location}: ${counts.done} trained, ${counts.failed} failed, ${counts.pending + counts.running} to run; ${parallel} worker(s) x ${threads} thread(s)`);
     if (spec.screen > 0) {
       const data = await openData(spec.data);
       // The loader only needs the proxy's size and transforms; the base network's card gives them.
@@ -241,12 +244,12 @@ export async function run(args: string[]): Promise<number> {
   try {
     for (let round = 0; !coordinator.closed && round < 3; round++) {
       await runSearch({
-        dbPath,
+        db,
         searchId,
+        ...(leaseMs === undefined ? {} : { leaseMs }),
         parallel,
         threads,
         pollMs: 500,
-        wait: true,
         onPoll: () => {
           coordinator.poll();
           if (!values.quiet && performance.now() - lastLine > 30_000) {

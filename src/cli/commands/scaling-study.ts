@@ -9,7 +9,7 @@ import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } fro
 import { scalingStudyDefinition, type ExtraCompoundSeries } from '../../search/definitions.js';
 import { PAPER_COEFFICIENTS } from '../../search/match.js';
 import { bestGroup } from '../../search/report.js';
-import { ExperimentStore } from '../../search/store.js';
+import { ExperimentStore, isPostgresUrl } from '../../search/store.js';
 import { resolve } from 'node:path';
 
 /** One line for `effnet --help`. */
@@ -48,10 +48,10 @@ export async function run(args: string[]): Promise<number> {
   };
   if (values['from-search'] !== undefined) {
     if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
-    const store = ExperimentStore.open(resolve(values.db ?? 'runs/scale.sqlite'));
+    const store = ExperimentStore.open(values.db !== undefined && isPostgresUrl(values.db) ? values.db : resolve(values.db ?? 'runs/scale.sqlite'));
     try {
       const search = store.findSearch(values['from-search']);
-      if (search === null || search.kind !== 'grid') throw new UsageError(`--from-search: no grid search named '${values['from-search']}' in ${store.path}`);
+      if (search === null || search.kind !== 'grid') throw new UsageError(`--from-search: no grid search named '${values['from-search']}' in ${store.location}`);
       const bestConfiguration = bestGroup(store.trials(search.id));
       const best = bestConfiguration?.trials[0];
       if (bestConfiguration === null || best === undefined) throw new UsageError(`--from-search: grid search '${search.name}' has no finished trial yet; run or resume it first`);

@@ -1,0 +1,102 @@
+/**
+ * `effnet search-worker`: joins a running scale search, scaling study or architecture search from any host that
+ * reaches its store (a PostgreSQL URL; an SQLite path works on the coordinator's own host), claims trials under a
+ * lease renewed by heartbeats, trains them and records the results, until the search is finished. The coordinator
+ * (`effnet scale-search`, `effnet nas`, ...) keeps defining trials and writes the report; any number of these
+ * workers may come and go. A worker killed mid-trial loses nothing but that trial's progress: when its lease runs
+ * out, another worker takes the trial over, and a late result of the killed attempt is refused.
+ */
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { UsageError, parseIntegerFlag, parseLeaseFlag } from '../../search/cli-options.js';
+import { DEFAULT_LEASE_MS, ExperimentStore, isPostgresUrl, workerIdentity, type SearchRow } from '../../search/store.js';
+import { runWorker, searchFinished } from '../../search/worker.js';
+import { setNumThreads } from '../../torch/index.js';
+
+/** One line for `effnet --help`. */
+export const summary = "join a running search's workers from any host (PostgreSQL store): claim, train and record trials";
+
+const USAGE = `usage: effnet search-worker --db URL|PATH [--search NAME] [--threads T] [--lease S] [--data SPEC] [--run-dir DIR]
+
+Joins a search that a coordinator (effnet scale-search, scaling-study or nas, started with the same --db) runs, and
+trains its trials until the search is finished. Start as many as you like, on any host that reaches the database.
+
+  --db URL|PATH        the search's store: postgres://user:password@host:port/database (or the coordinator's SQLite
+                       file, on its own host)
+  --search NAME        which search (default: the only unfinished one in the store)
+  --threads T          libtorch threads (default: this host's cores, ${availableParallelism()} here)
+  --lease S            seconds this worker holds a trial without a heartbeat before another may take it over
+                       (default ${DEFAULT_LEASE_MS / 1000}); heartbeats are sent every min(2 s, S/4) while training
+  --data SPEC          the search's data as this host sees it (default: the search's own --data, which must then be
+                       readable here at the same path); it must be the same images
+  --run-dir DIR        where this worker's trial directories go (default: the search's run directory)
+  --tag N              a label that tells several workers of one process apart in the store (default 0)
+  --quiet              no per-trial lines
+`;
+
+/** The search to join: the named one, or the only one that is not finished. */
+function chooseSearch(store: ExperimentStore, name: string | undefined): SearchRow {
+  if (name !== undefined) {
+    const search = store.findSearch(name);
+    if (search === null) throw new UsageError(`no search named '${name}' in ${store.location}; searches there: ${store.listSearches().map((s) => s.name).join(', ') || 'none'}`);
+    return search;
+  }
+  const all = store.listSearches();
+  if (all.length === 0) throw new UsageError(`${store.location} holds no search yet; start one with effnet scale-search or effnet nas --db and the same URL, then start the workers`);
+  const open = all.filter((s) => !searchFinished(store, s));
+  if (open.length === 1) return open[0]!;
+  if (open.length === 0) throw new UsageError(`every search in ${store.location} is finished (${all.map((s) => s.name).join(', ')}); nothing to join`);
+  throw new UsageError(`${store.location} holds ${open.length} unfinished searches (${open.map((s) => s.name).join(', ')}); say which with --search NAME`);
+}
+
+/** Runs the command; returns the exit code (user errors are thrown: exit 2 from main). */
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      db: { type: 'string' }, search: { type: 'string' }, threads: { type: 'string' }, lease: { type: 'string' }, data: { type: 'string' },
+      'run-dir': { type: 'string' }, tag: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.db === undefined) throw new UsageError('--db is required: the PostgreSQL URL (or SQLite path) the search was started with');
+  const db = isPostgresUrl(values.db) ? values.db : resolve(values.db);
+  const threads = parseIntegerFlag('threads', values.threads) ?? availableParallelism();
+  const leaseMs = parseLeaseFlag(values.lease) ?? DEFAULT_LEASE_MS;
+  const store = ExperimentStore.open(db);
+  let search: SearchRow;
+  try {
+    search = chooseSearch(store, values.search);
+  } finally {
+    store.close();
+  }
+  setNumThreads(threads);
+  const identity = workerIdentity(values.tag ?? 0);
+  const out = (line: string): void => {
+    if (!values.quiet) process.stderr.write(line + '\n');
+  };
+  out(`joined ${search.kind} search '${search.name}' in ${store.location} as ${identity.name} (${threads} thread(s), lease ${leaseMs / 1000} s)`);
+  const taken = await runWorker({
+    db,
+    search,
+    identity,
+    leaseMs,
+    ...(values.data === undefined ? {} : { data: values.data }),
+    ...(values['run-dir'] === undefined ? {} : { runDir: resolve(values['run-dir']) }),
+    onEvent: (m) => {
+      if (m.type === 'start') out(`  trial ${m.label}: started (attempt ${m.attempt})`);
+      else if (m.type === 'done') out(`  trial ${m.label}: val top-1 ${(m.valTop1 * 100).toFixed(2)}% in ${m.wallSeconds.toFixed(1)}s`);
+      else if (m.type === 'failed') out(`  trial ${m.label} FAILED: ${m.error}`);
+      else out(`  trial ${m.label}: given up, ${m.reason}`);
+    },
+  });
+  out(`search '${search.name}' is finished; this worker trained ${taken} trial(s)`);
+  // Loader worker threads or libtorch threads must not keep a finished worker alive.
+  setImmediate(() => process.exit(0));
+  return 0;
+}
