@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, openSync, writeSync, closeSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,6 +204,10 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     other.exec('CREATE TABLE trials (id INTEGER PRIMARY KEY, name TEXT)');
     other.close();
     assert.throws(() => ExperimentStore.open(foreign), (e: unknown) => e instanceof StoreVersionError && /not an effnet experiment store/.test(e.message));
+    // The command line: exit 2 with the message, before anything is trained.
+    const cli = spawnSync(process.execPath, [mainJs, 'scale-search', '--base', 'width=0.25,depth=0.2,resolution=32', '--data', 'synthetic:train=32,val=8,classes=2,size=32', '--budget', '1ep', '--db', db], { encoding: 'utf8' });
+    assert.equal(cli.status, 2, cli.stderr);
+    assert.match(cli.stderr, /schema version 99/);
   });
 }
 
