@@ -15,7 +15,7 @@
  * (an SQLite store of the first version, before leases, is upgraded in place).
  */
 import { UserError } from '../errors.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { processAlive } from './lock-holder.js';
 import { PostgresDriver, type PostgresOptions } from './postgres-driver.js';
@@ -85,7 +85,7 @@ export interface TrialRow {
   pid: number | null;
   /** Its host name. */
   host: string | null;
-  /** Its machine (the kernel's boot id): a pid is only meaningful there. */
+  /** Its machine (the kernel's boot id and pid namespace): a pid is only meaningful there. */
   machine: string | null;
   /** How many times the trial was claimed. */
   attempts: number;
@@ -133,7 +133,7 @@ export interface WorkerIdentity {
   pid: number;
   /** Host name. */
   host: string;
-  /** The machine's boot id (two hosts may share a name; a pid is only checked on its own machine). */
+  /** The machine (boot id and pid namespace; two hosts may share a name): a pid is only checked on its own machine. */
   machine: string;
 }
 
@@ -236,18 +236,28 @@ function toTrial(raw: RawTrial): TrialRow {
   };
 }
 
-let bootId: string | null = null;
+let machine: string | null = null;
 
-/** This machine's identity: the kernel's boot id (unique per machine and boot), else the host name. */
+/**
+ * This machine's identity for pid checks: the kernel's boot id (unique per machine and boot) and this process's pid
+ * namespace (containers on one kernel share the boot id but not their pids), else the host name.
+ */
 export function machineId(): string {
-  if (bootId === null) {
+  if (machine === null) {
     try {
-      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      let namespace = '';
+      try {
+        namespace = readlinkSync('/proc/self/ns/pid');
+      } catch {
+        namespace = 'pid:?';
+      }
+      machine = `${boot} ${namespace}`;
     } catch {
-      bootId = `host:${hostname()}`;
+      machine = `host:${hostname()}`;
     }
   }
-  return bootId;
+  return machine;
 }
 
 /** This process as a worker identity (`host:pid:tag`). */
