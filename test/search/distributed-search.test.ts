@@ -165,3 +165,42 @@ test('a search on PostgreSQL over 3 workers (one in another network namespace), 
     await run(null, '127.0.0.1');
   }
 });
+
+test('an architecture search on PostgreSQL joined by an effnet search-worker: both train its trials, the worker leaves when the coordinator closes the search', { timeout: 300_000 }, async (t) => {
+  const server = await testPostgres();
+  if (typeof server === 'string') return t.skip(server);
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-dnas-'));
+  const db = await server.createDatabase();
+  const coordinator = start(
+    ['nas', '--data', 'synthetic:train=256,val=32,classes=3,size=32', '--budget', '12steps', '--batch-size', '16', '--trials', '8', '--strategy', 'evolution', '--population', '3', '--sample-size', '2', '--seed', '4', '--parallel', '1', '--threads', '1', '--db', db, '--quiet'],
+    { cwd: dir },
+  );
+  let worker: Started | null = null;
+  try {
+    for (let i = 0; ; i++) {
+      assert.ok(i < 600, `the coordinator did not create the search: ${coordinator.stderr()}`);
+      const store = ExperimentStore.open(db);
+      const search = store.findSearch('nas');
+      const ready = search !== null && store.trials(search.id).length > 0;
+      store.close();
+      if (ready) break;
+      await sleep(100);
+    }
+    worker = start(['search-worker', '--db', db, '--threads', '1', '--tag', 'joined']);
+    assert.equal(await coordinator.exit, 0, coordinator.stderr());
+    assert.equal(await worker.exit, 0, worker.stderr());
+    assert.match(worker.stderr(), /joined nas search 'nas'/);
+    assert.match(worker.stderr(), /search 'nas' is finished; this worker trained [1-9]\d* trial\(s\)/);
+    const store = ExperimentStore.open(db);
+    const search = store.findSearch('nas')!;
+    const rows = store.trials(search.id);
+    const byWorker = new Set(rows.map((row) => row.worker?.split(':').slice(-1)[0]));
+    assert.ok(store.searchClosed(search.id));
+    store.close();
+    assert.ok(rows.length >= 8 && rows.every((row) => row.status === 'done'), JSON.stringify(rows.map((row) => [row.label, row.status, row.error])));
+    assert.ok(byWorker.has('joined') && byWorker.has('0'), `trials trained by ${[...byWorker].join(', ')}`);
+    assert.ok(readFileSync(join(dir, 'runs', 'nas', 'report.md'), 'utf8').includes('## Best baseline'));
+  } finally {
+    for (const w of [coordinator, worker]) if (w !== null && w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  }
+});
