@@ -8,14 +8,15 @@
         "src/operator_call.cc",
         "src/autograd.cc",
         "src/errors.cc",
-        "src/distributed.cc"
+        "src/distributed.cc",
+        "src/device.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node libtorch-config.cjs --include)"
       ],
       "libraries": ["<!@(node libtorch-config.cjs --libs)"],
-      "defines": ["NAPI_VERSION=8", "USE_C10D_GLOO", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL", "_GLIBCXX_USE_CXX11_ABI=1"],
+      "defines": ["NAPI_VERSION=8", "USE_C10D_GLOO", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_CPP_EXCEPTIONS_ALL", "<!@(node libtorch-config.cjs --defines)"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20"],
       "cflags_cc": ["-std=c++17", "-O2", "-fexceptions", "-frtti", "-Wno-unused-parameter", "-Wno-deprecated-declarations"]

@@ -35,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerOperatorFunctions(env, exports);
   registerAutogradFunctions(env, exports);
   registerDistributedFunctions(env, exports);
+  registerDeviceFunctions(env, exports);
   return exports;
 }
 

@@ -61,5 +61,6 @@ void registerTensorFunctions(Napi::Env env, Napi::Object exports);
 void registerOperatorFunctions(Napi::Env env, Napi::Object exports);
 void registerAutogradFunctions(Napi::Env env, Napi::Object exports);
 void registerDistributedFunctions(Napi::Env env, Napi::Object exports);
+void registerDeviceFunctions(Napi::Env env, Napi::Object exports);
 
 }  // namespace effnet

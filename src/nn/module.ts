@@ -2,7 +2,7 @@
  * The Module base class: a tree of named parameters, buffers and child modules, with train/eval mode and
  * state dictionaries whose keys follow PyTorch's dotted naming ("features.1.bn.bias").
  */
-import { copy_, keep, noGrad, type Tensor } from '../torch/index.js';
+import { copy_, isFloatingDType, keep, noGrad, setData_, tidy, type DType, type Tensor } from '../torch/index.js';
 
 /** What loadStateDict accepts: a Map or a plain object from dotted names to tensors. */
 export type StateDictInput = Map<string, Tensor> | Record<string, Tensor>;
@@ -300,6 +300,33 @@ export abstract class Module {
       }
     });
     return report;
+  }
+
+  /**
+   * Moves every parameter and buffer (and any gradient) to `target.device` and/or converts the floating-point ones
+   * to `target.dtype`, in place: each tensor stays the same object, so layers, optimizers and EMAs that hold it see
+   * the change (PyTorch's `module.to()`). Integer buffers (batch counters) keep their dtype. Returns this module.
+   */
+  to(target: { device?: string; dtype?: DType }): this {
+    noGrad(() =>
+      tidy(() => {
+        for (const tensor of [...this.parameters(), ...this.buffers()]) {
+          const dtype = target.dtype !== undefined && isFloatingDType(tensor.dtype) ? target.dtype : tensor.dtype;
+          const device = target.device ?? tensor.device;
+          if (dtype === tensor.dtype && device === tensor.device) continue;
+          const moved = (device === tensor.device ? tensor : tensor.toDevice(device)).to(dtype);
+          const grad = tensor.grad;
+          setData_(tensor, moved);
+          if (grad !== null) tensor.grad = (device === grad.device ? grad : grad.toDevice(device)).to(dtype);
+        }
+      }),
+    );
+    return this;
+  }
+
+  /** The device of the module's first parameter (or buffer), 'cpu' for a module without tensors. */
+  get device(): string {
+    return (this.parameters()[0] ?? this.buffers()[0])?.device ?? 'cpu';
   }
 
   /** Number of scalar parameters (elements), optionally only of those that require gradients. */

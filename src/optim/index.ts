@@ -13,3 +13,4 @@ export { SGD, type SGDHyperParams, type SGDOptions } from './sgd.js';
 export { AdamW, type AdamWHyperParams, type AdamWOptions } from './adamw.js';
 export { RMSpropTF, type RMSpropTFHyperParams, type RMSpropTFOptions } from './rmsprop-tf.js';
 export { paramGroupsWithWeightDecay, type WeightDecayGroup, type WeightDecayGroupOptions } from './param-groups.js';
+export { GradScaler, type GradScalerOptions, type GradScalerState } from './grad-scaler.js';

@@ -216,7 +216,7 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
   /**
    * Restores a state saved by stateDict() of an optimizer of the same type built over the same parameter layout.
    * Hyper-parameters are taken from the saved groups; state tensors are copied (converted to each parameter's
-   * dtype), so the source may be disposed afterwards. Everything is checked before anything changes.
+   * device and dtype), so the source may be disposed afterwards. Everything is checked before anything changes.
    */
   loadStateDict(saved: OptimizerState): void {
     const name = this.constructor.name;
@@ -297,7 +297,9 @@ export abstract class Optimizer<H extends BaseHyperParams = BaseHyperParams> {
           const param = params[index]!;
           const state: ParamState = { step: loaded.step, tensors: new Map() };
           for (const [key, value] of loaded.tensors) {
-            const copy = value.dtype === param.dtype ? clone(value) : to(value, param.dtype);
+            // A checkpoint's tensors are on the CPU; the state lives where its parameter does.
+            const placed = value.device === param.device ? value : value.toDevice(param.device);
+            const copy = placed.dtype === param.dtype ? clone(placed) : to(placed, param.dtype);
             this.setState(state, key, copy);
           }
           this.state.set(param, state);

@@ -75,6 +75,15 @@ export interface NativeBinding {
   storeSet(group: number, key: string, value: string): void;
   storeCheck(group: number, key: string): boolean;
   destroyProcessGroup(group: number): void;
+  /** native/src/device.cc: CUDA devices the linked libtorch can use (0 with a CPU build). */
+  cudaDeviceCount(): number;
+  /** Whether the linked libtorch was built with CUDA. */
+  cudaBuilt(): boolean;
+  setBackendFlags(cudnnBenchmark: boolean, allowTF32: boolean): void;
+  backendFlags(): { cudnnBenchmark: boolean; allowTF32CuDNN: boolean; allowTF32CuBLAS: boolean };
+  autocastState(deviceType: 'cpu' | 'cuda'): { enabled: boolean; dtype: string };
+  enterAutocast(deviceType: 'cpu' | 'cuda', dtype: 'bfloat16' | 'float16'): { enabled: boolean; dtype: string };
+  exitAutocast(deviceType: 'cpu' | 'cuda', enabled: boolean, dtype: string): void;
 }
 
 /** The binding's functions (everything but the libtorchVersion string); the type check below keeps the list complete. */
@@ -82,7 +91,8 @@ const FUNCTIONS = [
   'fromTypedArray', 'toTypedArray', 'shape', 'strides', 'dtype', 'device', 'numel', 'requiresGrad', 'setRequiresGrad', 'isLeaf', 'gradFn', 'grad',
   'setGrad', 'dispose', 'disposeAll', 'liveTensors', 'sameTensor', 'findOperator', 'operatorSchema', 'operatorReturns', 'operatorArguments', 'call',
   'callVoid', 'backward', 'setGradEnabled', 'isGradEnabled', 'manualSeed', 'setNumThreads', 'getNumThreads', 'initProcessGroup', 'allreduce', 'broadcast',
-  'allgather', 'barrier', 'allreduceSumDifferentiable', 'storeSet', 'storeCheck', 'destroyProcessGroup',
+  'allgather', 'barrier', 'allreduceSumDifferentiable', 'storeSet', 'storeCheck', 'destroyProcessGroup', 'cudaDeviceCount', 'cudaBuilt',
+  'setBackendFlags', 'backendFlags', 'autocastState', 'enterAutocast', 'exitAutocast',
 ] as const satisfies readonly Exclude<keyof NativeBinding, 'libtorchVersion'>[];
 type Unlisted = Exclude<keyof NativeBinding, (typeof FUNCTIONS)[number] | 'libtorchVersion'>;
 const everyFunctionListed: [Unlisted] extends [never] ? true : Unlisted = true;

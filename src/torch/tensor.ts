@@ -27,6 +27,8 @@ const PERMUTE = new Op('aten::permute');
 const FLATTEN = new Op('aten::flatten.using_ints');
 const CONTIGUOUS = new Op('aten::contiguous');
 const CLONE = new Op('aten::clone');
+const TO_DEVICE = new Op('aten::to.device');
+const PIN_MEMORY = new Op('aten::pin_memory');
 const DETACH = new Op('aten::detach');
 const TO_DTYPE = new Op('aten::to.dtype');
 
@@ -201,6 +203,20 @@ export class Tensor {
   /** A tensor with the given dtype (this tensor itself, as a new handle, when it already has it). */
   to(dtype: DType): Tensor {
     return result(native.call(TO_DTYPE.handle, this.handle, scalarTypeOf(dtype)));
+  }
+
+  /**
+   * This tensor on `device` ('cpu', 'cuda:0', ...): itself (a new handle) when it is there already, else a copy;
+   * `nonBlocking` lets a copy from pinned host memory overlap with GPU work (as PyTorch's non_blocking=True).
+   * Gradients flow through the copy.
+   */
+  toDevice(device: string, options: { nonBlocking?: boolean } = {}): Tensor {
+    return result(native.call(TO_DEVICE.handle, this.handle, device, scalarTypeOf(this.dtype), options.nonBlocking ?? false, false, null));
+  }
+
+  /** A copy in page-locked host memory, which the GPU can read asynchronously (needs a CUDA libtorch). */
+  pinMemory(): Tensor {
+    return result(native.call(PIN_MEMORY.handle, this.handle, null));
   }
 
   /** A tensor laid out contiguously in the given memory format. */

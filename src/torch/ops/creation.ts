@@ -23,6 +23,8 @@ export interface CreationOptions {
   dtype?: DType;
   /** Whether autograd tracks the new tensor; default false. */
   requiresGrad?: boolean;
+  /** Where the tensor lives: 'cpu' (default) or 'cuda:N' (src/torch/device.ts). */
+  device?: string;
 }
 
 function product(shape: readonly number[]): number {
@@ -66,67 +68,73 @@ export function tensor(
       default: throw new Error(`tensor(): cannot create a ${dtype} tensor from JS data; create float32 and convert with .to()`);
     }
   }
-  return finish(wrap(native.fromTypedArray(array, dims, dtype === 'bool' ? 'bool' : undefined)), options);
+  const host = wrap(native.fromTypedArray(array, dims, dtype === 'bool' ? 'bool' : undefined));
+  return finish(options.device === undefined || options.device === 'cpu' ? host : host.toDevice(options.device), options);
+}
+
+// The trailing `dtype, layout, device` arguments of the factory operators (layout: the default, strided).
+function placement(options: CreationOptions, defaultDtype: DType): [number, null, string | null] {
+  return [scalarTypeOf(options.dtype ?? defaultDtype), null, options.device ?? null];
 }
 
 /** An uninitialised tensor. */
 export function empty(shape: readonly number[], options: CreationOptions = {}): Tensor {
-  return finish(wrap(native.call(EMPTY.handle, shape, scalarTypeOf(options.dtype ?? 'float32'))), options);
+  return finish(wrap(native.call(EMPTY.handle, shape, ...placement(options, 'float32'))), options);
 }
 
 /** A tensor of zeros. */
 export function zeros(shape: readonly number[], options: CreationOptions = {}): Tensor {
-  return finish(wrap(native.call(ZEROS.handle, shape, scalarTypeOf(options.dtype ?? 'float32'))), options);
+  return finish(wrap(native.call(ZEROS.handle, shape, ...placement(options, 'float32'))), options);
 }
 
 /** A tensor of ones. */
 export function ones(shape: readonly number[], options: CreationOptions = {}): Tensor {
-  return finish(wrap(native.call(ONES.handle, shape, scalarTypeOf(options.dtype ?? 'float32'))), options);
+  return finish(wrap(native.call(ONES.handle, shape, ...placement(options, 'float32'))), options);
 }
 
 /** A tensor filled with `value`. */
 export function full(shape: readonly number[], value: number, options: CreationOptions = {}): Tensor {
-  return finish(wrap(native.call(FULL.handle, shape, value, scalarTypeOf(options.dtype ?? 'float32'))), options);
+  return finish(wrap(native.call(FULL.handle, shape, value, ...placement(options, 'float32'))), options);
 }
 
 /** Standard normal draws from libtorch's generator (seed it with manualSeed). */
 export function randn(shape: readonly number[], options: CreationOptions = {}): Tensor {
-  return finish(wrap(native.call(RANDN.handle, shape, scalarTypeOf(options.dtype ?? 'float32'))), options);
+  return finish(wrap(native.call(RANDN.handle, shape, ...placement(options, 'float32'))), options);
 }
 
 /** Uniform draws in [0, 1). */
 export function rand(shape: readonly number[], options: CreationOptions = {}): Tensor {
-  return finish(wrap(native.call(RAND.handle, shape, null, scalarTypeOf(options.dtype ?? 'float32'))), options);
+  return finish(wrap(native.call(RAND.handle, shape, ...placement(options, 'float32'))), options);
 }
 
 /** Integers drawn uniformly from [low, high). */
 export function randint(low: number, high: number, shape: readonly number[], options: CreationOptions = {}): Tensor {
-  return finish(wrap(native.call(RANDINT.handle, low, high, shape, scalarTypeOf(options.dtype ?? 'int64'))), options);
+  return finish(wrap(native.call(RANDINT.handle, low, high, shape, ...placement(options, 'int64'))), options);
 }
 
 /** A random permutation of 0..n-1 (int64). */
 export function randperm(n: number, options: CreationOptions = {}): Tensor {
-  return finish(wrap(native.call(RANDPERM.handle, n, scalarTypeOf(options.dtype ?? 'int64'))), options);
+  return finish(wrap(native.call(RANDPERM.handle, n, ...placement(options, 'int64'))), options);
 }
 
 /** Values start, start+step, ... below end. Integer arguments give int64 unless dtype says otherwise. */
 export function arange(start: number, end: number, step = 1, options: CreationOptions = {}): Tensor {
   const integral = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
   const dtype = options.dtype ?? (integral ? 'int64' : 'float32');
-  return finish(wrap(native.call(ARANGE.handle, start, end, step, scalarTypeOf(dtype))), options);
+  return finish(wrap(native.call(ARANGE.handle, start, end, step, ...placement({ ...options, dtype }, dtype))), options);
 }
 
-/** Zeros with the shape and dtype of `like`. */
+/** Zeros with the shape, dtype and device of `like`. */
 export function zerosLike(like: Tensor): Tensor {
   return wrap(native.call(ZEROS_LIKE.handle, like.handle));
 }
 
-/** Ones with the shape and dtype of `like`. */
+/** Ones with the shape, dtype and device of `like`. */
 export function onesLike(like: Tensor): Tensor {
   return wrap(native.call(ONES_LIKE.handle, like.handle));
 }
 
-/** `value` everywhere, with the shape and dtype of `like`. */
+/** `value` everywhere, with the shape, dtype and device of `like`. */
 export function fullLike(like: Tensor, value: number): Tensor {
   return wrap(native.call(FULL_LIKE.handle, like.handle, value));
 }

@@ -17,6 +17,7 @@ const ADDCMUL_ = new Op('aten::addcmul_');
 const ADDCDIV_ = new Op('aten::addcdiv_');
 const LERP_ = new Op('aten::lerp_.Scalar');
 const COPY_ = new Op('aten::copy_');
+const SET_DATA = new Op('aten::set_data');
 const ZERO_ = new Op('aten::zero_');
 const FILL_ = new Op('aten::fill_.Scalar');
 const CLAMP_ = new Op('aten::clamp_');
@@ -81,6 +82,15 @@ export function lerp_(target: Tensor, end: Tensor, weight: number): void {
 /** target ← source (broadcast and converted to target's dtype). */
 export function copy_(target: Tensor, source: Tensor): void {
   native.callVoid(COPY_.handle, target.handle, source.handle);
+}
+
+/**
+ * Makes `target` hold `source`'s data (device, dtype, memory) while staying the same tensor: everything holding
+ * `target` (a layer, an optimizer, an EMA) sees the change. PyTorch's `param.data = new`, what `module.to()` is
+ * built on.
+ */
+export function setData_(target: Tensor, source: Tensor): void {
+  native.callVoid(SET_DATA.handle, target.handle, source.handle);
 }
 
 /** target ← 0. */
