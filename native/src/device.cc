@@ -38,15 +38,16 @@ at::ScalarType autocastDtype(bool cuda) {
 
 void setAutocast(bool cuda, bool enabled, at::ScalarType dtype) {
 #ifdef EFFNET_AUTOCAST_BY_DEVICE_TYPE
-  at::autocast::set_autocast_enabled(cuda ? at::kCUDA : at::kCPU, enabled);
   at::autocast::set_autocast_dtype(cuda ? at::kCUDA : at::kCPU, dtype);
+  at::autocast::set_autocast_enabled(cuda ? at::kCUDA : at::kCPU, enabled);
 #else
+  // The dtype first: libtorch refuses some (float16 on the CPU), and then nothing has changed.
   if (cuda) {
-    at::autocast::set_enabled(enabled);
     at::autocast::set_autocast_gpu_dtype(dtype);
+    at::autocast::set_enabled(enabled);
   } else {
-    at::autocast::set_cpu_enabled(enabled);
     at::autocast::set_autocast_cpu_dtype(dtype);
+    at::autocast::set_cpu_enabled(enabled);
   }
 #endif
 }
@@ -121,7 +122,11 @@ Napi::Value EnterAutocast(const Napi::CallbackInfo& info) {
   auto previous = Napi::Object::New(env);
   previous.Set("enabled", autocastEnabled(cuda));
   previous.Set("dtype", dtypeName(autocastDtype(cuda)));
-  setAutocast(cuda, true, dtype);
+  try {
+    setAutocast(cuda, true, dtype);
+  } catch (const std::exception& e) {
+    throwError(env, std::string("autocast(") + (cuda ? "cuda" : "cpu") + ", " + dtypeName(dtype) + "): " + errorMessage(e));
+  }
   at::autocast::increment_nesting();
   return previous;
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describeCard, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard, type CardRequest } from '../card/resolve.js';
 import { saveModel } from '../io/weights.js';
-import { ProcessGroup, setNumThreads } from '../torch/index.js';
+import { ProcessGroup, backendFlags, cudaDeviceCount, isCuda, resolveDevice, setBackendFlags, setNumThreads, type Device } from '../torch/index.js';
 import type { DistributedBatchNormMode, WorkerEnvironment } from '../dist/index.js';
 import { UserError } from '../errors.js';
 import type { JsonValue } from './checkpoint.js';
@@ -25,7 +25,7 @@ import { buildRun } from './run-builder.js';
 import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
 import type { AugmentChoice } from './small-images.js';
 import { formatSummary, readMetrics, summarizeRun, type RunSummary } from './summary.js';
-import { CHECKPOINT_FILES, Trainer, type EpochMetrics, type Recipe } from './trainer.js';
+import { CHECKPOINT_FILES, Trainer, type AmpMode, type EpochMetrics, type Recipe } from './trainer.js';
 
 /** Raised for options that cannot work together (a user error: exit code 2). */
 export class RunOptionsError extends UserError {
@@ -119,6 +119,13 @@ export interface TrainRunOptions {
   seed?: number;
   /** Feed channels_last batches; default true (faster on CPU). */
   channelsLast?: boolean;
+  /**
+   * Where to train: 'auto' (the first CUDA device when the linked libtorch has one, else the CPU), 'cpu', 'cuda' or
+   * 'cuda:N'; a data-parallel rank on CUDA takes device LOCAL_RANK. Default 'auto'.
+   */
+  device?: string;
+  /** Mixed precision: 'bf16' or 'fp16' (with loss scaling), or null for float32 (default). */
+  amp?: AmpMode | null;
   /** Progress bar output; default none. */
   progress?: ProgressStream | null;
   /** Messages (set-up lines, summary); default none. */
@@ -188,6 +195,13 @@ export function formatEpochLine(metrics: EpochMetrics, epochs: number, seconds: 
   return parts.join(' | ');
 }
 
+/** The device of a run: `spec` resolved, and on CUDA a data-parallel rank's own GPU (LOCAL_RANK, as torchrun users expect). */
+function trainingDevice(spec: string, worker: WorkerEnvironment | null): Device {
+  const device = resolveDevice(spec);
+  if (!isCuda(device) || worker === null || spec.includes(':')) return device;
+  return resolveDevice(`cuda:${worker.localRank % cudaDeviceCount()}`);
+}
+
 /** Runs (or resumes) a training run; see the module comment. */
 export async function runTraining(options: TrainRunOptions): Promise<TrainRunResult> {
   const started = performance.now();
@@ -213,6 +227,12 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   const data: ResolvedData = await openData(options.data, { valSplit, splitSeed: SPLIT_SEED });
   const card = resolveRunCard(options.model, data.classes, pretrained);
   if (options.threads !== undefined) setNumThreads(options.threads);
+  const device = trainingDevice(options.device ?? 'auto', worker);
+  if (options.amp === 'fp16' && !isCuda(device)) {
+    throw new RunOptionsError(`--amp fp16 needs a CUDA device (libtorch's CPU autocast runs bfloat16 only; the run's device is ${device}); use --amp bf16 on the CPU`);
+  }
+  // Fixed-shape batches: let cuDNN pick the fastest convolution algorithms once per shape (no effect on the CPU).
+  if (isCuda(device)) setBackendFlags({ cudnnBenchmark: true, allowTF32: backendFlags().allowTF32CuDNN });
   const workers = options.workers ?? 2;
   // The rendezvous comes after every check that can refuse the run, so a refused rank fails alone and at once.
   const group = worker === null ? null : await joinGroup(worker, options.distributed!);
@@ -252,6 +272,8 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
       runDir: options.out,
       recipe: options.recipe,
       channelsLast: options.channelsLast ?? true,
+      device,
+      amp: options.amp ?? null,
       config,
       card,
       progress: options.progress ?? null,
@@ -272,6 +294,10 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
         `total stride ${model.spec.totalStride}) at ${a.resolution}px on ${data.train.length} images of ${data.classes.length} classes; validation: ${data.validation}`,
     );
     log(`model card: ${describeCard(card)}`);
+    if (device !== 'cpu' || (options.amp ?? null) !== null) {
+      const precision = options.amp === 'fp16' ? 'float16 autocast with dynamic loss scaling' : options.amp === 'bf16' ? 'bfloat16 autocast' : 'float32';
+      log(`device: ${device}, ${precision}`);
+    }
     log(`recipe: ${JSON.stringify({ ...options.recipe, lr: trainer.lr, batchSize: options.batchSize })}`);
     if (worker !== null) {
       log(

@@ -10,9 +10,11 @@ import { UserError } from '../errors.js';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  autocast,
   clone,
   contiguous,
   crossEntropy,
+  isCuda,
   keep,
   manualSeed,
   noGrad,
@@ -23,7 +25,7 @@ import {
 } from '../torch/index.js';
 import { averageGradients, broadcastModule, checkSameModule, distributeBatchNormStatistics, gradientBuckets, useSyncBatchNorm, type DistributedBatchNormMode } from '../dist/index.js';
 import type { Module } from '../nn/index.js';
-import { AdamW, RMSpropTF, SGD, paramGroupsWithWeightDecay, type Optimizer } from '../optim/index.js';
+import { AdamW, GradScaler, RMSpropTF, SGD, paramGroupsWithWeightDecay, type GradScalerState, type Optimizer } from '../optim/index.js';
 import { ModelEma, type EmaBufferMode } from '../optim/ema.js';
 import { cosineSchedule, scaleLearningRate, stepDecaySchedule, type LearningRateSchedule } from '../optim/schedule.js';
 import type { Batch, DataLoader } from '../data/loader.js';
@@ -115,7 +117,23 @@ export interface TrainerOptions {
    * a run resumes at any world size that divides it. Default null: one process.
    */
   distributed?: { group: ProcessGroup; syncBatchNorm?: boolean; batchNormStatistics?: DistributedBatchNormMode | null } | null;
+  /**
+   * Where to train: 'cpu' or 'cuda:N' (resolveDevice turns a `--device` flag into one). The model is moved there in
+   * place when the Trainer is built, batches follow it (from pinned memory, without blocking, on CUDA), and the
+   * optimizer state and EMA live beside the parameters; checkpoints are written from the host and load onto any
+   * device. Default: where the model already is.
+   */
+  device?: string;
+  /**
+   * Mixed precision of the forward pass and the loss: 'bf16' or 'fp16' autocast (src/torch/autocast.ts; the
+   * parameters, the optimizer and the EMA stay float32), with dynamic loss scaling for 'fp16' (GradScaler: steps with
+   * inf/NaN gradients skipped, counted in the metrics as ampSkippedSteps). Evaluation runs in float32. Default null.
+   */
+  amp?: AmpMode | null;
 }
+
+/** Mixed-precision modes of the Trainer. */
+export type AmpMode = 'bf16' | 'fp16';
 
 /** Metrics of one epoch (also the line appended to metrics.jsonl). */
 export interface EpochMetrics {
@@ -145,6 +163,8 @@ export interface EpochMetrics {
   imagesPerSecond: number;
   /** Samples skipped as undecodable during the epoch. */
   skipped: number;
+  /** With float16 mixed precision: optimizer steps skipped in the epoch because of inf/NaN gradients (absent otherwise). */
+  ampSkippedSteps?: number;
 }
 
 /** Validation results. */
@@ -174,15 +194,27 @@ export class NonFiniteLossError extends Error {}
 interface RunProgressState extends TrainingProgressState {
   /** Seconds spent in fit() (training, evaluation, checkpoints) up to the last checkpoint, over all invocations. */
   seconds?: number;
+  /** The float16 loss scaler's state (mixed-precision runs with 'fp16'). */
+  gradScaler?: GradScalerState;
 }
 
 /** Names of the checkpoint files in a run directory. */
 export const CHECKPOINT_FILES = { last: 'last.safetensors', best: 'best.safetensors' } as const;
 
-/** Turns a loader batch into tensors (images float32 NCHW, optionally channels_last; labels int64). */
-export function batchTensors(batch: Batch, channelsLast = false): { images: Tensor; labels: Tensor } {
-  const images = tensor(batch.images, batch.shape);
-  const labels = tensor(batch.labels, [batch.labels.length]);
+/**
+ * Turns a loader batch into tensors on `device` (images float32 NCHW, optionally channels_last; labels int64). To a
+ * CUDA device they go through page-locked memory with non-blocking copies, which overlap with the GPU's work.
+ */
+export function batchTensors(batch: Batch, channelsLast = false, device = 'cpu'): { images: Tensor; labels: Tensor } {
+  let images = tensor(batch.images, batch.shape);
+  let labels = tensor(batch.labels, [batch.labels.length]);
+  if (isCuda(device)) {
+    images = images.pinMemory().toDevice(device, { nonBlocking: true });
+    labels = labels.pinMemory().toDevice(device, { nonBlocking: true });
+  } else if (device !== 'cpu') {
+    images = images.toDevice(device);
+    labels = labels.toDevice(device);
+  }
   return { images: channelsLast ? contiguous(images, 'channels_last') : images, labels };
 }
 
@@ -197,8 +229,9 @@ export interface EvaluateOptions {
   allowEmpty?: boolean;
 }
 
-/** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad. */
+/** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad, on the model's device. */
 export async function evaluate(model: Module, loader: DataLoader, channelsLast = false, options: EvaluateOptions = {}): Promise<EvalResult> {
+  const device = model.device;
   const wasTraining = model.training;
   model.eval();
   let lossSum = 0;
@@ -210,7 +243,7 @@ export async function evaluate(model: Module, loader: DataLoader, channelsLast =
       if (batch.labels.length === 0) continue;
       const result = noGrad(() =>
         tidy(() => {
-          const { images: x, labels } = batchTensors(batch, channelsLast);
+          const { images: x, labels } = batchTensors(batch, channelsLast, device);
           const logits = model.forward(x);
           const loss = crossEntropy(logits, labels, { reduction: 'sum' }).item();
           options.onLogits?.(batch.indices, logits.toFloat32Array(), logits.shape[1]!);
@@ -266,6 +299,10 @@ export class Trainer {
   private readonly group: ProcessGroup | null;
   private joined = false;
   private buckets: Tensor[][] = [];
+  /** Where the model trains. */
+  readonly device: string;
+  /** The float16 loss scaler, or null (float32 or bfloat16 training). */
+  readonly gradScaler: GradScaler | null;
 
   /** Builds optimizer, schedule and EMA from the recipe; checks the options. */
   constructor(options: TrainerOptions) {
@@ -273,7 +310,13 @@ export class Trainer {
     if (!(Number.isInteger(recipe.epochs) && recipe.epochs > 0)) throw new Error(`Trainer: recipe.epochs must be a positive integer, got ${recipe.epochs}`);
     this.options = options;
     this.model = options.model;
-    // Before the optimizer and the EMA exist, so that their state tensors take the kernels' layout.
+    // Before the optimizer and the EMA exist, so that their state lives beside the parameters, in their layout.
+    if (options.device !== undefined) this.model.to({ device: options.device });
+    this.device = this.model.device;
+    if (options.amp !== undefined && options.amp !== null && options.amp !== 'bf16' && options.amp !== 'fp16') {
+      throw new Error(`Trainer: amp must be 'bf16', 'fp16' or null, got '${String(options.amp)}'`);
+    }
+    this.gradScaler = options.amp === 'fp16' ? new GradScaler() : null;
     if (options.channelsLast ?? false) toChannelsLast(this.model);
     this.group = options.distributed?.group ?? null;
     if (this.group !== null) {
@@ -326,7 +369,14 @@ export class Trainer {
     const recipeJson: { [key: string]: JsonValue } = {};
     for (const [key, value] of Object.entries(recipe)) if (value !== undefined) recipeJson[key] = value as JsonValue;
     // The global batch: what the schedule and the data order depend on, whatever the world size.
-    return { ...(this.options.config ?? {}), recipe: recipeJson, batchSize: this.globalBatchSize, channelsLast: this.options.channelsLast ?? false };
+    return {
+      ...(this.options.config ?? {}),
+      recipe: recipeJson,
+      batchSize: this.globalBatchSize,
+      channelsLast: this.options.channelsLast ?? false,
+      device: this.device,
+      amp: this.options.amp ?? null,
+    };
   }
 
   /** Images per optimizer step over all ranks (the loader's batch size times the world size). */
@@ -336,6 +386,7 @@ export class Trainer {
 
   /** Writes the current state to `path` (atomically). */
   saveCheckpoint(path: string): void {
+    if (this.gradScaler !== null) this.state.gradScaler = this.gradScaler.stateDict();
     saveCheckpoint(path, {
       model: this.model.stateDict(),
       optimizer: this.optimizer.stateDict(),
@@ -376,6 +427,8 @@ export class Trainer {
       this.optimizer.loadStateDict(loaded.optimizer);
       if (this.ema !== null && loaded.ema !== null) this.ema.loadStateDict(loaded.ema);
       this.state = structuredClone(loaded.progress);
+      const scaler = (loaded.progress as RunProgressState).gradScaler;
+      if (this.gradScaler !== null && scaler !== undefined) this.gradScaler.loadStateDict(scaler);
       this.secondsAtStart = this.runSeconds;
     } finally {
       loaded.dispose();
@@ -421,13 +474,17 @@ export class Trainer {
     return true;
   }
 
-  private async trainStep(batch: Batch, smoothing: number, channelsLast: boolean): Promise<{ loss: number; correct: number }> {
+  private async trainStep(batch: Batch, smoothing: number, channelsLast: boolean): Promise<{ loss: number; correct: number; stepped: boolean }> {
     manualSeed(deriveSeed(this.state.rng.seed, TORCH_SEED_TAG, this.state.step));
     const lr = this.schedule(this.state.step);
+    const amp = this.options.amp ?? null;
     const result = tidy(() => {
-      const { images, labels } = batchTensors(batch, channelsLast);
-      const logits = this.model.forward(images);
-      const loss = crossEntropy(logits, labels, { labelSmoothing: smoothing });
+      const { images, labels } = batchTensors(batch, channelsLast, this.device);
+      const autocastOptions = { device: isCuda(this.device) ? ('cuda' as const) : ('cpu' as const), dtype: amp === 'fp16' ? ('float16' as const) : ('bfloat16' as const), enabled: amp !== null };
+      const { logits, loss } = autocast(autocastOptions, () => {
+        const out = this.model.forward(images);
+        return { logits: out, loss: crossEntropy(out, labels, { labelSmoothing: smoothing }) };
+      });
       const value = loss.item();
       if (!Number.isFinite(value)) {
         throw new NonFiniteLossError(
@@ -436,17 +493,24 @@ export class Trainer {
         );
       }
       this.optimizer.zeroGrad();
-      loss.backward();
+      (this.gradScaler === null ? loss : this.gradScaler.scale(loss)).backward();
       return { loss: value, correct: countCorrect(logits.detach(), labels, 1).top1 };
     });
     if (this.group !== null) await averageGradients(this.group, this.buckets);
-    tidy(() => {
+    const stepped = tidy(() => {
       this.optimizer.lr = lr;
-      this.optimizer.step();
+      let took = true;
+      if (this.gradScaler === null) this.optimizer.step();
+      else {
+        // Every rank holds the same averaged gradients, so every rank makes the same skip decision.
+        took = this.gradScaler.step(this.optimizer);
+        this.gradScaler.update();
+      }
       this.optimizer.zeroGrad();
       if (this.ema !== null) this.ema.update(this.model);
+      return took;
     });
-    return result;
+    return { ...result, stepped };
   }
 
   /**
@@ -565,12 +629,14 @@ export class Trainer {
       let images = 0;
       let batches = 0;
       let skipped = 0;
+      let ampSkippedSteps = 0;
       const startBatch = this.state.position.epoch === epoch ? this.state.position.batch : 0;
       const bar = this.options.progress ? new ProgressBar({ total: perEpoch, start: startBatch, stream: this.options.progress, label: `epoch ${epoch + 1}/${recipe.epochs}` }) : null;
       for await (const batch of this.options.train.epoch(epoch, startBatch)) {
         skipped += batch.skipped.length;
         if (batch.labels.length > 0) {
           const step = await this.trainStep(batch, smoothing, channelsLast);
+          if (!step.stepped) ampSkippedSteps += 1;
           this.state.step += 1;
           lossSum += step.loss;
           correct += step.correct;
@@ -613,6 +679,7 @@ export class Trainer {
         emaTop5: emaResult?.top5 ?? null,
         imagesPerSecond: images / seconds,
         skipped,
+        ...(this.gradScaler === null ? {} : { ampSkippedSteps }),
       };
       // The best model is judged by the EMA weights when there are some (as timm's train.py), else the raw ones.
       const judged = emaResult?.top1 ?? raw?.top1 ?? null;

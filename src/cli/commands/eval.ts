@@ -13,13 +13,13 @@ import { openData } from '../../data/spec.js';
 import { openModel } from '../../train/model-file.js';
 import { evaluate } from '../../train/trainer.js';
 import { topK } from '../../infer/topk.js';
-import { setNumThreads } from '../../torch/index.js';
+import { resolveDevice, setNumThreads } from '../../torch/index.js';
 import { intFlag, numberFlag, UsageError } from '../options.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'top-1/top-5/loss of a trained model (or a run checkpoint) on a data spec\'s validation images';
 
-const USAGE = `usage: effnet eval --checkpoint PATH --data SPEC [--json] [--predictions FILE] [--batch-size B] [--ema] [--val-split F] [--threads T] [--workers W]
+const USAGE = `usage: effnet eval --checkpoint PATH --data SPEC [--json] [--predictions FILE] [--batch-size B] [--ema] [--val-split F] [--threads T] [--workers W] [--device D]
 
   --checkpoint PATH   a run directory of effnet train, its model.safetensors, or a run checkpoint (last/best.safetensors)
   --data SPEC         fashion-mnist[:DIR], an image folder, a .tar/.tar.gz, or a CIFAR binary folder, with optional
@@ -30,6 +30,8 @@ const USAGE = `usage: effnet eval --checkpoint PATH --data SPEC [--json] [--pred
   --ema               the EMA weights (a run directory's model_ema.safetensors, or a checkpoint's EMA)
   --predictions FILE  write one JSON line per image: {"index", "image", "label", "top1", "top1Label", "probability"}
   --threads T         libtorch threads;  --workers W  loader threads (default 2)
+  --device D          auto (default: the first CUDA device when the linked libtorch has CUDA, else the CPU), cpu,
+                      cuda or cuda:N
   --json              print {"checkpoint", "top1", "top5", "loss", "images"} on stdout
 `;
 
@@ -62,6 +64,7 @@ export async function run(args: string[]): Promise<number> {
       predictions: { type: 'string' },
       threads: { type: 'string' },
       workers: { type: 'string' },
+      device: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -78,6 +81,7 @@ export async function run(args: string[]): Promise<number> {
   const workers = intFlag('workers', values.workers, 0) ?? 2;
   const threads = intFlag('threads', values.threads, 1);
   const valSplit = numberFlag('val-split', values['val-split'], Number.MIN_VALUE, 1, true);
+  const device = resolveDevice(values.device ?? 'auto');
   const opened = openModel(values.checkpoint, { ema: values.ema });
   const { model, card } = opened;
   try {
@@ -93,6 +97,7 @@ export async function run(args: string[]): Promise<number> {
     const loader = new DataLoader(data.val, { batchSize, transform: evalTransformOf(card), shuffle: false, workers });
     // evaluate() feeds channels_last batches: lay the kernels out the same way, as effnet train does (a
     // channels_last input through NCHW kernels would re-lay the kernels out at every convolution).
+    model.to({ device });
     toChannelsLast(model);
     const lines: PredictionLine[] = [];
     const classNames = data.classes;

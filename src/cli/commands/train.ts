@@ -66,6 +66,10 @@ run
   --threads T             libtorch threads (default libtorch's)
   --seed S                initialisation, data order, augmentation and dropout (default 0)
   --channels-last | --contiguous   memory format of the batches (default channels_last, faster on CPU)
+  --device D              auto (default: the first CUDA device when the linked libtorch has CUDA, else the CPU),
+                          cpu, cuda or cuda:N; data-parallel ranks on CUDA take device LOCAL_RANK
+  --amp P                 mixed precision of the forward pass and loss: bf16, or fp16 with dynamic loss scaling
+                          (default: none, float32); weights, optimizer and EMA stay float32
 data-parallel (docs/distributed.md; --batch-size is then the global batch, split evenly over the ranks)
   --nproc-per-node N      start N worker processes on this host (torchrun's environment: RANK, WORLD_SIZE,
                           LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT); threads each: cores / N
@@ -117,6 +121,8 @@ const OPTIONS = {
   seed: { type: 'string' },
   'channels-last': { type: 'boolean', default: false },
   contiguous: { type: 'boolean', default: false },
+  device: { type: 'string' },
+  amp: { type: 'string' },
   'nproc-per-node': { type: 'string' },
   nnodes: { type: 'string' },
   'node-rank': { type: 'string' },
@@ -212,6 +218,9 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
     workers: intFlag('workers', values.workers, 0) ?? 2,
     channelsLast: !values.contiguous,
   };
+  if (values.device !== undefined) options.device = values.device;
+  const amp = choiceFlag('amp', values.amp, ['bf16', 'fp16'] as const);
+  if (amp !== undefined) options.amp = amp;
   if (values['crop-scale'] !== undefined) {
     const parts = values['crop-scale'].split(',').map(Number);
     if (parts.length !== 2 || !(parts[0]! > 0 && parts[0]! <= parts[1]! && parts[1]! <= 1)) {
