@@ -10,6 +10,7 @@ import { writeReport } from './report.js';
 import { ExperimentStore } from './store.js';
 import { UsageError, parseIntegerFlag, parseLeaseFlag, parseRecipe, resolveStoreLocation } from './cli-options.js';
 import { DEFAULT_TRIAL_BATCH_SIZE } from './trial.js';
+import { resolveDevice } from '../torch/index.js';
 
 /** Options every search command has, as parseArgs gives them. */
 export interface SearchCommandValues {
@@ -20,6 +21,7 @@ export interface SearchCommandValues {
   threads?: string;
   db?: string;
   lease?: string;
+  device?: string;
   name?: string;
   'batch-size'?: string;
   seed?: string;
@@ -37,7 +39,7 @@ export interface SearchCommandValues {
 /** parseArgs option declarations of {@link SearchCommandValues}. */
 export const SEARCH_COMMAND_OPTIONS = {
   base: { type: 'string' }, data: { type: 'string' }, budget: { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' },
-  db: { type: 'string' }, lease: { type: 'string' }, name: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, repeats: { type: 'string' }, recipe: { type: 'string' },
+  db: { type: 'string' }, lease: { type: 'string' }, device: { type: 'string' }, name: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, repeats: { type: 'string' }, recipe: { type: 'string' },
   'loader-workers': { type: 'string' }, 'resolution-multiple': { type: 'string' }, 'report-dir': { type: 'string' },
   'dry-run': { type: 'boolean' }, 'retry-failed': { type: 'boolean' }, 'eval-every-epoch': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -53,6 +55,8 @@ export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, 'width=W,
                        (postgres://user:password@host:port/db) that workers on other hosts join with effnet
                        search-worker; the search resumes from it
   --lease S            seconds a worker holds a trial without a heartbeat before another may take it over (default 120)
+  --device D           where the workers train: auto (default: the CUDA devices, shared round-robin, when the linked
+                       libtorch has CUDA; else the CPU), cpu, cuda or cuda:N
   --name NAME          search name inside the store (default: the command's kind)
   --batch-size N       training batch size (default 32); --seed S (default 0)
   --repeats K          train each configuration K times, seeds S..S+K-1 (default 1); reports rank by the mean
@@ -89,6 +93,7 @@ export async function executeSearchCommand(
   const name = values.name ?? kind;
   const { db, runDir } = resolveStoreLocation(values.db, 'runs/scale.sqlite', name);
   const leaseMs = parseLeaseFlag(values.lease);
+  if (values.device !== undefined) resolveDevice(values.device); // a bad or unavailable device fails here, not in each worker
   const numClasses = resolveData(values.data).classes.length; // opens the data (no decoding): a bad spec fails here, not in a worker
   const definition = define({
     base,
@@ -126,6 +131,7 @@ export async function executeSearchCommand(
     db,
     searchId,
     ...(leaseMs === undefined ? {} : { leaseMs }),
+    ...(values.device === undefined ? {} : { device: values.device }),
     parallel,
     threads,
     pollMs: 5000,

@@ -31,6 +31,8 @@ export interface RunSearchOptions {
   pollMs?: number;
   /** How long a worker's claim or heartbeat holds a trial, ms; default the store's (2 minutes). */
   leaseMs?: number;
+  /** The workers' `--device` (auto: CUDA devices shared round-robin when there are some, else the CPU); default auto. */
+  device?: string;
   /** Called once at the start with the trials re-queued from an interrupted run. */
   onRequeued?: (trials: TrialRow[]) => void;
   /** Replacement workers started after crashes; default 2 x parallel. */
@@ -96,6 +98,7 @@ export async function runSearch(options: RunSearchOptions): Promise<RunSearchRes
         const spawn = (tag: number): void => {
           const args = ['--db', options.db, '--search', String(options.searchId), '--threads', String(threads), '--tag', String(tag)];
           if (options.leaseMs !== undefined) args.push('--lease', String(options.leaseMs / 1000));
+          if (options.device !== undefined) args.push('--device', options.device);
           const child = fork(WORKER_ENTRY, args, {
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
           });

@@ -90,8 +90,10 @@ export function trialCard(config: ScaledConfigJson, classes: readonly string[], 
   return resolveModelCard({ source: { kind: 'search-trial', config, detail }, classes, stochasticDepth, eval: { cropPct: 1 } });
 }
 
-/** Callbacks of {@link runTrial}. */
+/** Callbacks of {@link runTrial}, and where this worker trains. */
 export interface TrialHooks {
+  /** The device to train on ('cpu', 'cuda:N'); default the CPU. Not part of the trial: a worker's own placement. */
+  device?: string;
   /** Names the trial in its model card (search and trial), e.g. 'scale-search grid, trial 12'; default 'a search trial'. */
   detail?: string;
   /** After every optimizer step (e.g. a throttled heartbeat). */
@@ -135,6 +137,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
       runDir,
       recipe: { ...recipe, epochs },
       channelsLast: true,
+      device: hooks.device ?? 'cpu',
       config: { scaledConfig: config as unknown as Json & { [key: string]: Json }, dropPath: card.architecture.stochasticDepth },
       card,
       onStep: (step) => {

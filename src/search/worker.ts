@@ -1,7 +1,8 @@
 /**
  * The worker of a search: sets its engine thread count, then claims trials from the store one at a time, trains
  * each under a lease it renews with heartbeats, and records the result or the error, until the search is finished.
- * It runs as a process forked by a coordinator (runSearch: --db LOCATION --search ID --threads T [--tag N] [--lease S]) or as `effnet search-worker`, which joins a running search from any host that reaches its store.
+ * It runs as a process forked by a coordinator (runSearch: --db LOCATION --search ID --threads T [--tag N] [--lease S]
+ * [--device D]) or as `effnet search-worker`, which joins a running search from any host that reaches its store.
  *
  * A worker stays while trials of the search are running elsewhere, because a worker that dies lets its lease run
  * out and its trial must then be taken over by someone; it leaves when nothing is pending or running (a scale search)
@@ -11,7 +12,7 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { setNumThreads } from '../torch/index.js';
+import { cudaDeviceCount, resolveDevice, setNumThreads } from '../torch/index.js';
 import { openData, type ResolvedData } from '../data/spec.js';
 import { trialSettingsFromSpec } from './definitions.js';
 import { DEFAULT_LEASE_MS, ExperimentStore, isPostgresUrl, workerIdentity, type Json, type SearchRow, type TrialRow, type WorkerIdentity } from './store.js';
@@ -47,6 +48,8 @@ export interface WorkerOptions {
   data?: string;
   /** Where trial run directories go (default: the search's run directory). */
   runDir?: string;
+  /** The device to train on, resolved ('cpu', 'cuda:N'); default the CPU (see {@link workerDevice}). */
+  device?: string;
   /** Whether to stop (checked between trials and while waiting): the coordinator is gone, or a signal came. */
   shouldStop?: () => boolean;
   /** Per-trial events. */
@@ -88,7 +91,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       }
       taken += 1;
       emit({ type: 'start', trialId: trial.id, label: trial.label, worker: identity.name, attempt: trial.attempts });
-      await trainHeldTrial(store, search, trial, identity, openDataOnce, { leaseMs, beatEvery, runDir: options.runDir ?? String(search.spec.runDir), emit });
+      await trainHeldTrial(store, search, trial, identity, openDataOnce, { leaseMs, beatEvery, runDir: options.runDir ?? String(search.spec.runDir), device: options.device ?? 'cpu', emit });
     }
   } finally {
     store.close();
@@ -103,7 +106,7 @@ async function trainHeldTrial(
   trial: TrialRow,
   identity: WorkerIdentity,
   openDataOnce: () => Promise<ResolvedData>,
-  options: { leaseMs: number; beatEvery: number; runDir: string; emit: (message: WorkerMessage) => void },
+  options: { leaseMs: number; beatEvery: number; runDir: string; device: string; emit: (message: WorkerMessage) => void },
 ): Promise<void> {
   let lastBeat = Date.now();
   let lost = false;
@@ -133,6 +136,7 @@ async function trainHeldTrial(
         : null;
     const trained = await runTrial(trial.config.config, data, settings, runDir, {
       detail: `search '${search.name}', trial ${trial.seq} (${trial.label})`,
+      device: options.device,
       onStep: () => {
         if (Date.now() - lastBeat >= options.beatEvery) beat();
         if (lost) throw new LeaseLostError(`the lease on trial ${trial.seq} (attempt ${trial.attempts}) was taken over by another worker`);
@@ -161,11 +165,22 @@ async function trainHeldTrial(
   }
 }
 
+/**
+ * The device of worker number `index` for a `--device` value: 'auto' and 'cuda' spread the workers of a host over its
+ * CUDA devices (worker i on cuda:(i mod count); several share one when there are more workers than GPUs), 'cuda:N'
+ * pins them all to one, 'cpu' (and 'auto' without CUDA) is the CPU.
+ */
+export function workerDevice(spec: string, index: number): string {
+  const device = resolveDevice(spec);
+  if (device === 'cpu' || /^cuda:\d+$/.test(spec.trim())) return device;
+  return `cuda:${index % cudaDeviceCount()}`;
+}
+
 /** The forked worker's entry: parses its arguments, runs {@link runWorker} and reports to the coordinator over IPC. */
 export async function workerMain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { db: { type: 'string' }, search: { type: 'string' }, threads: { type: 'string' }, tag: { type: 'string' }, lease: { type: 'string' } },
+    options: { db: { type: 'string' }, search: { type: 'string' }, threads: { type: 'string' }, tag: { type: 'string' }, lease: { type: 'string' }, device: { type: 'string' } },
   });
   if (values.db === undefined || values.search === undefined) throw new Error('search worker: --db LOCATION and --search ID are required');
   const threads = Number(values.threads ?? 1);
@@ -187,6 +202,7 @@ export async function workerMain(argv: string[]): Promise<number> {
     search,
     identity: workerIdentity(values.tag ?? 0),
     leaseMs,
+    device: workerDevice(values.device ?? 'auto', Number(values.tag ?? 0) || 0),
     shouldStop: () => orphaned,
     onEvent: (message) => {
       if (process.send) process.send(message);

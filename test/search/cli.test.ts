@@ -84,6 +84,15 @@ test('bad input exits 2 with a clear message', () => {
   r = effnet('scaling-study', '--base', 'width=0.25,depth=0.25,resolution=32', '--factors', '2', '--data', DATA, '--budget', '2steps', '--db', db);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /compound scaling cannot come within 5.0%/);
+  r = effnet('scale-search', '--base', 'b0', '--device', 'cuda', ...common);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--device cuda: CUDA is not available here/);
+  r = effnet('nas', '--data', DATA, '--budget', '2steps', '--device', 'npu', '--db', join(dir, 'nas.sqlite'));
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown device 'npu'/);
+  r = effnet('search-worker', '--db', db, '--device', 'cuda:0');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /holds no search yet|CUDA is not available here/);
 });
 
 test('scaling-study --dry-run stores and lists the base plus one matched configuration per strategy and factor', () => {

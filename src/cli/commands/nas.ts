@@ -14,7 +14,7 @@ import { ExperimentStore, type Json } from '../../search/store.js';
 import { DEFAULT_TRIAL_BATCH_SIZE, trialCard } from '../../search/trial.js';
 import { formatDuration } from '../../search/progress.js';
 import { buildRun } from '../../train/run-builder.js';
-import { manualSeed, tensor } from '../../torch/index.js';
+import { manualSeed, resolveDevice, tensor } from '../../torch/index.js';
 import { profileConfig } from '../../search/match.js';
 import { EFFICIENTNET_B0_BLOCK_STRINGS } from '../../efficientnet/block-spec.js';
 import { builtInSpace, builtInSpaceNames } from '../../search/nas/spaces.js';
@@ -66,6 +66,8 @@ const USAGE = `usage: effnet nas --data SPEC --budget 1ep|5min|20steps [--strate
                        (postgres://user:password@host:port/db) that workers on other hosts join with effnet
                        search-worker; the search resumes from it
   --lease S            seconds a worker holds a trial without a heartbeat before another may take it over (default 120)
+  --device D           where the workers train: auto (default: the CUDA devices, shared round-robin, when the linked
+                       libtorch has CUDA; else the CPU), cpu, cuda or cuda:N
   --name NAME          search name inside the store (default nas)
   --seed S             seed of the strategy, the screening and every trial (default 0)
   --batch-size N       training batch size (default ${DEFAULT_TRIAL_BATCH_SIZE}); --recipe JSON: recipe fields over the trial default
@@ -82,7 +84,7 @@ const OPTIONS = {
   space: { type: 'string' }, reward: { type: 'string' }, 'target-macs': { type: 'string' }, 'target-latency': { type: 'string' }, exponent: { type: 'string' },
   beta: { type: 'string' }, latency: { type: 'boolean' }, 'latency-runs': { type: 'string' }, screen: { type: 'string' }, warm: { type: 'string' },
   rungs: { type: 'string' }, eta: { type: 'string' }, compare: { type: 'string' }, 'compare-budget': { type: 'string' }, population: { type: 'string' }, 'sample-size': { type: 'string' }, 'learning-rate': { type: 'string' },
-  'baseline-momentum': { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' }, db: { type: 'string' }, lease: { type: 'string' }, name: { type: 'string' },
+  'baseline-momentum': { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' }, db: { type: 'string' }, lease: { type: 'string' }, device: { type: 'string' }, name: { type: 'string' },
   seed: { type: 'string' }, 'batch-size': { type: 'string' }, recipe: { type: 'string' }, 'loader-workers': { type: 'string' }, 'eval-every-epoch': { type: 'boolean' },
   'report-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, 'print-space': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
@@ -151,6 +153,7 @@ export async function run(args: string[]): Promise<number> {
   const name = values.name ?? 'nas';
   const { db, runDir } = resolveStoreLocation(values.db, 'runs/nas.sqlite', name);
   const leaseMs = parseLeaseFlag(values.lease);
+  if (values.device !== undefined) resolveDevice(values.device); // a bad or unavailable device fails here, not in each worker
   const latency = values.latency ?? false;
   if (values['target-latency'] !== undefined && !latency) throw new UsageError('--target-latency is the target of a --latency search; add --latency or give --target-macs');
   if (latency && values['target-macs'] !== undefined) throw new UsageError('--latency searches trade accuracy against milliseconds: give --target-latency MS instead of --target-macs');
@@ -247,6 +250,7 @@ export async function run(args: string[]): Promise<number> {
         db,
         searchId,
         ...(leaseMs === undefined ? {} : { leaseMs }),
+        ...(values.device === undefined ? {} : { device: values.device }),
         parallel,
         threads,
         pollMs: 500,

@@ -11,7 +11,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, parseIntegerFlag, parseLeaseFlag } from '../../search/cli-options.js';
 import { DEFAULT_LEASE_MS, ExperimentStore, isPostgresUrl, workerIdentity, type SearchRow } from '../../search/store.js';
-import { runWorker, searchFinished } from '../../search/worker.js';
+import { runWorker, searchFinished, workerDevice } from '../../search/worker.js';
 import { setNumThreads } from '../../torch/index.js';
 
 /** One line for `effnet --help`. */
@@ -31,6 +31,8 @@ trains its trials until the search is finished. Start as many as you like, on an
   --data SPEC          the search's data as this host sees it (default: the search's own --data, which must then be
                        readable here at the same path); it must be the same images
   --run-dir DIR        where this worker's trial directories go (default: the search's run directory)
+  --device D           auto (default: this host's CUDA devices, shared round-robin by --tag, when the linked libtorch
+                       has CUDA; else the CPU), cpu, cuda or cuda:N
   --tag N              a label that tells several workers of one process apart in the store (default 0)
   --quiet              no per-trial lines
 `;
@@ -56,7 +58,7 @@ export async function run(args: string[]): Promise<number> {
     args,
     options: {
       db: { type: 'string' }, search: { type: 'string' }, threads: { type: 'string' }, lease: { type: 'string' }, data: { type: 'string' },
-      'run-dir': { type: 'string' }, tag: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      'run-dir': { type: 'string' }, tag: { type: 'string' }, device: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -77,15 +79,17 @@ export async function run(args: string[]): Promise<number> {
   }
   setNumThreads(threads);
   const identity = workerIdentity(values.tag ?? 0);
+  const device = workerDevice(values.device ?? 'auto', Number(values.tag ?? 0) || 0);
   const out = (line: string): void => {
     if (!values.quiet) process.stderr.write(line + '\n');
   };
-  out(`joined ${search.kind} search '${search.name}' in ${store.location} as ${identity.name} (${threads} thread(s), lease ${leaseMs / 1000} s)`);
+  out(`joined ${search.kind} search '${search.name}' in ${store.location} as ${identity.name} (${device}, ${threads} thread(s), lease ${leaseMs / 1000} s)`);
   const taken = await runWorker({
     db,
     search,
     identity,
     leaseMs,
+    device,
     ...(values.data === undefined ? {} : { data: values.data }),
     ...(values['run-dir'] === undefined ? {} : { runDir: resolve(values['run-dir']) }),
     onEvent: (m) => {
