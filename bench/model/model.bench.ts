@@ -4,7 +4,9 @@
  * src/train/small-images.ts, 10 classes, 32px, batch 64), ours against torchvision's (eager PyTorch, Debian's
  * libtorch 1.13, the same library under both) in one run, with the same thread count on both sides:
  *  forward: eval mode, no grad, one forward pass;  train: train mode, forward + cross entropy + backward.
- * Both memory formats (contiguous NCHW and channels_last). Rounds alternate ours / PyTorch so that load from other
+ * Both memory formats (contiguous NCHW and channels_last). With `--amp bf16` both sides run under bfloat16 autocast
+ * on the CPU (ours through src/torch/autocast.ts, PyTorch's torch.autocast('cpu', torch.bfloat16)): the same
+ * operators in bfloat16, so the ratio still compares the two callers of one library. Rounds alternate ours / PyTorch so that load from other
  * work on the shared machine hits both alike; each figure is the median of all timed iterations (after warm-up).
  * The reference runs twice per round, with glibc's default malloc and with the mmap threshold raised (see
  * bench/engine: PyTorch at its best), and the faster of the two is the one we compare against.
@@ -15,6 +17,7 @@ import { createEfficientNet, customConfig, type EfficientNet } from '../../src/e
 import { smallImageStages } from '../../src/card/small-images.js';
 import { toChannelsLast } from '../../src/nn/index.js';
 import {
+  autocast,
   contiguous,
   crossEntropy,
   getNumThreads,
@@ -32,7 +35,7 @@ import { benchSource, integerOptions, listOption, loadAverage, median, parseBenc
 const BENCH = 'model.bench';
 const REFERENCE = benchSource(import.meta.url, 'model_reference.py');
 const USAGE = `usage: node dist/bench/model/model.bench.js [--model b0|small] [--threads T] [--rounds R] [--iters N] [--warmup W]
-       [--batch B] [--size S] [--formats contiguous,channels_last] [--modes forward,train] [--json]
+       [--batch B] [--size S] [--formats contiguous,channels_last] [--modes forward,train] [--amp none|bf16] [--json]
   --model b0 (default: 224px, batch 8) or small (width 0.25, depth 0.7, small-image strides, 10 classes: 32px, batch 64)`;
 
 const values = parseBenchArgs(BENCH, USAGE, {
@@ -45,6 +48,7 @@ const values = parseBenchArgs(BENCH, USAGE, {
   size: { type: 'string' },
   formats: { type: 'string', default: 'contiguous,channels_last' },
   modes: { type: 'string', default: 'forward,train' },
+  amp: { type: 'string', default: 'none' },
   json: { type: 'boolean', default: false },
 });
 type ModelName = 'b0' | 'small';
@@ -60,6 +64,8 @@ type Format = 'contiguous' | 'channels_last';
 type Mode = 'forward' | 'train';
 const formats = listOption<Format>(BENCH, 'formats', values.formats, ['contiguous', 'channels_last']);
 const modes = listOption<Mode>(BENCH, 'modes', values.modes, ['forward', 'train']);
+const [amp] = listOption<'none' | 'bf16'>(BENCH, 'amp', values.amp, ['none', 'bf16']) as ['none' | 'bf16'];
+const autocastOptions = { device: 'cpu' as const, dtype: 'bfloat16' as const, enabled: amp === 'bf16' };
 
 type Times = Record<string, Record<string, number[]>>;
 
@@ -70,7 +76,7 @@ function push(into: Times, format: string, mode: string, times: number[]): void 
 /** The PyTorch reference; `tunedMalloc` runs it with {@link TUNED_MALLOC} (see bench/common.ts). */
 function reference(tunedMalloc: boolean): { torch: string; threads: number; results: Times } {
   const args = ['--threads', String(threads), '--batch', String(batch), '--size', String(size), '--iters', String(iters),
-    '--warmup', String(warmup), '--formats', formats.join(','), '--modes', modes.join(',')];
+    '--warmup', String(warmup), '--formats', formats.join(','), '--modes', modes.join(','), '--amp', amp];
   if (modelName === 'small') {
     args.push('--width', String(SMALL.width), '--depth', String(SMALL.depth), '--strides', SMALL.strides.join(','), '--classes', String(SMALL.classes));
   }
@@ -84,13 +90,13 @@ function timeOurs(model: EfficientNet, format: Format, mode: Mode, x: Tensor, y:
     if (mode === 'forward') {
       model.eval();
       const start = performance.now();
-      tidy(() => noGrad(() => model.forward(x)));
+      tidy(() => noGrad(() => autocast(autocastOptions, () => model.forward(x))));
       elapsed = performance.now() - start;
     } else {
       model.train();
       for (const p of model.parameters()) p.grad = null;
       const start = performance.now();
-      tidy(() => crossEntropy(model.forward(x), y).backward());
+      tidy(() => autocast(autocastOptions, () => crossEntropy(model.forward(x), y)).backward());
       elapsed = performance.now() - start;
     }
     if (i >= warmup) times.push(elapsed);
@@ -131,7 +137,7 @@ if (formats.indexOf('channels_last') >= 0 && formats.indexOf('contiguous') > for
 
 const log = (line: string): void => void process.stderr.write(line + '\n');
 const load = loadAverage();
-log(`model.bench: ${title} ${size}px batch ${batch}, ${threads} thread(s) on both sides, ${rounds} round(s) of ${warmup} warm-up + ${iters} timed iterations; load average ${load}`);
+log(`model.bench: ${title} ${size}px batch ${batch}${amp === 'bf16' ? ', bfloat16 autocast' : ''}, ${threads} thread(s) on both sides, ${rounds} round(s) of ${warmup} warm-up + ${iters} timed iterations; load average ${load}`);
 
 const oursTimes: Times = {};
 const refTimes: Record<'default' | 'tuned', Times> = { default: {}, tuned: {} };
@@ -159,10 +165,10 @@ for (const format of formats) {
   }
 }
 if (values.json) {
-  process.stdout.write(JSON.stringify({ model: modelName, libtorch: libtorchVersion(), torch: refVersion, threads, batch, size, rows }, null, 2) + '\n');
+  process.stdout.write(JSON.stringify({ model: modelName, amp, libtorch: libtorchVersion(), torch: refVersion, threads, batch, size, rows }, null, 2) + '\n');
 } else {
   const lines = [
-    `${title} ${size}px batch ${batch}, ${threads} thread(s); ours on libtorch ${libtorchVersion()}, PyTorch ${refVersion} (torchvision eager)`,
+    `${title} ${size}px batch ${batch}${amp === 'bf16' ? ', bfloat16 autocast' : ''}, ${threads} thread(s); ours on libtorch ${libtorchVersion()}, PyTorch ${refVersion} (torchvision eager)`,
     `${'format'.padEnd(14)}${'mode'.padEnd(9)}${'ours ms'.padStart(10)}${'torch ms'.padStart(10)}${'(default'.padStart(10)}${'tuned)'.padStart(9)}${'ours/torch'.padStart(12)}`,
     ...rows.map((r) =>
       `${r.format.padEnd(14)}${r.mode.padEnd(9)}${r.oursMs.toFixed(1).padStart(10)}${r.torchMs.toFixed(1).padStart(10)}` +

@@ -3,6 +3,7 @@
 
     /usr/bin/python3 bench/model/model_reference.py --threads T --batch B --size S --iters N --warmup W \
         --formats contiguous,channels_last --modes forward,train [--width W --depth D --strides S1,...,S7 --classes C]
+        [--amp none|bf16]
 
 With --width (and --depth, --strides, --classes) the model is torchvision's EfficientNet built from B0's stages with
 those multipliers and stage strides (as bench/train/small_images_reference.py builds it) instead of efficientnet_b0().
@@ -37,6 +38,7 @@ def main():
     parser.add_argument('--depth', type=float, default=1.0)
     parser.add_argument('--strides', default='1,2,2,2,1,2,1')
     parser.add_argument('--classes', type=int, default=1000)
+    parser.add_argument('--amp', default='none', choices=['none', 'bf16'])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -59,17 +61,20 @@ def main():
         for mode in args.modes.split(','):
             times = []
             for i in range(args.warmup + args.iters):
+                autocast = torch.autocast('cpu', dtype=torch.bfloat16, enabled=args.amp == 'bf16')
                 if mode == 'forward':
                     model.eval()
                     start = time.perf_counter()
-                    with torch.no_grad():
+                    with torch.no_grad(), autocast:
                         model(x)
                 else:
                     model.train()
                     for p in model.parameters():
                         p.grad = None
                     start = time.perf_counter()
-                    F.cross_entropy(model(x), y).backward()
+                    with autocast:
+                        loss = F.cross_entropy(model(x), y)
+                    loss.backward()
                 elapsed = (time.perf_counter() - start) * 1000
                 if i >= args.warmup:
                     times.append(elapsed)
