@@ -532,7 +532,17 @@ export class Trainer {
     }
   }
 
-  /** Whether any rank asked to stop (every rank calls this after the same step and gets the same answer). */
+  /**
+   * Whether to stop here: this process's stop() request, or in a data-parallel run any rank's. Every rank asks at the
+   * same points (each epoch's start, after each step) and gets the same answer. A request that arrives while the
+   * ranks agree is not lost: it stays pending and is carried by the next agreement, so the ranks stop together one
+   * step later.
+   */
+  private async shouldStop(): Promise<boolean> {
+    return this.group === null ? this.stopRequested : this.anyRankStops();
+  }
+
+  /** Whether any rank has a stop request pending (a one-value allreduce of the requests). */
   private async anyRankStops(): Promise<boolean> {
     const flag = tensor([this.stopRequested ? 1 : 0], [1]);
     try {
@@ -616,7 +626,7 @@ export class Trainer {
     const perEpoch = this.options.train.batchesPerEpoch;
     const stopAt = Math.min(recipe.epochs, this.state.epoch + stopAfter);
     while (this.state.epoch < stopAt) {
-      if (this.stopRequested) {
+      if (await this.shouldStop()) {
         // Requested before this call or during the last epoch's evaluation: no step taken, position unchanged.
         this.checkpointLast(secondsBefore, fitStarted);
         this.stoppedLast = true;
@@ -630,6 +640,7 @@ export class Trainer {
       let batches = 0;
       let skipped = 0;
       let ampSkippedSteps = 0;
+      let stopping = false;
       const startBatch = this.state.position.epoch === epoch ? this.state.position.batch : 0;
       const bar = this.options.progress ? new ProgressBar({ total: perEpoch, start: startBatch, stream: this.options.progress, label: `epoch ${epoch + 1}/${recipe.epochs}` }) : null;
       for await (const batch of this.options.train.epoch(epoch, startBatch)) {
@@ -646,11 +657,13 @@ export class Trainer {
           this.options.onStep?.(this.state.step);
         }
         this.state.position = batch.next;
-        if (this.group !== null) this.stopRequested = await this.anyRankStops();
-        if (this.stopRequested) break;
+        if (await this.shouldStop()) {
+          stopping = true;
+          break;
+        }
       }
       bar?.done();
-      if (this.stopRequested) {
+      if (stopping) {
         // Interrupted: keep the position within the epoch (at an epoch's last batch, position already names the next epoch).
         if (this.state.position.epoch > epoch) {
           this.state.position = { epoch, batch: perEpoch };

@@ -6,6 +6,9 @@
  * weight decay, label smoothing, EMA, random-resized-crop and flip augmentation, 2 epochs of 32 synthetic images,
  * dropout and drop path off; every rank seeds its initial weights differently (rank 0 like the single process).
  * Writes the final float32 parameters and buffers to RUNDIR/weights.bin, and the EMA's to RUNDIR/ema.bin.
+ * MODE `stop` is `sync` whose ranks each call stop() while the ranks are agreeing whether to stop after step 3 (from
+ * a setImmediate scheduled by onStep, so the request lands during the agreement's allreduce); it writes
+ * RUNDIR/progress-RANK.json with the step the run stopped at.
  */
 import { writeFileSync } from 'node:fs';
 import { exitWhenDone } from './harness.js';
@@ -34,15 +37,17 @@ async function main(): Promise<void> {
   const transform = { kind: 'train' as const, size: 32, scale: [0.5, 1] as [number, number] };
   const train = new DataLoader(data.train, { batchSize: 8 / worldSize, seed: 3, transform, workers: 0, shard: group === null ? null : { rank, worldSize } });
   const val = new DataLoader(data.val, { batchSize: 8, shuffle: false, transform: { kind: 'eval', size: 32 }, workers: 0 });
-  const trainer = new Trainer({
+  const trainer: Trainer = new Trainer({
     model,
     train,
     val,
     runDir,
     recipe: { epochs: 2, optimizer: 'sgd', lrPer256: 0.064, schedule: 'cosine', warmupEpochs: 0.5, weightDecay: 1e-4, labelSmoothing: 0.1, emaDecay: 0.99 },
     distributed: group === null ? null : { group, syncBatchNorm: true },
+    ...(mode === 'stop' ? { onStep: (step: number) => void (step === 3 && setImmediate(() => trainer.stop())) } : {}),
   });
   await trainer.fit();
+  if (mode === 'stop') writeFileSync(join(runDir, `progress-${rank}.json`), JSON.stringify({ step: trainer.progress.step, stopped: trainer.stopped }));
   writeFileSync(join(runDir, `weights-${rank}.bin`), floats([...model.namedParameters(), ...model.namedBuffers()]));
   writeFileSync(join(runDir, `ema-${rank}.bin`), floats(trainer.ema!.stateDict().tensors));
   await train.close();

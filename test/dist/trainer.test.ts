@@ -71,3 +71,20 @@ test('a data-parallel Trainer refuses a training loader that is not sharded for 
     group.destroy();
   }
 });
+
+test('a stop() that arrives while the ranks agree whether to stop is not lost: every rank stops after the next step', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-ddp-stop-'));
+  try {
+    const rankDirs = [join(dir, 'rank0'), join(dir, 'rank1')];
+    rankDirs.forEach((d) => mkdirSync(d));
+    const port = await freePort();
+    await Promise.all(rankDirs.map((d, rank) => run(['stop', String(port), String(rank), '2', d])));
+    for (const [rank, d] of rankDirs.entries()) {
+      // 8 steps in the whole run (2 epochs of 4); the requests came during the agreement after step 3.
+      assert.deepEqual(JSON.parse(readFileSync(join(d, `progress-${rank}.json`), 'utf8')), { step: 4, stopped: true }, `rank ${rank}`);
+    }
+    assert.ok(existsSync(join(rankDirs[0]!, 'last.safetensors')), 'rank 0 wrote the checkpoint of the stop');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
