@@ -4,7 +4,7 @@
  * no store logic; every statement comes from the store through the driver.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import pg from 'pg';
+import type pgModule from 'pg';
 
 /** A request from the driver. */
 export type BridgeRequest = { op: 'connect' } | { op: 'query'; sql: string; params: (string | number | null)[] } | { op: 'close' };
@@ -30,28 +30,36 @@ export interface BridgeData {
 
 const INT8_OID = 20;
 
-// int8 (COUNT(*), millisecond times) arrives as text; as numbers they are exact up to 2^53, far past any count or time.
-const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID
-      ? (value: string) => {
-          const n = Number(value);
-          if (!Number.isSafeInteger(n)) throw new Error(`int8 value ${value} is beyond JavaScript's exact integers`);
-          return n;
-        }
-      : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
-};
-
-function start(data: BridgeData): void {
+async function start(data: BridgeData): Promise<void> {
   const signal = new Int32Array(data.signal);
-  const client = new pg.Client({ connectionString: data.url, connectionTimeoutMillis: data.connectTimeoutMs, application_name: data.applicationName, types });
-  // A dropped connection between requests surfaces as the next query's error; do not let it kill the thread.
-  client.on('error', () => undefined);
   const reply = (answer: BridgeReply): void => {
     data.port.postMessage(answer);
     Atomics.store(signal, 0, 1);
     Atomics.notify(signal, 0);
   };
+  let pg: typeof pgModule;
+  try {
+    pg = (await import('pg')).default;
+  } catch (error) {
+    // Without the client every request fails, saying why (the caller waits for a reply, not for this thread's death).
+    const message = `the PostgreSQL client (npm package pg) could not be loaded: ${error instanceof Error ? error.message : String(error)}; run npm install`;
+    data.port.on('message', () => reply({ ok: false, message, code: 'EFFNET_NO_PG' }));
+    return;
+  }
+  // int8 (COUNT(*), millisecond times) arrives as text; as numbers they are exact up to 2^53, far past any count or time.
+  const types = {
+    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+      oid === INT8_OID
+        ? (value: string) => {
+            const n = Number(value);
+            if (!Number.isSafeInteger(n)) throw new Error(`int8 value ${value} is beyond JavaScript's exact integers`);
+            return n;
+          }
+        : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+  };
+  const client = new pg.Client({ connectionString: data.url, connectionTimeoutMillis: data.connectTimeoutMs, application_name: data.applicationName, types });
+  // A dropped connection between requests surfaces as the next query's error; do not let it kill the thread.
+  client.on('error', () => undefined);
   const fail = (error: unknown): void => {
     const code = typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : null;
     reply({ ok: false, message: error instanceof Error ? error.message || String(error) : String(error), code });
@@ -70,4 +78,4 @@ function start(data: BridgeData): void {
   });
 }
 
-if (parentPort !== null) start(workerData as BridgeData);
+if (parentPort !== null) void start(workerData as BridgeData);
