@@ -1,7 +1,7 @@
 /**
  * `effnet scale-search`: the compound-scaling grid search. Every (α, β, γ) on the grid with |α·β²·γ² − target| <=
  * tolerance scales the base (depth α, width β, resolution γ), is trained with one fixed recipe and budget by P
- * worker processes, and is recorded in the SQLite store; the run resumes from the store after an interruption.
+ * worker processes, and is recorded in the experiment store (SQLite, or PostgreSQL for workers on several hosts); the run resumes from the store after an interruption.
  */
 import { parseArgs } from 'node:util';
 import { parseNumberFlag } from '../../search/cli-options.js';
@@ -9,7 +9,7 @@ import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } fro
 import { gridSearchDefinition } from '../../search/definitions.js';
 
 /** One line for `effnet --help`. */
-export const summary = 'grid search of α, β, γ under α·β²·γ² ≈ 2: train every grid point, store results in SQLite';
+export const summary = 'grid search of α, β, γ under α·β²·γ² ≈ 2: train every grid point, store results in SQLite or PostgreSQL';
 
 const USAGE = `usage: effnet scale-search --base B --data SPEC --budget 2ep|10min [--grid-step 0.05] [--tolerance 0.1] [--parallel P] [--db runs/scale.sqlite]
 

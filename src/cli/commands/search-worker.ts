@@ -17,7 +17,7 @@ import { setNumThreads } from '../../torch/index.js';
 /** One line for `effnet --help`. */
 export const summary = "join a running search's workers from any host (PostgreSQL store): claim, train and record trials";
 
-const USAGE = `usage: effnet search-worker --db URL|PATH [--search NAME] [--threads T] [--lease S] [--data SPEC] [--run-dir DIR]
+const USAGE = `usage: effnet search-worker --db URL|PATH [--search NAME] [--threads T] [--lease S] [--data SPEC] [--run-dir DIR] [--device D]
 
 Joins a search that a coordinator (effnet scale-search, scaling-study or nas, started with the same --db) runs, and
 trains its trials until the search is finished. Start as many as you like, on any host that reaches the database.
