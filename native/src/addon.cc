@@ -24,6 +24,11 @@ void tuneMalloc() {
     if (std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr || std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr) return;
     mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // glibc's largest accepted value (HEAP_MAX_SIZE / 2 on 64-bit)
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+    // mallopt caps the mmap threshold at 32 MiB (the environment variable does not), and B0's activations at 224 px
+    // are larger (a batch of 8 expanded to 96 x 112 x 112 is 38.5 MB): without this, every step maps and faults them
+    // in again. No mmap at all: such blocks come from the heap too (a thread arena that cannot hold one falls back
+    // to the main arena), as with MALLOC_MMAP_THRESHOLD_ set high.
+    mallopt(M_MMAP_MAX, 0);
   });
 }
 
