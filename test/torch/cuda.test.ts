@@ -24,7 +24,7 @@ function smallNet(): ReturnType<typeof createEfficientNet> {
 }
 
 function maxRelative(a: number[], b: number[]): number {
-  const scale = Math.max(...b.map(Math.abs), 1e-12);
+  const scale = b.reduce((max, v) => Math.max(max, Math.abs(v)), 1e-12);
   return a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i]!) / scale), 0);
 }
 
