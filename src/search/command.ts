@@ -7,7 +7,7 @@ import { resolveData } from '../data/spec.js';
 import type { CommonSearchOptions, SearchDefinition } from './definitions.js';
 import { resolveThreads, runSearch } from './runner.js';
 import { writeReport } from './report.js';
-import { ExperimentStore } from './store.js';
+import { DEFAULT_LEASE_MS, ExperimentStore } from './store.js';
 import { UsageError, parseIntegerFlag, parseLeaseFlag, parseRecipe, resolveStoreLocation } from './cli-options.js';
 import { DEFAULT_TRIAL_BATCH_SIZE } from './trial.js';
 import { resolveDevice } from '../torch/index.js';
@@ -44,6 +44,17 @@ export const SEARCH_COMMAND_OPTIONS = {
   'dry-run': { type: 'boolean' }, 'retry-failed': { type: 'boolean' }, 'eval-every-epoch': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Help lines of the options every search command shares for its store and its workers (`--db`, `--lease`, `--device`). */
+export function storeHelp(defaultDb: string): string {
+  return `  --db PATH|URL        the experiment store: an SQLite file (default ${defaultDb}) or a PostgreSQL database
+                       (postgres://user:password@host:port/db) that workers on other hosts join with effnet
+                       search-worker; the search resumes from it
+  --lease S            seconds a worker holds a trial without a heartbeat before another may take it over (default ${DEFAULT_LEASE_MS / 1000})
+  --device D           where the workers train: auto (default: the CUDA devices, shared round-robin, when the linked
+                       libtorch has CUDA; else the CPU), cpu, cuda or cuda:N
+`;
+}
+
 /** Help text of the shared options. */
 export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
   --data SPEC          as effnet train's: fashion-mnist[:DIR] | an image folder | a .tar/.tar.gz | a CIFAR binary
@@ -51,13 +62,7 @@ export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, 'width=W,
                        default to val=5000,cache=memory) | synthetic:train=N,val=N,classes=C,size=S[,seed=S]
   --budget B           per trial: whole epochs (2ep), minutes (10min) or optimizer steps (20steps)
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P; P x T <= cores)
-  --db PATH|URL        the experiment store: an SQLite file (default runs/scale.sqlite) or a PostgreSQL database
-                       (postgres://user:password@host:port/db) that workers on other hosts join with effnet
-                       search-worker; the search resumes from it
-  --lease S            seconds a worker holds a trial without a heartbeat before another may take it over (default 120)
-  --device D           where the workers train: auto (default: the CUDA devices, shared round-robin, when the linked
-                       libtorch has CUDA; else the CPU), cpu, cuda or cuda:N
-  --name NAME          search name inside the store (default: the command's kind)
+${storeHelp('runs/scale.sqlite')}  --name NAME          search name inside the store (default: the command's kind)
   --batch-size N       training batch size (default 32); --seed S (default 0)
   --repeats K          train each configuration K times, seeds S..S+K-1 (default 1); reports rank by the mean
   --recipe JSON        recipe fields over the default {"optimizer":"sgd","lr":0.1,"schedule":"cosine","warmupEpochs":0.2,

@@ -34,6 +34,7 @@ import {
   type ScreenRecord,
 } from '../../search/nas/search.js';
 import { writeNasReport } from '../../search/nas/report.js';
+import { storeHelp } from '../../search/command.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'architecture search for a baseline: MnasNet space, reward ACC·(MACs/T)^w, strategies, store';
@@ -62,13 +63,7 @@ const USAGE = `usage: effnet nas --data SPEC --budget 1ep|5min|20steps [--strate
   --population P       evolution: population (default 20); --sample-size S: tournament size (default 5)
   --learning-rate L    reinforce: logits' learning rate (default 0.1); --baseline-momentum M (default 0.9)
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P)
-  --db PATH|URL        the experiment store: an SQLite file (default runs/nas.sqlite) or a PostgreSQL database
-                       (postgres://user:password@host:port/db) that workers on other hosts join with effnet
-                       search-worker; the search resumes from it
-  --lease S            seconds a worker holds a trial without a heartbeat before another may take it over (default 120)
-  --device D           where the workers train: auto (default: the CUDA devices, shared round-robin, when the linked
-                       libtorch has CUDA; else the CPU), cpu, cuda or cuda:N
-  --name NAME          search name inside the store (default nas)
+${storeHelp('runs/nas.sqlite')}  --name NAME          search name inside the store (default nas)
   --seed S             seed of the strategy, the screening and every trial (default 0)
   --batch-size N       training batch size (default ${DEFAULT_TRIAL_BATCH_SIZE}); --recipe JSON: recipe fields over the trial default
   --loader-workers N   data-loader threads per worker (default 0); --eval-every-epoch: validate after every epoch
