@@ -93,6 +93,12 @@ test('bad input exits 2 with a clear message', () => {
   r = effnet('search-worker', '--db', db, '--device', 'cuda:0');
   assert.equal(r.code, 2);
   assert.match(r.stderr, /holds no search yet|CUDA is not available here/);
+  // A worker whose --data has other classes than the search's is refused before it trains anything.
+  const joinable = join(dir, 'join.sqlite');
+  assert.equal(effnet('scale-search', '--base', 'width=0.25,depth=0.2,resolution=32', '--data', DATA, '--budget', '2steps', '--db', joinable, '--dry-run').code, 0);
+  r = effnet('search-worker', '--db', joinable, '--data', 'synthetic:train=32,val=16,classes=3,size=32');
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /has 3 classes but search 'grid' trains on 4/);
 });
 
 test('scaling-study --dry-run stores and lists the base plus one matched configuration per strategy and factor', () => {

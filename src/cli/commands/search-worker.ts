@@ -13,6 +13,7 @@ import { UsageError, parseIntegerFlag, parseLeaseFlag } from '../../search/cli-o
 import { DEFAULT_LEASE_MS, ExperimentStore, isPostgresUrl, workerIdentity, type SearchRow } from '../../search/store.js';
 import { runWorker, searchFinished, workerDevice } from '../../search/worker.js';
 import { setNumThreads } from '../../torch/index.js';
+import { resolveData } from '../../data/spec.js';
 
 /** One line for `effnet --help`. */
 export const summary = "join a running search's workers from any host (PostgreSQL store): claim, train and record trials";
@@ -76,6 +77,13 @@ export async function run(args: string[]): Promise<number> {
     search = chooseSearch(store, values.search);
   } finally {
     store.close();
+  }
+  if (values.data !== undefined) {
+    // Opens the spec without decoding images: a path that is not there, or data of other classes, fails here.
+    const classes = resolveData(values.data).classes.length;
+    if (typeof search.spec.numClasses === 'number' && classes !== search.spec.numClasses) {
+      throw new UsageError(`--data ${values.data} has ${classes} classes but search '${search.name}' trains on ${search.spec.numClasses} (its --data is ${String(search.spec.data)}); give this worker the same images`);
+    }
   }
   setNumThreads(threads);
   const identity = workerIdentity(values.tag ?? 0);
