@@ -570,6 +570,19 @@ export class ExperimentStore {
   }
 
   /**
+   * Gives a held trial back: 'pending' again at once, for any worker to take (as a new attempt), instead of when its
+   * lease runs out; returns false when this worker and attempt no longer hold it.
+   */
+  releaseTrial(trial: HeldTrial, worker: WorkerIdentity): boolean {
+    return this.guard('giving a trial back', () =>
+      this.db.run(
+        "UPDATE trials SET status = 'pending', worker = NULL, pid = NULL, heartbeat_at = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND worker = ? AND attempts = ?",
+        [trial.id, worker.name, trial.attempts],
+      ) === 1,
+    );
+  }
+
+  /**
    * Puts back to 'pending' the running trials whose worker is gone: on this machine, a pid that is not alive; on any
    * machine, a lease that has run out (database time). Returns the re-queued trials. (Claims take over trials with
    * run-out leases by themselves; this is for a coordinator that starts again and wants to say what it found.)

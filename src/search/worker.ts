@@ -26,7 +26,8 @@ export type WorkerMessage =
   | { type: 'start'; trialId: number; label: string; worker: string; attempt: number }
   | { type: 'done'; trialId: number; label: string; valTop1: number; wallSeconds: number }
   | { type: 'failed'; trialId: number; label: string; error: string }
-  | { type: 'lost'; trialId: number; label: string; reason: string };
+  | { type: 'lost'; trialId: number; label: string; reason: string }
+  | { type: 'released'; trialId: number; label: string };
 
 /** How often a waiting worker looks for new trials, ms (SQLite; a PostgreSQL store is asked every second). */
 export const WAIT_POLL_MS = 200;
@@ -52,6 +53,11 @@ export interface WorkerOptions {
   device?: string;
   /** Whether to stop (checked between trials and while waiting): the coordinator is gone, or a signal came. */
   shouldStop?: () => boolean;
+  /**
+   * Whether to give up the trial in hand (checked after every training step): it is put back in the queue at once,
+   * for any worker to take, instead of waiting for its lease to run out (a Ctrl-C of `effnet search-worker`).
+   */
+  shouldRelease?: () => boolean;
   /** Per-trial events. */
   onEvent?: (message: WorkerMessage) => void;
 }
@@ -59,6 +65,11 @@ export interface WorkerOptions {
 /** Thrown inside a trial when its lease was taken over by another worker: training it further is wasted. */
 class LeaseLostError extends Error {
   override name = 'LeaseLostError';
+}
+
+/** Thrown inside a trial when the worker was asked to give it back (shouldRelease). */
+class ReleaseError extends Error {
+  override name = 'ReleaseError';
 }
 
 /** Whether nothing more will come to claim: every trial ended (and an architecture search's coordinator closed it). */
@@ -91,7 +102,14 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       }
       taken += 1;
       emit({ type: 'start', trialId: trial.id, label: trial.label, worker: identity.name, attempt: trial.attempts });
-      await trainHeldTrial(store, search, trial, identity, openDataOnce, { leaseMs, beatEvery, runDir: options.runDir ?? String(search.spec.runDir), device: options.device ?? 'cpu', emit });
+      await trainHeldTrial(store, search, trial, identity, openDataOnce, {
+        leaseMs,
+        beatEvery,
+        runDir: options.runDir ?? String(search.spec.runDir),
+        device: options.device ?? 'cpu',
+        shouldRelease: options.shouldRelease ?? (() => false),
+        emit,
+      });
     }
   } finally {
     store.close();
@@ -106,7 +124,7 @@ async function trainHeldTrial(
   trial: TrialRow,
   identity: WorkerIdentity,
   openDataOnce: () => Promise<ResolvedData>,
-  options: { leaseMs: number; beatEvery: number; runDir: string; device: string; emit: (message: WorkerMessage) => void },
+  options: { leaseMs: number; beatEvery: number; runDir: string; device: string; shouldRelease: () => boolean; emit: (message: WorkerMessage) => void },
 ): Promise<void> {
   let lastBeat = Date.now();
   let lost = false;
@@ -140,6 +158,7 @@ async function trainHeldTrial(
       onStep: () => {
         if (Date.now() - lastBeat >= options.beatEvery) beat();
         if (lost) throw new LeaseLostError(`the lease on trial ${trial.seq} (attempt ${trial.attempts}) was taken over by another worker`);
+        if (options.shouldRelease()) throw new ReleaseError(`trial ${trial.seq} given back`);
       },
       onEpoch: (metrics) => store.recordEpoch(trial.id, trial.attempts, metrics.epoch, metrics as unknown as { [key: string]: Json }),
     });
@@ -152,6 +171,10 @@ async function trainHeldTrial(
   } catch (error) {
     if (error instanceof LeaseLostError) {
       options.emit({ type: 'lost', trialId: trial.id, label: trial.label, reason: error.message });
+      return;
+    }
+    if (error instanceof ReleaseError) {
+      if (store.releaseTrial(trial, identity)) options.emit({ type: 'released', trialId: trial.id, label: trial.label });
       return;
     }
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);

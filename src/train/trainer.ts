@@ -218,6 +218,15 @@ export function batchTensors(batch: Batch, channelsLast = false, device = 'cpu')
   return { images: channelsLast ? contiguous(images, 'channels_last') : images, labels };
 }
 
+/**
+ * Lets the event loop run once. Training and evaluation await only promises that are already settled when the loader
+ * has no worker threads, which never yields to the event loop: signal handlers (Ctrl-C's checkpoint) and timers (a
+ * search worker's heartbeats) would wait for the end of the run. One turn per step or batch costs microseconds.
+ */
+function turnEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
   /**
@@ -254,6 +263,7 @@ export async function evaluate(model: Module, loader: DataLoader, channelsLast =
       top1 += result.top1;
       top5 += result.topk;
       images += batch.labels.length;
+      await turnEventLoop();
     }
   } finally {
     model.train(wasTraining);
@@ -656,6 +666,7 @@ export class Trainer {
           bar?.update({ step: batch.index + 1, items: batch.labels.length, metrics: { loss: step.loss, acc: step.correct / batch.labels.length } });
           this.options.onStep?.(this.state.step);
         }
+        await turnEventLoop();
         this.state.position = batch.next;
         if (await this.shouldStop()) {
           stopping = true;

@@ -6,8 +6,8 @@
  * weight decay, label smoothing, EMA, random-resized-crop and flip augmentation, 2 epochs of 32 synthetic images,
  * dropout and drop path off; every rank seeds its initial weights differently (rank 0 like the single process).
  * Writes the final float32 parameters and buffers to RUNDIR/weights.bin, and the EMA's to RUNDIR/ema.bin.
- * MODE `stop` is `sync` whose ranks each call stop() while the ranks are agreeing whether to stop after step 3 (from
- * a setImmediate scheduled by onStep, so the request lands during the agreement's allreduce); it writes
+ * MODE `stop` is `sync` whose ranks each call stop() while the ranks are agreeing whether to stop after step 3 (two
+ * event-loop turns after onStep, so the request lands during the agreement's allreduce); it writes
  * RUNDIR/progress-RANK.json with the step the run stopped at.
  */
 import { writeFileSync } from 'node:fs';
@@ -44,7 +44,8 @@ async function main(): Promise<void> {
     runDir,
     recipe: { epochs: 2, optimizer: 'sgd', lrPer256: 0.064, schedule: 'cosine', warmupEpochs: 0.5, weightDecay: 1e-4, labelSmoothing: 0.1, emaDecay: 0.99 },
     distributed: group === null ? null : { group, syncBatchNorm: true },
-    ...(mode === 'stop' ? { onStep: (step: number) => void (step === 3 && setImmediate(() => trainer.stop())) } : {}),
+    // Two event-loop turns later: after the Trainer's own turn following the step, inside the agreement's allreduce.
+    ...(mode === 'stop' ? { onStep: (step: number) => void (step === 3 && setImmediate(() => setImmediate(() => trainer.stop()))) } : {}),
   });
   await trainer.fit();
   if (mode === 'stop') writeFileSync(join(runDir, `progress-${rank}.json`), JSON.stringify({ step: trainer.progress.step, stopped: trainer.stopped }));

@@ -204,3 +204,32 @@ test('an architecture search on PostgreSQL joined by an effnet search-worker: bo
     for (const w of [coordinator, worker]) if (w !== null && w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
   }
 });
+
+test('Ctrl-C to an effnet search-worker gives its trial back to the queue at once (not after the lease) and exits 130', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-release-'));
+  const db = join(dir, 'store.sqlite');
+  const define = spawnSync(process.execPath, [mainJs, 'scale-search', '--base', 'width=0.25,depth=0.2,resolution=32', '--data', 'synthetic:train=2048,val=32,classes=4,size=32', '--budget', '3ep', '--batch-size', '16', '--grid-step', '0.1', '--tolerance', '0.05', '--db', db, '--dry-run'], { encoding: 'utf8' });
+  assert.equal(define.status, 0, define.stderr);
+  const worker = start(['search-worker', '--db', db, '--threads', '1', '--lease', '600']);
+  try {
+    let held: TrialRow | undefined;
+    for (let i = 0; held === undefined; i++) {
+      assert.ok(i < 600, `the worker never held a trial: ${worker.stderr()}`);
+      await sleep(100);
+      held = readTrials(db).find((row) => row.status === 'running' && row.pid === worker.child.pid);
+    }
+    await sleep(500);
+    const signalled = Date.now();
+    worker.child.kill('SIGINT');
+    assert.equal(await worker.exit, 130, worker.stderr());
+    assert.ok(Date.now() - signalled < 20_000, 'stopped after the current step');
+    assert.match(worker.stderr(), /SIGINT received; giving the trial in hand back/);
+    assert.match(worker.stderr(), new RegExp(`trial ${held.label.replace(/\./g, '\\.')}: given back to the queue`));
+    const row = readTrials(db).find((r) => r.id === held!.id)!;
+    assert.equal(row.status, 'pending', 'back in the queue although its 600 s lease had not run out');
+    assert.equal(row.worker, null);
+    assert.equal(row.attempts, 1);
+  } finally {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+  }
+});

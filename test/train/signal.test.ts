@@ -9,10 +9,13 @@ import { finished, startCli, tinyTrainArgs, writeImageFolder } from './cli-helpe
 const dir = mkdtempSync(join(tmpdir(), 'effnet-signal-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
-async function interrupt(signal: 'SIGINT' | 'SIGTERM', expectedCode: number): Promise<void> {
-  const data = join(dir, 'images');
-  if (!existsSync(data)) await writeImageFolder(data, 12);
-  const run = join(dir, `run-${signal}`);
+async function interrupt(signal: 'SIGINT' | 'SIGTERM', expectedCode: number, inMemory = false): Promise<void> {
+  let data = 'synthetic:train=2048,val=32,classes=4,size=32';
+  if (!inMemory) {
+    data = join(dir, 'images');
+    if (!existsSync(data)) await writeImageFolder(data, 12);
+  }
+  const run = join(dir, `run-${signal}${inMemory ? '-memory' : ''}`);
   const child = startCli(tinyTrainArgs(data, run, 50));
   const done = finished(child);
   // Wait for the first progress line, then interrupt.
@@ -50,4 +53,8 @@ test('SIGINT during effnet train saves a loadable checkpoint and exits 130', asy
 
 test('SIGTERM during effnet train saves a loadable checkpoint and exits 143', async () => {
   await interrupt('SIGTERM', 143);
+});
+
+test('SIGINT is heard with in-memory data and no loader threads too (nothing else would turn the event loop)', async () => {
+  await interrupt('SIGINT', 130, true);
 });

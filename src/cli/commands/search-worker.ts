@@ -4,7 +4,8 @@
  * lease renewed by heartbeats, trains them and records the results, until the search is finished. The coordinator
  * (`effnet scale-search`, `effnet nas`, ...) keeps defining trials and writes the report; any number of these
  * workers may come and go. A worker killed mid-trial loses nothing but that trial's progress: when its lease runs
- * out, another worker takes the trial over, and a late result of the killed attempt is refused.
+ * out, another worker takes the trial over, and a late result of the killed attempt is refused. Ctrl-C (or SIGTERM)
+ * gives the trial in hand back to the queue at once, after the current step, and exits 130 (143).
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
@@ -92,6 +93,16 @@ export async function run(args: string[]): Promise<number> {
     if (!values.quiet) process.stderr.write(line + '\n');
   };
   out(`joined ${search.kind} search '${search.name}' in ${store.location} as ${identity.name} (${device}, ${threads} thread(s), lease ${leaseMs / 1000} s)`);
+  // Ctrl-C / SIGTERM: give the trial in hand back to the queue after the current step and leave (a second signal
+  // leaves at once; the trial is then taken over when its lease runs out).
+  let signalled: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled !== null) process.exit(SIGNAL_EXIT[signal]);
+    signalled = signal;
+    out(`effnet search-worker: ${signal} received; giving the trial in hand back after the current step (send it again to quit at once)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const taken = await runWorker({
     db,
     search,
@@ -100,15 +111,21 @@ export async function run(args: string[]): Promise<number> {
     device,
     ...(values.data === undefined ? {} : { data: values.data }),
     ...(values['run-dir'] === undefined ? {} : { runDir: resolve(values['run-dir']) }),
+    shouldStop: () => signalled !== null,
+    shouldRelease: () => signalled !== null,
     onEvent: (m) => {
       if (m.type === 'start') out(`  trial ${m.label}: started (attempt ${m.attempt})`);
       else if (m.type === 'done') out(`  trial ${m.label}: val top-1 ${(m.valTop1 * 100).toFixed(2)}% in ${m.wallSeconds.toFixed(1)}s`);
       else if (m.type === 'failed') out(`  trial ${m.label} FAILED: ${m.error}`);
+      else if (m.type === 'released') out(`  trial ${m.label}: given back to the queue`);
       else out(`  trial ${m.label}: given up, ${m.reason}`);
     },
   });
-  out(`search '${search.name}' is finished; this worker trained ${taken} trial(s)`);
+  const code = signalled === null ? 0 : SIGNAL_EXIT[signalled];
+  out(signalled === null ? `search '${search.name}' is finished; this worker trained ${taken} trial(s)` : `stopped by ${signalled} after ${taken} trial(s)`);
   // Loader worker threads or libtorch threads must not keep a finished worker alive.
-  setImmediate(() => process.exit(0));
-  return 0;
+  setImmediate(() => process.exit(code));
+  return code;
 }
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
