@@ -37,6 +37,8 @@ interface Measured {
   stepMs: number;
   /** averageGradients per step: flattening into buckets, the allreduces, the division and the copies back. */
   allreduceMs: number;
+  /** The Trainer's per-step stop agreement: a one-value max allreduce (ranks only; 0 for the single process). */
+  agreementMs: number;
   /** One bare allreduce of a flat tensor of the gradients' size (ranks only; 0 for the single process). */
   rawAllreduceMs: number;
   gradientBytes: number;
@@ -78,7 +80,18 @@ async function measure(batch: number, threads: number, group: ProcessGroup | nul
     }
     flat.dispose();
   }
-  return { stepMs: median(steps), allreduceMs: median(reduces), rawAllreduceMs: raw.length > 0 ? median(raw) : 0, gradientBytes: model.parameters().reduce((t, p) => t + p.numel * 4, 0), imagesPerStep: batch };
+  const agreements: number[] = [];
+  if (group !== null) {
+    const flag = zeros([1]);
+    await group.barrier();
+    for (let i = 0; i < 50; i++) {
+      const started = performance.now();
+      await group.allreduce(flag, 'max');
+      agreements.push(performance.now() - started);
+    }
+    flag.dispose();
+  }
+  return { stepMs: median(steps), allreduceMs: median(reduces), agreementMs: agreements.length > 0 ? median(agreements) : 0, rawAllreduceMs: raw.length > 0 ? median(raw) : 0, gradientBytes: model.parameters().reduce((t, p) => t + p.numel * 4, 0), imagesPerStep: batch };
 }
 
 function child(args: string[], threads: number): Promise<Measured> {
@@ -138,7 +151,7 @@ if (values.role === 'single') {
     process.stdout.write(`| setup | step ms | images/s |\n|---|---|---|\n`);
     process.stdout.write(`| 1 process × ${options.threads} threads, batch ${options.batch} | ${single.stepMs.toFixed(1)} | ${singleImages.toFixed(1)} |\n`);
     process.stdout.write(`| ${options.ranks} ranks × ${perRankThreads} thread, batch ${options.batch / options.ranks} each | ${slowest.stepMs.toFixed(1)} | ${parallelImages.toFixed(1)} |\n`);
-    process.stdout.write(`\nranks/single: ${(parallelImages / singleImages).toFixed(3)}; gradient averaging of ${(slowest.gradientBytes / 1e6).toFixed(1)} MB per step: ${slowest.allreduceMs.toFixed(1)} ms (algorithm ${algorithm.toFixed(2)} GB/s, bus ${bus.toFixed(2)} GB/s on loopback); one bare allreduce of the same bytes: ${slowest.rawAllreduceMs.toFixed(1)} ms\n`);
+    process.stdout.write(`\nranks/single: ${(parallelImages / singleImages).toFixed(3)}; gradient averaging of ${(slowest.gradientBytes / 1e6).toFixed(1)} MB per step: ${slowest.allreduceMs.toFixed(1)} ms (algorithm ${algorithm.toFixed(2)} GB/s, bus ${bus.toFixed(2)} GB/s on loopback); one bare allreduce of the same bytes: ${slowest.rawAllreduceMs.toFixed(1)} ms; the per-step stop agreement (one value): ${slowest.agreementMs.toFixed(3)} ms\n`);
     process.stdout.write(`\nmodel of N hosts (per-rank compute ${computeMs.toFixed(0)} ms/step as measured, ring allreduce at the link speed, no overlap): speedup over one host\n`);
     process.stdout.write(`| hosts | ${links.map((l) => `${l} Gb/s`).join(' | ')} |\n|---|${links.map(() => '---').join('|')}|\n`);
     for (const row of model) process.stdout.write(`| ${row.hosts} | ${links.map((l) => row.speedup[`${l}Gb/s`]!.toFixed(2)).join(' | ')} |\n`);
