@@ -41,3 +41,6 @@ export function parseStrides(text: string): number[] {
   }
   return strides;
 }
+
+/** The exit code of a command stopped by a signal after it cleaned up (128 + the signal's number, as shells report). */
+export const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };

@@ -63,9 +63,13 @@ export function parseRecipe(text: string | undefined): { [key: string]: string |
  * run directories under ./runs/NAME) or an SQLite path (resolved; run directories beside it, in NAME/).
  */
 export function resolveStoreLocation(db: string | undefined, defaultPath: string, name: string): { db: string; runDir: string } {
-  if (db !== undefined && isPostgresUrl(db)) return { db, runDir: resolve('runs', name) };
-  const path = resolve(db ?? defaultPath);
-  return { db: path, runDir: join(dirname(path), name) };
+  const location = resolveStorePath(db, defaultPath);
+  return { db: location, runDir: isPostgresUrl(location) ? resolve('runs', name) : join(dirname(location), name) };
+}
+
+/** A `--db` value as the store opens it: a PostgreSQL URL as it is, an SQLite path resolved (`defaultPath` when absent). */
+export function resolveStorePath(db: string | undefined, defaultPath: string): string {
+  return db !== undefined && isPostgresUrl(db) ? db : resolve(db ?? defaultPath);
 }
 
 /** Parses `--lease S` (seconds a claim or heartbeat holds a trial) into ms, or undefined when absent. */

@@ -593,7 +593,7 @@ export class ExperimentStore {
     return this.guard('re-queueing abandoned trials', () =>
       this.db.transaction(() => {
         const running = this.db.all<RawTrial>("SELECT * FROM trials WHERE search_id = ? AND status = 'running'", [searchId]).map(toTrial);
-        const now = this.db.get<{ now: number }>(`SELECT ${this.now} AS now`)!.now;
+        const now = this.databaseTime();
         const stale = running.filter((t) => (t.machine === machine && (t.pid === null || !isAlive(t.pid))) || t.leaseUntil === null || t.leaseUntil < now);
         for (const t of stale) {
           this.db.run("UPDATE trials SET status = 'pending', worker = NULL, pid = NULL, heartbeat_at = NULL, lease_until = NULL WHERE id = ? AND status = 'running' AND attempts = ?", [t.id, t.attempts]);

@@ -12,7 +12,7 @@
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cudaDeviceCount, resolveDevice, setNumThreads } from '../torch/index.js';
+import { deviceForWorker, setNumThreads } from '../torch/index.js';
 import { openData, type ResolvedData } from '../data/spec.js';
 import { trialSettingsFromSpec } from './definitions.js';
 import { DEFAULT_LEASE_MS, ExperimentStore, isPostgresUrl, workerIdentity, type Json, type SearchRow, type TrialRow, type WorkerIdentity } from './store.js';
@@ -49,7 +49,7 @@ export interface WorkerOptions {
   data?: string;
   /** Where trial run directories go (default: the search's run directory). */
   runDir?: string;
-  /** The device to train on, resolved ('cpu', 'cuda:N'); default the CPU (see {@link workerDevice}). */
+  /** The device to train on, resolved ('cpu', 'cuda:N'); default the CPU (see deviceForWorker). */
   device?: string;
   /** Whether to stop (checked between trials and while waiting): the coordinator is gone, or a signal came. */
   shouldStop?: () => boolean;
@@ -126,16 +126,13 @@ async function trainHeldTrial(
   openDataOnce: () => Promise<ResolvedData>,
   options: { leaseMs: number; beatEvery: number; runDir: string; device: string; shouldRelease: () => boolean; emit: (message: WorkerMessage) => void },
 ): Promise<void> {
-  let lastBeat = Date.now();
   let lost = false;
   const beat = (): void => {
-    lastBeat = Date.now();
     if (!store.heartbeat(trial, identity, options.leaseMs)) lost = true;
   };
-  // Steps renew the lease; the timer covers what has no steps (opening data, measuring latency, evaluating).
-  const timer = setInterval(() => {
-    if (Date.now() - lastBeat >= options.beatEvery) beat();
-  }, options.beatEvery);
+  // The Trainer lets the event loop turn after every step and evaluation batch, so this timer renews the lease
+  // throughout: while opening data, measuring latency, training and evaluating.
+  const timer = setInterval(beat, options.beatEvery);
   timer.unref();
   const started = performance.now();
   try {
@@ -156,7 +153,6 @@ async function trainHeldTrial(
       detail: `search '${search.name}', trial ${trial.seq} (${trial.label})`,
       device: options.device,
       onStep: () => {
-        if (Date.now() - lastBeat >= options.beatEvery) beat();
         if (lost) throw new LeaseLostError(`the lease on trial ${trial.seq} (attempt ${trial.attempts}) was taken over by another worker`);
         if (options.shouldRelease()) throw new ReleaseError(`trial ${trial.seq} given back`);
       },
@@ -188,17 +184,6 @@ async function trainHeldTrial(
   }
 }
 
-/**
- * The device of worker number `index` for a `--device` value: 'auto' and 'cuda' spread the workers of a host over its
- * CUDA devices (worker i on cuda:(i mod count); several share one when there are more workers than GPUs), 'cuda:N'
- * pins them all to one, 'cpu' (and 'auto' without CUDA) is the CPU.
- */
-export function workerDevice(spec: string, index: number): string {
-  const device = resolveDevice(spec);
-  if (device === 'cpu' || /^cuda:\d+$/.test(spec.trim())) return device;
-  return `cuda:${index % cudaDeviceCount()}`;
-}
-
 /** The forked worker's entry: parses its arguments, runs {@link runWorker} and reports to the coordinator over IPC. */
 export async function workerMain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -225,7 +210,7 @@ export async function workerMain(argv: string[]): Promise<number> {
     search,
     identity: workerIdentity(values.tag ?? 0),
     leaseMs,
-    device: workerDevice(values.device ?? 'auto', Number(values.tag ?? 0) || 0),
+    device: deviceForWorker(values.device ?? 'auto', Number(values.tag ?? 0) || 0),
     shouldStop: () => orphaned,
     onEvent: (message) => {
       if (process.send) process.send(message);

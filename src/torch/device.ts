@@ -49,6 +49,17 @@ export function resolveDevice(spec: string = 'auto', count: () => number = cudaD
   return `cuda:${index}`;
 }
 
+/**
+ * The device of worker (or rank) number `index` of a host for a `--device` value: without a device index ('auto',
+ * 'cuda'), workers spread over the host's CUDA devices round-robin (worker i on cuda:(i mod count), several sharing
+ * one when there are more workers than GPUs); 'cuda:N' pins them all to N; the CPU stays the CPU.
+ */
+export function deviceForWorker(spec: string, index: number, count: () => number = cudaDeviceCount): Device {
+  const device = resolveDevice(spec, count);
+  if (!isCuda(device) || /:\d+$/.test(spec.trim())) return device;
+  return `cuda:${index % count()}`;
+}
+
 /** Whether a device string names a CUDA device. */
 export function isCuda(device: string): boolean {
   return device.startsWith('cuda');

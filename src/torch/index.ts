@@ -11,5 +11,5 @@ export * from './ops/shape.js';
 export * from './ops/nn.js';
 export * from './ops/inplace.js';
 export { ProcessGroup, type ProcessGroupOptions, type ReduceOperation } from './process-group.js';
-export { type Device, DeviceError, cudaDeviceCount, cudaAvailable, resolveDevice, isCuda, setBackendFlags, backendFlags, type BackendFlags } from './device.js';
+export { type Device, DeviceError, cudaDeviceCount, cudaAvailable, resolveDevice, deviceForWorker, isCuda, setBackendFlags, backendFlags, type BackendFlags } from './device.js';
 export { autocast, autocastState, type AutocastDevice, type AutocastDType, type AutocastOptions } from './autocast.js';

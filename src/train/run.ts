@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describeCard, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard, type CardRequest } from '../card/resolve.js';
 import { saveModel } from '../io/weights.js';
-import { ProcessGroup, backendFlags, cudaDeviceCount, isCuda, resolveDevice, setBackendFlags, setNumThreads, type Device } from '../torch/index.js';
+import { ProcessGroup, backendFlags, deviceForWorker, isCuda, resolveDevice, setBackendFlags, setNumThreads } from '../torch/index.js';
 import type { DistributedBatchNormMode, WorkerEnvironment } from '../dist/index.js';
 import { UserError } from '../errors.js';
 import type { JsonValue } from './checkpoint.js';
@@ -195,13 +195,6 @@ export function formatEpochLine(metrics: EpochMetrics, epochs: number, seconds: 
   return parts.join(' | ');
 }
 
-/** The device of a run: `spec` resolved, and on CUDA a data-parallel rank's own GPU (LOCAL_RANK, as torchrun users expect). */
-function trainingDevice(spec: string, worker: WorkerEnvironment | null): Device {
-  const device = resolveDevice(spec);
-  if (!isCuda(device) || worker === null || spec.includes(':')) return device;
-  return resolveDevice(`cuda:${worker.localRank % cudaDeviceCount()}`);
-}
-
 /** Runs (or resumes) a training run; see the module comment. */
 export async function runTraining(options: TrainRunOptions): Promise<TrainRunResult> {
   const started = performance.now();
@@ -227,7 +220,8 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   const data: ResolvedData = await openData(options.data, { valSplit, splitSeed: SPLIT_SEED });
   const card = resolveRunCard(options.model, data.classes, pretrained);
   if (options.threads !== undefined) setNumThreads(options.threads);
-  const device = trainingDevice(options.device ?? 'auto', worker);
+  // On CUDA a data-parallel rank takes its own GPU (LOCAL_RANK), as torchrun users expect.
+  const device = worker === null ? resolveDevice(options.device ?? 'auto') : deviceForWorker(options.device ?? 'auto', worker.localRank);
   if (options.amp === 'fp16' && !isCuda(device)) {
     throw new RunOptionsError(`--amp fp16 needs a CUDA device (libtorch's CPU autocast runs bfloat16 only; the run's device is ${device}); use --amp bf16 on the CPU`);
   }

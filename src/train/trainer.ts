@@ -20,6 +20,7 @@ import {
   noGrad,
   tensor,
   tidy,
+  type AutocastOptions,
   type ProcessGroup,
   type Tensor,
 } from '../torch/index.js';
@@ -313,6 +314,7 @@ export class Trainer {
   readonly device: string;
   /** The float16 loss scaler, or null (float32 or bfloat16 training). */
   readonly gradScaler: GradScaler | null;
+  private readonly autocastOptions: AutocastOptions;
 
   /** Builds optimizer, schedule and EMA from the recipe; checks the options. */
   constructor(options: TrainerOptions) {
@@ -327,6 +329,8 @@ export class Trainer {
       throw new Error(`Trainer: amp must be 'bf16', 'fp16' or null, got '${String(options.amp)}'`);
     }
     this.gradScaler = options.amp === 'fp16' ? new GradScaler() : null;
+    const amp = options.amp ?? null;
+    this.autocastOptions = { device: isCuda(this.device) ? 'cuda' : 'cpu', dtype: amp === 'fp16' ? 'float16' : 'bfloat16', enabled: amp !== null };
     if (options.channelsLast ?? false) toChannelsLast(this.model);
     this.group = options.distributed?.group ?? null;
     if (this.group !== null) {
@@ -487,11 +491,9 @@ export class Trainer {
   private async trainStep(batch: Batch, smoothing: number, channelsLast: boolean): Promise<{ loss: number; correct: number; stepped: boolean }> {
     manualSeed(deriveSeed(this.state.rng.seed, TORCH_SEED_TAG, this.state.step));
     const lr = this.schedule(this.state.step);
-    const amp = this.options.amp ?? null;
     const result = tidy(() => {
       const { images, labels } = batchTensors(batch, channelsLast, this.device);
-      const autocastOptions = { device: isCuda(this.device) ? ('cuda' as const) : ('cpu' as const), dtype: amp === 'fp16' ? ('float16' as const) : ('bfloat16' as const), enabled: amp !== null };
-      const { logits, loss } = autocast(autocastOptions, () => {
+      const { logits, loss } = autocast(this.autocastOptions, () => {
         const out = this.model.forward(images);
         return { logits: out, loss: crossEntropy(out, labels, { labelSmoothing: smoothing }) };
       });

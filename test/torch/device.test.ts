@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DeviceError, cudaAvailable, cudaDeviceCount, resolveDevice, backendFlags, setBackendFlags, rand, zeros, tensor, tidy, noGrad } from '../../src/torch/index.js';
+import { DeviceError, cudaAvailable, cudaDeviceCount, deviceForWorker, resolveDevice, backendFlags, setBackendFlags, rand, zeros, tensor, tidy, noGrad } from '../../src/torch/index.js';
 import { createEfficientNet, customConfig } from '../../src/efficientnet/index.js';
 import { SGD } from '../../src/optim/index.js';
 import { crossEntropy, randn } from '../../src/torch/index.js';
@@ -45,6 +45,11 @@ test('--device values: auto is the CPU without CUDA, cuda asked for is a DeviceE
   assert.equal(resolveDevice('cuda', () => 2), 'cuda:0');
   assert.equal(resolveDevice('cuda:1', () => 2), 'cuda:1');
   assert.throws(() => resolveDevice('cuda:2', () => 2), /there are 2 CUDA devices \(cuda:0\.\.cuda:1\)/);
+  // Workers of a host: round-robin over the GPUs unless an index pins them; the CPU without CUDA.
+  assert.deepEqual([0, 1, 2].map((i) => deviceForWorker('auto', i, () => 2)), ['cuda:0', 'cuda:1', 'cuda:0']);
+  assert.deepEqual([0, 1].map((i) => deviceForWorker('cuda:1', i, () => 2)), ['cuda:1', 'cuda:1']);
+  assert.equal(deviceForWorker('auto', 3, () => 0), 'cpu');
+  assert.equal(deviceForWorker('cpu', 1, () => 2), 'cpu');
 });
 
 test('tensors on a device: created there, CUDA refused with an error (not a crash), backend switches settable', () => {

@@ -4,13 +4,12 @@
  * an SVG chart of validation accuracy against MACs (the paper's Figure 8). Resumes from the SQLite store.
  */
 import { parseArgs } from 'node:util';
-import { UsageError, parseFactors, parseNumberFlag } from '../../search/cli-options.js';
+import { UsageError, parseFactors, parseNumberFlag, resolveStorePath } from '../../search/cli-options.js';
 import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../../search/command.js';
 import { scalingStudyDefinition, type ExtraCompoundSeries } from '../../search/definitions.js';
 import { PAPER_COEFFICIENTS } from '../../search/match.js';
 import { bestGroup } from '../../search/report.js';
-import { ExperimentStore, isPostgresUrl } from '../../search/store.js';
-import { resolve } from 'node:path';
+import { ExperimentStore } from '../../search/store.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'depth / width / resolution / compound scaling at equal MACs, trained and charted (Figure 8)';
@@ -48,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
   };
   if (values['from-search'] !== undefined) {
     if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
-    const store = ExperimentStore.open(values.db !== undefined && isPostgresUrl(values.db) ? values.db : resolve(values.db ?? 'runs/scale.sqlite'));
+    const store = ExperimentStore.open(resolveStorePath(values.db, 'runs/scale.sqlite'));
     try {
       const search = store.findSearch(values['from-search']);
       if (search === null || search.kind !== 'grid') throw new UsageError(`--from-search: no grid search named '${values['from-search']}' in ${store.location}`);

@@ -10,11 +10,12 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError, parseIntegerFlag, parseLeaseFlag } from '../../search/cli-options.js';
-import { DEFAULT_LEASE_MS, ExperimentStore, isPostgresUrl, workerIdentity, type SearchRow } from '../../search/store.js';
-import { runWorker, searchFinished, workerDevice } from '../../search/worker.js';
-import { setNumThreads } from '../../torch/index.js';
+import { UsageError, parseIntegerFlag, parseLeaseFlag, resolveStorePath } from '../../search/cli-options.js';
+import { DEFAULT_LEASE_MS, ExperimentStore, workerIdentity, type SearchRow } from '../../search/store.js';
+import { runWorker, searchFinished } from '../../search/worker.js';
+import { deviceForWorker, setNumThreads } from '../../torch/index.js';
 import { resolveData } from '../../data/spec.js';
+import { SIGNAL_EXIT } from '../options.js';
 
 /** One line for `effnet --help`. */
 export const summary = "join a running search's workers from any host (PostgreSQL store): claim, train and record trials";
@@ -69,7 +70,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (values.db === undefined) throw new UsageError('--db is required: the PostgreSQL URL (or SQLite path) the search was started with');
-  const db = isPostgresUrl(values.db) ? values.db : resolve(values.db);
+  const db = resolveStorePath(values.db, values.db);
   const threads = parseIntegerFlag('threads', values.threads) ?? availableParallelism();
   const leaseMs = parseLeaseFlag(values.lease) ?? DEFAULT_LEASE_MS;
   const store = ExperimentStore.open(db);
@@ -88,7 +89,7 @@ export async function run(args: string[]): Promise<number> {
   }
   setNumThreads(threads);
   const identity = workerIdentity(values.tag ?? 0);
-  const device = workerDevice(values.device ?? 'auto', Number(values.tag ?? 0) || 0);
+  const device = deviceForWorker(values.device ?? 'auto', Number(values.tag ?? 0) || 0);
   const out = (line: string): void => {
     if (!values.quiet) process.stderr.write(line + '\n');
   };
@@ -97,7 +98,7 @@ export async function run(args: string[]): Promise<number> {
   // leaves at once; the trial is then taken over when its lease runs out).
   let signalled: NodeJS.Signals | null = null;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (signalled !== null) process.exit(SIGNAL_EXIT[signal]);
+    if (signalled !== null) process.exit(SIGNAL_EXIT[signal] ?? 1);
     signalled = signal;
     out(`effnet search-worker: ${signal} received; giving the trial in hand back after the current step (send it again to quit at once)`);
   };
@@ -121,11 +122,9 @@ export async function run(args: string[]): Promise<number> {
       else out(`  trial ${m.label}: given up, ${m.reason}`);
     },
   });
-  const code = signalled === null ? 0 : SIGNAL_EXIT[signalled];
+  const code = signalled === null ? 0 : (SIGNAL_EXIT[signalled] ?? 1);
   out(signalled === null ? `search '${search.name}' is finished; this worker trained ${taken} trial(s)` : `stopped by ${signalled} after ${taken} trial(s)`);
   // Loader worker threads or libtorch threads must not keep a finished worker alive.
   setImmediate(() => process.exit(code));
   return code;
 }
-
-const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };

@@ -12,7 +12,7 @@ import { parseFreeze, runTraining, writeSplitForSpec, type ModelRequest, type Tr
 import { readModelCard } from '../../train/model-file.js';
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
-import { choiceFlag, intFlag, numberFlag, parseStrides, UsageError } from '../options.js';
+import { choiceFlag, intFlag, numberFlag, parseStrides, SIGNAL_EXIT, UsageError } from '../options.js';
 import { distributedRunOptionsFrom, isLaunch, launchTraining, workerFlags } from './train-launch.js';
 
 /** One line for `effnet --help`. */
@@ -250,7 +250,6 @@ function writeSplit(values: Values): number {
   return 0;
 }
 
-const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /** Runs the command; returns the exit code (0 done, 130/143 interrupted with a checkpoint); user errors are thrown (exit 2 from main). */
 export async function run(args: string[]): Promise<number> {
