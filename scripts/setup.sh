@@ -13,6 +13,8 @@ dpkg -s libjpeg62-turbo-dev >/dev/null 2>&1 || need+=(libjpeg62-turbo-dev)
 dpkg -s python3-torchvision >/dev/null 2>&1 || need+=(python3-torchvision)
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || need+=(dataset-fashion-mnist)
 dpkg -s chromium >/dev/null 2>&1 || need+=(chromium)
+# The hostile-input tests measure each command's peak memory with /usr/bin/time (test/hostile/harness.ts).
+dpkg -s time >/dev/null 2>&1 || need+=(time)
 # The experiment store's many-host backend: the tests start a throwaway server of their own (scripts/postgres-test-server.sh).
 dpkg -s postgresql >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

@@ -4,9 +4,15 @@
  * metadata: the same code Node runs), and the model at /model.onnx. It listens on 127.0.0.1 only, serves files
  * from those three folders only, and sends the cross-origin-isolation headers that let onnxruntime-web use
  * threads (SharedArrayBuffer).
+ *
+ * Any web page the user visits can send requests to it, so every request is treated as hostile: a path that does
+ * not decode is a 400 (never an exception), a Host header other than the server's own address is refused (a
+ * DNS-rebinding page would otherwise read /model.onnx as same-origin), and files are streamed with back-pressure,
+ * so stalled clients hold a few kilobytes each instead of a copy of the file.
  */
-import { createServer, type Server } from 'node:http';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { pipeline } from 'node:stream';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -61,6 +67,23 @@ function resolveFile(urlPath: string): string | null {
   return null;
 }
 
+/** The request's path, percent-decoded, or null when it does not decode (`/%`, `/%E0%A4%A`). */
+function requestPath(request: IncomingMessage): string | null {
+  try {
+    return decodeURIComponent(new URL(request.url ?? '/', 'http://127.0.0.1').pathname);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether the Host header names this server (127.0.0.1 or localhost at its port). A page on another name that
+ * resolves to 127.0.0.1 (DNS rebinding) sends its own name and is refused.
+ */
+export function isOwnHost(host: string | undefined, port: number): boolean {
+  return host === `127.0.0.1:${port}` || host === `localhost:${port}`;
+}
+
 /**
  * Starts the demo server.
  * @throws when onnxruntime-web is missing or the port is taken
@@ -76,9 +99,17 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       'Cross-Origin-Embedder-Policy': 'require-corp',
       'Cache-Control': 'no-store',
     };
-    const path = decodeURIComponent(new URL(request.url ?? '/', 'http://127.0.0.1').pathname);
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { ...headers, 'Content-Type': 'text/plain' }).end('only GET and HEAD\n');
+      return;
+    }
+    if (!isOwnHost(request.headers.host, listening)) {
+      response.writeHead(421, { ...headers, 'Content-Type': 'text/plain' }).end(`this server answers requests for http://127.0.0.1:${listening}/ only\n`);
+      return;
+    }
+    const path = requestPath(request);
+    if (path === null) {
+      response.writeHead(400, { ...headers, 'Content-Type': 'text/plain' }).end('bad request: the path is not valid percent-encoding\n');
       return;
     }
     if (path === '/model.onnx') {
@@ -91,13 +122,19 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
     }
     const file = resolveFile(path);
     if (file === null) {
-      response.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${path}\n`);
+      response.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${JSON.stringify(path)}\n`);
       return;
     }
-    const body = readFileSync(file);
-    response.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': String(body.length) });
-    response.end(request.method === 'HEAD' ? undefined : body);
+    const size = statSync(file).size;
+    response.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Content-Length': String(size) });
+    if (request.method === 'HEAD') {
+      response.end();
+      return;
+    }
+    // Streamed: a client that stops reading holds one chunk, not the file (the 28 MB wasm, many times over).
+    pipeline(createReadStream(file), response, () => undefined);
   });
+  let listening = options.port ?? 8080;
   const port = options.port ?? 8080;
   await new Promise<void>((resolvePromise, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
@@ -107,6 +144,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   });
   const address = server.address();
   const actual = typeof address === 'object' && address !== null ? address.port : port;
+  listening = actual;
   return {
     url: `http://127.0.0.1:${actual}/`,
     port: actual,
