@@ -3,6 +3,8 @@
  * (`createEfficientNet`) with a card. The only place where a card's architecture turns into model options.
  */
 import { createEfficientNet, type EfficientNet } from '../efficientnet/model.js';
+import { profileNetwork } from '../efficientnet/profile.js';
+import { networkSpec } from '../efficientnet/variants.js';
 import { MODEL_CARD_VERSION, ModelCardError, parseModelCard, type CardOrigin, type ModelCard } from './model-card.js';
 import { architectureOf, configOfCard, evalCardFor, stagesOfCard, type EvalOverrides } from './resolve.js';
 
@@ -64,5 +66,37 @@ export function modelCardMismatch(model: EfficientNet, card: ModelCard): string[
     if (JSON.stringify(own[key]) !== JSON.stringify(a[key])) out.push(`architecture.${key} (model ${JSON.stringify(own[key])}, card ${JSON.stringify(a[key])})`);
   }
   if (model.options.numClasses !== card.classes.count) out.push(`classes.count (model ${model.options.numClasses}, card ${card.classes.count})`);
+  return out;
+}
+
+/** State-dict entries that are buffers, not parameters (the profiler counts parameters). */
+const BUFFER_KEY = /\.(running_mean|running_var|num_batches_tracked)$/;
+
+/**
+ * How a file's tensors (name → shape) disagree with the network its card describes, from the card alone: the
+ * stem's input channels, the classifier's outputs and the total parameter count of the analytic profile. Empty
+ * when they agree. Readers call it before building the model, so a card that does not describe its weights (forged,
+ * or edited by hand) is refused before anything of the card's size is allocated.
+ */
+export function cardWeightsMismatch(card: ModelCard, shapes: ReadonlyMap<string, readonly number[]>): string[] {
+  const a = card.architecture;
+  const out: string[] = [];
+  const spec = networkSpec(configOfCard(card), stagesOfCard(card));
+  const classifier = shapes.get('classifier.1.weight');
+  if (classifier === undefined) {
+    out.push("the file has no classifier ('classifier.1.weight')");
+  } else if (classifier.length !== 2 || classifier[0] !== card.classes.count || classifier[1] !== spec.headChannels) {
+    out.push(`the classifier is [${classifier.join(', ')}] but the card says ${card.classes.count} classes from ${spec.headChannels} features`);
+  }
+  const stem = shapes.get('features.0.0.weight');
+  if (stem === undefined) {
+    out.push("the file has no stem convolution ('features.0.0.weight')");
+  } else if (stem[0] !== spec.stemChannels || stem[1] !== a.inChannels) {
+    out.push(`the stem convolution is [${stem.join(', ')}] but the card says ${spec.stemChannels} channels from ${a.inChannels} input channels`);
+  }
+  const expected = profileNetwork(spec, { imageSize: a.resolution, numClasses: card.classes.count, inputChannels: a.inChannels, padding: a.padding }).params;
+  let held = 0;
+  for (const [name, shape] of shapes) if (!BUFFER_KEY.test(name)) held += shape.reduce((product, d) => product * d, 1);
+  if (held !== expected) out.push(`the file holds ${held.toLocaleString('en-US')} parameters but the card's network has ${expected.toLocaleString('en-US')}`);
   return out;
 }

@@ -10,6 +10,7 @@ import { EFFICIENTNET_B0_BLOCK_STRINGS, decodeArchitecture, encodeArchitecture, 
 import { customConfig, getVariant, type EfficientNetConfig } from '../efficientnet/variants.js';
 import { UserError } from '../errors.js';
 import { smallImageStages } from './small-images.js';
+import { describeSizeProblem, networkSizeProblem } from './model-card.js';
 
 /** The JSON shape of a scaled configuration. */
 export interface ScaledConfigJson {
@@ -63,8 +64,12 @@ export function validateScaledConfig(value: unknown, where: string): ScaledConfi
       resolution: record.resolution as number,
       ...(record.dropout === undefined ? {} : { dropout: record.dropout as number }),
     });
-    if (stages !== undefined) decodeArchitecture(stages);
+    const decoded = decodeArchitecture(stages ?? EFFICIENTNET_B0_BLOCK_STRINGS);
+    // Bounded before anything is built or profiled block by block (the class count is the model's: 1 here).
+    const tooBig = networkSizeProblem(decoded, config.width, config.depth, config.resolution, 1);
+    if (tooBig !== null) throw new ConfigFileError(`${where} describes ${describeSizeProblem(tooBig)}`);
   } catch (error) {
+    if (error instanceof ConfigFileError) throw error;
     throw new ConfigFileError(`${where}: ${error instanceof Error ? error.message : String(error)}`);
   }
   return { width: config.width, depth: config.depth, resolution: config.resolution, dropout: config.dropout, ...(stages === undefined ? {} : { stages }) };

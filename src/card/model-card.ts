@@ -11,9 +11,12 @@
  * This module is pure data and validation (no engine, no file system): the browser page parses cards with it.
  * Cards are built by the resolver (resolve.ts), never assembled by hand elsewhere.
  */
-import { BlockSpecError, decodeArchitecture } from '../efficientnet/block-spec.js';
+import { BlockSpecError, decodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
+import { profileNetwork } from '../efficientnet/profile.js';
+import { roundRepeats, scaleNetwork } from '../efficientnet/scaling.js';
 import { evalResizeSize, type EvalTransformSpec } from '../data/transforms/pipeline.js';
 import { UserError } from '../errors.js';
+import { limit, limitVariable, type LimitName } from '../limits.js';
 
 /** The card layout version this code writes; readers accept 1..this. */
 export const MODEL_CARD_VERSION = 1;
@@ -154,12 +157,50 @@ class Checker {
     return value as T;
   }
 
-  triple(value: unknown, path: string, positive: boolean): [number, number, number] {
-    if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && Number.isFinite(v) && (!positive || v > 0))) {
-      this.fail(`field '${path}' must be a list of 3 ${positive ? 'positive ' : ''}numbers (R, G, B), got ${JSON.stringify(value)}`);
+  triple(value: unknown, path: string, low: number, high: number): [number, number, number] {
+    if (!Array.isArray(value) || value.length !== 3 || !value.every((v) => typeof v === 'number' && Number.isFinite(v) && v >= low && v <= high)) {
+      this.fail(`field '${path}' must be a list of 3 numbers (R, G, B) in [${low}, ${high}], got ${JSON.stringify(value)}`);
     }
     return [value[0], value[1], value[2]] as [number, number, number];
   }
+
+  /** Refuses a value over one of effnet's input bounds (src/limits.ts), naming the bound and how to raise it. */
+  bounded(name: LimitName, value: number, what: string): void {
+    if (value > limit(name)) this.fail(`says ${describeSizeProblem({ limit: name, what, value })}`);
+  }
+}
+
+/** Where a network's size is over one of effnet's bounds: the bound's name and the sentence saying so. */
+export interface NetworkSizeProblem {
+  /** The bound (src/limits.ts). */
+  limit: LimitName;
+  /** What is over it, with # where the value goes: 'a network of # parameters'. */
+  what: string;
+  /** The value. */
+  value: number;
+}
+
+/**
+ * The size of a network computed from its description alone (no model is built), against effnet's bounds: width
+ * and depth multipliers, blocks after depth scaling, then parameters by the analytic profiler. A forged card or
+ * configuration (width 50, `r1000000`, a million classes) is refused with this before anything allocates.
+ * @returns the first bound it is over, or null
+ */
+export function networkSizeProblem(stages: readonly StageArgs[], width: number, depth: number, resolution: number, classes: number, inChannels = 3, padding: 'symmetric' | 'same' = 'symmetric'): NetworkSizeProblem | null {
+  if (width > limit('scaleMultiplier')) return { limit: 'scaleMultiplier', what: 'a width multiplier of #', value: width };
+  if (depth > limit('scaleMultiplier')) return { limit: 'scaleMultiplier', what: 'a depth multiplier of #', value: depth };
+  if (resolution > limit('imageSide')) return { limit: 'imageSide', what: 'a resolution of # pixels', value: resolution };
+  const blocks = stages.reduce((sum, stage) => sum + roundRepeats(stage.repeats, depth), 0);
+  if (blocks > limit('modelBlocks')) return { limit: 'modelBlocks', what: 'a network of # blocks (after depth scaling)', value: blocks };
+  const params = profileNetwork(scaleNetwork(stages, { width, depth }), { imageSize: resolution, numClasses: classes, inputChannels: inChannels, padding }).params;
+  if (params > limit('modelParameters')) return { limit: 'modelParameters', what: 'a network of # parameters', value: params };
+  return null;
+}
+
+/** The sentence of a {@link NetworkSizeProblem}, with how to raise the bound. */
+export function describeSizeProblem(problem: NetworkSizeProblem): string {
+  const bound = limit(problem.limit);
+  return `${problem.what.replace('#', problem.value.toLocaleString('en-US'))}, over effnet's limit of ${bound.toLocaleString('en-US')}; a description like this is forged or mistaken (if it is trusted, raise the limit with ${limitVariable(problem.limit)}=N, docs/security.md)`;
 }
 
 /** The total stride of the stem (2) and the stages' first-block strides. */
@@ -217,24 +258,35 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
     stochasticDepth: c.number(a.stochasticDepth, 'architecture.stochasticDepth', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     inChannels: c.integer(a.inChannels, 'architecture.inChannels', 1),
   };
+  c.bounded('inChannels', architecture.inChannels, '# input channels');
   const k = c.record(top.classes, 'classes', ['count', 'names']);
   const count = c.integer(k.count, 'classes.count', 1);
+  c.bounded('classes', count, 'a class count of #');
   let names: string[] | null = null;
   if (k.names !== null) {
-    if (!Array.isArray(k.names) || !k.names.every((n) => typeof n === 'string') || k.names.length !== count) {
-      c.fail(`field 'classes.names' must be null or a list of ${count} strings (one per output), got ${JSON.stringify(k.names)}`);
+    if (!Array.isArray(k.names) || k.names.length !== count || !k.names.every((n) => typeof n === 'string')) {
+      c.fail(`field 'classes.names' must be null or a list of ${count} strings (one per output), got ${Array.isArray(k.names) ? `a list of ${k.names.length}` : JSON.stringify(k.names)}`);
     }
+    const longest = Math.max(0, ...(k.names as string[]).map((n) => n.length));
+    c.bounded('classNameChars', longest, 'a class name of # characters');
     names = [...(k.names as string[])];
   }
+  const tooBig = networkSizeProblem(decoded, architecture.width, architecture.depth, resolution, count, architecture.inChannels, architecture.padding);
+  if (tooBig !== null) c.fail(`says ${describeSizeProblem(tooBig)}`);
   const e = c.record(top.eval, 'eval', ['size', 'cropPct', 'interpolation', 'mean', 'std', 'grayscale', 'alpha']);
   const size = c.integer(e.size, 'eval.size', 1);
   if (size < totalStride) c.fail(`says eval size ${size}, smaller than the network's total stride ${totalStride}`);
+  c.bounded('imageSide', size, 'an eval size of # pixels');
+  const cropPct = c.number(e.cropPct, 'eval.cropPct', (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+  c.bounded('imageSide', evalResizeSize(size, cropPct), `an eval resize to # pixels (eval size ${size} / cropPct ${cropPct})`);
   const evalCard: EvalTransformCard = {
     size,
-    cropPct: c.number(e.cropPct, 'eval.cropPct', (v) => v > 0 && v <= 1, 'a number in (0, 1]'),
+    cropPct,
     interpolation: c.choice(e.interpolation, 'eval.interpolation', ['bicubic', 'bilinear'] as const),
-    mean: c.triple(e.mean, 'eval.mean', false),
-    std: c.triple(e.std, 'eval.std', true),
+    // Pixels are normalised on the 0..1 scale: a mean outside ±1000 or a std outside [0.001, 1000] only makes
+    // overflowing or meaningless inputs (std 1e-300 made every score NaN).
+    mean: c.triple(e.mean, 'eval.mean', -1000, 1000),
+    std: c.triple(e.std, 'eval.std', 0.001, 1000),
     grayscale: c.choice(e.grayscale, 'eval.grayscale', ['replicate'] as const),
     alpha: c.choice(e.alpha, 'eval.alpha', ['drop'] as const),
   };

@@ -4,7 +4,8 @@
  * is created once and reused (warm) for every call; inputs are batched up to `maxBatch`.
  */
 import type { RgbImage } from '../data/image.js';
-import { modelInfoFromMetadata, readOnnxMetadata, type ModelInfo } from './model-info.js';
+import { ModelCardError } from '../card/model-card.js';
+import { cardGraphMismatch, modelInfoFromMetadata, readOnnxIoShapes, readOnnxMetadata, type ModelInfo } from './model-info.js';
 import { Preprocessor } from './preprocess.js';
 import { topK, type Prediction } from './topk.js';
 
@@ -80,6 +81,10 @@ export class ImageClassifier {
     const maxBatch = options.maxBatch ?? 32;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`ImageClassifier: maxBatch must be a positive integer, got ${maxBatch}`);
     const info = modelInfoFromMetadata(readOnnxMetadata(model, source), source);
+    const mismatch = cardGraphMismatch(info.card, readOnnxIoShapes(model, source));
+    if (mismatch.length > 0) {
+      throw new ModelCardError(`${source}: the model card does not describe the graph (${mismatch.join('; ')}); the file was edited or forged: re-export it with \`effnet export\``);
+    }
     let session: OrtSessionLike;
     try {
       session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', ...(options.sessionOptions ?? {}) });
@@ -107,7 +112,11 @@ export class ImageClassifier {
       const feed = new this.ort.Tensor('float32', chunk, [n, 3, size, size]);
       const result = await this.session.run({ [this.inputName]: feed });
       const logits = result[this.outputName]!;
-      out.set(logits.data as Float32Array, start * classes);
+      const data = logits.data as Float32Array;
+      if (data.length !== n * classes) {
+        throw new Error(`ImageClassifier.logits: the model returned ${data.length} scores for ${n} images of ${classes} classes; the model and its card disagree`);
+      }
+      out.set(data, start * classes);
       logits.dispose?.();
       feed.dispose?.();
     }
@@ -130,6 +139,10 @@ export class ImageClassifier {
     const classes = this.info.numClasses;
     if (logits.length !== images.length * classes) {
       throw new Error(`ImageClassifier.classifyLogits: ${images.length} images need ${images.length * classes} logits, got ${logits.length}`);
+    }
+    const bad = logits.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) {
+      throw new ModelCardError(`the model produced a non-finite score (${logits[bad]}) for image ${Math.floor(bad / classes) + 1}; its weights or its card's normalisation (mean ${JSON.stringify(this.info.mean)}, std ${JSON.stringify(this.info.std)}) are broken`);
     }
     return images.map((image, i) => ({
       top: topK(logits, this.info.classNames, k, i * classes),

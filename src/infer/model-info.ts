@@ -50,16 +50,22 @@ function readVarint(bytes: Uint8Array, at: number): [number, number] {
   }
 }
 
-/** Calls `visit(field, start, end)` for each length-delimited field of a message; skips the other wire types. */
-function walkMessage(bytes: Uint8Array, start: number, end: number, visit: (field: number, from: number, to: number) => void): void {
+/**
+ * Calls `visit(field, start, end)` for each length-delimited field of a message and `varint(field, value)` for
+ * each varint field; skips the other wire types.
+ */
+function walkMessage(bytes: Uint8Array, start: number, end: number, visit: (field: number, from: number, to: number) => void, varint?: (field: number, value: number) => void): void {
   let pos = start;
   while (pos < end) {
     const [key, afterKey] = readVarint(bytes, pos);
     const field = Math.floor(key / 8);
     const wire = key % 8;
     pos = afterKey;
-    if (wire === 0) pos = readVarint(bytes, pos)[1];
-    else if (wire === 1) pos += 8;
+    if (wire === 0) {
+      const [value, after] = readVarint(bytes, pos);
+      varint?.(field, value);
+      pos = after;
+    } else if (wire === 1) pos += 8;
     else if (wire === 5) pos += 4;
     else if (wire === 2) {
       const [length, afterLength] = readVarint(bytes, pos);
@@ -99,6 +105,85 @@ export function readOnnxMetadata(bytes: Uint8Array, source = '<model>'): Map<str
     );
   }
   return props;
+}
+
+const MODEL_GRAPH = 7; // ModelProto.graph
+const GRAPH_INPUT = 11; // GraphProto.input
+const GRAPH_OUTPUT = 12; // GraphProto.output
+const VALUE_TYPE = 2; // ValueInfoProto.type
+const TYPE_TENSOR = 1; // TypeProto.tensor_type
+const TENSOR_SHAPE = 2; // TypeProto.Tensor.shape
+const SHAPE_DIM = 1; // TensorShapeProto.dim
+const DIM_VALUE = 1; // Dimension.dim_value (a symbolic dim_param leaves it null)
+
+/** The declared shapes of a graph's first input and first output: one entry per axis, null for a symbolic one. */
+export interface OnnxIoShapes {
+  input: (number | null)[] | null;
+  output: (number | null)[] | null;
+}
+
+/**
+ * The shapes a serialised ONNX model declares for its first graph input and first graph output (a protobuf walk
+ * like {@link readOnnxMetadata}: the weights are skipped, not decoded). An axis is null when it is symbolic (the
+ * batch).
+ * @throws ModelCardError when the bytes are not a well-formed protobuf message
+ */
+export function readOnnxIoShapes(bytes: Uint8Array, source = '<model>'): OnnxIoShapes {
+  const shapes: OnnxIoShapes = { input: null, output: null };
+  const shapeOf = (from: number, to: number): (number | null)[] | null => {
+    let dims: (number | null)[] | null = null;
+    walkMessage(bytes, from, to, (field, a, b) => {
+      if (field !== VALUE_TYPE) return;
+      walkMessage(bytes, a, b, (typeField, c, d) => {
+        if (typeField !== TYPE_TENSOR) return;
+        walkMessage(bytes, c, d, (tensorField, e, f) => {
+          if (tensorField !== TENSOR_SHAPE) return;
+          dims = [];
+          walkMessage(bytes, e, f, (shapeField, g, h) => {
+            if (shapeField !== SHAPE_DIM) return;
+            let value: number | null = null;
+            walkMessage(bytes, g, h, () => undefined, (dimField, v) => {
+              if (dimField === DIM_VALUE) value = v;
+            });
+            dims!.push(value);
+          });
+        });
+      });
+    });
+    return dims;
+  };
+  try {
+    walkMessage(bytes, 0, bytes.length, (field, from, to) => {
+      if (field !== MODEL_GRAPH) return;
+      walkMessage(bytes, from, to, (graphField, a, b) => {
+        if (graphField === GRAPH_INPUT && shapes.input === null) shapes.input = shapeOf(a, b);
+        else if (graphField === GRAPH_OUTPUT && shapes.output === null) shapes.output = shapeOf(a, b);
+      });
+    });
+  } catch (error) {
+    throw new ModelCardError(`${source} is not a readable ONNX model (${(error as Error).message}); expected a file written by \`effnet export\``);
+  }
+  return shapes;
+}
+
+/**
+ * How a card disagrees with the graph it came with: the input must be [batch, 3, size, size] at the card's eval
+ * size and the output [batch, classes]. Empty when they agree. A card edited by hand (10 classes on a 4-output
+ * model) would otherwise print classes that do not exist and read one image's scores as another's.
+ */
+export function cardGraphMismatch(card: ModelCard, shapes: OnnxIoShapes): string[] {
+  const out: string[] = [];
+  const show = (dims: (number | null)[] | null): string => (dims === null ? 'undeclared' : `[${dims.map((d) => (d === null ? 'N' : String(d))).join(', ')}]`);
+  const size = card.eval.size;
+  const input = shapes.input;
+  if (input === null || input.length !== 4 || input[1] !== 3 || input[2] !== size || input[3] !== size) {
+    out.push(`the graph's input is ${show(input)} but the card says [N, 3, ${size}, ${size}]`);
+  }
+  const output = shapes.output;
+  if (output === null || output.length !== 2 || output[1] !== card.classes.count) {
+    out.push(`the graph's output is ${show(output)} but the card says [N, ${card.classes.count}] (${card.classes.count} classes)`);
+  }
+  return out;
 }
 
 /**

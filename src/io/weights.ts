@@ -11,7 +11,7 @@ import { createEfficientNet, EfficientNet, type EfficientNetOptions } from '../e
 import { getVariant, type EfficientNetConfig } from '../efficientnet/variants.js';
 import { StateDictError, type StateDictReport } from '../nn/index.js';
 import type { Tensor } from '../torch/index.js';
-import { cardOfModel, createModelFromCard, modelCardMismatch } from '../card/build.js';
+import { cardOfModel, cardWeightsMismatch, createModelFromCard, modelCardMismatch } from '../card/build.js';
 import { cardFromLegacyDescription, LEGACY_METADATA_KEY } from '../card/legacy.js';
 import { torchvisionEval } from '../card/published.js';
 import { MODEL_CARD_KEY, ModelCardError, parseModelCardJson, serializeModelCard, type ModelCard } from '../card/model-card.js';
@@ -106,9 +106,14 @@ export function loadModel(path: string): LoadedModel {
 
 /**
  * A model of `card` with `weights` (effnet's names) loaded strictly, in eval mode; the weights stay the caller's.
- * @throws WeightsMismatchError when they do not fit the card's network
+ * The card is checked against the weights' shapes before the model is built (cardWeightsMismatch).
+ * @throws ModelCardError when the card does not describe the weights; WeightsMismatchError when they do not load
  */
 export function modelWithWeights(card: ModelCard, weights: ReadonlyMap<string, Tensor>, file: string): EfficientNet {
+  const mismatch = cardWeightsMismatch(card, new Map([...weights].map(([name, tensor]) => [name, tensor.shape])));
+  if (mismatch.length > 0) {
+    throw new ModelCardError(`${file}: the model card does not describe the weights in the file (${mismatch.join('; ')}); the file was edited or forged, or its card and weights come from different models`);
+  }
   const model = createModelFromCard(card);
   try {
     loadIntoModel(model, weights, 'effnet', file);
