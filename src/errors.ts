@@ -25,3 +25,11 @@ export function isParseArgsError(error: unknown): boolean {
 export function isUserError(error: unknown): error is UserError {
   return error instanceof UserError;
 }
+
+/**
+ * A file that is not what it should be: corrupt, truncated, forged, of another format, or over one of effnet's
+ * bounds (src/limits.ts). A user error (exit code 2): the user handed effnet the wrong or a broken file.
+ */
+export class BadFileError extends UserError {
+  override name = 'BadFileError';
+}

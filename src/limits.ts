@@ -8,7 +8,7 @@
  * Browser-safe: no Node built-in is imported (the page parses model cards, which read these bounds); in a browser
  * there is no environment and the defaults hold.
  */
-import { UserError } from './errors.js';
+import { BadFileError } from './errors.js';
 
 /** Each bound: its default, its unit and what it protects; the environment variable is EFFNET_LIMIT_ + the key in upper snake case. */
 export const LIMIT_DEFAULTS = {
@@ -50,7 +50,7 @@ export const LIMIT_DEFAULTS = {
 export type LimitName = keyof typeof LIMIT_DEFAULTS;
 
 /** Raised when an input is over a bound (a user error: exit code 2); the message names the bound and how to raise it. */
-export class LimitError extends UserError {
+export class LimitError extends BadFileError {
   override name = 'LimitError';
 }
 

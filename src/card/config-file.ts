@@ -4,7 +4,8 @@
  * {@link customConfig}; `stages` (optional) are TF-style block strings (default: B0's seven) for the model's
  * `stages` option. `effnet scale --write` writes it, `--base <file>` and the trainer read it.
  */
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { readInputFile } from '../io/read-file.js';
 import { dirname } from 'node:path';
 import { EFFICIENTNET_B0_BLOCK_STRINGS, decodeArchitecture, encodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
 import { customConfig, getVariant, type EfficientNetConfig } from '../efficientnet/variants.js';
@@ -89,7 +90,7 @@ export function stagesOf(config: ScaledConfigJson): StageArgs[] {
 export function readScaledConfig(path: string): ScaledConfigJson {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readInputFile(path, 'headerBytes', 'configuration file').toString('utf8');
   } catch (error) {
     throw new ConfigFileError(`cannot read configuration file ${path}: ${error instanceof Error ? error.message : String(error)}; check the path`);
   }

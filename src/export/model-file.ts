@@ -3,7 +3,8 @@
  * directory exported in memory with its model card. `effnet predict`, `effnet export` and `effnet serve-demo` take
  * models this way; the ONNX-only path (an .onnx file) never loads the engine.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { readInputFile } from '../io/read-file.js';
 import { UserError } from '../errors.js';
 import { withEvalSize, type ModelCard } from '../card/model-card.js';
 import { exportEfficientNet, type ExportedModel } from './efficientnet-onnx.js';
@@ -51,7 +52,7 @@ export async function modelBytes(path: string, options: ModelFileExportOptions =
   }
   if (isFile && isOnnxPath(path)) {
     if (options.imageSize !== undefined) throw new UserError(`${path} is an ONNX file whose input size is fixed; --image-size applies to effnet model files only`);
-    return readFileSync(path);
+    return readInputFile(path, 'onnxBytes', 'ONNX model');
   }
   return (await exportModelFile(path, options)).bytes;
 }

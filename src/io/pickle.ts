@@ -10,6 +10,8 @@
  * the allowed torch globals → TorchStorageRef / TorchTensorRef (descriptions; the caller reads the storage bytes).
  */
 import type { DType } from '../torch/index.js';
+import { BadFileError } from '../errors.js';
+import { limit, limitVariable } from '../limits.js';
 
 /** A Python tuple. */
 export class PickleTuple {
@@ -146,7 +148,7 @@ class Unpickler {
   }
 
   private fail(problem: string): never {
-    throw new Error(`pickle ${this.source}: ${problem}`);
+    throw new BadFileError(`pickle ${this.source}: ${problem}`);
   }
 
   private need(n: number, what: string): number {
@@ -333,6 +335,7 @@ class Unpickler {
         case 0x2e: // STOP
           return this.pop('STOP');
         case 0x28: // MARK
+          if (this.marks.length >= limit('pickleDepth')) this.fail(`containers are nested more than ${limit('pickleDepth')} deep (${limitVariable('pickleDepth')} raises the bound); no state dict is, the pickle is forged or corrupt`);
           this.marks.push(this.stack);
           this.stack = [];
           break;
@@ -532,11 +535,16 @@ class Unpickler {
 }
 
 /** A short description of a pickled value for error messages. */
-export function describe(value: PickleValue): string {
+export function describe(value: PickleValue, depth = 0): string {
   if (value === null) return 'None';
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
   if (typeof value !== 'object') return String(value);
-  if (value instanceof PickleTuple) return `tuple(${value.items.map(describe).join(', ')})`;
+  if (value instanceof PickleTuple) {
+    // Bounded in depth and length: a forged pickle of tuples nested 100,000 deep overflowed the stack here.
+    if (depth >= 2) return `tuple of ${value.items.length} items`;
+    const shown = value.items.slice(0, 8).map((item) => describe(item, depth + 1));
+    return `tuple(${shown.join(', ')}${value.items.length > 8 ? `, ... ${value.items.length - 8} more` : ''})`;
+  }
   if (value instanceof PickleDict) return `${value.className} of ${value.size} items`;
   if (value instanceof PickleGlobal) return value.qualifiedName;
   if (value instanceof TorchStorageRef) return `storage '${value.key}' (${value.dtype})`;

@@ -8,10 +8,13 @@
  * `saveSafetensors` / `loadSafetensors` work on files and libtorch tensors.
  * Supported dtypes: F32, F64, F16, BF16, I64, I32, I16, I8, U8, BOOL.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { DType, Tensor } from '../torch/index.js';
+import { BadFileError } from '../errors.js';
+import { limit, limitVariable } from '../limits.js';
+import { readInputFile } from './read-file.js';
 import {
   elementSize,
   fromTensor,
@@ -40,8 +43,16 @@ const DTYPE_TO_FILE: Record<DType, string> = Object.fromEntries(
   Object.entries(FILE_TO_DTYPE).map(([file, dtype]) => [dtype, file]),
 ) as Record<DType, string>;
 
-/** The largest JSON header we accept (the reference implementation's limit): guards against absurd lengths. */
+/**
+ * The largest JSON header the reference implementation accepts. effnet's own bound is lower (limit('headerBytes'),
+ * 64 MiB by default; B7's header is ~ 70 KB): a 97 MB header of empty tensors took 2.8 GB and 43 s to parse.
+ */
 export const MAX_HEADER_BYTES = 100_000_000;
+
+/** The header bound in force: the lower of the reference's and effnet's (EFFNET_LIMIT_HEADER_BYTES). */
+function headerBound(): number {
+  return Math.min(MAX_HEADER_BYTES, limit('headerBytes'));
+}
 
 /** The contents of a safetensors file in JS memory. */
 export interface DecodedSafetensors {
@@ -60,7 +71,7 @@ export interface LoadedSafetensors {
 }
 
 function fail(source: string, problem: string): never {
-  throw new Error(`safetensors file ${source}: ${problem}`);
+  throw new BadFileError(`safetensors file ${source}: ${problem}`);
 }
 
 /**
@@ -136,7 +147,7 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): Decod
     fail(source, `the header length field says ${headerLength} bytes but only ${bytes.byteLength - 8} bytes follow it; the file is truncated or not safetensors`);
   }
   const n = Number(headerLength);
-  if (n > MAX_HEADER_BYTES) fail(source, `the header is ${n} bytes, over the ${MAX_HEADER_BYTES}-byte limit; this is not a sane safetensors file`);
+  if (n > headerBound()) fail(source, `the header is ${n.toLocaleString('en-US')} bytes, over the limit of ${headerBound().toLocaleString('en-US')} (${limitVariable('headerBytes')} raises it); this is not a sane safetensors file`);
   if (n < 2) fail(source, `the header is ${n} bytes; a safetensors header is a JSON object of at least 2 bytes`);
   const text = Buffer.from(bytes.buffer, bytes.byteOffset + 8, n).toString('utf8');
   let parsed: unknown;
@@ -157,6 +168,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = '<buffer>'): Decod
     metadata = rawMetadata as Record<string, string>;
   }
 
+  const count = Object.keys(parsed).length - (parsed.__metadata__ === undefined ? 0 : 1);
+  if (count > limit('tensors')) fail(source, `the header lists ${count.toLocaleString('en-US')} tensors, over effnet's limit of ${limit('tensors').toLocaleString('en-US')} (${limitVariable('tensors')} raises it)`);
   const dataStart = 8 + n;
   const dataLength = bytes.byteLength - dataStart;
   const layout: { name: string; dtype: DType; shape: number[]; begin: number; end: number }[] = [];
@@ -276,12 +289,7 @@ export function saveSafetensors(path: string, tensors: ReadonlyMap<string, Tenso
  * The whole file is validated before any tensor is created, so a bad file throws and allocates nothing.
  */
 export function loadSafetensors(path: string): LoadedSafetensors {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    throw new Error(`could not read safetensors file ${path}: ${(error as Error).message}`);
-  }
+  const bytes = readInputFile(path, 'weightBytes', 'safetensors file');
   const decoded = decodeSafetensors(bytes, path);
   const tensors = new Map<string, Tensor>();
   try {
@@ -301,15 +309,17 @@ export function loadSafetensors(path: string): LoadedSafetensors {
 export function readSafetensorsMetadata(path: string): Record<string, string> {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
-    throw new Error(`could not read safetensors file ${path}: ${(error as Error).message}`);
+    throw new BadFileError(`could not read safetensors file ${path}: ${(error as Error).message}`);
   }
   try {
+    if (!fstatSync(fd).isFile()) fail(path, 'is not a regular file; expected a safetensors file on disk');
     const head = Buffer.alloc(8);
     if (readSync(fd, head, 0, 8, 0) < 8) fail(path, 'is shorter than the 8-byte header length; the file is truncated or not safetensors');
     const length = head.readBigUInt64LE(0);
-    if (length > BigInt(MAX_HEADER_BYTES) || length < 2n) fail(path, `the header length field says ${length} bytes; this is not a safetensors file`);
+    if (length < 2n) fail(path, `the header length field says ${length} bytes; this is not a safetensors file`);
+    if (length > BigInt(headerBound())) fail(path, `the header length field says ${length} bytes, over the limit of ${headerBound().toLocaleString('en-US')} (${limitVariable('headerBytes')} raises it); this is not a sane safetensors file`);
     const header = Buffer.alloc(Number(length));
     if (readSync(fd, header, 0, header.length, 8) < header.length) fail(path, `the header is cut short (${length} bytes announced); the file is truncated`);
     let parsed: unknown;

@@ -7,8 +7,10 @@
  * A state dict is found at the top level, or nested under 'state_dict' or 'model' as training checkpoints (timm,
  * torchvision references) store it. The legacy pre-1.6 format is refused with a message saying how to re-save.
  */
-import { readFileSync } from 'node:fs';
 import type { Tensor } from '../torch/index.js';
+import { BadFileError } from '../errors.js';
+import { limit, limitVariable } from '../limits.js';
+import { readInputFile } from './read-file.js';
 import {
   allocateTypedArray,
   elementSize,
@@ -31,6 +33,11 @@ export interface TorchCheckpoint {
   root: PickleValue;
 }
 
+/** How many times its storages' bytes the copied views of a checkpoint may take (views and transposes are legal). */
+const VIEW_COPY_RATIO = 4;
+/** Copies of views always allowed, whatever the storages (small expanded buffers): 64 MiB. */
+const VIEW_COPY_FLOOR = 64 * 2 ** 20;
+
 /** The keys under which training checkpoints nest their state dict, in order of preference. */
 export const NESTED_STATE_DICT_KEYS = ['state_dict', 'model'] as const;
 
@@ -45,7 +52,7 @@ const LEGACY_ADVICE =
  */
 export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): TorchCheckpoint {
   const fail = (problem: string): never => {
-    throw new Error(`torch checkpoint ${source}: ${problem}`);
+    throw new BadFileError(`torch checkpoint ${source}: ${problem}`);
   };
   if (bytes.byteLength >= 2 && bytes[0] === 0x80 && bytes[1]! <= 5) fail(LEGACY_ADVICE);
   if (bytes.byteLength >= 262 && Buffer.from(bytes.buffer, bytes.byteOffset + 257, 5).toString('latin1') === 'ustar') fail(LEGACY_ADVICE);
@@ -62,6 +69,10 @@ export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): Tor
     if (order !== 'little') fail(`its storages are ${order}-endian; only little-endian checkpoints are supported (re-save on a little-endian machine)`);
   }
 
+  const pickleEntry = zip.entries.get(pickleName!)!;
+  if (pickleEntry.size > limit('headerBytes')) {
+    fail(`its pickle '${pickleName}' is ${pickleEntry.size.toLocaleString('en-US')} bytes, over effnet's limit of ${limit('headerBytes').toLocaleString('en-US')} (${limitVariable('headerBytes')} raises it); a state dict's pickle is a few hundred KB`);
+  }
   const root = unpickle(zip.read(pickleName!), { source: `${source}:${pickleName}` });
   if (!(root instanceof PickleDict)) fail(`the saved object is ${describe(root)}, not a state dict (a dict of tensors)`);
   const top = root as PickleDict;
@@ -76,6 +87,12 @@ export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): Tor
     }
   }
 
+  // What the tensors may cost: their storages as stored, and copies of strided views of them. A stride-0 view
+  // (an `expand`) of a tiny storage would otherwise become gigabytes (a 753-byte file became 3.3 GB), so the
+  // copies together may not exceed VIEW_COPY_RATIO times the storages' bytes (or VIEW_COPY_FLOOR, whichever is more).
+  const budget = limit('weightBytes');
+  let storageBytes = 0;
+  let copiedBytes = 0;
   const storages = new Map<string, HostData>();
   const storageOf = (ref: TorchTensorRef): HostData => {
     const { key, dtype, numel } = ref.storage;
@@ -83,6 +100,8 @@ export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): Tor
     if (cached !== undefined) return cached;
     const entry = `${prefix}data/${key}`;
     if (!zip.has(entry)) fail(`storage '${key}' is missing: no zip entry '${entry}'; the file is incomplete`);
+    storageBytes += zip.entries.get(entry)!.size;
+    if (storageBytes > budget) fail(`its storages hold more than effnet's limit of ${budget.toLocaleString('en-US')} bytes (${limitVariable('weightBytes')} raises it)`);
     const raw = zip.read(entry);
     const expected = numel * elementSize(dtype);
     if (raw.byteLength !== expected) fail(`storage '${key}' holds ${raw.byteLength} bytes but ${numel} ${dtype} elements need ${expected}; the file is corrupt`);
@@ -98,8 +117,18 @@ export function readTorchCheckpoint(bytes: Uint8Array, source = '<buffer>'): Tor
     if (!(value instanceof TorchTensorRef)) {
       fail(`state dict entry '${String(name)}'${where} is ${describe(value)}, not a tensor; expected a dict of tensors (save model.state_dict())`);
     }
+    const ref = value as TorchTensorRef;
+    const storage = storageOf(ref);
+    const numel = numelOf(ref.size);
+    const shares = ref.storageOffset === 0 && numel === storage.length;
+    if (!shares) {
+      copiedBytes += numel * elementSize(ref.storage.dtype);
+      if (copiedBytes > Math.min(budget, Math.max(VIEW_COPY_RATIO * storageBytes, VIEW_COPY_FLOOR))) {
+        fail(`its tensors are views (stride ${ref.stride.join(', ')} in '${String(name)}') that would copy ${copiedBytes.toLocaleString('en-US')} bytes or more out of ${storageBytes.toLocaleString('en-US')} bytes of storages; refused as a view bomb (a state dict's tensors are its storages, slices of them, or small expanded buffers)`);
+      }
+    }
     try {
-      tensors.set(name as string, rebuildTensor(value as TorchTensorRef, storageOf(value as TorchTensorRef)));
+      tensors.set(name as string, rebuildTensor(ref, storage));
     } catch (error) {
       fail(`tensor '${String(name)}': ${(error as Error).message}`);
     }
@@ -164,12 +193,7 @@ export function rebuildTensor(ref: TorchTensorRef, storage: HostData): HostTenso
  * before any tensor is created, so a bad file throws and allocates nothing. Synchronous.
  */
 export function loadTorchCheckpoint(path: string): Map<string, Tensor> {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (error) {
-    throw new Error(`could not read torch checkpoint ${path}: ${(error as Error).message}`);
-  }
+  const bytes = readInputFile(path, 'weightBytes', 'torch checkpoint');
   const checkpoint = readTorchCheckpoint(bytes, path);
   const tensors = new Map<string, Tensor>();
   try {

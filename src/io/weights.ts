@@ -6,7 +6,7 @@
  * trained under (src/card/legacy.ts). Foreign checkpoints (torchvision .pth, timm safetensors or .pth) are
  * imported through the key tables of key-maps.ts, validated before anything loads.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { createEfficientNet, EfficientNet, type EfficientNetOptions } from '../efficientnet/model.js';
 import { getVariant, type EfficientNetConfig } from '../efficientnet/variants.js';
 import { StateDictError, type StateDictReport } from '../nn/index.js';
@@ -15,7 +15,7 @@ import { cardOfModel, cardWeightsMismatch, createModelFromCard, modelCardMismatc
 import { cardFromLegacyDescription, LEGACY_METADATA_KEY } from '../card/legacy.js';
 import { torchvisionEval } from '../card/published.js';
 import { MODEL_CARD_KEY, ModelCardError, parseModelCardJson, serializeModelCard, type ModelCard } from '../card/model-card.js';
-import { UserError } from '../errors.js';
+import { BadFileError, UserError } from '../errors.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
 import { loadTorchCheckpoint } from './torch-checkpoint.js';
 import { detectWeightSource, keyMapFor, WEIGHT_SOURCES, type WeightSource } from './key-maps.js';
@@ -168,21 +168,32 @@ export function loadIntoModel(
   }
 }
 
+/** The first `n` bytes of a regular file (fewer when it is shorter). @throws BadFileError when it is not one */
+function readFileHead(path: string, n: number): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    throw new BadFileError(`could not read checkpoint ${path}: ${(error as Error).message}`);
+  }
+  try {
+    if (!fstatSync(fd).isFile()) throw new BadFileError(`${path} is not a regular file; expected a checkpoint on disk`);
+    const head = Buffer.alloc(n);
+    return head.subarray(0, readSync(fd, head, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Reads a checkpoint file into tensors the caller owns: torch.save zips via loadTorchCheckpoint, else safetensors. */
 export function readCheckpoint(path: string): Map<string, Tensor> {
-  let head: Buffer;
-  try {
-    head = readFileSync(path).subarray(0, 4);
-  } catch (error) {
-    throw new Error(`could not read checkpoint ${path}: ${(error as Error).message}`);
-  }
+  const head = readFileHead(path, 4);
   if (looksLikeZip(head) || (head.length >= 2 && head[0] === 0x80)) return loadTorchCheckpoint(path);
   try {
     return loadSafetensors(path).tensors;
   } catch (error) {
-    throw new Error(
-      `${path} is neither a torch.save checkpoint (.pth) nor a safetensors file: ${(error as Error).message}`,
-    );
+    if (!(error instanceof BadFileError)) throw error;
+    throw new BadFileError(`${path} is neither a torch.save checkpoint (.pth) nor a safetensors file: ${error.message}`);
   }
 }
 

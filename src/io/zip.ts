@@ -4,6 +4,8 @@
  * large files), CRC-32 checked on every read. Encryption, multi-disk archives and other methods are refused.
  */
 import { crc32, inflateRawSync } from 'node:zlib';
+import { BadFileError } from '../errors.js';
+import { limit, limitVariable } from '../limits.js';
 
 /** One file in a zip archive, as the central directory describes it. */
 export interface ZipEntry {
@@ -59,9 +61,9 @@ export class ZipArchive {
    */
   read(name: string): Uint8Array {
     const entry = this.entries.get(name);
-    if (entry === undefined) throw new Error(`zip file ${this.source}: no entry '${name}'; it holds ${this.names().slice(0, 8).join(', ')}${this.entries.size > 8 ? ', ...' : ''}`);
+    if (entry === undefined) throw new BadFileError(`zip file ${this.source}: no entry '${name}'; it holds ${this.names().slice(0, 8).join(', ')}${this.entries.size > 8 ? ', ...' : ''}`);
     const fail = (problem: string): never => {
-      throw new Error(`zip file ${this.source}: entry '${name}' ${problem}`);
+      throw new BadFileError(`zip file ${this.source}: entry '${name}' ${problem}`);
     };
     const bytes = this.bytes;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -77,9 +79,17 @@ export class ZipArchive {
     if (entry.method === 0) {
       data = raw;
     } else if (entry.method === 8) {
+      // Inflated to at most the size the directory declares: a member that would inflate further (a zip bomb whose
+      // directory lies) stops there instead of filling memory first and failing the size check after.
+      if (entry.size > limit('weightBytes')) {
+        fail(`declares ${entry.size.toLocaleString('en-US')} bytes once inflated, over effnet's limit of ${limit('weightBytes').toLocaleString('en-US')} (${limitVariable('weightBytes')} raises it)`);
+      }
       try {
-        data = inflateRawSync(raw);
+        data = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
       } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+          return fail(`inflates to more than the ${entry.size} bytes its directory entry declares; the file is corrupt or a decompression bomb`);
+        }
         return fail(`could not be inflated (${(error as Error).message}); the file is corrupt`);
       }
     } else {
@@ -105,7 +115,7 @@ export function looksLikeZip(bytes: Uint8Array): boolean {
 
 function readCentralDirectory(bytes: Uint8Array, source: string): Map<string, ZipEntry> {
   const fail = (problem: string): never => {
-    throw new Error(`zip file ${source}: ${problem}`);
+    throw new BadFileError(`zip file ${source}: ${problem}`);
   };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < 22) fail(`is ${bytes.byteLength} bytes long, too short for a zip archive; the file is truncated or not a zip file`);

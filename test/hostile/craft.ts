@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateRawSync, crc32, gzipSync } from 'node:zlib';
+import { createDeflateRaw, deflateRawSync, crc32, gzipSync } from 'node:zlib';
 import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { resolveModelCard } from '../../src/card/resolve.js';
@@ -80,6 +80,8 @@ export interface ZipMember {
   deflate?: boolean;
   /** The uncompressed size the directory declares; default the true size. */
   declaredSize?: number;
+  /** Already-deflated bytes stored as they are (method 8), with `crc` (the data's CRC-32 a reader checks last). */
+  compressed?: { bytes: Uint8Array; crc: number };
 }
 
 /** A zip archive (PKWARE APPNOTE: local headers, central directory, end record), written field by field. */
@@ -89,10 +91,10 @@ export function zipArchive(members: readonly ZipMember[]): Buffer {
   let offset = 0;
   for (const member of members) {
     const name = Buffer.from(member.name, 'utf8');
-    const stored = member.deflate ? deflateRawSync(member.data) : Buffer.from(member.data);
+    const stored = member.compressed ? Buffer.from(member.compressed.bytes) : member.deflate ? deflateRawSync(member.data) : Buffer.from(member.data);
     const size = member.declaredSize ?? member.data.length;
-    const crc = crc32(member.data) >>> 0;
-    const method = member.deflate ? 8 : 0;
+    const crc = member.compressed ? member.compressed.crc : crc32(member.data) >>> 0;
+    const method = member.deflate || member.compressed ? 8 : 0;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
@@ -123,6 +125,25 @@ export function zipArchive(members: readonly ZipMember[]): Buffer {
   end.writeUInt32LE(directory.length, 12);
   end.writeUInt32LE(offset, 16);
   return Buffer.concat([...locals, directory, end]);
+}
+
+/** `bytes` zero bytes deflated (raw deflate), streamed so that the generator never holds them. */
+export async function deflatedZeros(bytes: number): Promise<Buffer> {
+  const deflate = createDeflateRaw({ level: 9 });
+  const chunks: Buffer[] = [];
+  deflate.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const done = new Promise<void>((resolve, reject) => {
+    deflate.on('end', resolve);
+    deflate.on('error', reject);
+  });
+  const block = Buffer.alloc(16 * 2 ** 20);
+  for (let written = 0; written < bytes; written += block.length) {
+    const piece = block.subarray(0, Math.min(block.length, bytes - written));
+    if (!deflate.write(piece)) await new Promise((resolve) => deflate.once('drain', resolve));
+  }
+  deflate.end();
+  await done;
+  return Buffer.concat(chunks);
 }
 
 /** Pickle opcodes of protocol 2 that the torch.save forgeries use. */
