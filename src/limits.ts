@@ -38,8 +38,8 @@ export const LIMIT_DEFAULTS = {
   weightBytes: 8 * 2 ** 30,
   /** Nesting depth of a pickle (containers inside containers). */
   pickleDepth: 1_000,
-  /** Bytes of one member of a tar dataset. */
-  tarMemberBytes: 256 * 2 ** 20,
+  /** Bytes of a dataset archive (.tar, or a .tar.gz once decompressed), held in memory while training. */
+  archiveBytes: 4 * 2 ** 30,
   /** Bytes of a pax extended header or GNU long name in a tar. */
   tarHeaderBytes: 1 * 2 ** 20,
   /** Bytes of an ONNX model file. */

@@ -4,7 +4,8 @@
  * {@link customConfig}; `stages` (optional) are TF-style block strings (default: B0's seven) for the model's
  * `stages` option. `effnet scale --write` writes it, `--base <file>` and the trainer read it.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { makeDirectory } from '../io/directories.js';
 import { readInputFile } from '../io/read-file.js';
 import { dirname } from 'node:path';
 import { EFFICIENTNET_B0_BLOCK_STRINGS, decodeArchitecture, encodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
@@ -106,7 +107,7 @@ export function readScaledConfig(path: string): ScaledConfigJson {
 /** Writes a configuration file (creating its folder), pretty-printed. */
 export function writeScaledConfig(path: string, config: ScaledConfigJson): void {
   const clean = validateScaledConfig(config, path);
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirectory(dirname(path));
   writeFileSync(path, JSON.stringify(clean, null, 2) + '\n');
 }
 

@@ -12,6 +12,11 @@ export abstract class EncodedImageDataset implements ImageDataset {
   readonly classes: readonly string[];
   /** One label per sample. */
   protected readonly labels: Int32Array;
+  /**
+   * Files in the class folders whose extension says image but which effnet cannot decode (.bmp, ...), left out:
+   * the commands name them instead of training without them in silence.
+   */
+  ignoredFiles: readonly string[] = [];
 
   /** @param classes class names; @param labels one class index per sample */
   protected constructor(classes: readonly string[], labels: Int32Array) {
@@ -50,8 +55,17 @@ export abstract class EncodedImageDataset implements ImageDataset {
   }
 }
 
-/** File name extensions (lower case, with the dot) that count as images in folders and archives. */
-export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp'];
+/** File name extensions (lower case, with the dot) that count as images in folders and archives: what sharp decodes (predict reads the same). */
+export const IMAGE_EXTENSIONS: readonly string[] = ['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff', '.gif'];
+
+/** Image formats other tools train on (torchvision's ImageFolder reads them with PIL) that effnet cannot decode. */
+export const UNREADABLE_IMAGE_EXTENSIONS: readonly string[] = ['.bmp', '.ppm', '.pgm', '.pbm', '.heic', '.ico', '.jp2', '.tga'];
+
+/** True when `name` has an image extension effnet cannot decode ({@link UNREADABLE_IMAGE_EXTENSIONS}). */
+export function isUnreadableImage(name: string): boolean {
+  const lower = name.toLowerCase();
+  return UNREADABLE_IMAGE_EXTENSIONS.some((ext) => lower.endsWith(ext));
+}
 
 /** True when `name` ends with one of {@link IMAGE_EXTENSIONS} (case-insensitive). */
 export function isImageFile(name: string): boolean {
@@ -78,10 +92,12 @@ export function compareImagePaths(a: string, b: string): number {
  * Groups `root`-relative image paths of the form `<class>/.../<file>` into sorted classes and labelled samples, in
  * ImageFolder order. Paths not inside a class folder are ignored. Throws if no class folder holds an image.
  */
-export function groupByClass(paths: readonly string[], where: string): { classes: string[]; files: string[]; labels: Int32Array } {
+export function groupByClass(paths: readonly string[], where: string): { classes: string[]; files: string[]; labels: Int32Array; ignored: string[] } {
   const byClass = new Map<string, string[]>();
+  const ignored: string[] = [];
   for (const path of paths) {
     const slash = path.indexOf('/');
+    if (slash > 0 && isUnreadableImage(path)) ignored.push(path);
     if (slash <= 0 || !isImageFile(path)) continue;
     const cls = path.slice(0, slash);
     let list = byClass.get(cls);
@@ -102,5 +118,5 @@ export function groupByClass(paths: readonly string[], where: string): { classes
       labels.push(label);
     }
   });
-  return { classes, files, labels: Int32Array.from(labels) };
+  return { classes, files, labels: Int32Array.from(labels), ignored };
 }

@@ -44,8 +44,10 @@ export class ImageFolderDataset extends EncodedImageDataset {
     }
     const paths: string[] = [];
     walk(root, root, paths);
-    const { classes, files, labels } = groupByClass(paths, root);
-    return new ImageFolderDataset(root, classes, files, labels);
+    const { classes, files, labels, ignored } = groupByClass(paths, root);
+    const dataset = new ImageFolderDataset(root, classes, files, labels);
+    dataset.ignoredFiles = ignored.map((rel) => `${root}/${rel}`);
+    return dataset;
   }
 
   /** Re-opens a folder data set from its {@link source} without rescanning. */

@@ -33,6 +33,7 @@ import type { ImageDataset } from './dataset.js';
 import { toShared } from './dataset.js';
 import { openFashionMnist } from './fashion-mnist.js';
 import { FASHION_MNIST_DIR } from './idx.js';
+import { EncodedImageDataset } from './encoded-dataset.js';
 import { ImageFolderDataset } from './image-folder.js';
 import { deriveSeed, permutation, Rng } from './rng.js';
 import { SubsetDataset, trainValSplit } from './split.js';
@@ -104,6 +105,8 @@ export interface ResolvedData {
   holdOut: { valSplit: number; seed: number } | null;
   /** Whether the images were (or, from {@link resolveData}, are to be) decoded into memory. */
   cache: 'memory' | 'none';
+  /** Files with an image extension effnet cannot decode (.bmp, ...), left out of both sets: commands name them. */
+  ignored: string[];
 }
 
 const FORMS =
@@ -337,12 +340,14 @@ export function resolveData(spec: string | DataSpec, options: DataSpecOptions = 
     const all = syntheticDataset(parsed.train + parsed.val, parsed.classes, parsed.size, parsed.seed);
     const train = new SubsetDataset(all, Int32Array.from({ length: parsed.train }, (_, i) => i));
     const val = new SubsetDataset(all, Int32Array.from({ length: parsed.val }, (_, i) => parsed.train + i));
-    return { train, val, classes: [...all.classes], kind: 'synthetic', validation: `synthetic images (${val.length})`, nativeSize: parsed.size, holdOut: null, cache: 'memory' };
+    return { train, val, classes: [...all.classes], kind: 'synthetic', validation: `synthetic images (${val.length})`, nativeSize: parsed.size, holdOut: null, cache: 'memory', ignored: [] };
   }
   const source = openSource(parsed);
   const base = source.train;
   const seed = parsed.seed ?? options.splitSeed ?? 0;
-  const common = { classes: [...base.classes], kind: source.kind, nativeSize: source.nativeSize, cache: parsed.cache };
+  const ignoredOf = (dataset: ImageDataset | undefined): readonly string[] => (dataset instanceof EncodedImageDataset ? dataset.ignoredFiles : []);
+  const ignored = [...ignoredOf(base), ...ignoredOf(source.own?.val)];
+  const common = { classes: [...base.classes], kind: source.kind, nativeSize: source.nativeSize, cache: parsed.cache, ignored };
   if (parsed.val === null && source.own !== null) {
     return { ...common, train: trainSubset(base, base, parsed.train, seed), val: source.own.val, validation: source.own.validation, holdOut: null };
   }

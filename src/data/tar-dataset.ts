@@ -4,10 +4,10 @@
  * sample is a slice of that buffer. The archive may hold `<class>/<image>` directly or under one top folder
  * (`train/<class>/<image>`), or under a folder chosen with `root`.
  */
-import { readFileSync } from 'node:fs';
+import { readInputFile } from '../io/read-file.js';
 import type { DatasetSource } from './dataset.js';
 import { checkIndex, toShared } from './dataset.js';
-import { EncodedImageDataset, groupByClass, isImageFile } from './encoded-dataset.js';
+import { EncodedImageDataset, groupByClass, isImageFile, isUnreadableImage } from './encoded-dataset.js';
 import { listTar, maybeGunzip } from './tar.js';
 
 /** Options of {@link TarImageDataset.open}. */
@@ -59,12 +59,7 @@ export class TarImageDataset extends EncodedImageDataset {
   /** Reads, decompresses (if gzipped) and indexes the archive at `path`. */
   static open(path: string, options: TarDatasetOptions = {}): TarImageDataset {
     const t0 = performance.now();
-    let file: Uint8Array;
-    try {
-      file = readFileSync(path);
-    } catch (error) {
-      throw new Error(`cannot read tar archive ${path}: ${error instanceof Error ? error.message : String(error)}; check the path`);
-    }
+    const file = readInputFile(path, 'archiveBytes', 'tar archive');
     const t1 = performance.now();
     const archive = maybeGunzip(file, path);
     const t2 = performance.now();
@@ -89,9 +84,11 @@ export class TarImageDataset extends EncodedImageDataset {
     });
     const bytes = toShared(archive);
     const t3 = performance.now();
-    return new TarImageDataset(path, bytes, offsets, sizes, files.map((f) => prefix + f), labels, classes, {
+    const dataset = new TarImageDataset(path, bytes, offsets, sizes, files.map((f) => prefix + f), labels, classes, {
       readMs: t1 - t0, gunzipMs: t2 - t1, indexMs: t3 - t2,
     });
+    dataset.ignoredFiles = members.filter((m) => m.name.startsWith(prefix) && isUnreadableImage(m.name)).map((m) => `${path}:${m.name}`);
+    return dataset;
   }
 
   /** Re-opens an archive data set from its {@link source}, sharing the decompressed bytes. */

@@ -5,7 +5,8 @@
  * and are renamed into place only once complete and verified, so the cache never holds a partial file.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, renameSync, rmSync } from 'node:fs';
+import { makeDirectory } from './directories.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -114,7 +115,7 @@ export async function downloadWeights(url: string, options: DownloadOptions = {}
     await verifyHashPrefix(target, fileName);
     return target;
   }
-  mkdirSync(directory, { recursive: true });
+  makeDirectory(directory);
   const temporary = join(directory, `.${fileName}.${process.pid}.${randomBytes(6).toString('hex')}.part`);
   const offline = `download the file by other means and place it at ${target} (or pass the file itself to effnet import)`;
   try {

@@ -2,7 +2,8 @@
  * Reports of a search from the store: the grid search's table with the best (α, β, γ), and the scaling study's
  * markdown table plus an SVG chart of validation accuracy against MACs per strategy.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { makeDirectory } from '../io/directories.js';
 import { join } from 'node:path';
 import { formatDuration } from './progress.js';
 import type { SearchRow, TrialRow } from './store.js';
@@ -213,7 +214,7 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
 
 /** Writes report.md (and, for a study, accuracy-vs-macs.svg) into `dir`; returns the files written. */
 export function writeReport(dir: string, search: SearchRow, trials: readonly TrialRow[]): string[] {
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   const files: string[] = [];
   if (search.kind === 'study') {
     const svg = lineChartSvg({ title: `Validation top-1 vs MACs (${search.name})`, xLabel: 'MACs per image (log scale)', yLabel: 'validation top-1', series: studySeries(trials), logX: true });

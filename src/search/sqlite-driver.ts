@@ -5,7 +5,8 @@
  * errors that name the file, the process holding the lock and what to do.
  */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { makeDirectory } from '../io/directories.js';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
 import { findLockHolders } from './lock-holder.js';
@@ -57,7 +58,7 @@ export class SqliteDriver implements SqlDriver {
    */
   static open(path: string, options: SqliteOptions = {}): SqliteDriver {
     const existed = existsSync(path);
-    if (!existed) mkdirSync(dirname(path), { recursive: true });
+    if (!existed) makeDirectory(dirname(path));
     let db: Database.Database;
     try {
       db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });

@@ -2,7 +2,8 @@
  * Classification metrics (top-1 / top-5 counts) and the per-epoch metrics log of a run directory: one JSON object
  * per line in metrics.jsonl and one row per epoch in metrics.csv (header written with the first row).
  */
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
+import { makeDirectory } from '../io/directories.js';
 import { join } from 'node:path';
 import { eq, noGrad, select, sum, tidy, topk, unsqueeze, type Tensor } from '../torch/index.js';
 
@@ -32,7 +33,7 @@ export const METRICS_FILES = { jsonl: 'metrics.jsonl', csv: 'metrics.csv' } as c
  * header is written when the file is new. Records of one run must have the same keys in the same order.
  */
 export function appendMetrics(runDir: string, record: MetricsRecord): void {
-  mkdirSync(runDir, { recursive: true });
+  makeDirectory(runDir);
   appendFileSync(join(runDir, METRICS_FILES.jsonl), `${JSON.stringify(record)}\n`);
   const csv = join(runDir, METRICS_FILES.csv);
   const keys = Object.keys(record);

@@ -22,6 +22,7 @@ import { openModel, readModelCard } from './model-file.js';
 import type { ProgressStream } from './progress.js';
 import { openData, resolveData, type ResolvedData } from '../data/spec.js';
 import { buildRun } from './run-builder.js';
+import { acquireRunLock } from './run-lock.js';
 import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
 import type { AugmentChoice } from './small-images.js';
 import { formatSummary, readMetrics, summarizeRun, type RunSummary } from './summary.js';
@@ -192,6 +193,11 @@ export function formatEpochLine(metrics: EpochMetrics, epochs: number, seconds: 
   if (metrics.valLoss !== null) parts.push(`val loss ${metrics.valLoss.toFixed(4)} top-1 ${percent(metrics.valTop1)} top-5 ${percent(metrics.valTop5)}`);
   if (metrics.emaLoss !== null) parts.push(`EMA loss ${metrics.emaLoss.toFixed(4)} top-1 ${percent(metrics.emaTop1)} top-5 ${percent(metrics.emaTop5)}`);
   parts.push(`lr ${metrics.lr.toPrecision(3)}`, `${seconds.toFixed(1)} s (${Math.round(metrics.imagesPerSecond)} img/s)`);
+  const valSkipped = metrics.valSkipped ?? 0;
+  if (metrics.skipped > 0 || valSkipped > 0) {
+    // Scores are over the images that decoded: say so on the console, not only in metrics.jsonl.
+    parts.push(`SKIPPED ${metrics.skipped} training and ${valSkipped} validation images that cannot be decoded`);
+  }
   return parts.join(' | ');
 }
 
@@ -200,6 +206,17 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   const started = performance.now();
   const seed = options.seed ?? 0;
   const lastPath = join(options.out, CHECKPOINT_FILES.last);
+  const worker = options.distributed?.worker ?? null;
+  // Only rank 0 writes the run directory, so only rank 0 holds its lock; another run into it is refused.
+  const lock = worker === null || worker.rank === 0 ? acquireRunLock(options.out) : null;
+  try {
+    return await trainLocked(options, started, seed, lastPath);
+  } finally {
+    lock?.release();
+  }
+}
+
+async function trainLocked(options: TrainRunOptions, started: number, seed: number, lastPath: string): Promise<TrainRunResult> {
   if (options.resume && !existsSync(lastPath)) {
     throw new RunOptionsError(`--resume: ${lastPath} does not exist; start the run without --resume (or point --out at the run directory)`);
   }
@@ -218,6 +235,17 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   const pretrained = options.from === undefined ? null : readModelCard(options.from).card;
   const valSplit = options.valSplit ?? 0.1;
   const data: ResolvedData = await openData(options.data, { valSplit, splitSeed: SPLIT_SEED });
+  if (data.classes.length < 2) {
+    throw new RunOptionsError(`${options.data} holds ${data.classes.length} class (${JSON.stringify(data.classes[0] ?? '')}); a classifier needs at least 2 (training on one class reaches "100%" at loss 0 and learns nothing)`);
+  }
+  if (options.batchSize > data.train.length) {
+    throw new RunOptionsError(`--batch-size ${options.batchSize} is larger than the ${data.train.length} training images; choose at most ${data.train.length} (typically 32..256)`);
+  }
+  if (data.ignored.length > 0) {
+    const log = options.log ?? ((): void => undefined);
+    const shown = data.ignored.slice(0, 3).join(', ');
+    log(`warning: ${data.ignored.length} files in the class folders are in image formats effnet cannot decode and are left out (${shown}${data.ignored.length > 3 ? ', ...' : ''}); convert them to PNG or JPEG to train on them`);
+  }
   const card = resolveRunCard(options.model, data.classes, pretrained);
   if (options.threads !== undefined) setNumThreads(options.threads);
   // On CUDA a data-parallel rank takes its own GPU (LOCAL_RANK), as torchrun users expect.
@@ -243,6 +271,7 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   });
   const { model } = run;
   let trainer: Trainer | null = null;
+  let reportedSkips = 0;
   const onAbort = (): void => trainer?.stop();
   try {
     if (options.from !== undefined && !options.resume) log(loadFromWeights(model, options.from));
@@ -271,7 +300,11 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
       config,
       card,
       progress: options.progress ?? null,
-      onEpoch: (metrics, seconds) => log(formatEpochLine(metrics, epochs, seconds)),
+      onEpoch: (metrics, seconds) => {
+        log(formatEpochLine(metrics, epochs, seconds));
+        for (const sample of trainer!.skippedSamples.slice(reportedSkips)) log(`  skipped ${sample.source}: ${sample.error}`);
+        reportedSkips = trainer!.skippedSamples.length;
+      },
       distributed:
         group === null
           ? null

@@ -11,7 +11,8 @@
  * writes it without training.
  */
 import { UserError } from '../errors.js';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { makeDirectory } from '../io/directories.js';
 import { dirname } from 'node:path';
 import type { ImageDataset } from '../data/dataset.js';
 import { ImageFolderDataset } from '../data/image-folder.js';
@@ -106,7 +107,7 @@ export function isHoldOut(data: ResolvedData): boolean {
 
 /** Writes a split file (creating its folder): the header fields one per line, then one validation item per line. */
 export function writeSplitFile(path: string, split: SplitFile): void {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirectory(dirname(path));
   const { valNames, valLabels, trainNames, ...header } = split;
   const list = (names: readonly string[]): string => `[\n${names.map((n) => `    ${JSON.stringify(n)}`).join(',\n')}\n  ]`;
   const lines = Object.entries(header).map(([key, value]) => `  ${JSON.stringify(key)}: ${JSON.stringify(value)},`);

@@ -7,7 +7,8 @@
  */
 import { cardDifferences, type ModelCard } from '../card/model-card.js';
 import { UserError } from '../errors.js';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { makeDirectory } from '../io/directories.js';
 import { join } from 'node:path';
 import {
   autocast,
@@ -166,6 +167,14 @@ export interface EpochMetrics {
   skipped: number;
   /** With float16 mixed precision: optimizer steps skipped in the epoch because of inf/NaN gradients (absent otherwise). */
   ampSkippedSteps?: number;
+  /** Validation samples skipped as undecodable (null without a validation loader); the scores are over the others. */
+  valSkipped: number | null;
+}
+
+/** A sample the loader could not use: where it came from and why. */
+export interface SkippedSample {
+  source: string;
+  error: string;
 }
 
 /** Validation results. */
@@ -178,6 +187,8 @@ export interface EvalResult {
   top5: number;
   /** Images evaluated. */
   images: number;
+  /** Images of the loader that could not be decoded and were left out of the scores. */
+  skipped: number;
 }
 
 /** Thrown by resume when the checkpoint was written for another model card (a user error: other flags). */
@@ -185,8 +196,13 @@ export class CheckpointMismatchError extends UserError {
   override name = 'CheckpointMismatchError';
 }
 
-/** Thrown when the loss is not finite; the last checkpoint on disk is left as it was. */
-export class NonFiniteLossError extends Error {}
+/**
+ * Thrown when the training or validation loss is not finite (the recipe diverged: a learning rate or batch size far
+ * too large, or broken data); the last checkpoint on disk is left as it was. A user error (exit code 2).
+ */
+export class NonFiniteLossError extends UserError {
+  override name = 'NonFiniteLossError';
+}
 
 /**
  * The progress state as the Trainer keeps it: checkpoint.ts's, plus the wall seconds fit() has spent on the run
@@ -237,6 +253,8 @@ export interface EvaluateOptions {
   onLogits?: (indices: Int32Array, logits: Float32Array, classes: number) => void;
   /** Return zeros (images: 0) for a loader without images instead of throwing (a rank's empty share); default false. */
   allowEmpty?: boolean;
+  /** Called with each sample that could not be decoded (it is left out of the scores); default none. */
+  onSkipped?: (sample: SkippedSample) => void;
 }
 
 /** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad, on the model's device. */
@@ -248,8 +266,11 @@ export async function evaluate(model: Module, loader: DataLoader, channelsLast =
   let top1 = 0;
   let top5 = 0;
   let images = 0;
+  let skipped = 0;
   try {
     for await (const batch of loader.epoch(0)) {
+      skipped += batch.skipped.length;
+      for (const sample of batch.skipped) options.onSkipped?.({ source: sample.source, error: sample.error });
       if (batch.labels.length === 0) continue;
       const result = noGrad(() =>
         tidy(() => {
@@ -270,10 +291,10 @@ export async function evaluate(model: Module, loader: DataLoader, channelsLast =
     model.train(wasTraining);
   }
   if (images === 0) {
-    if (options.allowEmpty ?? false) return { loss: 0, top1: 0, top5: 0, images: 0 };
-    throw new Error('evaluate: the validation loader produced no images; check the validation data set');
+    if (options.allowEmpty ?? false) return { loss: 0, top1: 0, top5: 0, images: 0, skipped };
+    throw new Error(`evaluate: the validation loader produced no images${skipped > 0 ? ` (all ${skipped} could not be decoded)` : ''}; check the validation data set`);
   }
-  return { loss: lossSum / images, top1: top1 / images, top5: top5 / images, images };
+  return { loss: lossSum / images, top1: top1 / images, top5: top5 / images, images, skipped };
 }
 
 function buildOptimizer(model: Module, recipe: Recipe, lr: number): Optimizer {
@@ -306,6 +327,19 @@ export class Trainer {
   private state: RunProgressState;
   private stopRequested = false;
   private stoppedLast = false;
+  private readonly skippedSeen: SkippedSample[] = [];
+
+  /**
+   * The first samples (up to 5) that could not be decoded, in training or validation, with why: the counts are in
+   * each epoch's metrics, these say which files to fix.
+   */
+  get skippedSamples(): readonly SkippedSample[] {
+    return this.skippedSeen;
+  }
+
+  private noteSkipped(sample: SkippedSample): void {
+    if (this.skippedSeen.length < 5 && !this.skippedSeen.some((s) => s.source === sample.source)) this.skippedSeen.push(sample);
+  }
   private secondsAtStart = 0;
   private readonly group: ProcessGroup | null;
   private joined = false;
@@ -531,14 +565,15 @@ export class Trainer {
    * the time. An unsharded loader is evaluated whole on every rank.
    */
   private async evaluateShares(loader: DataLoader, channelsLast: boolean): Promise<EvalResult> {
-    if (this.group === null || loader.options.shard === null) return evaluate(this.model, loader, channelsLast);
-    const local = await evaluate(this.model, loader, channelsLast, { allowEmpty: true });
-    const sums = tensor([local.loss * local.images, local.top1 * local.images, local.top5 * local.images, local.images], [4], { dtype: 'float64' });
+    const onSkipped = (sample: SkippedSample): void => this.noteSkipped(sample);
+    if (this.group === null || loader.options.shard === null) return evaluate(this.model, loader, channelsLast, { onSkipped });
+    const local = await evaluate(this.model, loader, channelsLast, { allowEmpty: true, onSkipped });
+    const sums = tensor([local.loss * local.images, local.top1 * local.images, local.top5 * local.images, local.images, local.skipped], [5], { dtype: 'float64' });
     try {
       await this.group.allreduce(sums, 'sum');
-      const [loss, top1, top5, images] = sums.toArray() as [number, number, number, number];
+      const [loss, top1, top5, images, skipped] = sums.toArray() as [number, number, number, number, number];
       if (images === 0) throw new Error('evaluate: the validation loaders of all ranks produced no images; check the validation data set');
-      return { loss: loss / images, top1: top1 / images, top5: top5 / images, images };
+      return { loss: loss / images, top1: top1 / images, top5: top5 / images, images, skipped };
     } finally {
       sums.dispose();
     }
@@ -631,7 +666,7 @@ export class Trainer {
     const { recipe, runDir, val } = this.options;
     const channelsLast = this.options.channelsLast ?? false;
     const smoothing = recipe.labelSmoothing ?? 0.1;
-    mkdirSync(runDir, { recursive: true });
+    makeDirectory(runDir);
     await this.joinGroup();
     this.model.train();
     const results: EpochMetrics[] = [];
@@ -657,6 +692,7 @@ export class Trainer {
       const bar = this.options.progress ? new ProgressBar({ total: perEpoch, start: startBatch, stream: this.options.progress, label: `epoch ${epoch + 1}/${recipe.epochs}` }) : null;
       for await (const batch of this.options.train.epoch(epoch, startBatch)) {
         skipped += batch.skipped.length;
+        for (const sample of batch.skipped) this.noteSkipped({ source: sample.source, error: sample.error });
         if (batch.labels.length > 0) {
           const step = await this.trainStep(batch, smoothing, channelsLast);
           if (!step.stepped) ampSkippedSteps += 1;
@@ -689,6 +725,13 @@ export class Trainer {
       await this.agreeOnBatchNorm(this.model);
       const raw = val === null ? null : await this.evaluateShares(val, channelsLast);
       const emaResult = val === null || this.ema === null ? null : await this.evaluateEma(val, channelsLast);
+      if (raw !== null && !Number.isFinite(raw.loss)) {
+        // Weights that went to NaN/inf in the epoch's last steps score NaN here; a run must not end "done" with them.
+        throw new NonFiniteLossError(
+          `training stopped: the validation loss is ${raw.loss} after epoch ${epoch + 1} (step ${this.state.step}): the weights diverged. ` +
+            `The last good checkpoint is ${this.lastPath} (if one was written); lower the learning rate or the batch size, or check the data, then resume from it.`,
+        );
+      }
       this.state.epoch = epoch + 1;
       this.state.position = { epoch: epoch + 1, batch: 0 };
       const metrics: EpochMetrics = {
@@ -706,6 +749,7 @@ export class Trainer {
         imagesPerSecond: images / seconds,
         skipped,
         ...(this.gradScaler === null ? {} : { ampSkippedSteps }),
+        valSkipped: raw?.skipped ?? null,
       };
       // The best model is judged by the EMA weights when there are some (as timm's train.py), else the raw ones.
       const judged = emaResult?.top1 ?? raw?.top1 ?? null;

@@ -76,7 +76,7 @@ test('image folder and its tar.gz give identical samples; bad images are reporte
         assert.match(bad.error, /cannot decode image .*(corrupt|truncated)/);
       }
     }
-    assert.throws(() => TarImageDataset.open(join(dir, 'missing.tar')), /cannot read tar archive/);
+    assert.throws(() => TarImageDataset.open(join(dir, 'missing.tar')), /could not read tar archive/);
     writeFileSync(join(dir, 'cut.tar.gz'), readFileSync(join(dir, 'pets.tar.gz')).subarray(0, 100));
     assert.throws(() => TarImageDataset.open(join(dir, 'cut.tar.gz')), /gzip data is corrupt or truncated/);
     assert.throws(() => ImageFolderDataset.open(join(dir, 'nope')), /does not exist/);

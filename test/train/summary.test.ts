@@ -6,7 +6,7 @@ import type { EpochMetrics } from '../../src/train/trainer.js';
 function row(epoch: number, valTop1: number, emaTop1: number, imagesPerSecond: number): EpochMetrics {
   return {
     epoch, step: epoch * 10, lr: 0.01, trainLoss: 1, trainTop1: 0.5, valLoss: 1, valTop1, valTop5: 0.99,
-    emaLoss: 1, emaTop1, emaTop5: 0.98, imagesPerSecond, skipped: 0,
+    emaLoss: 1, emaTop1, emaTop5: 0.98, imagesPerSecond, skipped: 0, valSkipped: 0,
   };
 }
 

@@ -32,7 +32,7 @@ const USAGE = `usage: effnet eval --checkpoint PATH --data SPEC [--json] [--pred
   --threads T         libtorch threads;  --workers W  loader threads (default 2)
   --device D          auto (default: the first CUDA device when the linked libtorch has CUDA, else the CPU), cpu,
                       cuda or cuda:N
-  --json              print {"checkpoint", "top1", "top5", "loss", "images"} on stdout
+  --json              print {"checkpoint", "top1", "top5", "loss", "images", "skipped"} on stdout
 `;
 
 /** One image's line of `--predictions`. */
@@ -110,7 +110,11 @@ export async function run(args: string[]): Promise<number> {
     let result;
     const started = performance.now();
     try {
-      result = await evaluate(model, loader, true, values.predictions === undefined ? {} : { onLogits });
+      result = await evaluate(model, loader, true, {
+        ...(values.predictions === undefined ? {} : { onLogits }),
+        // Scores are over the images that decoded; each one left out is named on stderr.
+        onSkipped: (sample) => process.stderr.write(`effnet eval: skipped ${sample.source}: ${sample.error}\n`),
+      });
     } finally {
       await loader.close();
     }
@@ -118,12 +122,13 @@ export async function run(args: string[]): Promise<number> {
     if (values.predictions !== undefined) writeFileSync(values.predictions, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
     const where = opened.location.file + (opened.location.weights === 'ema' ? ' (EMA weights)' : '');
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ checkpoint: where, top1: result.top1, top5: result.top5, loss: result.loss, images: result.images })}\n`);
+      process.stdout.write(`${JSON.stringify({ checkpoint: where, top1: result.top1, top5: result.top5, loss: result.loss, images: result.images, skipped: result.skipped })}\n`);
     } else {
       process.stdout.write(
         `${where} on ${data.validation}\n  ${describeCard(card)}\n` +
           `  top-1 ${(result.top1 * 100).toFixed(2)}%   top-5 ${(result.top5 * 100).toFixed(2)}%   loss ${result.loss.toFixed(4)}   ` +
           `${result.images} images in ${seconds.toFixed(1)} s (${Math.round(result.images / seconds)} img/s)\n` +
+          (result.skipped === 0 ? '' : `  SKIPPED ${result.skipped} images that cannot be decoded (named above); the scores are over the other ${result.images}\n`) +
           (values.predictions === undefined ? '' : `  per-image predictions in ${values.predictions}\n`),
       );
     }

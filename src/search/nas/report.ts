@@ -6,7 +6,8 @@
  * baseline written as a configuration file (`best.json`) that `effnet train --config`, `effnet scale-search --base`
  * and `effnet scale` take, beside the path of its trained model (which `effnet export` takes).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { makeDirectory } from '../../io/directories.js';
 import { join } from 'node:path';
 import { writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
 import type { SearchRow, TrialRow } from '../store.js';
@@ -127,7 +128,7 @@ function front(trials: readonly TrialRow[], cost: (t: TrialRow) => number): { po
  * latency.svg when latency was measured, and best.json; returns the files written.
  */
 export function writeNasReport(dir: string, search: SearchRow, spec: NasSpec, trials: readonly TrialRow[], screened: readonly ScreenRecord[], extra: { machineryMsPerTrial?: number } = {}): string[] {
-  mkdirSync(dir, { recursive: true });
+  makeDirectory(dir);
   const files: string[] = [];
   const stage0 = trials.filter((t) => t.status === 'done' && (t.config as NasTrialConfig).rung === 0 && t.valTop1 !== null);
   const failed = trials.filter((t) => t.status === 'failed');
