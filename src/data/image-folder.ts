@@ -2,7 +2,8 @@
  * A folder of images in torchvision ImageFolder layout: `root/<class>/**\/*.{jpg,jpeg,png,webp}`. Classes are the
  * sub-folder names sorted by code point; samples are ordered by class, then directory, then file name.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
+import { readInputFile } from '../io/read-file.js';
 import { join, relative, sep } from 'node:path';
 import type { DatasetSource } from './dataset.js';
 import { checkIndex } from './dataset.js';
@@ -63,7 +64,7 @@ export class ImageFolderDataset extends EncodedImageDataset {
 
   /** The file's bytes. */
   encoded(index: number): Uint8Array {
-    return readFileSync(this.describe(index));
+    return readInputFile(this.describe(index), 'imageFileBytes', 'image');
   }
 
   /** See {@link ImageDataset.source}. */

@@ -9,6 +9,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp, { type OutputInfo } from 'sharp';
+import { BadFileError } from '../errors.js';
+import { checkLimit, limit, limitVariable } from '../limits.js';
+import { readJpegHeader } from './jpeg-header.js';
 
 /** An 8-bit RGB image: `data[(y * width + x) * 3 + c]`, c = 0 (red), 1 (green), 2 (blue). */
 export interface RgbImage {
@@ -71,13 +74,53 @@ export function nativeJpegAvailable(): boolean {
 
 /**
  * Decodes a JPEG synchronously with libjpeg exactly as Pillow does (`Image.open(f).convert('RGB')`: greyscale
- * replicated, CMYK converted with Pillow's formula). Returns null when the native decoder is not built, the bytes
- * are not a JPEG, or libjpeg reports anything (a warning such as truncated or corrupt data, an unsupported
- * precision): then use {@link decodeImage}, which falls back to sharp and reports errors.
+ * replicated, CMYK converted with Pillow's formula; pixels as stored, no EXIF orientation). Returns null when the
+ * native decoder is not built, the bytes are not a JPEG whose frame header can be read, or libjpeg reports
+ * anything (a warning such as truncated or corrupt data, an unsupported precision): then use {@link decodeImage},
+ * which falls back to sharp and reports errors.
+ * @throws LimitError when the header declares more pixels than EFFNET_LIMIT_IMAGE_PIXELS (checked before libjpeg allocates)
  */
-export function decodeJpegSync(bytes: Uint8Array): RgbImage | null {
-  if (jpeg === null || bytes.length < 3 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+export function decodeJpegSync(bytes: Uint8Array, source = '<buffer>'): RgbImage | null {
+  if (jpeg === null) return null;
+  const header = readJpegHeader(bytes);
+  if (header === null) return null;
+  checkLimit('imagePixels', header.width * header.height, `image ${source} (${header.width}x${header.height})`, 'pixels');
   return jpeg.decodeJpeg(bytes);
+}
+
+/**
+ * The image as a viewer shows it, given its EXIF orientation (1..8): 2 mirrored, 3 rotated 180°, 4 flipped, 5
+ * transposed, 6 rotated 90° clockwise, 7 transversed, 8 rotated 90° counter-clockwise. What Pillow's
+ * ImageOps.exif_transpose, sharp's auto-orientation and browsers do.
+ */
+export function orientImage(image: RgbImage, orientation: number): RgbImage {
+  if (orientation <= 1 || orientation > 8) return image;
+  const { width: w, height: h, data } = image;
+  const swap = orientation >= 5;
+  const width = swap ? h : w;
+  const height = swap ? w : h;
+  const out = new Uint8Array(data.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let sx: number;
+      let sy: number;
+      switch (orientation) {
+        case 2: sx = w - 1 - x; sy = y; break;
+        case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+        case 4: sx = x; sy = h - 1 - y; break;
+        case 5: sx = y; sy = x; break;
+        case 6: sx = y; sy = h - 1 - x; break;
+        case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+        default: sx = w - 1 - y; sy = x; break; // 8
+      }
+      const from = (sy * w + sx) * 3;
+      const to = (y * width + x) * 3;
+      out[to] = data[from]!;
+      out[to + 1] = data[from + 1]!;
+      out[to + 2] = data[from + 2]!;
+    }
+  }
+  return { data: out, width, height };
 }
 
 let sharpConfigured = false;
@@ -90,19 +133,23 @@ function configureSharp(): void {
 }
 
 /**
- * Decodes an encoded image (any format sharp reads: JPEG, PNG, WebP, GIF, TIFF, ...) into 8-bit RGB. JPEGs go
- * through {@link decodeJpegSync} (Pillow's pixels) when it can; otherwise sharp: greyscale becomes three equal
- * channels, an alpha channel is dropped, 16-bit images are reduced to 8 bits, the colour space is converted to
- * sRGB. Truncated or corrupt data throws (sharp's `failOn: 'warning'`), with `source` in the message: callers that
- * must not stop on one bad file catch it (datasets report it per sample).
+ * Decodes an encoded image (any format sharp reads: JPEG, PNG, WebP, GIF, TIFF, ...) into 8-bit RGB, oriented as
+ * its EXIF orientation says (as viewers, the browser page and Pillow's exif_transpose show it: a phone photo taken
+ * upright is upright, in training, eval, predict and the page alike). JPEGs go through {@link decodeJpegSync}
+ * (Pillow's pixels) when it can; otherwise sharp: greyscale becomes three equal channels, an alpha channel is
+ * dropped, 16-bit images are reduced to 8 bits, the colour space is converted to sRGB. Images of more pixels than
+ * EFFNET_LIMIT_IMAGE_PIXELS are refused before decoding. Truncated or corrupt data throws a BadFileError (sharp's
+ * `failOn: 'warning'`), with `source` in the message: callers that must not stop on one bad file catch it
+ * (datasets report it per sample).
  */
 export async function decodeImage(bytes: Uint8Array, source = '<buffer>'): Promise<RgbImage> {
-  const fast = decodeJpegSync(bytes);
-  if (fast) return fast;
+  const fast = decodeJpegSync(bytes, source);
+  if (fast) return orientImage(fast, readJpegHeader(bytes)!.orientation);
   configureSharp();
   let result: { data: Buffer; info: OutputInfo };
   try {
-    result = await sharp(bytes, { failOn: 'warning' })
+    result = await sharp(bytes, { failOn: 'warning', limitInputPixels: Math.min(limit('imagePixels'), 2 ** 53 - 1) })
+      .rotate()
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })
@@ -110,7 +157,10 @@ export async function decodeImage(bytes: Uint8Array, source = '<buffer>'): Promi
   } catch (error) {
     // libvips reports several lines (one per failing tile, in an order that depends on its threads): one line here.
     const reason = (error instanceof Error ? error.message : String(error)).trim().split(/\s*\n\s*/).join('; ');
-    throw new Error(`cannot decode image ${source} (${bytes.length} bytes): ${reason}; the file is corrupt, truncated or not an image`);
+    if (/pixel limit/i.test(reason)) {
+      throw new BadFileError(`image ${source} has more pixels than effnet's limit of ${limit('imagePixels').toLocaleString('en-US')}; if it is trusted, raise the limit with ${limitVariable('imagePixels')}=N (docs/security.md)`);
+    }
+    throw new BadFileError(`cannot decode image ${source} (${bytes.length} bytes): ${reason}; the file is corrupt, truncated or not an image`);
   }
   const { data, info } = result;
   const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
@@ -125,5 +175,5 @@ export async function decodeImage(bytes: Uint8Array, source = '<buffer>'): Promi
     }
     return rgb;
   }
-  throw new Error(`cannot decode image ${source}: sharp returned ${info.channels} channels; expected 1 or 3`);
+  throw new BadFileError(`cannot decode image ${source}: sharp returned ${info.channels} channels; expected 1 or 3`);
 }

@@ -3,9 +3,9 @@
  * them) in onnxruntime-node, and classifies image files with a clear error per file that cannot be read or
  * decoded, without stopping the others. Nothing here needs the engine (libtorch).
  */
-import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { decodeImage, type RgbImage } from '../data/image.js';
+import { readInputFile } from '../io/read-file.js';
 import { ImageClassifier, type OrtModuleLike } from './classifier.js';
 import type { Prediction } from './topk.js';
 
@@ -38,17 +38,12 @@ export type ImageResult =
   | { path: string; ok: true; top: Prediction[]; warnings: string[] }
   | { path: string; ok: false; error: string };
 
-/** Reads and decodes one image file; every failure becomes one message naming the file and the cause. */
+/**
+ * Reads and decodes one image file; every failure becomes one message naming the file and the cause. Only regular
+ * files of at most EFFNET_LIMIT_IMAGE_FILE_BYTES are read (/dev/zero or a FIFO is refused, not read forever).
+ */
 export async function loadImageFile(path: string): Promise<RgbImage> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${path}: no such file; check the path`);
-    if (code === 'EISDIR') throw new Error(`${path} is a directory; pass image files`);
-    throw new Error(`${path}: cannot read the file (${(error as Error).message})`);
-  }
+  const bytes = readInputFile(path, 'imageFileBytes', 'image');
   if (bytes.length === 0) throw new Error(`${path} is empty (0 bytes); expected an image (JPEG, PNG, WebP, ...)`);
   return decodeImage(bytes, path);
 }

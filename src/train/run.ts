@@ -100,6 +100,11 @@ export interface TrainRunOptions {
   out: string;
   /** Images per step. */
   batchSize: number;
+  /**
+   * Refuse a batch larger than the training set (the learning rate is scaled by the batch, so an absurd one only
+   * diverges); `effnet train` sets it when --batch-size is given. Default false: the batch is then at most the set.
+   */
+  strictBatchSize?: boolean;
   /** The recipe (epochs, optimizer, schedule, ...). */
   recipe: Recipe;
   /** Automatic augmentation; default none. */
@@ -238,7 +243,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
   if (data.classes.length < 2) {
     throw new RunOptionsError(`${options.data} holds ${data.classes.length} class (${JSON.stringify(data.classes[0] ?? '')}); a classifier needs at least 2 (training on one class reaches "100%" at loss 0 and learns nothing)`);
   }
-  if (options.batchSize > data.train.length) {
+  if (options.strictBatchSize === true && options.batchSize > data.train.length) {
     throw new RunOptionsError(`--batch-size ${options.batchSize} is larger than the ${data.train.length} training images; choose at most ${data.train.length} (typically 32..256)`);
   }
   if (data.ignored.length > 0) {

@@ -6,7 +6,7 @@
  * - the warm session gives identical results on reuse, and chunked batches (maxBatch 2) equal one batch;
  * - `effnet predict --json` over good and bad files (not an image, empty, truncated JPEG, 16-bit PNG, CMYK JPEG,
  *   1x1, missing path): a clear error for each unreadable file, the others classified (16-bit PNG as its 8-bit
- *   twin, CMYK converted, 1x1 with a warning), exit code 1; the human table;
+ *   twin, CMYK converted, 1x1 with a warning), exit code 2 (bad input files); the human table;
  * - softmax / top-k against the formula; models that are not effnet ONNX files are refused clearly.
  */
 import { test, before, after } from 'node:test';
@@ -145,7 +145,7 @@ test('effnet predict --json: bad files get clear errors, the other images are st
 
   const order = [good, notImage, empty, truncated, sixteen, cmyk, tinyImage, missing, images[0]!.path];
   const run = spawnSync(process.execPath, [CLI, 'predict', onnxPath, ...order, '--json', '--top', '2'], { encoding: 'utf8' });
-  assert.equal(run.status, 1, `exit code 1 when some images fail; stderr: ${run.stderr}`);
+  assert.equal(run.status, 2, `exit code 2 (bad input files) when some images fail; stderr: ${run.stderr}`);
   assert.match(run.stderr, /4 of 9 images could not be classified/);
   const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; top?: { label: string; index: number; probability: number }[]; error?: string; warnings?: string[] });
   assert.deepEqual(lines.map((l) => l.path), order);
@@ -166,7 +166,7 @@ test('effnet predict --json: bad files get clear errors, the other images are st
   assert.match(byPath.get(tinyImage)!.warnings![0]!, /1x1.*upscaled.*unreliable/);
 
   const human = spawnSync(process.execPath, [CLI, 'predict', onnxPath, good, missing], { encoding: 'utf8' });
-  assert.equal(human.status, 1);
+  assert.equal(human.status, 2);
   assert.match(human.stdout, /rank\s+class\s+index\s+probability\n\s+1\s+(red|green|blue)\s+\d\s+[\d.]+%/);
   assert.match(human.stdout, /missing\.png\n\s+error: .*no such file/);
 });

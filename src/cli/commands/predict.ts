@@ -5,7 +5,8 @@
  *
  * MODEL is an .onnx file from `effnet export`, or a run directory, model file or checkpoint of effnet (exported in
  * memory with its model card). An .onnx file needs no engine (libtorch). A file that cannot be read or decoded gets
- * its own error; the other images are still classified (exit code 1 when any failed).
+ * its own error; the other images are still classified (exit code 2 when any failed: a bad input file is the
+ * user's to fix).
  */
 import { parseArgs } from 'node:util';
 import { classifyFiles, openClassifier, type ImageResult } from '../../infer/node.js';
@@ -96,7 +97,7 @@ export async function run(args: string[]): Promise<number> {
     }
     const failed = results.filter((r) => !r.ok).length;
     if (failed > 0) process.stderr.write(`effnet predict: ${failed} of ${results.length} images could not be classified (see above)\n`);
-    return failed > 0 ? 1 : 0;
+    return failed > 0 ? 2 : 0;
   } finally {
     await classifier.release();
   }

@@ -211,6 +211,7 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
     data: values.data,
     out: values.out,
     batchSize: intFlag('batch-size', values['batch-size'], 1) ?? 32,
+    strictBatchSize: values['batch-size'] !== undefined,
     recipe,
     augment: augmentFrom(values),
     resume: values.resume,
