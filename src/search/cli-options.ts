@@ -58,11 +58,28 @@ export function parseRecipe(text: string | undefined): { [key: string]: string |
   return value as { [key: string]: string | number | boolean | null };
 }
 
+/** What a search's name may be: it names a folder (its trials' run directories, its report), so nothing that leaves it. */
+const SEARCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/**
+ * Checks a search name (`--name`, or a name read back from a store): letters, digits, '.', '_' and '-', starting
+ * with a letter or digit, at most 100 characters. `--name ../../X` wrote reports and trial folders outside the
+ * store's folder.
+ * @throws UsageError naming the rule
+ */
+export function checkSearchName(name: string, where = '--name'): string {
+  if (!SEARCH_NAME.test(name) || name.includes('..')) {
+    throw new UsageError(`${where} ${JSON.stringify(name)} is not a search name: use letters, digits, '.', '_' and '-' (starting with a letter or digit, no '..', at most 100 characters); it names the folder of the search's runs`);
+  }
+  return name;
+}
+
 /**
  * Where a search command keeps its store and its trials' run directories: `--db` as a PostgreSQL URL (kept as it is;
  * run directories under ./runs/NAME) or an SQLite path (resolved; run directories beside it, in NAME/).
  */
 export function resolveStoreLocation(db: string | undefined, defaultPath: string, name: string): { db: string; runDir: string } {
+  checkSearchName(name);
   const location = resolveStorePath(db, defaultPath);
   return { db: location, runDir: isPostgresUrl(location) ? resolve('runs', name) : join(dirname(location), name) };
 }

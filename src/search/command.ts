@@ -134,6 +134,7 @@ export async function executeSearchCommand(
   }
   const result = await runSearch({
     db,
+    runDir,
     searchId,
     ...(leaseMs === undefined ? {} : { leaseMs }),
     ...(values.device === undefined ? {} : { device: values.device }),

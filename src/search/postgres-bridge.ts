@@ -57,7 +57,15 @@ async function start(data: BridgeData): Promise<void> {
           }
         : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
   };
-  const client = new pg.Client({ connectionString: data.url, connectionTimeoutMillis: data.connectTimeoutMs, application_name: data.applicationName, types });
+  let client: pgModule.Client;
+  try {
+    client = new pg.Client({ connectionString: data.url, connectionTimeoutMillis: data.connectTimeoutMs, application_name: data.applicationName, types });
+  } catch (error) {
+    // A URL the client cannot take: every request is answered with why, so the driver never waits for a dead thread.
+    const message = `the PostgreSQL client refused the URL: ${error instanceof Error ? error.message : String(error)}`;
+    data.port.on('message', () => reply({ ok: false, message, code: 'EFFNET_BAD_URL' }));
+    return;
+  }
   // A dropped connection between requests surfaces as the next query's error; do not let it kill the thread.
   client.on('error', () => undefined);
   const fail = (error: unknown): void => {

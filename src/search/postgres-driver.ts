@@ -12,7 +12,7 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import type { BridgeData, BridgeReply, BridgeRequest } from './postgres-bridge.js';
-import { StoreConnectError, numberedParameters, redactUrl, type SqlDialect, type SqlDriver, type SqlValue } from './sql-driver.js';
+import { StoreConnectError, checkPostgresUrl, numberedParameters, redactUrl, scrubSecrets, type SqlDialect, type SqlDriver, type SqlValue } from './sql-driver.js';
 import { UserError } from '../errors.js';
 
 /** PostgreSQL's spelling of the store's dialect-specific SQL. */
@@ -53,7 +53,10 @@ export class PostgresDriver implements SqlDriver {
   private depth = 0;
   private closed = false;
 
+  private readonly url: string;
+
   private constructor(url: string, options: PostgresOptions) {
+    this.url = url;
     this.location = redactUrl(url);
     this.statementTimeoutMs = options.statementTimeoutMs ?? 60_000;
     const shared = new SharedArrayBuffer(4);
@@ -73,13 +76,14 @@ export class PostgresDriver implements SqlDriver {
    * password or database)
    */
   static connect(url: string, options: PostgresOptions = {}): PostgresDriver {
+    checkPostgresUrl(url);
     const driver = new PostgresDriver(url, options);
     const timeout = (options.connectTimeoutMs ?? 10_000) + 5_000;
     const reply = driver.request({ op: 'connect' }, timeout);
     if (!reply.ok) {
       driver.terminate();
       throw new StoreConnectError(
-        `cannot connect to the experiment store ${driver.location} (${reply.message}${reply.code !== null ? `, ${reply.code}` : ''}). ` +
+        `cannot connect to the experiment store ${driver.location} (${scrubSecrets(reply.message, url)}${reply.code !== null ? `, ${reply.code}` : ''}). ` +
           'Check that the PostgreSQL server runs and listens on that host and port (listen_addresses, pg_hba.conf), and that the user, ' +
           'password and database in the URL exist (createdb NAME); or pass an SQLite file path as --db',
       );
@@ -106,7 +110,7 @@ export class PostgresDriver implements SqlDriver {
   private query(sql: string, params: readonly SqlValue[]): { rows: Record<string, unknown>[]; rowCount: number } {
     const reply = this.request({ op: 'query', sql: numberedParameters(sql), params: [...params] });
     if (!reply.ok) {
-      const error = new Error(reply.message) as Error & { code: string | null };
+      const error = new Error(scrubSecrets(reply.message, this.url)) as Error & { code: string | null };
       error.code = reply.code;
       throw error;
     }

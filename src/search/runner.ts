@@ -11,12 +11,14 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { formatProgress } from './progress.js';
 import { ExperimentStore, type SearchCounts, type TrialRow } from './store.js';
-import { searchFinished, type WorkerMessage } from './worker.js';
+import { DB_ENVIRONMENT, searchFinished, type WorkerMessage } from './worker.js';
 
 /** Options of {@link runSearch}. */
 export interface RunSearchOptions {
-  /** The store: an SQLite path or a PostgreSQL URL. */
+  /** The store: an SQLite path or a PostgreSQL URL (handed to the workers in their environment, never on their command line). */
   db: string;
+  /** Where the workers put trial run directories (this host's; never a path read from the store). */
+  runDir: string;
   /** The search to run. */
   searchId: number;
   /** Worker processes P (≥ 1). */
@@ -96,10 +98,12 @@ export async function runSearch(options: RunSearchOptions): Promise<RunSearchRes
     try {
       await new Promise<void>((resolveAll, rejectAll) => {
         const spawn = (tag: number): void => {
-          const args = ['--db', options.db, '--search', String(options.searchId), '--threads', String(threads), '--tag', String(tag)];
+          // The store's URL may hold a password: in the environment (EFFNET_DB), not argv, which `ps` shows to every user.
+          const args = ['--search', String(options.searchId), '--threads', String(threads), '--tag', String(tag), '--run-dir', options.runDir];
           if (options.leaseMs !== undefined) args.push('--lease', String(options.leaseMs / 1000));
           if (options.device !== undefined) args.push('--device', options.device);
           const child = fork(WORKER_ENTRY, args, {
+            env: { ...process.env, [DB_ENVIRONMENT]: options.db },
             stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
           });
           workersStarted += 1;

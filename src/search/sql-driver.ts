@@ -57,14 +57,81 @@ export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
 }
 
-/** A PostgreSQL URL with its password replaced by `***`, for messages and logs. */
+/** Query parameters of a PostgreSQL URL that hold secrets. */
+const SECRET_PARAMETERS = /^(password|sslpassword|sslkey|passfile)$/i;
+
+/**
+ * A PostgreSQL URL with its secrets replaced by `***`, for messages and logs: the password of the user part (all of
+ * it up to the last '@' of the authority, so an unencoded '@' in a password leaks nothing) and `?password=`-like
+ * query parameters. Works on URLs that do not parse too (an invalid port, say), since those are printed in errors.
+ */
 export function redactUrl(url: string): string {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(url);
+  if (match === null) return url.replace(/:[^:@/]*@/g, ':***@');
+  const [, scheme, authority, rest] = match as unknown as [string, string, string, string];
+  const at = authority.lastIndexOf('@');
+  let safeAuthority = authority;
+  if (at >= 0) {
+    const userinfo = authority.slice(0, at);
+    const colon = userinfo.indexOf(':');
+    safeAuthority = `${colon >= 0 ? `${userinfo.slice(0, colon)}:***` : userinfo}${authority.slice(at)}`;
+  }
+  const safeRest = rest.replace(/([?&])([^=&#]+)=([^&#]*)/g, (whole, separator: string, key: string) => (SECRET_PARAMETERS.test(decodeURIComponentSafe(key)) ? `${separator}${key}=***` : whole));
+  return `${scheme}${safeAuthority}${safeRest}`;
+}
+
+function decodeURIComponentSafe(text: string): string {
   try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
+    return decodeURIComponent(text);
   } catch {
-    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+    return text;
+  }
+}
+
+/** The secrets a PostgreSQL URL holds (its password, decoded and as written, and secret query values), to scrub from messages. */
+export function urlSecrets(url: string): string[] {
+  const secrets: string[] = [];
+  const match = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)(.*)$/is.exec(url);
+  if (match === null) return secrets;
+  const authority = match[1]!;
+  const at = authority.lastIndexOf('@');
+  if (at >= 0) {
+    const userinfo = authority.slice(0, at);
+    const colon = userinfo.indexOf(':');
+    if (colon >= 0 && colon < userinfo.length - 1) secrets.push(userinfo.slice(colon + 1), decodeURIComponentSafe(userinfo.slice(colon + 1)));
+  }
+  for (const [, key, value] of match[2]!.matchAll(/[?&]([^=&#]+)=([^&#]*)/g)) {
+    if (SECRET_PARAMETERS.test(decodeURIComponentSafe(key!)) && value !== '') secrets.push(value!, decodeURIComponentSafe(value!));
+  }
+  return [...new Set(secrets)].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+}
+
+/** `text` with every secret of `url` replaced by `***` (messages of the PostgreSQL client may quote them). */
+export function scrubSecrets(text: string, url: string): string {
+  let out = text;
+  for (const secret of urlSecrets(url)) out = out.split(secret).join('***');
+  return out;
+}
+
+/**
+ * Checks a PostgreSQL URL before anything connects: it must parse (a port of 1..65535, a host), so that a typo is
+ * one clear error instead of a 15-second wait and a stack trace.
+ * @throws StoreConnectError naming the URL without its secrets
+ */
+export function checkPostgresUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    const port = /:(\d*)(?:\/|$)/.exec(url.slice(url.lastIndexOf('@') + 1));
+    const hint = port !== null && !(Number(port[1]) >= 1 && Number(port[1]) <= 65535) ? ` (the port must be 1..65535, got '${port[1]}')` : '';
+    throw new StoreConnectError(`--db ${redactUrl(url)} is not a valid PostgreSQL URL${hint}; write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, percent-encode '@', ':' and '/' in the password (or leave it out and use PGPASSWORD or ~/.pgpass)`);
+  }
+  if (parsed.hostname === '' && !parsed.searchParams.has('host')) {
+    throw new StoreConnectError(`--db ${redactUrl(url)} names no host; write postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`);
+  }
+  if (parsed.port !== '' && !(Number(parsed.port) >= 1 && Number(parsed.port) <= 65535)) {
+    throw new StoreConnectError(`--db ${redactUrl(url)}: the port must be 1..65535, got '${parsed.port}'`);
   }
 }
 

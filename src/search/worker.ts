@@ -21,6 +21,12 @@ import { validateScaledConfig } from '../card/config-file.js';
 import { measureLatency } from './nas/latency.js';
 import { NAS_KIND } from './nas/search.js';
 
+/**
+ * The environment variable that hands a worker its store (`effnet search-worker` reads it when --db is absent): a
+ * PostgreSQL URL with a password stays off the command line, which every user of the host can read with `ps`.
+ */
+export const DB_ENVIRONMENT = 'EFFNET_DB';
+
 /** Messages a worker sends to its coordinator (or to `effnet search-worker`'s output). */
 export type WorkerMessage =
   | { type: 'start'; trialId: number; label: string; worker: string; attempt: number }
@@ -47,8 +53,12 @@ export interface WorkerOptions {
   leaseMs?: number;
   /** The data as this host sees it (default: the search's own spec); it must be the same images. */
   data?: string;
-  /** Where trial run directories go (default: the search's run directory). */
-  runDir?: string;
+  /**
+   * Where trial run directories go: a folder of this host's choosing (the search-worker's --run-dir, or beside its
+   * SQLite store, or ./runs/NAME). Never a path read from the store: with a shared PostgreSQL store, whoever can
+   * write the database would choose where every worker host writes.
+   */
+  runDir: string;
   /** The device to train on, resolved ('cpu', 'cuda:N'); default the CPU (see deviceForWorker). */
   device?: string;
   /** Whether to stop (checked between trials and while waiting): the coordinator is gone, or a signal came. */
@@ -105,7 +115,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       await trainHeldTrial(store, search, trial, identity, openDataOnce, {
         leaseMs,
         beatEvery,
-        runDir: options.runDir ?? String(search.spec.runDir),
+        runDir: options.runDir,
         device: options.device ?? 'cpu',
         shouldRelease: options.shouldRelease ?? (() => false),
         emit,
@@ -188,15 +198,16 @@ async function trainHeldTrial(
 export async function workerMain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { db: { type: 'string' }, search: { type: 'string' }, threads: { type: 'string' }, tag: { type: 'string' }, lease: { type: 'string' }, device: { type: 'string' } },
+    options: { search: { type: 'string' }, threads: { type: 'string' }, tag: { type: 'string' }, lease: { type: 'string' }, device: { type: 'string' }, 'run-dir': { type: 'string' } },
   });
-  if (values.db === undefined || values.search === undefined) throw new Error('search worker: --db LOCATION and --search ID are required');
+  const db = process.env[DB_ENVIRONMENT];
+  if (db === undefined || values.search === undefined || values['run-dir'] === undefined) throw new Error(`search worker: ${DB_ENVIRONMENT} in the environment, --search ID and --run-dir DIR are required`);
   const threads = Number(values.threads ?? 1);
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`search worker: --threads must be a positive integer, got ${values.threads}`);
   const leaseMs = values.lease === undefined ? DEFAULT_LEASE_MS : Number(values.lease) * 1000;
   if (!(leaseMs > 0)) throw new Error(`search worker: --lease must be a positive number of seconds, got ${values.lease}`);
   setNumThreads(threads);
-  const store = ExperimentStore.open(values.db, { integrityCheck: false });
+  const store = ExperimentStore.open(db, { integrityCheck: false });
   let search: SearchRow;
   try {
     search = store.getSearch(Number(values.search));
@@ -206,7 +217,8 @@ export async function workerMain(argv: string[]): Promise<number> {
   let orphaned = false;
   process.once('disconnect', () => (orphaned = true));
   return runWorker({
-    db: values.db,
+    db,
+    runDir: values['run-dir'],
     search,
     identity: workerIdentity(values.tag ?? 0),
     leaseMs,

@@ -98,7 +98,7 @@ test('a failing trial is recorded with its error while the other trials finish',
   store.addTrials(search.id, [{ label: 'bad', config: { kind: 'grid', alpha: 1, beta: 1, gamma: 0.5, config: { width: 0.25, depth: 0.2, resolution: 16, dropout: 0.2 } } }]);
   store.close();
   const events: string[] = [];
-  const result = await runSearch({ db, searchId: search.id, parallel: 2, threads: 1, pollMs: 500, onEvent: (m) => events.push(m.type) });
+  const result = await runSearch({ db, runDir: join(dir, 'runs'), searchId: search.id, parallel: 2, threads: 1, pollMs: 500, onEvent: (m) => events.push(m.type) });
   assert.equal(result.counts.failed, 1);
   assert.equal(result.counts.done, definition.trials.length);
   assert.equal(result.counts.pending + result.counts.running, 0);

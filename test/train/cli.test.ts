@@ -58,18 +58,19 @@ test('effnet train (1 epoch, tiny folder) writes metrics, checkpoints, the final
   assert.equal(summary.lastRaw.top1, lines[0]!.valTop1);
 });
 
-test('effnet eval --json prints exactly checkpoint/top1/top5/loss/images, matching the run\'s own validation', async () => {
+test('effnet eval --json prints exactly checkpoint/top1/top5/loss/images/skipped, matching the run\'s own validation', async () => {
   const model = join(run, 'model.safetensors');
   const result = await runCli(['eval', '--checkpoint', model, '--data', data, '--val-split', '0.25', '--json', '--batch-size', '5', '--workers', '0']);
   assert.equal(result.code, 0, result.stderr);
   const json = JSON.parse(result.stdout) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(json).sort(), ['checkpoint', 'images', 'loss', 'top1', 'top5']);
+  assert.deepEqual(Object.keys(json).sort(), ['checkpoint', 'images', 'loss', 'skipped', 'top1', 'top5']);
   assert.equal(json.checkpoint, model);
   assert.equal(json.images, 3 * 2, 'the seeded hold-out of 0.25 keeps 2 of 8 images per class');
   const [epoch] = metricsLines(run);
   // The final model holds the raw weights the trainer validated after epoch 1, on the same hold-out.
   assert.equal(json.top1, epoch!.valTop1);
   assert.equal(json.top5, epoch!.valTop5);
+  assert.equal(json.skipped, 0);
   assert.ok(Math.abs((json.loss as number) - epoch!.valLoss!) < 1e-5, `loss ${String(json.loss)} vs ${epoch!.valLoss}`);
   const ema = await runCli(['eval', '--checkpoint', join(run, 'last.safetensors'), '--ema', '--data', data, '--val-split', '0.25', '--json', '--workers', '0']);
   assert.equal(ema.code, 0, ema.stderr);

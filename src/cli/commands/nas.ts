@@ -243,6 +243,7 @@ export async function run(args: string[]): Promise<number> {
     for (let round = 0; !coordinator.closed && round < 3; round++) {
       await runSearch({
         db,
+        runDir,
         searchId,
         ...(leaseMs === undefined ? {} : { leaseMs }),
         ...(values.device === undefined ? {} : { device: values.device }),

@@ -10,9 +10,9 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError, parseIntegerFlag, parseLeaseFlag, resolveStorePath } from '../../search/cli-options.js';
+import { UsageError, checkSearchName, parseIntegerFlag, parseLeaseFlag, resolveStoreLocation, resolveStorePath } from '../../search/cli-options.js';
 import { DEFAULT_LEASE_MS, ExperimentStore, workerIdentity, type SearchRow } from '../../search/store.js';
-import { runWorker, searchFinished } from '../../search/worker.js';
+import { DB_ENVIRONMENT, runWorker, searchFinished } from '../../search/worker.js';
 import { deviceForWorker, setNumThreads } from '../../torch/index.js';
 import { resolveData } from '../../data/spec.js';
 import { SIGNAL_EXIT } from '../options.js';
@@ -69,8 +69,9 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (values.db === undefined) throw new UsageError('--db is required: the PostgreSQL URL (or SQLite path) the search was started with');
-  const db = resolveStorePath(values.db, values.db);
+  const dbValue = values.db ?? process.env[DB_ENVIRONMENT];
+  if (dbValue === undefined || dbValue === '') throw new UsageError(`--db (or ${DB_ENVIRONMENT} in the environment) is required: the PostgreSQL URL (or SQLite path) the search was started with`);
+  const db = resolveStorePath(dbValue, dbValue);
   const threads = parseIntegerFlag('threads', values.threads) ?? availableParallelism();
   const leaseMs = parseLeaseFlag(values.lease) ?? DEFAULT_LEASE_MS;
   const store = ExperimentStore.open(db);
@@ -111,7 +112,7 @@ export async function run(args: string[]): Promise<number> {
     leaseMs,
     device,
     ...(values.data === undefined ? {} : { data: values.data }),
-    ...(values['run-dir'] === undefined ? {} : { runDir: resolve(values['run-dir']) }),
+    runDir: values['run-dir'] === undefined ? resolveStoreLocation(db, db, checkSearchName(search.name, `the store's search name`)).runDir : resolve(values['run-dir']),
     shouldStop: () => signalled !== null,
     shouldRelease: () => signalled !== null,
     onEvent: (m) => {
