@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isParseArgsError, isUserError } from '../errors.js';
+import { printable } from '../printable.js';
 
 /**
  * OpenMP's wait policy for libtorch's thread pool, unless the user chose one. libgomp reads OMP_WAIT_POLICY once,
@@ -65,7 +66,9 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     // A UserError (src/errors.ts) or a flag the parser refused: the user's to fix, so the message alone and exit 2.
     if (isUserError(error) || isParseArgsError(error)) {
-      process.stderr.write(`effnet ${name}: ${(error as Error).message}\n  (effnet ${name} --help lists the options)\n`);
+      // Messages quote names from files (classes, archive members): escaped so that none rewrites the terminal.
+      const message = (error as Error).message.split('\n').map(printable).join('\n');
+      process.stderr.write(`effnet ${name}: ${message}\n  (effnet ${name} --help lists the options)\n`);
       if (process.env.EFFNET_DEBUG && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
       return 2;
     }

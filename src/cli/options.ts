@@ -2,6 +2,7 @@
 
 /** A bad flag value: a user error (exit code 2). */
 export { UsageError } from '../errors.js';
+import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.js';
 
 /** An integer flag >= min, or undefined when absent. */
@@ -9,6 +10,22 @@ export function intFlag(name: string, text: string | undefined, min: number): nu
   if (text === undefined) return undefined;
   const value = Number(text);
   if (text.trim() === '' || !Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${text}'`);
+  return value;
+}
+
+/** How many engine threads or loader workers per logical core a flag may ask for before it is refused. */
+export const MAX_PER_CORE = 4;
+
+/**
+ * An integer flag >= min that starts threads (--threads, --workers): refused above {@link MAX_PER_CORE} x this
+ * machine's logical cores, naming the count (`--threads 1000` started 1000 engine threads on 2 cores, `--workers
+ * 1000` took 4 GB), or undefined when absent.
+ */
+export function threadCountFlag(name: string, text: string | undefined, min: number, cores = availableParallelism()): number | undefined {
+  const value = intFlag(name, text, min);
+  if (value !== undefined && value > MAX_PER_CORE * cores) {
+    throw new UsageError(`--${name} ${value} asks for more than ${MAX_PER_CORE}x this machine's ${cores} cores; use at most ${cores} (threads beyond the cores only slow the work down)`);
+  }
   return value;
 }
 

@@ -25,7 +25,7 @@ export function makeDirectory(path: string): void {
       isDirectory = statSync(current).isDirectory();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new DirectoryError(`cannot create ${path}: ${current} is not accessible (${code ?? (error as Error).message})`);
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new DirectoryError(`cannot create ${path}: ${current} is not accessible (${code ?? (error as Error).message})`);
       missing.push(current);
       const parent = dirname(current);
       if (parent === current) throw new DirectoryError(`cannot create ${path}: no part of it exists`);

@@ -23,6 +23,7 @@ import type { ProgressStream } from './progress.js';
 import { openData, resolveData, type ResolvedData } from '../data/spec.js';
 import { buildRun } from './run-builder.js';
 import { acquireRunLock } from './run-lock.js';
+import { printable } from '../printable.js';
 import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
 import type { AugmentChoice } from './small-images.js';
 import { formatSummary, readMetrics, summarizeRun, type RunSummary } from './summary.js';
@@ -249,7 +250,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
   if (data.ignored.length > 0) {
     const log = options.log ?? ((): void => undefined);
     const shown = data.ignored.slice(0, 3).join(', ');
-    log(`warning: ${data.ignored.length} files in the class folders are in image formats effnet cannot decode and are left out (${shown}${data.ignored.length > 3 ? ', ...' : ''}); convert them to PNG or JPEG to train on them`);
+    log(printable(`warning: ${data.ignored.length} files in the class folders are in image formats effnet cannot decode and are left out (${shown}${data.ignored.length > 3 ? ', ...' : ''}); convert them to PNG or JPEG to train on them`));
   }
   const card = resolveRunCard(options.model, data.classes, pretrained);
   if (options.threads !== undefined) setNumThreads(options.threads);
@@ -307,7 +308,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
       progress: options.progress ?? null,
       onEpoch: (metrics, seconds) => {
         log(formatEpochLine(metrics, epochs, seconds));
-        for (const sample of trainer!.skippedSamples.slice(reportedSkips)) log(`  skipped ${sample.source}: ${sample.error}`);
+        for (const sample of trainer!.skippedSamples.slice(reportedSkips)) log(printable(`  skipped ${sample.source}: ${sample.error}`));
         reportedSkips = trainer!.skippedSamples.length;
       },
       distributed:

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { FASHION_MNIST_DIR } from '../../data/idx.js';
 import { runTraining, type TrainRunOptions } from '../../train/run.js';
-import { intFlag, numberFlag, UsageError } from '../options.js';
+import { intFlag, numberFlag, threadCountFlag, UsageError } from '../options.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'a preset of effnet train: a small EfficientNet on Fashion-MNIST for a few hundred steps, then test accuracy';
@@ -71,7 +71,7 @@ export async function run(args: string[]): Promise<number> {
   if (steps * batchSize > 60_000) throw new UsageError(`--steps ${steps} x --batch-size ${batchSize} = ${steps * batchSize} images, more than Fashion-MNIST's 60,000 training images; use fewer steps`);
   const temporary = values.out === undefined;
   const out = values.out ?? join(mkdtempSync(join(tmpdir(), 'effnet-demo-')), 'run');
-  const threads = intFlag('threads', values.threads, 1);
+  const threads = threadCountFlag('threads', values.threads, 1);
   const options = demoTrainOptions({
     steps,
     batchSize,

@@ -14,7 +14,8 @@ import { openModel } from '../../train/model-file.js';
 import { evaluate } from '../../train/trainer.js';
 import { topK } from '../../infer/topk.js';
 import { resolveDevice, setNumThreads } from '../../torch/index.js';
-import { intFlag, numberFlag, UsageError } from '../options.js';
+import { intFlag, numberFlag, threadCountFlag, UsageError } from '../options.js';
+import { printable } from '../../printable.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'top-1/top-5/loss of a trained model (or a run checkpoint) on a data spec\'s validation images';
@@ -78,8 +79,8 @@ export async function run(args: string[]): Promise<number> {
   if (values.checkpoint === undefined) throw new UsageError('--checkpoint is required (a run directory such as runs/quickstart, or its model.safetensors)');
   if (values.data === undefined) throw new UsageError('--data is required (the spec the model was trained on, e.g. fashion-mnist)');
   const batchSize = intFlag('batch-size', values['batch-size'], 1) ?? 100;
-  const workers = intFlag('workers', values.workers, 0) ?? 2;
-  const threads = intFlag('threads', values.threads, 1);
+  const workers = threadCountFlag('workers', values.workers, 0) ?? 2;
+  const threads = threadCountFlag('threads', values.threads, 1);
   const valSplit = numberFlag('val-split', values['val-split'], Number.MIN_VALUE, 1, true);
   const device = resolveDevice(values.device ?? 'auto');
   const opened = openModel(values.checkpoint, { ema: values.ema });
@@ -113,7 +114,7 @@ export async function run(args: string[]): Promise<number> {
       result = await evaluate(model, loader, true, {
         ...(values.predictions === undefined ? {} : { onLogits }),
         // Scores are over the images that decoded; each one left out is named on stderr.
-        onSkipped: (sample) => process.stderr.write(`effnet eval: skipped ${sample.source}: ${sample.error}\n`),
+        onSkipped: (sample) => process.stderr.write(`effnet eval: skipped ${printable(`${sample.source}: ${sample.error}`)}\n`),
       });
     } finally {
       await loader.close();

@@ -11,6 +11,8 @@
 import { parseArgs } from 'node:util';
 import { classifyFiles, openClassifier, type ImageResult } from '../../infer/node.js';
 import { modelBytes } from '../../export/model-file.js';
+import { threadCountFlag } from '../options.js';
+import { printable } from '../../printable.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'classify images with an exported model (.onnx) or a model file';
@@ -37,13 +39,15 @@ function positiveInteger(text: string | undefined, name: string, fallback: numbe
 
 /** The human form of one result: a small table, or the error. */
 export function formatResult(result: ImageResult): string {
-  if (!result.ok) return `${result.path}\n  error: ${result.error}\n`;
-  const width = Math.max(5, ...result.top.map((p) => p.label.length));
-  const lines = [result.path, `  ${'rank'.padEnd(4)}  ${'class'.padEnd(width)}  ${'index'.padStart(5)}  probability`];
+  // Class names and paths come from files: escaped, so that none rewrites the terminal (see src/printable.ts).
+  if (!result.ok) return `${printable(result.path)}\n  error: ${printable(result.error)}\n`;
+  const labels = result.top.map((p) => printable(p.label));
+  const width = Math.max(5, ...labels.map((label) => label.length));
+  const lines = [printable(result.path), `  ${'rank'.padEnd(4)}  ${'class'.padEnd(width)}  ${'index'.padStart(5)}  probability`];
   result.top.forEach((p, i) => {
-    lines.push(`  ${String(i + 1).padEnd(4)}  ${p.label.padEnd(width)}  ${String(p.index).padStart(5)}  ${(p.probability * 100).toFixed(2).padStart(10)}%`);
+    lines.push(`  ${String(i + 1).padEnd(4)}  ${labels[i]!.padEnd(width)}  ${String(p.index).padStart(5)}  ${(p.probability * 100).toFixed(2).padStart(10)}%`);
   });
-  for (const warning of result.warnings) lines.push(`  warning: ${warning}`);
+  for (const warning of result.warnings) lines.push(`  warning: ${printable(warning)}`);
   return lines.join('\n') + '\n';
 }
 
@@ -68,7 +72,7 @@ export async function run(args: string[]): Promise<number> {
     });
     top = positiveInteger(parsed.values.top, 'top', 5)!;
     batchSize = positiveInteger(parsed.values['batch-size'], 'batch-size', 32)!;
-    threads = positiveInteger(parsed.values.threads, 'threads', undefined);
+    threads = threadCountFlag('threads', parsed.values.threads, 1);
   } catch (error) {
     process.stderr.write(`effnet predict: ${(error as Error).message}\n${USAGE}`);
     return 2;

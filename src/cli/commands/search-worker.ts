@@ -15,7 +15,7 @@ import { DEFAULT_LEASE_MS, ExperimentStore, workerIdentity, type SearchRow } fro
 import { DB_ENVIRONMENT, runWorker, searchFinished } from '../../search/worker.js';
 import { deviceForWorker, setNumThreads } from '../../torch/index.js';
 import { resolveData } from '../../data/spec.js';
-import { SIGNAL_EXIT } from '../options.js';
+import { SIGNAL_EXIT, threadCountFlag } from '../options.js';
 
 /** One line for `effnet --help`. */
 export const summary = "join a running search's workers from any host (PostgreSQL store): claim, train and record trials";
@@ -72,7 +72,7 @@ export async function run(args: string[]): Promise<number> {
   const dbValue = values.db ?? process.env[DB_ENVIRONMENT];
   if (dbValue === undefined || dbValue === '') throw new UsageError(`--db (or ${DB_ENVIRONMENT} in the environment) is required: the PostgreSQL URL (or SQLite path) the search was started with`);
   const db = resolveStorePath(dbValue, dbValue);
-  const threads = parseIntegerFlag('threads', values.threads) ?? availableParallelism();
+  const threads = threadCountFlag('threads', values.threads, 1) ?? availableParallelism();
   const leaseMs = parseLeaseFlag(values.lease) ?? DEFAULT_LEASE_MS;
   const store = ExperimentStore.open(db);
   let search: SearchRow;

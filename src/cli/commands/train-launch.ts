@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { launchWorkers, readWorkerEnvironment, type LaunchResult } from '../../dist/index.js';
 import type { DistributedRunOptions } from '../../train/run.js';
 import { CHECKPOINT_FILES } from '../../train/trainer.js';
-import { choiceFlag, intFlag, numberFlag, UsageError } from '../options.js';
+import { choiceFlag, intFlag, numberFlag, threadCountFlag, UsageError } from '../options.js';
 
 /** The flags only the launcher reads; they are not passed on to the workers. */
 export const LAUNCHER_FLAGS = ['nproc-per-node', 'nnodes', 'node-rank', 'rdzv', 'max-restarts'] as const;
@@ -107,7 +107,7 @@ export function isLaunch(values: DistributedFlags): boolean {
  * exists. Returns the exit code (0, 130/143 after a passed-on signal, 1 after a failure with no restart left).
  */
 export async function launchTraining(values: DistributedFlags, args: readonly string[], log: (line: string) => void): Promise<LaunchResult> {
-  const nprocPerNode = intFlag('nproc-per-node', values['nproc-per-node'], 1)!;
+  const nprocPerNode = threadCountFlag('nproc-per-node', values['nproc-per-node'], 1)!;
   const nnodes = intFlag('nnodes', values.nnodes, 1) ?? 1;
   const nodeRank = intFlag('node-rank', values['node-rank'], 0) ?? 0;
   const maxRestarts = intFlag('max-restarts', values['max-restarts'], 0) ?? 0;

@@ -12,7 +12,7 @@ import { parseFreeze, runTraining, writeSplitForSpec, type ModelRequest, type Tr
 import { readModelCard } from '../../train/model-file.js';
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
-import { choiceFlag, intFlag, numberFlag, parseStrides, SIGNAL_EXIT, UsageError } from '../options.js';
+import { choiceFlag, intFlag, numberFlag, parseStrides, SIGNAL_EXIT, threadCountFlag, UsageError } from '../options.js';
 import { distributedRunOptionsFrom, isLaunch, launchTraining, workerFlags } from './train-launch.js';
 
 /** One line for `effnet --help`. */
@@ -216,7 +216,7 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
     augment: augmentFrom(values),
     resume: values.resume,
     seed: intFlag('seed', values.seed, 0) ?? 0,
-    workers: intFlag('workers', values.workers, 0) ?? 2,
+    workers: threadCountFlag('workers', values.workers, 0) ?? 2,
     channelsLast: !values.contiguous,
   };
   if (values.device !== undefined) options.device = values.device;
@@ -234,7 +234,7 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
     if (valSplit === 0) throw new UsageError('--val-split must be a fraction in (0, 1), got 0');
     options.valSplit = valSplit;
   }
-  const threads = intFlag('threads', values.threads, 1);
+  const threads = threadCountFlag('threads', values.threads, 1);
   if (threads !== undefined) options.threads = threads;
   if (values.from !== undefined) options.from = values.from;
   if (values.freeze !== undefined) options.freeze = parseFreeze(values.freeze);
