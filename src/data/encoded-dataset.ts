@@ -5,6 +5,7 @@
 import type { DatasetSource, ImageDataset, SampleResult } from './dataset.js';
 import { checkIndex } from './dataset.js';
 import { decodeImage } from './image.js';
+import { BadFileError } from '../errors.js';
 
 /** Base class: subclasses provide the bytes and labels, this class decodes and reports failures per sample. */
 export abstract class EncodedImageDataset implements ImageDataset {
@@ -106,7 +107,7 @@ export function groupByClass(paths: readonly string[], where: string): { classes
   }
   const classes = [...byClass.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (classes.length === 0) {
-    throw new Error(
+    throw new BadFileError(
       `${where}: found no images in class folders; expected the layout <root>/<class>/<image>.{${IMAGE_EXTENSIONS.map((e) => e.slice(1)).join(',')}}`,
     );
   }

@@ -112,9 +112,13 @@ export function listTar(archive: Uint8Array, where = '<tar>'): TarMember[] {
   let pos = 0;
   let longName: string | null = null;
   let pax: Map<string, string> | null = null;
+  let ended = false;
   while (pos + BLOCK <= archive.length) {
     const header = archive.subarray(pos, pos + BLOCK);
-    if (header.every((b) => b === 0)) break; // end-of-archive marker
+    if (header.every((b) => b === 0)) {
+      ended = true; // end-of-archive marker
+      break;
+    }
     let sum = 0;
     for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i]!;
     const stored = readOctal(header, 148, 8, `${where} at offset ${pos}`);
@@ -152,5 +156,7 @@ export function listTar(archive: Uint8Array, where = '<tar>'): TarMember[] {
     }
     pos = dataStart + Math.ceil(size / BLOCK) * BLOCK;
   }
+  // An archive cut at a block boundary would otherwise lose its last members (or classes) without a word.
+  if (!ended) throw new BadFileError(`${where}: the archive ends at byte ${archive.length} without its end-of-archive blocks; it is truncated (re-create or re-download it)`);
   return members;
 }
