@@ -25,15 +25,17 @@ const USAGE = `usage: effnet search-worker --db URL|PATH [--search NAME] [--thre
 Joins a search that a coordinator (effnet scale-search, scaling-study or nas, started with the same --db) runs, and
 trains its trials until the search is finished. Start as many as you like, on any host that reaches the database.
 
-  --db URL|PATH        the search's store: postgres://user:password@host:port/database (or the coordinator's SQLite
-                       file, on its own host)
+  --db URL|PATH        the search's store: postgres://user[:password]@host:port/database (or the coordinator's SQLite
+                       file, on its own host); default EFFNET_DB from the environment, which keeps a password off
+                       the command line (better still: PGPASSWORD or ~/.pgpass, read by the client)
   --search NAME        which search (default: the only unfinished one in the store)
   --threads T          libtorch threads (default: this host's cores, ${availableParallelism()} here)
   --lease S            seconds this worker holds a trial without a heartbeat before another may take it over
                        (default ${DEFAULT_LEASE_MS / 1000}); heartbeats are sent every min(2 s, S/4) while training
   --data SPEC          the search's data as this host sees it (default: the search's own --data, which must then be
                        readable here at the same path); it must be the same images
-  --run-dir DIR        where this worker's trial directories go (default: the search's run directory)
+  --run-dir DIR        where this worker's trial directories go (default: beside an SQLite store in NAME/, else
+                       ./runs/NAME on this host; never a path read from the store)
   --device D           auto (default: this host's CUDA devices, shared round-robin by --tag, when the linked libtorch
                        has CUDA; else the CPU), cpu, cuda or cuda:N
   --tag N              a label that tells several workers of one process apart in the store (default 0)
