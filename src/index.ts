@@ -10,7 +10,8 @@
  * - ONNX export ({@link exportEfficientNet}) and inference ({@link ImageClassifier}, {@link openClassifier});
  * - the compound-scaling searches ({@link runSearch}, {@link gridSearchDefinition}, {@link ExperimentStore}) and the
  *   ask/tell strategies of the architecture search ({@link createSearchStrategy});
- * - user errors ({@link UserError}).
+ * - user errors ({@link UserError}; a bad input file is a {@link BadFileError}) and the input bounds
+ *   ({@link LIMIT_DEFAULTS}, raised with EFFNET_LIMIT_* variables; docs/security.md).
  *
  * The libtorch addon loads on the first engine call, not at import, so ONNX-only use (ImageClassifier on an .onnx
  * file) needs no libtorch. The tensor library itself is `effnet/torch`.
@@ -147,7 +148,8 @@ export { measureLatency, type LatencyOptions, type LatencyResult } from './searc
 export { runTrial, trialCard, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_CROP_SCALE, DEFAULT_TRIAL_RECIPE, type TrialSettings, type TrialRecipe } from './search/trial.js';
 
 // Errors and the engine's switches.
-export { UserError, UsageError, isUserError } from './errors.js';
+export { UserError, UsageError, BadFileError, isUserError } from './errors.js';
+export { LIMIT_DEFAULTS, LimitError, limit, limitVariable, type LimitName } from './limits.js';
 export { manualSeed, setNumThreads, getNumThreads, libtorchVersion, tidy, noGrad, type Tensor } from './torch/index.js';
 
 // Optimizers, for training loops of one's own (the data-parallel example in docs/distributed.md).

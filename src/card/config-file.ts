@@ -5,8 +5,8 @@
  * `stages` option. `effnet scale --write` writes it, `--base <file>` and the trainer read it.
  */
 import { writeFileSync } from 'node:fs';
-import { makeDirectory } from '../io/directories.js';
-import { readInputFile } from '../io/read-file.js';
+import { makeDirectory } from '../directories.js';
+import { readInputFile } from '../input-file.js';
 import { dirname } from 'node:path';
 import { EFFICIENTNET_B0_BLOCK_STRINGS, decodeArchitecture, encodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
 import { customConfig, getVariant, type EfficientNetConfig } from '../efficientnet/variants.js';

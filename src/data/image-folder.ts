@@ -3,7 +3,7 @@
  * sub-folder names sorted by code point; samples are ordered by class, then directory, then file name.
  */
 import { readdirSync, statSync } from 'node:fs';
-import { readInputFile } from '../io/read-file.js';
+import { readInputFile } from '../input-file.js';
 import { join, relative, sep } from 'node:path';
 import type { DatasetSource } from './dataset.js';
 import { checkIndex } from './dataset.js';

@@ -4,7 +4,7 @@
  * sample is a slice of that buffer. The archive may hold `<class>/<image>` directly or under one top folder
  * (`train/<class>/<image>`), or under a folder chosen with `root`.
  */
-import { readInputFile } from '../io/read-file.js';
+import { readInputFile } from '../input-file.js';
 import type { DatasetSource } from './dataset.js';
 import { checkIndex, toShared } from './dataset.js';
 import { EncodedImageDataset, groupByClass, isImageFile, isUnreadableImage } from './encoded-dataset.js';

@@ -4,7 +4,7 @@
  * models this way; the ONNX-only path (an .onnx file) never loads the engine.
  */
 import { statSync } from 'node:fs';
-import { readInputFile } from '../io/read-file.js';
+import { readInputFile } from '../input-file.js';
 import { UserError } from '../errors.js';
 import { withEvalSize, type ModelCard } from '../card/model-card.js';
 import { exportEfficientNet, type ExportedModel } from './efficientnet-onnx.js';

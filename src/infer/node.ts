@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { decodeImage, type RgbImage } from '../data/image.js';
-import { readInputFile } from '../io/read-file.js';
+import { readInputFile } from '../input-file.js';
 import { ImageClassifier, type OrtModuleLike } from './classifier.js';
 import type { Prediction } from './topk.js';
 

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { DType, Tensor } from '../torch/index.js';
 import { BadFileError } from '../errors.js';
 import { limit, limitVariable } from '../limits.js';
-import { readInputFile } from './read-file.js';
+import { readInputFile } from '../input-file.js';
 import {
   elementSize,
   fromTensor,

@@ -10,7 +10,7 @@
 import type { Tensor } from '../torch/index.js';
 import { BadFileError } from '../errors.js';
 import { limit, limitVariable } from '../limits.js';
-import { readInputFile } from './read-file.js';
+import { readInputFile } from '../input-file.js';
 import {
   allocateTypedArray,
   elementSize,

@@ -3,7 +3,7 @@
  * markdown table plus an SVG chart of validation accuracy against MACs per strategy.
  */
 import { writeFileSync } from 'node:fs';
-import { makeDirectory } from '../io/directories.js';
+import { makeDirectory } from '../directories.js';
 import { join } from 'node:path';
 import { formatDuration } from './progress.js';
 import type { SearchRow, TrialRow } from './store.js';

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { makeDirectory } from '../io/directories.js';
+import { makeDirectory } from '../directories.js';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
 import { findLockHolders } from './lock-holder.js';

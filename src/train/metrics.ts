@@ -3,7 +3,7 @@
  * per line in metrics.jsonl and one row per epoch in metrics.csv (header written with the first row).
  */
 import { appendFileSync, existsSync } from 'node:fs';
-import { makeDirectory } from '../io/directories.js';
+import { makeDirectory } from '../directories.js';
 import { join } from 'node:path';
 import { eq, noGrad, select, sum, tidy, topk, unsqueeze, type Tensor } from '../torch/index.js';
 

@@ -5,7 +5,7 @@
  * longer runs (killed, machine rebooted) is taken over, so a crash never blocks a resume.
  */
 import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { DirectoryError, makeDirectory } from '../io/directories.js';
+import { DirectoryError, makeDirectory } from '../directories.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';

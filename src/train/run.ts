@@ -7,7 +7,7 @@
  * plus a summary.json; when the validation images are a seeded hold-out, their names go to split.json
  * (split-file.ts).
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCard, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard, type CardRequest } from '../card/resolve.js';
@@ -214,11 +214,22 @@ export async function runTraining(options: TrainRunOptions): Promise<TrainRunRes
   const lastPath = join(options.out, CHECKPOINT_FILES.last);
   const worker = options.distributed?.worker ?? null;
   // Only rank 0 writes the run directory, so only rank 0 holds its lock; another run into it is refused.
+  const existed = existsSync(options.out);
   const lock = worker === null || worker.rank === 0 ? acquireRunLock(options.out) : null;
   try {
     return await trainLocked(options, started, seed, lastPath);
   } finally {
     lock?.release();
+    // A run refused before it wrote anything leaves no empty run directory behind.
+    if (lock !== null && !existed) removeIfEmpty(options.out);
+  }
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    if (readdirSync(dir).length === 0) rmdirSync(dir);
+  } catch {
+    // already gone, or not ours to remove
   }
 }
 

@@ -12,7 +12,7 @@
  */
 import { UserError } from '../errors.js';
 import { writeFileSync } from 'node:fs';
-import { makeDirectory } from '../io/directories.js';
+import { makeDirectory } from '../directories.js';
 import { dirname } from 'node:path';
 import type { ImageDataset } from '../data/dataset.js';
 import { ImageFolderDataset } from '../data/image-folder.js';

@@ -8,7 +8,7 @@
 import { cardDifferences, type ModelCard } from '../card/model-card.js';
 import { UserError } from '../errors.js';
 import { existsSync } from 'node:fs';
-import { makeDirectory } from '../io/directories.js';
+import { makeDirectory } from '../directories.js';
 import { join } from 'node:path';
 import {
   autocast,

@@ -42,6 +42,7 @@ test('tar: pax size=-1536 (looped forever) and size=abc mid-archive (silently en
     const forged = [...members.slice(0, 10), { name: 'PaxHeader', type: 'x', data: paxRecords({ size: value }) }, ...members.slice(10)];
     writeFileSync(file, tarArchive(forged));
     assertUserError(await runEffnet(trainArgs(file, join(dir, `run-pax-${name}`))), { message: /a pax size record says '.*', not a byte count; the archive is corrupt/, maxSeconds: 15 });
+    assert.ok(!existsSync(join(dir, `run-pax-${name}`)), 'a refused run left its --out behind');
   }
   const broken = join(dir, 'pax-record.tar');
   writeFileSync(broken, tarArchive([...members.slice(0, 10), { name: 'PaxHeader', type: 'x', data: Buffer.from('9999 path=x\n') }, ...members.slice(10)]));

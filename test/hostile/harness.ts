@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI } from '../train/cli-helpers.js';
@@ -31,13 +31,15 @@ export interface HostileResult {
   seconds: number;
   /** Whether the harness killed it at the time limit. */
   timedOut: boolean;
+  /** What the command left in its working directory (a fresh empty one unless `cwd` was given). */
+  written: string[];
 }
 
 /** Options of {@link runEffnet}. */
 export interface RunOptions {
   /** Seconds before the process is killed; default {@link TIME_LIMIT_S}. */
   timeoutS?: number;
-  /** Working directory; default the test's. */
+  /** Working directory; default a fresh empty one, whose contents come back as `written`. */
   cwd?: string;
   /** Extra environment. */
   env?: Record<string, string>;
@@ -54,10 +56,11 @@ export const harnessSkip: string | false = existsSync(TIME) ? false : `${TIME} i
 export async function runEffnet(args: readonly string[], options: RunOptions = {}): Promise<HostileResult & { stderrBytes: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'effnet-hostile-rss-'));
   const rssFile = join(dir, 'rss');
+  const cwd = options.cwd ?? mkdtempSync(join(tmpdir(), 'effnet-hostile-cwd-'));
   const keep = options.keepBytes ?? 2 ** 20;
   const started = process.hrtime.bigint();
   const child = spawn(TIME, ['-f', '%M', '-o', rssFile, process.execPath, CLI, ...args], {
-    cwd: options.cwd,
+    cwd,
     detached: true,
     env: { ...process.env, OMP_NUM_THREADS: '1', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -99,8 +102,10 @@ export async function runEffnet(args: readonly string[], options: RunOptions = {
   // /usr/bin/time exits with the command's code, or 128 + the signal when the command was killed by one.
   const killedBy = /Command terminated by signal (\d+)/.exec(readSafe(rssFile));
   rmSync(dir, { recursive: true, force: true });
+  const written = readdirSync(cwd, { recursive: true }).map(String);
+  if (options.cwd === undefined) rmSync(cwd, { recursive: true, force: true });
   const commandSignal = killedBy === null ? signal : (`signal ${killedBy[1]}` as NodeJS.Signals);
-  return { code: killedBy === null ? code : null, signal: commandSignal, stdout, stderr, stderrBytes, peakMb, seconds, timedOut };
+  return { code: killedBy === null ? code : null, signal: commandSignal, stdout, stderr, stderrBytes, peakMb, seconds, timedOut, written };
 }
 
 function readSafe(path: string): string {
@@ -125,7 +130,8 @@ export interface UserErrorExpectation {
 
 /**
  * Asserts a refusal as a user should see it: exit code 2 (not a signal, not 1), the expected message, no stack
- * trace, at most `maxStderrBytes` of stderr, peak memory and wall time under their bounds.
+ * trace, at most `maxStderrBytes` of stderr, peak memory and wall time under their bounds, and nothing written in
+ * its working directory (the outputs the tests name are elsewhere; each test checks those it owns).
  */
 export function assertUserError(result: HostileResult & { stderrBytes: number }, expected: UserErrorExpectation): void {
   const context = `exit ${result.code} signal ${result.signal} after ${result.seconds.toFixed(1)} s, ${result.peakMb.toFixed(0)} MiB; stderr: ${result.stderr.slice(0, 2000)}`;
@@ -134,6 +140,7 @@ export function assertUserError(result: HostileResult & { stderrBytes: number },
   assert.match(result.stderr, expected.message, context);
   assert.doesNotMatch(result.stderr, /\n\s+at .+:\d+:\d+\)?\n/, `a stack trace was printed: ${context}`);
   assert.ok(result.stderrBytes <= (expected.maxStderrBytes ?? 4096), `stderr is ${result.stderrBytes} bytes: ${context}`);
+  assert.deepEqual(result.written, [], `a refused command wrote into its working directory: ${context}`);
   assertBounded(result, expected);
 }
 

@@ -7,7 +7,7 @@
  * and `effnet scale` take, beside the path of its trained model (which `effnet export` takes).
  */
 import { writeFileSync } from 'node:fs';
-import { makeDirectory } from '../../io/directories.js';
+import { makeDirectory } from '../../directories.js';
 import { join } from 'node:path';
 import { writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
 import type { SearchRow, TrialRow } from '../store.js';

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError } from './errors.js';
 
 /** Raised when an output directory cannot be created (a user error: exit code 2). */
 export class DirectoryError extends UserError {

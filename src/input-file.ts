@@ -4,8 +4,8 @@
  * files (weights, ONNX models, images, configuration files) goes through here.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { BadFileError } from '../errors.js';
-import { limit, limitVariable, type LimitName } from '../limits.js';
+import { BadFileError } from './errors.js';
+import { limit, limitVariable, type LimitName } from './limits.js';
 
 /**
  * The whole of a regular file of at most `limit(bound)` bytes. `what` names the file's role in messages ('image',
