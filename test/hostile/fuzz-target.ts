@@ -48,6 +48,10 @@ const READERS: Record<Kind, (bytes: Uint8Array) => Promise<void> | void> = {
 const BOUNDARY = [0x00, 0xff, 0x7f, 0x80, 0x01, 0xfe];
 const HUGE = [0xffffffff, 0x7fffffff, 0x80000000, 0x10000000, 0xfffffff0];
 
+function concat(...parts: Uint8Array[]): Uint8Array {
+  return new Uint8Array(Buffer.concat(parts));
+}
+
 /** One seeded mutation of `bytes` (a copy); `what` says what was done, to reproduce it. */
 function mutate(bytes: Uint8Array, rng: Rng): { data: Uint8Array; what: string } {
   const n = bytes.length;
@@ -85,20 +89,20 @@ function mutate(bytes: Uint8Array, rng: Rng): { data: Uint8Array; what: string }
     case 4: {
       const p = at();
       const length = 1 + rng.int(Math.min(4096, Math.max(1, n - p)));
-      return { data: Uint8Array.from([...data.subarray(0, p), ...data.subarray(p + length)]), what: `delete ${length} at ${p}` };
+      return { data: concat(data.subarray(0, p), data.subarray(p + length)), what: `delete ${length} at ${p}` };
     }
     case 5: {
       const from = at();
       const length = 1 + rng.int(512);
       const to = at();
       const chunk = data.slice(from, from + length);
-      return { data: Uint8Array.from([...data.subarray(0, to), ...chunk, ...data.subarray(to)]), what: `duplicate ${length} from ${from} at ${to}` };
+      return { data: concat(data.subarray(0, to), chunk, data.subarray(to)), what: `duplicate ${length} from ${from} at ${to}` };
     }
     default: {
       const p = at();
       const length = 1 + rng.int(64);
       const noise = Uint8Array.from({ length }, () => rng.int(256));
-      return { data: Uint8Array.from([...data.subarray(0, p), ...noise, ...data.subarray(p)]), what: `insert ${length} random bytes at ${p}` };
+      return { data: concat(data.subarray(0, p), noise, data.subarray(p)), what: `insert ${length} random bytes at ${p}` };
     }
   }
 }

@@ -3,7 +3,7 @@
  * torch.save .pth, tar and tar.gz dataset, PNG and JPEG, each through the readers a user's command runs on it
  * (fuzz-target.ts, one process per kind under /usr/bin/time). Asserted: no crash (no signal, no fatal OOM: exit
  * 0), peak memory under the harness's bound, bounded time, and every failure a documented user error (a UserError
- * subclass: BadFileError, ModelCardError, LimitError, ...). Bounded for CI: 500 mutations per kind, about half a
+ * subclass: BadFileError, ModelCardError, LimitError, ...). Bounded for CI: 1,000 mutations per kind, about half a
  * minute in all; EFFNET_FUZZ_COUNT and EFFNET_FUZZ_SEED run a longer or another campaign.
  */
 import { test, before, after } from 'node:test';
@@ -18,7 +18,7 @@ import { paxRecords, pngBytes, tarArchive, torchSavePickle, writeTinyFiles, zipA
 import { harnessSkip, MEMORY_LIMIT_MB } from './harness.js';
 
 const TARGET = join(dirname(fileURLToPath(import.meta.url)), 'fuzz-target.js');
-const COUNT = Number(process.env.EFFNET_FUZZ_COUNT ?? 500);
+const COUNT = Number(process.env.EFFNET_FUZZ_COUNT ?? 1000);
 const SEED = Number(process.env.EFFNET_FUZZ_SEED ?? 26);
 let dir = '';
 const files: Record<string, string> = {};
