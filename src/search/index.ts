@@ -13,5 +13,5 @@ export * from './progress.js';
 export * from './report.js';
 export * from './runner.js';
 export * from './store.js';
-export * from './svg.js';
+export * from '../chart.js';
 export * from './trial.js';

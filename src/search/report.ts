@@ -7,7 +7,7 @@ import { makeDirectory } from '../directories.js';
 import { join } from 'node:path';
 import { formatDuration } from './progress.js';
 import type { SearchRow, TrialRow } from './store.js';
-import { lineChartSvg, type ChartSeries } from './svg.js';
+import { lineChartSvg, type ChartSeries } from '../chart.js';
 
 function num(value: unknown): number {
   return typeof value === 'number' ? value : NaN;

@@ -23,6 +23,7 @@ import type { ProgressStream } from './progress.js';
 import { openData, resolveData, type ResolvedData } from '../data/spec.js';
 import { buildRun } from './run-builder.js';
 import { acquireRunLock } from './run-lock.js';
+import { RUN_DESCRIPTION_VERSION, writeRunDescription, type FlagValue } from './run-description.js';
 import { printable } from '../printable.js';
 import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
 import type { AugmentChoice } from './small-images.js';
@@ -106,6 +107,11 @@ export interface TrainRunOptions {
    * diverges); `effnet train` sets it when --batch-size is given. Default false: the batch is then at most the set.
    */
   strictBatchSize?: boolean;
+  /**
+   * What started the run, for DIR/run.json (written by rank 0 when a run starts, never on resume): the command and
+   * its defining flags; the resolved run is added here. Default: no run.json.
+   */
+  description?: { command: string[]; flags: Record<string, FlagValue> };
   /** The recipe (epochs, optimizer, schedule, ...). */
   recipe: Recipe;
   /** Automatic augmentation; default none. */
@@ -327,6 +333,26 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
           ? null
           : { group, syncBatchNorm: options.distributed?.syncBatchNorm ?? false, batchNormStatistics },
     });
+    if (writes && !options.resume && options.description !== undefined) {
+      writeRunDescription(options.out, {
+        version: RUN_DESCRIPTION_VERSION,
+        command: options.description.command,
+        flags: options.description.flags,
+        resolved: {
+          card: card as unknown as JsonValue,
+          recipe: { ...options.recipe, lr: trainer.lr } as unknown as JsonValue,
+          batchSize: options.batchSize,
+          seed,
+          data: options.data,
+          valSplit: options.valSplit ?? null,
+          validation: data.validation,
+          augment: (options.augment ?? null) as unknown as JsonValue,
+          cropScale: (options.cropScale ?? null) as unknown as JsonValue,
+          channelsLast: options.channelsLast ?? true,
+          amp: options.amp ?? null,
+        },
+      });
+    }
     if (options.resume) {
       trainer.resume();
       log(`resuming ${lastPath} after epoch ${trainer.progress.epoch} (step ${trainer.progress.step}, next batch ${trainer.progress.position.batch} of epoch ${trainer.progress.position.epoch + 1})`);

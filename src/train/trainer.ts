@@ -9,6 +9,7 @@ import { cardDifferences, type ModelCard } from '../card/model-card.js';
 import { UserError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { makeDirectory } from '../directories.js';
+import { updateMetricsChart } from './metrics-chart.js';
 import { join } from 'node:path';
 import {
   autocast,
@@ -757,7 +758,10 @@ export class Trainer {
       if (isBest) this.state.best = { top1: judged, epoch: epoch + 1 };
       this.checkpointLast(secondsBefore, fitStarted);
       if (isBest && this.writes) this.saveCheckpoint(join(runDir, CHECKPOINT_FILES.best));
-      if (this.writes) appendMetrics(runDir, metrics as unknown as MetricsRecord);
+      if (this.writes) {
+        appendMetrics(runDir, metrics as unknown as MetricsRecord);
+        updateMetricsChart(runDir);
+      }
       // The other ranks go on once rank 0's files of the epoch are complete.
       if (this.group !== null) await this.group.barrier();
       results.push(metrics);

@@ -12,7 +12,7 @@ import { ConfigFileError, readScaledConfig, resolveBase, writeScaledConfig } fro
 import { estimateRemainingSeconds, formatDuration, formatProgress } from '../../src/search/progress.js';
 import { ParallelismError, resolveThreads } from '../../src/search/runner.js';
 import { bestGroup, gridReportMarkdown, groupTrials, studyReportMarkdown, studySeries } from '../../src/search/report.js';
-import { lineChartSvg, niceTicks } from '../../src/search/svg.js';
+import { lineChartSvg, niceTicks } from '../../src/chart.js';
 import type { SearchRow, TrialRow } from '../../src/search/store.js';
 
 test('budgets: epochs, minutes, steps; bad forms refused', () => {

@@ -4,13 +4,15 @@
  * with the eval transform of the model's card, as training validated them. `--predictions FILE` writes every
  * image's top-1 as JSON lines, to compare with `effnet predict` image by image.
  */
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { evalTransformOf, describeCard } from '../../card/model-card.js';
 import { DataLoader } from '../../data/loader.js';
 import { toChannelsLast } from '../../nn/index.js';
 import { openData } from '../../data/spec.js';
 import { openModel } from '../../train/model-file.js';
+import { readRunDescription, type RunDescription } from '../../train/run-description.js';
 import { evaluate } from '../../train/trainer.js';
 import { topK } from '../../infer/topk.js';
 import { resolveDevice, setNumThreads } from '../../torch/index.js';
@@ -20,13 +22,14 @@ import { printable } from '../../printable.js';
 /** One line for `effnet --help`. */
 export const summary = 'top-1/top-5/loss of a trained model (or a run checkpoint) on a data spec\'s validation images';
 
-const USAGE = `usage: effnet eval --checkpoint PATH --data SPEC [--json] [--predictions FILE] [--batch-size B] [--ema] [--val-split F] [--threads T] [--workers W] [--device D]
+const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--predictions FILE] [--batch-size B] [--ema] [--val-split F] [--threads T] [--workers W] [--device D]
 
   --checkpoint PATH   a run directory of effnet train, its model.safetensors, or a run checkpoint (last/best.safetensors)
   --data SPEC         fashion-mnist[:DIR], an image folder, a .tar/.tar.gz, or a CIFAR binary folder, with optional
                       ,val=N|F,seed=S,cache=memory|none (docs/training.md); its validation images are used (test
-                      split, val/ folder, or the seeded hold-out of val= / --val-split)
-  --val-split F       hold-out fraction for data without a split (default 0.1, as effnet train)
+                      split, val/ folder, or the seeded hold-out of val= / --val-split). Default: the run's own
+                      data and hold-out (DIR/run.json of the run directory PATH is in)
+  --val-split F       hold-out fraction for data without a split (default the run's, else 0.1, as effnet train)
   --batch-size B      images per batch (default 100)
   --ema               the EMA weights (a run directory's model_ema.safetensors, or a checkpoint's EMA)
   --predictions FILE  write one JSON line per image: {"index", "image", "label", "top1", "top1Label", "probability"}
@@ -50,6 +53,17 @@ export interface PredictionLine {
   top1Label: string;
   /** Softmax probability of the predicted class. */
   probability: number;
+}
+
+/** The description of the run a checkpoint path belongs to (the directory itself, or the one holding the file), or null. */
+function runOf(checkpoint: string): RunDescription | null {
+  let dir = checkpoint;
+  try {
+    if (statSync(checkpoint).isFile()) dir = dirname(checkpoint);
+  } catch {
+    return null; // openModel says what is wrong with the path
+  }
+  return readRunDescription(dir);
 }
 
 /** Runs the command; returns the exit code (0 done; user errors are thrown and exit with 2 from main). */
@@ -77,22 +91,26 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (values.checkpoint === undefined) throw new UsageError('--checkpoint is required (a run directory such as runs/quickstart, or its model.safetensors)');
-  if (values.data === undefined) throw new UsageError('--data is required (the spec the model was trained on, e.g. fashion-mnist)');
+  // A run directory (or a file in one) that describes itself: its data and hold-out are the defaults.
+  const run = runOf(values.checkpoint);
+  const dataSpec = values.data ?? (typeof run?.flags.data === 'string' ? run.flags.data : undefined);
+  if (dataSpec === undefined) throw new UsageError('--data is required (the spec the model was trained on, e.g. fashion-mnist); a run directory with run.json supplies it');
+  const valSplitText = values['val-split'] ?? (values.data === undefined && typeof run?.flags['val-split'] === 'string' ? run.flags['val-split'] : undefined);
   const batchSize = intFlag('batch-size', values['batch-size'], 1) ?? 100;
   const workers = threadCountFlag('workers', values.workers, 0) ?? 2;
   const threads = threadCountFlag('threads', values.threads, 1);
-  const valSplit = numberFlag('val-split', values['val-split'], Number.MIN_VALUE, 1, true);
+  const valSplit = numberFlag('val-split', valSplitText, Number.MIN_VALUE, 1, true);
   const device = resolveDevice(values.device ?? 'auto');
   const opened = openModel(values.checkpoint, { ema: values.ema });
   const { model, card } = opened;
   try {
-    const data = await openData(values.data, valSplit === undefined ? {} : { valSplit });
+    const data = await openData(dataSpec, valSplit === undefined ? {} : { valSplit });
     const names = card.classes.names;
     if (names !== null && (names.length !== data.classes.length || names.some((name, i) => name !== data.classes[i]))) {
-      throw new UsageError(`the model was trained on classes [${names.join(', ')}] but ${values.data} has [${data.classes.join(', ')}]; evaluate it on data with the same classes`);
+      throw new UsageError(`the model was trained on classes [${names.join(', ')}] but ${dataSpec} has [${data.classes.join(', ')}]; evaluate it on data with the same classes`);
     }
     if (names === null && card.classes.count !== data.classes.length) {
-      throw new UsageError(`the model has ${card.classes.count} outputs but ${values.data} has ${data.classes.length} classes`);
+      throw new UsageError(`the model has ${card.classes.count} outputs but ${dataSpec} has ${data.classes.length} classes`);
     }
     if (threads !== undefined) setNumThreads(threads);
     const loader = new DataLoader(data.val, { batchSize, transform: evalTransformOf(card), shuffle: false, workers });

@@ -10,6 +10,7 @@
 import { parseArgs } from 'node:util';
 import { parseFreeze, runTraining, writeSplitForSpec, type ModelRequest, type TrainRunOptions } from '../../train/run.js';
 import { readModelCard } from '../../train/model-file.js';
+import { definingFlags, isRunControlFlag, mergeResumeFlags, readRunDescription } from '../../train/run-description.js';
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, parseStrides, SIGNAL_EXIT, threadCountFlag, UsageError } from '../options.js';
@@ -58,7 +59,9 @@ recipe (defaults: the paper's)
   --ema-buffers M         BN running statistics of the EMA: copy (default, as TF) or average (as timm's ModelEmaV2)
 run
   --out DIR               run directory: last/best.safetensors, metrics.jsonl/csv, model.safetensors, summary.json
-  --resume                continue from DIR/last.safetensors (same seed and batch size)
+  --resume                continue from DIR/last.safetensors: with only --out DIR, the run's flags come from
+                          DIR/run.json (given again, they must agree; --threads, --workers, --device may change,
+                          and --epochs may extend the run)
   --from PATH             start from effnet weights (a model file, checkpoint or run directory); the network is
                           theirs unless --model/--config name one (it must match); a new classifier when the
                           classes differ
@@ -98,7 +101,7 @@ const OPTIONS = {
   'val-split': { type: 'string' },
   randaugment: { type: 'string' },
   'crop-scale': { type: 'string' },
-  autoaugment: { type: 'boolean', default: false },
+  autoaugment: { type: 'boolean' },
   workers: { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
@@ -112,15 +115,15 @@ const OPTIONS = {
   'label-smoothing': { type: 'string' },
   'ema-decay': { type: 'string' },
   'ema-buffers': { type: 'string' },
-  'no-ema': { type: 'boolean', default: false },
+  'no-ema': { type: 'boolean' },
   out: { type: 'string' },
-  resume: { type: 'boolean', default: false },
+  resume: { type: 'boolean' },
   from: { type: 'string' },
   freeze: { type: 'string' },
   threads: { type: 'string' },
   seed: { type: 'string' },
-  'channels-last': { type: 'boolean', default: false },
-  contiguous: { type: 'boolean', default: false },
+  'channels-last': { type: 'boolean' },
+  contiguous: { type: 'boolean' },
   device: { type: 'string' },
   amp: { type: 'string' },
   'nproc-per-node': { type: 'string' },
@@ -214,7 +217,7 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
     strictBatchSize: values['batch-size'] !== undefined,
     recipe,
     augment: augmentFrom(values),
-    resume: values.resume,
+    resume: values.resume ?? false,
     seed: intFlag('seed', values.seed, 0) ?? 0,
     workers: threadCountFlag('workers', values.workers, 0) ?? 2,
     channelsLast: !values.contiguous,
@@ -254,10 +257,17 @@ function writeSplit(values: Values): number {
 
 /** Runs the command; returns the exit code (0 done, 130/143 interrupted with a checkpoint); user errors are thrown (exit 2 from main). */
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
+  const parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false });
+  let values = parsed.values;
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
+  }
+  // --resume --out DIR: the run's own flags come from DIR/run.json; flags given again must agree with them.
+  const stored = values.resume && values.out !== undefined ? readRunDescription(values.out) : null;
+  if (stored !== null) {
+    const control = Object.fromEntries(Object.entries(values).filter(([flag]) => isRunControlFlag(flag)));
+    values = { ...control, ...mergeResumeFlags(stored.flags, values, values.out!) } as Values;
   }
   if (values['write-split'] !== undefined) return writeSplit(values);
   const options = trainOptionsFrom(values);
@@ -287,6 +297,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     const result = await runTraining({
       ...options,
+      description: { command: ['effnet', 'train', ...args], flags: definingFlags(values) },
       progress: process.stderr,
       log: (line) => process.stdout.write(`${line}\n`),
       signal: controller.signal,

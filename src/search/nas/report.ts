@@ -11,7 +11,7 @@ import { makeDirectory } from '../../directories.js';
 import { join } from 'node:path';
 import { writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
 import type { SearchRow, TrialRow } from '../store.js';
-import { lineChartSvg } from '../svg.js';
+import { lineChartSvg } from '../../chart.js';
 import { hypervolume, paretoFront, type TradeOffPoint } from './pareto.js';
 import { bestTrial, trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
 

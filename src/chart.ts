@@ -1,7 +1,9 @@
 /**
  * A small SVG line-chart writer (no dependencies): one polyline with point markers per series, linear or log₂ x
  * axis, ticks and a legend; a series may be a scatter. Used for the scaling study's accuracy-vs-MACs chart (the
- * paper's Figure 8) and the architecture search's candidates with their Pareto front.
+ * paper's Figure 8), the architecture search's candidates with their Pareto front, and a training run's curves.
+ * Every marker carries its exact values (`data-series`, `data-x`, `data-y`), so programs read a chart's points
+ * without inverting its pixel scale.
  */
 
 /** One series of a chart. */
@@ -60,6 +62,20 @@ function formatTick(value: number): string {
   return String(Number(value.toPrecision(3)));
 }
 
+/** Several charts of one width stacked top to bottom in one SVG document (curves of different units: loss, accuracy, learning rate). */
+export function stackedChartsSvg(charts: readonly LineChartOptions[]): string {
+  const width = Math.max(...charts.map((c) => c.width ?? 640));
+  let y = 0;
+  const parts: string[] = [];
+  for (const chart of charts) {
+    const height = chart.height ?? 420;
+    // Nested <svg> elements: each chart keeps its own coordinates, placed at its offset.
+    parts.push(lineChartSvg(chart).replace('<svg xmlns="http://www.w3.org/2000/svg"', `<svg x="0" y="${y}"`).trimEnd());
+    y += height;
+  }
+  return [`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}">`, ...parts, '</svg>'].join('\n') + '\n';
+}
+
 /** Renders the chart as a standalone SVG document. */
 export function lineChartSvg(options: LineChartOptions): string {
   const width = options.width ?? 640;
@@ -105,7 +121,9 @@ export function lineChartSvg(options: LineChartOptions): string {
     const points = series.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!options.logX || p.x > 0)).sort((a, b) => a.x - b.x);
     const connect = series.connect ?? true;
     if (connect && points.length > 1) out.push(`<polyline fill="none" stroke="${colour}" stroke-width="2" points="${points.map((p) => `${f(px(p.x))},${f(py(p.y))}`).join(' ')}"/>`);
-    for (const p of points) out.push(`<circle cx="${f(px(p.x))}" cy="${f(py(p.y))}" r="4" fill="${colour}"><title>${escapeXml(`${series.name}: x=${formatTick(p.x)}, y=${p.y.toFixed(4)}`)}</title></circle>`);
+    for (const p of points) {
+      out.push(`<circle cx="${f(px(p.x))}" cy="${f(py(p.y))}" r="4" fill="${colour}" data-series="${escapeXml(series.name)}" data-x="${p.x}" data-y="${p.y}"><title>${escapeXml(`${series.name}: x=${formatTick(p.x)}, y=${p.y.toFixed(4)}`)}</title></circle>`);
+    }
     const ly = margin.top + 10 + i * 20;
     if (connect) out.push(`<line x1="${width - margin.right + 15}" y1="${ly}" x2="${width - margin.right + 40}" y2="${ly}" stroke="${colour}" stroke-width="2"/>`);
     else out.push(`<circle cx="${width - margin.right + 27}" cy="${ly}" r="4" fill="${colour}"/>`);
