@@ -23,6 +23,7 @@ import type { ProgressStream } from './progress.js';
 import { openData, resolveData, type ResolvedData } from '../data/spec.js';
 import { buildRun } from './run-builder.js';
 import { acquireRunLock } from './run-lock.js';
+import { formatProfile } from './profile.js';
 import { RUN_DESCRIPTION_VERSION, writeRunDescription, type FlagValue } from './run-description.js';
 import { printable } from '../printable.js';
 import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
@@ -112,6 +113,8 @@ export interface TrainRunOptions {
    * its defining flags; the resolved run is added here. Default: no run.json.
    */
   description?: { command: string[]; flags: Record<string, FlagValue> };
+  /** Time each epoch's phases and log the split (src/train/profile.ts; DIR/profile.jsonl). Default false. */
+  profile?: boolean;
   /** The recipe (epochs, optimizer, schedule, ...). */
   recipe: Recipe;
   /** Automatic augmentation; default none. */
@@ -323,6 +326,8 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
       config,
       card,
       progress: options.progress ?? null,
+      profile: options.profile ?? false,
+      onProfile: (profile) => log(formatProfile(profile)),
       onEpoch: (metrics, seconds) => {
         log(formatEpochLine(metrics, epochs, seconds));
         for (const sample of trainer!.skippedSamples.slice(reportedSkips)) log(printable(`  skipped ${sample.source}: ${sample.error}`));

@@ -10,6 +10,7 @@ import { UserError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { makeDirectory } from '../directories.js';
 import { updateMetricsChart } from './metrics-chart.js';
+import { appendProfile, EpochTimer, type EpochProfile } from './profile.js';
 import { join } from 'node:path';
 import {
   autocast,
@@ -94,6 +95,13 @@ export interface TrainerOptions {
   config?: { [key: string]: JsonValue };
   /** Progress bar output; default null (none). */
   progress?: ProgressStream | null;
+  /**
+   * Time the phases of every epoch (data wait, forward, backward, all-reduce, optimizer, EMA, evaluation,
+   * checkpoints; src/train/profile.ts), written to runDir/profile.jsonl and passed to onProfile. Default false.
+   */
+  profile?: boolean;
+  /** Called with each epoch's profile when `profile` is on. */
+  onProfile?: (profile: EpochProfile) => void;
   /** Called after every optimizer step with the number of steps taken (e.g. to call stop() from a test). */
   onStep?: (step: number) => void;
   /** Called after each finished epoch with its metrics and its wall time in seconds (training and evaluation). */
@@ -329,6 +337,13 @@ export class Trainer {
   private stopRequested = false;
   private stoppedLast = false;
   private readonly skippedSeen: SkippedSample[] = [];
+  /** The epoch's phase timer while profiling, else null. */
+  private timer: EpochTimer | null = null;
+
+  /** Runs `fn` as a profiled phase (just runs it when not profiling). */
+  private phase<T>(name: Parameters<EpochTimer['time']>[0], fn: () => T): T {
+    return this.timer === null ? fn() : this.timer.time(name, fn);
+  }
 
   /**
    * The first samples (up to 5) that could not be decoded, in training or validation, with why: the counts are in
@@ -527,34 +542,45 @@ export class Trainer {
     manualSeed(deriveSeed(this.state.rng.seed, TORCH_SEED_TAG, this.state.step));
     const lr = this.schedule(this.state.step);
     const result = tidy(() => {
-      const { images, labels } = batchTensors(batch, channelsLast, this.device);
-      const { logits, loss } = autocast(this.autocastOptions, () => {
-        const out = this.model.forward(images);
-        return { logits: out, loss: crossEntropy(out, labels, { labelSmoothing: smoothing }) };
+      const { labels, logits, loss, value } = this.phase('forward', () => {
+        const inputs = batchTensors(batch, channelsLast, this.device);
+        const out = autocast(this.autocastOptions, () => {
+          const forward = this.model.forward(inputs.images);
+          return { logits: forward, loss: crossEntropy(forward, inputs.labels, { labelSmoothing: smoothing }) };
+        });
+        return { ...inputs, ...out, value: out.loss.item() };
       });
-      const value = loss.item();
       if (!Number.isFinite(value)) {
         throw new NonFiniteLossError(
           `training stopped: the loss is ${value} at epoch ${batch.epoch + 1}, batch ${batch.index} (step ${this.state.step}, lr ${lr}). ` +
             `The last good checkpoint is ${this.lastPath} (if one was written); lower the learning rate or check the data, then resume from it.`,
         );
       }
-      this.optimizer.zeroGrad();
-      (this.gradScaler === null ? loss : this.gradScaler.scale(loss)).backward();
+      this.phase('backward', () => {
+        this.optimizer.zeroGrad();
+        (this.gradScaler === null ? loss : this.gradScaler.scale(loss)).backward();
+      });
       return { loss: value, correct: countCorrect(logits.detach(), labels, 1).top1 };
     });
-    if (this.group !== null) await averageGradients(this.group, this.buckets);
+    if (this.group !== null) {
+      const reduceStarted = performance.now();
+      await averageGradients(this.group, this.buckets);
+      this.timer?.add('allreduce', reduceStarted);
+    }
     const stepped = tidy(() => {
-      this.optimizer.lr = lr;
-      let took = true;
-      if (this.gradScaler === null) this.optimizer.step();
-      else {
-        // Every rank holds the same averaged gradients, so every rank makes the same skip decision.
-        took = this.gradScaler.step(this.optimizer);
-        this.gradScaler.update();
-      }
-      this.optimizer.zeroGrad();
-      if (this.ema !== null) this.ema.update(this.model);
+      const took = this.phase('optimizer', () => {
+        this.optimizer.lr = lr;
+        let ok = true;
+        if (this.gradScaler === null) this.optimizer.step();
+        else {
+          // Every rank holds the same averaged gradients, so every rank makes the same skip decision.
+          ok = this.gradScaler.step(this.optimizer);
+          this.gradScaler.update();
+        }
+        this.optimizer.zeroGrad();
+        return ok;
+      });
+      if (this.ema !== null) this.phase('ema', () => this.ema!.update(this.model));
       return took;
     });
     return { ...result, stepped };
@@ -691,7 +717,10 @@ export class Trainer {
       let stopping = false;
       const startBatch = this.state.position.epoch === epoch ? this.state.position.batch : 0;
       const bar = this.options.progress ? new ProgressBar({ total: perEpoch, start: startBatch, stream: this.options.progress, label: `epoch ${epoch + 1}/${recipe.epochs}` }) : null;
+      this.timer = this.options.profile === true ? new EpochTimer() : null;
+      let waitStarted = performance.now();
       for await (const batch of this.options.train.epoch(epoch, startBatch)) {
+        this.timer?.add('data', waitStarted);
         skipped += batch.skipped.length;
         for (const sample of batch.skipped) this.noteSkipped({ source: sample.source, error: sample.error });
         if (batch.labels.length > 0) {
@@ -711,6 +740,7 @@ export class Trainer {
           stopping = true;
           break;
         }
+        waitStarted = performance.now();
       }
       bar?.done();
       if (stopping) {
@@ -724,8 +754,10 @@ export class Trainer {
       }
       const seconds = (performance.now() - started) / 1000;
       await this.agreeOnBatchNorm(this.model);
+      const evalStarted = performance.now();
       const raw = val === null ? null : await this.evaluateShares(val, channelsLast);
       const emaResult = val === null || this.ema === null ? null : await this.evaluateEma(val, channelsLast);
+      this.timer?.add('eval', evalStarted);
       if (raw !== null && !Number.isFinite(raw.loss)) {
         // Weights that went to NaN/inf in the epoch's last steps score NaN here; a run must not end "done" with them.
         throw new NonFiniteLossError(
@@ -756,16 +788,25 @@ export class Trainer {
       const judged = emaResult?.top1 ?? raw?.top1 ?? null;
       const isBest = judged !== null && judged > this.state.best.top1;
       if (isBest) this.state.best = { top1: judged, epoch: epoch + 1 };
-      this.checkpointLast(secondsBefore, fitStarted);
-      if (isBest && this.writes) this.saveCheckpoint(join(runDir, CHECKPOINT_FILES.best));
-      if (this.writes) {
-        appendMetrics(runDir, metrics as unknown as MetricsRecord);
-        updateMetricsChart(runDir);
+      this.phase('checkpoint', () => {
+        this.checkpointLast(secondsBefore, fitStarted);
+        if (isBest && this.writes) this.saveCheckpoint(join(runDir, CHECKPOINT_FILES.best));
+        if (this.writes) {
+          appendMetrics(runDir, metrics as unknown as MetricsRecord);
+          updateMetricsChart(runDir);
+        }
+      });
+      let profile: EpochProfile | null = null;
+      if (this.timer !== null) {
+        profile = this.timer.finish(epoch + 1);
+        if (this.writes) appendProfile(runDir, profile);
+        this.timer = null;
       }
       // The other ranks go on once rank 0's files of the epoch are complete.
       if (this.group !== null) await this.group.barrier();
       results.push(metrics);
       this.options.onEpoch?.(metrics, (performance.now() - started) / 1000);
+      if (profile !== null) this.options.onProfile?.(profile);
     }
     return results;
   }

@@ -67,6 +67,8 @@ run
                           classes differ
   --freeze LIST           freeze features, e.g. 0-3 (0 the stem, 1..7 the stages) with their batch norms
   --threads T             libtorch threads (default libtorch's)
+  --profile               after each epoch, where its time went: data loading, forward, backward, all-reduce,
+                          optimizer, EMA, evaluation, checkpoints (also DIR/profile.jsonl)
   --seed S                initialisation, data order, augmentation and dropout (default 0)
   --channels-last | --contiguous   memory format of the batches (default channels_last, faster on CPU)
   --device D              auto (default: the first CUDA device when the linked libtorch has CUDA, else the CPU),
@@ -134,6 +136,7 @@ const OPTIONS = {
   'sync-bn': { type: 'boolean' },
   'dist-bn': { type: 'string' },
   'dist-timeout': { type: 'string' },
+  profile: { type: 'boolean' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -221,6 +224,7 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
     seed: intFlag('seed', values.seed, 0) ?? 0,
     workers: threadCountFlag('workers', values.workers, 0) ?? 2,
     channelsLast: !values.contiguous,
+    profile: values.profile ?? false,
   };
   if (values.device !== undefined) options.device = values.device;
   const amp = choiceFlag('amp', values.amp, ['bf16', 'fp16'] as const);
