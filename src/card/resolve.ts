@@ -51,6 +51,11 @@ export type ModelSource =
 
 /** Overrides of the eval transform. */
 export interface EvalOverrides {
+  /**
+   * Eval input size in pixels, independent of the training resolution (FixRes: test larger than you train); default
+   * the training resolution. The crop fraction's rule still follows the training resolution.
+   */
+  size?: number;
   /** Center-crop fraction in (0, 1]. */
   cropPct?: number;
   /** Normalisation mean (RGB, 0..1). */
@@ -232,7 +237,7 @@ export function resolveModelCard(request: CardRequest): ModelCard {
  */
 export function evalCardFor(size: number, overrides: EvalOverrides = {}): EvalTransformCard {
   return {
-    size,
+    size: overrides.size ?? size,
     cropPct: overrides.cropPct ?? defaultCropPct(size),
     interpolation: overrides.interpolation ?? 'bicubic',
     mean: [...(overrides.mean ?? IMAGENET_MEAN)] as [number, number, number],

@@ -12,8 +12,8 @@ import { compileTransform, type TransformSpec } from './transforms/pipeline.js';
 export interface LoaderWorkerData {
   /** The data set to read. */
   source: DatasetSource;
-  /** The preprocessing. */
-  transform: TransformSpec;
+  /** The preprocessing of each stage (one for a loader without stages). */
+  transforms: TransformSpec[];
   /** The run seed. */
   seed: number;
 }
@@ -24,6 +24,8 @@ export interface BatchRequest {
   id: number;
   /** Epoch (part of each sample's seed). */
   epoch: number;
+  /** Which of the transforms this epoch uses. */
+  stage: number;
   /** Data-set indices to load. */
   indices: Int32Array;
 }
@@ -32,13 +34,13 @@ if (parentPort) {
   const port = parentPort;
   const data = workerData as LoaderWorkerData;
   const dataset = openDataset(data.source);
-  const transform = compileTransform(data.transform);
+  const transforms = data.transforms.map((t) => compileTransform(t));
   // Requests are handled one at a time, in arrival order.
   let queue: Promise<void> = Promise.resolve();
   port.on('message', (request: BatchRequest) => {
     queue = queue.then(async () => {
       try {
-        const batch = await assembleBatch(dataset, transform, data.transform.size, request.indices, data.seed, request.epoch);
+        const batch = await assembleBatch(dataset, transforms[request.stage]!, data.transforms[request.stage]!.size, request.indices, data.seed, request.epoch);
         port.postMessage({ id: request.id, batch }, [batch.images.buffer as ArrayBuffer, batch.labels.buffer as ArrayBuffer, batch.indices.buffer as ArrayBuffer]);
       } catch (error) {
         port.postMessage({ id: request.id, error: error instanceof Error ? error.stack ?? error.message : String(error) });

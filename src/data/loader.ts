@@ -20,8 +20,15 @@ import { compileTransform, type CompiledTransform, type TransformSpec } from './
 export interface LoaderOptions {
   /** Samples per batch. */
   batchSize: number;
-  /** Preprocessing (train or eval spec). */
+  /** Preprocessing (train or eval spec); with `stages`, the transform of stage 0. */
   transform: TransformSpec;
+  /**
+   * Per-epoch preprocessing (progressive learning): epoch e uses `transforms[stageOf(e)]` (a different image size
+   * or augmentation strength per stage). Every transform is compiled once, in every worker; the images are read and
+   * decoded as they are either way (a cache=memory data set holds its pixels once, at their own size). Default:
+   * `transform` for every epoch.
+   */
+  stages?: { transforms: TransformSpec[]; stageOf: (epoch: number) => number } | null;
   /** Shuffle each epoch (default true); false keeps data-set order. */
   shuffle?: boolean;
   /** Run seed for shuffling and augmentation (default 0). */
@@ -78,12 +85,15 @@ export class DataLoader {
   /** The data set. */
   readonly dataset: ImageDataset;
   /** Normalised options. */
-  readonly options: Required<Omit<LoaderOptions, 'shard'>> & { shard: ShardSpec | null };
+  readonly options: Required<Omit<LoaderOptions, 'shard' | 'stages'>> & { shard: ShardSpec | null };
+  /** The transforms of the stages (one when the loader has no stages). */
+  readonly transforms: readonly TransformSpec[];
+  private readonly stageOf: (epoch: number) => number;
   private workers: Worker[] = [];
   private pending = new Map<number, Pending>();
   private nextId = 0;
   private nextWorker = 0;
-  private local: CompiledTransform | null = null;
+  private local: CompiledTransform[] | null = null;
   private closed = false;
   private failure: Error | null = null;
 
@@ -98,12 +108,15 @@ export class DataLoader {
     this.dataset = dataset;
     if (options.shard) checkShard(options.shard);
     this.options = { batchSize: options.batchSize, transform: options.transform, shuffle: options.shuffle ?? true, seed: options.seed ?? 0, dropLast: options.dropLast ?? false, workers, prefetch, shard: options.shard ?? null };
-    const compiled = compileTransform(options.transform); // validates the spec here, not in the workers
+    this.transforms = options.stages ? [...options.stages.transforms] : [options.transform];
+    if (this.transforms.length === 0) throw new Error('stages.transforms is empty; give at least one transform');
+    this.stageOf = options.stages ? options.stages.stageOf : (): number => 0;
+    const compiled = this.transforms.map((t) => compileTransform(t)); // validates the specs here, not in the workers
     if (workers === 0) {
       this.local = compiled;
       return;
     }
-    const data: LoaderWorkerData = { source: dataset.source(), transform: options.transform, seed: this.options.seed };
+    const data: LoaderWorkerData = { source: dataset.source(), transforms: [...this.transforms], seed: this.options.seed };
     for (let w = 0; w < workers; w++) {
       const worker = new Worker(new URL('./loader-worker.js', import.meta.url), { workerData: data });
       worker.on('message', (msg: { id: number; batch?: PackedBatch; error?: string }) => {
@@ -145,16 +158,23 @@ export class DataLoader {
     return this.options.shard === null ? global : shardOrder(global, this.options.shard, this.options.dropLast);
   }
 
-  private request(epoch: number, indices: Int32Array): Promise<PackedBatch> {
+  /** The stage (index into {@link transforms}) of `epoch`. */
+  stageOfEpoch(epoch: number): number {
+    const stage = this.stageOf(epoch);
+    if (!Number.isInteger(stage) || stage < 0 || stage >= this.transforms.length) throw new Error(`stageOf(${epoch}) is ${stage}; expected 0..${this.transforms.length - 1}`);
+    return stage;
+  }
+
+  private request(epoch: number, stage: number, indices: Int32Array): Promise<PackedBatch> {
     if (this.closed) return Promise.reject(new Error('the data loader is closed; create a new one'));
     if (this.failure) return Promise.reject(this.failure);
-    if (this.local) return assembleBatch(this.dataset, this.local, this.options.transform.size, indices, this.options.seed, epoch);
+    if (this.local) return assembleBatch(this.dataset, this.local[stage]!, this.transforms[stage]!.size, indices, this.options.seed, epoch);
     const id = this.nextId++;
     const worker = this.workers[this.nextWorker]!;
     this.nextWorker = (this.nextWorker + 1) % this.workers.length;
     return new Promise<PackedBatch>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const message: BatchRequest = { id, epoch, indices };
+      const message: BatchRequest = { id, epoch, stage, indices };
       worker.postMessage(message);
     });
   }
@@ -169,12 +189,13 @@ export class DataLoader {
     if (!Number.isInteger(start) || start < 0 || start > total) throw new Error(`start batch ${start} is out of range; epoch has ${total} batches`);
     const order = this.order(epoch);
     const bs = this.options.batchSize;
-    const size = this.options.transform.size;
+    const stage = this.stageOfEpoch(epoch);
+    const size = this.transforms[stage]!.size;
     const inFlight: Promise<PackedBatch>[] = [];
     let next = start;
     const fill = (): void => {
       while (next < total && inFlight.length < this.options.prefetch) {
-        inFlight.push(this.request(epoch, order.slice(next * bs, Math.min((next + 1) * bs, order.length))));
+        inFlight.push(this.request(epoch, stage, order.slice(next * bs, Math.min((next + 1) * bs, order.length))));
         next++;
       }
     };

@@ -190,9 +190,25 @@ export class SqueezeExcitation extends Module {
  * and scales the survivors by 1 / (1 − p); the identity in eval mode or when p = 0.
  */
 export class StochasticDepth extends Module {
-  constructor(readonly p: number) {
+  private rate: number;
+
+  constructor(p: number) {
     super();
+    this.rate = StochasticDepth.checked(p);
+  }
+
+  private static checked(p: number): number {
     if (!(p >= 0 && p < 1)) throw new Error(`StochasticDepth: drop probability must be in [0, 1), got ${p}`);
+    return p;
+  }
+
+  /** The drop probability; settable between steps (progressive learning grows it during training). */
+  get p(): number {
+    return this.rate;
+  }
+
+  set p(value: number) {
+    this.rate = StochasticDepth.checked(value);
   }
 
   forward(input: Tensor): Tensor {

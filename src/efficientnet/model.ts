@@ -110,6 +110,38 @@ export class EfficientNet extends Module {
     this.initialise();
   }
 
+  /**
+   * Sets the training regularization in place: the classifier's dropout and the largest stochastic-depth rate (each
+   * block's rate scaled by its position, as at construction). For progressive learning, which grows both during a
+   * run; `options` keeps the values the model was built with (its card's).
+   */
+  setRegularization(settings: { dropout?: number; stochasticDepth?: number }): void {
+    if (settings.dropout !== undefined) this.dropout.p = settings.dropout;
+    if (settings.stochasticDepth !== undefined) {
+      const max = settings.stochasticDepth;
+      this.spec.stages.forEach((stage, s) => {
+        stage.blocks.forEach((block, b) => {
+          const module = this.stages[s]!.at(b) as { stochasticDepth?: { p: number } };
+          if (module.stochasticDepth !== undefined) module.stochasticDepth.p = stochasticDepthRate(block, this.spec, max);
+        });
+      });
+    }
+  }
+
+  /** The regularization in force: classifier dropout and the largest stochastic-depth rate. */
+  regularization(): { dropout: number; stochasticDepth: number } {
+    let largest = 0;
+    for (const stage of this.stages) {
+      for (let b = 0; b < stage.length; b++) {
+        const module = stage.at(b) as { stochasticDepth?: { p: number } };
+        largest = Math.max(largest, module.stochasticDepth?.p ?? 0);
+      }
+    }
+    // The largest rate is the last block's, maxRate × (n − 1) / n: undo that factor.
+    const n = this.spec.blockCount;
+    return { dropout: this.dropout.p, stochasticDepth: n > 1 ? (largest * n) / (n - 1) : largest };
+  }
+
   /** The reference initialisation: convs N(0, sqrt(2 / fan_out)), BN 1/0, classifier U(±1/sqrt(classes)), bias 0. */
   private initialise(): void {
     for (const [, module] of this.namedModules()) {

@@ -13,6 +13,8 @@ import type { ShardSpec } from '../data/shard.js';
 import type { EfficientNet } from '../efficientnet/model.js';
 import { manualSeed } from '../torch/index.js';
 import { trainTransform, type AugmentChoice } from './small-images.js';
+import { allStages, stageOfEpoch, type ProgressiveSchedule } from './progressive.js';
+import type { TransformSpec } from '../data/transforms/pipeline.js';
 
 /** What {@link buildRun} needs; each default is stated. */
 export interface RunBuildOptions {
@@ -34,6 +36,12 @@ export interface RunBuildOptions {
   seed: number;
   /** Loader worker threads (0: batches assembled on the training thread). */
   workers: number;
+  /**
+   * Progressive learning: the training loader gets one transform per stage (the stage's image size and RandAugment
+   * magnitude), stage of epoch e = stageOfEpoch(e, epochs, stages); its final size must be the card's resolution.
+   * Default none: the card's resolution throughout.
+   */
+  progressive?: { schedule: ProgressiveSchedule; epochs: number } | null;
 }
 
 /** A run's model and loaders; close() ends the loaders (the model is the caller's to dispose). */
@@ -63,9 +71,26 @@ export function buildRun(options: RunBuildOptions): BuiltRun {
   // The initial weights follow the run's seed, not whatever the process's generator drew before.
   manualSeed(seed);
   const model = createModelFromCard(card);
+  const cropScale: [number, number] | undefined = options.cropScale === undefined ? undefined : [options.cropScale[0], options.cropScale[1]];
+  // The crop range follows the final size (the small-image rule), whatever size a progressive stage trains at.
+  const finalTransform = trainTransform(size, options.augment ?? null, cropScale);
+  const transformAt = (side: number, magnitude: number | null): TransformSpec => {
+    let augment = options.augment ?? null;
+    if (augment !== null && augment.kind === 'randaugment' && magnitude !== null) augment = { ...augment, m: magnitude };
+    return { ...finalTransform, size: side, augment, mean: [...card.eval.mean], std: [...card.eval.std] };
+  };
+  const progressive = options.progressive ?? null;
+  if (progressive !== null && progressive.schedule.size[1] !== size) {
+    throw new Error(`buildRun: the progressive schedule ends at ${progressive.schedule.size[1]}px but the card trains at ${size}px`);
+  }
+  const stages = progressive === null ? null : allStages(progressive.schedule);
   const train = new DataLoader(data.train, {
     batchSize,
-    transform: { ...trainTransform(size, options.augment ?? null, options.cropScale === undefined ? undefined : [options.cropScale[0], options.cropScale[1]]), mean: [...card.eval.mean], std: [...card.eval.std] },
+    transform: transformAt(size, null),
+    stages:
+      stages === null
+        ? null
+        : { transforms: stages.map((s) => transformAt(s.size, s.magnitude)), stageOf: (epoch) => stageOfEpoch(epoch, progressive!.epochs, progressive!.schedule.stages) },
     shuffle: true,
     seed,
     dropLast: dropsLastBatch(data.train.length, batchSize),

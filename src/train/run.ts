@@ -9,7 +9,7 @@
  */
 import { existsSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeCard, type ModelCard } from '../card/model-card.js';
+import { describeCard, totalStrideOf, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard, type CardRequest } from '../card/resolve.js';
 import { saveModel } from '../io/weights.js';
 import { ProcessGroup, backendFlags, deviceForWorker, isCuda, resolveDevice, setBackendFlags, setNumThreads } from '../torch/index.js';
@@ -24,6 +24,7 @@ import { openData, resolveData, type ResolvedData } from '../data/spec.js';
 import { buildRun } from './run-builder.js';
 import { acquireRunLock } from './run-lock.js';
 import { formatProfile } from './profile.js';
+import { allStages, checkProgressive, completeSchedule, type ProgressiveStart } from './progressive.js';
 import { RUN_DESCRIPTION_VERSION, writeRunDescription, type FlagValue } from './run-description.js';
 import { printable } from '../printable.js';
 import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
@@ -113,6 +114,11 @@ export interface TrainRunOptions {
    * its defining flags; the resolved run is added here. Default: no run.json.
    */
   description?: { command: string[]; flags: Record<string, FlagValue> };
+  /**
+   * Progressive learning: the start values (stages, image size, regularization); the final values are the run's
+   * (its resolution, dropout, drop-path, RandAugment magnitude, recipe.mixup). Default none.
+   */
+  progressive?: ProgressiveStart | null;
   /** Time each epoch's phases and log the split (src/train/profile.ts; DIR/profile.jsonl). Default false. */
   profile?: boolean;
   /** The recipe (epochs, optimizer, schedule, ...). */
@@ -285,9 +291,24 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
   // The rendezvous comes after every check that can refuse the run, so a refused rank fails alone and at once.
   const group = worker === null ? null : await joinGroup(worker, options.distributed!);
   const log = options.log ?? ((): void => undefined);
+  let recipe = options.recipe;
+  if (options.progressive != null) {
+    const a = card.architecture;
+    const augment = options.augment ?? null;
+    const schedule = completeSchedule(options.progressive, {
+      size: a.resolution,
+      dropout: a.dropout,
+      dropPath: a.stochasticDepth,
+      magnitude: augment !== null && augment.kind === 'randaugment' ? augment.m : null,
+      mixup: recipe.mixup ?? 0,
+    });
+    checkProgressive(schedule, recipe.epochs, totalStrideOf(stagesOfCard(card)));
+    recipe = { ...recipe, progressive: schedule };
+  }
   const run = buildRun({
     card,
     data,
+    ...(recipe.progressive == null ? {} : { progressive: { schedule: recipe.progressive, epochs: recipe.epochs } }),
     batchSize: worker === null ? options.batchSize : options.batchSize / worker.worldSize,
     shard: worker === null ? null : { rank: worker.rank, worldSize: worker.worldSize },
     augment: options.augment ?? null,
@@ -319,7 +340,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
       train: run.train,
       val: run.val,
       runDir: options.out,
-      recipe: options.recipe,
+      recipe,
       channelsLast: options.channelsLast ?? true,
       device,
       amp: options.amp ?? null,
@@ -345,7 +366,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
         flags: options.description.flags,
         resolved: {
           card: card as unknown as JsonValue,
-          recipe: { ...options.recipe, lr: trainer.lr } as unknown as JsonValue,
+          recipe: { ...recipe, lr: trainer.lr } as unknown as JsonValue,
           batchSize: options.batchSize,
           seed,
           data: options.data,
@@ -373,7 +394,11 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
       const precision = options.amp === 'fp16' ? 'float16 autocast with dynamic loss scaling' : options.amp === 'bf16' ? 'bfloat16 autocast' : 'float32';
       log(`device: ${device}, ${precision}`);
     }
-    log(`recipe: ${JSON.stringify({ ...options.recipe, lr: trainer.lr, batchSize: options.batchSize })}`);
+    log(`recipe: ${JSON.stringify({ ...recipe, lr: trainer.lr, batchSize: options.batchSize })}`);
+    if (recipe.progressive != null) {
+      const stages = allStages(recipe.progressive);
+      log(`progressive learning: ${stages.map((st) => `${st.size}px${st.dropout === null ? '' : ` dropout ${st.dropout.toFixed(3)}`}${st.dropPath === null ? '' : ` drop-path ${st.dropPath.toFixed(3)}`}${st.magnitude === null ? '' : ` magnitude ${st.magnitude.toFixed(1)}`}${st.mixup > 0 ? ` mixup ${st.mixup.toFixed(2)}` : ''}`).join(' -> ')} over ${recipe.progressive.stages} stages of ${recipe.epochs} epochs; evaluation at ${card.eval.size}px`);
+    }
     if (worker !== null) {
       log(
         `data-parallel: ${worker.worldSize} ranks (${worker.localWorldSize} on this host), ${options.batchSize / worker.worldSize} images per rank per step, ` +

@@ -11,15 +11,20 @@ import { existsSync } from 'node:fs';
 import { makeDirectory } from '../directories.js';
 import { updateMetricsChart } from './metrics-chart.js';
 import { appendProfile, EpochTimer, type EpochProfile } from './profile.js';
+import { stageOfEpoch, stageSettings, type ProgressiveSchedule } from './progressive.js';
+import { mixupPlan } from './mixup.js';
 import { join } from 'node:path';
 import {
+  add,
   autocast,
   clone,
   contiguous,
   crossEntropy,
+  indexSelect,
   isCuda,
   keep,
   manualSeed,
+  mul,
   noGrad,
   tensor,
   tidy,
@@ -70,6 +75,14 @@ export interface Recipe {
   emaDecay?: number | null;
   /** EMA of BN running statistics: 'copy' them from the model (default, as the reference) or 'average' them (timm). */
   emaBuffers?: EmaBufferMode;
+  /** Mixup α (src/train/mixup.ts); default 0: no mixup. With `progressive`, the final stage's α. */
+  mixup?: number;
+  /**
+   * Progressive learning (src/train/progressive.ts): image size and regularization grown over equal stages of the run.
+   * The Trainer applies each stage's dropout, drop-path and mixup at the stage's first epoch; the training loader
+   * must carry the stages' transforms (run-builder.ts builds both from the same schedule). Default none.
+   */
+  progressive?: ProgressiveSchedule | null;
 }
 
 /** Options of Trainer. */
@@ -340,6 +353,25 @@ export class Trainer {
   /** The epoch's phase timer while profiling, else null. */
   private timer: EpochTimer | null = null;
 
+  /**
+   * Sets the model's regularization for `epoch`'s progressive stage (dropout, drop-path) and returns the epoch's
+   * mixup α. A pure function of the epoch, so a resumed run and every rank apply the same.
+   */
+  private applyStage(epoch: number): number {
+    const { recipe } = this.options;
+    const schedule = recipe.progressive ?? null;
+    if (schedule === null) return recipe.mixup ?? 0;
+    const settings = stageSettings(schedule, stageOfEpoch(epoch, recipe.epochs, schedule.stages));
+    const model = this.model as Module & { setRegularization?: (s: { dropout?: number; stochasticDepth?: number }) => void };
+    if (model.setRegularization !== undefined) {
+      model.setRegularization({
+        ...(settings.dropout === null ? {} : { dropout: settings.dropout }),
+        ...(settings.dropPath === null ? {} : { stochasticDepth: settings.dropPath }),
+      });
+    }
+    return schedule.mixup === undefined ? (recipe.mixup ?? 0) : settings.mixup;
+  }
+
   /** Runs `fn` as a profiled phase (just runs it when not profiling). */
   private phase<T>(name: Parameters<EpochTimer['time']>[0], fn: () => T): T {
     return this.timer === null ? fn() : this.timer.time(name, fn);
@@ -538,15 +570,27 @@ export class Trainer {
     return true;
   }
 
-  private async trainStep(batch: Batch, smoothing: number, channelsLast: boolean): Promise<{ loss: number; correct: number; stepped: boolean }> {
+  private async trainStep(batch: Batch, smoothing: number, channelsLast: boolean, mixupAlpha: number): Promise<{ loss: number; correct: number; stepped: boolean }> {
     manualSeed(deriveSeed(this.state.rng.seed, TORCH_SEED_TAG, this.state.step));
     const lr = this.schedule(this.state.step);
+    const plan = mixupPlan(mixupAlpha, batch.labels.length, this.state.rng.seed, this.state.step);
     const result = tidy(() => {
       const { labels, logits, loss, value } = this.phase('forward', () => {
         const inputs = batchTensors(batch, channelsLast, this.device);
+        let images = inputs.images;
+        let mixedLabels: Tensor | null = null;
+        if (plan !== null) {
+          // x' = λ·x + (1 − λ)·x[π]; the loss blends the two labels' losses the same way.
+          const order = tensor(Array.from(plan.permutation), [plan.permutation.length], { dtype: 'int64', device: this.device });
+          images = add(mul(images, plan.lambda), mul(indexSelect(images, 0, order), 1 - plan.lambda));
+          if (channelsLast) images = contiguous(images, 'channels_last');
+          mixedLabels = indexSelect(inputs.labels, 0, order);
+        }
         const out = autocast(this.autocastOptions, () => {
-          const forward = this.model.forward(inputs.images);
-          return { logits: forward, loss: crossEntropy(forward, inputs.labels, { labelSmoothing: smoothing }) };
+          const forward = this.model.forward(images);
+          let objective = crossEntropy(forward, inputs.labels, { labelSmoothing: smoothing });
+          if (plan !== null) objective = add(mul(objective, plan.lambda), mul(crossEntropy(forward, mixedLabels!, { labelSmoothing: smoothing }), 1 - plan.lambda));
+          return { logits: forward, loss: objective };
         });
         return { ...inputs, ...out, value: out.loss.item() };
       });
@@ -718,13 +762,14 @@ export class Trainer {
       const startBatch = this.state.position.epoch === epoch ? this.state.position.batch : 0;
       const bar = this.options.progress ? new ProgressBar({ total: perEpoch, start: startBatch, stream: this.options.progress, label: `epoch ${epoch + 1}/${recipe.epochs}` }) : null;
       this.timer = this.options.profile === true ? new EpochTimer() : null;
+      const mixupAlpha = this.applyStage(epoch);
       let waitStarted = performance.now();
       for await (const batch of this.options.train.epoch(epoch, startBatch)) {
         this.timer?.add('data', waitStarted);
         skipped += batch.skipped.length;
         for (const sample of batch.skipped) this.noteSkipped({ source: sample.source, error: sample.error });
         if (batch.labels.length > 0) {
-          const step = await this.trainStep(batch, smoothing, channelsLast);
+          const step = await this.trainStep(batch, smoothing, channelsLast, mixupAlpha);
           if (!step.stepped) ampSkippedSteps += 1;
           this.state.step += 1;
           lossSum += step.loss;

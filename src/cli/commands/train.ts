@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { parseFreeze, runTraining, writeSplitForSpec, type ModelRequest, type TrainRunOptions } from '../../train/run.js';
 import { readModelCard } from '../../train/model-file.js';
 import { definingFlags, isRunControlFlag, mergeResumeFlags, readRunDescription } from '../../train/run-description.js';
+import { parseProgressive } from '../../train/progressive.js';
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, parseStrides, SIGNAL_EXIT, threadCountFlag, UsageError } from '../options.js';
@@ -33,6 +34,9 @@ model
                           small-image rule; e.g. 1,1,1,2,1,2,1 leaves a 4x4 last map at 32 px); kept in the model
   --dropout P             classifier dropout (default the variant's)
   --drop-path P           largest stochastic-depth rate (default 0.2)
+  --eval-size E           eval input size in the model card, independent of --image-size (default the image size;
+                          FixRes: testing larger than training often scores better); validation, predict and the
+                          page use it
   --eval-crop-pct P       center-crop fraction of the eval transform in the model card (default 1 up to 64 px,
                           else size / (size + 32)); validation uses it, and so do predict and the browser page
 data
@@ -55,6 +59,11 @@ recipe (defaults: the paper's)
   --warmup-epochs E       linear warm-up (default 0)
   --weight-decay W        on non-BN, non-bias weights (default 1e-5)
   --label-smoothing S     (default 0.1)
+  --mixup A               mixup with Beta(A, A) blends of each batch (default 0: off)
+  --progressive stages=S,size=PX[,dropout=P][,drop-path=P][,magnitude=M][,mixup=A]
+                          progressive learning (EfficientNetV2): S equal stages from PX pixels to --image-size, each
+                          regularizer growing linearly from the value given here to the run's own (--dropout,
+                          --drop-path, --randaugment's M, --mixup); evaluation stays at the card's eval size
   --ema-decay D | --no-ema   EMA of weights (default 0.9999, adapted to short runs)
   --ema-buffers M         BN running statistics of the EMA: copy (default, as TF) or average (as timm's ModelEmaV2)
 run
@@ -99,6 +108,9 @@ const OPTIONS = {
   dropout: { type: 'string' },
   'drop-path': { type: 'string' },
   'eval-crop-pct': { type: 'string' },
+  'eval-size': { type: 'string' },
+  progressive: { type: 'string' },
+  mixup: { type: 'string' },
   data: { type: 'string' },
   'val-split': { type: 'string' },
   randaugment: { type: 'string' },
@@ -165,11 +177,12 @@ export function modelRequestFrom(values: Values): ModelRequest | undefined {
   const dropout = numberFlag('dropout', values.dropout, 0, 1, true);
   const dropPath = numberFlag('drop-path', values['drop-path'], 0, 1, true);
   const cropPct = numberFlag('eval-crop-pct', values['eval-crop-pct'], Number.MIN_VALUE, 1);
+  const evalSize = intFlag('eval-size', values['eval-size'], 8);
   if (resolution !== undefined) overrides.resolution = resolution;
   if (dropout !== undefined) overrides.dropout = dropout;
   if (dropPath !== undefined) overrides.stochasticDepth = dropPath;
   if (values.strides !== undefined) overrides.strides = parseStrides(values.strides);
-  if (cropPct !== undefined) overrides.eval = { cropPct };
+  if (cropPct !== undefined || evalSize !== undefined) overrides.eval = { ...(cropPct === undefined ? {} : { cropPct }), ...(evalSize === undefined ? {} : { size: evalSize }) };
   const name = values.model?.toLowerCase();
   if (values.config !== undefined) {
     if (name !== undefined && name !== 'custom') {
@@ -210,6 +223,7 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
   set('emaDecay', numberFlag('ema-decay', values['ema-decay'], 0, 1));
   if (values['no-ema']) recipe.emaDecay = null;
   set('emaBuffers', choiceFlag('ema-buffers', values['ema-buffers'], ['copy', 'average'] as const));
+  set('mixup', numberFlag('mixup', values.mixup, 0));
   if (values['no-ema'] && values['ema-buffers'] !== undefined) throw new UsageError('--no-ema and --ema-buffers exclude each other');
   const model = modelRequestFrom(values);
   const options: Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> = {
@@ -225,6 +239,7 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
     workers: threadCountFlag('workers', values.workers, 0) ?? 2,
     channelsLast: !values.contiguous,
     profile: values.profile ?? false,
+    progressive: values.progressive === undefined ? null : parseProgressive(values.progressive),
   };
   if (values.device !== undefined) options.device = values.device;
   const amp = choiceFlag('amp', values.amp, ['bf16', 'fp16'] as const);
