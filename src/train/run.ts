@@ -25,12 +25,15 @@ import { buildRun } from './run-builder.js';
 import { acquireRunLock } from './run-lock.js';
 import { formatProfile } from './profile.js';
 import { allStages, checkProgressive, completeSchedule, type ProgressiveStart } from './progressive.js';
+import { FIX_RES_SEED_TAG, fineTuneAtTestSize } from './fix-res.js';
+import { DataLoader } from '../data/loader.js';
+import { deriveSeed } from '../data/rng.js';
 import { RUN_DESCRIPTION_VERSION, writeRunDescription, type FlagValue } from './run-description.js';
 import { printable } from '../printable.js';
 import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
 import type { AugmentChoice } from './small-images.js';
 import { formatSummary, readMetrics, summarizeRun, type RunSummary } from './summary.js';
-import { CHECKPOINT_FILES, Trainer, type AmpMode, type EpochMetrics, type Recipe } from './trainer.js';
+import { CHECKPOINT_FILES, evaluate, Trainer, type AmpMode, type EpochMetrics, type Recipe } from './trainer.js';
 
 /** Raised for options that cannot work together (a user error: exit code 2). */
 export class RunOptionsError extends UserError {
@@ -119,6 +122,12 @@ export interface TrainRunOptions {
    * (its resolution, dropout, drop-path, RandAugment magnitude, recipe.mixup). Default none.
    */
   progressive?: ProgressiveStart | null;
+  /**
+   * FixRes after training (src/train/fix-res.ts): `steps` steps at the card's eval size adapting only the batch
+   * norms and the classifier, at `lr` (default a tenth of the run's peak learning rate); the final model is the
+   * fine-tuned one, and DIR/fixres.json records validation before and after. One process only. Default none.
+   */
+  fixRes?: { steps: number; lr?: number } | null;
   /** Time each epoch's phases and log the split (src/train/profile.ts; DIR/profile.jsonl). Default false. */
   profile?: boolean;
   /** The recipe (epochs, optimizer, schedule, ...). */
@@ -270,6 +279,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
   if (data.classes.length < 2) {
     throw new RunOptionsError(`${options.data} holds ${data.classes.length} class (${JSON.stringify(data.classes[0] ?? '')}); a classifier needs at least 2 (training on one class reaches "100%" at loss 0 and learns nothing)`);
   }
+  if (options.fixRes != null && worker !== null) throw new RunOptionsError('--fix-res runs in one process: drop it from the data-parallel run and fine-tune the finished run with --resume --fix-res in one process');
   if (options.strictBatchSize === true && options.batchSize > data.train.length) {
     throw new RunOptionsError(`--batch-size ${options.batchSize} is larger than the ${data.train.length} training images; choose at most ${data.train.length} (typically 32..256)`);
   }
@@ -419,6 +429,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
     if (trainer.stopped) {
       return { stopped: true, epochs: ran, summary, modelPath: null, emaModelPath: null, checkpointPath: lastPath };
     }
+    if (options.fixRes != null) await fixResAfterTraining(options.fixRes, { model, data, card, trainer, run, options, seed, workers, log });
     const modelPath = join(options.out, RUN_FILES.model);
     if (!writes) return { stopped: false, epochs: ran, summary, modelPath, emaModelPath: trainer.ema === null ? null : join(options.out, RUN_FILES.emaModel), checkpointPath: lastPath };
     saveModel(modelPath, model, { card });
@@ -437,6 +448,37 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
     model.dispose();
     await run.close();
     group?.destroy();
+  }
+}
+
+/** The FixRes fine-tune of a finished run, with validation before and after (logged and in DIR/fixres.json). */
+async function fixResAfterTraining(
+  fixRes: { steps: number; lr?: number },
+  context: { model: EfficientNet; data: ResolvedData; card: ModelCard; trainer: Trainer; run: { val: DataLoader }; options: TrainRunOptions; seed: number; workers: number; log: (line: string) => void },
+): Promise<void> {
+  const { model, data, card, trainer, run, options, seed, workers, log } = context;
+  const channelsLast = options.channelsLast ?? true;
+  const size = card.eval.size;
+  const loader = new DataLoader(data.train, {
+    batchSize: options.batchSize,
+    // The test-time view of each image (resized whole, as small images are evaluated), flipped half the time.
+    transform: { kind: 'train', size, scale: [1, 1], ratio: [1, 1], hflip: 0.5, augment: null, mean: [...card.eval.mean], std: [...card.eval.std] },
+    shuffle: true,
+    seed: deriveSeed(seed, FIX_RES_SEED_TAG),
+    dropLast: data.train.length > options.batchSize,
+    workers,
+  });
+  try {
+    const before = await evaluate(model, run.val, channelsLast);
+    const lr = fixRes.lr ?? trainer.lr / 10;
+    const started = performance.now();
+    const loss = await fineTuneAtTestSize(model, { steps: fixRes.steps, lr, train: loader, channelsLast, seed, labelSmoothing: options.recipe.labelSmoothing ?? 0.1 });
+    const seconds = (performance.now() - started) / 1000;
+    const after = await evaluate(model, run.val, channelsLast);
+    log(`fix-res: ${fixRes.steps} steps at ${size}px (batch norms and classifier, lr ${lr.toPrecision(3)}, mean loss ${loss.toFixed(4)}, ${seconds.toFixed(1)} s): val top-1 ${(before.top1 * 100).toFixed(2)}% -> ${(after.top1 * 100).toFixed(2)}%, loss ${before.loss.toFixed(4)} -> ${after.loss.toFixed(4)}`);
+    writeFileSync(join(options.out, 'fixres.json'), `${JSON.stringify({ steps: fixRes.steps, lr, size, seconds, before, after }, null, 2)}\n`);
+  } finally {
+    await loader.close();
   }
 }
 

@@ -75,6 +75,12 @@ export interface Recipe {
   emaDecay?: number | null;
   /** EMA of BN running statistics: 'copy' them from the model (default, as the reference) or 'average' them (timm). */
   emaBuffers?: EmaBufferMode;
+  /**
+   * Validate every N epochs (and always after the last): each validation pass (raw and EMA weights over the whole
+   * hold-out) costs about a tenth of a small-image epoch, which a short recipe may rather spend training. Epochs in
+   * between record null validation metrics. Default 1.
+   */
+  evalEvery?: number;
   /** Mixup α (src/train/mixup.ts); default 0: no mixup. With `progressive`, the final stage's α. */
   mixup?: number;
   /**
@@ -800,8 +806,10 @@ export class Trainer {
       const seconds = (performance.now() - started) / 1000;
       await this.agreeOnBatchNorm(this.model);
       const evalStarted = performance.now();
-      const raw = val === null ? null : await this.evaluateShares(val, channelsLast);
-      const emaResult = val === null || this.ema === null ? null : await this.evaluateEma(val, channelsLast);
+      const every = recipe.evalEvery ?? 1;
+      const validates = val !== null && ((epoch + 1) % every === 0 || epoch + 1 >= recipe.epochs);
+      const raw = !validates ? null : await this.evaluateShares(val!, channelsLast);
+      const emaResult = !validates || this.ema === null ? null : await this.evaluateEma(val!, channelsLast);
       this.timer?.add('eval', evalStarted);
       if (raw !== null && !Number.isFinite(raw.loss)) {
         // Weights that went to NaN/inf in the epoch's last steps score NaN here; a run must not end "done" with them.

@@ -60,6 +60,10 @@ recipe (defaults: the paper's)
   --weight-decay W        on non-BN, non-bias weights (default 1e-5)
   --label-smoothing S     (default 0.1)
   --mixup A               mixup with Beta(A, A) blends of each batch (default 0: off)
+  --eval-every N          validate every N epochs and after the last (default 1)
+  --fix-res STEPS         after training, STEPS steps at the eval size adapting only the batch norms and the
+                          classifier (FixRes); the final model is the adapted one (DIR/fixres.json: before/after)
+  --fix-res-lr LR         its peak learning rate (cosine to 0; default a tenth of the run's)
   --progressive stages=S,size=PX[,dropout=P][,drop-path=P][,magnitude=M][,mixup=A]
                           progressive learning (EfficientNetV2): S equal stages from PX pixels to --image-size, each
                           regularizer growing linearly from the value given here to the run's own (--dropout,
@@ -111,6 +115,9 @@ const OPTIONS = {
   'eval-size': { type: 'string' },
   progressive: { type: 'string' },
   mixup: { type: 'string' },
+  'eval-every': { type: 'string' },
+  'fix-res': { type: 'string' },
+  'fix-res-lr': { type: 'string' },
   data: { type: 'string' },
   'val-split': { type: 'string' },
   randaugment: { type: 'string' },
@@ -224,6 +231,7 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
   if (values['no-ema']) recipe.emaDecay = null;
   set('emaBuffers', choiceFlag('ema-buffers', values['ema-buffers'], ['copy', 'average'] as const));
   set('mixup', numberFlag('mixup', values.mixup, 0));
+  set('evalEvery', intFlag('eval-every', values['eval-every'], 1));
   if (values['no-ema'] && values['ema-buffers'] !== undefined) throw new UsageError('--no-ema and --ema-buffers exclude each other');
   const model = modelRequestFrom(values);
   const options: Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> = {
@@ -241,6 +249,10 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
     profile: values.profile ?? false,
     progressive: values.progressive === undefined ? null : parseProgressive(values.progressive),
   };
+  const fixResSteps = intFlag('fix-res', values['fix-res'], 1);
+  const fixResLr = numberFlag('fix-res-lr', values['fix-res-lr'], Number.MIN_VALUE);
+  if (fixResLr !== undefined && fixResSteps === undefined) throw new UsageError('--fix-res-lr is the learning rate of --fix-res STEPS; add --fix-res');
+  if (fixResSteps !== undefined) options.fixRes = { steps: fixResSteps, ...(fixResLr === undefined ? {} : { lr: fixResLr }) };
   if (values.device !== undefined) options.device = values.device;
   const amp = choiceFlag('amp', values.amp, ['bf16', 'fp16'] as const);
   if (amp !== undefined) options.amp = amp;
