@@ -242,6 +242,38 @@ def crop_scale(text):
     return lo, hi
 
 
+def parse_progressive(text):
+    values = {}
+    for part in text.split(','):
+        key, _, raw = part.partition('=')
+        if key not in ('stages', 'size', 'dropout', 'drop-path'):
+            raise SystemExit(f"--progressive: unknown key '{key}' (stages, size, dropout, drop-path)")
+        values[key] = float(raw)
+    if 'stages' not in values or 'size' not in values:
+        raise SystemExit('--progressive needs stages=S,size=PX')
+    return values
+
+
+def stage_of_epoch(epoch, epochs, stages):
+    # effnet's src/train/progressive.ts: floor(epoch * S / epochs), at most S - 1.
+    return min(stages - 1, (epoch * stages) // epochs)
+
+
+def stage_value(start, final, stage, stages):
+    return final if stages == 1 else start + (final - start) * stage / (stages - 1)
+
+
+def set_regularization(model, dropout, drop_path):
+    # torchvision's EfficientNet: classifier[0] is the Dropout; each block's StochasticDepth has p = max * index / blocks.
+    if dropout is not None:
+        model.classifier[0].p = dropout
+    if drop_path is not None:
+        depths = [m for m in model.modules() if m.__class__.__name__ == 'StochasticDepth']
+        blocks = len(depths)
+        for index, m in enumerate(depths):
+            m.p = drop_path * index / blocks
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--data', default='/usr/share/datasets/fashion-mnist', help='Fashion-MNIST IDX folder, or a .tar.gz of class folders (with --split)')
@@ -271,6 +303,9 @@ def main():
                     help="BN running statistics of the EMA: copied (default) or averaged (effnet train --ema-buffers)")
     ap.add_argument('--device', default='cpu', help="torch device of the model and batches ('cpu', 'cuda'): "
                     "a GPU only makes the reference faster, the recipe and its results are the same up to numerics")
+    ap.add_argument('--progressive', help="progressive learning as effnet train's --progressive: stages=S,size=PX[,dropout=P][,drop-path=P] "
+                    '(start values; S equal stages, linear in the stage index to --image-size, --dropout, --drop-path)')
+    ap.add_argument('--eval-every', type=int, default=1, help='validate every N epochs and after the last (as effnet train)')
     ap.add_argument('--out', default='runs/fashion-mnist-torch')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -278,9 +313,24 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     size = args.image_size
     strides = parse_strides(args.strides) if args.strides else small_image_strides(size)
-    train_tf = transforms.Compose([
-        transforms.RandomResizedCrop(size, scale=args.crop_scale, ratio=(3 / 4, 4 / 3), interpolation=transforms.InterpolationMode.BICUBIC),
-        transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+
+    def train_tf_at(side):
+        return transforms.Compose([
+            transforms.RandomResizedCrop(side, scale=args.crop_scale, ratio=(3 / 4, 4 / 3), interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+
+    train_tf = train_tf_at(size)
+    progressive = parse_progressive(args.progressive) if args.progressive else None
+    stages = int(progressive['stages']) if progressive else 1
+
+    def stage_settings(epoch):
+        if progressive is None:
+            return size, None, None
+        stage = stage_of_epoch(epoch, args.epochs, stages)
+        side = int(math.floor(stage_value(progressive['size'], size, stage, stages) + 0.5))  # JavaScript's Math.round
+        dropout = stage_value(progressive['dropout'], args.dropout, stage, stages) if 'dropout' in progressive else None
+        drop_path = stage_value(progressive['drop-path'], args.drop_path, stage, stages) if 'drop-path' in progressive else None
+        return side, dropout, drop_path
     eval_tf = transforms.Compose([
         transforms.Resize(size, interpolation=transforms.InterpolationMode.BICUBIC), transforms.CenterCrop(size),
         transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
@@ -308,8 +358,12 @@ def main():
     print(json.dumps({'train': len(train_set), 'validation': validation, 'classes': num_classes, 'strides': strides}), flush=True)
     device = torch.device(args.device)
     pin = device.type == 'cuda'
-    train = torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=len(train_set) > args.batch_size,
-                                        num_workers=args.workers, persistent_workers=args.workers > 0, pin_memory=pin)
+    def train_loader():
+        # Rebuilt when the stage changes: persistent workers would keep the previous stage's transform.
+        return torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=len(train_set) > args.batch_size,
+                                           num_workers=args.workers, persistent_workers=args.workers > 0 and progressive is None, pin_memory=pin)
+
+    train = train_loader()
     test = torch.utils.data.DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers, pin_memory=pin)
     model = build_model(args.width, args.depth, args.dropout, args.drop_path, num_classes, strides, args.init)
     model = model.to(device=device, memory_format=torch.channels_last)
@@ -322,7 +376,14 @@ def main():
     step = 0
     rows = []
     started = time.time()
+    current_size = size
     for epoch in range(args.epochs):
+        side, dropout, drop_path = stage_settings(epoch)
+        if side != current_size or (progressive is not None and epoch == 0):
+            train_set.transform = train_tf_at(side)
+            train = train_loader()
+            current_size = side
+        set_regularization(model, dropout, drop_path)
         model.train()
         t0 = time.time()
         loss_sum = correct = seen = batches = 0
@@ -343,11 +404,12 @@ def main():
             seen += len(y)
             batches += 1
         seconds = time.time() - t0
-        val_loss, val_top1, val_top5 = evaluate(model, test, device)
-        ema_loss, ema_top1, ema_top5 = evaluate(ema.model, test, device)
+        validates = (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs
+        val_loss, val_top1, val_top5 = evaluate(model, test, device) if validates else (None, None, None)
+        ema_loss, ema_top1, ema_top5 = evaluate(ema.model, test, device) if validates else (None, None, None)
         row = dict(epoch=epoch + 1, step=step, lr=lr_at(step - 1, args.lr, steps_per_epoch, args.epochs, args.warmup_epochs),
                    trainLoss=loss_sum / batches, trainTop1=correct / seen, valLoss=val_loss, valTop1=val_top1, valTop5=val_top5,
-                   emaLoss=ema_loss, emaTop1=ema_top1, emaTop5=ema_top5, imagesPerSecond=seen / seconds, skipped=0)
+                   emaLoss=ema_loss, emaTop1=ema_top1, emaTop5=ema_top5, imagesPerSecond=seen / seconds, skipped=0, imageSize=current_size)
         rows.append(row)
         print(json.dumps(row), flush=True)
         with open(os.path.join(args.out, 'metrics.csv'), 'w', newline='') as f:
@@ -356,7 +418,8 @@ def main():
             writer.writerows(rows)
     last = rows[-1]
     print(json.dumps({'reference': 'torchvision', 'epochs': args.epochs, 'valTop1': last['valTop1'], 'emaTop1': last['emaTop1'],
-                      'bestValTop1': max(r['valTop1'] for r in rows), 'bestEmaTop1': max(r['emaTop1'] for r in rows),
+                      'bestValTop1': max(r['valTop1'] for r in rows if r['valTop1'] is not None),
+                      'bestEmaTop1': max(r['emaTop1'] for r in rows if r['emaTop1'] is not None),
                       'wallSeconds': time.time() - started, 'parameters': sum(p.numel() for p in model.parameters())}))
 
 
