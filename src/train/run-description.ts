@@ -89,9 +89,10 @@ export function readRunDescription(dir: string): RunDescription | null {
 
 /**
  * Flags a resume may change: `--epochs`, to extend a run (a finished run resumed with more epochs trains the new ones
- * only; the schedule follows the new count from there).
+ * only; the schedule follows the new count from there), and `--fix-res`/`--fix-res-lr`, which act after training
+ * (a finished run resumed with --fix-res N is adapted to its test size).
  */
-const EXTENDABLE_FLAGS = new Set(['epochs']);
+const EXTENDABLE_FLAGS = new Set(['epochs', 'fix-res', 'fix-res-lr']);
 
 /**
  * The flags of a resumed run: the run's own (from run.json) with the ones given again, which must agree. A flag the

@@ -61,6 +61,18 @@ test('effnet train --fix-res: fixres.json records before and after, and the fina
   assert.equal(json.top1, record.after.top1);
   assert.ok(Math.abs(json.loss - record.after.loss) < 1e-5);
 
+  // A finished run adapted afterwards: --fix-res may be added on a resume (it acts after training).
+  const later = join(dir, 'later');
+  assert.equal((await runCli(tinyTrainArgs(DATA, later, 1, ['--eval-size', '40', '--no-ema']))).code, 0);
+  const adapted = await runCli(['train', '--resume', '--out', later, '--fix-res', '4', '--workers', '0']);
+  assert.equal(adapted.code, 0, adapted.stderr);
+  assert.match(adapted.stdout, /fix-res: 4 steps at 40px/);
+  // effnet eval --eval-size scores the same images at another size (the card is unchanged).
+  const at48 = await runCli(['eval', '--checkpoint', later, '--eval-size', '48', '--workers', '0']);
+  assert.equal(at48.code, 0, at48.stderr);
+  assert.match(at48.stdout, /eval: whole image at 48px/);
+  assert.match(at48.stdout, / 32 images in /);
+
   for (const [extra, message] of [
     [['--fix-res-lr', '0.1'], /--fix-res-lr is the learning rate of --fix-res STEPS; add --fix-res/],
     [['--fix-res', '0'], /--fix-res must be an integer >= 1/],

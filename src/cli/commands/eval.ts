@@ -7,7 +7,7 @@
 import { statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evalTransformOf, describeCard } from '../../card/model-card.js';
+import { evalTransformOf, describeCard, withEvalSize } from '../../card/model-card.js';
 import { DataLoader } from '../../data/loader.js';
 import { toChannelsLast } from '../../nn/index.js';
 import { openData } from '../../data/spec.js';
@@ -29,6 +29,7 @@ const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--pr
                       ,val=N|F,seed=S,cache=memory|none (docs/training.md); its validation images are used (test
                       split, val/ folder, or the seeded hold-out of val= / --val-split). Default: the run's own
                       data and hold-out (DIR/run.json of the run directory PATH is in)
+  --eval-size E       evaluate at E pixels instead of the card's eval size (same crop rule); the card is unchanged
   --val-split F       hold-out fraction for data without a split (default the run's, else 0.1, as effnet train)
   --batch-size B      images per batch (default 100)
   --ema               the EMA weights (a run directory's model_ema.safetensors, or a checkpoint's EMA)
@@ -74,6 +75,7 @@ export async function run(args: string[]): Promise<number> {
       checkpoint: { type: 'string' },
       data: { type: 'string' },
       'val-split': { type: 'string' },
+      'eval-size': { type: 'string' },
       'batch-size': { type: 'string' },
       ema: { type: 'boolean', default: false },
       predictions: { type: 'string' },
@@ -100,6 +102,7 @@ export async function run(args: string[]): Promise<number> {
   const workers = threadCountFlag('workers', values.workers, 0) ?? 2;
   const threads = threadCountFlag('threads', values.threads, 1);
   const valSplit = numberFlag('val-split', valSplitText, Number.MIN_VALUE, 1, true);
+  const evalSize = intFlag('eval-size', values['eval-size'], 8);
   const device = resolveDevice(values.device ?? 'auto');
   const opened = openModel(values.checkpoint, { ema: values.ema });
   const { model, card } = opened;
@@ -113,7 +116,9 @@ export async function run(args: string[]): Promise<number> {
       throw new UsageError(`the model has ${card.classes.count} outputs but ${dataSpec} has ${data.classes.length} classes`);
     }
     if (threads !== undefined) setNumThreads(threads);
-    const loader = new DataLoader(data.val, { batchSize, transform: evalTransformOf(card), shuffle: false, workers });
+    // --eval-size: the same transform at another input size (the train/test resolution discrepancy, FixRes).
+    const evalCard = evalSize === undefined ? card : withEvalSize(card, evalSize);
+    const loader = new DataLoader(data.val, { batchSize, transform: evalTransformOf(evalCard), shuffle: false, workers });
     // evaluate() feeds channels_last batches: lay the kernels out the same way, as effnet train does (a
     // channels_last input through NCHW kernels would re-lay the kernels out at every convolution).
     model.to({ device });
@@ -144,7 +149,7 @@ export async function run(args: string[]): Promise<number> {
       process.stdout.write(`${JSON.stringify({ checkpoint: where, top1: result.top1, top5: result.top5, loss: result.loss, images: result.images, skipped: result.skipped })}\n`);
     } else {
       process.stdout.write(
-        `${where} on ${data.validation}\n  ${describeCard(card)}\n` +
+        `${where} on ${data.validation}\n  ${describeCard(evalCard)}\n` +
           `  top-1 ${(result.top1 * 100).toFixed(2)}%   top-5 ${(result.top5 * 100).toFixed(2)}%   loss ${result.loss.toFixed(4)}   ` +
           `${result.images} images in ${seconds.toFixed(1)} s (${Math.round(result.images / seconds)} img/s)\n` +
           (result.skipped === 0 ? '' : `  SKIPPED ${result.skipped} images that cannot be decoded (named above); the scores are over the other ${result.images}\n`) +
