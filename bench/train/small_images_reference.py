@@ -13,6 +13,10 @@ averaged with --ema-buffers average),
 channels_last, last partial batch dropped. Transforms as effnet's small-image ones: RandomResizedCrop(S,
 scale=--crop-scale, ratio=(3/4, 4/3), bicubic) + horizontal flip + ImageNet normalisation; evaluation resizes the
 whole image to S (bicubic); grey images become RGB. Evaluated after every epoch (raw and EMA weights).
+--config FILE builds the network of an effnet configuration file instead (`effnet train --config FILE`): its block
+strings' stages with their strides, MBConv with or without squeeze-excitation and Fused-MBConv (torchvision's
+FusedMBConvConfig), channels and depths scaled by the file's width and depth as effnet does; the parameter count
+printed at the end equals effnet's.
 
 Data:
 - --data DIR (default Debian's Fashion-MNIST IDX folder): the 60,000 training images, validated on the 10,000 test
@@ -55,7 +59,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms
-from torchvision.models.efficientnet import EfficientNet, MBConvConfig
+import functools
+import re
+
+from torchvision.models.efficientnet import EfficientNet, FusedMBConvConfig, MBConv, MBConvConfig
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -153,9 +160,9 @@ def tar_split(path, split_path):
     return blobs, train, val, classes
 
 
-def small_image_strides(size):
+def small_image_strides(size, strides=None):
     """effnet's smallImageStages: the earliest stride-2 stages become stride 1 until size / total stride >= 2."""
-    strides = list(B0_STRIDES)
+    strides = list(B0_STRIDES if strides is None else strides)
     if size > SMALL_IMAGE_MAX_SIZE:
         return strides
     for i, s in enumerate(strides):
@@ -173,8 +180,49 @@ def parse_strides(text):
     return [int(s) for s in strides]
 
 
-def build_model(width, depth, dropout, drop_path, classes, strides, init='effnet'):
-    setting = [MBConvConfig(e, k, s, i, o, n, width_mult=width, depth_mult=depth) for (e, k, i, o, n), s in zip(B0, strides)]
+BLOCK_STRING = re.compile(r'^r(\d+)_k(\d+)_s(\d)\3_e(\d+)_i(\d+)_o(\d+)((?:_se0\.25)?)((?:_f1)?)$')
+
+
+def parse_block_strings(stages):
+    """effnet's TF block strings (a configuration file's "stages") as (e, k, i, o, n, stride, se, fused) per stage: the
+    forms torchvision's blocks build (SE ratio 0.25 of the block input or none; fused blocks with expansion > 1)."""
+    parsed = []
+    for text in stages:
+        m = BLOCK_STRING.match(text)
+        if m is None:
+            raise SystemExit(f'block string {text!r}: this reference builds rN_kK_sSS_eE_iI_oO with optional _se0.25 and _f1 only')
+        n, k, s, e, i, o = (int(m.group(g)) for g in (1, 2, 3, 4, 5, 6))
+        fused = m.group(8) != ''
+        if fused and e == 1:
+            raise SystemExit(f'block string {text!r}: fused blocks without expansion are not built by this reference')
+        if fused and m.group(7) != '':
+            raise SystemExit(f'block string {text!r}: torchvision\'s FusedMBConv has no squeeze-excitation')
+        parsed.append((e, k, i, o, n, s, m.group(7) != '', fused))
+    return parsed
+
+
+def no_se(*_args, **_kwargs):
+    return nn.Identity()
+
+
+def stage_configs(width, depth, strides, blocks=None):
+    """torchvision block configurations of B0's stages, or of a configuration file's block strings, at the given strides
+    (channels rounded to multiples of 8 and depths rounded up as effnet and torchvision both do)."""
+    if blocks is None:
+        return [MBConvConfig(e, k, s, i, o, n, width_mult=width, depth_mult=depth) for (e, k, i, o, n), s in zip(B0, strides)]
+    configs = []
+    for (e, k, i, o, n, _, se, fused), s in zip(blocks, strides):
+        if fused:
+            configs.append(FusedMBConvConfig(e, k, s, MBConvConfig.adjust_channels(i, width), MBConvConfig.adjust_channels(o, width),
+                                             MBConvConfig.adjust_depth(n, depth)))
+        else:
+            block = None if se else functools.partial(MBConv, se_layer=no_se)
+            configs.append(MBConvConfig(e, k, s, i, o, n, width_mult=width, depth_mult=depth, block=block))
+    return configs
+
+
+def build_model(width, depth, dropout, drop_path, classes, strides, init='effnet', blocks=None):
+    setting = stage_configs(width, depth, strides, blocks)
     model = EfficientNet(setting, dropout=dropout, stochastic_depth_prob=drop_path, num_classes=classes)
     if init == 'effnet':
         # effnet's (TF's and timm's) convolution init: N(0, sqrt(2 / fan_out)) with fan_out = k*k*out / groups;
@@ -282,6 +330,8 @@ def main():
     ap.add_argument('--depth', type=float, default=0.5)
     ap.add_argument('--image-size', type=int, default=32)
     ap.add_argument('--strides', help='7 stage strides after the stride-2 stem (default: the small-image rule)')
+    ap.add_argument('--config', help="an effnet configuration file (effnet train --config): its stages' block strings (SE or none, "
+                    'fused or not) with their strides, width and depth; --image-size, --dropout and --drop-path still apply')
     ap.add_argument('--epochs', type=int, default=5)
     ap.add_argument('--batch-size', type=int, default=128)
     ap.add_argument('--optimizer', choices=['sgd'], default='sgd', help='SGD with Nesterov momentum 0.9 (the only one here)')
@@ -312,7 +362,13 @@ def main():
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     size = args.image_size
-    strides = parse_strides(args.strides) if args.strides else small_image_strides(size)
+    blocks = None
+    if args.config:
+        with open(args.config) as f:
+            config = json.load(f)
+        args.width, args.depth = config['width'], config['depth']
+        blocks = parse_block_strings(config['stages']) if 'stages' in config else None
+    strides = parse_strides(args.strides) if args.strides else small_image_strides(size, None if blocks is None else [b[5] for b in blocks])
 
     def train_tf_at(side):
         return transforms.Compose([
@@ -365,7 +421,7 @@ def main():
 
     train = train_loader()
     test = torch.utils.data.DataLoader(val_set, batch_size=args.batch_size, num_workers=args.workers, pin_memory=pin)
-    model = build_model(args.width, args.depth, args.dropout, args.drop_path, num_classes, strides, args.init)
+    model = build_model(args.width, args.depth, args.dropout, args.drop_path, num_classes, strides, args.init, blocks)
     model = model.to(device=device, memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1 and not n.endswith('.bias')]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and not n.endswith('.bias'))]

@@ -5,6 +5,8 @@ export { UsageError } from '../errors.js';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { isPostgresUrl } from './sql-driver.js';
+import type { Json } from './store.js';
+import { checkTrialProgressive } from './trial.js';
 
 /** Parses a number with an optional k/M/G suffix ('400M', '1.8G', '2e9'). */
 export function parseCount(flag: string, text: string | undefined): number | undefined {
@@ -40,7 +42,7 @@ export function parseFactors(text: string): number[] {
 }
 
 /** Parses a --recipe JSON object of recipe fields (the Trainer's Recipe fields except epochs, plus dropPath). */
-export function parseRecipe(text: string | undefined): { [key: string]: string | number | boolean | null } {
+export function parseRecipe(text: string | undefined): { [key: string]: Json } {
   if (text === undefined) return {};
   let value: unknown;
   try {
@@ -49,13 +51,15 @@ export function parseRecipe(text: string | undefined): { [key: string]: string |
     throw new UsageError(`--recipe expects a JSON object of recipe fields, e.g. '{"lr":0.001,"optimizer":"adamw"}', got '${text}'`);
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`--recipe expects a JSON object, got '${text}'`);
-  const allowed = ['optimizer', 'lrPer256', 'lr', 'schedule', 'warmupEpochs', 'warmupLr', 'decayEpochs', 'decayRate', 'weightDecay', 'labelSmoothing', 'emaDecay', 'dropPath'];
+  const allowed = ['optimizer', 'lrPer256', 'lr', 'schedule', 'warmupEpochs', 'warmupLr', 'decayEpochs', 'decayRate', 'weightDecay', 'labelSmoothing', 'emaDecay', 'dropPath', 'progressive'];
   for (const key of Object.keys(value)) if (!allowed.includes(key)) throw new UsageError(`--recipe: unknown field '${key}'; allowed: ${allowed.join(', ')} (epochs come from --budget)`);
   const dropPath = (value as { dropPath?: unknown }).dropPath;
   if (dropPath !== undefined && !(typeof dropPath === 'number' && dropPath >= 0 && dropPath < 1)) {
     throw new UsageError(`--recipe: dropPath is the largest stochastic-depth rate, a number in [0, 1) (0 disables it), got ${JSON.stringify(dropPath)}`);
   }
-  return value as { [key: string]: string | number | boolean | null };
+  const progressive = (value as { progressive?: unknown }).progressive;
+  if (progressive != null) checkTrialProgressive(progressive, '--recipe');
+  return value as { [key: string]: Json };
 }
 
 /** What a search's name may be: it names a folder (its trials' run directories, its report), so nothing that leaves it. */

@@ -66,7 +66,9 @@ ${storeHelp('runs/scale.sqlite')}  --name NAME          search name inside the s
   --batch-size N       training batch size (default 32); --seed S (default 0)
   --repeats K          train each configuration K times, seeds S..S+K-1 (default 1); reports rank by the mean
   --recipe JSON        recipe fields over the default {"optimizer":"sgd","lr":0.1,"schedule":"cosine","warmupEpochs":0.2,
-                       "weightDecay":1e-5,"labelSmoothing":0.1,"emaDecay":null,"dropPath":0}
+                       "weightDecay":1e-5,"labelSmoothing":0.1,"emaDecay":null,"dropPath":0}; with an epoch budget,
+                       "progressive":{"stages":4,"startFraction":0.67,"dropout":0} grows each trial's image size from
+                       that fraction of its resolution (src/train/progressive.ts)
   --eval-every-epoch   validate after every epoch (per-epoch curves) instead of once at the end of each trial
   --loader-workers N   data-loader threads per worker (default 0)
   --resolution-multiple M  resolution rounding of scaled configurations (default 1 pixel)

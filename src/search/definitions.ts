@@ -9,7 +9,7 @@ import { stagesOf, type ScaledConfigJson } from '../card/config-file.js';
 import { enumerateGrid } from './grid.js';
 import { MatchError, SCALING_STRATEGIES, matchMacsFactor, profileConfig, scaleBase, type Coefficients, type ScalingStrategy } from './match.js';
 import type { Json } from './store.js';
-import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, type TrialSettings } from './trial.js';
+import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, checkTrialRecipeBudget, type TrialSettings } from './trial.js';
 
 /** Settings shared by both kinds. */
 export interface CommonSearchOptions {
@@ -53,6 +53,7 @@ export interface SearchDefinition {
 }
 
 function commonSpec(options: CommonSearchOptions): { [key: string]: Json } {
+  checkTrialRecipeBudget(options.recipe ?? {}, parseBudget(options.budget));
   return {
     base: options.base as unknown as { [key: string]: Json },
     data: options.data,

@@ -2,8 +2,8 @@
  * One trial: build the scaled model, train it with the search's fixed recipe and budget through the Trainer on the
  * search's data, and measure validation accuracy, params, MACs and wall time.
  */
-import type { ModelCard } from '../card/model-card.js';
-import { resolveModelCard } from '../card/resolve.js';
+import { totalStrideOf, type ModelCard } from '../card/model-card.js';
+import { resolveModelCard, stagesOfCard } from '../card/resolve.js';
 import { buildRun } from '../train/run-builder.js';
 import { Trainer, evaluate, type EpochMetrics, type Recipe } from '../train/trainer.js';
 import type { Budget } from './budget.js';
@@ -11,17 +11,89 @@ import { validateScaledConfig, type ScaledConfigJson } from '../card/config-file
 import type { ResolvedData } from '../data/spec.js';
 import { profileConfig } from './match.js';
 import type { Json, TrialResult } from './store.js';
+import { checkProgressive, ProgressiveError, type ProgressiveSchedule } from '../train/progressive.js';
 
 /**
  * A search's recipe: the Trainer's recipe fields (epochs come from the budget) plus the model's stochastic-depth
  * rate, which is a training-time regulariser and so part of the recipe rather than of the scaled configuration.
  */
-export interface TrialRecipe extends Omit<Recipe, 'epochs'> {
+export interface TrialRecipe extends Omit<Recipe, 'epochs' | 'progressive'> {
   /**
    * Largest stochastic-depth (drop-path) rate, the last block's (createEfficientNet's `stochasticDepth`).
    * Absent: 0.2, the model's default (what searches stored before this field existed trained with).
    */
   dropPath?: number;
+  /**
+   * Progressive learning for every trial (src/train/progressive.ts), its start size relative to each trial's own
+   * resolution, since a scaling search's trials train at different sizes. Epoch budgets only. Default none.
+   */
+  progressive?: TrialProgressive | null;
+}
+
+/**
+ * A search's progressive learning: `stages` equal stages from `startFraction` of a trial's resolution (rounded, at
+ * least the network's total stride) to its resolution, dropout and drop-path growing from the start values given here
+ * (default: the final value throughout) to the trial's own.
+ */
+export interface TrialProgressive {
+  stages: number;
+  /** Start size as a fraction of the trial's resolution, in (0, 1]. */
+  startFraction: number;
+  /** Start classifier dropout. */
+  dropout?: number;
+  /** Start drop-path rate. */
+  dropPath?: number;
+}
+
+/**
+ * Checks the shape of a recipe's `progressive` field (from --recipe or a store) and returns it typed.
+ * @throws ProgressiveError naming the field and what it takes
+ */
+export function checkTrialProgressive(value: unknown, where: string): TrialProgressive {
+  const example = '{"stages":4,"startFraction":0.67,"dropout":0}';
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new ProgressiveError(`${where}: progressive is an object such as ${example}, got ${JSON.stringify(value)}`);
+  const allowed = ['stages', 'startFraction', 'dropout', 'dropPath'];
+  for (const key of Object.keys(value)) if (!allowed.includes(key)) throw new ProgressiveError(`${where}: progressive has no field '${key}'; allowed: ${allowed.join(', ')} (e.g. ${example})`);
+  const { stages, startFraction, dropout, dropPath } = value as Record<string, unknown>;
+  if (!(typeof stages === 'number' && Number.isInteger(stages) && stages >= 1)) throw new ProgressiveError(`${where}: progressive.stages must be a whole number >= 1, got ${JSON.stringify(stages)}`);
+  if (!(typeof startFraction === 'number' && startFraction > 0 && startFraction <= 1)) {
+    throw new ProgressiveError(`${where}: progressive.startFraction is the start size over the trial's resolution, a number in (0, 1], got ${JSON.stringify(startFraction)}`);
+  }
+  for (const [name, rate] of [['dropout', dropout], ['dropPath', dropPath]] as const) {
+    if (rate !== undefined && !(typeof rate === 'number' && rate >= 0 && rate < 1)) throw new ProgressiveError(`${where}: progressive.${name} is a start rate in [0, 1), got ${JSON.stringify(rate)}`);
+  }
+  return value as TrialProgressive;
+}
+
+/**
+ * The progressive schedule of one trial: from round(startFraction × resolution) (at least the total stride) to the
+ * card's resolution over `epochs` epochs.
+ * @throws ProgressiveError when the schedule does not fit (more stages than epochs)
+ */
+export function trialSchedule(progressive: TrialProgressive, card: ModelCard, epochs: number): ProgressiveSchedule {
+  const a = card.architecture;
+  const stride = totalStrideOf(stagesOfCard(card));
+  const start = Math.min(a.resolution, Math.max(stride, Math.round(progressive.startFraction * a.resolution)));
+  const schedule: ProgressiveSchedule = {
+    stages: progressive.stages,
+    size: [start, a.resolution],
+    ...(progressive.dropout === undefined ? {} : { dropout: [progressive.dropout, a.dropout] as const }),
+    ...(progressive.dropPath === undefined ? {} : { dropPath: [progressive.dropPath, a.stochasticDepth] as const }),
+  };
+  checkProgressive(schedule, epochs, stride);
+  return schedule;
+}
+
+/**
+ * Refuses a recipe that progressive learning cannot follow with `budget`: its stages are fractions of a run whose
+ * epochs are known in advance, so only epoch budgets.
+ */
+export function checkTrialRecipeBudget(recipe: { [key: string]: unknown }, budget: Budget): void {
+  if (recipe['progressive'] == null) return;
+  checkTrialProgressive(recipe['progressive'], '--recipe');
+  if (budget.kind !== 'epochs') {
+    throw new ProgressiveError(`--recipe progressive needs an epoch budget (its stages are fractions of the trial's epochs), got a ${budget.kind} budget; use e.g. --budget 8ep`);
+  }
 }
 
 /**
@@ -112,9 +184,13 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
   const config: ScaledConfigJson = validateScaledConfig(configValue, 'trial configuration');
   const numClasses = data.classes.length;
   const cost = profileConfig(config, { numClasses });
-  const { dropPath, ...recipe } = settings.recipe;
+  const { dropPath, progressive: progressiveStart, ...recipe } = settings.recipe;
   const card = trialCard(config, data.classes, dropPath ?? LEGACY_DROP_PATH, hooks.detail ?? 'a search trial');
+  const { budget } = settings;
+  if (progressiveStart != null) checkTrialRecipeBudget(settings.recipe as unknown as { [key: string]: unknown }, budget);
+  const progressive = progressiveStart == null || budget.kind !== 'epochs' ? null : trialSchedule(checkTrialProgressive(progressiveStart, 'the search recipe'), card, budget.value);
   const { model, train, val, close } = buildRun({
+    ...(progressive === null ? {} : { progressive: { schedule: progressive, epochs: budget.value } }),
     card,
     data,
     batchSize: settings.batchSize,
@@ -124,7 +200,6 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
     workers: settings.loaderWorkers,
   });
   const evalEveryEpoch = settings.evalEveryEpoch ?? false;
-  const { budget } = settings;
   const epochs =
     budget.kind === 'epochs' ? budget.value : budget.kind === 'steps' ? Math.ceil(budget.value / train.batchesPerEpoch) : settings.maxEpochs ?? 1000;
   const deadline = budget.kind === 'minutes' ? started + budget.value * 60_000 : Infinity;
@@ -135,7 +210,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
       train,
       val: evalEveryEpoch ? val : null,
       runDir,
-      recipe: { ...recipe, epochs },
+      recipe: { ...recipe, epochs, ...(progressive === null ? {} : { progressive }) },
       channelsLast: true,
       device: hooks.device ?? 'cpu',
       config: { scaledConfig: config as unknown as Json & { [key: string]: Json }, dropPath: card.architecture.stochasticDepth },

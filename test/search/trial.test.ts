@@ -3,7 +3,7 @@
  * accuracy of its final weights (recomputed here from the checkpoint it leaves, with our own argmax count), whether it
  * evaluates once at the end (the default) or after every epoch; the drop-path rate of the recipe reaches the trial;
  * the default recipe and batch size are what the spec stores; searches stored before these fields keep their old
- * behaviour.
+ * behaviour; a recipe's progressive learning reaches each trial at sizes relative to its resolution (epoch budgets only).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +16,7 @@ import { DataLoader } from '../../src/data/loader.js';
 import { openData, type ResolvedData } from '../../src/data/spec.js';
 import { loadCheckpoint } from '../../src/train/checkpoint.js';
 import { CHECKPOINT_FILES } from '../../src/train/trainer.js';
+import { UserError } from '../../src/errors.js';
 import { stagesOf, toEfficientNetConfig, type ScaledConfigJson } from '../../src/card/config-file.js';
 import { gridSearchDefinition, trialSettingsFromSpec } from '../../src/search/definitions.js';
 import { UsageError, parseRecipe } from '../../src/search/cli-options.js';
@@ -141,4 +142,51 @@ test('a trial is reproducible from its seed alone: the same result after other d
   assert.equal(b.top1, a.top1);
   const c = await weights(settings({ budget: { kind: 'epochs', value: 1 }, seed: 1 }));
   assert.notDeepEqual(c.first, a.first, 'another seed, other weights');
+});
+
+test('a search recipe’s progressive learning reaches every trial relative to its resolution; epoch budgets only', async () => {
+  const data = await openData('synthetic:train=32,val=8,classes=4,size=32');
+  const base48: ScaledConfigJson = { ...BASE, resolution: 48 }; // total stride 32 (B0's strides, as every trial)
+  const firstWeights = async (recipe: TrialSettings['recipe']): Promise<{ first: number[]; recipe: unknown }> => {
+    const runDir = mkdtempSync(join(tmpdir(), 'effnet-trial-'));
+    await runTrial(base48, data, settings({ recipe }), runDir);
+    const loaded = loadCheckpoint(join(runDir, CHECKPOINT_FILES.last));
+    try {
+      const [, value] = [...loaded.model].find(([name]) => name.endsWith('weight'))!;
+      return { first: [...value.toFloat32Array()].slice(0, 32), recipe: loaded.config.recipe };
+    } finally {
+      loaded.dispose();
+    }
+  };
+  const plain = await firstWeights({ ...DEFAULT_TRIAL_RECIPE });
+  const progressive = await firstWeights({ ...DEFAULT_TRIAL_RECIPE, progressive: { stages: 2, startFraction: 0.75, dropout: 0 } });
+  // 0.75 x 48 px = 36 px (>= the total stride 32), growing to the trial's 48 px; dropout from 0 to the config's 0.2.
+  assert.deepEqual((progressive.recipe as { progressive: unknown }).progressive, { stages: 2, size: [36, 48], dropout: [0, 0.2] });
+  assert.equal((plain.recipe as { progressive?: unknown }).progressive, undefined);
+  assert.notDeepEqual(progressive.first, plain.first, 'the first epoch at 36 px trains other weights');
+  // A start below the network's total stride is raised to it (0.1 x 48 px = 5 px -> 32 px).
+  const low = await firstWeights({ ...DEFAULT_TRIAL_RECIPE, progressive: { stages: 2, startFraction: 0.1 } });
+  assert.deepEqual((low.recipe as { progressive: unknown }).progressive, { stages: 2, size: [32, 48] });
+  // Stages are fractions of a known number of epochs: a minutes budget is refused, when stored and when run.
+  const recipe = { ...DEFAULT_TRIAL_RECIPE, progressive: { stages: 2, startFraction: 0.5 } };
+  await assert.rejects(runTrial(BASE, data, settings({ recipe, budget: { kind: 'minutes', value: 1 } }), mkdtempSync(join(tmpdir(), 'effnet-trial-'))), /needs an epoch budget/);
+  assert.throws(
+    () => gridSearchDefinition({ base: BASE, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 2, budget: '10min', step: 0.1, tolerance: 0.1, runDir: '/tmp/unused', recipe: { progressive: { stages: 2, startFraction: 0.5 } } }),
+    /needs an epoch budget.*--budget 8ep/,
+  );
+  // More stages than epochs: refused when the trial's schedule is made.
+  await assert.rejects(runTrial(BASE, data, settings({ recipe: { ...DEFAULT_TRIAL_RECIPE, progressive: { stages: 3, startFraction: 0.5 } } }), mkdtempSync(join(tmpdir(), 'effnet-trial-'))), /3 progressive stages do not fit in 2 epochs/);
+});
+
+test('--recipe progressive: a stages/startFraction object, anything else refused with the expected form', () => {
+  assert.deepEqual(parseRecipe('{"progressive":{"stages":4,"startFraction":0.67,"dropout":0}}'), { progressive: { stages: 4, startFraction: 0.67, dropout: 0 } });
+  const cases: [string, RegExp][] = [
+    ['{"progressive":{"stages":0,"startFraction":0.5}}', /stages must be a whole number >= 1/],
+    ['{"progressive":{"stages":2,"startFraction":0}}', /startFraction .* in \(0, 1\]/],
+    ['{"progressive":{"stages":2,"startFraction":1.5}}', /startFraction .* in \(0, 1\]/],
+    ['{"progressive":{"stages":2,"startFraction":0.5,"dropout":1}}', /progressive.dropout is a start rate in \[0, 1\)/],
+    ['{"progressive":{"stages":2,"size":16}}', /no field 'size'.*startFraction/],
+    ['{"progressive":"stages=2,size=16"}', /progressive is an object such as/],
+  ];
+  for (const [text, message] of cases) assert.throws(() => parseRecipe(text), (e: unknown) => e instanceof UserError && message.test(e.message), text);
 });

@@ -28,7 +28,7 @@ import { formatBudget, parseBudget, type Budget } from '../budget.js';
 import { formatDuration } from '../progress.js';
 import { profileConfig } from '../match.js';
 import type { ExperimentStore, Json, TrialRow } from '../store.js';
-import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE } from '../trial.js';
+import { DEFAULT_CROP_SCALE, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, checkTrialRecipeBudget } from '../trial.js';
 import { computeReward, proxyTarget, resolveRewardSpec, type RewardName } from './reward.js';
 import { candidateOf, decodeCandidate, flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace, type SearchSpaceDocument } from './space.js';
 import {
@@ -173,6 +173,7 @@ export function nasDefinition(options: NasOptions): NasSpec {
     throw new SearchSpaceError(`unknown search strategy '${options.strategy}'; choose one of ${STRATEGY_NAMES.join(', ')}`);
   }
   const seed = positiveInteger(options.seed, 0, 'the seed', 0);
+  checkTrialRecipeBudget(options.recipe ?? {}, parseBudget(options.budget));
   const strategyOptions = Object.fromEntries(Object.entries(options.strategyOptions ?? {}).filter(([, v]) => v !== undefined)) as { [key: string]: Json };
   // Validates the options (sample size vs population, learning rate) before anything is stored.
   createSearchStrategy(options.strategy, { space: flatSearchSpace(space), seed, ...(strategyOptions as object) });
