@@ -85,15 +85,16 @@ export function trialSchedule(progressive: TrialProgressive, card: ModelCard, ep
 }
 
 /**
- * Refuses a recipe that progressive learning cannot follow with `budget`: its stages are fractions of a run whose
- * epochs are known in advance, so only epoch budgets.
+ * A recipe's progressive learning with the epochs of `budget`, or null without it; refuses one that `budget` cannot
+ * carry: its stages are fractions of a run whose epochs are known in advance, so only epoch budgets.
  */
-export function checkTrialRecipeBudget(recipe: { [key: string]: unknown }, budget: Budget): void {
-  if (recipe['progressive'] == null) return;
-  checkTrialProgressive(recipe['progressive'], '--recipe');
+export function checkTrialRecipeBudget(recipe: { [key: string]: unknown }, budget: Budget): { progressive: TrialProgressive; epochs: number } | null {
+  if (recipe['progressive'] == null) return null;
+  const progressive = checkTrialProgressive(recipe['progressive'], '--recipe');
   if (budget.kind !== 'epochs') {
     throw new ProgressiveError(`--recipe progressive needs an epoch budget (its stages are fractions of the trial's epochs), got a ${budget.kind} budget; use e.g. --budget 8ep`);
   }
+  return { progressive, epochs: budget.value };
 }
 
 /**
@@ -184,13 +185,13 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
   const config: ScaledConfigJson = validateScaledConfig(configValue, 'trial configuration');
   const numClasses = data.classes.length;
   const cost = profileConfig(config, { numClasses });
-  const { dropPath, progressive: progressiveStart, ...recipe } = settings.recipe;
+  const { dropPath, progressive: _progressive, ...recipe } = settings.recipe;
   const card = trialCard(config, data.classes, dropPath ?? LEGACY_DROP_PATH, hooks.detail ?? 'a search trial');
   const { budget } = settings;
-  if (progressiveStart != null) checkTrialRecipeBudget(settings.recipe as unknown as { [key: string]: unknown }, budget);
-  const progressive = progressiveStart == null || budget.kind !== 'epochs' ? null : trialSchedule(checkTrialProgressive(progressiveStart, 'the search recipe'), card, budget.value);
+  const start = checkTrialRecipeBudget(settings.recipe as unknown as { [key: string]: unknown }, budget);
+  const progressive = start === null ? null : { schedule: trialSchedule(start.progressive, card, start.epochs), epochs: start.epochs };
   const { model, train, val, close } = buildRun({
-    ...(progressive === null ? {} : { progressive: { schedule: progressive, epochs: budget.value } }),
+    ...(progressive === null ? {} : { progressive }),
     card,
     data,
     batchSize: settings.batchSize,
@@ -210,7 +211,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
       train,
       val: evalEveryEpoch ? val : null,
       runDir,
-      recipe: { ...recipe, epochs, ...(progressive === null ? {} : { progressive }) },
+      recipe: { ...recipe, epochs, ...(progressive === null ? {} : { progressive: progressive.schedule }) },
       channelsLast: true,
       device: hooks.device ?? 'cpu',
       config: { scaledConfig: config as unknown as Json & { [key: string]: Json }, dropPath: card.architecture.stochasticDepth },
