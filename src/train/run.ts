@@ -30,6 +30,7 @@ import { DataLoader } from '../data/loader.js';
 import { deriveSeed } from '../data/rng.js';
 import { RUN_DESCRIPTION_VERSION, writeRunDescription, type FlagValue } from './run-description.js';
 import { printable } from '../printable.js';
+import { describeFastRecipe, FAST_RECIPE_BATCH_SIZE, fastRecipeApplies, PAPER_BATCH_SIZE, withFastRecipe } from './fast-recipe.js';
 import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
 import type { AugmentChoice } from './small-images.js';
 import { formatSummary, readMetrics, summarizeRun, type RunSummary } from './summary.js';
@@ -105,8 +106,11 @@ export interface TrainRunOptions {
   valSplit?: number;
   /** Run directory. */
   out: string;
-  /** Images per step. */
-  batchSize: number;
+  /**
+   * Images per step (with data-parallel ranks, the global batch); default 128 under the fast recipe
+   * (src/train/fast-recipe.ts), else 32 (the paper's).
+   */
+  batchSize?: number;
   /**
    * Refuse a batch larger than the training set (the learning rate is scaled by the batch, so an absurd one only
    * diverges); `effnet train` sets it when --batch-size is given. Default false: the batch is then at most the set.
@@ -267,9 +271,6 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
   const worker = options.distributed?.worker ?? null;
   // Without sync BN, the running statistics are made equal before each evaluation: 'reduce' unless told otherwise.
   const batchNormStatistics = options.distributed?.batchNormStatistics === undefined ? 'reduce' : options.distributed.batchNormStatistics;
-  if (worker !== null && options.batchSize % worker.worldSize !== 0) {
-    throw new RunOptionsError(`--batch-size ${options.batchSize} is the global batch and must divide evenly over ${worker.worldSize} ranks; choose a multiple of ${worker.worldSize}`);
-  }
   // Only rank 0 prints and writes; the other ranks train silently (their errors still reach stderr).
   const writes = worker === null || worker.rank === 0;
   if (!writes) options = { ...options, log: () => undefined, progress: null };
@@ -280,15 +281,21 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
     throw new RunOptionsError(`${options.data} holds ${data.classes.length} class (${JSON.stringify(data.classes[0] ?? '')}); a classifier needs at least 2 (training on one class reaches "100%" at loss 0 and learns nothing)`);
   }
   if (options.fixRes != null && worker !== null) throw new RunOptionsError('--fix-res runs in one process: drop it from the data-parallel run and fine-tune the finished run with --resume --fix-res in one process');
-  if (options.strictBatchSize === true && options.batchSize > data.train.length) {
-    throw new RunOptionsError(`--batch-size ${options.batchSize} is larger than the ${data.train.length} training images; choose at most ${data.train.length} (typically 32..256)`);
-  }
   if (data.ignored.length > 0) {
     const log = options.log ?? ((): void => undefined);
     const shown = data.ignored.slice(0, 3).join(', ');
     log(printable(`warning: ${data.ignored.length} files in the class folders are in image formats effnet cannot decode and are left out (${shown}${data.ignored.length > 3 ? ', ...' : ''}); convert them to PNG or JPEG to train on them`));
   }
   const card = resolveRunCard(options.model, data.classes, pretrained);
+  // The fast recipe fills what the user left unset when the images are small or the set is (fast-recipe.ts).
+  const fast = fastRecipeApplies({ imageSize: card.architecture.resolution, trainImages: data.train.length, fineTune: options.from !== undefined });
+  const batchSize = options.batchSize ?? (fast ? FAST_RECIPE_BATCH_SIZE : PAPER_BATCH_SIZE);
+  if (worker !== null && batchSize % worker.worldSize !== 0) {
+    throw new RunOptionsError(`--batch-size ${batchSize} is the global batch and must divide evenly over ${worker.worldSize} ranks; choose a multiple of ${worker.worldSize}`);
+  }
+  if (options.strictBatchSize === true && batchSize > data.train.length) {
+    throw new RunOptionsError(`--batch-size ${batchSize} is larger than the ${data.train.length} training images; choose at most ${data.train.length} (typically 32..256)`);
+  }
   if (options.threads !== undefined) setNumThreads(options.threads);
   // On CUDA a data-parallel rank takes its own GPU (LOCAL_RANK), as torchrun users expect.
   const device = worker === null ? resolveDevice(options.device ?? 'auto') : deviceForWorker(options.device ?? 'auto', worker.localRank);
@@ -301,7 +308,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
   // The rendezvous comes after every check that can refuse the run, so a refused rank fails alone and at once.
   const group = worker === null ? null : await joinGroup(worker, options.distributed!);
   const log = options.log ?? ((): void => undefined);
-  let recipe = options.recipe;
+  let recipe = fast ? withFastRecipe(options.recipe) : options.recipe;
   if (options.progressive != null) {
     const a = card.architecture;
     const augment = options.augment ?? null;
@@ -319,7 +326,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
     card,
     data,
     ...(recipe.progressive == null ? {} : { progressive: { schedule: recipe.progressive, epochs: recipe.epochs } }),
-    batchSize: worker === null ? options.batchSize : options.batchSize / worker.worldSize,
+    batchSize: worker === null ? batchSize : batchSize / worker.worldSize,
     shard: worker === null ? null : { rank: worker.rank, worldSize: worker.worldSize },
     augment: options.augment ?? null,
     ...(options.cropScale === undefined ? {} : { cropScale: options.cropScale }),
@@ -377,7 +384,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
         resolved: {
           card: card as unknown as JsonValue,
           recipe: { ...recipe, lr: trainer.lr } as unknown as JsonValue,
-          batchSize: options.batchSize,
+          batchSize,
           seed,
           data: options.data,
           valSplit: options.valSplit ?? null,
@@ -404,14 +411,15 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
       const precision = options.amp === 'fp16' ? 'float16 autocast with dynamic loss scaling' : options.amp === 'bf16' ? 'bfloat16 autocast' : 'float32';
       log(`device: ${device}, ${precision}`);
     }
-    log(`recipe: ${JSON.stringify({ ...recipe, lr: trainer.lr, batchSize: options.batchSize })}`);
+    if (fast) log(describeFastRecipe({ imageSize: card.architecture.resolution, trainImages: data.train.length, fineTune: false }));
+    log(`recipe: ${JSON.stringify({ ...recipe, lr: trainer.lr, batchSize })}`);
     if (recipe.progressive != null) {
       const stages = allStages(recipe.progressive);
       log(`progressive learning: ${stages.map((st) => `${st.size}px${st.dropout === null ? '' : ` dropout ${st.dropout.toFixed(3)}`}${st.dropPath === null ? '' : ` drop-path ${st.dropPath.toFixed(3)}`}${st.magnitude === null ? '' : ` magnitude ${st.magnitude.toFixed(1)}`}${st.mixup > 0 ? ` mixup ${st.mixup.toFixed(2)}` : ''}`).join(' -> ')} over ${recipe.progressive.stages} stages of ${recipe.epochs} epochs; evaluation at ${card.eval.size}px`);
     }
     if (worker !== null) {
       log(
-        `data-parallel: ${worker.worldSize} ranks (${worker.localWorldSize} on this host), ${options.batchSize / worker.worldSize} images per rank per step, ` +
+        `data-parallel: ${worker.worldSize} ranks (${worker.localWorldSize} on this host), ${batchSize / worker.worldSize} images per rank per step, ` +
           `rendezvous ${worker.masterAddr}:${worker.masterPort}, ${options.distributed?.syncBatchNorm ? 'sync batch norm' : `batch norm per rank (running statistics: ${batchNormStatistics ?? 'left per rank'})`}`,
       );
     }
@@ -429,7 +437,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
     if (trainer.stopped) {
       return { stopped: true, epochs: ran, summary, modelPath: null, emaModelPath: null, checkpointPath: lastPath };
     }
-    if (options.fixRes != null) await fixResAfterTraining(options.fixRes, { model, data, card, trainer, run, options, seed, workers, log });
+    if (options.fixRes != null) await fixResAfterTraining(options.fixRes, { model, data, card, trainer, run, options, batchSize, seed, workers, log });
     const modelPath = join(options.out, RUN_FILES.model);
     if (!writes) return { stopped: false, epochs: ran, summary, modelPath, emaModelPath: trainer.ema === null ? null : join(options.out, RUN_FILES.emaModel), checkpointPath: lastPath };
     saveModel(modelPath, model, { card });
@@ -454,18 +462,18 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
 /** The FixRes fine-tune of a finished run, with validation before and after (logged and in DIR/fixres.json). */
 async function fixResAfterTraining(
   fixRes: { steps: number; lr?: number },
-  context: { model: EfficientNet; data: ResolvedData; card: ModelCard; trainer: Trainer; run: { val: DataLoader }; options: TrainRunOptions; seed: number; workers: number; log: (line: string) => void },
+  context: { model: EfficientNet; data: ResolvedData; card: ModelCard; trainer: Trainer; run: { val: DataLoader }; options: TrainRunOptions; batchSize: number; seed: number; workers: number; log: (line: string) => void },
 ): Promise<void> {
-  const { model, data, card, trainer, run, options, seed, workers, log } = context;
+  const { model, data, card, trainer, run, options, batchSize, seed, workers, log } = context;
   const channelsLast = options.channelsLast ?? true;
   const size = card.eval.size;
   const loader = new DataLoader(data.train, {
-    batchSize: options.batchSize,
+    batchSize,
     // The test-time view of each image (resized whole, as small images are evaluated), flipped half the time.
     transform: { kind: 'train', size, scale: [1, 1], ratio: [1, 1], hflip: 0.5, augment: null, mean: [...card.eval.mean], std: [...card.eval.std] },
     shuffle: true,
     seed: deriveSeed(seed, FIX_RES_SEED_TAG),
-    dropLast: data.train.length > options.batchSize,
+    dropLast: data.train.length > batchSize,
     workers,
   });
   try {

@@ -49,15 +49,16 @@ data
   --crop-scale LO,HI      random-resized-crop area range (default 0.08,1; 0.64,1 up to 64 px; 1,1 = flip only)
   --randaugment N,M       RandAugment with N ops of magnitude M      --autoaugment   ImageNet AutoAugment policy
   --workers W             loader worker threads (default 2)
-recipe (defaults: the paper's)
+recipe (defaults: the paper's, or [in brackets] the fast recipe: training from scratch on images of at most 64px
+        or on fewer than 100,000 training images; flags given always win; docs/training.md)
   --epochs N              epochs (default 10)
-  --batch-size B          images per step (default 32)
-  --optimizer O           rmsproptf (default; decay 0.9, momentum 0.9, eps 1e-3), sgd or adamw
-  --lr LR                 peak learning rate (default 0.016 x batch / 256)
-  --schedule S            step (default: x0.97 every 2.4 epochs) or cosine
+  --batch-size B          images per step (default 32 [128])
+  --optimizer O           rmsproptf (default; decay 0.9, momentum 0.9, eps 1e-3), sgd [default] or adamw
+  --lr LR                 peak learning rate (default 0.016 [0.2] x batch / 256)
+  --schedule S            step (default: x0.97 every 2.4 epochs) or cosine [default]
   --decay-epochs E --decay-rate R   step schedule (default 2.4, 0.97)
-  --warmup-epochs E       linear warm-up (default 0)
-  --weight-decay W        on non-BN, non-bias weights (default 1e-5)
+  --warmup-epochs E       linear warm-up (default 0 [1])
+  --weight-decay W        on non-BN, non-bias weights (default 1e-5 [5e-4])
   --label-smoothing S     (default 0.1)
   --mixup A               mixup with Beta(A, A) blends of each batch (default 0: off)
   --eval-every N          validate every N epochs and after the last (default 1)
@@ -70,6 +71,7 @@ recipe (defaults: the paper's)
                           --drop-path, --randaugment's M, --mixup); evaluation stays at the card's eval size
   --ema-decay D | --no-ema   EMA of weights (default 0.9999, adapted to short runs)
   --ema-buffers M         BN running statistics of the EMA: copy (default, as TF) or average (as timm's ModelEmaV2)
+                          [average]
 run
   --out DIR               run directory: last/best.safetensors, metrics.jsonl/csv, model.safetensors, summary.json
   --resume                continue from DIR/last.safetensors: with only --out DIR, the run's flags come from
@@ -234,11 +236,12 @@ export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progres
   set('evalEvery', intFlag('eval-every', values['eval-every'], 1));
   if (values['no-ema'] && values['ema-buffers'] !== undefined) throw new UsageError('--no-ema and --ema-buffers exclude each other');
   const model = modelRequestFrom(values);
+  const batchSize = intFlag('batch-size', values['batch-size'], 1);
   const options: Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> = {
     ...(model === undefined ? {} : { model }),
     data: values.data,
     out: values.out,
-    batchSize: intFlag('batch-size', values['batch-size'], 1) ?? 32,
+    ...(batchSize === undefined ? {} : { batchSize }),
     strictBatchSize: values['batch-size'] !== undefined,
     recipe,
     augment: augmentFrom(values),
