@@ -328,10 +328,10 @@ def main():
     ap.add_argument('--split', help='split.json of effnet train (required with a tar archive)')
     ap.add_argument('--width', type=float, default=0.5)
     ap.add_argument('--depth', type=float, default=0.5)
-    ap.add_argument('--image-size', type=int, default=32)
+    ap.add_argument('--image-size', type=int, default=None, help="training size (default: --config's resolution, else 32)")
     ap.add_argument('--strides', help='7 stage strides after the stride-2 stem (default: the small-image rule)')
     ap.add_argument('--config', help="an effnet configuration file (effnet train --config): its stages' block strings (SE or none, "
-                    'fused or not) with their strides, width and depth; --image-size, --dropout and --drop-path still apply')
+                    'fused or not) with their strides, width, depth and resolution; --image-size, --dropout and --drop-path override them')
     ap.add_argument('--epochs', type=int, default=5)
     ap.add_argument('--batch-size', type=int, default=128)
     ap.add_argument('--optimizer', choices=['sgd'], default='sgd', help='SGD with Nesterov momentum 0.9 (the only one here)')
@@ -361,13 +361,15 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
-    size = args.image_size
     blocks = None
+    config = None
     if args.config:
         with open(args.config) as f:
             config = json.load(f)
         args.width, args.depth = config['width'], config['depth']
         blocks = parse_block_strings(config['stages']) if 'stages' in config else None
+    # As effnet train --config: the file's resolution unless --image-size says otherwise.
+    size = args.image_size if args.image_size is not None else (config.get('resolution', 32) if config else 32)
     strides = parse_strides(args.strides) if args.strides else small_image_strides(size, None if blocks is None else [b[5] for b in blocks])
 
     def train_tf_at(side):
