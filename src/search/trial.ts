@@ -86,13 +86,18 @@ export function trialSchedule(progressive: TrialProgressive, card: ModelCard, ep
 
 /**
  * A recipe's progressive learning with the epochs of `budget`, or null without it; refuses one that `budget` cannot
- * carry: its stages are fractions of a run whose epochs are known in advance, so only epoch budgets.
+ * carry: its stages are fractions of a run whose epochs are known in advance, so only epoch budgets, and at most one
+ * stage per epoch.
  */
 export function checkTrialRecipeBudget(recipe: { [key: string]: unknown }, budget: Budget): { progressive: TrialProgressive; epochs: number } | null {
   if (recipe['progressive'] == null) return null;
   const progressive = checkTrialProgressive(recipe['progressive'], '--recipe');
   if (budget.kind !== 'epochs') {
     throw new ProgressiveError(`--recipe progressive needs an epoch budget (its stages are fractions of the trial's epochs), got a ${budget.kind} budget; use e.g. --budget 8ep`);
+  }
+  // Refused here, when the search is defined, rather than by every trial once it is stored.
+  if (progressive.stages > budget.value) {
+    throw new ProgressiveError(`--recipe progressive: ${progressive.stages} stages do not fit in the ${budget.value}-epoch budget; use at most ${budget.value} stages or a longer --budget`);
   }
   return { progressive, epochs: budget.value };
 }

@@ -174,8 +174,12 @@ test('a search recipe’s progressive learning reaches every trial relative to i
     () => gridSearchDefinition({ base: BASE, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 2, budget: '10min', step: 0.1, tolerance: 0.1, runDir: '/tmp/unused', recipe: { progressive: { stages: 2, startFraction: 0.5 } } }),
     /needs an epoch budget.*--budget 8ep/,
   );
-  // More stages than epochs: refused when the trial's schedule is made.
-  await assert.rejects(runTrial(BASE, data, settings({ recipe: { ...DEFAULT_TRIAL_RECIPE, progressive: { stages: 3, startFraction: 0.5 } } }), mkdtempSync(join(tmpdir(), 'effnet-trial-'))), /3 progressive stages do not fit in 2 epochs/);
+  // More stages than epochs: refused when the search is defined, and when the trial's schedule is made.
+  assert.throws(
+    () => gridSearchDefinition({ base: BASE, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 2, budget: '2ep', step: 0.1, tolerance: 0.1, runDir: '/tmp/unused', recipe: { progressive: { stages: 3, startFraction: 0.5 } } }),
+    (e: unknown) => e instanceof UserError && /3 stages do not fit in the 2-epoch budget; use at most 2 stages/.test(e.message),
+  );
+  await assert.rejects(runTrial(BASE, data, settings({ recipe: { ...DEFAULT_TRIAL_RECIPE, progressive: { stages: 3, startFraction: 0.5 } } }), mkdtempSync(join(tmpdir(), 'effnet-trial-'))), /3 stages do not fit in the 2-epoch budget/);
 });
 
 test('--recipe progressive: a stages/startFraction object, anything else refused with the expected form', () => {
