@@ -205,8 +205,12 @@ export interface ScaleNetworkOptions {
   headChannels?: number;
 }
 
-/** torchvision/timm `_make_divisible` without a multiplier, for the expanded channels. */
-function makeDivisible(value: number, divisor: number): number {
+/**
+ * torchvision/timm `_make_divisible` without a multiplier: the expanded (mid) channels of a block, `inChannels ·
+ * expandRatio` rounded to a multiple of `divisor`. Exported for the one-shot supernet, which sizes its shared weights
+ * for the largest mid channels any candidate builds.
+ */
+export function makeDivisible(value: number, divisor = 8): number {
   let rounded = Math.max(divisor, Math.floor(Math.floor(value + divisor / 2) / divisor) * divisor);
   if (rounded < 0.9 * value) rounded += divisor;
   return rounded;
