@@ -173,8 +173,14 @@ class SharedConvNorm extends Module {
 /** Batch norm of the first `channels` channels of `bn` (statistics updated in place through the slices in training). */
 function normalise(bn: BatchNorm2d, input: Tensor, channels: number, training: boolean): Tensor {
   const part = (t: Tensor | null): Tensor | null => (t === null || t.shape[0] === channels ? t : narrow(t, 0, 0, channels));
-  if (training && bn.numBatchesTracked !== null) noGrad(() => add_(bn.numBatchesTracked!, 1));
-  return batchNorm(input, part(bn.runningMean), part(bn.runningVar), part(bn.weight), part(bn.bias), training, bn.momentum ?? 0, bn.eps);
+  let factor = bn.momentum ?? 0;
+  if (training && bn.numBatchesTracked !== null) {
+    const counter = bn.numBatchesTracked;
+    noGrad(() => add_(counter, 1));
+    // momentum null: a cumulative average (what BN recalibration uses), as BatchNorm2d.forward.
+    if (bn.momentum === null) factor = 1 / counter.item();
+  }
+  return batchNorm(input, part(bn.runningMean), part(bn.runningVar), part(bn.weight), part(bn.bias), training, factor, bn.eps);
 }
 
 /** A squeeze-excite with shared weights: fc1 `squeeze` × `channels`, fc2 back, both with bias, sliced per path. */

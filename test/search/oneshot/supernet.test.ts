@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { abs, crossEntropy, manualSeed, noGrad, randint, randn, sub, sum, tidy, uniform_, amax, type Tensor } from '../../../src/torch/index.js';
+import { abs, amax, argmax, cat, crossEntropy, fill_, manualSeed, mean, noGrad, randint, randn, sub, sum, tidy, uniform_, zero_, type Tensor } from '../../../src/torch/index.js';
 import { resolveSearchSpace, type ResolvedSearchSpace } from '../../../src/search/nas/space.js';
 import { builtInSpace } from '../../../src/search/nas/spaces.js';
 import { flatSearchSpace } from '../../../src/search/nas/space.js';
@@ -17,7 +17,8 @@ import { randomCandidate, SearchSpaceError, type Candidate } from '../../../src/
 import { Rng } from '../../../src/data/rng.js';
 import { Supernet, SupernetError, type KernelSharing } from '../../../src/search/oneshot/supernet.js';
 import { extractCandidate, pathStateDict } from '../../../src/search/oneshot/extract.js';
-import { BatchNorm2d } from '../../../src/nn/index.js';
+import { BatchNorm2d, type Module } from '../../../src/nn/index.js';
+import { sharedWeightAccuracy } from '../../../src/search/oneshot/rank.js';
 import { isUserError } from '../../../src/errors.js';
 
 /** Three stages (stride 1, 2, 2: total stride 8, so 32 px needs no small-image change), every kind of choice. */
@@ -276,6 +277,63 @@ test('supernet: bad options and candidates are refused with user errors', () => 
     assert.throws(() => supernet.forward(randn([1, 3, 32, 32])), /no path is active/);
     const bad = { ...CANDIDATES.largest!, 's2.kernel': 7 };
     assert.throws(() => supernet.pathOf(bad), SearchSpaceError);
+  } finally {
+    supernet.dispose();
+  }
+});
+
+test('BN recalibration gives the path the statistics of all calibration images (the standalone network with a cumulative average as reference), and shared-weight accuracy is the extracted network\'s', () => {
+  manualSeed(8);
+  const supernet = new Supernet(tinySpace(), { numClasses: 4, resolution: 32 });
+  const c = CANDIDATES['fused expansion with 3x3 centre, skip off']!;
+  const batches = [0, 1, 2].map(() => ({ images: randn([4, 3, 32, 32]), labels: randint(0, 4, [4]) }));
+  const validation = [{ images: randn([9, 3, 32, 32]), labels: randint(0, 4, [9]) }];
+  try {
+    // Stale statistics first: one training-mode pass of another candidate through shared norms.
+    supernet.train();
+    tidy(() => noGrad(() => void supernet.forwardPath(randn([4, 3, 32, 32]), supernet.pathOf(CANDIDATES.largest!))));
+    const path = supernet.pathOf(c);
+    const accuracy = sharedWeightAccuracy(supernet, path, batches, validation);
+    // Reference: the extracted network, its norms reset to a cumulative average, fed the same batches.
+    const { model } = extractCandidate(supernet, c);
+    try {
+      model.setRegularization({ dropout: 0, stochasticDepth: 0 });
+      const norms = model.modules().filter((m): m is BatchNorm2d => m instanceof BatchNorm2d);
+      noGrad(() =>
+        norms.forEach((bn) => {
+          zero_(bn.runningMean!);
+          fill_(bn.runningVar!, 1);
+          zero_(bn.numBatchesTracked!);
+          bn.momentum = null;
+        }),
+      );
+      model.train();
+      for (const batch of batches) tidy(() => noGrad(() => void model.forward(batch.images)));
+      tidy(() => {
+        const shared = pathStateDict(supernet, path);
+        for (const [key, buffer] of model.namedBuffers()) {
+          if (key.endsWith('num_batches_tracked')) {
+            assert.equal(shared.get(key)!.item(), 3, key);
+            continue;
+          }
+          const difference = maxAbs(sub(shared.get(key)!, buffer));
+          assert.ok(difference <= 1e-5 * Math.max(maxAbs(buffer), 1e-2), `${key}: differs by ${difference}`);
+        }
+      });
+      // Independent of both: the stem's running mean is the mean of the stem convolution's output over all 12 images.
+      const stemMean = tidy(() => noGrad(() => {
+        const conv = (model.features.at(0) as unknown as { conv: Module }).conv;
+        return mean(conv.forward(cat(batches.map((b) => b.images))), [0, 2, 3]).toFloat32Array();
+      }));
+      const recorded = model.namedBuffers().find(([k]) => k === 'features.0.1.running_mean')![1].toFloat32Array();
+      stemMean.forEach((v, i) => assert.ok(Math.abs(v - recorded[i]!) < 1e-5, `stem channel ${i}: ${v} vs ${recorded[i]}`));
+      model.eval();
+      const predicted = tidy(() => noGrad(() => Array.from(argmax(model.forward(validation[0]!.images), 1).toArray() as number[])));
+      const truth = Array.from(validation[0]!.labels.toArray() as number[]);
+      assert.equal(accuracy, predicted.filter((p, i) => p === truth[i]).length / truth.length);
+    } finally {
+      model.dispose();
+    }
   } finally {
     supernet.dispose();
   }
