@@ -64,13 +64,23 @@ export function dropsLastBatch(trainImages: number, batchSize: number): boolean 
   return trainImages > batchSize;
 }
 
-/** Builds the model and loaders of a run (see the module comment). */
-export function buildRun(options: RunBuildOptions): BuiltRun {
+/** A run's loaders; close() ends their workers. */
+export interface RunLoaders {
+  /** Training batches (with the progressive stages' transforms when given). */
+  train: DataLoader;
+  /** Validation batches with the card's eval transform. */
+  val: DataLoader;
+  /** Stops both loaders' workers. */
+  close(): Promise<void>;
+}
+
+/**
+ * The training and validation loaders of a run (what {@link buildRun} builds beside the model): for models that are
+ * not built from the card, such as a one-shot supernet whose card is that of its reference candidate.
+ */
+export function buildLoaders(options: RunBuildOptions): RunLoaders {
   const { card, data, batchSize, seed, workers } = options;
   const size = card.architecture.resolution;
-  // The initial weights follow the run's seed, not whatever the process's generator drew before.
-  manualSeed(seed);
-  const model = createModelFromCard(card);
   const cropScale: [number, number] | undefined = options.cropScale === undefined ? undefined : [options.cropScale[0], options.cropScale[1]];
   // The crop range follows the final size (the small-image rule), whatever size a progressive stage trains at.
   const finalTransform = trainTransform(size, options.augment ?? null, cropScale);
@@ -101,7 +111,6 @@ export function buildRun(options: RunBuildOptions): BuiltRun {
   const valShard = options.shard ? { rank: options.shard.rank, worldSize: options.shard.worldSize, exact: true } : null;
   const val = new DataLoader(data.val, { batchSize: options.evalBatchSize ?? batchSize, transform: evalTransformOf(card), shuffle: false, seed, workers, shard: valShard });
   return {
-    model,
     train,
     val,
     close: async () => {
@@ -109,4 +118,12 @@ export function buildRun(options: RunBuildOptions): BuiltRun {
       await val.close();
     },
   };
+}
+
+/** Builds the model and loaders of a run (see the module comment). */
+export function buildRun(options: RunBuildOptions): BuiltRun {
+  // The initial weights follow the run's seed, not whatever the process's generator drew before.
+  manualSeed(options.seed);
+  const model = createModelFromCard(options.card);
+  return { model, ...buildLoaders(options) };
 }

@@ -123,6 +123,14 @@ export interface TrainerOptions {
   onProfile?: (profile: EpochProfile) => void;
   /** Called after every optimizer step with the number of steps taken (e.g. to call stop() from a test). */
   onStep?: (step: number) => void;
+  /**
+   * Called before every training step's forward with the number of steps taken so far: a weight-sharing supernet
+   * picks the step's path here (src/search/oneshot). Make what it does a function of the step, so that a resumed run
+   * does exactly what the uninterrupted one did. Default none.
+   */
+  beforeStep?: (step: number) => void;
+  /** Called before each evaluation of the model and of its EMA (a supernet activates the path to report). Default none. */
+  beforeEvaluate?: () => void;
   /** Called after each finished epoch with its metrics and its wall time in seconds (training and evaluation). */
   onEpoch?: (metrics: EpochMetrics, seconds: number) => void;
   /**
@@ -578,6 +586,7 @@ export class Trainer {
 
   private async trainStep(batch: Batch, smoothing: number, channelsLast: boolean, mixupAlpha: number): Promise<{ loss: number; correct: number; stepped: boolean }> {
     manualSeed(deriveSeed(this.state.rng.seed, TORCH_SEED_TAG, this.state.step));
+    this.options.beforeStep?.(this.state.step);
     const lr = this.schedule(this.state.step);
     const plan = mixupPlan(mixupAlpha, batch.labels.length, this.state.rng.seed, this.state.step);
     const result = tidy(() => {
@@ -642,6 +651,7 @@ export class Trainer {
    * the time. An unsharded loader is evaluated whole on every rank.
    */
   private async evaluateShares(loader: DataLoader, channelsLast: boolean): Promise<EvalResult> {
+    this.options.beforeEvaluate?.();
     const onSkipped = (sample: SkippedSample): void => this.noteSkipped(sample);
     if (this.group === null || loader.options.shard === null) return evaluate(this.model, loader, channelsLast, { onSkipped });
     const local = await evaluate(this.model, loader, channelsLast, { allowEmpty: true, onSkipped });

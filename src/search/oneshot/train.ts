@@ -1,0 +1,261 @@
+/**
+ * Training a supernet with uniform single-path sampling (SPOS, Guo et al. 2020): at every step one candidate is drawn
+ * uniformly from the space and only its path runs forward and backward, so a step costs about what the candidate's
+ * own step costs. The draw is a function of (seed, step), so a resumed run draws exactly the paths the uninterrupted
+ * one drew, and the run goes through the ordinary Trainer: checkpoints, Ctrl-C/SIGKILL and `--resume`, progress with
+ * ETA, the recipe (the fast recipe's defaults for small images), metrics.jsonl. Validation reports the reference
+ * candidate's path (the space's base, when it is a point of the space) with its running statistics as trained.
+ *
+ * The run directory holds `supernet.json` (what the supernet was built from: space, proxy size, classes, options,
+ * seed, reference candidate) beside the Trainer's checkpoints; {@link openSupernet} rebuilds the trained supernet
+ * from it for ranking and extraction. One process only: data-parallel supernet training needs every rank to draw
+ * the same path and the gradient averaging to skip off-path parameters (not built yet).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveModelCard } from '../../card/resolve.js';
+import type { ModelCard } from '../../card/model-card.js';
+import { encodeArchitecture } from '../../efficientnet/block-spec.js';
+import { makeDirectory } from '../../directories.js';
+import { openData } from '../../data/spec.js';
+import { deriveSeed, Rng } from '../../data/rng.js';
+import { writeFileAtomic } from '../../io/safetensors.js';
+import { manualSeed, setNumThreads } from '../../torch/index.js';
+import { loadCheckpoint } from '../../train/checkpoint.js';
+import { FAST_RECIPE_BATCH_SIZE, PAPER_BATCH_SIZE, fastRecipeApplies, withFastRecipe } from '../../train/fast-recipe.js';
+import { buildLoaders } from '../../train/run-builder.js';
+import { SPLIT_SEED } from '../../train/split-file.js';
+import { CHECKPOINT_FILES, Trainer, type EpochMetrics, type Recipe } from '../../train/trainer.js';
+import type { ProgressStream } from '../../train/progress.js';
+import { candidateConfig } from '../nas/search.js';
+import { candidateOf, flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace, type SearchSpaceDocument } from '../nas/space.js';
+import { randomCandidate, type Candidate } from '../nas/strategy.js';
+import { Supernet, SupernetError, type KernelSharing } from './supernet.js';
+
+/** The description file of a supernet run directory. */
+export const SUPERNET_FILE = 'supernet.json';
+
+/** The version of {@link SUPERNET_FILE}'s format. */
+export const SUPERNET_FILE_VERSION = 1;
+
+/** A tag mixed into the path seed so that it differs from the loader's and the Trainer's seeds. */
+const PATH_SEED_TAG = 0x5a7e;
+
+/** What a supernet run directory describes (supernet.json). */
+export interface SupernetDescription {
+  version: number;
+  /** The space document. */
+  space: SearchSpaceDocument;
+  /** The proxy training size. */
+  resolution: number;
+  /** Class names of the training data, in label order. */
+  classes: string[];
+  kernelSharing: KernelSharing;
+  dropPath: number;
+  /** The seed of the weights, the data order and the path draws. */
+  seed: number;
+  /** The candidate whose path validation reports. */
+  reference: Candidate;
+  /** The data spec the supernet was trained on. */
+  data: string;
+}
+
+/** The candidate trained at `step` of a uniform single-path run with `seed`: a function of both only. */
+export function uniformPath(space: ResolvedSearchSpace, seed: number, step: number): Candidate {
+  return randomCandidate(flatSearchSpace(space), new Rng(deriveSeed(seed, PATH_SEED_TAG, step)));
+}
+
+/** The space's base as a point of the space when it is one (B0 in the b0 space), else the first choice of every dimension. */
+export function referenceCandidate(space: ResolvedSearchSpace): Candidate {
+  try {
+    return candidateOf(space, encodeArchitecture(space.base));
+  } catch {
+    const flat = flatSearchSpace(space);
+    return Object.fromEntries(Object.entries(flat).map(([dimension, choices]) => [dimension, choices[0]!]));
+  }
+}
+
+/** Options of {@link trainSupernet}; each default is stated. */
+export interface SupernetTrainOptions {
+  /** The space document. */
+  space: SearchSpaceDocument;
+  /** A data spec (`effnet train --data`). */
+  data: string;
+  /** Hold-out fraction when the data has no validation split; default 0.1. */
+  valSplit?: number;
+  /** The proxy training size in pixels. */
+  resolution: number;
+  /** The run directory. */
+  out: string;
+  /** The recipe (epochs required); unset fields follow the fast recipe for small images, as `effnet train`. */
+  recipe: Recipe;
+  /** Images per step; default the fast recipe's 128 (small images) or 32. */
+  batchSize?: number;
+  /** Seed of weights, data order and path draws; default 0. */
+  seed?: number;
+  /** libtorch threads; default libtorch's. */
+  threads?: number;
+  /** Loader worker threads; default 1. */
+  workers?: number;
+  /** Kernel sharing; default 'centre'. */
+  kernelSharing?: KernelSharing;
+  /** Largest drop-path rate along a path; default 0. */
+  dropPath?: number;
+  /** Continue the run in `out`; default false. */
+  resume?: boolean;
+  /** Progress bar output; default none. */
+  progress?: ProgressStream | null;
+  /** Log lines; default none. */
+  log?: (line: string) => void;
+  /** Called after each optimizer step (e.g. to stop a test run). */
+  onStep?: (step: number, trainer: Trainer) => void;
+}
+
+/** What {@link trainSupernet} returns. */
+export interface SupernetTrainResult {
+  /** Per-epoch metrics of this invocation (validation of the reference path). */
+  epochs: EpochMetrics[];
+  /** Whether the run stopped early (stop request); resume it with `resume: true`. */
+  stopped: boolean;
+  /** Wall time of the whole run so far, all invocations, in seconds. */
+  seconds: number;
+}
+
+function readDescription(dir: string): SupernetDescription {
+  const path = join(dir, SUPERNET_FILE);
+  if (!existsSync(path)) throw new SupernetError(`${dir} is not a supernet run directory: ${SUPERNET_FILE} is missing (train one with effnet oneshot train)`);
+  let value: SupernetDescription;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8')) as SupernetDescription;
+  } catch (error) {
+    throw new SupernetError(`${path} is not valid JSON (${error instanceof Error ? error.message : String(error)}); it was written by effnet oneshot train`);
+  }
+  if (value.version !== SUPERNET_FILE_VERSION) throw new SupernetError(`${path} has format version ${String(value.version)}; this effnet reads version ${SUPERNET_FILE_VERSION}`);
+  return value;
+}
+
+/** The reference candidate's card: the transforms (size, mean, std) every path trains and validates with. */
+function referenceCard(space: ResolvedSearchSpace, reference: Candidate, resolution: number, classes: readonly string[]): ModelCard {
+  return resolveModelCard({
+    source: { kind: 'search-trial', config: candidateConfig(space, reference, resolution), detail: `the reference candidate of space '${space.document.name}'` },
+    classes,
+  });
+}
+
+/**
+ * Trains (or resumes) a supernet with uniform single-path sampling into `options.out` (see the module comment).
+ * @throws SupernetError / RunOptionsError-like user errors for a bad space, size, data or run directory
+ */
+export async function trainSupernet(options: SupernetTrainOptions): Promise<SupernetTrainResult> {
+  const lastPath = join(options.out, CHECKPOINT_FILES.last);
+  const resume = options.resume ?? false;
+  if (resume && !existsSync(lastPath)) throw new SupernetError(`--resume: ${lastPath} does not exist; start the run without --resume`);
+  if (!resume && existsSync(lastPath)) throw new SupernetError(`${options.out} already holds a supernet run (${lastPath}); pass --resume to continue it or choose another --out`);
+  const log = options.log ?? ((): void => undefined);
+  const space = resolveSearchSpace(options.space, 'the search space');
+  const seed = options.seed ?? 0;
+  const kernelSharing = options.kernelSharing ?? 'centre';
+  const dropPath = options.dropPath ?? 0;
+  if (resume) {
+    const saved = readDescription(options.out);
+    const differs: string[] = [];
+    if (JSON.stringify(saved.space) !== JSON.stringify(space.document)) differs.push('the space');
+    if (saved.resolution !== options.resolution) differs.push(`the size (${saved.resolution} vs ${options.resolution})`);
+    if (saved.seed !== seed) differs.push(`the seed (${saved.seed} vs ${seed})`);
+    if (saved.kernelSharing !== kernelSharing) differs.push(`the kernel sharing (${saved.kernelSharing} vs ${kernelSharing})`);
+    if (saved.data !== options.data) differs.push(`the data (${saved.data} vs ${options.data})`);
+    if (differs.length > 0) throw new SupernetError(`--resume: ${differs.join(', ')} differ from the run in ${options.out}; give the flags the run was started with`);
+  }
+  const data = await openData(options.data, { valSplit: options.valSplit ?? 0.1, splitSeed: SPLIT_SEED });
+  if (data.classes.length < 2) throw new SupernetError(`${options.data} holds ${data.classes.length} class; a classifier needs at least 2`);
+  const reference = referenceCandidate(space);
+  const card = referenceCard(space, reference, options.resolution, data.classes);
+  const fast = fastRecipeApplies({ imageSize: options.resolution, trainImages: data.train.length, fineTune: false });
+  // No EMA unless asked for: averaging every shared weight each step would cost more than the path's own step.
+  const given: Recipe = { ...options.recipe, emaDecay: options.recipe.emaDecay === undefined ? null : options.recipe.emaDecay };
+  const recipe = fast ? withFastRecipe(given) : given;
+  const batchSize = options.batchSize ?? (fast ? FAST_RECIPE_BATCH_SIZE : PAPER_BATCH_SIZE);
+  if (options.threads !== undefined) setNumThreads(options.threads);
+  manualSeed(seed);
+  const supernet = new Supernet(space, { numClasses: data.classes.length, resolution: options.resolution, kernelSharing, dropPath });
+  const loaders = buildLoaders({ card, data, batchSize, seed, workers: options.workers ?? 1 });
+  let trainer: Trainer | null = null;
+  try {
+    trainer = new Trainer({
+      model: supernet,
+      train: loaders.train,
+      val: loaders.val,
+      runDir: options.out,
+      recipe,
+      // The shared weights are raw tensors, not Conv2d modules the Trainer could re-lay out: NCHW throughout.
+      channelsLast: false,
+      config: { data: options.data, validation: data.validation, imageSize: options.resolution, supernet: true },
+      card: null,
+      progress: options.progress ?? null,
+      beforeStep: (step) => void supernet.activate(uniformPath(space, seed, step)),
+      beforeEvaluate: () => void supernet.activate(reference),
+      onStep: (step) => options.onStep?.(step, trainer!),
+      onEpoch: (metrics, seconds) =>
+        log(
+          `epoch ${metrics.epoch}/${recipe.epochs}: train loss ${metrics.trainLoss.toFixed(4)} top-1 ${(metrics.trainTop1 * 100).toFixed(2)}% (sampled paths)` +
+            (metrics.valTop1 === null ? '' : ` | reference path val top-1 ${(metrics.valTop1 * 100).toFixed(2)}%`) +
+            ` | ${seconds.toFixed(1)} s`,
+        ),
+    });
+    if (!resume) {
+      const description: SupernetDescription = {
+        version: SUPERNET_FILE_VERSION,
+        space: space.document,
+        resolution: options.resolution,
+        classes: [...data.classes],
+        kernelSharing,
+        dropPath,
+        seed,
+        reference,
+        data: options.data,
+      };
+      makeDirectory(options.out);
+      writeFileAtomic(join(options.out, SUPERNET_FILE), Buffer.from(JSON.stringify(description, null, 2) + '\n'));
+    } else {
+      trainer.resume();
+      log(`resuming ${lastPath} at step ${trainer.progress.step} (epoch ${trainer.progress.epoch})`);
+    }
+    log(
+      `supernet of space '${space.document.name}' at ${options.resolution}px: ${supernet.parameterCount().toLocaleString('en-US')} parameters (${kernelSharing} kernels), ` +
+        `uniform single-path sampling, ${data.train.length} training images of ${data.classes.length} classes, batch ${batchSize}; validation: the reference path on ${data.validation}`,
+    );
+    log(`recipe: ${JSON.stringify({ ...recipe, lr: trainer.lr, batchSize })}`);
+    const epochs = await trainer.fit();
+    return { epochs, stopped: trainer.stopped, seconds: trainer.runSeconds };
+  } finally {
+    await loaders.close();
+    supernet.dispose();
+  }
+}
+
+/** A trained supernet reopened from its run directory. */
+export interface OpenedSupernet {
+  supernet: Supernet;
+  description: SupernetDescription;
+}
+
+/**
+ * Rebuilds the supernet of a run directory and loads its weights from `last.safetensors` (the latest state, also of
+ * a stopped run).
+ * @throws SupernetError when the directory holds no supernet run
+ */
+export function openSupernet(dir: string): OpenedSupernet {
+  const description = readDescription(dir);
+  const last = join(dir, CHECKPOINT_FILES.last);
+  if (!existsSync(last)) throw new SupernetError(`${dir} holds no checkpoint yet (${CHECKPOINT_FILES.last}); train the supernet first`);
+  const space = resolveSearchSpace(description.space, join(dir, SUPERNET_FILE));
+  const supernet = new Supernet(space, { numClasses: description.classes.length, resolution: description.resolution, kernelSharing: description.kernelSharing, dropPath: description.dropPath });
+  const checkpoint = loadCheckpoint(last);
+  try {
+    supernet.loadStateDict(checkpoint.model, { source: last });
+  } finally {
+    checkpoint.dispose();
+  }
+  supernet.eval();
+  return { supernet, description };
+}
