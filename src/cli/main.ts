@@ -27,7 +27,7 @@ export interface CommandModule {
   run(args: string[]): Promise<number>;
 }
 
-const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'nas', 'search-worker', 'import', 'export', 'predict', 'serve-demo', 'version'] as const;
+const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'nas', 'oneshot', 'search-worker', 'import', 'export', 'predict', 'serve-demo', 'version'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 

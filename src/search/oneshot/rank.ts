@@ -19,7 +19,7 @@ export interface LabelledBatch {
 /**
  * Recomputes the running statistics of every batch norm on `path` from `batches` (training-mode forwards without
  * gradients, cumulative average over the batches: the statistics are those of all their images, not a decayed
- * mix). Batch norms off the path keep theirs. Leaves the supernet in eval mode.
+ * mix). Batch norms off the path keep theirs. The supernet's training mode is left as it was.
  * @throws Error when `batches` is empty
  */
 export function recalibrateBatchNorm(supernet: Supernet, path: NetworkSpec, batches: readonly LabelledBatch[]): void {
@@ -34,23 +34,29 @@ export function recalibrateBatchNorm(supernet: Supernet, path: NetworkSpec, batc
       bn.momentum = null;
     }
   });
+  const wasTraining = supernet.training;
   supernet.train();
   try {
     for (const batch of batches) tidy(() => noGrad(() => void supernet.forwardPath(batch.images, path)));
   } finally {
     norms.forEach((bn, i) => (bn.momentum = saved[i]!));
-    supernet.eval();
+    supernet.train(wasTraining);
   }
 }
 
-/** Top-1 accuracy (0..1) of `path` on `batches`, eval mode, no gradients. */
+/** Top-1 accuracy (0..1) of `path` on `batches`, eval mode (the mode is restored after), no gradients. */
 export function pathAccuracy(supernet: Supernet, path: NetworkSpec, batches: readonly LabelledBatch[]): number {
+  const wasTraining = supernet.training;
   supernet.eval();
   let correct = 0;
   let total = 0;
-  for (const batch of batches) {
-    correct += tidy(() => noGrad(() => sum(eq(argmax(supernet.forwardPath(batch.images, path), 1), batch.labels)).item()));
-    total += batch.labels.shape[0]!;
+  try {
+    for (const batch of batches) {
+      correct += tidy(() => noGrad(() => sum(eq(argmax(supernet.forwardPath(batch.images, path), 1), batch.labels)).item()));
+      total += batch.labels.shape[0]!;
+    }
+  } finally {
+    supernet.train(wasTraining);
   }
   if (total === 0) throw new Error('pathAccuracy: the validation batches hold no images');
   return correct / total;

@@ -4,7 +4,7 @@
  * own step costs. The draw is a function of (seed, step), so a resumed run draws exactly the paths the uninterrupted
  * one drew, and the run goes through the ordinary Trainer: checkpoints, Ctrl-C/SIGKILL and `--resume`, progress with
  * ETA, the recipe (the fast recipe's defaults for small images), metrics.jsonl. Validation reports the reference
- * candidate's path (the space's base, when it is a point of the space) with its running statistics as trained.
+ * candidate's path (the space's base, when it is a point of the space), its BN statistics recalibrated first.
  *
  * The run directory holds `supernet.json` (what the supernet was built from: space, proxy size, classes, options,
  * seed, reference candidate) beside the Trainer's checkpoints; {@link openSupernet} rebuilds the trained supernet
@@ -20,16 +20,17 @@ import { makeDirectory } from '../../directories.js';
 import { openData } from '../../data/spec.js';
 import { deriveSeed, Rng } from '../../data/rng.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
-import { manualSeed, setNumThreads } from '../../torch/index.js';
+import { keep, manualSeed, setNumThreads } from '../../torch/index.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
 import { FAST_RECIPE_BATCH_SIZE, PAPER_BATCH_SIZE, fastRecipeApplies, withFastRecipe } from '../../train/fast-recipe.js';
 import { buildLoaders } from '../../train/run-builder.js';
 import { SPLIT_SEED } from '../../train/split-file.js';
-import { CHECKPOINT_FILES, Trainer, type EpochMetrics, type Recipe } from '../../train/trainer.js';
+import { batchTensors, CHECKPOINT_FILES, Trainer, type EpochMetrics, type Recipe } from '../../train/trainer.js';
 import type { ProgressStream } from '../../train/progress.js';
 import { candidateConfig } from '../nas/search.js';
 import { candidateOf, flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace, type SearchSpaceDocument } from '../nas/space.js';
 import { randomCandidate, type Candidate } from '../nas/strategy.js';
+import { recalibrateBatchNorm, type LabelledBatch } from './rank.js';
 import { Supernet, SupernetError, type KernelSharing } from './supernet.js';
 
 /** The description file of a supernet run directory. */
@@ -37,6 +38,9 @@ export const SUPERNET_FILE = 'supernet.json';
 
 /** The version of {@link SUPERNET_FILE}'s format. */
 export const SUPERNET_FILE_VERSION = 1;
+
+/** Training batches that recalibrate the reference path's BN statistics before each validation. */
+const VALIDATION_CALIBRATION_BATCHES = 4;
 
 /** A tag mixed into the path seed so that it differs from the loader's and the Trainer's seeds. */
 const PATH_SEED_TAG = 0x5a7e;
@@ -109,6 +113,8 @@ export interface SupernetTrainOptions {
   log?: (line: string) => void;
   /** Called after each optimizer step (e.g. to stop a test run). */
   onStep?: (step: number, trainer: Trainer) => void;
+  /** Aborting it stops the run after the current step with a checkpoint (Ctrl-C); default none. */
+  signal?: AbortSignal;
 }
 
 /** What {@link trainSupernet} returns. */
@@ -179,7 +185,22 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
   manualSeed(seed);
   const supernet = new Supernet(space, { numClasses: data.classes.length, resolution: options.resolution, kernelSharing, dropPath });
   const loaders = buildLoaders({ card, data, batchSize, seed, workers: options.workers ?? 1 });
+  // Validation reports the reference path with its own BN statistics, recomputed from these training batches before
+  // each evaluation (the shared running statistics mix every path's and say nothing about one).
+  const calibration: LabelledBatch[] = [];
+  const calibrationLoaders = buildLoaders({ card, data, batchSize, seed: deriveSeed(seed, PATH_SEED_TAG), workers: 0 });
+  try {
+    for await (const batch of calibrationLoaders.train.epoch(0, 0)) {
+      if (calibration.length >= VALIDATION_CALIBRATION_BATCHES) break;
+      const t = batchTensors(batch);
+      calibration.push({ images: keep(t.images), labels: keep(t.labels) });
+    }
+  } finally {
+    await calibrationLoaders.close();
+  }
+  const referencePath = supernet.pathOf(reference);
   let trainer: Trainer | null = null;
+  const onAbort = (): void => trainer?.stop();
   try {
     trainer = new Trainer({
       model: supernet,
@@ -193,7 +214,10 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
       card: null,
       progress: options.progress ?? null,
       beforeStep: (step) => void supernet.activate(uniformPath(space, seed, step)),
-      beforeEvaluate: () => void supernet.activate(reference),
+      beforeEvaluate: () => {
+        supernet.activate(reference);
+        recalibrateBatchNorm(supernet, referencePath, calibration);
+      },
       onStep: (step) => options.onStep?.(step, trainer!),
       onEpoch: (metrics, seconds) =>
         log(
@@ -225,10 +249,18 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
         `uniform single-path sampling, ${data.train.length} training images of ${data.classes.length} classes, batch ${batchSize}; validation: the reference path on ${data.validation}`,
     );
     log(`recipe: ${JSON.stringify({ ...recipe, lr: trainer.lr, batchSize })}`);
+    options.signal?.addEventListener('abort', onAbort);
+    if (options.signal?.aborted) trainer.stop();
     const epochs = await trainer.fit();
     return { epochs, stopped: trainer.stopped, seconds: trainer.runSeconds };
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    trainer?.dispose();
     await loaders.close();
+    for (const b of calibration) {
+      b.images.dispose();
+      b.labels.dispose();
+    }
     supernet.dispose();
   }
 }
