@@ -109,6 +109,8 @@ export interface StrategyState {
   /** reinforce: the logits per dimension and the baseline (null before the first reward). */
   logits?: Record<string, number[]>;
   baseline?: number | null;
+  /** reinforce: the running variance of rewards about the baseline (null before the second reward; absent in older states). */
+  rewardVariance?: number | null;
   /** ppo: the controller's parameters, Adam's state, and the rewards not yet used for an update. */
   controller?: { params: ControllerParams; adam: AdamState | null; pending: { actions: number[]; oldLogProb: number; reward: number }[]; asked: { key: string; logProb: number }[] };
 }
@@ -295,11 +297,13 @@ class Reinforce extends BaseStrategy {
   readonly name = 'reinforce' as const;
   private logits: Record<string, number[]>;
   private baseline: number | null;
+  private rewardVariance: number | null;
 
   constructor(options: Required<StrategyOptions>, state?: StrategyState) {
     super(options, state);
     this.logits = structuredClone(state?.logits ?? Object.fromEntries(Object.entries(this.space).map(([d, c]) => [d, c.map(() => 0)])));
     this.baseline = state?.baseline ?? null;
+    this.rewardVariance = state?.rewardVariance ?? null;
   }
 
   /** The current sampling probabilities of each dimension's choices. */
@@ -321,10 +325,18 @@ class Reinforce extends BaseStrategy {
   }
 
   protected learn(_candidate: Candidate, indices: Record<string, number>, reward: number): void {
-    // The advantage against the baseline before this reward enters it; the first reward only sets the baseline.
-    const advantage = this.baseline === null ? 0 : reward - this.baseline;
-    this.baseline = this.baseline === null ? reward : this.options.baselineMomentum * this.baseline + (1 - this.options.baselineMomentum) * reward;
-    if (advantage === 0) return;
+    // The advantage against the baseline before this reward enters it, in units of the rewards' running standard
+    // deviation, so that a step means the same whatever the rewards' scale: accuracies in [0, 1] times a cost
+    // factor, or accuracies in points whose spread is ten times larger (raw advantages made REINFORCE collapse onto
+    // its first lucky candidates there and search worse than random; BENCHMARKS.md, "Search strategies"). The first
+    // reward only sets the baseline, the second the variance.
+    const momentum = this.options.baselineMomentum;
+    const deviation = this.baseline === null ? 0 : reward - this.baseline;
+    const variance = this.rewardVariance;
+    if (this.baseline !== null) this.rewardVariance = variance === null ? deviation * deviation : momentum * variance + (1 - momentum) * deviation * deviation;
+    this.baseline = this.baseline === null ? reward : momentum * this.baseline + (1 - momentum) * reward;
+    if (variance === null || !(variance > 0) || deviation === 0) return;
+    const advantage = deviation / Math.sqrt(variance);
     for (const [dimension, logits] of Object.entries(this.logits)) {
       // ∂ log softmax(θ)[k] / ∂θ = onehot(k) − softmax(θ).
       const p = softmaxOf(logits);
@@ -334,7 +346,7 @@ class Reinforce extends BaseStrategy {
   }
 
   protected ownState(): Partial<StrategyState> {
-    return { logits: structuredClone(this.logits), baseline: this.baseline };
+    return { logits: structuredClone(this.logits), baseline: this.baseline, rewardVariance: this.rewardVariance };
   }
 }
 
