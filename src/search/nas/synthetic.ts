@@ -67,6 +67,18 @@ export function candidateCount(space: SearchSpace): number {
   return Object.values(space).reduce((n, choices) => n * choices.length, 1);
 }
 
+/** The largest `scoreIndex` over every combination of choice indices (an odometer, the last dimension fastest). */
+function bestOverAll(sizes: readonly number[], scoreIndex: (ix: ArrayLike<number>) => number): number {
+  const ix = new Int32Array(sizes.length);
+  let best = -Infinity;
+  for (;;) {
+    best = Math.max(best, scoreIndex(ix));
+    let k = sizes.length - 1;
+    while (k >= 0 && ++ix[k]! === sizes[k]) ix[k--] = 0;
+    if (k < 0) return best;
+  }
+}
+
 function noisyReader(score: (c: Candidate) => number, seed: number, noiseSd: number): (c: Candidate) => number {
   const noise = new Rng(seed + 7);
   // Box-Muller.
@@ -152,16 +164,7 @@ export function syntheticObjective(kind: ObjectiveKind, seed: number, space: Sea
     };
   }
   const score = (c: Candidate): number => scoreIndex(dims.map((d) => space[d]!.indexOf(c[d]!)));
-  // The optimum: every candidate, as an odometer over choice indices.
-  const ix = new Int32Array(dims.length);
-  let optimum = -Infinity;
-  for (;;) {
-    optimum = Math.max(optimum, scoreIndex(ix));
-    let k = dims.length - 1;
-    while (k >= 0 && ++ix[k]! === sizes[k]) ix[k--] = 0;
-    if (k < 0) break;
-  }
-  return { score, noisy: noisyReader(score, seed, noiseSd), optimum };
+  return { score, noisy: noisyReader(score, seed, noiseSd), optimum: bestOverAll(sizes, scoreIndex) };
 }
 
 /** The edges of a four-node cell (node 0 the input, node 3 the output), as NAS-Bench-201's. */
@@ -203,15 +206,7 @@ function cellObjective(seed: number, space: SearchSpace, noiseSd: number): Synth
   };
   const order = CELL_EDGES as readonly string[];
   const score = (c: Candidate): number => scoreIndex(order.map((e) => space[e]!.indexOf(c[e]!)));
-  const ix = new Int32Array(order.length);
-  let optimum = -Infinity;
-  for (;;) {
-    optimum = Math.max(optimum, scoreIndex(ix));
-    let k = order.length - 1;
-    while (k >= 0 && ++ix[k]! === CELL_OPS.length) ix[k--] = 0;
-    if (k < 0) break;
-  }
-  return { score, noisy: noisyReader(score, seed, noiseSd), optimum };
+  return { score, noisy: noisyReader(score, seed, noiseSd), optimum: bestOverAll(order.map(() => CELL_OPS.length), scoreIndex) };
 }
 
 /**
