@@ -77,9 +77,9 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     const store = ExperimentStore.open(db);
     const { search } = store.createOrResumeSearch('race', 'grid', { x: 1 }, trials(400));
     store.close();
-    // The four start claiming at one moment, 3 s from now (time enough for node to start them even on a loaded machine).
-    const startAt = Date.now() + 3000;
-    const outputs = await Promise.all([0, 1, 2, 3].map((tag) => runProcess([claimerJs, db, String(search.id), String(tag), String(startAt)])));
+    // The four start claiming together: each waits at a file barrier until all four have opened the store.
+    const barrier = mkdtempSync(join(tmpdir(), 'effnet-barrier-'));
+    const outputs = await Promise.all([0, 1, 2, 3].map((tag) => runProcess([claimerJs, db, String(search.id), String(tag), barrier, '4'])));
     const claimed = outputs.flatMap((o) => JSON.parse(o) as number[]);
     assert.equal(claimed.length, 400);
     assert.equal(new Set(claimed).size, 400);
