@@ -15,11 +15,14 @@ export interface PublishedTransform {
   resize: number;
   /** Resize filter. */
   interpolation: 'bicubic' | 'bilinear';
+  /** Normalisation mean and std when not ImageNet's (V2-L's weights, ported from TF, use 0.5 for both). */
+  normalize?: { mean: readonly [number, number, number]; std: readonly [number, number, number] };
 }
 
 /**
  * torchvision's transforms for the checkpoints effnet downloads (src/io/download.ts; the DEFAULT weights of
- * torchvision 0.14: IMAGENET1K_V2 for b1, IMAGENET1K_V1 for the others). test/e2e/torchvision-b0.test.ts compares
+ * torchvision 0.14: IMAGENET1K_V2 for b1, IMAGENET1K_V1 for the others; V2's differ from V1's: bilinear for S and
+ * M, no resize margin, mean/std 0.5 for L). test/e2e/torchvision-b0.test.ts compares
  * this table with torchvision's own.
  */
 export const TORCHVISION_TRANSFORMS: Readonly<Record<string, PublishedTransform>> = Object.freeze({
@@ -31,17 +34,22 @@ export const TORCHVISION_TRANSFORMS: Readonly<Record<string, PublishedTransform>
   b5: { crop: 456, resize: 456, interpolation: 'bicubic' },
   b6: { crop: 528, resize: 528, interpolation: 'bicubic' },
   b7: { crop: 600, resize: 600, interpolation: 'bicubic' },
+  'v2-s': { crop: 384, resize: 384, interpolation: 'bilinear' },
+  'v2-m': { crop: 480, resize: 480, interpolation: 'bilinear' },
+  'v2-l': { crop: 480, resize: 480, interpolation: 'bicubic', normalize: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } },
 });
 
 /** torchvision's b1 IMAGENET1K_V1 checkpoint (file name as torchvision publishes it) was evaluated as the others. */
 const TORCHVISION_B1_V1 = { file: /efficientnet_b1_rwightman-533bc792/, transform: { crop: 240, resize: 256, interpolation: 'bicubic' } as PublishedTransform };
 
 /**
- * The eval transform of a torchvision checkpoint of `variant` ('b0'..'b7'; the file name tells b1's two versions
- * apart), as card eval fields (size, cropPct, interpolation), or null for other variants.
+ * The eval transform of a torchvision checkpoint of `variant` ('b0'..'b7', 'v2-s', 'v2-m', 'v2-l'; the file name
+ * tells b1's two versions apart), as card eval fields (size, cropPct, interpolation, and mean/std where they are
+ * not ImageNet's), or null for other variants.
  */
 export function torchvisionEval(variant: string, file = ''): (EvalOverrides & { size: number }) | null {
   const published = variant === 'b1' && TORCHVISION_B1_V1.file.test(file) ? TORCHVISION_B1_V1.transform : TORCHVISION_TRANSFORMS[variant];
   if (published === undefined) return null;
-  return { size: published.crop, cropPct: published.crop / published.resize, interpolation: published.interpolation };
+  const normalize = published.normalize === undefined ? {} : { mean: published.normalize.mean, std: published.normalize.std };
+  return { size: published.crop, cropPct: published.crop / published.resize, interpolation: published.interpolation, ...normalize };
 }

@@ -10,10 +10,11 @@
  *   width or depth makes the model 'custom'. Dropout defaults to the registry's rule (defaultDropout: the dropout
  *   of the variant with the nearest width), drop-path to 0.2.
  * - stages: a configuration's block strings or a card's as they are; a configuration without stages means B0's as
- *   they are (what `effnet scale` profiles); a variant, custom or compound model gets B0's stages with the
+ *   they are (what `effnet scale` profiles); EfficientNetV2 variants their own; a b0..l2 variant, custom or compound
+ *   model gets B0's stages with the
  *   small-image rule at training sizes up to 64px (card/small-images.ts). `strides` then replaces the first-block
  *   stride of every stage.
- * - conventions: symmetric padding, torchvision's batch norm (eps 1e-3 for b5–b7), 3 input channels, unless given.
+ * - conventions: symmetric padding, torchvision's batch norm (eps 1e-3 for b5–b7 and V2), 3 input channels, unless given.
  * - eval transform: ImageNet's mean and std, bicubic, crop_pct 1 up to 64px and size / (size + 32) above, at the
  *   training size, unless given. A card source keeps its own eval transform when the resolution stays.
  */
@@ -25,7 +26,9 @@ import {
   customConfig,
   DEFAULT_STOCHASTIC_DEPTH,
   getVariant,
+  isV2Variant,
   MIN_RESOLUTION,
+  variantStages,
   type EfficientNetConfig,
 } from '../efficientnet/variants.js';
 import { UserError } from '../errors.js';
@@ -36,7 +39,7 @@ import { defaultCropPct, isSmallImage, smallImageStages } from './small-images.j
 
 /** Which network a card describes, before overrides. */
 export type ModelSource =
-  /** A registered variant: 'b0'..'b8', 'l2' (also 'B3', 'efficientnet-b3'). */
+  /** A registered variant: 'b0'..'b8', 'l2', 'v2-s', 'v2-m', 'v2-l' (also 'B3', 'efficientnet-b3', 'efficientnet_v2_s'). */
   | { kind: 'variant'; name: string }
   /** Explicit width and depth multipliers on B0 (224px unless `resolution` is given). */
   | { kind: 'custom'; width: number; depth: number }
@@ -122,7 +125,9 @@ function baseOf(source: ModelSource): Base {
   switch (source.kind) {
     case 'variant': {
       const config = scaled(() => getVariant(source.name));
-      return { config, stages: null, origin: { kind: 'variant', detail: config.name }, card: null };
+      // EfficientNetV2 brings its own stages (no small-image rule: it is B0's stages the rule rewrites).
+      const stages = isV2Variant(config.name) ? variantStages(config.name) : null;
+      return { config, stages, origin: { kind: 'variant', detail: config.name }, card: null };
     }
     case 'custom': {
       const config = scaled(() => customConfig({ width: source.width, depth: source.depth, resolution: 224 }));

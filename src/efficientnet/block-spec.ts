@@ -234,7 +234,8 @@ export function parseBlockString(blockString: string): ParsedBlockString {
 export interface DecodeArchitectureOptions {
   /**
    * Channels entering the first stage (the stem's output), used where a string does not state its input channels
-   * (timm dialect) and checked against the first TF string's `i`. Default 32 (B0's stem).
+   * (timm dialect) and checked against the first TF string's `i`. Default: the first string's `i` when it states
+   * one (the stem gives the first stage what it takes: 24 for EfficientNetV2-S), else 32 (B0's stem).
    */
   stemChannels?: number;
 }
@@ -248,7 +249,8 @@ export function decodeArchitecture(blockStrings: readonly string[], options: Dec
   if (!Array.isArray(blockStrings) || blockStrings.length === 0) {
     throw new BlockSpecError('an architecture needs at least one block string (one per stage), e.g. EFFICIENTNET_B0_BLOCK_STRINGS');
   }
-  let previous = options.stemChannels ?? EFFICIENTNET_B0_STEM_CHANNELS;
+  const first = typeof blockStrings[0] === 'string' ? parseBlockString(blockStrings[0]).inChannels : null;
+  let previous = options.stemChannels ?? first ?? EFFICIENTNET_B0_STEM_CHANNELS;
   return blockStrings.map((blockString, index) => {
     const { dialect: _dialect, inChannels, ...rest } = parseBlockString(blockString);
     if (inChannels !== null && inChannels !== previous) {

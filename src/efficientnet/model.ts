@@ -5,7 +5,6 @@
 import { AdaptiveAvgPool2d, Dropout, Linear, Module, Sequential } from '../nn/index.js';
 import { flatten, isGradEnabled, noGrad, uniform_, zero_, type Tensor } from '../torch/index.js';
 import type { StageArgs } from './block-spec.js';
-import { efficientNetB0Stages } from './block-spec.js';
 import {
   Conv2dNormActivation,
   createBlock,
@@ -15,7 +14,7 @@ import {
 import { resolveBatchNorm, type BatchNormChoice, type BatchNormSettings } from './batch-norm.js';
 import type { PaddingMode } from './profile.js';
 import { stochasticDepthRate, type NetworkSpec } from './scaling.js';
-import { DEFAULT_STOCHASTIC_DEPTH, getVariant, networkSpec, type EfficientNetConfig } from './variants.js';
+import { DEFAULT_STOCHASTIC_DEPTH, getVariant, networkSpec, variantStages, type EfficientNetConfig } from './variants.js';
 import { Conv2d } from '../nn/index.js';
 
 /** Options of {@link EfficientNet}; each default is stated. */
@@ -35,7 +34,7 @@ export interface EfficientNetOptions {
   batchNorm?: BatchNormChoice;
   /** Input channels; default 3. */
   inChannels?: number;
-  /** The unscaled stages; default B0's seven. */
+  /** The unscaled stages; default the variant's own (EfficientNetV2's for v2-s/m/l, else B0's seven). */
   stages?: readonly StageArgs[];
 }
 
@@ -92,7 +91,7 @@ export class EfficientNet extends Module {
     const batchNorm = resolveBatchNorm(options.batchNorm, config.name);
     this.config = { ...config };
     this.options = { numClasses, dropout, stochasticDepth, padding, batchNorm, inChannels };
-    this.spec = networkSpec(config, options.stages ?? efficientNetB0Stages());
+    this.spec = networkSpec(config, options.stages ?? variantStages(config.name));
     const spec = this.spec;
 
     this.stem = new Conv2dNormActivation(inChannels, spec.stemChannels, spec.stemKernel, { stride: spec.stemStride, padding, batchNorm });
@@ -221,7 +220,8 @@ export class EfficientNet extends Module {
 }
 
 /**
- * Builds an EfficientNet from a variant name ('b0'..'b8', 'l2') or a configuration (customConfig, compoundConfig).
+ * Builds an EfficientNet from a variant name ('b0'..'b8', 'l2', 'v2-s', 'v2-m', 'v2-l') or a configuration
+ * (customConfig, compoundConfig).
  * @example const model = createEfficientNet('b0', { numClasses: 10 });
  */
 export function createEfficientNet(variant: string | EfficientNetConfig, options: EfficientNetOptions = {}): EfficientNet {

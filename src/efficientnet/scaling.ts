@@ -6,7 +6,6 @@
 import { UserError } from '../errors.js';
 import {
   EFFICIENTNET_B0_HEAD_CHANNELS,
-  EFFICIENTNET_B0_STEM_CHANNELS,
   type StageArgs,
 } from './block-spec.js';
 
@@ -199,7 +198,7 @@ export interface ScaleNetworkOptions {
   divisor?: number;
   /** Minimum channels after rounding; default the divisor. */
   minDepth?: number;
-  /** Stem channels before scaling; default 32. */
+  /** Stem channels before scaling; default the first stage's input channels (32 for B0, 24 for V2-S). */
   stemChannels?: number;
   /** Head channels before scaling; default 1280 (rounded with roundFilters like every other width). */
   headChannels?: number;
@@ -229,7 +228,8 @@ export function scaleNetwork(stages: readonly StageArgs[], options: ScaleNetwork
   assertPositive(depth, 'depth multiplier');
   if (stages.length === 0) throw new ScalingError('a network needs at least one stage');
   const filters = (channels: number): number => roundFilters(channels, width, divisor, options.minDepth);
-  const stemChannels = filters(options.stemChannels ?? EFFICIENTNET_B0_STEM_CHANNELS);
+  // The stem feeds the first stage: its channels are that stage's input channels (torchvision's rule; B0's 32).
+  const stemChannels = filters(options.stemChannels ?? stages[0]!.inChannels);
   const headChannels = filters(options.headChannels ?? EFFICIENTNET_B0_HEAD_CHANNELS);
   const stemStride = 2;
 

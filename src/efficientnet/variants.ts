@@ -1,9 +1,10 @@
 /**
- * The variant registry: the reference (width, depth, resolution, dropout) of b0..b8 and l2, custom configurations
- * from explicit multipliers or from compound scaling (φ, α, β, γ), and the network spec each one describes.
+ * The variant registry: the reference (width, depth, resolution, dropout) of b0..b8 and l2, EfficientNetV2's S, M
+ * and L (their own stages, as torchvision 0.14 builds them), custom configurations from explicit multipliers or from
+ * compound scaling (φ, α, β, γ), and the network spec each one describes.
  */
 import { UserError } from '../errors.js';
-import { efficientNetB0Stages, type StageArgs } from './block-spec.js';
+import { decodeArchitecture, efficientNetB0Stages, type StageArgs } from './block-spec.js';
 import {
   DEFAULT_RESOLUTION_MULTIPLE,
   ScalingError,
@@ -17,7 +18,7 @@ import {
 
 /** A complete EfficientNet configuration: how to scale B0, at which input size, with which classifier dropout. */
 export interface EfficientNetConfig {
-  /** 'b0'..'b8', 'l2', or 'custom'. */
+  /** 'b0'..'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', or 'custom'. */
   name: string;
   /** Width multiplier w. */
   width: number;
@@ -50,22 +51,82 @@ const REGISTRY: Readonly<Record<string, Readonly<EfficientNetConfig>>> = Object.
         ['b7', 2.0, 3.1, 600, 0.5],
         ['b8', 2.2, 3.6, 672, 0.5],
         ['l2', 4.3, 5.3, 800, 0.5],
+        // EfficientNetV2 (Tan & Le 2021, Table 4; torchvision's efficientnet_v2_s/m/l): no compound multipliers, the
+        // stages below; resolution = torchvision's eval crop of its published weights.
+        ['v2-s', 1.0, 1.0, 384, 0.2],
+        ['v2-m', 1.0, 1.0, 480, 0.3],
+        ['v2-l', 1.0, 1.0, 480, 0.4],
       ] as const
     ).map(([name, width, depth, resolution, dropout]) => [name, Object.freeze({ name, width, depth, resolution, dropout, phi: null })]),
   ),
 );
 
-/** Names of the registered variants, smallest first: b0..b8, l2. */
+/**
+ * EfficientNetV2's unscaled stages as TF block strings (`f1`: Fused-MBConv, without squeeze-excitation; the stem's
+ * channels are the first stage's `i`), transcribed from torchvision 0.14's `_efficientnet_conf` (the V2 paper's
+ * Table 4 with the published S/M/L depths). Every other registered variant uses B0's seven stages.
+ */
+export const EFFICIENTNET_V2_BLOCK_STRINGS: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  'v2-s': Object.freeze([
+    'r2_k3_s11_e1_i24_o24_f1',
+    'r4_k3_s22_e4_i24_o48_f1',
+    'r4_k3_s22_e4_i48_o64_f1',
+    'r6_k3_s22_e4_i64_o128_se0.25',
+    'r9_k3_s11_e6_i128_o160_se0.25',
+    'r15_k3_s22_e6_i160_o256_se0.25',
+  ]),
+  'v2-m': Object.freeze([
+    'r3_k3_s11_e1_i24_o24_f1',
+    'r5_k3_s22_e4_i24_o48_f1',
+    'r5_k3_s22_e4_i48_o80_f1',
+    'r7_k3_s22_e4_i80_o160_se0.25',
+    'r14_k3_s11_e6_i160_o176_se0.25',
+    'r18_k3_s22_e6_i176_o304_se0.25',
+    'r5_k3_s11_e6_i304_o512_se0.25',
+  ]),
+  'v2-l': Object.freeze([
+    'r4_k3_s11_e1_i32_o32_f1',
+    'r7_k3_s22_e4_i32_o64_f1',
+    'r7_k3_s22_e4_i64_o96_f1',
+    'r10_k3_s22_e4_i96_o192_se0.25',
+    'r19_k3_s11_e6_i192_o224_se0.25',
+    'r25_k3_s22_e6_i224_o384_se0.25',
+    'r7_k3_s11_e6_i384_o640_se0.25',
+  ]),
+});
+
+/** Names of the registered variants: b0..b8 and l2 (smallest first), then v2-s, v2-m, v2-l. */
 export function variantNames(): string[] {
   return Object.keys(REGISTRY);
 }
 
+/** Whether a registered variant name is an EfficientNetV2 ('v2-s', 'v2-m', 'v2-l'), which has its own stages. */
+export function isV2Variant(name: string): boolean {
+  return Object.hasOwn(EFFICIENTNET_V2_BLOCK_STRINGS, name);
+}
+
 /**
- * The registered configuration of a variant. Accepts 'b3', 'B3', 'efficientnet-b3' and 'efficientnet_b3'.
+ * The unscaled stages a configuration named `name` is built from: EfficientNetV2's own for 'v2-s', 'v2-m' and
+ * 'v2-l', B0's for every other name ('b0'..'l2', 'custom').
+ */
+export function variantStages(name: string): StageArgs[] {
+  const strings = EFFICIENTNET_V2_BLOCK_STRINGS[name];
+  return strings === undefined ? efficientNetB0Stages() : decodeArchitecture(strings);
+}
+
+/** The registry key of a variant name: lower case, without an `efficientnet` prefix, V2's `_` and `-` alike. */
+function variantKey(name: string): string {
+  const key = String(name).toLowerCase().replace(/^efficientnet[-_]?/, '');
+  return /^v2[-_]?[sml]$/.test(key) ? `v2-${key.at(-1)}` : key;
+}
+
+/**
+ * The registered configuration of a variant. Accepts 'b3', 'B3', 'efficientnet-b3' and 'efficientnet_b3'; for V2
+ * 'v2-s', 'V2_S', 'efficientnet_v2_s' (torchvision's name) and 'efficientnetv2-s'.
  * @throws UnknownVariantError listing the valid names.
  */
 export function getVariant(name: string): EfficientNetConfig {
-  const key = String(name).toLowerCase().replace(/^efficientnet[-_]/, '');
+  const key = variantKey(name);
   const config = REGISTRY[key];
   if (config === undefined) {
     throw new UnknownVariantError(`unknown EfficientNet variant '${name}'; valid names: ${variantNames().join(', ')} (or a custom width/depth/resolution)`);
@@ -80,6 +141,7 @@ export function getVariant(name: string): EfficientNetConfig {
 export function defaultDropout(width: number): number {
   let best = REGISTRY.b0!;
   for (const config of Object.values(REGISTRY)) {
+    if (isV2Variant(config.name)) continue;
     if (Math.abs(config.width - width) < Math.abs(best.width - width)) best = config;
   }
   return best.dropout;
@@ -151,7 +213,7 @@ export function compoundConfig(options: CompoundConfigOptions): EfficientNetConf
   return { ...config, phi: options.phi };
 }
 
-/** The scaled network spec of a configuration (B0's stages unless others are given). */
-export function networkSpec(config: Pick<EfficientNetConfig, 'width' | 'depth'>, stages: readonly StageArgs[] = efficientNetB0Stages()): NetworkSpec {
+/** The scaled network spec of a configuration (the variant's own stages, {@link variantStages}, unless others are given). */
+export function networkSpec(config: Pick<EfficientNetConfig, 'width' | 'depth'> & { name?: string }, stages: readonly StageArgs[] = variantStages(config.name ?? 'custom')): NetworkSpec {
   return scaleNetwork(stages, { width: config.width, depth: config.depth });
 }

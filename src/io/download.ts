@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { WeightSource } from './key-maps.js';
 
-/** torchvision's published EfficientNet weights (ImageNet-1k), by variant. */
+/** torchvision's published EfficientNet weights (ImageNet-1k; the DEFAULT of torchvision 0.14), by variant: b0..b7, v2-s/m/l. */
 export const TORCHVISION_WEIGHT_URLS: Readonly<Record<string, string>> = Object.freeze({
   b0: 'https://download.pytorch.org/models/efficientnet_b0_rwightman-3dd342df.pth',
   b1: 'https://download.pytorch.org/models/efficientnet_b1-c27df63c.pth',
@@ -24,6 +24,9 @@ export const TORCHVISION_WEIGHT_URLS: Readonly<Record<string, string>> = Object.
   b5: 'https://download.pytorch.org/models/efficientnet_b5_lukemelas-b6417697.pth',
   b6: 'https://download.pytorch.org/models/efficientnet_b6_lukemelas-c76e70fd.pth',
   b7: 'https://download.pytorch.org/models/efficientnet_b7_lukemelas-dcc49843.pth',
+  'v2-s': 'https://download.pytorch.org/models/efficientnet_v2_s-dd5fe13b.pth',
+  'v2-m': 'https://download.pytorch.org/models/efficientnet_v2_m-dc08266a.pth',
+  'v2-l': 'https://download.pytorch.org/models/efficientnet_v2_l-59c71312.pth',
 });
 
 /** The Hugging Face hub URL of a timm model's weights, e.g. `tf_efficientnet_b0.aa_in1k` or `timm/efficientnet_b0.ra_in1k`. */
@@ -35,10 +38,10 @@ export function timmWeightUrl(name: string): string {
   return `https://huggingface.co/${repo}/resolve/main/model.safetensors`;
 }
 
-/** The URL of a published checkpoint: torchvision by variant (b0..b7), timm by hub model name. */
+/** The URL of a published checkpoint: torchvision by variant (b0..b7, v2-s/m/l, also `efficientnet_v2_s`), timm by hub model name. */
 export function weightUrl(source: WeightSource, name: string): string {
   if (source === 'torchvision') {
-    const key = name.toLowerCase().replace(/^efficientnet[-_]/, '');
+    const key = name.toLowerCase().replace(/^efficientnet[-_]?/, '').replace(/^v2[-_]?([sml])$/, 'v2-$1');
     const url = TORCHVISION_WEIGHT_URLS[key];
     if (url === undefined) {
       throw new Error(`torchvision publishes EfficientNet weights for ${Object.keys(TORCHVISION_WEIGHT_URLS).join(', ')}; got '${name}'`);

@@ -1,12 +1,13 @@
 /**
  * Imported torchvision EfficientNets against torchvision itself: b0 at 224px (the crop_pct 0.875 path: resize 256,
- * center crop 224) and b1 (torchvision's current b1 weights: bilinear resize to 255, crop 240).
+ * center crop 224), b1 (torchvision's current b1 weights: bilinear resize to 255, crop 240) and EfficientNetV2-S
+ * (bilinear resize to 384, no crop margin).
  * scripts/reference/torchvision_predict.py builds a seeded model of the variant (3 classes, its classifier centred on
  * the images' features so that predictions differ by image), saves it with torch.save and classifies JPEG and PNG
  * files of several sizes and aspect ratios with torchvision's own published transforms. `effnet import` → `effnet
  * eval --predictions` on a folder of those files → `effnet export` → `effnet predict` (model file and .onnx) → the
  * page must give every image torchvision's top-1, with probabilities within 2e-3. The table of torchvision's
- * transforms that import writes into the card is checked against torchvision's own, for b0..b7.
+ * transforms that import writes into the card is checked against torchvision's own, for b0..b7 and V2-S/M/L.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,25 +58,28 @@ function picture(width: number, height: number, rng: Rng): Buffer {
 
 const skip = haveTorchvision ? false : `${PYTHON} with torchvision is missing (apt-get install python3-torchvision)`;
 
-test('the eval transforms import writes for torchvision checkpoints are torchvision\'s own, b0..b7', { skip }, () => {
-  const published = JSON.parse(execFileSync(PYTHON, [SCRIPT, '--published'], { encoding: 'utf8' })) as Record<string, { url: string; crop: number; resize: number; interpolation: string }>;
+test('the eval transforms import writes for torchvision checkpoints are torchvision\'s own, b0..b7 and V2-S/M/L', { skip }, () => {
+  type Published = { url: string; crop: number; resize: number; interpolation: string; mean: number[]; std: number[] };
+  const published = JSON.parse(execFileSync(PYTHON, [SCRIPT, '--published'], { encoding: 'utf8' })) as Record<string, Published>;
   for (const [variant, reference] of Object.entries(published)) {
     assert.equal(TORCHVISION_WEIGHT_URLS[variant], reference.url, `${variant}: effnet downloads torchvision's DEFAULT weights`);
     const ours = TORCHVISION_TRANSFORMS[variant]!;
     assert.deepEqual({ crop: ours.crop, resize: ours.resize, interpolation: ours.interpolation }, { crop: reference.crop, resize: reference.resize, interpolation: reference.interpolation }, variant);
     const card = torchvisionEval(variant)!;
     assert.equal(Math.floor(card.size / card.cropPct!), reference.resize, `${variant}: the card's crop fraction gives torchvision's resize`);
+    const imagenet = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+    assert.deepEqual({ mean: [...(card.mean ?? imagenet.mean)], std: [...(card.std ?? imagenet.std)] }, { mean: reference.mean, std: reference.std }, `${variant}: normalisation`);
   }
-  assert.equal(Object.keys(published).length, 8);
+  assert.deepEqual(Object.keys(published), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'v2-s', 'v2-m', 'v2-l']);
 });
 
-for (const [variant, copies] of [['b0', 2], ['b1', 1]] as const) {
+for (const [variant, copies] of [['b0', 2], ['b1', 1], ['v2-s', 1]] as const) {
   test(`an imported torchvision ${variant} classifies every file as torchvision does, in eval, predict and the page`, { skip }, async () => {
     await checkAgainstTorchvision(variant, copies);
   });
 }
 
-async function checkAgainstTorchvision(variant: 'b0' | 'b1', copies: number): Promise<void> {
+async function checkAgainstTorchvision(variant: 'b0' | 'b1' | 'v2-s', copies: number): Promise<void> {
   const classes = ['a', 'b', 'c'];
   const root = join(dir, variant, 'images');
   const sizes: [number, number][] = [[300, 400], [480, 320], [256, 256], [333, 500], [640, 360], [224, 300]];

@@ -114,8 +114,12 @@ test('fused blocks: f1 (TF) and er (timm) decode to the same stage; e1 fused onl
 
 test('the channel chain must connect', () => {
   assert.throws(() => decodeArchitecture(['r1_k3_s11_e1_i32_o16_se0.25', 'r2_k3_s22_e6_i24_o24_se0.25']), /takes 24 input channels but the previous stage gives 16/);
-  assert.throws(() => decodeArchitecture(['r1_k3_s11_e1_i16_o16']), /the stem gives 32/);
+  // The stem gives the first stage what its string says it takes (torchvision's rule: V2-S's stem has 24 channels) ...
+  assert.equal(decodeArchitecture(['r1_k3_s11_e1_i16_o16'])[0]!.inChannels, 16);
+  // ... unless the caller fixes the stem; timm's dialect states no input channels and gets B0's 32.
+  assert.throws(() => decodeArchitecture(['r1_k3_s11_e1_i16_o16'], { stemChannels: 32 }), /the stem gives 32/);
   assert.equal(decodeArchitecture(['r1_k3_s11_e1_i16_o16'], { stemChannels: 16 })[0]!.inChannels, 16);
+  assert.equal(decodeArchitecture(['ds_r1_k3_s1_c16'])[0]!.inChannels, 32);
   assert.throws(() => decodeArchitecture([]), /at least one block string/);
 });
 

@@ -51,8 +51,23 @@ test('info --all prints the family; --all --json has every variant', () => {
   assert.equal(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout) as { numClasses: number; variants: { name: string; params: number }[] };
   assert.equal(parsed.numClasses, 10);
-  assert.deepEqual(parsed.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2']);
+  assert.deepEqual(parsed.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l']);
   assert.equal(parsed.variants[0]!.params, 5_288_548 - 990 * 1281);
+  // torchvision's published num_params of V2-S less 990 classifier rows of 1,281 (1,280 weights and a bias).
+  assert.equal(parsed.variants.find((v) => v.name === 'v2-s')!.params, 21_458_488 - 990 * 1281);
+  assert.match(text.stdout, /v2-l\s+1\s+1\s+480\s+0\.4\s+118,515,272\s+56\.0797B/);
+});
+
+test('info v2-s: the V2 stage table (Fused-MBConv stages 1-3, stem 24) and a card with its stages and eps 1e-3', () => {
+  const text = info('v2-s');
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /stage1\s+FusedMBConv1, k3x3\s+192x192\s+24\s+2\s/);
+  assert.match(text.stdout, /stage6\s+MBConv6, k3x3\s+24x24\s+256\s+15\s/);
+  assert.match(text.stdout, /total\s+43\s+21,458,488\s+8\.3656B/);
+  const card = JSON.parse(info('efficientnet_v2_s', '--card').stdout) as { architecture: { name: string; stages: string[]; batchNorm: { eps: number; momentum: number } } };
+  assert.equal(card.architecture.name, 'v2-s');
+  assert.equal(card.architecture.stages[0], 'r2_k3_s11_e1_i24_o24_f1');
+  assert.deepEqual(card.architecture.batchNorm, { eps: 1e-3, momentum: 0.1 });
 });
 
 test('info --phi uses compound scaling; padding and image size are honoured', () => {

@@ -7,8 +7,9 @@
  *   3e-4 + 1e-5·|reference|: PyTorch's own values move by up to 2.2e-4 between machines and BLAS builds);
  * - one training step (SGD with momentum, timm's RMSpropTF) from identical weights: every parameter and BN running
  *   statistic after the step, 1e-5;
- * - B0 at 224 with random BN statistics, generated into a temporary directory when /usr/bin/python3 has
- *   torchvision (skipped with the reason printed otherwise).
+ * - B0 at 224 and EfficientNetV2-S at 384 (torchvision's efficientnet_v2_s state dict loaded strictly) with random BN
+ *   statistics, generated into a temporary directory when /usr/bin/python3 has torchvision (skipped with the reason
+ *   printed otherwise).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEfficientNet, customConfig, type EfficientNet } from '../../src/efficientnet/index.js';
 import { loadSafetensors } from '../../src/io/safetensors.js';
+import { softmax } from '../../src/infer/topk.js';
 import { SGD, RMSpropTF, type Optimizer } from '../../src/optim/index.js';
 import { crossEntropy, noGrad, tidy, type Tensor } from '../../src/torch/index.js';
 
@@ -183,6 +185,48 @@ test('B0 at 224 matches torchvision to 1e-4 (weights generated into a temporary 
         noGrad(() => {
           const diff = maxAbsDiff(model.forward(fixture.extra.get('input.x')!), fixture.extra.get('output.symmetric')!);
           assert.ok(diff < 1e-4, `B0 logits differ from torchvision's by ${diff}`);
+        }),
+      );
+    } finally {
+      model.dispose();
+      fixture.dispose();
+    }
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('EfficientNetV2-S at 384 matches torchvision: logits to 1e-4, the same top-5, probabilities to 1e-4', (t) => {
+  const reason = torchvisionUnavailable();
+  if (reason !== null) {
+    console.log(`skipping the V2-S parity check: ${reason}`);
+    t.skip(reason);
+    return;
+  }
+  const directory = mkdtempSync(join(tmpdir(), 'effnet-parity-v2-'));
+  try {
+    const run = spawnSync('/usr/bin/python3', [SCRIPT, 'v2-s', directory], { encoding: 'utf8' });
+    assert.equal(run.status, 0, `the fixture script failed: ${run.stderr}`);
+    const fixture = readFixture(join(directory, 'parity-v2-s.safetensors'), ['input.', 'output.']);
+    const model = createEfficientNet('efficientnet_v2_s');
+    try {
+      // Every key of torchvision's state dict, and only those, has a place in the model (strict load).
+      model.loadStateDict(fixture.state);
+      model.eval();
+      tidy(() =>
+        noGrad(() => {
+          const logits = model.forward(fixture.extra.get('input.x')!);
+          const reference = fixture.extra.get('output.symmetric')!;
+          const diff = maxAbsDiff(logits, reference);
+          assert.ok(diff < 1e-4, `V2-S logits differ from torchvision's by ${diff}`);
+          const top5 = (values: Float32Array): number[] => [...values.keys()].sort((a, b) => values[b]! - values[a]!).slice(0, 5);
+          assert.deepEqual(top5(logits.toFloat32Array()), top5(reference.toFloat32Array()));
+          const probabilities = softmax([...logits.toFloat32Array()]);
+          const expected = softmax([...reference.toFloat32Array()]);
+          let worst = 0;
+          for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(probabilities[i]! - expected[i]!));
+          assert.ok(worst < 1e-4, `V2-S probabilities differ by ${worst}`);
+          console.log(`V2-S at 384 vs torchvision: logits max |diff| ${diff.toExponential(2)}, probabilities ${worst.toExponential(2)}`);
         }),
       );
     } finally {

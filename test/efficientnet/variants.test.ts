@@ -29,12 +29,14 @@ const PAPER: Record<string, [number, number]> = {
   b7: [66_347_960, 37.7459],
 };
 
-test('registry holds b0..b8 and l2 with the reference (width, depth, resolution, dropout)', () => {
-  assert.deepEqual(variantNames(), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2']);
+test('registry holds b0..b8, l2 and V2-S/M/L with the reference (width, depth, resolution, dropout)', () => {
+  assert.deepEqual(variantNames(), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l']);
   const table: Record<string, [number, number, number, number]> = {
     b0: [1.0, 1.0, 224, 0.2], b1: [1.0, 1.1, 240, 0.2], b2: [1.1, 1.2, 260, 0.3], b3: [1.2, 1.4, 300, 0.3],
     b4: [1.4, 1.8, 380, 0.4], b5: [1.6, 2.2, 456, 0.4], b6: [1.8, 2.6, 528, 0.5], b7: [2.0, 3.1, 600, 0.5],
     b8: [2.2, 3.6, 672, 0.5], l2: [4.3, 5.3, 800, 0.5],
+    // torchvision's efficientnet_v2_s/m/l: dropout 0.2/0.3/0.4; resolution the eval crop of the published weights.
+    'v2-s': [1.0, 1.0, 384, 0.2], 'v2-m': [1.0, 1.0, 480, 0.3], 'v2-l': [1.0, 1.0, 480, 0.4],
   };
   for (const name of variantNames()) {
     const c = getVariant(name);
@@ -43,6 +45,7 @@ test('registry holds b0..b8 and l2 with the reference (width, depth, resolution,
   }
   assert.equal(getVariant('efficientnet-b3').name, 'b3');
   assert.equal(getVariant('EfficientNet_B3').name, 'b3');
+  for (const spelling of ['v2-s', 'V2_S', 'efficientnet_v2_s', 'efficientnetv2-s', 'EfficientNet-V2-S']) assert.equal(getVariant(spelling).name, 'v2-s', spelling);
 });
 
 for (const name of variantNames()) {
@@ -78,8 +81,22 @@ for (const name of variantNames()) {
   });
 }
 
-test('the fixture covers b0..b7', () => {
-  assert.deepEqual(fixture.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7']);
+test('the fixture covers b0..b7 and V2-S/M/L', () => {
+  assert.deepEqual(fixture.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'v2-s', 'v2-m', 'v2-l']);
+});
+
+// torchvision 0.14's weights metadata, num_params of EfficientNet_V2_{S,M,L}_Weights.IMAGENET1K_V1.
+test('V2-S/M/L: parameter counts equal torchvision\'s published num_params; stems 24/24/32, Fused-MBConv stages without SE', () => {
+  const published: Record<string, number> = { 'v2-s': 21_458_488, 'v2-m': 54_139_356, 'v2-l': 118_515_272 };
+  for (const [name, params] of Object.entries(published)) {
+    const config = getVariant(name);
+    const spec = networkSpec(config);
+    assert.equal(profileNetwork(spec, { imageSize: config.resolution }).params, params, name);
+    assert.equal(spec.stemChannels, name === 'v2-l' ? 32 : 24);
+    assert.equal(spec.headChannels, 1280);
+    for (const stage of spec.stages.slice(0, 3)) assert.ok(stage.fused && stage.seRatio === 0, `${name}: stages 1-3 are fused, without SE`);
+    for (const stage of spec.stages.slice(3)) assert.ok(!stage.fused && stage.seRatio === 0.25, `${name}: stages 4+ are MBConv with SE`);
+  }
 });
 
 test('compound configuration: φ = 0 is B0, φ = 0.5 gives B1 resolution', () => {
