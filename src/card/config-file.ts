@@ -9,7 +9,7 @@ import { makeDirectory } from '../directories.js';
 import { readInputFile } from '../input-file.js';
 import { dirname } from 'node:path';
 import { EFFICIENTNET_B0_BLOCK_STRINGS, decodeArchitecture, encodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
-import { customConfig, getVariant, type EfficientNetConfig } from '../efficientnet/variants.js';
+import { customConfig, EFFICIENTNET_V2_BLOCK_STRINGS, getVariant, isV2Variant, type EfficientNetConfig } from '../efficientnet/variants.js';
 import { UserError } from '../errors.js';
 import { smallImageStages } from './small-images.js';
 import { describeSizeProblem, networkSizeProblem } from './model-card.js';
@@ -112,7 +112,7 @@ export function writeScaledConfig(path: string, config: ScaledConfigJson): void 
 }
 
 /**
- * Resolves a `--base` argument: a registered variant ('b0'..'b8', 'l2'), an inline spec
+ * Resolves a `--base` argument: a registered variant ('b0'..'b8', 'l2', 'v2-s', 'v2-m', 'v2-l'), an inline spec
  * 'width=0.25,depth=0.25,resolution=32[,dropout=0.2][,stages=b0|small]', or a path to a configuration file (ending
  * in .json). `stages=small` fixes the base's stages to those `effnet train` uses for that resolution
  * (smallImageStages: B0's with the earliest stride-2 stages at stride 1, total stride 16 at 32px); the stages then
@@ -121,7 +121,7 @@ export function writeScaledConfig(path: string, config: ScaledConfigJson): void 
  */
 export function resolveBase(text: string): ScaledConfigJson {
   const trimmed = String(text ?? '').trim();
-  if (trimmed === '') throw new ConfigFileError("--base is required: a variant (b0..b8, l2), 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file");
+  if (trimmed === '') throw new ConfigFileError("--base is required: a variant (b0..b8, l2, v2-s, v2-m, v2-l), 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file");
   if (trimmed.includes('=')) {
     const record: Record<string, number | string[]> = {};
     let stagesChoice: string | null = null;
@@ -146,7 +146,9 @@ export function resolveBase(text: string): ScaledConfigJson {
   if (trimmed.endsWith('.json')) return readScaledConfig(trimmed);
   try {
     const variant = getVariant(trimmed);
-    return { width: variant.width, depth: variant.depth, resolution: variant.resolution, dropout: variant.dropout };
+    // EfficientNetV2 brings its own stages; b0..l2 are B0's (a configuration without stages).
+    const stages = isV2Variant(variant.name) ? { stages: [...EFFICIENTNET_V2_BLOCK_STRINGS[variant.name]!] } : {};
+    return { width: variant.width, depth: variant.depth, resolution: variant.resolution, dropout: variant.dropout, ...stages };
   } catch (error) {
     throw new ConfigFileError(
       `unknown base '${text}': ${error instanceof Error ? error.message : String(error)}; or give 'width=W,depth=D,resolution=R' or a .json configuration file`,

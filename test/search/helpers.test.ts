@@ -31,6 +31,11 @@ test('configuration files round-trip; --base accepts a variant, an inline spec o
   assert.deepEqual(readScaledConfig(file), config);
   assert.deepEqual(resolveBase(file), config);
   assert.deepEqual(resolveBase('b2'), { width: 1.1, depth: 1.2, resolution: 260, dropout: 0.3 });
+  // V2 brings its own stages (torchvision's V2-S table), so scaling it scales V2-S, not B0.
+  const v2 = resolveBase('efficientnet_v2_s');
+  assert.deepEqual({ ...v2, stages: undefined }, { width: 1, depth: 1, resolution: 384, dropout: 0.2, stages: undefined });
+  assert.deepEqual(v2.stages?.slice(0, 2), ['r2_k3_s11_e1_i24_o24_f1', 'r4_k3_s22_e4_i24_o48_f1']);
+  assert.equal(v2.stages?.length, 6);
   assert.deepEqual(resolveBase('width=0.25,depth=0.25,resolution=32'), { width: 0.25, depth: 0.25, resolution: 32, dropout: 0.2 });
   assert.throws(() => resolveBase('width=0.25,depth=0.25,resolution=16'), (e: unknown) => e instanceof ConfigFileError && /smaller than the network's total stride/.test(e.message));
   assert.throws(() => resolveBase('width=0.25,depht=1,resolution=32'), /unknown key 'depht'/);

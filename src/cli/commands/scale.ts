@@ -14,7 +14,7 @@ export const summary = 'scale a base by α, β, γ to a φ or a MACs/params targ
 
 const USAGE = `usage: effnet scale --base b0|SPEC [--alpha A --beta B --gamma G] (--phi K | --target-macs N | --target-params N) [options]
 
-  --base B             b0..b8, l2, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
+  --base B             b0..b8, l2, v2-s/m/l, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
   --alpha/--beta/--gamma  compound bases (default the paper's ${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma})
   --phi K              depth·α^K, width·β^K, resolution·γ^K (rounded to --resolution-multiple)
   --target-macs N      the φ whose profiled MACs are closest to N (400M, 1.8G, 2e9 ...)
