@@ -3,7 +3,7 @@
  * `features.1.0.block.0.0.weight`, ..., `classifier.1.weight`), so torchvision state dicts load as they are.
  */
 import { AdaptiveAvgPool2d, Dropout, Linear, Module, Sequential } from '../nn/index.js';
-import { flatten, isGradEnabled, noGrad, uniform_, zero_, type Tensor } from '../torch/index.js';
+import { amax, flatten, isGradEnabled, noGrad, uniform_, zero_, type Tensor } from '../torch/index.js';
 import type { StageArgs } from './block-spec.js';
 import {
   Conv2dNormActivation,
@@ -70,7 +70,7 @@ export class EfficientNet extends Module {
   private readonly stages: Sequential[];
   private readonly head: Conv2dNormActivation;
   private readonly dropout: Dropout;
-  private readonly fc: Linear;
+  private fc: Linear;
 
   constructor(config: EfficientNetConfig, options: EfficientNetOptions = {}) {
     super();
@@ -172,7 +172,7 @@ export class EfficientNet extends Module {
     }
   }
 
-  /** Logits [N, numClasses] for NCHW images. */
+  /** Logits [N, numClasses] for NCHW images: {@link forwardHead} of {@link forwardFeatures}, pooled by average. */
   forward(input: Tensor): Tensor {
     this.checkInput(input);
     // forwardChain frees each activation once consumed when grad mode is off (evaluation); see there.
@@ -187,36 +187,117 @@ export class EfficientNet extends Module {
   }
 
   /**
-   * The feature maps at each reduction (strides 2, 4, 8, 16, 32 for B0's stages): the output of the last stage
-   * before each stride change and of the last stage, for transfer learning and dense prediction.
+   * The last feature map before pooling, [N, headChannels, H/32, W/32] (after the head's 1x1 conv, BN and SiLU):
+   * timm's `forward_features`, what Keras gives with `include_top=False, pooling=None`.
    */
-  forwardFeatures(input: Tensor): Tensor[] {
+  forwardFeatures(input: Tensor): Tensor {
     this.checkInput(input);
+    return forwardChain(input, [this.stem, ...this.stages.flatMap((stage) => [...stage]), this.head]);
+  }
+
+  /**
+   * The classifier on a {@link forwardFeatures} map: global pooling ('avg', the trained one, or 'max'), flatten,
+   * dropout and the linear layer; with `preLogits` the pooled features [N, headChannels] instead of logits (timm's
+   * `forward_head(x, pre_logits=True)`; Keras' `include_top=False, pooling='avg'|'max'`).
+   */
+  forwardHead(features: Tensor, options: { pool?: 'avg' | 'max'; preLogits?: boolean } = {}): Tensor {
+    const pool = options.pool ?? 'avg';
+    if (pool !== 'avg' && pool !== 'max') throw new Error(`EfficientNet.forwardHead: pool must be 'avg' or 'max', got '${String(pool)}'`);
+    if (features.shape.length !== 4 || features.shape[1] !== this.spec.headChannels) {
+      throw new Error(`EfficientNet.forwardHead: expected the [N, ${this.spec.headChannels}, H, W] map of forwardFeatures, got shape [${features.shape.join(', ')}]`);
+    }
+    const pooled = pool === 'avg' ? flatten(this.avgpool.forward(features), 1) : amax(features, [2, 3]);
+    if (options.preLogits === true) return pooled;
+    const logits = this.fc.forward(this.dropout.forward(pooled));
+    if (!isGradEnabled()) pooled.dispose();
+    return logits;
+  }
+
+  /**
+   * A new classifier of `numClasses` outputs (fresh, initialised as at construction), the rest unchanged: timm's
+   * `reset_classifier`, for fine-tuning on new classes. The old classifier's weights are freed.
+   */
+  resetClassifier(numClasses: number): void {
+    checkInteger('numClasses', numClasses);
+    const fc = new Linear(this.spec.headChannels, numClasses);
+    const range = 1 / Math.sqrt(numClasses);
+    noGrad(() => {
+      uniform_(fc.weight, -range, range);
+      if (fc.bias !== null) zero_(fc.bias);
+    });
+    this.classifier.set(1, fc).dispose();
+    this.fc = fc;
+    (this.options as { numClasses: number }).numClasses = numClasses;
+  }
+
+  /**
+   * The multi-scale feature maps of a backbone (timm's `features_only`, torchvision's `create_feature_extractor`
+   * on the stages): the output of the last stage at each reduction 2, 4, 8, 16, 32 (levels 0..4 of
+   * {@link featureInfo}; the head conv is not part of them). `outIndices` picks levels (default all), in order.
+   * @throws for a level that does not exist
+   */
+  featureMaps(input: Tensor, outIndices?: readonly number[]): Tensor[] {
+    this.checkInput(input);
+    const info = this.featureInfo();
+    const wanted = checkOutIndices(outIndices ?? info.map((level) => level.index), info.length);
+    const last = Math.max(...wanted);
     const maps: Tensor[] = [];
     const eager = !isGradEnabled();
     let x = this.stem.forward(input);
-    this.stages.forEach((stage, i) => {
-      const output = forwardChain(x, stage);
+    let level = 0;
+    for (let i = 0; i < this.stages.length && level <= last; i++) {
+      const output = forwardChain(x, this.stages[i]!);
       // With grad mode off, free the stage's input unless it is one of the maps (see forwardChain).
       if (eager && output !== x && !maps.includes(x)) x.dispose();
       x = output;
-      const next = this.spec.stages[i + 1];
-      if (next === undefined || next.stride > 1) maps.push(x);
-    });
-    return maps;
+      if (info[level] !== undefined && info[level]!.stage === i) {
+        if (wanted.includes(level)) maps.push(x);
+        level += 1;
+      }
+    }
+    if (eager && !maps.includes(x)) x.dispose();
+    return wanted.map((w) => maps[wanted.indexOf(w)]!);
   }
 
-  /** Channels of each map forwardFeatures returns, and its stride. */
-  featureInfo(): { channels: number; stride: number }[] {
-    const info: { channels: number; stride: number }[] = [];
-    let stride = this.spec.stemStride;
+  /**
+   * The levels {@link featureMaps} returns: index, the stage whose output it is (0-based), torchvision's module name
+   * of that stage (`features.N`, the return node of `create_feature_extractor`), channels and reduction (the total
+   * stride at that point).
+   */
+  featureInfo(): FeatureInfo[] {
+    const info: FeatureInfo[] = [];
+    let reduction = this.spec.stemStride;
     this.spec.stages.forEach((stage, i) => {
-      stride *= stage.stride;
+      reduction *= stage.stride;
       const next = this.spec.stages[i + 1];
-      if (next === undefined || next.stride > 1) info.push({ channels: stage.outChannels, stride });
+      if (next === undefined || next.stride > 1) info.push({ index: info.length, stage: i, module: `features.${i + 1}`, channels: stage.outChannels, reduction });
     });
     return info;
   }
+}
+
+/** One level of a backbone's multi-scale features ({@link EfficientNet.featureInfo}). */
+export interface FeatureInfo {
+  /** The level, 0.. (timm's out_indices). */
+  index: number;
+  /** The stage (0-based) whose last block's output the map is. */
+  stage: number;
+  /** torchvision's name of that stage's module, `features.N`. */
+  module: string;
+  /** Channels of the map. */
+  channels: number;
+  /** Input size / map size: 2, 4, 8, 16, 32 for EfficientNet. */
+  reduction: number;
+}
+
+/** Validates feature levels: integers in [0, levels), no repeats, ascending. */
+export function checkOutIndices(outIndices: readonly number[], levels: number): number[] {
+  if (outIndices.length === 0) throw new Error(`feature levels: give at least one of 0..${levels - 1}`);
+  outIndices.forEach((index, i) => {
+    if (!Number.isInteger(index) || index < 0 || index >= levels) throw new Error(`feature level ${index} does not exist: this network has levels 0..${levels - 1} (reductions 2..${2 ** levels})`);
+    if (i > 0 && index <= outIndices[i - 1]!) throw new Error(`feature levels must be ascending without repeats, got ${outIndices.join(',')}`);
+  });
+  return [...outIndices];
 }
 
 /**

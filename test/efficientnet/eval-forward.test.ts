@@ -3,7 +3,7 @@
  * as it is consumed and activates / adds in place (as torchvision's inplace SiLU and `result += input`). Checked
  * against the grad-enabled forward, which builds every activation out of place (the reference path):
  * - eval logits and feature maps equal to 1e-5, in both padding conventions and both memory formats; the input is
- *   left unchanged; a forward inside a scope leaves exactly one new tensor alive (the logits), and forwardFeatures
+ *   left unchanged; a forward inside a scope leaves exactly one new tensor alive (the logits), and featureMaps
  *   only its maps;
  * - train mode under noGrad (e.g. BN recalibration) still applies stochastic depth and dropout: the same seed gives
  *   the same logits as the grad-enabled train forward.
@@ -65,7 +65,7 @@ for (const padding of ['symmetric', 'same'] as const) {
           const x = format === 'channels_last' ? contiguous(x0, 'channels_last') : x0;
           const before = clone(x);
           const reference = model.forward(x).detach();
-          const referenceMaps = model.forwardFeatures(x).map((m) => m.detach());
+          const referenceMaps = model.featureMaps(x).map((m) => m.detach());
 
           const live = liveTensorCount();
           const logits = noGrad(() => model.forward(x));
@@ -74,9 +74,9 @@ for (const padding of ['symmetric', 'same'] as const) {
           assert.equal(maxAbsDiff(x, before), 0, 'the input was modified');
 
           const liveMaps = liveTensorCount();
-          const maps = noGrad(() => model.forwardFeatures(x));
+          const maps = noGrad(() => model.featureMaps(x));
           assert.equal(maps.length, referenceMaps.length);
-          assert.equal(liveTensorCount() - liveMaps, maps.length, 'only the maps stay alive after a no-grad forwardFeatures');
+          assert.equal(liveTensorCount() - liveMaps, maps.length, 'only the maps stay alive after a no-grad featureMaps');
           maps.forEach((map, i) => assert.ok(maxAbsDiff(map, referenceMaps[i]!) < 1e-5, `map ${i} differs by ${maxAbsDiff(map, referenceMaps[i]!)}`));
           assert.equal(maxAbsDiff(x, before), 0, 'the input was modified');
         });

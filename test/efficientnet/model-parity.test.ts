@@ -237,3 +237,46 @@ test('EfficientNetV2-S at 384 matches torchvision: logits to 1e-4, the same top-
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+for (const which of ['small', 'v2-s'] as const) {
+  test(`featureMaps equal torchvision's create_feature_extractor on the same weights (${which === 'small' ? 'width 0.25, depth 0.5' : 'V2-S'}), 1e-5 relative`, (t) => {
+    const reason = torchvisionUnavailable();
+    if (reason !== null) {
+      console.log(`skipping the feature-map parity check: ${reason}`);
+      t.skip(reason);
+      return;
+    }
+    const directory = mkdtempSync(join(tmpdir(), 'effnet-parity-features-'));
+    try {
+      const run = spawnSync('/usr/bin/python3', [SCRIPT, 'features', which, directory], { encoding: 'utf8' });
+      assert.equal(run.status, 0, `the fixture script failed: ${run.stderr}`);
+      const fixture = readFixture(join(directory, `parity-features-${which}.safetensors`), ['input.', 'output.']);
+      const model = which === 'small' ? smallModel('symmetric') : createEfficientNet('v2-s');
+      try {
+        model.loadStateDict(fixture.state);
+        model.eval();
+        const info = model.featureInfo();
+        assert.equal(info.length, 5);
+        tidy(() =>
+          noGrad(() => {
+            const maps = model.featureMaps(fixture.extra.get('input.x')!);
+            info.forEach((level, i) => {
+              // torchvision's map of the module our featureInfo names: the reference picks nothing itself.
+              const reference = fixture.extra.get(`output.${level.module}`)!;
+              assert.ok(reference !== undefined, `torchvision has no ${level.module}`);
+              const scale = Math.max(...reference.toFloat32Array().map(Math.abs));
+              const excess = maxExcess(maps[i]!, reference, 1e-5 * scale, 0);
+              assert.ok(excess <= 0, `level ${i} (${level.module}, reduction ${level.reduction}) differs from torchvision's by ${excess} beyond 1e-5 of its range ${scale}`);
+              assert.equal(reference.shape[2]! * level.reduction, fixture.extra.get('input.x')!.shape[2]);
+            });
+          }),
+        );
+      } finally {
+        model.dispose();
+        fixture.dispose();
+      }
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+}

@@ -18,6 +18,20 @@ export class Sequential extends Module {
     return this;
   }
 
+  /**
+   * Replaces the child at `index` (PyTorch's `seq[i] = module`), keeping its name; returns the module it replaced,
+   * which the caller owns (and disposes when done).
+   */
+  set(index: number, module: Module): Module {
+    if (!Number.isInteger(index) || index < 0 || index >= this.layers.length) {
+      throw new Error(`Sequential.set(${index}): index out of range for ${this.layers.length} modules`);
+    }
+    const previous = this.layers[index]!;
+    this.registerModule(String(index), module);
+    this.layers[index] = module;
+    return previous;
+  }
+
   /** Number of children. */
   get length(): number {
     return this.layers.length;
