@@ -27,6 +27,12 @@ export const MODEL_CARD_VERSION = 1;
  */
 export const MODEL_CARD_KEY = 'effnet.card';
 
+/**
+ * The ONNX metadata_props key of a backbone export (`effnet export --features`): JSON of its feature levels, one per
+ * graph output. Classifier exports do not have it, and the classifier refuses files that do.
+ */
+export const FEATURES_METADATA_KEY = 'effnet.features';
+
 /** Raised for a card that is malformed, of an unknown version, or inconsistent (a user error: exit code 2). */
 export class ModelCardError extends UserError {
   override name = 'ModelCardError';

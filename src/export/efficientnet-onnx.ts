@@ -11,10 +11,11 @@
 import { writeFileAtomic } from '../io/safetensors.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, Module, Sequential, SiLU } from '../nn/index.js';
 import { Conv2dNormActivation, Conv2dSame, ResidualBlock, SqueezeExcitation, samePadding } from '../efficientnet/layers.js';
-import type { EfficientNet } from '../efficientnet/model.js';
+import { checkOutIndices, type EfficientNet, type FeatureInfo } from '../efficientnet/model.js';
+import { UserError } from '../errors.js';
 import { efficientNetB0Stages } from '../efficientnet/block-spec.js';
 import { cardOfModel, modelCardMismatch } from '../card/build.js';
-import { MODEL_CARD_KEY, ModelCardError, serializeModelCard, withEvalSize, type ModelCard } from '../card/model-card.js';
+import { FEATURES_METADATA_KEY, MODEL_CARD_KEY, ModelCardError, serializeModelCard, withEvalSize, type ModelCard } from '../card/model-card.js';
 import { foldBatchNorm, type HostBatchNorm } from './batchnorm-fold.js';
 import { OnnxGraphBuilder } from './onnx-graph.js';
 
@@ -24,6 +25,20 @@ export const EXPORT_OPSET = 13;
 export const INPUT_NAME = 'input';
 /** The graph output's name (logits, before softmax). */
 export const OUTPUT_NAME = 'logits';
+
+/**
+ * The metadata key of a feature-extractor export (`features` option): JSON of its levels, one per graph output
+ * ({@link ExportedFeatureLevel}). Classifier exports do not have it; `effnet predict` refuses files that do.
+ */
+export const FEATURES_KEY = FEATURES_METADATA_KEY;
+
+/** One output of a feature-extractor export, as its metadata records it. */
+export interface ExportedFeatureLevel extends FeatureInfo {
+  /** The graph output's name: `feature_<index>`. */
+  output: string;
+  /** Its spatial size in the exported graph [height, width]. */
+  size: [number, number];
+}
 
 /** Options of {@link exportEfficientNet}; each default is stated. */
 export interface ExportOptions {
@@ -36,6 +51,12 @@ export interface ExportOptions {
   imageSize?: number;
   /** Producer version recorded in the file; default '0.1.0'. */
   producerVersion?: string;
+  /**
+   * Export a backbone instead of a classifier: one graph output per feature level (`feature_<i>`, the maps of
+   * EfficientNet.featureMaps for these levels, ascending), no head and no classifier; the levels go into the
+   * {@link FEATURES_KEY} metadata entry beside the card. Default: the classifier (output `logits`).
+   */
+  features?: readonly number[];
 }
 
 /** An exported model: the ONNX bytes and what went into them. */
@@ -180,7 +201,8 @@ export function exportMetadata(model: EfficientNet, imageSize: number, card: Mod
 
 /**
  * Exports `model` (its eval-mode computation, whatever mode it is in) as an ONNX ModelProto: input `input`
- * [batch, C, S, S], output `logits` [batch, classes], S = imageSize.
+ * [batch, C, S, S], output `logits` [batch, classes], S = imageSize; with `features`, outputs `feature_<i>`
+ * [batch, channels, S/reduction, S/reduction] instead.
  * @throws for an input size smaller than the network's total stride, or class names of the wrong count
  */
 export function exportEfficientNet(model: EfficientNet, options: ExportOptions = {}): ExportedModel {
@@ -195,9 +217,14 @@ export function exportEfficientNet(model: EfficientNet, options: ExportOptions =
   const graph = new OnnxGraphBuilder(`effnet_${model.config.name}`);
   const input = graph.addInput(INPUT_NAME, ['batch', model.options.inChannels, imageSize, imageSize]);
   const writer = new EfficientNetWriter(graph);
-  const features = writer.module(model.features, { name: input, size: [imageSize, imageSize] });
-  writer.classifier(model.classifier, features);
-  graph.addOutput(OUTPUT_NAME, ['batch', model.options.numClasses]);
+  if (options.features === undefined) {
+    const features = writer.module(model.features, { name: input, size: [imageSize, imageSize] });
+    writer.classifier(model.classifier, features);
+    graph.addOutput(OUTPUT_NAME, ['batch', model.options.numClasses]);
+  } else {
+    const levels = writeFeatureOutputs(model, writer, graph, { name: input, size: [imageSize, imageSize] }, options.features);
+    metadata.set(FEATURES_KEY, JSON.stringify(levels));
+  }
   const stagesNote = JSON.stringify(model.spec.stages.map((s) => s.base)) === JSON.stringify(efficientNetB0Stages()) ? 'B0 stages' : 'custom stages';
   const bytes = graph.encode({
     opset: EXPORT_OPSET,
@@ -207,6 +234,31 @@ export function exportEfficientNet(model: EfficientNet, options: ExportOptions =
     docString: `EfficientNet ${model.config.name} (width ${model.config.width}, depth ${model.config.depth}, ${stagesNote}) at ${imageSize}px; batch norm folded`,
   });
   return { bytes, metadata, opCounts: graph.opCounts() };
+}
+
+/** Writes the stem and the stages up to the last wanted level, with an Identity output `feature_<i>` per level. */
+function writeFeatureOutputs(model: EfficientNet, writer: EfficientNetWriter, graph: OnnxGraphBuilder, input: Cursor, wanted: readonly number[]): ExportedFeatureLevel[] {
+  const info = model.featureInfo();
+  let levels: number[];
+  try {
+    levels = checkOutIndices(wanted, info.length);
+  } catch (error) {
+    throw new UserError(`exportEfficientNet: ${(error as Error).message}`);
+  }
+  const written: ExportedFeatureLevel[] = [];
+  const last = Math.max(...levels);
+  let x = writer.module(model.features.at(0), input);
+  let stage = 0;
+  for (const level of info) {
+    if (level.index > last) break;
+    for (; stage <= level.stage; stage++) x = writer.module(model.features.at(stage + 1), x);
+    if (!levels.includes(level.index)) continue;
+    const output = `feature_${level.index}`;
+    graph.addNode('Identity', [x.name], {}, [output]);
+    graph.addOutput(output, ['batch', level.channels, x.size[0], x.size[1]]);
+    written.push({ ...level, output, size: [x.size[0], x.size[1]] });
+  }
+  return written;
 }
 
 /** Exports `model` to `path` atomically (written beside it, fsync-ed, then renamed). */

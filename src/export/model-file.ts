@@ -15,6 +15,8 @@ export interface ModelFileExportOptions {
   imageSize?: number;
   /** The EMA weights of a run directory or checkpoint; default false. */
   ema?: boolean;
+  /** Feature levels to export as a backbone (see ExportOptions.features); default the classifier. */
+  features?: readonly number[];
 }
 
 /** Whether `path` is an ONNX file by its name (.onnx), as opposed to an effnet model file or run directory. */
@@ -33,7 +35,8 @@ export async function exportModelFile(path: string, options: ModelFileExportOpti
   const opened = openModel(path, { ema: options.ema ?? false });
   try {
     const size = options.imageSize ?? opened.card.eval.size;
-    return { ...exportEfficientNet(opened.model, { card: opened.card, imageSize: size }), source: opened.location.file, card: withEvalSize(opened.card, size) };
+    const features = options.features === undefined ? {} : { features: options.features };
+    return { ...exportEfficientNet(opened.model, { card: opened.card, imageSize: size, ...features }), source: opened.location.file, card: withEvalSize(opened.card, size) };
   } finally {
     opened.model.dispose();
   }

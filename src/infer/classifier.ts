@@ -4,7 +4,7 @@
  * is created once and reused (warm) for every call; inputs are batched up to `maxBatch`.
  */
 import type { RgbImage } from '../data/image.js';
-import { ModelCardError } from '../card/model-card.js';
+import { FEATURES_METADATA_KEY, ModelCardError } from '../card/model-card.js';
 import { cardGraphMismatch, modelInfoFromMetadata, readOnnxIoShapes, readOnnxMetadata, type ModelInfo } from './model-info.js';
 import { Preprocessor } from './preprocess.js';
 import { topK, type Prediction } from './topk.js';
@@ -80,7 +80,11 @@ export class ImageClassifier {
     const source = options.source ?? '<model>';
     const maxBatch = options.maxBatch ?? 32;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`ImageClassifier: maxBatch must be a positive integer, got ${maxBatch}`);
-    const info = modelInfoFromMetadata(readOnnxMetadata(model, source), source);
+    const metadata = readOnnxMetadata(model, source);
+    if (metadata.has(FEATURES_METADATA_KEY)) {
+      throw new ModelCardError(`${source} is a backbone (exported with --features: feature maps, no classifier); classify with a model exported without --features`);
+    }
+    const info = modelInfoFromMetadata(metadata, source);
     const mismatch = cardGraphMismatch(info.card, readOnnxIoShapes(model, source));
     if (mismatch.length > 0) {
       throw new ModelCardError(`${source}: the model card does not describe the graph (${mismatch.join('; ')}); the file was edited or forged: re-export it with \`effnet export\``);

@@ -4,7 +4,8 @@
  * variant at 96px (stride-2 convs on even sizes get asymmetric pads), each with random BN statistics so the folding is exercised. The files
  * are loaded by onnxruntime-node with every graph optimisation on; logits agree to 1e-4 at batch 1 and batch 3
  * (dynamic batch). Also: the graph has no BatchNormalization node, SiLU appears as Sigmoid × Mul, the opset is
- * 13, the metadata props are present, and bad export requests fail with clear errors.
+ * 13, the metadata props are present, and bad export requests fail with clear errors. A backbone export
+ * (`features`) has one output per level equal to featureMaps.
  */
 import { cardOfModel } from '../../src/card/build.js';
 import { test } from 'node:test';
@@ -150,5 +151,48 @@ test('readOnnxMetadata agrees with a full protobuf decode and rejects non-ONNX b
     void tensor;
   } finally {
     model.dispose();
+  }
+});
+
+test('a backbone export (features 1,2,4) has one output per level whose values equal featureMaps (1e-4 of range) at batch 2, on B0-like and V2-S stages', async () => {
+  for (const model of [createEfficientNet(customConfig({ width: 0.5, depth: 0.4, resolution: 96 }), { numClasses: 5 }), createEfficientNet('v2-s', { numClasses: 4 })]) {
+    const size = 96;
+    try {
+      manualSeed(3);
+      // Random BN statistics on the small model (folding exercised); V2-S's 41 blocks would amplify such statistics
+      // into activations of 1e6 where float32 rounding alone decides the digits, so it keeps its initial ones.
+      if (model.config.name !== 'v2-s') randomiseBatchNorms(model);
+      model.eval();
+      const exported = exportEfficientNet(model, { imageSize: size, features: [1, 2, 4] });
+      const levels = JSON.parse(exported.metadata.get('effnet.features')!) as { index: number; output: string; channels: number; reduction: number; size: number[] }[];
+      const info = model.featureInfo();
+      assert.deepEqual(levels.map((l) => [l.index, l.output, l.channels, l.reduction]), [1, 2, 4].map((i) => [i, `feature_${i}`, info[i]!.channels, info[i]!.reduction]));
+      assert.equal(exported.opCounts.get('Gemm') ?? 0, 0, 'no classifier in a backbone');
+      const session = await ort.InferenceSession.create(exported.bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: 2 });
+      try {
+        assert.deepEqual([...session.outputNames], ['feature_1', 'feature_2', 'feature_4']);
+        const [input, ours] = tidy(() => {
+          const x = randn([2, 3, size, size]);
+          return [x.toFloat32Array(), noGrad(() => model.featureMaps(x, [1, 2, 4])).map((m) => ({ dims: m.shape, data: m.toFloat32Array() }))] as const;
+        });
+        const result = await session.run({ input: new ort.Tensor('float32', input, [2, 3, size, size]) });
+        levels.forEach((level, i) => {
+          const theirs = result[level.output]!;
+          assert.deepEqual(theirs.dims, ours[i]!.dims);
+          assert.deepEqual(theirs.dims.slice(2), level.size);
+          const data = theirs.data as Float32Array;
+          const scale = Math.max(...ours[i]!.data.map(Math.abs));
+          let worst = 0;
+          for (let j = 0; j < data.length; j++) worst = Math.max(worst, Math.abs(data[j]! - ours[i]!.data[j]!));
+          assert.ok(worst <= 1e-4 * Math.max(1, scale), `${model.config.name} ${level.output}: ONNX differs from featureMaps by ${worst} (range ${scale})`);
+        });
+      } finally {
+        await session.release();
+      }
+      assert.throws(() => exportEfficientNet(model, { imageSize: size, features: [5] }), /feature level 5 does not exist/);
+      assert.throws(() => exportEfficientNet(model, { imageSize: size, features: [] }), /at least one/);
+    } finally {
+      model.dispose();
+    }
   }
 });

@@ -5,12 +5,13 @@
  */
 import { parseArgs } from 'node:util';
 import { exportModelFile } from '../../export/model-file.js';
+import { FEATURES_KEY, type ExportedFeatureLevel } from '../../export/efficientnet-onnx.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'export a model file to ONNX (BN folded, dynamic batch, preprocessing in the metadata)';
 
-const USAGE = `usage: effnet export --checkpoint PATH --out MODEL.onnx [--image-size N] [--ema]
+const USAGE = `usage: effnet export --checkpoint PATH --out MODEL.onnx [--image-size N] [--ema] [--features LEVELS]
 
   --checkpoint   a run directory of effnet train, an effnet model file (saveModel, \`effnet import\`), or a
                  run checkpoint (last/best.safetensors); its model card goes into the ONNX metadata
@@ -18,6 +19,8 @@ const USAGE = `usage: effnet export --checkpoint PATH --out MODEL.onnx [--image-
   --out          the .onnx file to write
   --image-size   square input side the graph is built for; default the model's resolution
                  (the spatial size is fixed in the graph, the batch size is dynamic)
+  --features     a backbone instead of a classifier: comma-separated feature levels (0..4: reductions 2, 4, 8,
+                 16, 32), e.g. 1,2,3,4; one output feature_<i> per level, no head or classifier
 `;
 
 /** Runs the command; returns the exit code. */
@@ -31,6 +34,7 @@ export async function run(args: string[]): Promise<number> {
         out: { type: 'string' },
         'image-size': { type: 'string' },
         ema: { type: 'boolean' },
+        features: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -54,11 +58,22 @@ export async function run(args: string[]): Promise<number> {
     imageSize = Number(values['image-size']);
     if (!Number.isInteger(imageSize) || imageSize < 1) return fail(`--image-size must be a positive integer, got '${values['image-size']}'`);
   }
+  let features: number[] | undefined;
+  if (values.features !== undefined) {
+    features = values.features.split(',').map((part) => Number(part.trim()));
+    if (values.features.trim() === '' || features.some((level) => !Number.isInteger(level))) return fail(`--features takes comma-separated level numbers such as 1,2,3,4, got '${values.features}'`);
+  }
   const started = performance.now();
-  const exported = await exportModelFile(values.checkpoint, { ema: values.ema ?? false, ...(imageSize === undefined ? {} : { imageSize }) });
+  const exported = await exportModelFile(values.checkpoint, { ema: values.ema ?? false, ...(imageSize === undefined ? {} : { imageSize }), ...(features === undefined ? {} : { features }) });
   writeFileAtomic(values.out, exported.bytes);
   const { card } = exported;
   const convs = exported.opCounts.get('Conv') ?? 0;
+  const levels = exported.metadata.get(FEATURES_KEY);
+  if (levels !== undefined) {
+    const outputs = (JSON.parse(levels) as ExportedFeatureLevel[]).map((l) => `${l.output} [${l.channels}x${l.size.join('x')}, /${l.reduction}]`);
+    process.stdout.write(`exported the ${card.architecture.name} backbone from ${exported.source} at ${card.eval.size}x${card.eval.size} to ${values.out}: ${outputs.join(', ')}; ${(exported.bytes.length / 1e6).toFixed(1)} MB\n`);
+    return 0;
+  }
   process.stdout.write(
     `exported ${card.architecture.name} (${card.classes.count} classes) from ${exported.source} at ${card.eval.size}x${card.eval.size} to ${values.out}: ` +
       `${(exported.bytes.length / 1e6).toFixed(1)} MB, ${convs} convolutions (batch norm folded), opset 13, eval crop ${card.eval.cropPct}, ` +
