@@ -14,6 +14,7 @@ import type { Tensor } from '../torch/index.js';
 import { cardOfModel, cardWeightsMismatch, createModelFromCard, modelCardMismatch } from '../card/build.js';
 import { cardFromLegacyDescription, LEGACY_METADATA_KEY } from '../card/legacy.js';
 import { torchvisionEval } from '../card/published.js';
+import { IMAGENET_CLASSES } from '../card/imagenet-classes.js';
 import { MODEL_CARD_KEY, ModelCardError, parseModelCardJson, serializeModelCard, type ModelCard } from '../card/model-card.js';
 import { BadFileError, UserError } from '../errors.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
@@ -213,7 +214,10 @@ export interface ImportedWeights {
   checkpointClasses: number;
   /** Whether the classifier was left freshly initialised because numClasses differs from the checkpoint's. */
   classifierReset: boolean;
-  /** The model's card: torchvision's published eval transform for its checkpoints (src/card/published.ts), else the rule. */
+  /**
+   * The model's card: torchvision's published eval transform for its checkpoints (src/card/published.ts), else the
+   * rule; the ImageNet-1k class names when the checkpoint's 1,000-class classifier was kept.
+   */
   card: ModelCard;
 }
 
@@ -265,7 +269,9 @@ export function importWeights(path: string, options: ImportWeightsOptions): Impo
     model.eval();
     // torchvision's checkpoints come with their own eval transforms; timm's follow the card's rule.
     const published = from === 'torchvision' && typeof config === 'string' ? torchvisionEval(getVariant(config).name, path) : null;
-    const card = cardOfModel(model, { origin: { kind: 'import', detail: `${from} weights ${path}` }, ...(published === null ? {} : { eval: published }) });
+    // An ImageNet-1k classifier kept as it is carries the 1,000 class names (torchvision's and timm's output order).
+    const classNames = checkpointClasses === IMAGENET_CLASSES.length && !classifierReset ? IMAGENET_CLASSES : null;
+    const card = cardOfModel(model, { origin: { kind: 'import', detail: `${from} weights ${path}` }, classNames, ...(published === null ? {} : { eval: published }) });
     return { model, checkpointClasses, classifierReset, card };
   } finally {
     disposeAll(state);

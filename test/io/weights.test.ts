@@ -104,6 +104,31 @@ test('saveModel / loadModel round-trip rebuilds the same model (custom stages, S
   }
 });
 
+test('an imported 1,000-class checkpoint carries the ImageNet class names (torchvision\'s list); other class counts none', () => {
+  const config = customConfig({ width: 0.1, depth: 0.1, resolution: 64 });
+  const directory = mkdtempSync(join(tmpdir(), 'effnet-imagenet-'));
+  const source = createEfficientNet(config, { numClasses: 1000 });
+  try {
+    const file = join(directory, 'imagenet.safetensors');
+    saveSafetensors(file, source.stateDict());
+    const imported = importWeights(file, { from: 'torchvision', variant: config });
+    const refitted = importWeights(file, { from: 'torchvision', variant: config, numClasses: 10 });
+    try {
+      const names = imported.card.classes.names!;
+      assert.equal(names.length, 1000);
+      // Independent spot checks against torchvision 0.14's _IMAGENET_CATEGORIES (printed by its own Python).
+      assert.deepEqual([names[0], names[1], names[2], names[927], names[999]], ['tench', 'goldfish', 'great white shark', 'trifle', 'toilet tissue']);
+      assert.equal(refitted.card.classes.names, null, 'a new classifier has no ImageNet names');
+    } finally {
+      imported.model.dispose();
+      refitted.model.dispose();
+    }
+  } finally {
+    source.dispose();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
 test('torchvision .pth import (keys are ours): every tensor loads unchanged; another class count resets the classifier', () => {
   const pth = join(FIXTURES, 'efficientnet', 'parity-train.pth');
   const reference = loadSafetensors(join(FIXTURES, 'efficientnet', 'parity-train.safetensors')).tensors;
@@ -330,7 +355,8 @@ test('effnet import writes effnet weights that load back to the imported model',
 test('download: published URLs, cache names, sha256 prefix check on cache hits, clear offline error', async () => {
   assert.equal(weightUrl('torchvision', 'b0'), 'https://download.pytorch.org/models/efficientnet_b0_rwightman-3dd342df.pth');
   assert.equal(weightUrl('torchvision', 'efficientnet_b7'), TORCHVISION_WEIGHT_URLS.b7);
-  assert.throws(() => weightUrl('torchvision', 'b8'), /publishes EfficientNet weights for b0, b1, b2, b3, b4, b5, b6, b7; got 'b8'/);
+  assert.equal(weightUrl('torchvision', 'efficientnet_v2_s'), 'https://download.pytorch.org/models/efficientnet_v2_s-dd5fe13b.pth');
+  assert.throws(() => weightUrl('torchvision', 'b8'), /publishes EfficientNet weights for b0, b1, b2, b3, b4, b5, b6, b7, v2-s, v2-m, v2-l; got 'b8'/);
   assert.equal(timmWeightUrl('tf_efficientnet_b0.aa_in1k'), 'https://huggingface.co/timm/tf_efficientnet_b0.aa_in1k/resolve/main/model.safetensors');
   assert.equal(cacheFileName(timmWeightUrl('efficientnet_b0.ra_in1k')), 'timm--efficientnet_b0.ra_in1k--model.safetensors');
   assert.equal(expectedHashPrefix('efficientnet_b0_rwightman-3dd342df.pth'), '3dd342df');
