@@ -129,6 +129,11 @@ export interface TrainerOptions {
    * does exactly what the uninterrupted one did. Default none.
    */
   beforeStep?: (step: number) => void;
+  /**
+   * Called in every training step right after the model's forward: a loss to add to the objective (a supernet's
+   * in-place distillation of other paths, src/search/oneshot), or null. Default none.
+   */
+  auxiliaryLoss?: () => Tensor | null;
   /** Called before each evaluation of the model and of its EMA (a supernet activates the path to report). Default none. */
   beforeEvaluate?: () => void;
   /** Called after each finished epoch with its metrics and its wall time in seconds (training and evaluation). */
@@ -605,6 +610,8 @@ export class Trainer {
           const forward = this.model.forward(images);
           let objective = crossEntropy(forward, inputs.labels, { labelSmoothing: smoothing });
           if (plan !== null) objective = add(mul(objective, plan.lambda), mul(crossEntropy(forward, mixedLabels!, { labelSmoothing: smoothing }), 1 - plan.lambda));
+          const auxiliary = this.options.auxiliaryLoss?.() ?? null;
+          if (auxiliary !== null) objective = add(objective, auxiliary);
           return { logits: forward, loss: objective };
         });
         return { ...inputs, ...out, value: out.loss.item() };

@@ -1,6 +1,6 @@
 /**
  * `effnet oneshot`: weight-sharing architecture search over an `effnet nas` space (docs/nas.md, "One-shot search").
- *   train    trains the space's supernet with uniform single-path sampling (SPOS) into a run directory
+ *   train    trains the space's supernet (uniform single-path SPOS, progressive or sandwich sampling) into a run directory
  *   search   ranks candidates with the shared weights (BN recalibrated per candidate) by a strategy and reward
  *   extract  writes one candidate as a standalone model file with its card and its shared weights
  */
@@ -14,6 +14,7 @@ import { extractCandidate } from '../../search/oneshot/extract.js';
 import { calibrationData, disposeBatches, oneShotSearch, RANKING_FILE, RANKING_SUMMARY_FILE } from '../../search/oneshot/search.js';
 import { recalibrateBatchNorm } from '../../search/oneshot/rank.js';
 import { KERNEL_SHARING_MODES } from '../../search/oneshot/supernet.js';
+import { PATH_SAMPLINGS } from '../../search/oneshot/sampling.js';
 import { openSupernet, trainSupernet, SUPERNET_FILE } from '../../search/oneshot/train.js';
 import { setNumThreads } from '../../torch/index.js';
 import type { Recipe } from '../../train/trainer.js';
@@ -26,7 +27,7 @@ const USAGE = `usage: effnet oneshot train --data SPEC --out DIR [--space b0] [-
        effnet oneshot search --supernet DIR [--candidates 1000] [--strategy evolution] [--reward soft] ...
        effnet oneshot extract --supernet DIR (--best | --candidate JSON|FILE) --out MODEL.safetensors
 
-train (uniform single-path sampling: one candidate per step, drawn from (seed, step); Ctrl-C saves, --resume continues):
+train (paths drawn from (seed, step); Ctrl-C saves, --resume continues):
   --data SPEC          training data, as effnet train --data (hold-out: --val-split, default 0.1)
   --out DIR            the supernet's run directory (supernet.json, checkpoints, metrics)
   --space S            built-in space (b0, mobilenetv2) or a space JSON file (default b0)
@@ -36,6 +37,10 @@ train (uniform single-path sampling: one candidate per step, drawn from (seed, s
                        --label-smoothing; unset ones follow the fast recipe (SGD 0.2 per 256, cosine, wd 5e-4)
   --batch-size B       images per step (default 128 up to 64px)
   --drop-path P        largest drop-path rate along a path (default 0)
+  --sampling S         ${PATH_SAMPLINGS.join(' | ')} (default uniform): one uniform path per step (SPOS); the
+                       reference alone first, then kernel, layers, filters, SE+skip, op freed phase by phase (after
+                       OFA); or the reference on the labels plus --students N uniform paths distilled from it (BigNAS)
+  --students N         paths distilled per step with --sampling sandwich (default 2; a step costs about 1 + N paths)
   --seed S, --threads T, --workers W (loader threads, default 1), --resume
 
 search (ranks with the shared weights; resumable: ranking.jsonl in the supernet directory):
@@ -61,13 +66,14 @@ const OPTIONS = {
   workers: { type: 'string' }, resume: { type: 'boolean' }, supernet: { type: 'string' }, candidates: { type: 'string' }, strategy: { type: 'string' },
   population: { type: 'string' }, 'sample-size': { type: 'string' }, reward: { type: 'string' }, 'target-macs': { type: 'string' }, exponent: { type: 'string' },
   beta: { type: 'string' }, calibration: { type: 'string' }, 'val-images': { type: 'string' }, top: { type: 'string' }, best: { type: 'boolean' },
-  candidate: { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  candidate: { type: 'string' }, quiet: { type: 'boolean' }, sampling: { type: 'string' }, students: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: true }>>['values'];
 
 const ONLY: Record<string, readonly string[]> = {
-  train: ['data', 'out', 'space', 'resolution', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet'],
+  train: ['data', 'out', 'space', 'resolution', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet', 'sampling', 'students'],
   search: ['supernet', 'candidates', 'strategy', 'population', 'sample-size', 'reward', 'target-macs', 'exponent', 'beta', 'calibration', 'val-images', 'seed', 'threads', 'top', 'quiet'],
   extract: ['supernet', 'best', 'candidate', 'out', 'calibration', 'seed'],
 };
@@ -110,6 +116,8 @@ async function train(values: Values): Promise<number> {
   try {
     const valSplit = numberFlag('val-split', values['val-split'], 0, 1, true);
     const dropPath = numberFlag('drop-path', values['drop-path'], 0, 1, true);
+    const students = intFlag('students', values.students, 0);
+    if (students !== undefined && values.sampling !== 'sandwich') throw new UsageError('--students is the number of distilled paths of --sampling sandwich; add --sampling sandwich or drop it');
     const result = await trainSupernet({
       space: readSpaceDocument(values.space ?? 'b0'),
       data: values.data,
@@ -122,6 +130,8 @@ async function train(values: Values): Promise<number> {
       ...(threads === undefined ? {} : { threads }),
       workers: threadCountFlag('workers', values.workers, 0) ?? 1,
       kernelSharing: choiceFlag('kernels', values.kernels, KERNEL_SHARING_MODES) ?? 'centre',
+      sampling: choiceFlag('sampling', values.sampling, PATH_SAMPLINGS) ?? 'uniform',
+      ...(students === undefined ? {} : { students }),
       ...(dropPath === undefined ? {} : { dropPath }),
       resume: values.resume ?? false,
       progress: values.quiet ? null : process.stderr,

@@ -35,12 +35,17 @@ import {
   flatten,
   isGradEnabled,
   linear,
+  logSoftmax,
+  mean,
   mul,
   narrow,
+  neg,
   noGrad,
   normal_,
   sigmoid,
   silu,
+  softmax,
+  sum,
   uniform_,
   zero_,
   zeros,
@@ -354,6 +359,8 @@ export class Supernet extends Module {
   private readonly fcBias: Tensor;
   private readonly reference: NetworkSpec;
   private active: NetworkSpec | null = null;
+  private students: NetworkSpec[] = [];
+  private auxiliary: Tensor | null = null;
 
   /** @throws SupernetError for a bad class count, resolution, kernel sharing, dropout or drop-path rate */
   constructor(space: ResolvedSearchSpace, options: SupernetOptions) {
@@ -452,10 +459,40 @@ export class Supernet extends Module {
     return this.active;
   }
 
+  /**
+   * In-place distillation (BigNAS's sandwich rule; OFA distils the same way): in training, each {@link forward} also
+   * runs these candidates' paths on the same images and makes {@link takeAuxiliaryLoss} their soft cross-entropy
+   * against the active path's probabilities (the teacher, not differentiated), summed over the students. An empty
+   * list turns it off. The active path itself trains on the labels as always.
+   */
+  setStudents(candidates: readonly Candidate[]): void {
+    this.students = candidates.map((candidate) => this.pathOf(candidate));
+  }
+
+  /**
+   * The distillation loss of the last training {@link forward} (see {@link setStudents}), handed over once: null when
+   * there were no students or it was taken already. The Trainer adds it to the objective (its `auxiliaryLoss` hook).
+   */
+  takeAuxiliaryLoss(): Tensor | null {
+    const loss = this.auxiliary;
+    this.auxiliary = null;
+    return loss;
+  }
+
   /** Logits [N, classes] of the active path (see {@link activate}), so that the supernet trains as any model. */
   forward(input: Tensor): Tensor {
     if (this.active === null) throw new Error('Supernet.forward: no path is active; call activate(candidate) first');
-    return this.forwardPath(input, this.active);
+    const logits = this.forwardPath(input, this.active);
+    this.auxiliary = null;
+    if (this.training && this.students.length > 0) {
+      const teacher = noGrad(() => softmax(logits.detach(), 1));
+      for (const student of this.students) {
+        // −Σ p_teacher · log p_student, averaged over the batch: the KL divergence up to the teacher's entropy.
+        const loss = neg(mean(sum(mul(teacher, logSoftmax(this.forwardPath(input, student), 1)), 1)));
+        this.auxiliary = this.auxiliary === null ? loss : add(this.auxiliary, loss);
+      }
+    }
+    return logits;
   }
 
   /** Logits [N, classes] of `path` (from {@link pathOf}) on NCHW images. */

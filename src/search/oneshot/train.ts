@@ -1,9 +1,9 @@
 /**
- * Training a supernet with uniform single-path sampling (SPOS, Guo et al. 2020): at every step one candidate is drawn
+ * Training a supernet with uniform single-path sampling (SPOS, Guo et al. 2020: at every step one candidate is drawn
  * uniformly from the space and only its path runs forward and backward, so a step costs about what the candidate's
- * own step costs. The draw is a function of (seed, step), so a resumed run draws exactly the paths the uninterrupted
- * one drew, and the run goes through the ordinary Trainer: checkpoints, Ctrl-C/SIGKILL and `--resume`, progress with
- * ETA, the recipe (the fast recipe's defaults for small images), metrics.jsonl. Validation reports the reference
+ * own step costs), or with progressive or sandwich sampling (src/search/oneshot/sampling.ts). The draws are
+ * functions of (seed, step), so a resumed run draws exactly the paths the uninterrupted one drew, and the run goes
+ * through the ordinary Trainer: checkpoints, Ctrl-C/SIGKILL and `--resume`, progress with ETA, the recipe (the fast recipe's defaults for small images), metrics.jsonl. Validation reports the reference
  * candidate's path (the space's base, when it is a point of the space), its BN statistics recalibrated first.
  *
  * The run directory holds `supernet.json` (what the supernet was built from: space, proxy size, classes, options,
@@ -18,7 +18,7 @@ import type { ModelCard } from '../../card/model-card.js';
 import { encodeArchitecture } from '../../efficientnet/block-spec.js';
 import { makeDirectory } from '../../directories.js';
 import { openData } from '../../data/spec.js';
-import { deriveSeed, Rng } from '../../data/rng.js';
+import { deriveSeed } from '../../data/rng.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
 import { keep, manualSeed, setNumThreads } from '../../torch/index.js';
 import { loadCheckpoint } from '../../train/checkpoint.js';
@@ -29,8 +29,9 @@ import { batchTensors, CHECKPOINT_FILES, Trainer, type EpochMetrics, type Recipe
 import type { ProgressStream } from '../../train/progress.js';
 import { candidateConfig } from '../nas/search.js';
 import { candidateOf, flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace, type SearchSpaceDocument } from '../nas/space.js';
-import { randomCandidate, type Candidate } from '../nas/strategy.js';
+import type { Candidate } from '../nas/strategy.js';
 import { recalibrateBatchNorm, type LabelledBatch } from './rank.js';
+import { PATH_SAMPLINGS, PROGRESSIVE_GROUPS, progressivePath, sandwichStudents, uniformPath, type PathSampling } from './sampling.js';
 import { Supernet, SupernetError, type KernelSharing } from './supernet.js';
 
 /** The description file of a supernet run directory. */
@@ -42,8 +43,8 @@ export const SUPERNET_FILE_VERSION = 1;
 /** Training batches that recalibrate the reference path's BN statistics before each validation. */
 const VALIDATION_CALIBRATION_BATCHES = 4;
 
-/** A tag mixed into the path seed so that it differs from the loader's and the Trainer's seeds. */
-const PATH_SEED_TAG = 0x5a7e;
+/** A tag mixed into the calibration loader's seed so that its batches differ from the training loader's. */
+const CALIBRATION_SEED_TAG = 0x5a7e;
 
 /** What a supernet run directory describes (supernet.json). */
 export interface SupernetDescription {
@@ -62,12 +63,13 @@ export interface SupernetDescription {
   reference: Candidate;
   /** The data spec the supernet was trained on. */
   data: string;
+  /** How paths were sampled; absent in files of runs before sampling choices existed (they were uniform). */
+  sampling?: PathSampling;
+  /** Students per step of sandwich sampling. */
+  students?: number;
 }
 
-/** The candidate trained at `step` of a uniform single-path run with `seed`: a function of both only. */
-export function uniformPath(space: ResolvedSearchSpace, seed: number, step: number): Candidate {
-  return randomCandidate(flatSearchSpace(space), new Rng(deriveSeed(seed, PATH_SEED_TAG, step)));
-}
+export { uniformPath } from './sampling.js';
 
 /** The space's base as a point of the space when it is one (B0 in the b0 space), else the first choice of every dimension. */
 export function referenceCandidate(space: ResolvedSearchSpace): Candidate {
@@ -103,6 +105,10 @@ export interface SupernetTrainOptions {
   workers?: number;
   /** Kernel sharing; default 'centre'. */
   kernelSharing?: KernelSharing;
+  /** Which paths each step trains (src/search/oneshot/sampling.ts); default 'uniform'. */
+  sampling?: PathSampling;
+  /** Students per step of 'sandwich' sampling (paths distilled from the reference); default 2. */
+  students?: number;
   /** Largest drop-path rate along a path; default 0. */
   dropPath?: number;
   /** Continue the run in `out`; default false. */
@@ -162,6 +168,10 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
   const seed = options.seed ?? 0;
   const kernelSharing = options.kernelSharing ?? 'centre';
   const dropPath = options.dropPath ?? 0;
+  const sampling = options.sampling ?? 'uniform';
+  if (!PATH_SAMPLINGS.includes(sampling)) throw new SupernetError(`unknown path sampling '${String(sampling)}'; choose one of ${PATH_SAMPLINGS.join(', ')}`);
+  const students = sampling === 'sandwich' ? (options.students ?? 2) : 0;
+  if (!Number.isInteger(students) || students < 0 || students > 8) throw new SupernetError(`sandwich sampling takes 0 to 8 students per step, got ${String(options.students)}`);
   if (resume) {
     const saved = readDescription(options.out);
     const differs: string[] = [];
@@ -170,6 +180,8 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
     if (saved.seed !== seed) differs.push(`the seed (${saved.seed} vs ${seed})`);
     if (saved.kernelSharing !== kernelSharing) differs.push(`the kernel sharing (${saved.kernelSharing} vs ${kernelSharing})`);
     if (saved.data !== options.data) differs.push(`the data (${saved.data} vs ${options.data})`);
+    if ((saved.sampling ?? 'uniform') !== sampling) differs.push(`the path sampling (${saved.sampling ?? 'uniform'} vs ${sampling})`);
+    if ((saved.students ?? 0) !== students) differs.push(`the students per step (${saved.students ?? 0} vs ${students})`);
     if (differs.length > 0) throw new SupernetError(`--resume: ${differs.join(', ')} differ from the run in ${options.out}; give the flags the run was started with`);
   }
   const data = await openData(options.data, { valSplit: options.valSplit ?? 0.1, splitSeed: SPLIT_SEED });
@@ -188,7 +200,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
   // Validation reports the reference path with its own BN statistics, recomputed from these training batches before
   // each evaluation (the shared running statistics mix every path's and say nothing about one).
   const calibration: LabelledBatch[] = [];
-  const calibrationLoaders = buildLoaders({ card, data, batchSize, seed: deriveSeed(seed, PATH_SEED_TAG), workers: 0 });
+  const calibrationLoaders = buildLoaders({ card, data, batchSize, seed: deriveSeed(seed, CALIBRATION_SEED_TAG), workers: 0 });
   try {
     for await (const batch of calibrationLoaders.train.epoch(0, 0)) {
       if (calibration.length >= VALIDATION_CALIBRATION_BATCHES) break;
@@ -199,6 +211,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
     await calibrationLoaders.close();
   }
   const referencePath = supernet.pathOf(reference);
+  const totalSteps = recipe.epochs * loaders.train.batchesPerEpoch;
   let trainer: Trainer | null = null;
   const onAbort = (): void => trainer?.stop();
   try {
@@ -213,7 +226,14 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
       config: { data: options.data, validation: data.validation, imageSize: options.resolution, supernet: true },
       card: null,
       progress: options.progress ?? null,
-      beforeStep: (step) => void supernet.activate(uniformPath(space, seed, step)),
+      beforeStep: (step) => {
+        if (sampling === 'progressive') supernet.activate(progressivePath(space, reference, seed, step, totalSteps));
+        else if (sampling === 'sandwich') {
+          supernet.activate(reference);
+          supernet.setStudents(sandwichStudents(space, seed, step, students));
+        } else supernet.activate(uniformPath(space, seed, step));
+      },
+      auxiliaryLoss: () => supernet.takeAuxiliaryLoss(),
       beforeEvaluate: () => {
         supernet.activate(reference);
         recalibrateBatchNorm(supernet, referencePath, calibration);
@@ -237,6 +257,8 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
         seed,
         reference,
         data: options.data,
+        sampling,
+        students,
       };
       makeDirectory(options.out);
       writeFileAtomic(join(options.out, SUPERNET_FILE), Buffer.from(JSON.stringify(description, null, 2) + '\n'));
@@ -246,7 +268,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
     }
     log(
       `supernet of space '${space.document.name}' at ${options.resolution}px: ${supernet.parameterCount().toLocaleString('en-US')} parameters (${kernelSharing} kernels), ` +
-        `uniform single-path sampling, ${data.train.length} training images of ${data.classes.length} classes, batch ${batchSize}; validation: the reference path on ${data.validation}`,
+        `${samplingNote(sampling, students)}, ${data.train.length} training images of ${data.classes.length} classes, batch ${batchSize}; validation: the reference path on ${data.validation}`,
     );
     log(`recipe: ${JSON.stringify({ ...recipe, lr: trainer.lr, batchSize })}`);
     options.signal?.addEventListener('abort', onAbort);
@@ -263,6 +285,12 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
     }
     supernet.dispose();
   }
+}
+
+function samplingNote(sampling: PathSampling, students: number): string {
+  if (sampling === 'progressive') return `progressive sampling (the reference, then ${PROGRESSIVE_GROUPS.map((g) => g.join('+')).join(', ')} freed in turn)`;
+  if (sampling === 'sandwich') return `sandwich sampling (the reference on the labels, ${students} uniform paths distilled from it per step)`;
+  return 'uniform single-path sampling';
 }
 
 /** A trained supernet reopened from its run directory. */

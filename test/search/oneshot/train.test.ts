@@ -1,5 +1,6 @@
 /**
- * Supernet training with uniform single-path sampling: the paths drawn are a function of (seed, step); a run stopped
+ * Supernet training with uniform, progressive and sandwich sampling: the paths drawn are a function of (seed, step)
+ * (progressive phases against hand-computed values, the distillation loss against an independent sum); a run stopped
  * mid-epoch and resumed ends with exactly the weights of the uninterrupted run (bit for bit), and the reopened
  * supernet (supernet.json + last checkpoint) extracts candidates; a run directory that already holds a run, a resume
  * with another seed, and a directory without supernet.json are refused with user errors.
@@ -14,7 +15,9 @@ import { resolveSearchSpace, type SearchSpaceDocument } from '../../../src/searc
 import { openSupernet, referenceCandidate, trainSupernet, uniformPath, SUPERNET_FILE } from '../../../src/search/oneshot/train.js';
 import { extractCandidate } from '../../../src/search/oneshot/extract.js';
 import { loadCheckpoint } from '../../../src/train/checkpoint.js';
-import { setNumThreads } from '../../../src/torch/index.js';
+import { randn, setNumThreads, tidy } from '../../../src/torch/index.js';
+import { progressivePath, progressivePhase, sandwichStudents } from '../../../src/search/oneshot/sampling.js';
+import { Supernet } from '../../../src/search/oneshot/supernet.js';
 
 const SPACE: SearchSpaceDocument = {
   name: 'tiny',
@@ -80,6 +83,105 @@ test('a supernet run stopped mid-epoch and resumed equals the uninterrupted run 
     await assert.rejects(trainSupernet(options(whole)), (e: unknown) => isUserError(e) && /already holds a supernet run/.test((e as Error).message));
     await assert.rejects(trainSupernet({ ...options(whole), seed: 4, resume: true }), (e: unknown) => isUserError(e) && /the seed \(3 vs 4\)/.test((e as Error).message));
     assert.throws(() => openSupernet(root), (e: unknown) => isUserError(e) && /supernet\.json is missing/.test((e as Error).message));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('progressive sampling: the reference alone first, then kernel, layers, filters, SE+skip and the op freed in turn', () => {
+  const space = resolveSearchSpace(SPACE);
+  const reference = referenceCandidate(space);
+  // 600 steps in 6 equal phases of 100 (hand-computed: phase = floor(step · 6 / 600)).
+  assert.deepEqual([0, 99, 100, 250, 399, 400, 599].map((step) => progressivePhase(step, 600)), [0, 0, 1, 2, 3, 4, 5]);
+  assert.equal(progressivePhase(10_000, 600), 5, 'steps past the end stay in the last phase');
+  const varies = (from: number, to: number): Set<string> => {
+    const seen = new Set<string>();
+    for (let step = from; step < to; step++) {
+      const path = progressivePath(space, reference, 1, step, 600);
+      for (const [dimension, choice] of Object.entries(path)) if (choice !== reference[dimension]) seen.add(dimension.split('.')[1]!);
+    }
+    return seen;
+  };
+  assert.deepEqual([...varies(0, 100)], []);
+  assert.deepEqual([...varies(100, 200)].sort(), ['kernel']);
+  assert.deepEqual([...varies(200, 300)].sort(), ['kernel', 'layers']);
+  assert.deepEqual([...varies(300, 400)].sort(), ['filters', 'kernel', 'layers']);
+  assert.deepEqual([...varies(400, 500)].sort(), ['filters', 'kernel', 'layers', 'se', 'skip']);
+  assert.deepEqual([...varies(500, 600)].sort(), ['filters', 'kernel', 'layers', 'op', 'se', 'skip']);
+  assert.deepEqual(progressivePath(space, reference, 1, 550, 600), progressivePath(space, reference, 1, 550, 600));
+  const students = sandwichStudents(space, 1, 7, 3);
+  assert.equal(students.length, 3);
+  assert.notDeepEqual(students[0], students[1]);
+  assert.deepEqual(students, sandwichStudents(space, 1, 7, 3));
+  assert.notDeepEqual(students[0], uniformPath(space, 1, 7), 'students are other draws than the uniform path of the step');
+});
+
+test('in-place distillation: the auxiliary loss is each student\'s soft cross-entropy against the reference\'s probabilities (independent float64 sum)', () => {
+  setNumThreads(1);
+  const space = resolveSearchSpace(SPACE);
+  const supernet = new Supernet(space, { numClasses: 3, resolution: 32, dropout: 0 });
+  try {
+    supernet.train();
+    const reference = referenceCandidate(space);
+    const students = sandwichStudents(space, 4, 2, 2);
+    tidy(() => {
+      const x = randn([4, 3, 32, 32]);
+      supernet.activate(reference);
+      supernet.setStudents(students);
+      const logits = supernet.forward(x);
+      const auxiliary = supernet.takeAuxiliaryLoss()!;
+      assert.equal(supernet.takeAuxiliaryLoss(), null, 'handed over once');
+      // The reference: the same paths run one by one (BN in training uses the batch's statistics, so the order of the
+      // passes does not change the outputs), the loss summed in float64 here.
+      const teacher = supernet.forwardPath(x, supernet.pathOf(reference)).toFloat32Array();
+      assert.deepEqual(Array.from(logits.toFloat32Array()), Array.from(teacher));
+      let expected = 0;
+      for (const student of students) {
+        const s = supernet.forwardPath(x, supernet.pathOf(student)).toFloat32Array();
+        for (let n = 0; n < 4; n++) {
+          const row = (values: Float32Array): number[] => Array.from(values.slice(n * 3, n * 3 + 3));
+          const t = row(teacher);
+          const tMax = Math.max(...t);
+          const tSum = t.reduce((a, v) => a + Math.exp(v - tMax), 0);
+          const sRow = row(s);
+          const sMax = Math.max(...sRow);
+          const logZ = sMax + Math.log(sRow.reduce((a, v) => a + Math.exp(v - sMax), 0));
+          expected -= t.reduce((a, v, c) => a + (Math.exp(v - tMax) / tSum) * (sRow[c]! - logZ), 0) / 4;
+        }
+      }
+      assert.ok(Math.abs(auxiliary.item() - expected) < 1e-5, `auxiliary ${auxiliary.item()} vs ${expected}`);
+      supernet.eval();
+      supernet.forward(x);
+      assert.equal(supernet.takeAuxiliaryLoss(), null, 'no distillation in eval mode');
+    });
+  } finally {
+    supernet.dispose();
+  }
+});
+
+test('a sandwich run stopped mid-epoch and resumed equals the uninterrupted run bit for bit; a resume with other sampling is refused', async () => {
+  setNumThreads(1);
+  const root = mkdtempSync(join(tmpdir(), 'effnet-sandwich-'));
+  try {
+    const sandwich = (out: string) => ({ ...options(out), recipe: { ...RECIPE, epochs: 1 }, sampling: 'sandwich' as const, students: 2 });
+    const whole = join(root, 'whole');
+    assert.equal((await trainSupernet(sandwich(whole))).stopped, false);
+    const parted = join(root, 'parted');
+    assert.equal((await trainSupernet({ ...sandwich(parted), onStep: (step, trainer) => (step === 3 ? trainer.stop() : undefined) })).stopped, true);
+    await assert.rejects(trainSupernet({ ...options(parted), recipe: { ...RECIPE, epochs: 1 }, resume: true }), (e: unknown) => isUserError(e) && /the path sampling \(sandwich vs uniform\)/.test((e as Error).message));
+    await trainSupernet({ ...sandwich(parted), resume: true });
+    const a = loadCheckpoint(join(whole, 'last.safetensors'));
+    const b = loadCheckpoint(join(parted, 'last.safetensors'));
+    try {
+      for (const [key, tensor] of a.model) assert.deepEqual(Array.from(b.model.get(key)!.toFloat32Array()), Array.from(tensor.toFloat32Array()), key);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+    const progressive = join(root, 'progressive');
+    const run = await trainSupernet({ ...options(progressive), recipe: { ...RECIPE, epochs: 1 }, sampling: 'progressive' });
+    assert.equal(run.epochs.length, 1);
+    await assert.rejects(trainSupernet({ ...options(join(root, 'bad')), sampling: 'sandwich', students: 9 }), (e: unknown) => isUserError(e) && /0 to 8 students/.test((e as Error).message));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
