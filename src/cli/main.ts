@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isParseArgsError, isUserError } from '../errors.js';
+import { isParseArgsError, isUserError, UsageError } from '../errors.js';
 import { printable } from '../printable.js';
 
 /**
@@ -60,15 +60,17 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`effnet: unknown command '${name}'; commands: ${known.join(', ')}\n`);
     return 2;
   }
-  const command = await loadCommand(name);
   try {
+    // Loading a command may load the libtorch binding: its absence is a user error too (exit 2, the build command).
+    const command = await loadCommand(name);
     return await command.run(rest);
   } catch (error) {
     // A UserError (src/errors.ts) or a flag the parser refused: the user's to fix, so the message alone and exit 2.
     if (isUserError(error) || isParseArgsError(error)) {
       // Messages quote names from files (classes, archive members): escaped so that none rewrites the terminal.
       const message = (error as Error).message.split('\n').map(printable).join('\n');
-      process.stderr.write(`effnet ${name}: ${message}\n  (effnet ${name} --help lists the options)\n`);
+      const flagProblem = error instanceof UsageError || isParseArgsError(error);
+      process.stderr.write(`effnet ${name}: ${message}\n${flagProblem ? `  (effnet ${name} --help lists the options)\n` : ''}`);
       if (process.env.EFFNET_DEBUG && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');
       return 2;
     }

@@ -12,7 +12,7 @@ import { closeSync, constants, fsyncSync, fstatSync, openSync, readSync, renameS
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { DType, Tensor } from '../torch/index.js';
-import { BadFileError } from '../errors.js';
+import { BadFileError, isUserError } from '../errors.js';
 import { limit, limitVariable } from '../limits.js';
 import { readInputFile } from '../input-file.js';
 import {
@@ -296,6 +296,8 @@ export function loadSafetensors(path: string): LoadedSafetensors {
     for (const [name, host] of decoded.tensors) tensors.set(name, toTensor(host));
   } catch (error) {
     for (const created of tensors.values()) created.dispose();
+    // The user's to fix as it is (e.g. the libtorch binding is not built): passed on unchanged.
+    if (isUserError(error)) throw error;
     throw new Error(`safetensors file ${path}: could not create tensors: ${(error as Error).message}`);
   }
   return { tensors, metadata: decoded.metadata };

@@ -11,6 +11,7 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { UserError } from '../errors.js';
 import { fileURLToPath } from 'node:url';
 
 /** A tensor slot in the binding's per-thread table (a plain number; the JS Tensor owns it). */
@@ -98,6 +99,19 @@ type Unlisted = Exclude<keyof NativeBinding, (typeof FUNCTIONS)[number] | 'libto
 const everyFunctionListed: [Unlisted] extends [never] ? true : Unlisted = true;
 void everyFunctionListed;
 
+/**
+ * The libtorch binding cannot be used: not built, or built against another libtorch. The user's to fix (exit code 2),
+ * with the command that builds it; ONNX-only work never raises it.
+ */
+export class BindingUnavailableError extends UserError {
+  override name = 'BindingUnavailableError';
+}
+
+const BUILD_HINT =
+  'Build it with `npm run setup` (installs libtorch-dev with apt-get, then builds the addon), or with ' +
+  '`npx node-gyp rebuild --directory native` against an installed libtorch (LIBTORCH=/path for another one); ' +
+  'ONNX-only work (`effnet predict` of an .onnx file, the browser page) does not need it.';
+
 function loadBinding(): NativeBinding {
   const override = process.env.EFFNET_ADDON;
   if (override !== undefined && override !== '') return requireBinding(override);
@@ -107,25 +121,16 @@ function loadBinding(): NativeBinding {
     join(here, '../../../native/build/Release/effnet_torch.node'),
     join(here, '../../native/build/Release/effnet_torch.node'),
   ];
-  const path = candidates.find((candidate) => existsSync(candidate));
-  if (!path) {
-    throw new Error(
-      'effnet: the libtorch binding is not built (native/build/Release/effnet_torch.node is missing). ' +
-        'Run `npm run setup` (it installs libtorch-dev and builds the addon).',
-    );
-  }
-  return requireBinding(path);
+  return requireBinding(candidates.find((candidate) => existsSync(candidate)) ?? candidates[0]!);
 }
 
 function requireBinding(path: string): NativeBinding {
+  if (!existsSync(path)) throw new BindingUnavailableError(`the libtorch binding is not built (${path} is missing). ${BUILD_HINT}`);
   const require = createRequire(import.meta.url);
   try {
     return require(path) as NativeBinding;
   } catch (error) {
-    throw new Error(
-      `effnet: the libtorch binding ${path} could not be loaded (${(error as Error).message.split('\n')[0]}). ` +
-        'Run `npm run setup` (it installs libtorch-dev and builds the addon); ONNX-only work (`effnet predict` of an .onnx file, the browser page) does not need it.',
-    );
+    throw new BindingUnavailableError(`the libtorch binding ${path} could not be loaded (${(error as Error).message.split('\n')[0]}). ${BUILD_HINT}`);
   }
 }
 
