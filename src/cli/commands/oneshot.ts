@@ -16,6 +16,7 @@ import { recalibrateBatchNorm } from '../../search/oneshot/rank.js';
 import { KERNEL_SHARING_MODES } from '../../search/oneshot/supernet.js';
 import { PATH_SAMPLINGS } from '../../search/oneshot/sampling.js';
 import { openSupernet, trainSupernet, SUPERNET_FILE } from '../../search/oneshot/train.js';
+import { fidelityTable, measureFidelity } from '../../search/oneshot/fidelity.js';
 import { setNumThreads } from '../../torch/index.js';
 import type { Recipe } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, SIGNAL_EXIT, threadCountFlag, UsageError } from '../options.js';
@@ -26,6 +27,7 @@ export const summary = 'one-shot architecture search: train a weight-sharing sup
 const USAGE = `usage: effnet oneshot train --data SPEC --out DIR [--space b0] [--resolution 32] [--epochs 10] [--resume] ...
        effnet oneshot search --supernet DIR [--candidates 1000] [--strategy evolution] [--reward soft] ...
        effnet oneshot extract --supernet DIR (--best | --candidate JSON|FILE) --out MODEL.safetensors
+       effnet oneshot fidelity --supernet DIR --out DIR [--candidates 20] [--epochs 15] ...
 
 train (paths drawn from (seed, step); Ctrl-C saves, --resume continues):
   --data SPEC          training data, as effnet train --data (hold-out: --val-split, default 0.1)
@@ -57,6 +59,16 @@ extract:
   --supernet DIR, --best (the reward-best of the search) or --candidate JSON|FILE, --out MODEL.safetensors
   --calibration N, --seed S: the candidate's BN statistics are recalibrated first, as search does (default 8, 0)
   The model file trains (effnet train --from), exports, evaluates and predicts like any other.
+
+fidelity (which cheap signal ranks candidates as converged standalone training does; resumable: fidelity.jsonl):
+  --supernet DIR       a directory effnet oneshot train wrote (its space, proxy, data and hold-out are used)
+  --out DIR            the harness's directory: candidates.json, fidelity.jsonl, fidelity.json, fidelity.md, trials/
+  --candidates N       candidates, stratified by MACs (default 20)
+  --epochs E           epochs of the converged standalone training (default 15; batch --batch-size, default 128,
+                       the trials' recipe with weight decay 5e-4)
+  --short-epochs S     the short standalone training, a cheap signal (default 1; effnet nas's trial recipe, batch 32)
+  --seed-repeats K     candidates trained again with seed+1: the seed-to-seed ceiling (default 5)
+  --calibration N, --val-images N (the shared-weight signal, as search), --seed S, --threads T, --workers W
 `;
 
 const OPTIONS = {
@@ -67,6 +79,7 @@ const OPTIONS = {
   population: { type: 'string' }, 'sample-size': { type: 'string' }, reward: { type: 'string' }, 'target-macs': { type: 'string' }, exponent: { type: 'string' },
   beta: { type: 'string' }, calibration: { type: 'string' }, 'val-images': { type: 'string' }, top: { type: 'string' }, best: { type: 'boolean' },
   candidate: { type: 'string' }, quiet: { type: 'boolean' }, sampling: { type: 'string' }, students: { type: 'string' },
+  'short-epochs': { type: 'string' }, 'seed-repeats': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -76,6 +89,7 @@ const ONLY: Record<string, readonly string[]> = {
   train: ['data', 'out', 'space', 'resolution', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet', 'sampling', 'students'],
   search: ['supernet', 'candidates', 'strategy', 'population', 'sample-size', 'reward', 'target-macs', 'exponent', 'beta', 'calibration', 'val-images', 'seed', 'threads', 'top', 'quiet'],
   extract: ['supernet', 'best', 'candidate', 'out', 'calibration', 'seed'],
+  fidelity: ['supernet', 'out', 'candidates', 'epochs', 'short-epochs', 'seed-repeats', 'batch-size', 'calibration', 'val-images', 'seed', 'threads', 'workers'],
 };
 
 function checkFlags(subcommand: string, values: Values): void {
@@ -248,6 +262,31 @@ async function extract(values: Values): Promise<number> {
   }
 }
 
+async function fidelity(values: Values): Promise<number> {
+  if (values.supernet === undefined) throw new UsageError('--supernet DIR is required (a directory effnet oneshot train wrote)');
+  if (values.out === undefined) throw new UsageError('--out DIR is required (where the harness keeps its measurements)');
+  const opt = <T>(key: string, value: T | undefined): Record<string, T> => (value === undefined ? {} : { [key]: value });
+  const threads = threadCountFlag('threads', values.threads, 1);
+  const report = await measureFidelity({
+    supernet: values.supernet,
+    out: values.out,
+    ...opt('candidates', intFlag('candidates', values.candidates, 3)),
+    ...opt('epochs', intFlag('epochs', values.epochs, 1)),
+    ...opt('shortEpochs', intFlag('short-epochs', values['short-epochs'], 1)),
+    ...opt('seedRepeats', intFlag('seed-repeats', values['seed-repeats'], 0)),
+    ...opt('batchSize', intFlag('batch-size', values['batch-size'], 1)),
+    ...opt('calibrationBatches', intFlag('calibration', values.calibration, 1)),
+    ...opt('validationImages', intFlag('val-images', values['val-images'], 1)),
+    ...opt('seed', intFlag('seed', values.seed, 0)),
+    ...opt('threads', threads),
+    ...opt('workers', threadCountFlag('workers', values.workers, 0)),
+    log: out,
+  });
+  out(fidelityTable(report).trimEnd());
+  out(`wall time of the measurements ${(report.seconds / 60).toFixed(1)} min; the table is in ${join(values.out, 'fidelity.md')}`);
+  return 0;
+}
+
 export async function run(args: string[]): Promise<number> {
   const parsed = parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: true });
   const [subcommand, ...rest] = parsed.positionals;
@@ -256,9 +295,10 @@ export async function run(args: string[]): Promise<number> {
     return subcommand === undefined && !parsed.values.help ? 2 : 0;
   }
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
-  if (!(subcommand in ONLY)) throw new UsageError(`unknown subcommand '${subcommand}'; use train, search or extract`);
+  if (!(subcommand in ONLY)) throw new UsageError(`unknown subcommand '${subcommand}'; use train, search, extract or fidelity`);
   checkFlags(subcommand, parsed.values);
   if (subcommand === 'train') return train(parsed.values);
   if (subcommand === 'search') return search(parsed.values);
+  if (subcommand === 'fidelity') return fidelity(parsed.values);
   return await extract(parsed.values);
 }
