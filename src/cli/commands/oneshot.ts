@@ -61,7 +61,8 @@ extract:
   The model file trains (effnet train --from), exports, evaluates and predicts like any other.
 
 fidelity (which cheap signal ranks candidates as converged standalone training does; resumable: fidelity.jsonl):
-  --supernet DIR       a directory effnet oneshot train wrote (its space, proxy, data and hold-out are used)
+  --supernet DIR[,DIR] a directory effnet oneshot train wrote (its space, proxy, data and hold-out are used); several
+                       of one space and proxy (e.g. other --sampling) each get a shared-weight row on the same candidates
   --out DIR            the harness's directory: candidates.json, fidelity.jsonl, fidelity.json, fidelity.md, trials/
   --candidates N       candidates, stratified by MACs (default 20)
   --epochs E           epochs of the converged standalone training (default 15; batch --batch-size, default 128,
@@ -268,7 +269,7 @@ async function fidelity(values: Values): Promise<number> {
   const opt = <T>(key: string, value: T | undefined): Record<string, T> => (value === undefined ? {} : { [key]: value });
   const threads = threadCountFlag('threads', values.threads, 1);
   const report = await measureFidelity({
-    supernet: values.supernet,
+    supernet: values.supernet.split(',').map((dir) => dir.trim()),
     out: values.out,
     ...opt('candidates', intFlag('candidates', values.candidates, 3)),
     ...opt('epochs', intFlag('epochs', values.epochs, 1)),

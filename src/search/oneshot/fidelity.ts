@@ -84,8 +84,11 @@ export function stratifiedCandidates(space: ResolvedSearchSpace, resolution: num
 
 /** Options of {@link measureFidelity}; each default is stated. */
 export interface FidelityOptions {
-  /** A supernet run directory (effnet oneshot train). */
-  supernet: string;
+  /**
+   * A supernet run directory (effnet oneshot train), or several trained on the same space, proxy size and data (e.g.
+   * with different path sampling): each gets its own shared-weight row on the same candidates and trainings.
+   */
+  supernet: string | readonly string[];
   /** The harness's directory (candidates.json, fidelity.jsonl, fidelity.json, fidelity.md, trials/). */
   out: string;
   /** Candidates, stratified by MACs; default 20. */
@@ -116,7 +119,8 @@ export interface FidelityOptions {
 
 /** One line of fidelity.jsonl. */
 export type FidelityRecord =
-  | { kind: 'signals'; candidate: number; shared: number; naswot: number; params: number; macs: number }
+  | { kind: 'signals'; candidate: number; naswot: number; params: number; macs: number }
+  | { kind: 'shared'; candidate: number; supernet: string; top1: number }
   | { kind: 'standalone'; candidate: number; epochs: number; seed: number; top1: number; seconds: number };
 
 /** One signal's agreement with the converged standalone accuracy. */
@@ -168,10 +172,16 @@ export function summariseFidelity(records: readonly FidelityRecord[], settings: 
   const repeated = new Map<number, number>();
   const short = new Map<number, number>();
   const signals = new Map<number, Extract<FidelityRecord, { kind: 'signals' }>>();
+  const shared = new Map<string, Map<number, number>>();
   let seconds = 0;
   for (const record of records) {
     if (record.kind === 'signals') {
       signals.set(record.candidate, record);
+      continue;
+    }
+    if (record.kind === 'shared') {
+      if (!shared.has(record.supernet)) shared.set(record.supernet, new Map());
+      shared.get(record.supernet)!.set(record.candidate, record.top1);
       continue;
     }
     seconds += record.seconds;
@@ -191,7 +201,7 @@ export function summariseFidelity(records: readonly FidelityRecord[], settings: 
     epochs,
     shortEpochs,
     signals: [
-      agreement('shared-weight accuracy', of((s) => s.shared)),
+      ...[...shared].map(([supernet, values]) => agreement(shared.size === 1 ? 'shared-weight accuracy' : `shared-weight accuracy (${supernet})`, values)),
       agreement(`standalone accuracy at ${shortEpochs} epoch${shortEpochs === 1 ? '' : 's'}`, short),
       agreement('NASWOT score', of((s) => s.naswot)),
       agreement('parameters', of((s) => s.params)),
@@ -218,17 +228,19 @@ export async function measureFidelity(options: FidelityOptions): Promise<Fidelit
   }
   if (shortEpochs >= epochs) throw new SupernetError(`the short training (${shortEpochs} epochs) must be shorter than the converged one (${epochs})`);
   if (options.threads !== undefined) setNumThreads(options.threads);
-  const { supernet, description } = openSupernet(options.supernet);
+  const supernetDirs = typeof options.supernet === 'string' ? [options.supernet] : [...options.supernet];
+  if (supernetDirs.length === 0) throw new SupernetError('the fidelity harness needs at least one supernet directory');
+  const { supernet: first, description } = openSupernet(supernetDirs[0]!);
+  first.dispose();
   const space = resolveSearchSpace(description.space);
   const numClasses = description.classes.length;
   makeDirectory(options.out);
   const candidatesPath = join(options.out, 'candidates.json');
-  const header = { supernet: options.supernet, count, seed, epochs, shortEpochs, seedRepeats };
+  const header = { supernet: supernetDirs[0]!, count, seed, epochs, shortEpochs, seedRepeats };
   let candidates: Candidate[];
   if (existsSync(candidatesPath)) {
     const saved = JSON.parse(readFileSync(candidatesPath, 'utf8')) as { header: typeof header; candidates: Candidate[] };
     if (JSON.stringify(saved.header) !== JSON.stringify(header)) {
-      supernet.dispose();
       throw new SupernetError(`${options.out} holds a fidelity run of other settings (${JSON.stringify(saved.header)}); give the same settings to resume it, or another --out`);
     }
     candidates = saved.candidates;
@@ -245,13 +257,11 @@ export async function measureFidelity(options: FidelityOptions): Promise<Fidelit
   };
   const has = (predicate: (r: FidelityRecord) => boolean): boolean => records.some(predicate);
 
-  // The cheap signals, all in this process with the supernet loaded.
+  // The cheap signals: one calibration and hold-out subset for every supernet.
   const data = await calibrationData(description, { calibrationBatches: options.calibrationBatches ?? 8, calibrationBatchSize: 64, validationImages: options.validationImages ?? 1000, seed });
   try {
     candidates.forEach((candidate, index) => {
       if (has((r) => r.kind === 'signals' && r.candidate === index)) return;
-      const path = supernet.pathOf(candidate);
-      const shared = sharedWeightAccuracy(supernet, path, data.calibration, data.validation);
       const config = candidateConfig(space, candidate, description.resolution);
       const cost = profileConfig(config, { numClasses });
       const model = createEfficientNet(customConfig({ width: 1, depth: 1, resolution: description.resolution }), { numClasses, stages: decodeArchitecture(config.stages!) });
@@ -261,13 +271,29 @@ export async function measureFidelity(options: FidelityOptions): Promise<Fidelit
       } finally {
         model.dispose();
       }
-      record({ kind: 'signals', candidate: index, shared, naswot: Number.isFinite(naswot) ? naswot : -1e300, params: cost.params, macs: cost.macs });
-      log(`candidate ${index + 1}/${count}: ${(cost.macs / 1e6).toFixed(1)}M MACs, shared-weight top-1 ${(shared * 100).toFixed(2)}%, NASWOT ${naswot.toFixed(1)}`);
+      record({ kind: 'signals', candidate: index, naswot: Number.isFinite(naswot) ? naswot : -1e300, params: cost.params, macs: cost.macs });
+      log(`candidate ${index + 1}/${count}: ${(cost.macs / 1e6).toFixed(1)}M MACs, ${cost.params.toLocaleString('en-US')} parameters, NASWOT ${naswot.toFixed(1)}`);
     });
+    for (const dir of supernetDirs) {
+      const opened = openSupernet(dir);
+      try {
+        const other = opened.description;
+        if (JSON.stringify(other.space) !== JSON.stringify(description.space) || other.resolution !== description.resolution || other.data !== description.data) {
+          throw new SupernetError(`${dir} was trained on another space, size or data than ${supernetDirs[0]}; compare supernets of one space and proxy`);
+        }
+        candidates.forEach((candidate, index) => {
+          if (has((r) => r.kind === 'shared' && r.candidate === index && r.supernet === dir)) return;
+          const top1 = sharedWeightAccuracy(opened.supernet, opened.supernet.pathOf(candidate), data.calibration, data.validation);
+          record({ kind: 'shared', candidate: index, supernet: dir, top1 });
+          log(`candidate ${index + 1}/${count}: shared-weight top-1 ${(top1 * 100).toFixed(2)}% in ${dir}`);
+        });
+      } finally {
+        opened.supernet.dispose();
+      }
+    }
   } finally {
     disposeBatches(data.calibration);
     disposeBatches(data.validation);
-    supernet.dispose();
   }
 
   // Standalone trainings: short, converged, then the seed repeats.

@@ -46,17 +46,22 @@ test('stratified candidates: one per MAC stratum of the seeded pool, ascending, 
 });
 
 test('the summary pairs converged, short and repeated trainings by epochs and seed', () => {
-  const signals = (candidate: number, shared: number, macs: number): FidelityRecord => ({ kind: 'signals', candidate, shared, naswot: -shared, params: macs, macs });
+  const signals = (candidate: number, shared: number, macs: number): FidelityRecord[] => [
+    { kind: 'signals', candidate, naswot: -shared, params: macs, macs },
+    { kind: 'shared', candidate, supernet: 'a', top1: shared },
+    { kind: 'shared', candidate, supernet: 'b', top1: -shared },
+  ];
   const run = (candidate: number, epochs: number, seed: number, top1: number): FidelityRecord => ({ kind: 'standalone', candidate, epochs, seed, top1, seconds: 2 });
   const records = [
-    signals(0, 0.1, 5), signals(1, 0.2, 4), signals(2, 0.3, 3),
+    ...signals(0, 0.1, 5), ...signals(1, 0.2, 4), ...signals(2, 0.3, 3),
     run(0, 1, 4, 0.3), run(1, 1, 4, 0.2), run(2, 1, 4, 0.1),
     run(0, 6, 4, 0.5), run(1, 6, 4, 0.6), run(2, 6, 4, 0.7),
     run(0, 6, 5, 0.55), run(1, 6, 5, 0.65), run(2, 6, 5, 0.6),
   ];
   const report = summariseFidelity(records, { epochs: 6, shortEpochs: 1, candidates: 3, seed: 4 });
   const by = Object.fromEntries(report.signals.map((s) => [s.signal, s]));
-  assert.equal(by['shared-weight accuracy']!.tau, 1);
+  assert.equal(by['shared-weight accuracy (a)']!.tau, 1);
+  assert.equal(by['shared-weight accuracy (b)']!.tau, -1);
   assert.equal(by['standalone accuracy at 1 epoch']!.tau, -1);
   assert.equal(by['NASWOT score']!.tau, -1);
   assert.equal(by['MACs']!.tau, -1);
@@ -74,9 +79,10 @@ test('a fidelity run on a tiny supernet measures every signal, resumes without r
     const settings = { supernet, out, candidates: 3, epochs: 2, shortEpochs: 1, seedRepeats: 3, batchSize: 16, calibrationBatches: 1, validationImages: 48, workers: 0 };
     const report = await measureFidelity(settings);
     assert.equal(report.signals.find((s) => s.signal === 'shared-weight accuracy')!.n, 3);
+    assert.equal(report.signals.length, 5, 'one shared-weight row, short training, NASWOT, params, MACs');
     assert.equal(report.seedCeiling?.n, 3);
     const lines = readFileSync(join(out, 'fidelity.jsonl'), 'utf8').trim().split('\n');
-    assert.equal(lines.length, 3 + 3 + 3 + 3, 'signals, short, converged and repeated trainings of 3 candidates');
+    assert.equal(lines.length, 3 + 3 + 3 + 3 + 3, 'signals, shared-weight accuracy, short, converged and repeated trainings of 3 candidates');
     assert.ok(existsSync(join(out, 'fidelity.md')));
     const again = await measureFidelity(settings);
     assert.deepEqual(again, report);
