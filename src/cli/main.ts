@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isParseArgsError, isUserError, UsageError } from '../errors.js';
+import { withFlagHint } from './options.js';
 import { printable } from '../printable.js';
 
 /**
@@ -25,6 +26,8 @@ process.env.OMP_WAIT_POLICY ??= 'passive';
 export interface CommandModule {
   summary: string;
   run(args: string[]): Promise<number>;
+  /** The command's usage text: its flags are what a mistyped flag is matched against. */
+  usage?: string;
 }
 
 const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'nas', 'oneshot', 'search-worker', 'import', 'export', 'predict', 'serve-demo', 'version'] as const;
@@ -60,15 +63,17 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`effnet: unknown command '${name}'; commands: ${known.join(', ')}\n`);
     return 2;
   }
+  let usage: string | undefined;
   try {
     // Loading a command may load the libtorch binding: its absence is a user error too (exit 2, the build command).
     const command = await loadCommand(name);
+    usage = command.usage;
     return await command.run(rest);
   } catch (error) {
     // A UserError (src/errors.ts) or a flag the parser refused: the user's to fix, so the message alone and exit 2.
     if (isUserError(error) || isParseArgsError(error)) {
       // Messages quote names from files (classes, archive members): escaped so that none rewrites the terminal.
-      const message = (error as Error).message.split('\n').map(printable).join('\n');
+      const message = withFlagHint((error as Error).message, usage).split('\n').map(printable).join('\n');
       const flagProblem = error instanceof UsageError || isParseArgsError(error);
       process.stderr.write(`effnet ${name}: ${message}\n${flagProblem ? `  (effnet ${name} --help lists the options)\n` : ''}`);
       if (process.env.EFFNET_DEBUG && error instanceof Error && error.stack) process.stderr.write(error.stack + '\n');

@@ -61,3 +61,49 @@ export function parseStrides(text: string): number[] {
 
 /** The exit code of a command stopped by a signal after it cleaned up (128 + the signal's number, as shells report). */
 export const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/** Edit distance (insertions, deletions, substitutions and adjacent transpositions) between two short strings. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * The known flag nearest to a mistyped one, from the flags a usage text names (`--epochs`, ...): the only flag it is
+ * a prefix of, else the closest within an edit distance of 2 (and less than half its length); null when none is close.
+ * @example nearestFlag('--epoch', usage) === '--epochs'
+ */
+export function nearestFlag(flag: string, usage: string): string | null {
+  const known = [...new Set(usage.match(/--[a-z][a-z0-9-]*/g) ?? [])];
+  if (known.includes(flag)) return null;
+  const prefixed = known.filter((k) => k.startsWith(flag));
+  if (prefixed.length === 1) return prefixed[0]!;
+  let best: string | null = null;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(flag.slice(2), candidate.slice(2));
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best !== null && bestDistance <= 2 && bestDistance < (flag.length - 2) / 2 ? best : null;
+}
+
+/**
+ * An argument parser's message with the nearest known flag suggested for an unknown one ("Unknown option '--epoch'
+ * (did you mean --epochs?)"); other messages as they are.
+ */
+export function withFlagHint(message: string, usage: string | undefined): string {
+  const unknown = /^Unknown option '(--[^']+)'/.exec(message);
+  if (unknown === null || usage === undefined) return message;
+  const nearest = nearestFlag(unknown[1]!.split('=')[0]!, usage);
+  return nearest === null ? message : `${message} (did you mean ${nearest}?)`;
+}

@@ -97,3 +97,6 @@ export async function run(args: string[]): Promise<number> {
     if (temporary) rmSync(join(out, '..'), { recursive: true, force: true });
   }
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

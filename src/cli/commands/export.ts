@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { exportModelFile } from '../../export/model-file.js';
 import { FEATURES_KEY, type ExportedFeatureLevel } from '../../export/efficientnet-onnx.js';
+import { withFlagHint } from '../options.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
 
 /** One line for `effnet --help`. */
@@ -39,7 +40,7 @@ export async function run(args: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    process.stderr.write(`effnet export: ${(error as Error).message}\n${USAGE}`);
+    process.stderr.write(`effnet export: ${withFlagHint((error as Error).message, USAGE)}\n${USAGE}`);
     return 2;
   }
   const { values } = parsed;
@@ -81,3 +82,6 @@ export async function run(args: string[]): Promise<number> {
   );
   return 0;
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { downloadWeights, weightUrl } from '../../io/download.js';
 import { WEIGHT_SOURCES, type WeightSource } from '../../io/key-maps.js';
 import { importWeights } from '../../io/weights.js';
+import { withFlagHint } from '../options.js';
 import { saveModel } from '../../io/weights.js';
 
 /** One line for `effnet --help`. */
@@ -50,7 +51,7 @@ export async function run(args: string[]): Promise<number> {
       },
     });
   } catch (error) {
-    process.stderr.write(`effnet import: ${(error as Error).message}\n${USAGE}`);
+    process.stderr.write(`effnet import: ${withFlagHint((error as Error).message, USAGE)}\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -103,3 +104,6 @@ export async function run(args: string[]): Promise<number> {
   process.stdout.write(`wrote ${values.out}: EfficientNet-${variant} from ${from} weights ${file}${note}\n`);
   return 0;
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

@@ -253,3 +253,6 @@ function runInfo(args: string[]): number {
 export async function run(args: string[]): Promise<number> {
   return runInfo(args);
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

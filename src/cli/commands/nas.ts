@@ -279,3 +279,6 @@ export async function run(args: string[]): Promise<number> {
     store.close();
   }
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

@@ -303,3 +303,6 @@ export async function run(args: string[]): Promise<number> {
   if (subcommand === 'fidelity') return fidelity(parsed.values);
   return await extract(parsed.values);
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

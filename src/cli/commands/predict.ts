@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { classifyFiles, openClassifier, type ImageResult } from '../../infer/node.js';
 import { modelBytes } from '../../export/model-file.js';
-import { threadCountFlag } from '../options.js';
+import { threadCountFlag, withFlagHint } from '../options.js';
 import { printable } from '../../printable.js';
 
 /** One line for `effnet --help`. */
@@ -74,7 +74,7 @@ export async function run(args: string[]): Promise<number> {
     batchSize = positiveInteger(parsed.values['batch-size'], 'batch-size', 32)!;
     threads = threadCountFlag('threads', parsed.values.threads, 1);
   } catch (error) {
-    process.stderr.write(`effnet predict: ${(error as Error).message}\n${USAGE}`);
+    process.stderr.write(`effnet predict: ${withFlagHint((error as Error).message, USAGE)}\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
@@ -106,3 +106,6 @@ export async function run(args: string[]): Promise<number> {
     await classifier.release();
   }
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

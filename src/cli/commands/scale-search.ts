@@ -31,3 +31,6 @@ export async function run(args: string[]): Promise<number> {
   return await executeSearchCommand('grid', values, (common) => gridSearchDefinition({ ...common, step, tolerance, target }));
 }
 
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

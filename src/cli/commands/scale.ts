@@ -116,3 +116,6 @@ function execute(args: string[]): number {
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

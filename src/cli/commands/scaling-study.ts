@@ -70,3 +70,6 @@ export async function run(args: string[]): Promise<number> {
   }
   return await executeSearchCommand('study', values, (common) => scalingStudyDefinition({ ...common, factors, coefficients, macTolerance, extraCompound }));
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

@@ -131,3 +131,6 @@ export async function run(args: string[]): Promise<number> {
   setImmediate(() => process.exit(code));
   return code;
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

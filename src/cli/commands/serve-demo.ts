@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startDemoServer } from '../../infer/demo-server.js';
+import { withFlagHint } from '../options.js';
 import { modelBytes } from '../../export/model-file.js';
 
 /** One line for `effnet --help`. */
@@ -24,7 +25,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args, options: { port: { type: 'string' }, model: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   } catch (error) {
-    process.stderr.write(`effnet serve-demo: ${(error as Error).message}\n${USAGE}`);
+    process.stderr.write(`effnet serve-demo: ${withFlagHint((error as Error).message, USAGE)}\n${USAGE}`);
     return 2;
   }
   const { values } = parsed;
@@ -49,3 +50,6 @@ export async function run(args: string[]): Promise<number> {
   });
   return 0;
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

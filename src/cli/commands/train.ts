@@ -351,3 +351,6 @@ export async function run(args: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };

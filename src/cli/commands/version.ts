@@ -64,3 +64,6 @@ export async function run(args: string[]): Promise<number> {
   }
   return 0;
 }
+
+/** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
+export { USAGE as usage };
