@@ -118,3 +118,27 @@ export function reachable(graph: ReadonlyMap<string, readonly string[]>, start: 
   }
   return seen;
 }
+
+/** The layer of a module: its top folder under src/ ('torch', 'card', ...), '(root)' for a top-level utility, 'index' for src/index.ts. */
+export function layerOf(module: string): string {
+  if (module === 'index.ts') return 'index';
+  return module.includes('/') ? module.split('/')[0]! : '(root)';
+}
+
+/**
+ * The imports that go against `allowed` (layer → the layers it may import; a layer always imports itself), as
+ * 'from -> to' strings, sorted.
+ */
+export function upwardImports(graph: ReadonlyMap<string, readonly string[]>, allowed: Readonly<Record<string, readonly string[]>>): string[] {
+  const out: string[] = [];
+  for (const [from, targets] of graph) {
+    const layer = layerOf(from);
+    const may = allowed[layer];
+    if (may === undefined) throw new Error(`upwardImports: no rule for the layer of ${from} ('${layer}'); add it to the table`);
+    for (const to of targets) {
+      const target = layerOf(to);
+      if (target !== layer && !may.includes(target)) out.push(`${from} -> ${to}`);
+    }
+  }
+  return out.sort();
+}

@@ -1,6 +1,7 @@
 /**
  * One-way layering of src/, checked on the sources: no import cycles (runtime imports: static, re-exports and
- * dynamic import(), type-only imports aside); the inference layer does not reach up into export, training or the
+ * dynamic import(), type-only imports aside); every import runs down shared/DESIGN.md's layers (a planted upward
+ * one is caught; the few the tree still has are listed); the inference layer does not reach up into export, training or the
  * engine; the modules the browser page loads import no Node built-in and no package; and the ONNX-only paths work
  * when the libtorch addon cannot load (EFFNET_ADDON pointed at a file that does not exist), while an engine
  * command in the same set-up fails with the loader's message, which shows the set-up really breaks the addon.
@@ -13,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { externalImports, importCycles, importGraph, reachable } from './imports.js';
+import { externalImports, importCycles, importGraph, reachable, upwardImports } from './imports.js';
 import { resolveModelCard } from '../../src/card/resolve.js';
 import { createModelFromCard } from '../../src/card/build.js';
 import { exportEfficientNet } from '../../src/export/efficientnet-onnx.js';
@@ -30,6 +31,57 @@ test('src/ has no import cycles', () => {
   assert.deepEqual(importCycles(graph), []);
   // The checker finds a cycle when there is one.
   assert.deepEqual(importCycles(new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts']], ['c.ts', ['a.ts']], ['d.ts', ['a.ts']]])), [['a.ts', 'b.ts', 'c.ts']]);
+});
+
+/**
+ * shared/DESIGN.md's layers, bottom up: torch → nn → efficientnet → card → model files → train/export → search → cli,
+ * with the utilities at the top of src/ below everything, data/ and io/ (formats only) low, infer/ over the card.
+ */
+const ALLOWED: Record<string, readonly string[]> = {
+  '(root)': [],
+  torch: ['(root)'],
+  data: ['(root)'],
+  nn: ['(root)', 'torch'],
+  optim: ['(root)', 'torch', 'nn'],
+  io: ['(root)', 'torch'],
+  efficientnet: ['(root)', 'torch', 'nn'],
+  card: ['(root)', 'efficientnet', 'data'],
+  dist: ['(root)', 'torch', 'nn', 'data'],
+  infer: ['(root)', 'card', 'data'],
+  export: ['(root)', 'torch', 'nn', 'efficientnet', 'card', 'io', 'infer'],
+  train: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'dist'],
+  search: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'dist', 'train', 'export', 'infer'],
+  cli: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'dist', 'train', 'export', 'infer', 'search'],
+  index: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'dist', 'train', 'export', 'infer', 'search'],
+};
+
+/**
+ * The upward imports the tree still has, each to be removed by the model-file layer of issue 25 (item 5): io/weights.ts
+ * builds models and cards (it belongs in the model-file layer), and export/ reaches train/'s model-file reader. The
+ * test holds the list exactly, so a new upward import fails and a removed one must be struck from it.
+ */
+const KNOWN_UPWARD = [
+  'export/model-file.ts -> train/model-file.ts',
+  'io/weights.ts -> card/build.ts',
+  'io/weights.ts -> card/imagenet-classes.ts',
+  'io/weights.ts -> card/legacy.ts',
+  'io/weights.ts -> card/model-card.ts',
+  'io/weights.ts -> card/published.ts',
+  'io/weights.ts -> efficientnet/model.ts',
+  'io/weights.ts -> efficientnet/variants.ts',
+  'io/weights.ts -> nn/index.ts',
+];
+
+test("imports run down shared/DESIGN.md's layers: no upward import beyond the listed ones; a planted one is caught", () => {
+  assert.deepEqual(upwardImports(importGraph(SRC), ALLOWED), KNOWN_UPWARD);
+  // The checker catches what it should: torch importing the CLI, card importing train, and nothing in a clean graph.
+  const planted = new Map([
+    ['torch/tensor.ts', ['cli/main.ts', '(root).ts']],
+    ['card/resolve.ts', ['efficientnet/variants.ts', 'train/trainer.ts']],
+    ['cli/main.ts', ['search/store.ts']],
+  ]);
+  assert.deepEqual(upwardImports(planted, ALLOWED), ['card/resolve.ts -> train/trainer.ts', 'torch/tensor.ts -> cli/main.ts']);
+  assert.deepEqual(upwardImports(new Map([['nn/module.ts', ['torch/index.ts']]]), ALLOWED), []);
 });
 
 test("inference reaches neither export, training, weights nor the engine; the page's modules need no Node", () => {
