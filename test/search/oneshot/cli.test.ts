@@ -3,7 +3,8 @@
  * `--resume` ends with the weights of an uninterrupted run (bit for bit, synthetic data); search ranks and resumes
  * from ranking.jsonl; extract writes a model file that `effnet eval` evaluates; bad input exits 2 with a message
  * (unknown subcommand, missing --data, a flag of another subcommand, a directory without a supernet, --best with
- * --candidate, a bad --kernels).
+ * --candidate, a bad --kernels, --sampling or --students; fidelity without a supernet, without --out, with too few
+ * candidates).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,6 +86,11 @@ test('effnet oneshot: SIGKILL after the first checkpoint, --resume, equals the u
       [['train', '--out', join(root, 'x')], /--data is required/],
       [['train', '--data', DATA, '--out', join(root, 'x'), '--candidates', '3'], /--candidates is not an option of effnet oneshot train/],
       [['train', '--data', DATA, '--out', join(root, 'x'), '--kernels', 'middle'], /--kernels/],
+      [['train', '--data', DATA, '--out', join(root, 'x'), '--sampling', 'greedy'], /--sampling/],
+      [['train', '--data', DATA, '--out', join(root, 'x'), '--students', '3'], /--students is the number of distilled paths of --sampling sandwich/],
+      [['fidelity', '--supernet', root, '--out', join(root, 'f')], /supernet\.json is missing/],
+      [['fidelity', '--supernet', whole], /--out DIR is required/],
+      [['fidelity', '--supernet', whole, '--out', join(root, 'f'), '--candidates', '2'], /--candidates/],
       [['search', '--supernet', root], /supernet\.json is missing/],
       [['extract', '--supernet', whole, '--best', '--candidate', '{}', '--out', model], /exclude each other/],
       [[...trainArgs(space, whole)], /already holds a supernet run/],
