@@ -13,7 +13,7 @@ import { resolveThreads, runSearch } from '../../search/runner.js';
 import { ExperimentStore, type Json } from '../../search/store.js';
 import { DEFAULT_TRIAL_BATCH_SIZE, trialCard } from '../../search/trial.js';
 import { formatDuration } from '../../search/progress.js';
-import { buildRun } from '../../train/run-builder.js';
+import { buildLoaders } from '../../train/run-builder.js';
 import { manualSeed, resolveDevice, tensor } from '../../torch/index.js';
 import { profileConfig } from '../../search/match.js';
 import { EFFICIENTNET_B0_BLOCK_STRINGS } from '../../efficientnet/block-spec.js';
@@ -209,11 +209,10 @@ export async function run(args: string[]): Promise<number> {
       const data = await openData(spec.data);
       // The loader only needs the proxy's size and transforms; the base network's card gives them.
       const card = trialCard({ width: 1, depth: 1, resolution: spec.resolution, dropout: 0.2, stages: [...spec.space.base] }, data.classes, 0, 'screening input');
-      const run = buildRun({ card, data, batchSize: 64, seed: spec.seed, workers: 0 });
+      const loaders = buildLoaders({ card, data, batchSize: 64, seed: spec.seed, workers: 0 });
       try {
-        run.model.dispose();
         let batch: { images: Float32Array; shape: [number, number, number, number] } | null = null;
-        for await (const b of run.train.epoch(0)) {
+        for await (const b of loaders.train.epoch(0)) {
           batch = b;
           break;
         }
@@ -229,7 +228,7 @@ export async function run(args: string[]): Promise<number> {
           return scoreCandidate(space, spec, candidate, images);
         };
       } finally {
-        await run.close();
+        await loaders.close();
       }
     }
     coordinator = new NasCoordinator(store, search.id, spec, rankScreened(spec, screened), scorer);
