@@ -297,7 +297,7 @@ export async function measureFidelity(options: FidelityOptions): Promise<Fidelit
   }
 
   // Standalone trainings: short, converged, then the seed repeats.
-  const trainData = await openData(description.data, { valSplit: 0.1, splitSeed: SPLIT_SEED });
+  const trainData = await openData(description.data, { valSplit: description.valSplit ?? 0.1, splitSeed: SPLIT_SEED });
   const converged: TrialRecipe = options.recipe ?? { ...DEFAULT_TRIAL_RECIPE, weightDecay: 5e-4 };
   const plans: { index: number; epochs: number; seed: number; batchSize: number; recipe: TrialRecipe }[] = [];
   candidates.forEach((_, index) => plans.push({ index, epochs: shortEpochs, seed, batchSize: DEFAULT_TRIAL_BATCH_SIZE, recipe: DEFAULT_TRIAL_RECIPE }));

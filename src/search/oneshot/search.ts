@@ -113,7 +113,7 @@ export async function calibrationData(
   options: { calibrationBatches: number; calibrationBatchSize: number; validationImages: number; seed: number },
 ): Promise<CalibrationData> {
   const space = resolveSearchSpace(description.space);
-  const data = await openData(description.data, { valSplit: 0.1, splitSeed: SPLIT_SEED });
+  const data = await openData(description.data, { valSplit: description.valSplit ?? 0.1, splitSeed: SPLIT_SEED });
   const card = resolveModelCard({
     source: { kind: 'search-trial', config: candidateConfig(space, description.reference, description.resolution), detail: 'the reference candidate' },
     classes: description.classes,

@@ -67,6 +67,8 @@ export interface SupernetDescription {
   sampling?: PathSampling;
   /** Students per step of sandwich sampling. */
   students?: number;
+  /** The hold-out fraction the data was split with when it has no validation split (absent: 0.1, the default). */
+  valSplit?: number;
 }
 
 export { uniformPath } from './sampling.js';
@@ -180,6 +182,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
     if (saved.seed !== seed) differs.push(`the seed (${saved.seed} vs ${seed})`);
     if (saved.kernelSharing !== kernelSharing) differs.push(`the kernel sharing (${saved.kernelSharing} vs ${kernelSharing})`);
     if (saved.data !== options.data) differs.push(`the data (${saved.data} vs ${options.data})`);
+    if ((saved.valSplit ?? 0.1) !== (options.valSplit ?? 0.1)) differs.push(`the hold-out fraction (${saved.valSplit ?? 0.1} vs ${options.valSplit ?? 0.1})`);
     if ((saved.sampling ?? 'uniform') !== sampling) differs.push(`the path sampling (${saved.sampling ?? 'uniform'} vs ${sampling})`);
     if ((saved.students ?? 0) !== students) differs.push(`the students per step (${saved.students ?? 0} vs ${students})`);
     if (differs.length > 0) throw new SupernetError(`--resume: ${differs.join(', ')} differ from the run in ${options.out}; give the flags the run was started with`);
@@ -259,6 +262,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
         data: options.data,
         sampling,
         students,
+        valSplit: options.valSplit ?? 0.1,
       };
       makeDirectory(options.out);
       writeFileAtomic(join(options.out, SUPERNET_FILE), Buffer.from(JSON.stringify(description, null, 2) + '\n'));

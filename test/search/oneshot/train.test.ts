@@ -18,6 +18,10 @@ import { loadCheckpoint } from '../../../src/train/checkpoint.js';
 import { randn, setNumThreads, tidy } from '../../../src/torch/index.js';
 import { progressivePath, progressivePhase, sandwichStudents } from '../../../src/search/oneshot/sampling.js';
 import { Supernet } from '../../../src/search/oneshot/supernet.js';
+import { calibrationData, disposeBatches } from '../../../src/search/oneshot/search.js';
+import { writeImageFolder } from '../../train/cli-helpers.js';
+import { openData } from '../../../src/data/spec.js';
+import { SPLIT_SEED } from '../../../src/train/split-file.js';
 
 const SPACE: SearchSpaceDocument = {
   name: 'tiny',
@@ -182,6 +186,32 @@ test('a sandwich run stopped mid-epoch and resumed equals the uninterrupted run 
     const run = await trainSupernet({ ...options(progressive), recipe: { ...RECIPE, epochs: 1 }, sampling: 'progressive' });
     assert.equal(run.epochs.length, 1);
     await assert.rejects(trainSupernet({ ...options(join(root, 'bad')), sampling: 'sandwich', students: 9 }), (e: unknown) => isUserError(e) && /0 to 8 students/.test((e as Error).message));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('the hold-out fraction a supernet was trained with is the one its ranking and fidelity data use', async () => {
+  setNumThreads(1);
+  const root = mkdtempSync(join(tmpdir(), 'effnet-supernet-split-'));
+  try {
+    const out = join(root, 'run');
+    const images = join(root, 'images');
+    await writeImageFolder(images, 10);
+    await trainSupernet({ ...options(out), data: images, valSplit: 0.25, recipe: { ...RECIPE, epochs: 1 } });
+    const { supernet, description } = openSupernet(out);
+    supernet.dispose();
+    assert.equal(description.valSplit, 0.25);
+    const data = await calibrationData(description, { calibrationBatches: 1, calibrationBatchSize: 8, validationImages: 1000, seed: 0 });
+    try {
+      const quarter = (await openData(images, { valSplit: 0.25, splitSeed: SPLIT_SEED })).val.length;
+      const tenth = (await openData(images, { valSplit: 0.1, splitSeed: SPLIT_SEED })).val.length;
+      assert.ok(quarter > tenth);
+      assert.equal(data.images, quarter, 'the hold-out of training (a quarter), not the default tenth');
+    } finally {
+      disposeBatches([...data.calibration, ...data.validation]);
+    }
+    await assert.rejects(trainSupernet({ ...options(out), data: images, valSplit: 0.1, recipe: { ...RECIPE, epochs: 1 }, resume: true }), (e: unknown) => isUserError(e) && /hold-out fraction \(0\.25 vs 0\.1\)/.test((e as Error).message));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
