@@ -11,7 +11,7 @@
  * model card like any other. {@link candidateOf} is the inverse: it finds the point of a space that a given network
  * is (B0 is a point of the default space; MnasNet-A1 of the MobileNetV2-centred one).
  */
-import { decodeArchitecture, encodeArchitecture, type StageArgs } from '../../efficientnet/block-spec.js';
+import { decodeArchitecture, EFFICIENTNET_B0_STEM_CHANNELS, encodeArchitecture, type StageArgs } from '../../efficientnet/block-spec.js';
 import { roundFilters } from '../../efficientnet/scaling.js';
 import { SearchSpaceError, type Candidate, type Choice, type SearchSpace } from './strategy.js';
 
@@ -147,7 +147,8 @@ export function resolveSearchSpace(value: unknown, where = 'search space'): Reso
   }
   let base: StageArgs[];
   try {
-    base = decodeArchitecture(record.base as string[]);
+    // The space's candidates chain from B0's 32-channel stem (decodeCandidate), so its base must start there.
+    base = decodeArchitecture(record.base as string[], { stemChannels: EFFICIENTNET_B0_STEM_CHANNELS });
   } catch (error) {
     throw new SearchSpaceError(`${where}: 'base': ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -244,7 +245,7 @@ export function candidateBlockStrings(space: ResolvedSearchSpace, candidate: Can
  * @throws SearchSpaceError naming the first stage and dimension the network's value is not a choice of
  */
 export function candidateOf(space: ResolvedSearchSpace, blockStrings: readonly string[]): Candidate {
-  const stages = decodeArchitecture(blockStrings);
+  const stages = decodeArchitecture(blockStrings, { stemChannels: EFFICIENTNET_B0_STEM_CHANNELS });
   if (stages.length !== space.base.length) {
     throw new SearchSpaceError(`the network has ${stages.length} stages; space '${space.document.name}' has ${space.base.length}`);
   }
