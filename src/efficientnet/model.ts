@@ -174,15 +174,9 @@ export class EfficientNet extends Module {
 
   /** Logits [N, numClasses] for NCHW images: {@link forwardHead} of {@link forwardFeatures}, pooled by average. */
   forward(input: Tensor): Tensor {
-    this.checkInput(input);
-    // forwardChain frees each activation once consumed when grad mode is off (evaluation); see there.
-    const pooled = forwardChain(input, [this.stem, ...this.stages.flatMap((stage) => [...stage]), this.head, this.avgpool]);
-    const flat = flatten(pooled, 1);
-    const logits = this.fc.forward(this.dropout.forward(flat));
-    if (!isGradEnabled()) {
-      pooled.dispose();
-      flat.dispose();
-    }
+    const features = this.forwardFeatures(input);
+    const logits = this.forwardHead(features);
+    if (!isGradEnabled()) features.dispose();
     return logits;
   }
 
@@ -206,11 +200,19 @@ export class EfficientNet extends Module {
     if (features.shape.length !== 4 || features.shape[1] !== this.spec.headChannels) {
       throw new Error(`EfficientNet.forwardHead: expected the [N, ${this.spec.headChannels}, H, W] map of forwardFeatures, got shape [${features.shape.join(', ')}]`);
     }
-    const pooled = pool === 'avg' ? flatten(this.avgpool.forward(features), 1) : amax(features, [2, 3]);
+    const pooled = pool === 'avg' ? this.averagePooled(features) : amax(features, [2, 3]);
     if (options.preLogits === true) return pooled;
     const logits = this.fc.forward(this.dropout.forward(pooled));
     if (!isGradEnabled()) pooled.dispose();
     return logits;
+  }
+
+  /** Global average pool then flatten; the pooled map is freed at once when grad mode is off (evaluation). */
+  private averagePooled(features: Tensor): Tensor {
+    const map = this.avgpool.forward(features);
+    const flat = flatten(map, 1);
+    if (!isGradEnabled()) map.dispose();
+    return flat;
   }
 
   /**
@@ -256,7 +258,7 @@ export class EfficientNet extends Module {
       }
     }
     if (eager && !maps.includes(x)) x.dispose();
-    return wanted.map((w) => maps[wanted.indexOf(w)]!);
+    return maps;
   }
 
   /**
