@@ -26,12 +26,6 @@ export const INPUT_NAME = 'input';
 /** The graph output's name (logits, before softmax). */
 export const OUTPUT_NAME = 'logits';
 
-/**
- * The metadata key of a feature-extractor export (`features` option): JSON of its levels, one per graph output
- * ({@link ExportedFeatureLevel}). Classifier exports do not have it; `effnet predict` refuses files that do.
- */
-export const FEATURES_KEY = FEATURES_METADATA_KEY;
-
 /** One output of a feature-extractor export, as its metadata records it. */
 export interface ExportedFeatureLevel extends FeatureInfo {
   /** The graph output's name: `feature_<index>`. */
@@ -54,7 +48,7 @@ export interface ExportOptions {
   /**
    * Export a backbone instead of a classifier: one graph output per feature level (`feature_<i>`, the maps of
    * EfficientNet.featureMaps for these levels, ascending), no head and no classifier; the levels go into the
-   * {@link FEATURES_KEY} metadata entry beside the card. Default: the classifier (output `logits`).
+   * `effnet.features` (FEATURES_METADATA_KEY) metadata entry beside the card. Default: the classifier (output `logits`).
    */
   features?: readonly number[];
 }
@@ -223,7 +217,7 @@ export function exportEfficientNet(model: EfficientNet, options: ExportOptions =
     graph.addOutput(OUTPUT_NAME, ['batch', model.options.numClasses]);
   } else {
     const levels = writeFeatureOutputs(model, writer, graph, { name: input, size: [imageSize, imageSize] }, options.features);
-    metadata.set(FEATURES_KEY, JSON.stringify(levels));
+    metadata.set(FEATURES_METADATA_KEY, JSON.stringify(levels));
   }
   const stagesNote = JSON.stringify(model.spec.stages.map((s) => s.base)) === JSON.stringify(efficientNetB0Stages()) ? 'B0 stages' : 'custom stages';
   const bytes = graph.encode({

@@ -5,7 +5,8 @@
  */
 import { parseArgs } from 'node:util';
 import { exportModelFile } from '../../export/model-file.js';
-import { FEATURES_KEY, type ExportedFeatureLevel } from '../../export/efficientnet-onnx.js';
+import type { ExportedFeatureLevel } from '../../export/efficientnet-onnx.js';
+import { FEATURES_METADATA_KEY } from '../../card/model-card.js';
 import { withFlagHint } from '../options.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
 
@@ -69,7 +70,7 @@ export async function run(args: string[]): Promise<number> {
   writeFileAtomic(values.out, exported.bytes);
   const { card } = exported;
   const convs = exported.opCounts.get('Conv') ?? 0;
-  const levels = exported.metadata.get(FEATURES_KEY);
+  const levels = exported.metadata.get(FEATURES_METADATA_KEY);
   if (levels !== undefined) {
     const outputs = (JSON.parse(levels) as ExportedFeatureLevel[]).map((l) => `${l.output} [${l.channels}x${l.size.join('x')}, /${l.reduction}]`);
     process.stdout.write(`exported the ${card.architecture.name} backbone from ${exported.source} at ${card.eval.size}x${card.eval.size} to ${values.out}: ${outputs.join(', ')}; ${(exported.bytes.length / 1e6).toFixed(1)} MB\n`);
