@@ -16,11 +16,9 @@
  * resumes where it stopped (the candidate list is fixed in `candidates.json` on the first run); `fidelity.json` and
  * `fidelity.md` hold the table: per signal, Kendall's τ-b and Spearman's ρ against the converged accuracy.
  */
-import { existsSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs';
+import { existsSync, appendFileSync, writeFileSync } from 'node:fs';
+import { readInputFile } from '../../input-file.js';
 import { join } from 'node:path';
-import { decodeArchitecture } from '../../efficientnet/block-spec.js';
-import { createEfficientNet } from '../../efficientnet/model.js';
-import { customConfig } from '../../efficientnet/variants.js';
 import { makeDirectory } from '../../directories.js';
 import { openData } from '../../data/spec.js';
 import { deriveSeed, Rng } from '../../data/rng.js';
@@ -29,10 +27,9 @@ import { SPLIT_SEED } from '../../train/split-file.js';
 import { profileConfig } from '../match.js';
 import { DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, runTrial, type TrialRecipe } from '../trial.js';
 import { spearman } from '../nas/report.js';
-import { candidateConfig } from '../nas/search.js';
+import { candidateConfig, scoreCandidate } from '../nas/search.js';
 import { flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace } from '../nas/space.js';
 import { randomCandidate, type Candidate } from '../nas/strategy.js';
-import { naswotScore } from '../nas/zero-cost.js';
 import { sharedWeightAccuracy } from './rank.js';
 import { calibrationData, disposeBatches } from './search.js';
 import { SupernetError } from './supernet.js';
@@ -146,12 +143,24 @@ export interface FidelityReport {
   seconds: number;
 }
 
+/** A JSON file or line the harness wrote itself, parsed; damage (an edit, a crash mid-write) is named with the file. */
+function parseOwn<T>(text: string, path: string, line?: number): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    const where = line === undefined ? path : `${path} line ${line}`;
+    throw new SupernetError(`${where} is not valid JSON (${error instanceof Error ? error.message : String(error)}); the fidelity harness wrote it: remove the damaged line, or use another --out`);
+  }
+}
+
 function readRecords(path: string): FidelityRecord[] {
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
+  return readInputFile(path, 'headerBytes', 'fidelity records')
+    .toString('utf8')
     .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as FidelityRecord);
+    .map((line, index) => ({ line, index }))
+    .filter(({ line }) => line.trim() !== '')
+    .map(({ line, index }) => parseOwn<FidelityRecord>(line, path, index + 1));
 }
 
 /** The table of a report, as markdown. */
@@ -239,7 +248,7 @@ export async function measureFidelity(options: FidelityOptions): Promise<Fidelit
   const header = { supernet: supernetDirs[0]!, count, seed, epochs, shortEpochs, seedRepeats };
   let candidates: Candidate[];
   if (existsSync(candidatesPath)) {
-    const saved = JSON.parse(readFileSync(candidatesPath, 'utf8')) as { header: typeof header; candidates: Candidate[] };
+    const saved = parseOwn<{ header: typeof header; candidates: Candidate[] }>(readInputFile(candidatesPath, 'headerBytes', 'fidelity candidates').toString('utf8'), candidatesPath);
     if (JSON.stringify(saved.header) !== JSON.stringify(header)) {
       throw new SupernetError(`${options.out} holds a fidelity run of other settings (${JSON.stringify(saved.header)}); give the same settings to resume it, or another --out`);
     }
@@ -262,16 +271,9 @@ export async function measureFidelity(options: FidelityOptions): Promise<Fidelit
   try {
     candidates.forEach((candidate, index) => {
       if (has((r) => r.kind === 'signals' && r.candidate === index)) return;
-      const config = candidateConfig(space, candidate, description.resolution);
-      const cost = profileConfig(config, { numClasses });
-      const model = createEfficientNet(customConfig({ width: 1, depth: 1, resolution: description.resolution }), { numClasses, stages: decodeArchitecture(config.stages!) });
-      let naswot: number;
-      try {
-        naswot = naswotScore(model, data.calibration[0]!.images).score;
-      } finally {
-        model.dispose();
-      }
-      record({ kind: 'signals', candidate: index, naswot: Number.isFinite(naswot) ? naswot : -1e300, params: cost.params, macs: cost.macs });
+      const cost = profileConfig(candidateConfig(space, candidate, description.resolution), { numClasses });
+      const naswot = scoreCandidate(space, { resolution: description.resolution, numClasses }, candidate, data.calibration[0]!.images);
+      record({ kind: 'signals', candidate: index, naswot, params: cost.params, macs: cost.macs });
       log(`candidate ${index + 1}/${count}: ${(cost.macs / 1e6).toFixed(1)}M MACs, ${cost.params.toLocaleString('en-US')} parameters, NASWOT ${naswot.toFixed(1)}`);
     });
     for (const dir of supernetDirs) {

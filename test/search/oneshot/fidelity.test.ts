@@ -1,11 +1,12 @@
 /**
  * The fidelity harness: Kendall's τ-b against hand-counted pairs (ties included), MAC-stratified candidates (one per
  * stratum, ascending), the summary's bookkeeping of converged, short and repeated trainings, and a whole run on a
- * tiny supernet that resumes without redoing any measurement and refuses another run's settings.
+ * tiny supernet that resumes without redoing any measurement, refuses another run's settings and names a damaged
+ * record line.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isUserError } from '../../../src/errors.js';
@@ -88,6 +89,8 @@ test('a fidelity run on a tiny supernet measures every signal, resumes without r
     assert.deepEqual(again, report);
     assert.equal(readFileSync(join(out, 'fidelity.jsonl'), 'utf8').trim().split('\n').length, lines.length, 'nothing measured twice');
     await assert.rejects(measureFidelity({ ...settings, epochs: 3 }), (e: unknown) => isUserError(e) && /other settings/.test((e as Error).message));
+    appendFileSync(join(out, 'fidelity.jsonl'), '{"kind": "standalone", "cand\n');
+    await assert.rejects(measureFidelity(settings), (e: unknown) => isUserError(e) && /fidelity\.jsonl line 16 is not valid JSON/.test((e as Error).message));
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
