@@ -11,7 +11,7 @@
  *   statistics, generated into a temporary directory when /usr/bin/python3 has torchvision (skipped with the reason
  *   printed otherwise).
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -165,70 +165,28 @@ function torchvisionUnavailable(): string | null {
   return null;
 }
 
-test('B0 at 224 matches torchvision to 1e-4 (weights generated into a temporary directory)', (t) => {
+/**
+ * Runs the fixture script with `args` into a temporary directory, loads `file` (state and references) into the model
+ * `build` makes, in eval mode, and runs `check` in a no-grad scope; skipped with the reason when torchvision is missing.
+ */
+function withTorchvisionFixture(t: TestContext, what: string, args: readonly string[], file: string, build: () => EfficientNet, check: (model: EfficientNet, fixture: Fixture) => void): void {
   const reason = torchvisionUnavailable();
   if (reason !== null) {
-    console.log(`skipping the B0 parity check: ${reason}`);
+    console.log(`skipping the ${what} parity check: ${reason}`);
     t.skip(reason);
     return;
   }
   const directory = mkdtempSync(join(tmpdir(), 'effnet-parity-'));
   try {
-    const run = spawnSync('/usr/bin/python3', [SCRIPT, 'b0', directory], { encoding: 'utf8' });
+    const run = spawnSync('/usr/bin/python3', [SCRIPT, ...args, directory], { encoding: 'utf8' });
     assert.equal(run.status, 0, `the fixture script failed: ${run.stderr}`);
-    const fixture = readFixture(join(directory, 'parity-b0.safetensors'), ['input.', 'output.']);
-    const model = createEfficientNet('b0');
-    try {
-      model.loadStateDict(fixture.state);
-      model.eval();
-      tidy(() =>
-        noGrad(() => {
-          const diff = maxAbsDiff(model.forward(fixture.extra.get('input.x')!), fixture.extra.get('output.symmetric')!);
-          assert.ok(diff < 1e-4, `B0 logits differ from torchvision's by ${diff}`);
-        }),
-      );
-    } finally {
-      model.dispose();
-      fixture.dispose();
-    }
-  } finally {
-    rmSync(directory, { recursive: true, force: true });
-  }
-});
-
-test('EfficientNetV2-S at 384 matches torchvision: logits to 1e-4, the same top-5, probabilities to 1e-4', (t) => {
-  const reason = torchvisionUnavailable();
-  if (reason !== null) {
-    console.log(`skipping the V2-S parity check: ${reason}`);
-    t.skip(reason);
-    return;
-  }
-  const directory = mkdtempSync(join(tmpdir(), 'effnet-parity-v2-'));
-  try {
-    const run = spawnSync('/usr/bin/python3', [SCRIPT, 'v2-s', directory], { encoding: 'utf8' });
-    assert.equal(run.status, 0, `the fixture script failed: ${run.stderr}`);
-    const fixture = readFixture(join(directory, 'parity-v2-s.safetensors'), ['input.', 'output.']);
-    const model = createEfficientNet('efficientnet_v2_s');
+    const fixture = readFixture(join(directory, file), ['input.', 'output.']);
+    const model = build();
     try {
       // Every key of torchvision's state dict, and only those, has a place in the model (strict load).
       model.loadStateDict(fixture.state);
       model.eval();
-      tidy(() =>
-        noGrad(() => {
-          const logits = model.forward(fixture.extra.get('input.x')!);
-          const reference = fixture.extra.get('output.symmetric')!;
-          const diff = maxAbsDiff(logits, reference);
-          assert.ok(diff < 1e-4, `V2-S logits differ from torchvision's by ${diff}`);
-          const top5 = (values: Float32Array): number[] => [...values.keys()].sort((a, b) => values[b]! - values[a]!).slice(0, 5);
-          assert.deepEqual(top5(logits.toFloat32Array()), top5(reference.toFloat32Array()));
-          const probabilities = softmax([...logits.toFloat32Array()]);
-          const expected = softmax([...reference.toFloat32Array()]);
-          let worst = 0;
-          for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(probabilities[i]! - expected[i]!));
-          assert.ok(worst < 1e-4, `V2-S probabilities differ by ${worst}`);
-          console.log(`V2-S at 384 vs torchvision: logits max |diff| ${diff.toExponential(2)}, probabilities ${worst.toExponential(2)}`);
-        }),
-      );
+      tidy(() => noGrad(() => check(model, fixture)));
     } finally {
       model.dispose();
       fixture.dispose();
@@ -236,47 +194,48 @@ test('EfficientNetV2-S at 384 matches torchvision: logits to 1e-4, the same top-
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
+}
+
+test('B0 at 224 matches torchvision to 1e-4 (weights generated into a temporary directory)', (t) => {
+  withTorchvisionFixture(t, 'B0', ['b0'], 'parity-b0.safetensors', () => createEfficientNet('b0'), (model, fixture) => {
+    const diff = maxAbsDiff(model.forward(fixture.extra.get('input.x')!), fixture.extra.get('output.symmetric')!);
+    assert.ok(diff < 1e-4, `B0 logits differ from torchvision's by ${diff}`);
+  });
+});
+
+test('EfficientNetV2-S at 384 matches torchvision: logits to 1e-4, the same top-5, probabilities to 1e-4', (t) => {
+  withTorchvisionFixture(t, 'V2-S', ['v2-s'], 'parity-v2-s.safetensors', () => createEfficientNet('efficientnet_v2_s'), (model, fixture) => {
+    const logits = model.forward(fixture.extra.get('input.x')!);
+    const reference = fixture.extra.get('output.symmetric')!;
+    const diff = maxAbsDiff(logits, reference);
+    assert.ok(diff < 1e-4, `V2-S logits differ from torchvision's by ${diff}`);
+    const top5 = (values: Float32Array): number[] => [...values.keys()].sort((a, b) => values[b]! - values[a]!).slice(0, 5);
+    assert.deepEqual(top5(logits.toFloat32Array()), top5(reference.toFloat32Array()));
+    const probabilities = softmax([...logits.toFloat32Array()]);
+    const expected = softmax([...reference.toFloat32Array()]);
+    let worst = 0;
+    for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(probabilities[i]! - expected[i]!));
+    assert.ok(worst < 1e-4, `V2-S probabilities differ by ${worst}`);
+    console.log(`V2-S at 384 vs torchvision: logits max |diff| ${diff.toExponential(2)}, probabilities ${worst.toExponential(2)}`);
+  });
 });
 
 for (const which of ['small', 'v2-s'] as const) {
   test(`featureMaps equal torchvision's create_feature_extractor on the same weights (${which === 'small' ? 'width 0.25, depth 0.5' : 'V2-S'}), 1e-5 relative`, (t) => {
-    const reason = torchvisionUnavailable();
-    if (reason !== null) {
-      console.log(`skipping the feature-map parity check: ${reason}`);
-      t.skip(reason);
-      return;
-    }
-    const directory = mkdtempSync(join(tmpdir(), 'effnet-parity-features-'));
-    try {
-      const run = spawnSync('/usr/bin/python3', [SCRIPT, 'features', which, directory], { encoding: 'utf8' });
-      assert.equal(run.status, 0, `the fixture script failed: ${run.stderr}`);
-      const fixture = readFixture(join(directory, `parity-features-${which}.safetensors`), ['input.', 'output.']);
-      const model = which === 'small' ? smallModel('symmetric') : createEfficientNet('v2-s');
-      try {
-        model.loadStateDict(fixture.state);
-        model.eval();
-        const info = model.featureInfo();
-        assert.equal(info.length, 5);
-        tidy(() =>
-          noGrad(() => {
-            const maps = model.featureMaps(fixture.extra.get('input.x')!);
-            info.forEach((level, i) => {
-              // torchvision's map of the module our featureInfo names: the reference picks nothing itself.
-              const reference = fixture.extra.get(`output.${level.module}`)!;
-              assert.ok(reference !== undefined, `torchvision has no ${level.module}`);
-              const scale = Math.max(...reference.toFloat32Array().map(Math.abs));
-              const excess = maxExcess(maps[i]!, reference, 1e-5 * scale, 0);
-              assert.ok(excess <= 0, `level ${i} (${level.module}, reduction ${level.reduction}) differs from torchvision's by ${excess} beyond 1e-5 of its range ${scale}`);
-              assert.equal(reference.shape[2]! * level.reduction, fixture.extra.get('input.x')!.shape[2]);
-            });
-          }),
-        );
-      } finally {
-        model.dispose();
-        fixture.dispose();
-      }
-    } finally {
-      rmSync(directory, { recursive: true, force: true });
-    }
+    const build = (): EfficientNet => (which === 'small' ? smallModel('symmetric') : createEfficientNet('v2-s'));
+    withTorchvisionFixture(t, 'feature-map', ['features', which], `parity-features-${which}.safetensors`, build, (model, fixture) => {
+      const info = model.featureInfo();
+      assert.equal(info.length, 5);
+      const maps = model.featureMaps(fixture.extra.get('input.x')!);
+      info.forEach((level, i) => {
+        // torchvision's map of the module our featureInfo names: the reference picks nothing itself.
+        const reference = fixture.extra.get(`output.${level.module}`)!;
+        assert.ok(reference !== undefined, `torchvision has no ${level.module}`);
+        const scale = Math.max(...reference.toFloat32Array().map(Math.abs));
+        const excess = maxExcess(maps[i]!, reference, 1e-5 * scale, 0);
+        assert.ok(excess <= 0, `level ${i} (${level.module}, reduction ${level.reduction}) differs from torchvision's by ${excess} beyond 1e-5 of its range ${scale}`);
+        assert.equal(reference.shape[2]! * level.reduction, fixture.extra.get('input.x')!.shape[2]);
+      });
+    });
   });
 }
