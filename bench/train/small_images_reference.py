@@ -268,13 +268,14 @@ class Ema:
 
 
 @torch.no_grad()
-def evaluate(model, loader, device):
+def evaluate(model, loader, device, tta=None):
+    """Validation metrics; tta='hflip' averages the logits of each image and its mirror image (effnet's card field)."""
     model.eval()
     loss = top1 = top5 = n = 0
     for x, y in loader:
         x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         y = y.to(device, non_blocking=True)
-        logits = model(x)
+        logits = model(x) if tta is None else (model(x) + model(x.flip(3))) * 0.5
         loss += F.cross_entropy(logits, y, reduction='sum').item()
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices
         top1 += (top[:, 0] == y).sum().item()
@@ -355,6 +356,7 @@ def main():
                     "a GPU only makes the reference faster, the recipe and its results are the same up to numerics")
     ap.add_argument('--progressive', help="progressive learning as effnet train's --progressive: stages=S,size=PX[,dropout=P][,drop-path=P] "
                     '(start values; S equal stages, linear in the stage index to --image-size, --dropout, --drop-path)')
+    ap.add_argument('--tta', choices=['hflip'], default=None, help='test-time augmentation of validation (as effnet train --tta)')
     ap.add_argument('--eval-every', type=int, default=1, help='validate every N epochs and after the last (as effnet train)')
     ap.add_argument('--out', default='runs/fashion-mnist-torch')
     args = ap.parse_args()
@@ -463,8 +465,8 @@ def main():
             batches += 1
         seconds = time.time() - t0
         validates = (epoch + 1) % args.eval_every == 0 or epoch + 1 == args.epochs
-        val_loss, val_top1, val_top5 = evaluate(model, test, device) if validates else (None, None, None)
-        ema_loss, ema_top1, ema_top5 = evaluate(ema.model, test, device) if validates else (None, None, None)
+        val_loss, val_top1, val_top5 = evaluate(model, test, device, args.tta) if validates else (None, None, None)
+        ema_loss, ema_top1, ema_top5 = evaluate(ema.model, test, device, args.tta) if validates else (None, None, None)
         row = dict(epoch=epoch + 1, step=step, lr=lr_at(step - 1, args.lr, steps_per_epoch, args.epochs, args.warmup_epochs),
                    trainLoss=loss_sum / batches, trainTop1=correct / seen, valLoss=val_loss, valTop1=val_top1, valTop5=val_top5,
                    emaLoss=ema_loss, emaTop1=ema_top1, emaTop5=ema_top5, imagesPerSecond=seen / seconds, skipped=0, imageSize=current_size)

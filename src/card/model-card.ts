@@ -96,6 +96,13 @@ export interface EvalTransformCard {
   grayscale: 'replicate';
   /** Images with an alpha channel: 'drop' keeps the colour channels as stored and ignores alpha. */
   alpha: 'drop';
+  /**
+   * Test-time augmentation, absent when none: 'hflip' scores the image and its mirror image and averages the two
+   * logit vectors (one more forward pass per image). It belongs to the card, not to one command, because the
+   * accuracy a run reports is the accuracy of the model with this rule: validation, `effnet eval`, predict and the
+   * exported ONNX graph (which carries the mirror and the average inside) all apply it.
+   */
+  tta?: 'hflip';
 }
 
 /** Where a card came from, for people reading it; no reader decides anything from it. */
@@ -133,10 +140,10 @@ class Checker {
     throw new ModelCardError(`${this.source}: the model card ${message}`);
   }
 
-  record(value: unknown, path: string, keys: readonly string[]): Record<string, unknown> {
+  record(value: unknown, path: string, keys: readonly string[], optional: readonly string[] = []): Record<string, unknown> {
     if (!isRecord(value)) this.fail(`field '${path}' must be an object, got ${JSON.stringify(value)}`);
     for (const key of Object.keys(value)) {
-      if (!keys.includes(key)) this.fail(`has an unknown field '${path}.${key}' (known: ${keys.join(', ')})`);
+      if (!keys.includes(key) && !optional.includes(key)) this.fail(`has an unknown field '${path}.${key}' (known: ${[...keys, ...optional].join(', ')})`);
     }
     for (const key of keys) if (!(key in value)) this.fail(`lacks the field '${path}.${key}'`);
     return value;
@@ -279,7 +286,7 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
   }
   const tooBig = networkSizeProblem(decoded, architecture.width, architecture.depth, resolution, count, architecture.inChannels, architecture.padding);
   if (tooBig !== null) c.fail(`says ${describeSizeProblem(tooBig)}`);
-  const e = c.record(top.eval, 'eval', ['size', 'cropPct', 'interpolation', 'mean', 'std', 'grayscale', 'alpha']);
+  const e = c.record(top.eval, 'eval', ['size', 'cropPct', 'interpolation', 'mean', 'std', 'grayscale', 'alpha'], ['tta']);
   const size = c.integer(e.size, 'eval.size', 1);
   if (size < totalStride) c.fail(`says eval size ${size}, smaller than the network's total stride ${totalStride}`);
   c.bounded('imageSide', size, 'an eval size of # pixels');
@@ -295,6 +302,8 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
     std: c.triple(e.std, 'eval.std', 0.001, 1000),
     grayscale: c.choice(e.grayscale, 'eval.grayscale', ['replicate'] as const),
     alpha: c.choice(e.alpha, 'eval.alpha', ['drop'] as const),
+    // Absent and undefined are the same card (no test-time augmentation); only 'hflip' is written.
+    ...(e.tta === undefined ? {} : { tta: c.choice(e.tta, 'eval.tta', ['hflip'] as const) }),
   };
   const o = c.record(top.origin, 'origin', ['kind', 'detail']);
   const origin: CardOrigin = { kind: c.choice(o.kind, 'origin.kind', ORIGIN_KINDS), detail: typeof o.detail === 'string' ? o.detail : c.fail(`field 'origin.detail' must be a string`) };
@@ -344,10 +353,19 @@ export function withEvalSize(card: ModelCard, size: number): ModelCard {
   return parseModelCard(next, `the card at ${size}px`);
 }
 
+/** The card with another test-time augmentation ('none' removes it); everything else kept. */
+export function withTta(card: ModelCard, tta: 'hflip' | 'none'): ModelCard {
+  const { tta: _dropped, ...rest } = card.eval;
+  return { ...card, eval: tta === 'none' ? rest : { ...rest, tta } };
+}
+
 /** One line for people: '`custom` (width 0.5, depth 0.5) at 32px, 10 classes, eval: whole image (crop 1)'. */
 export function describeCard(card: ModelCard): string {
   const a = card.architecture;
   const filter = card.eval.interpolation === 'bicubic' ? '' : ` (${card.eval.interpolation})`;
-  const crop = (card.eval.cropPct === 1 ? `whole image at ${card.eval.size}px` : `resize ${evalResizeSize(card.eval.size, card.eval.cropPct)}, center crop ${card.eval.size}`) + filter;
+  const crop =
+    (card.eval.cropPct === 1 ? `whole image at ${card.eval.size}px` : `resize ${evalResizeSize(card.eval.size, card.eval.cropPct)}, center crop ${card.eval.size}`) +
+    filter +
+    (card.eval.tta === 'hflip' ? ', averaged with its mirror image' : '');
   return `EfficientNet ${a.name} (width ${a.width}, depth ${a.depth}, ${a.padding} padding) at ${a.resolution}px, ${card.classes.count} classes; eval: ${crop}`;
 }

@@ -67,6 +67,8 @@ export interface EvalOverrides {
   std?: readonly [number, number, number];
   /** Resize filter; default bicubic. */
   interpolation?: 'bicubic' | 'bilinear';
+  /** Test-time augmentation ('hflip': average with the mirror image; 'none' removes a source card's); default none. */
+  tta?: 'hflip' | 'none';
 }
 
 /** What to resolve: a source, the classes, and the overrides the user gave (absent fields take the rules above). */
@@ -249,6 +251,7 @@ export function evalCardFor(size: number, overrides: EvalOverrides = {}): EvalTr
     std: [...(overrides.std ?? IMAGENET_STD)] as [number, number, number],
     grayscale: 'replicate',
     alpha: 'drop',
+    ...(overrides.tta === 'hflip' ? { tta: 'hflip' as const } : {}),
   };
 }
 

@@ -166,7 +166,8 @@ class EfficientNetWriter {
     );
   }
 
-  classifier(classifier: Sequential, x: Cursor): string {
+  /** The pooled classifier; its output is named `outputName` (the graph's `logits`, unless something follows). */
+  classifier(classifier: Sequential, x: Cursor, outputName: string = OUTPUT_NAME): string {
     const [pooled] = this.graph.addNode('GlobalAveragePool', [x.name]);
     const [flat] = this.graph.addNode('Flatten', [pooled!], { axis: { int: 1 } });
     let current = flat!;
@@ -177,7 +178,7 @@ class EfficientNetWriter {
       }
       const inputs = [current, this.graph.addInitializer('fc_w', child.weight.toFloat32Array(), child.weight.shape)];
       if (child.bias !== null) inputs.push(this.graph.addInitializer('fc_b', child.bias.toFloat32Array(), [child.outFeatures]));
-      [current] = this.graph.addNode('Gemm', inputs, { transB: { int: 1 } }, [OUTPUT_NAME]) as [string];
+      [current] = this.graph.addNode('Gemm', inputs, { transB: { int: 1 } }, [outputName]) as [string];
     }
     return current;
   }
@@ -211,7 +212,10 @@ export function exportEfficientNet(model: EfficientNet, options: ExportOptions =
   const graph = new OnnxGraphBuilder(`effnet_${model.config.name}`);
   const input = graph.addInput(INPUT_NAME, ['batch', model.options.inChannels, imageSize, imageSize]);
   const writer = new EfficientNetWriter(graph);
-  if (options.features === undefined) {
+  if (options.features === undefined && card.eval.tta === 'hflip') {
+    writeMirrorAveraged(model, writer, graph, input, imageSize);
+    graph.addOutput(OUTPUT_NAME, ['batch', model.options.numClasses]);
+  } else if (options.features === undefined) {
     const features = writer.module(model.features, { name: input, size: [imageSize, imageSize] });
     writer.classifier(model.classifier, features);
     graph.addOutput(OUTPUT_NAME, ['batch', model.options.numClasses]);
@@ -228,6 +232,24 @@ export function exportEfficientNet(model: EfficientNet, options: ExportOptions =
     docString: `EfficientNet ${model.config.name} (width ${model.config.width}, depth ${model.config.depth}, ${stagesNote}) at ${imageSize}px; batch norm folded`,
   });
   return { bytes, metadata, opCounts: graph.opCounts() };
+}
+
+/**
+ * The card's 'hflip' test-time augmentation inside the graph: the batch and its mirror image go through the network
+ * as one batch of 2N, and `logits` = (first half + second half) × 0.5, as ttaLogits computes in training. The mirror
+ * is a MatMul by the anti-identity along the width axis — exact (every other product is 0) and it needs only a float
+ * initializer; Split without sizes halves the batch whatever N is.
+ */
+function writeMirrorAveraged(model: EfficientNet, writer: EfficientNetWriter, graph: OnnxGraphBuilder, input: string, imageSize: number): void {
+  const antiIdentity = new Float32Array(imageSize * imageSize);
+  for (let k = 0; k < imageSize; k++) antiIdentity[k * imageSize + (imageSize - 1 - k)] = 1;
+  const [mirrored] = graph.addNode('MatMul', [input, graph.addInitializer('mirror', antiIdentity, [imageSize, imageSize])]);
+  const [pair] = graph.addNode('Concat', [input, mirrored!], { axis: { int: 0 } });
+  const features = writer.module(model.features, { name: pair!, size: [imageSize, imageSize] });
+  const pairLogits = writer.classifier(model.classifier, features, graph.name('pair_logits'));
+  const [plain, mirror] = graph.addNode('Split', [pairLogits], { axis: { int: 0 } }, 2);
+  const [sum] = graph.addNode('Add', [plain!, mirror!]);
+  graph.addNode('Mul', [sum!, graph.addInitializer('half', new Float32Array([0.5]), [])], {}, [OUTPUT_NAME]);
 }
 
 /** Writes the stem and the stages up to the last wanted level, with an Identity output `feature_<i>` per level. */

@@ -477,12 +477,13 @@ async function fixResAfterTraining(
     workers,
   });
   try {
-    const before = await evaluate(model, run.val, channelsLast);
+    const evalOptions = card.eval.tta === undefined ? {} : { tta: card.eval.tta };
+    const before = await evaluate(model, run.val, channelsLast, evalOptions);
     const lr = fixRes.lr ?? trainer.lr / 10;
     const started = performance.now();
     const loss = await fineTuneAtTestSize(model, { steps: fixRes.steps, lr, train: loader, channelsLast, seed, labelSmoothing: options.recipe.labelSmoothing ?? 0.1 });
     const seconds = (performance.now() - started) / 1000;
-    const after = await evaluate(model, run.val, channelsLast);
+    const after = await evaluate(model, run.val, channelsLast, evalOptions);
     log(`fix-res: ${fixRes.steps} steps at ${size}px (batch norms and classifier, lr ${lr.toPrecision(3)}, mean loss ${loss.toFixed(4)}, ${seconds.toFixed(1)} s): val top-1 ${(before.top1 * 100).toFixed(2)}% -> ${(after.top1 * 100).toFixed(2)}%, loss ${before.loss.toFixed(4)} -> ${after.loss.toFixed(4)}`);
     writeFileSync(join(options.out, 'fixres.json'), `${JSON.stringify({ steps: fixRes.steps, lr, size, seconds, before, after }, null, 2)}\n`);
   } finally {

@@ -20,6 +20,7 @@ import {
   clone,
   contiguous,
   crossEntropy,
+  flip,
   indexSelect,
   isCuda,
   keep,
@@ -296,6 +297,17 @@ export interface EvaluateOptions {
   allowEmpty?: boolean;
   /** Called with each sample that could not be decoded (it is left out of the scores); default none. */
   onSkipped?: (sample: SkippedSample) => void;
+  /** Test-time augmentation of the model card ('hflip': logits averaged with the mirror image's); default none. */
+  tta?: 'hflip';
+}
+
+/**
+ * The model's logits for `x` under the card's test-time augmentation: with 'hflip', (f(x) + f(mirror x)) / 2, the
+ * mirror taken along the width axis — the same sum in the same order as the exported ONNX graph computes.
+ */
+export function ttaLogits(model: Module, x: Tensor, tta: 'hflip' | undefined): Tensor {
+  if (tta === undefined) return model.forward(x);
+  return mul(add(model.forward(x), model.forward(flip(x, [3]))), 0.5);
 }
 
 /** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad, on the model's device. */
@@ -316,7 +328,7 @@ export async function evaluate(model: Module, loader: DataLoader, channelsLast =
       const result = noGrad(() =>
         tidy(() => {
           const { images: x, labels } = batchTensors(batch, channelsLast, device);
-          const logits = model.forward(x);
+          const logits = ttaLogits(model, x, options.tta);
           const loss = crossEntropy(logits, labels, { reduction: 'sum' }).item();
           options.onLogits?.(batch.indices, logits.toFloat32Array(), logits.shape[1]!);
           return { loss, ...countCorrect(logits, labels, 5) };
@@ -660,8 +672,10 @@ export class Trainer {
   private async evaluateShares(loader: DataLoader, channelsLast: boolean): Promise<EvalResult> {
     this.options.beforeEvaluate?.();
     const onSkipped = (sample: SkippedSample): void => this.noteSkipped(sample);
-    if (this.group === null || loader.options.shard === null) return evaluate(this.model, loader, channelsLast, { onSkipped });
-    const local = await evaluate(this.model, loader, channelsLast, { allowEmpty: true, onSkipped });
+    const tta = this.options.card?.eval.tta;
+    const options: EvaluateOptions = { onSkipped, ...(tta === undefined ? {} : { tta }) };
+    if (this.group === null || loader.options.shard === null) return evaluate(this.model, loader, channelsLast, options);
+    const local = await evaluate(this.model, loader, channelsLast, { ...options, allowEmpty: true });
     const sums = tensor([local.loss * local.images, local.top1 * local.images, local.top5 * local.images, local.images, local.skipped], [5], { dtype: 'float64' });
     try {
       await this.group.allreduce(sums, 'sum');

@@ -7,7 +7,7 @@
 import { statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { evalTransformOf, describeCard, withEvalSize } from '../../card/model-card.js';
+import { evalTransformOf, describeCard, withEvalSize, withTta } from '../../card/model-card.js';
 import { DataLoader } from '../../data/loader.js';
 import { toChannelsLast } from '../../nn/index.js';
 import { openData } from '../../data/spec.js';
@@ -16,13 +16,13 @@ import { readRunDescription, type RunDescription } from '../../train/run-descrip
 import { evaluate } from '../../train/trainer.js';
 import { topK } from '../../infer/topk.js';
 import { resolveDevice, setNumThreads } from '../../torch/index.js';
-import { intFlag, numberFlag, threadCountFlag, UsageError } from '../options.js';
+import { choiceFlag, intFlag, numberFlag, threadCountFlag, UsageError } from '../options.js';
 import { printable } from '../../printable.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'top-1/top-5/loss of a trained model (or a run checkpoint) on a data spec\'s validation images';
 
-const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--predictions FILE] [--batch-size B] [--ema] [--val-split F] [--threads T] [--workers W] [--device D]
+const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--predictions FILE] [--batch-size B] [--ema] [--eval-size E] [--tta hflip|none] [--val-split F] [--threads T] [--workers W] [--device D]
 
   --checkpoint PATH   a run directory of effnet train, its model.safetensors, or a run checkpoint (last/best.safetensors)
   --data SPEC         fashion-mnist[:DIR], an image folder, a .tar/.tar.gz, or a CIFAR binary folder, with optional
@@ -30,6 +30,8 @@ const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--pr
                       split, val/ folder, or the seeded hold-out of val= / --val-split). Default: the run's own
                       data and hold-out (DIR/run.json of the run directory PATH is in)
   --eval-size E       evaluate at E pixels instead of the card's eval size (same crop rule); the card is unchanged
+  --tta hflip|none    test-time augmentation instead of the card's (hflip: logits averaged with the mirror image's;
+                      default the card's, which effnet train --tta sets)
   --val-split F       hold-out fraction for data without a split (default the run's, else 0.1, as effnet train)
   --batch-size B      images per batch (default 100)
   --ema               the EMA weights (a run directory's model_ema.safetensors, or a checkpoint's EMA)
@@ -76,6 +78,7 @@ export async function run(args: string[]): Promise<number> {
       data: { type: 'string' },
       'val-split': { type: 'string' },
       'eval-size': { type: 'string' },
+      tta: { type: 'string' },
       'batch-size': { type: 'string' },
       ema: { type: 'boolean', default: false },
       predictions: { type: 'string' },
@@ -103,6 +106,7 @@ export async function run(args: string[]): Promise<number> {
   const threads = threadCountFlag('threads', values.threads, 1);
   const valSplit = numberFlag('val-split', valSplitText, Number.MIN_VALUE, 1, true);
   const evalSize = intFlag('eval-size', values['eval-size'], 8);
+  const tta = choiceFlag('tta', values.tta, ['hflip', 'none'] as const);
   const device = resolveDevice(values.device ?? 'auto');
   const opened = openModel(values.checkpoint, { ema: values.ema });
   const { model, card } = opened;
@@ -117,7 +121,8 @@ export async function run(args: string[]): Promise<number> {
     }
     if (threads !== undefined) setNumThreads(threads);
     // --eval-size: the same transform at another input size (the train/test resolution discrepancy, FixRes).
-    const evalCard = evalSize === undefined ? card : withEvalSize(card, evalSize);
+    const sized = evalSize === undefined ? card : withEvalSize(card, evalSize);
+    const evalCard = tta === undefined ? sized : withTta(sized, tta);
     const loader = new DataLoader(data.val, { batchSize, transform: evalTransformOf(evalCard), shuffle: false, workers });
     // evaluate() feeds channels_last batches: lay the kernels out the same way, as effnet train does (a
     // channels_last input through NCHW kernels would re-lay the kernels out at every convolution).
@@ -135,6 +140,7 @@ export async function run(args: string[]): Promise<number> {
     const started = performance.now();
     try {
       result = await evaluate(model, loader, true, {
+        ...(evalCard.eval.tta === undefined ? {} : { tta: evalCard.eval.tta }),
         ...(values.predictions === undefined ? {} : { onLogits }),
         // Scores are over the images that decoded; each one left out is named on stderr.
         onSkipped: (sample) => process.stderr.write(`effnet eval: skipped ${printable(`${sample.source}: ${sample.error}`)}\n`),

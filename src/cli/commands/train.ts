@@ -39,6 +39,9 @@ model
                           page use it
   --eval-crop-pct P       center-crop fraction of the eval transform in the model card (default 1 up to 64 px,
                           else size / (size + 32)); validation uses it, and so do predict and the browser page
+  --tta hflip|none        test-time augmentation in the model card (default none): hflip averages each image's
+                          logits with its mirror image's (one more forward pass); validation, eval, predict and the
+                          exported ONNX graph apply it
 data
   --data SPEC             fashion-mnist[:DIR], an image folder <root>/<class>/<img> (or with train/ and val/),
                           a .tar/.tar.gz of one, or a CIFAR binary folder
@@ -115,6 +118,7 @@ const OPTIONS = {
   'drop-path': { type: 'string' },
   'eval-crop-pct': { type: 'string' },
   'eval-size': { type: 'string' },
+  tta: { type: 'string' },
   progressive: { type: 'string' },
   mixup: { type: 'string' },
   'eval-every': { type: 'string' },
@@ -187,11 +191,14 @@ export function modelRequestFrom(values: Values): ModelRequest | undefined {
   const dropPath = numberFlag('drop-path', values['drop-path'], 0, 1, true);
   const cropPct = numberFlag('eval-crop-pct', values['eval-crop-pct'], Number.MIN_VALUE, 1);
   const evalSize = intFlag('eval-size', values['eval-size'], 8);
+  const tta = choiceFlag('tta', values.tta, ['hflip', 'none'] as const);
   if (resolution !== undefined) overrides.resolution = resolution;
   if (dropout !== undefined) overrides.dropout = dropout;
   if (dropPath !== undefined) overrides.stochasticDepth = dropPath;
   if (values.strides !== undefined) overrides.strides = parseStrides(values.strides);
-  if (cropPct !== undefined || evalSize !== undefined) overrides.eval = { ...(cropPct === undefined ? {} : { cropPct }), ...(evalSize === undefined ? {} : { size: evalSize }) };
+  if (cropPct !== undefined || evalSize !== undefined || tta !== undefined) {
+    overrides.eval = { ...(cropPct === undefined ? {} : { cropPct }), ...(evalSize === undefined ? {} : { size: evalSize }), ...(tta === undefined ? {} : { tta }) };
+  }
   const name = values.model?.toLowerCase();
   if (values.config !== undefined) {
     if (name !== undefined && name !== 'custom') {
