@@ -61,7 +61,8 @@ export function modelCardMismatch(model: EfficientNet, card: ModelCard): string[
   const own = cardOfModel(model).architecture;
   const a = card.architecture;
   const out: string[] = [];
-  for (const key of Object.keys(a) as (keyof typeof a)[]) {
+  // Both sides' keys: the optional family fields (scaling, activation) are absent on one side when they differ.
+  for (const key of new Set([...Object.keys(a), ...Object.keys(own)]) as Set<keyof typeof a>) {
     if (key === 'name') continue;
     if (JSON.stringify(own[key]) !== JSON.stringify(a[key])) out.push(`architecture.${key} (model ${JSON.stringify(own[key])}, card ${JSON.stringify(a[key])})`);
   }

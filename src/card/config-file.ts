@@ -9,7 +9,7 @@ import { makeDirectory } from '../directories.js';
 import { readInputFile } from '../input-file.js';
 import { dirname } from 'node:path';
 import { EFFICIENTNET_B0_BLOCK_STRINGS, decodeArchitecture, encodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
-import { customConfig, EFFICIENTNET_V2_BLOCK_STRINGS, getVariant, isV2Variant, type EfficientNetConfig } from '../efficientnet/variants.js';
+import { customConfig, EFFICIENTNET_V2_BLOCK_STRINGS, getVariant, isLiteVariant, isV2Variant, variantStages, type EfficientNetConfig } from '../efficientnet/variants.js';
 import { UserError } from '../errors.js';
 import { smallImageStages } from './small-images.js';
 import { describeSizeProblem, networkSizeProblem } from './model-card.js';
@@ -26,6 +26,10 @@ export interface ScaledConfigJson {
   dropout: number;
   /** Unscaled stages as TF block strings (`r1_k3_s11_e1_i32_o16_se0.25`, ...); absent means B0's. */
   stages?: string[];
+  /** 'lite': EfficientNet-Lite's scaling rule (stem, head, first and last repeats unscaled); absent: EfficientNet's. */
+  scaling?: 'lite';
+  /** 'relu6': EfficientNet-Lite's activation; absent: SiLU. */
+  activation?: 'relu6';
 }
 
 /** Thrown for a base or configuration file that cannot be used. */
@@ -43,10 +47,13 @@ export function validateScaledConfig(value: unknown, where: string): ScaledConfi
     throw new ConfigFileError(`${where}: expected a JSON object {width, depth, resolution, dropout, stages?}, got ${JSON.stringify(value)}`);
   }
   const record = value as Record<string, unknown>;
-  const known = new Set(['width', 'depth', 'resolution', 'dropout', 'stages', 'name', 'phi']);
+  const known = new Set(['width', 'depth', 'resolution', 'dropout', 'stages', 'name', 'phi', 'scaling', 'activation']);
   for (const key of Object.keys(record)) {
-    if (!known.has(key)) throw new ConfigFileError(`${where}: unknown key '${key}'; a configuration has width, depth, resolution, dropout and optionally stages`);
+    if (!known.has(key)) throw new ConfigFileError(`${where}: unknown key '${key}'; a configuration has width, depth, resolution, dropout and optionally stages, scaling ('lite') and activation ('relu6')`);
   }
+  if (record.scaling !== undefined && record.scaling !== 'lite') throw new ConfigFileError(`${where}: 'scaling' must be 'lite' (EfficientNet-Lite's rule) or absent, got ${JSON.stringify(record.scaling)}`);
+  if (record.activation !== undefined && record.activation !== 'relu6') throw new ConfigFileError(`${where}: 'activation' must be 'relu6' or absent (SiLU), got ${JSON.stringify(record.activation)}`);
+  const family = { ...(record.scaling === 'lite' ? { scaling: 'lite' as const } : {}), ...(record.activation === 'relu6' ? { activation: 'relu6' as const } : {}) };
   for (const key of ['width', 'depth', 'resolution'] as const) {
     if (typeof record[key] !== 'number') throw new ConfigFileError(`${where}: '${key}' must be a number, got ${JSON.stringify(record[key])}`);
   }
@@ -74,12 +81,20 @@ export function validateScaledConfig(value: unknown, where: string): ScaledConfi
     if (error instanceof ConfigFileError) throw error;
     throw new ConfigFileError(`${where}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  return { width: config.width, depth: config.depth, resolution: config.resolution, dropout: config.dropout, ...(stages === undefined ? {} : { stages }) };
+  return { width: config.width, depth: config.depth, resolution: config.resolution, dropout: config.dropout, ...(stages === undefined ? {} : { stages }), ...family };
 }
 
-/** The model configuration (name 'custom') a scaled configuration describes. */
+/** The model configuration (name 'custom') a scaled configuration describes, its family's rules included. */
 export function toEfficientNetConfig(config: ScaledConfigJson): EfficientNetConfig {
-  return customConfig({ width: config.width, depth: config.depth, resolution: config.resolution, dropout: config.dropout });
+  return { ...customConfig({ width: config.width, depth: config.depth, resolution: config.resolution, dropout: config.dropout }), ...familyOf(config) };
+}
+
+/**
+ * The family fields of a configuration or a model config: Lite's scaling rule and ReLU6 when it has them, nothing for
+ * EfficientNet's rule and SiLU (which are never written, so configurations of the other families stay as they were).
+ */
+export function familyOf(config: { scaling?: string | undefined; activation?: string | undefined }): { scaling?: 'lite'; activation?: 'relu6' } {
+  return { ...(config.scaling === 'lite' ? { scaling: 'lite' as const } : {}), ...(config.activation === 'relu6' ? { activation: 'relu6' as const } : {}) };
 }
 
 /** The unscaled stages of a configuration: its block strings decoded, or B0's. */
@@ -121,7 +136,7 @@ export function writeScaledConfig(path: string, config: ScaledConfigJson): void 
  */
 export function resolveBase(text: string): ScaledConfigJson {
   const trimmed = String(text ?? '').trim();
-  if (trimmed === '') throw new ConfigFileError("--base is required: a variant (b0..b8, l2, v2-s, v2-m, v2-l), 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file");
+  if (trimmed === '') throw new ConfigFileError("--base is required: a variant (b0..b8, l2, v2-s, v2-m, v2-l, lite0..lite4), 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file");
   if (trimmed.includes('=')) {
     const record: Record<string, number | string[]> = {};
     let stagesChoice: string | null = null;
@@ -146,9 +161,13 @@ export function resolveBase(text: string): ScaledConfigJson {
   if (trimmed.endsWith('.json')) return readScaledConfig(trimmed);
   try {
     const variant = getVariant(trimmed);
-    // EfficientNetV2 brings its own stages; b0..l2 are B0's (a configuration without stages).
-    const stages = isV2Variant(variant.name) ? { stages: [...EFFICIENTNET_V2_BLOCK_STRINGS[variant.name]!] } : {};
-    return { width: variant.width, depth: variant.depth, resolution: variant.resolution, dropout: variant.dropout, ...stages };
+    // EfficientNetV2 and Lite bring their own stages (Lite: B0's without SE); b0..l2 are B0's (no stages written).
+    const stages = isV2Variant(variant.name)
+      ? { stages: [...EFFICIENTNET_V2_BLOCK_STRINGS[variant.name]!] }
+      : isLiteVariant(variant.name)
+        ? { stages: encodeArchitecture(variantStages(variant.name)) }
+        : {};
+    return { width: variant.width, depth: variant.depth, resolution: variant.resolution, dropout: variant.dropout, ...stages, ...familyOf(variant) };
   } catch (error) {
     throw new ConfigFileError(
       `unknown base '${text}': ${error instanceof Error ? error.message : String(error)}; or give 'width=W,depth=D,resolution=R' or a .json configuration file`,

@@ -67,6 +67,14 @@ export interface ArchitectureCard {
   stochasticDepth: number;
   /** Input channels of the stem convolution (3: RGB). */
   inChannels: number;
+  /**
+   * Which parts width and depth scale; absent: EfficientNet's rule (all). 'lite': EfficientNet-Lite's (the stem,
+   * the head and the first and last stages' repeats unscaled). Written only when not EfficientNet's, so cards of the
+   * other families are unchanged.
+   */
+  scaling?: 'lite';
+  /** The activation after every batch norm and in squeeze-excitation; absent: SiLU. 'relu6' for EfficientNet-Lite. */
+  activation?: 'relu6';
 }
 
 /** What the classifier predicts. */
@@ -235,9 +243,12 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
     throw new ModelCardError(`${source}: model card version ${version} is newer than this effnet reads (1..${MODEL_CARD_VERSION}); upgrade effnet`);
   }
   const top = c.record(value, 'card', ['version', 'architecture', 'classes', 'eval', 'origin']);
-  const a = c.record(top.architecture, 'architecture', [
-    'family', 'name', 'width', 'depth', 'resolution', 'phi', 'stages', 'padding', 'batchNorm', 'dropout', 'stochasticDepth', 'inChannels',
-  ]);
+  const a = c.record(
+    top.architecture,
+    'architecture',
+    ['family', 'name', 'width', 'depth', 'resolution', 'phi', 'stages', 'padding', 'batchNorm', 'dropout', 'stochasticDepth', 'inChannels'],
+    ['scaling', 'activation'],
+  );
   const stagesValue = a.stages;
   if (!Array.isArray(stagesValue) || stagesValue.length === 0 || !stagesValue.every((s) => typeof s === 'string')) {
     c.fail(`field 'architecture.stages' must be a non-empty list of block strings like "r2_k3_s22_e6_i16_o24_se0.25", got ${JSON.stringify(stagesValue)}`);
@@ -270,6 +281,9 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
     dropout: c.number(a.dropout, 'architecture.dropout', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     stochasticDepth: c.number(a.stochasticDepth, 'architecture.stochasticDepth', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     inChannels: c.integer(a.inChannels, 'architecture.inChannels', 1),
+    // Absent and undefined are EfficientNet's rule and SiLU; only the other values are written.
+    ...(a.scaling === undefined ? {} : { scaling: c.choice(a.scaling, 'architecture.scaling', ['lite'] as const) }),
+    ...(a.activation === undefined ? {} : { activation: c.choice(a.activation, 'architecture.activation', ['relu6'] as const) }),
   };
   c.bounded('inChannels', architecture.inChannels, '# input channels');
   const k = c.record(top.classes, 'classes', ['count', 'names']);

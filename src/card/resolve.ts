@@ -26,6 +26,7 @@ import {
   customConfig,
   DEFAULT_STOCHASTIC_DEPTH,
   getVariant,
+  isLiteVariant,
   isV2Variant,
   MIN_RESOLUTION,
   variantStages,
@@ -33,7 +34,7 @@ import {
 } from '../efficientnet/variants.js';
 import { UserError } from '../errors.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms/normalize.js';
-import { readScaledConfig, stagesOf, validateScaledConfig, type ScaledConfigJson } from './config-file.js';
+import { familyOf, readScaledConfig, stagesOf, validateScaledConfig, type ScaledConfigJson } from './config-file.js';
 import { MODEL_CARD_VERSION, ModelCardError, parseModelCard, totalStrideOf, type ArchitectureCard, type CardOrigin, type EvalTransformCard, type ModelCard } from './model-card.js';
 import { defaultCropPct, isSmallImage, smallImageStages } from './small-images.js';
 
@@ -119,6 +120,8 @@ interface Base {
   config: EfficientNetConfig;
   /** The source's stages, or null when the rule decides (B0's, small-image rule). */
   stages: StageArgs[] | null;
+  /** The rule's stages lose their squeeze-excitation (EfficientNet-Lite's B0 stages); default false. */
+  withoutSqueezeExcitation?: boolean;
   origin: CardOrigin;
   card: ModelCard | null;
 }
@@ -129,7 +132,7 @@ function baseOf(source: ModelSource): Base {
       const config = scaled(() => getVariant(source.name));
       // EfficientNetV2 brings its own stages (no small-image rule: it is B0's stages the rule rewrites).
       const stages = isV2Variant(config.name) ? variantStages(config.name) : null;
-      return { config, stages, origin: { kind: 'variant', detail: config.name }, card: null };
+      return { config, stages, withoutSqueezeExcitation: isLiteVariant(config.name), origin: { kind: 'variant', detail: config.name }, card: null };
     }
     case 'custom': {
       const config = scaled(() => customConfig({ width: source.width, depth: source.depth, resolution: 224 }));
@@ -151,8 +154,7 @@ function baseOf(source: ModelSource): Base {
     case 'card': {
       const card = parseModelCard(source.card, 'the source model card');
       const a = card.architecture;
-      const config: EfficientNetConfig = { name: a.name, width: a.width, depth: a.depth, resolution: a.resolution, dropout: a.dropout, phi: a.phi };
-      return { config, stages: decodeArchitecture(a.stages), origin: card.origin, card };
+      return { config: configOfCard(card), stages: decodeArchitecture(a.stages), origin: card.origin, card };
     }
     default:
       return fail(`unknown model source ${JSON.stringify(source)}; expected kind variant, custom, compound, config-file, search-trial or card`);
@@ -160,7 +162,7 @@ function baseOf(source: ModelSource): Base {
 }
 
 function fromConfig(config: ScaledConfigJson, origin: CardOrigin): Base {
-  const built = scaled(() => customConfig({ width: config.width, depth: config.depth, resolution: config.resolution, dropout: config.dropout }));
+  const built = { ...scaled(() => customConfig({ width: config.width, depth: config.depth, resolution: config.resolution, dropout: config.dropout })), ...familyOf(config) };
   return { config: built, stages: stagesOf(config), origin, card: null };
 }
 
@@ -202,6 +204,9 @@ export function resolveModelCard(request: CardRequest): ModelCard {
       dropout: request.dropout ?? base.config.dropout,
     }),
   );
+  // The family's rules travel with the network when its size or resolution changes (a Lite0 at width 0.5 is Lite).
+  if (base.config.scaling !== undefined) config.scaling = base.config.scaling;
+  if (base.config.activation !== undefined) config.activation = base.config.activation;
   const name = overridesScaling ? 'custom' : base.config.name;
   let stages: StageArgs[];
   if (request.stages !== undefined) {
@@ -210,6 +215,7 @@ export function resolveModelCard(request: CardRequest): ModelCard {
     stages = base.stages;
   } else {
     stages = isSmallImage(resolution) ? smallImageStages(resolution) : efficientNetB0Stages();
+    if (base.withoutSqueezeExcitation === true) stages = stages.map((stage) => ({ ...stage, seRatio: 0 }));
   }
   if (request.strides !== undefined) stages = withStrides(stages, request.strides);
   const totalStride = totalStrideOf(stages);
@@ -279,13 +285,24 @@ export function architectureOf(config: EfficientNetConfig, options: Architecture
     dropout: options.dropout,
     stochasticDepth: options.stochasticDepth,
     inChannels: options.inChannels,
+    ...(config.scaling === 'lite' ? { scaling: 'lite' as const } : {}),
+    ...(config.activation === 'relu6' ? { activation: 'relu6' as const } : {}),
   };
 }
 
 /** The scaling configuration a card describes (what createEfficientNet and the profiler take). */
 export function configOfCard(card: ModelCard): EfficientNetConfig {
   const a = card.architecture;
-  return { name: a.name, width: a.width, depth: a.depth, resolution: a.resolution, dropout: a.dropout, phi: a.phi };
+  return {
+    name: a.name,
+    width: a.width,
+    depth: a.depth,
+    resolution: a.resolution,
+    dropout: a.dropout,
+    phi: a.phi,
+    ...(a.scaling === undefined ? {} : { scaling: a.scaling }),
+    ...(a.activation === undefined ? {} : { activation: a.activation }),
+  };
 }
 
 /** The unscaled stages of a card, decoded. */

@@ -30,7 +30,7 @@ export interface CommandModule {
   usage?: string;
 }
 
-const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'nas', 'oneshot', 'search-worker', 'import', 'export', 'predict', 'serve-demo', 'version'] as const;
+const COMMANDS = ['demo', 'train', 'eval', 'info', 'scale', 'scale-search', 'scaling-study', 'nas', 'oneshot', 'search-worker', 'import', 'export', 'predict', 'serve-demo', 'version', 'setup'] as const;
 
 const here = dirname(fileURLToPath(import.meta.url));
 

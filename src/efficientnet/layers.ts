@@ -3,13 +3,15 @@
  * renaming table: Conv2dNormActivation (`0` conv, `1` bn, `2` act), SqueezeExcitation (`fc1`, `fc2`), MBConv
  * (`block`, `stochastic_depth`).
  */
-import { BatchNorm2d, Conv2d, Module, Sequential, SiLU, type Conv2dLayerOptions } from '../nn/index.js';
+import { BatchNorm2d, Conv2d, Module, ReLU6, Sequential, SiLU, type Conv2dLayerOptions } from '../nn/index.js';
 import {
   adaptiveAvgPool2d,
   add,
   add_,
   bernoulli_,
   callOperator,
+  clamp,
+  clamp_,
   conv2d,
   div_,
   empty,
@@ -68,6 +70,23 @@ function applyInPlace(name: 'aten::silu_' | 'aten::sigmoid_', target: Tensor): v
 }
 
 /**
+ * The activation that follows a batch norm (and acts inside squeeze-excitation): 'silu' (x·sigmoid(x), EfficientNet's
+ * swish) or 'relu6' (min(max(x, 0), 6), EfficientNet-Lite's, which keeps activations in a range that int8 holds).
+ */
+export type ActivationKind = 'silu' | 'relu6';
+
+/** `kind` applied to a new tensor (autograd-tracked when grad mode is on). */
+export function activate(kind: ActivationKind, x: Tensor): Tensor {
+  return kind === 'relu6' ? clamp(x, 0, 6) : silu(x);
+}
+
+/** `kind` applied in place (evaluation, where no autograd graph needs the input). */
+function activateInPlace(kind: ActivationKind, x: Tensor): void {
+  if (kind === 'relu6') clamp_(x, 0, 6);
+  else applyInPlace('aten::silu_', x);
+}
+
+/**
  * Runs `layers` in order on `input`. With grad mode off (evaluation) every intermediate output is freed as soon as
  * the next layer has consumed it, as PyTorch frees an unreferenced tensor at once: without this, the enclosing
  * tidy() scope would keep every activation of the forward pass alive until it ends, so each op would write to
@@ -109,8 +128,10 @@ export function observeActivations<T>(observer: ActivationObserver, fn: () => T)
 export interface ConvNormActivationOptions {
   stride?: number;
   groups?: number;
-  /** Whether SiLU follows the batch norm; default true. */
+  /** Whether an activation follows the batch norm; default true. */
   activation?: boolean;
+  /** Which activation; default 'silu'. */
+  activationKind?: ActivationKind;
   padding: PaddingMode;
   batchNorm: BatchNormSettings;
 }
@@ -121,32 +142,36 @@ export function makeConv(inChannels: number, outChannels: number, kernel: number
   return new Conv2d(inChannels, outChannels, kernel, { stride, groups, bias: false, padding: Math.floor((kernel - 1) / 2) });
 }
 
-/** conv (no bias) → batch norm → SiLU (optional), as torchvision's Conv2dNormActivation; children `0`, `1`, `2`. */
+/**
+ * conv (no bias) → batch norm → SiLU or ReLU6 (optional), as torchvision's Conv2dNormActivation; children `0`, `1`,
+ * `2`.
+ */
 export class Conv2dNormActivation extends Sequential {
   /** The convolution (child `0`). */
   readonly conv: Conv2d;
   /** The batch norm (child `1`). */
   readonly bn: BatchNorm2d;
-  private readonly activate: boolean;
+  /** The activation after the batch norm, or null for none (a projection). */
+  readonly activation: ActivationKind | null;
 
   constructor(inChannels: number, outChannels: number, kernel: number, options: ConvNormActivationOptions) {
     super();
     this.conv = makeConv(inChannels, outChannels, kernel, options.stride ?? 1, options.groups ?? 1, options.padding);
     this.bn = new BatchNorm2d(outChannels, { eps: options.batchNorm.eps, momentum: options.batchNorm.momentum });
-    this.activate = options.activation ?? true;
+    this.activation = (options.activation ?? true) ? options.activationKind ?? 'silu' : null;
     this.append(this.conv).append(this.bn);
-    if (this.activate) this.append(new SiLU());
+    if (this.activation !== null) this.append(this.activation === 'relu6' ? new ReLU6() : new SiLU());
   }
 
   override forward(input: Tensor): Tensor {
     const convolved = this.conv.forward(input);
     const normalised = this.bn.forward(convolved);
     if (!isGradEnabled()) convolved.dispose();
-    if (!this.activate) return normalised;
+    if (this.activation === null) return normalised;
     if (activationObserver !== null) activationObserver(normalised);
-    if (isGradEnabled()) return silu(normalised);
+    if (isGradEnabled()) return activate(this.activation, normalised);
     // No autograd graph to keep: activate in place (as torchvision's SiLU(inplace=True)).
-    applyInPlace('aten::silu_', normalised);
+    activateInPlace(this.activation, normalised);
     return normalised;
   }
 }
@@ -158,24 +183,27 @@ export class Conv2dNormActivation extends Sequential {
 export class SqueezeExcitation extends Module {
   readonly fc1: Conv2d;
   readonly fc2: Conv2d;
+  /** The activation between the two convolutions (the block's, as timm builds it; SiLU in every registered variant with SE). */
+  readonly activation: ActivationKind;
 
-  constructor(channels: number, squeezeChannels: number) {
+  constructor(channels: number, squeezeChannels: number, activation: ActivationKind = 'silu') {
     super();
     this.fc1 = this.registerModule('fc1', new Conv2d(channels, squeezeChannels, 1));
     this.fc2 = this.registerModule('fc2', new Conv2d(squeezeChannels, channels, 1));
+    this.activation = activation;
   }
 
   forward(input: Tensor): Tensor {
     if (isGradEnabled()) {
       const pooled = adaptiveAvgPool2d(input, 1);
-      const scale = sigmoid(this.fc2.forward(silu(this.fc1.forward(pooled))));
+      const scale = sigmoid(this.fc2.forward(activate(this.activation, this.fc1.forward(pooled))));
       return mul(input, scale);
     }
     // No autograd graph to keep: free each small intermediate at once and activate in place.
     const pooled = adaptiveAvgPool2d(input, 1);
     const squeezed = this.fc1.forward(pooled);
     pooled.dispose();
-    applyInPlace('aten::silu_', squeezed);
+    activateInPlace(this.activation, squeezed);
     const scale = this.fc2.forward(squeezed);
     squeezed.dispose();
     applyInPlace('aten::sigmoid_', scale);
@@ -275,13 +303,13 @@ export abstract class ResidualBlock extends Module {
  * (a Sequential as torchvision's) and `stochastic_depth`.
  */
 export class MBConv extends ResidualBlock {
-  constructor(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings) {
+  constructor(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings, activationKind: ActivationKind = 'silu') {
     if (settings.fused) throw new Error('MBConv: the block is fused; build it with FusedMBConv (or createBlock)');
     const { kernel, stride, inChannels, midChannels, outChannels } = settings;
     const layers: Module[] = [];
-    if (settings.hasExpansion) layers.push(new Conv2dNormActivation(inChannels, midChannels, 1, { padding, batchNorm }));
-    layers.push(new Conv2dNormActivation(midChannels, midChannels, kernel, { stride, groups: midChannels, padding, batchNorm }));
-    if (settings.seChannels > 0) layers.push(new SqueezeExcitation(midChannels, settings.seChannels));
+    if (settings.hasExpansion) layers.push(new Conv2dNormActivation(inChannels, midChannels, 1, { padding, batchNorm, activationKind }));
+    layers.push(new Conv2dNormActivation(midChannels, midChannels, kernel, { stride, groups: midChannels, padding, batchNorm, activationKind }));
+    if (settings.seChannels > 0) layers.push(new SqueezeExcitation(midChannels, settings.seChannels, activationKind));
     layers.push(new Conv2dNormActivation(midChannels, outChannels, 1, { activation: false, padding, batchNorm }));
     super(layers, dropRate, settings.hasResidual);
   }
@@ -296,20 +324,20 @@ export class MBConv extends ResidualBlock {
  * Faster than MBConv on small, early feature maps where depthwise convs use the hardware poorly.
  */
 export class FusedMBConv extends ResidualBlock {
-  constructor(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings) {
+  constructor(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings, activationKind: ActivationKind = 'silu') {
     if (!settings.fused) throw new Error('FusedMBConv: the block is not fused; build it with MBConv (or createBlock)');
     const { kernel, stride, inChannels, midChannels, outChannels } = settings;
     const convChannels = settings.hasExpansion ? midChannels : outChannels;
-    const layers: Module[] = [new Conv2dNormActivation(inChannels, convChannels, kernel, { stride, padding, batchNorm })];
-    if (settings.seChannels > 0) layers.push(new SqueezeExcitation(convChannels, settings.seChannels));
+    const layers: Module[] = [new Conv2dNormActivation(inChannels, convChannels, kernel, { stride, padding, batchNorm, activationKind })];
+    if (settings.seChannels > 0) layers.push(new SqueezeExcitation(convChannels, settings.seChannels, activationKind));
     if (settings.hasExpansion) layers.push(new Conv2dNormActivation(midChannels, outChannels, 1, { activation: false, padding, batchNorm }));
     super(layers, dropRate, settings.hasResidual);
   }
 }
 
 /** The block module a block spec describes: {@link FusedMBConv} for fused blocks, {@link MBConv} for the others. */
-export function createBlock(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings): MBConv | FusedMBConv {
-  return settings.fused ? new FusedMBConv(settings, dropRate, padding, batchNorm) : new MBConv(settings, dropRate, padding, batchNorm);
+export function createBlock(settings: MBConvSettings, dropRate: number, padding: PaddingMode, batchNorm: BatchNormSettings, activation: ActivationKind = 'silu'): MBConv | FusedMBConv {
+  return settings.fused ? new FusedMBConv(settings, dropRate, padding, batchNorm, activation) : new MBConv(settings, dropRate, padding, batchNorm, activation);
 }
 
 /**

@@ -94,13 +94,15 @@ export class EfficientNet extends Module {
     this.spec = networkSpec(config, options.stages ?? variantStages(config.name));
     const spec = this.spec;
 
-    this.stem = new Conv2dNormActivation(inChannels, spec.stemChannels, spec.stemKernel, { stride: spec.stemStride, padding, batchNorm });
+    const activationKind = config.activation ?? 'silu';
+    if (activationKind !== 'silu' && activationKind !== 'relu6') throw new Error(`EfficientNet: activation must be 'silu' or 'relu6', got '${String(activationKind)}'`);
+    this.stem = new Conv2dNormActivation(inChannels, spec.stemChannels, spec.stemKernel, { stride: spec.stemStride, padding, batchNorm, activationKind });
     this.stages = spec.stages.map(
       (stage) =>
-        new Sequential(...stage.blocks.map((block) => createBlock(block, stochasticDepthRate(block, spec, stochasticDepth), padding, batchNorm))),
+        new Sequential(...stage.blocks.map((block) => createBlock(block, stochasticDepthRate(block, spec, stochasticDepth), padding, batchNorm, activationKind))),
     );
     const lastChannels = spec.stages[spec.stages.length - 1]!.outChannels;
-    this.head = new Conv2dNormActivation(lastChannels, spec.headChannels, 1, { padding, batchNorm });
+    this.head = new Conv2dNormActivation(lastChannels, spec.headChannels, 1, { padding, batchNorm, activationKind });
     this.features = this.registerModule('features', new Sequential(this.stem, ...this.stages, this.head));
     this.avgpool = this.registerModule('avgpool', new AdaptiveAvgPool2d(1));
     this.dropout = new Dropout(dropout);

@@ -8,6 +8,10 @@
  *   pooling and the SE multiply are not multiply-adds of a conv and are not counted.
  * - Parameters: conv weights, SE conv biases, BN weight and bias (running mean/var are buffers, not parameters),
  *   classifier weight and bias.
+ * - Activations (Dollár, Singh & Girshick 2021, "Fast and accurate model scaling"): the number of elements of every
+ *   convolution's output, out_h · out_w · out_channels, the SE 1x1 convs included and the classifier not (a forward
+ *   hook summing torchvision's Conv2d output sizes counts the same). Equal MACs can mean very different
+ *   activations, and on real hardware run time follows activations more closely than MACs.
  */
 import { ScalingError } from './scaling.js';
 import type { BlockSpec, NetworkSpec } from './scaling.js';
@@ -25,12 +29,14 @@ export function convOutputSize(input: number, kernel: number, stride: number, pa
   return Math.floor((input + 2 * pad - kernel) / stride) + 1;
 }
 
-/** Parameters and MACs of one part of the network. */
+/** Parameters, MACs and activations of one part of the network. */
 export interface Cost {
   /** Trainable parameters. */
   params: number;
   /** Multiply-adds for one image. */
   macs: number;
+  /** Elements of the convolution outputs for one image (Dollár et al.'s activations). */
+  activations: number;
 }
 
 /** One MBConv block's cost with its shape. */
@@ -92,7 +98,8 @@ export interface ProfileOptions {
 function conv(inputSize: [number, number], inChannels: number, outChannels: number, kernel: number, stride: number, groups: number, padding: PaddingMode): Cost & { outputSize: [number, number] } {
   const outputSize: [number, number] = [convOutputSize(inputSize[0], kernel, stride, padding), convOutputSize(inputSize[1], kernel, stride, padding)];
   const perOutput = (inChannels / groups) * kernel * kernel;
-  return { params: outChannels * perOutput, macs: outputSize[0] * outputSize[1] * outChannels * perOutput, outputSize };
+  const activations = outputSize[0] * outputSize[1] * outChannels;
+  return { params: outChannels * perOutput, macs: activations * perOutput, activations, outputSize };
 }
 
 /** Parameters and MACs of the squeeze-excite on `channels` (two 1x1 convs with bias on the pooled 1x1 map). */
@@ -100,6 +107,7 @@ function squeezeExciteCost(channels: number, squeezeChannels: number): Cost {
   return {
     params: channels * squeezeChannels + squeezeChannels + squeezeChannels * channels + channels,
     macs: 2 * channels * squeezeChannels,
+    activations: squeezeChannels + channels,
   };
 }
 
@@ -107,6 +115,7 @@ function squeezeExciteCost(channels: number, squeezeChannels: number): Cost {
 export function profileBlock(block: BlockSpec, inputSize: [number, number], padding: PaddingMode = 'symmetric'): BlockProfile {
   let params = 0;
   let macs = 0;
+  let activations = 0;
   let outputSize: [number, number];
   // The channels the SE and the projection see: the expansion's, or the fused conv's output without expansion.
   let innerChannels = block.midChannels;
@@ -115,29 +124,34 @@ export function profileBlock(block: BlockSpec, inputSize: [number, number], padd
     const full = conv(inputSize, block.inChannels, innerChannels, block.kernel, block.stride, 1, padding);
     params += full.params + 2 * innerChannels;
     macs += full.macs;
+    activations += full.activations;
     outputSize = full.outputSize;
   } else {
     if (block.hasExpansion) {
       const expand = conv(inputSize, block.inChannels, block.midChannels, 1, 1, 1, padding);
       params += expand.params + 2 * block.midChannels;
       macs += expand.macs;
+      activations += expand.activations;
     }
     const depthwise = conv(inputSize, block.midChannels, block.midChannels, block.kernel, block.stride, block.midChannels, padding);
     params += depthwise.params + 2 * block.midChannels;
     macs += depthwise.macs;
+    activations += depthwise.activations;
     outputSize = depthwise.outputSize;
   }
   if (block.seChannels > 0) {
     const se = squeezeExciteCost(innerChannels, block.seChannels);
     params += se.params;
     macs += se.macs;
+    activations += se.activations;
   }
   if (!block.fused || block.hasExpansion) {
     const project = conv(outputSize, block.midChannels, block.outChannels, 1, 1, 1, padding);
     params += project.params + 2 * block.outChannels;
     macs += project.macs;
+    activations += project.activations;
   }
-  return { block, params, macs, inputSize, outputSize };
+  return { block, params, macs, activations, inputSize, outputSize };
 }
 
 function normalizeSize(size: number | readonly [number, number]): [number, number] {
@@ -182,6 +196,7 @@ export function profileNetwork(network: NetworkSpec, options: ProfileOptions): N
     layers: 1,
     params: stem.params + 2 * network.stemChannels,
     macs: stem.macs,
+    activations: stem.activations,
     blocks: [],
   });
 
@@ -205,6 +220,7 @@ export function profileNetwork(network: NetworkSpec, options: ProfileOptions): N
       layers: stage.repeats,
       params: blocks.reduce((sum, b) => sum + b.params, 0),
       macs: blocks.reduce((sum, b) => sum + b.macs, 0),
+      activations: blocks.reduce((sum, b) => sum + b.activations, 0),
       blocks,
     });
     channels = stage.outChannels;
@@ -221,6 +237,7 @@ export function profileNetwork(network: NetworkSpec, options: ProfileOptions): N
     layers: 1,
     params: head.params + 2 * network.headChannels,
     macs: head.macs,
+    activations: head.activations,
     blocks: [],
   });
   rows.push({
@@ -233,6 +250,7 @@ export function profileNetwork(network: NetworkSpec, options: ProfileOptions): N
     layers: 1,
     params: network.headChannels * numClasses + numClasses,
     macs: network.headChannels * numClasses,
+    activations: 0,
     blocks: [],
   });
 
@@ -240,6 +258,7 @@ export function profileNetwork(network: NetworkSpec, options: ProfileOptions): N
     stages: rows,
     params: rows.reduce((sum, r) => sum + r.params, 0),
     macs: rows.reduce((sum, r) => sum + r.macs, 0),
+    activations: rows.reduce((sum, r) => sum + r.activations, 0),
     imageSize,
     inputChannels,
     numClasses,

@@ -172,6 +172,8 @@ export interface NetworkSpec {
   depth: number;
   /** Channel divisor used by roundFilters. */
   divisor: number;
+  /** Which parts width and depth scaled (see {@link ScalingRule}). */
+  rule: ScalingRule;
   /** Stem conv output channels (3x3, stride 2, then BN + SiLU). */
   stemChannels: number;
   /** Stem conv kernel size (3). */
@@ -188,8 +190,17 @@ export interface NetworkSpec {
   totalStride: number;
 }
 
+/**
+ * How width and depth apply to the parts of a network: 'efficientnet' scales the stem, every stage and the head;
+ * 'lite' (EfficientNet-Lite, timm's `_gen_efficientnet_lite`) keeps the stem (32) and the head (1280) channels and
+ * the repeats of the first and the last stage as they are, so that the family stays small and quantises well.
+ */
+export type ScalingRule = 'efficientnet' | 'lite';
+
 /** Options of {@link scaleNetwork}. */
 export interface ScaleNetworkOptions {
+  /** Which parts width and depth scale; default 'efficientnet' (all). */
+  rule?: ScalingRule;
   /** Width multiplier w (> 0); default 1. */
   width?: number;
   /** Depth multiplier d (> 0); default 1. */
@@ -227,18 +238,23 @@ export function scaleNetwork(stages: readonly StageArgs[], options: ScaleNetwork
   assertPositive(width, 'width multiplier');
   assertPositive(depth, 'depth multiplier');
   if (stages.length === 0) throw new ScalingError('a network needs at least one stage');
+  const rule = options.rule ?? 'efficientnet';
+  if (rule !== 'efficientnet' && rule !== 'lite') throw new ScalingError(`scaling rule must be 'efficientnet' or 'lite', got '${String(rule)}'`);
+  const lite = rule === 'lite';
   const filters = (channels: number): number => roundFilters(channels, width, divisor, options.minDepth);
   // The stem feeds the first stage: its channels are that stage's input channels (torchvision's rule; B0's 32).
-  const stemChannels = filters(options.stemChannels ?? stages[0]!.inChannels);
-  const headChannels = filters(options.headChannels ?? EFFICIENTNET_B0_HEAD_CHANNELS);
+  // Lite keeps them unscaled, and the first stage then reads the stem's channels as they are.
+  const stemChannels = lite ? options.stemChannels ?? stages[0]!.inChannels : filters(options.stemChannels ?? stages[0]!.inChannels);
+  const headChannels = lite ? options.headChannels ?? EFFICIENTNET_B0_HEAD_CHANNELS : filters(options.headChannels ?? EFFICIENTNET_B0_HEAD_CHANNELS);
   const stemStride = 2;
 
   let index = 0;
   let totalStride = stemStride;
   const scaled: StageSpec[] = stages.map((base, stageIndex) => {
-    const inChannels = filters(base.inChannels);
+    const inChannels = lite && stageIndex === 0 ? stemChannels : filters(base.inChannels);
     const outChannels = filters(base.outChannels);
-    const repeats = roundRepeats(base.repeats, depth);
+    const fixedRepeats = lite && (stageIndex === 0 || stageIndex === stages.length - 1);
+    const repeats = fixedRepeats ? base.repeats : roundRepeats(base.repeats, depth);
     totalStride *= base.stride;
     const blocks: BlockSpec[] = [];
     for (let b = 0; b < repeats; b += 1) {
@@ -277,7 +293,7 @@ export function scaleNetwork(stages: readonly StageArgs[], options: ScaleNetwork
       base: { ...base },
     };
   });
-  return { width, depth, divisor, stemChannels, stemKernel: 3, stemStride, headChannels, stages: scaled, blockCount: index, totalStride };
+  return { width, depth, divisor, rule, stemChannels, stemKernel: 3, stemStride, headChannels, stages: scaled, blockCount: index, totalStride };
 }
 
 /**

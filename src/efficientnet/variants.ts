@@ -1,6 +1,6 @@
 /**
  * The variant registry: the reference (width, depth, resolution, dropout) of b0..b8 and l2, EfficientNetV2's S, M
- * and L (their own stages, as torchvision 0.14 builds them), custom configurations from explicit multipliers or from
+ * and L (their own stages, as torchvision 0.14 builds them), EfficientNet-Lite0..4 (timm's), custom configurations from explicit multipliers or from
  * compound scaling (φ, α, β, γ), and the network spec each one describes.
  */
 import { UserError } from '../errors.js';
@@ -14,7 +14,9 @@ import {
   scaleNetwork,
   type CompoundCoefficients,
   type NetworkSpec,
+  type ScalingRule,
 } from './scaling.js';
+import type { ActivationKind } from './layers.js';
 
 /** A complete EfficientNet configuration: how to scale B0, at which input size, with which classifier dropout. */
 export interface EfficientNetConfig {
@@ -30,6 +32,10 @@ export interface EfficientNetConfig {
   dropout: number;
   /** The compound coefficient φ when the configuration came from compound scaling, else null. */
   phi: number | null;
+  /** Which parts width and depth scale; absent: 'efficientnet' (all). EfficientNet-Lite's is 'lite'. */
+  scaling?: ScalingRule;
+  /** The activation after every batch norm (and in SE); absent: 'silu'. EfficientNet-Lite's is 'relu6'. */
+  activation?: ActivationKind;
 }
 
 /** Thrown for an unknown variant name. */
@@ -38,8 +44,8 @@ export class UnknownVariantError extends UserError {
 }
 
 const REGISTRY: Readonly<Record<string, Readonly<EfficientNetConfig>>> = Object.freeze(
-  Object.fromEntries(
-    (
+  Object.fromEntries([
+    ...(
       [
         ['b0', 1.0, 1.0, 224, 0.2],
         ['b1', 1.0, 1.1, 240, 0.2],
@@ -58,7 +64,21 @@ const REGISTRY: Readonly<Record<string, Readonly<EfficientNetConfig>>> = Object.
         ['v2-l', 1.0, 1.0, 480, 0.4],
       ] as const
     ).map(([name, width, depth, resolution, dropout]) => [name, Object.freeze({ name, width, depth, resolution, dropout, phi: null })]),
-  ),
+    // EfficientNet-Lite (timm's efficientnet_lite0..4, after the TF reference's lite/): B0's stages without
+    // squeeze-excitation, ReLU6, the stem, the head and the first and last stages' repeats unscaled.
+    ...(
+      [
+        ['lite0', 1.0, 1.0, 224, 0.2],
+        ['lite1', 1.0, 1.1, 240, 0.2],
+        ['lite2', 1.1, 1.2, 260, 0.3],
+        ['lite3', 1.2, 1.4, 280, 0.3],
+        ['lite4', 1.4, 1.8, 300, 0.3],
+      ] as const
+    ).map(([name, width, depth, resolution, dropout]) => [
+      name,
+      Object.freeze({ name, width, depth, resolution, dropout, phi: null, scaling: 'lite' as const, activation: 'relu6' as const }),
+    ]),
+  ]),
 );
 
 /**
@@ -95,7 +115,7 @@ export const EFFICIENTNET_V2_BLOCK_STRINGS: Readonly<Record<string, readonly str
   ]),
 });
 
-/** Names of the registered variants: b0..b8 and l2 (smallest first), then v2-s, v2-m, v2-l. */
+/** Names of the registered variants: b0..b8 and l2 (smallest first), then v2-s, v2-m, v2-l, then lite0..lite4. */
 export function variantNames(): string[] {
   return Object.keys(REGISTRY);
 }
@@ -105,18 +125,24 @@ export function isV2Variant(name: string): boolean {
   return Object.hasOwn(EFFICIENTNET_V2_BLOCK_STRINGS, name);
 }
 
+/** Whether a registered variant name is an EfficientNet-Lite ('lite0'..'lite4'). */
+export function isLiteVariant(name: string): boolean {
+  return /^lite[0-4]$/.test(name);
+}
+
 /**
  * The unscaled stages a configuration named `name` is built from: EfficientNetV2's own for 'v2-s', 'v2-m' and
- * 'v2-l', B0's for every other name ('b0'..'l2', 'custom').
+ * 'v2-l', B0's without squeeze-excitation for 'lite0'..'lite4', B0's for every other name ('b0'..'l2', 'custom').
  */
 export function variantStages(name: string): StageArgs[] {
+  if (isLiteVariant(name)) return efficientNetB0Stages().map((stage) => ({ ...stage, seRatio: 0 }));
   const strings = EFFICIENTNET_V2_BLOCK_STRINGS[name];
   return strings === undefined ? efficientNetB0Stages() : decodeArchitecture(strings);
 }
 
 /** The registry key of a variant name: lower case, without an `efficientnet` prefix, V2's `_` and `-` alike. */
 function variantKey(name: string): string {
-  const key = String(name).toLowerCase().replace(/^efficientnet[-_]?/, '');
+  const key = String(name).toLowerCase().replace(/^(tf_)?efficientnet[-_]?/, '');
   return /^v2[-_]?[sml]$/.test(key) ? `v2-${key.at(-1)}` : key;
 }
 
@@ -141,7 +167,7 @@ export function getVariant(name: string): EfficientNetConfig {
 export function defaultDropout(width: number): number {
   let best = REGISTRY.b0!;
   for (const config of Object.values(REGISTRY)) {
-    if (isV2Variant(config.name)) continue;
+    if (isV2Variant(config.name) || isLiteVariant(config.name)) continue;
     if (Math.abs(config.width - width) < Math.abs(best.width - width)) best = config;
   }
   return best.dropout;
@@ -213,7 +239,13 @@ export function compoundConfig(options: CompoundConfigOptions): EfficientNetConf
   return { ...config, phi: options.phi };
 }
 
-/** The scaled network spec of a configuration (the variant's own stages, {@link variantStages}, unless others are given). */
-export function networkSpec(config: Pick<EfficientNetConfig, 'width' | 'depth'> & { name?: string }, stages: readonly StageArgs[] = variantStages(config.name ?? 'custom')): NetworkSpec {
-  return scaleNetwork(stages, { width: config.width, depth: config.depth });
+/**
+ * The scaled network spec of a configuration (the variant's own stages, {@link variantStages}, unless others are
+ * given), under the configuration's scaling rule (EfficientNet's unless it says 'lite').
+ */
+export function networkSpec(
+  config: Pick<EfficientNetConfig, 'width' | 'depth'> & { name?: string; scaling?: ScalingRule },
+  stages: readonly StageArgs[] = variantStages(config.name ?? 'custom'),
+): NetworkSpec {
+  return scaleNetwork(stages, { width: config.width, depth: config.depth, ...(config.scaling === undefined ? {} : { rule: config.scaling }) });
 }

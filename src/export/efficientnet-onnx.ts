@@ -1,7 +1,7 @@
 /**
  * Writes an EfficientNet as an ONNX graph by walking its Module tree (no tracing): every conv + batch norm pair
- * becomes one Conv with the batch norm folded in, SiLU becomes Sigmoid × Mul, squeeze-excitation becomes
- * GlobalAveragePool → Conv → SiLU → Conv → Sigmoid → Mul, the head pool + classifier become GlobalAveragePool →
+ * becomes one Conv with the batch norm folded in, SiLU becomes Sigmoid × Mul and ReLU6 Clip(0, 6), squeeze-excitation
+ * becomes GlobalAveragePool → Conv → activation → Conv → Sigmoid → Mul, the head pool + classifier become GlobalAveragePool →
  * Flatten → Gemm, and dropout / stochastic depth (identities in eval mode) are left out.
  *
  * Padding: symmetric convolutions keep their pads; TF "SAME" convolutions get explicit asymmetric pads computed
@@ -9,8 +9,8 @@
  * therefore fixed in the graph (the preprocessing always produces it); the batch dimension is dynamic ('batch').
  */
 import { writeFileAtomic } from '../io/safetensors.js';
-import { BatchNorm2d, Conv2d, Dropout, Linear, Module, Sequential, SiLU } from '../nn/index.js';
-import { Conv2dNormActivation, Conv2dSame, ResidualBlock, SqueezeExcitation, samePadding } from '../efficientnet/layers.js';
+import { BatchNorm2d, Conv2d, Dropout, Linear, Module, Sequential } from '../nn/index.js';
+import { Conv2dNormActivation, Conv2dSame, ResidualBlock, SqueezeExcitation, samePadding, type ActivationKind } from '../efficientnet/layers.js';
 import { checkOutIndices, type EfficientNet, type FeatureInfo } from '../efficientnet/model.js';
 import { UserError } from '../errors.js';
 import { efficientNetB0Stages } from '../efficientnet/block-spec.js';
@@ -123,21 +123,30 @@ class EfficientNetWriter {
     return { name: out!, size };
   }
 
-  silu(x: Cursor): Cursor {
+  /** The activation: SiLU as Sigmoid × Mul, ReLU6 as Clip(0, 6) (opset 13: the bounds are inputs). */
+  activation(kind: ActivationKind, x: Cursor): Cursor {
+    if (kind === 'relu6') {
+      const bounds = this.relu6Bounds ?? [this.graph.addInitializer('relu6_min', new Float32Array([0]), []), this.graph.addInitializer('relu6_max', new Float32Array([6]), [])];
+      this.relu6Bounds = bounds;
+      const [out] = this.graph.addNode('Clip', [x.name, bounds[0], bounds[1]]);
+      return { name: out!, size: x.size };
+    }
     const [gate] = this.graph.addNode('Sigmoid', [x.name]);
     const [out] = this.graph.addNode('Mul', [x.name, gate!]);
     return { name: out!, size: x.size };
   }
 
+  /** ReLU6's two scalar initializers, written once per graph. */
+  private relu6Bounds: [string, string] | null = null;
+
   convNormActivation(block: Conv2dNormActivation, x: Cursor): Cursor {
-    const activated = block.namedChildren().some(([, child]) => child instanceof SiLU);
     const y = this.conv(block.conv, block.bn, x);
-    return activated ? this.silu(y) : y;
+    return block.activation === null ? y : this.activation(block.activation, y);
   }
 
   squeezeExcitation(se: SqueezeExcitation, x: Cursor): Cursor {
     const [pooled] = this.graph.addNode('GlobalAveragePool', [x.name]);
-    const squeezed = this.silu(this.conv(se.fc1, null, { name: pooled!, size: [1, 1] }));
+    const squeezed = this.activation(se.activation, this.conv(se.fc1, null, { name: pooled!, size: [1, 1] }));
     const expanded = this.conv(se.fc2, null, squeezed);
     const [scale] = this.graph.addNode('Sigmoid', [expanded.name]);
     const [out] = this.graph.addNode('Mul', [x.name, scale!]);

@@ -7,6 +7,6 @@ export { Linear, type LinearOptions } from './layers/linear.js';
 export { Dropout } from './layers/dropout.js';
 export { Identity, Flatten } from './layers/shape.js';
 export { Sequential } from './layers/container.js';
-export { SiLU, ReLU, Sigmoid } from './layers/activation.js';
+export { SiLU, ReLU, ReLU6, Sigmoid } from './layers/activation.js';
 export { AdaptiveAvgPool2d, MaxPool2d } from './layers/pooling.js';
 export { toChannelsLast } from './memory-format.js';

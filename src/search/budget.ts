@@ -1,21 +1,58 @@
 /**
- * A trial's training budget: whole epochs (`2ep`), wall-clock minutes (`10min`) or optimizer steps (`20steps`, for
- * tests and smoke runs). Every trial of a search gets the same budget and the same recipe.
+ * A trial's training budget: whole epochs (`2ep`), wall-clock minutes (`10min`), optimizer steps (`20steps`, for
+ * tests and smoke runs) or "until converged" (`converge`, `converge:60`: the hold-out is scored after every epoch and
+ * the trial stops when it has stopped gaining, at most the given epochs). Every trial of a search gets the same
+ * budget and the same recipe.
  */
 import { UserError } from '../errors.js';
 
 /** A parsed budget. */
-export type Budget = { kind: 'epochs'; value: number } | { kind: 'minutes'; value: number } | { kind: 'steps'; value: number };
+export type Budget = { kind: 'epochs'; value: number } | { kind: 'minutes'; value: number } | { kind: 'steps'; value: number } | { kind: 'converge'; value: number };
+
+/** The epoch cap of `converge` without one: generous, since the rule, not the cap, is meant to end a trial. */
+export const DEFAULT_CONVERGE_MAX_EPOCHS = 100;
+
+/**
+ * The rule of a `converge` budget: after epoch e (at least {@link CONVERGENCE_MIN_EPOCHS}), the trial has converged
+ * when the best hold-out top-1 of all e epochs exceeds the best of the epochs before the last fifth of them
+ * (floor(e / 5), at least one) by less than {@link CONVERGENCE_MIN_GAIN} (0.3 points).
+ */
+export const CONVERGENCE_MIN_GAIN = 0.003;
+/** The fraction of the epochs so far over which the gain is measured. */
+export const CONVERGENCE_WINDOW = 0.2;
+/** No trial is judged converged before this many epochs (one- or two-epoch windows are all noise). */
+export const CONVERGENCE_MIN_EPOCHS = 10;
+
+/**
+ * Whether a trial whose hold-out top-1 after each epoch so far is `valTop1` (fractions, in epoch order) has
+ * converged by the rule of {@link CONVERGENCE_MIN_GAIN}: comparing bests, not last values, so one noisy epoch
+ * neither stops a trial nor keeps it running.
+ */
+export function hasConverged(valTop1: readonly number[]): boolean {
+  const epochs = valTop1.length;
+  if (epochs < CONVERGENCE_MIN_EPOCHS) return false;
+  const window = Math.max(1, Math.floor(epochs * CONVERGENCE_WINDOW));
+  const before = Math.max(...valTop1.slice(0, epochs - window));
+  return Math.max(...valTop1) - before < CONVERGENCE_MIN_GAIN;
+}
 
 /** Thrown for a budget string that cannot be parsed. */
 export class BudgetError extends UserError {
   override name = 'BudgetError';
 }
 
-/** Parses '2ep' / '2epochs', '10min' / '1.5min', '20steps'. */
+/** Parses '2ep' / '2epochs', '10min' / '1.5min', '20steps', 'converge' / 'converge:60'. */
 export function parseBudget(text: string): Budget {
+  const converge = /^\s*converge(?:\s*:\s*(\S+))?\s*$/i.exec(String(text ?? ''));
+  if (converge) {
+    const max = converge[1] === undefined ? DEFAULT_CONVERGE_MAX_EPOCHS : Number(converge[1].replace(/(ep|epochs?)$/i, ''));
+    if (!Number.isInteger(max) || max < CONVERGENCE_MIN_EPOCHS) {
+      throw new BudgetError(`budget '${text}': the epoch cap of converge must be a whole number >= ${CONVERGENCE_MIN_EPOCHS} (the rule judges no trial before ${CONVERGENCE_MIN_EPOCHS} epochs), e.g. converge:60`);
+    }
+    return { kind: 'converge', value: max };
+  }
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ep|epoch|epochs|min|m|minutes|step|steps)\s*$/i.exec(String(text ?? ''));
-  if (!match) throw new BudgetError(`budget '${text}' is not understood; write whole epochs ('2ep'), minutes ('10min') or steps ('20steps')`);
+  if (!match) throw new BudgetError(`budget '${text}' is not understood; write whole epochs ('2ep'), minutes ('10min'), steps ('20steps') or 'converge[:MAX_EPOCHS]'`);
   const value = Number(match[1]);
   const unit = match[2]!.toLowerCase();
   if (unit.startsWith('ep') || unit.startsWith('step')) {
@@ -26,7 +63,16 @@ export function parseBudget(text: string): Budget {
   return { kind: 'minutes', value };
 }
 
-/** The budget written back as text ('2ep', '10min', '20steps'). */
+/** The budget written back as text ('2ep', '10min', '20steps', 'converge:100'). */
 export function formatBudget(budget: Budget): string {
-  return budget.kind === 'epochs' ? `${budget.value}ep` : budget.kind === 'minutes' ? `${budget.value}min` : `${budget.value}steps`;
+  switch (budget.kind) {
+    case 'epochs':
+      return `${budget.value}ep`;
+    case 'minutes':
+      return `${budget.value}min`;
+    case 'steps':
+      return `${budget.value}steps`;
+    case 'converge':
+      return `converge:${budget.value}`;
+  }
 }

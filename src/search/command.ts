@@ -56,11 +56,13 @@ export function storeHelp(defaultDb: string): string {
 }
 
 /** Help text of the shared options. */
-export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, v2-s/m/l, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
+export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, v2-s/m/l, lite0..lite4, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
   --data SPEC          as effnet train's: fashion-mnist[:DIR] | an image folder | a .tar/.tar.gz | a CIFAR binary
                        folder, each [,val=N|F][,train=N][,seed=S][,cache=memory|none] (tar:PATH and folder:PATH
                        default to val=5000,cache=memory) | synthetic:train=N,val=N,classes=C,size=S[,seed=S]
-  --budget B           per trial: whole epochs (2ep), minutes (10min) or optimizer steps (20steps)
+  --budget B           per trial: whole epochs (2ep), minutes (10min), optimizer steps (20steps), or until converged
+                       (converge[:MAX], default cap 100 epochs: the hold-out is scored every epoch and the trial
+                       stops once its best gained < 0.3 points over the last fifth of its epochs, after >= 10)
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P; P x T <= cores)
 ${storeHelp('runs/scale.sqlite')}  --name NAME          search name inside the store (default: the command's kind)
   --batch-size N       training batch size (default 32); --seed S (default 0)
@@ -93,7 +95,7 @@ export async function executeSearchCommand(
 ): Promise<number> {
   if (values.base === undefined) throw new UsageError('--base is required (b0, a spec like width=0.25,depth=0.25,resolution=32, or a .json file)');
   if (values.data === undefined) throw new UsageError('--data is required, e.g. tar:/work/shared/data/cifar10-train.tar.gz,val=5000');
-  if (values.budget === undefined) throw new UsageError("--budget is required: epochs ('2ep'), minutes ('10min') or steps ('20steps') per trial");
+  if (values.budget === undefined) throw new UsageError("--budget is required: epochs ('2ep'), minutes ('10min'), steps ('20steps') or 'converge[:MAX]' per trial");
   const parallel = parseIntegerFlag('parallel', values.parallel) ?? 1;
   const threads = resolveThreads(parallel, parseIntegerFlag('threads', values.threads));
   const base: ScaledConfigJson = resolveBase(values.base);

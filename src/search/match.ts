@@ -41,12 +41,14 @@ export interface CostOptions {
   padding?: PaddingMode;
 }
 
-/** Parameters and MACs of one configuration. */
+/** Parameters, MACs and activations of one configuration. */
 export interface ConfigCost {
   /** Trainable parameters. */
   params: number;
   /** Multiply-adds per image. */
   macs: number;
+  /** Elements of the convolution outputs per image (Dollár et al.'s activations; see efficientnet/profile.ts). */
+  activations: number;
 }
 
 /** Profiles a configuration with the analytic profiler. */
@@ -56,7 +58,7 @@ export function profileConfig(config: ScaledConfigJson, options: CostOptions = {
     numClasses: options.numClasses ?? 1000,
     padding: options.padding ?? 'symmetric',
   });
-  return { params: profile.params, macs: profile.macs };
+  return { params: profile.params, macs: profile.macs, activations: profile.activations };
 }
 
 /** Rounds a real resolution to the nearest multiple of `multiple` (default 1 pixel), never below 32. */
@@ -170,7 +172,7 @@ export function matchTarget(base: ScaledConfigJson, options: MatchOptions): Matc
     high = 24;
   }
   if (gammaForResolution > 1) low = Math.max(low, Math.log(MIN_RESOLUTION / base.resolution) / Math.log(gammaForResolution));
-  const evaluate = (t: number): { config: ScaledConfigJson; cost: number; macs: number; params: number } => {
+  const evaluate = (t: number): { config: ScaledConfigJson; cost: number } & ConfigCost => {
     const config = strategyConfig(base, strategy, t, coefficients, multiple);
     const cost = profileConfig(config, options);
     return { config, cost: cost[metric], ...cost };
@@ -216,6 +218,7 @@ export function matchTarget(base: ScaledConfigJson, options: MatchOptions): Matc
     config: result.config,
     macs: result.macs,
     params: result.params,
+    activations: result.activations,
     relativeError,
     target,
     metric,

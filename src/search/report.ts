@@ -6,8 +6,10 @@ import { writeFileSync } from 'node:fs';
 import { makeDirectory } from '../directories.js';
 import { join } from 'node:path';
 import { formatDuration } from './progress.js';
-import type { SearchRow, TrialRow } from './store.js';
+import type { Json, SearchRow, TrialRow } from './store.js';
 import { lineChartSvg, type ChartSeries } from '../chart.js';
+import { validateScaledConfig } from '../card/config-file.js';
+import { profileConfig } from './match.js';
 
 function num(value: unknown): number {
   return typeof value === 'number' ? value : NaN;
@@ -188,7 +190,13 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
   for (const series of study?.extraCompound ?? []) {
     lines.push(`\`${series.name}\`: compound scaling with α = ${series.coefficients.alpha}, β = ${series.coefficients.beta}, γ = ${series.coefficients.gamma}.`, '');
   }
-  lines.push(`![validation top-1 vs MACs](${chartFile})`, '', '| factor | strategy | configuration | params | MACs (vs target) | val top-1 | wall | status |', '|---:|---|---|---:|---:|---:|---:|---|');
+  lines.push(
+    `![validation top-1 vs MACs](${chartFile})`,
+    '',
+    '| factor | strategy | configuration | params | MACs (vs target) | activations | val top-1 | train top-1 (gap) | img/s | wall | status |',
+    '|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  );
+  const numClasses = num(search.spec.numClasses);
   const groups = groupTrials(trials);
   const factorOf = (g: TrialGroup): number => num(g.trials[0]!.config.factor);
   const strategyOf = (g: TrialGroup): string => String(g.trials[0]!.config.strategy);
@@ -197,8 +205,8 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
     const error = num(t.config.relativeError);
     lines.push(
       `| ${num(t.config.factor)} | ${String(t.config.strategy)} | ${configCell(t)} | ${millions(t.params ?? num(t.config.params))} | ` +
-        `${millions(t.macs ?? num(t.config.macs))}${Number.isFinite(error) ? ` (${error >= 0 ? '+' : ''}${(error * 100).toFixed(1)}%)` : ''} | ${top1Cell(g)} | ` +
-        `${groupWallCell(g)} | ${groupStatusCell(g)} |`,
+        `${millions(t.macs ?? num(t.config.macs))}${Number.isFinite(error) ? ` (${error >= 0 ? '+' : ''}${(error * 100).toFixed(1)}%)` : ''} | ${activationsCell(t, numClasses)} | ${top1Cell(g)} | ` +
+        `${trainGapCell(g)} | ${imagesPerSecondCell(g)} | ${groupWallCell(g)} | ${groupStatusCell(g)} |`,
     );
   }
   lines.push('', `Best strategy per factor (validation top-1${groups.some((g) => g.trials.length > 1) ? ', mean over the seeds' : ''}):`, '');
@@ -209,10 +217,146 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
     const tied = best === null ? [] : cell.filter((g) => g.meanTop1 === best.meanTop1).map(strategyOf);
     lines.push(`- x${factor}: ${best === null ? 'no finished trial' : `${tied.length > 1 ? `tie between ${tied.join(', ')}` : strategyOf(best)} (${pct(best.meanTop1)})`}`);
   }
+  const compoundNames = [...new Set(groups.map(strategyOf).filter((name) => name === 'compound' || groups.some((g) => strategyOf(g) === name && g.trials[0]!.config.scaling === 'compound')))];
+  const comparisons = factors.flatMap((factor) =>
+    compoundNames.flatMap((compound) => {
+      const c = groups.find((g) => factorOf(g) === factor && strategyOf(g) === compound);
+      return ['depth', 'width', 'resolution'].map((single) => ({ factor, compound, single, result: c === undefined ? null : compareGroups(c, groups.find((g) => factorOf(g) === factor && strategyOf(g) === single)) }));
+    }),
+  );
+  if (comparisons.some((row) => row.result !== null)) {
+    lines.push(
+      '',
+      'Compound against each single dimension (difference of mean top-1; standard error sqrt(sd₁²/n₁ + sd₂²/n₂) from the seeds of each; z = difference / standard error):',
+      '',
+      '| factor | compound | vs | difference | standard error | z | verdict |',
+      '|---:|---|---|---:|---:|---:|---|',
+    );
+    for (const { factor, compound, single, result } of comparisons) {
+      if (result === null) continue;
+      const points = (v: number): string => `${v >= 0 ? '+' : ''}${(v * 100).toFixed(2)}`;
+      lines.push(
+        `| ${factor} | ${compound} | ${single} | ${points(result.difference)} | ${result.standardError === null ? '–' : (result.standardError * 100).toFixed(2)} | ` +
+          `${result.z === null ? '–' : result.z.toFixed(2)} | ${result.verdict} |`,
+      );
+    }
+  }
   return lines.join('\n') + '\n';
 }
 
-/** Writes report.md (and, for a study, accuracy-vs-macs.svg) into `dir`; returns the files written. */
+/** The comparison of two configurations' mean top-1 over their seeds. */
+export interface GroupComparison {
+  /** Mean top-1 of the first minus the second's. */
+  difference: number;
+  /** sqrt(sd₁²/n₁ + sd₂²/n₂), or null when either has fewer than two finished seeds. */
+  standardError: number | null;
+  /** difference / standardError, or null without a standard error (or with a zero one). */
+  z: number | null;
+  /** 'better by > 2 SE', 'within 2 SE', 'worse by > 2 SE', or why there is no verdict. */
+  verdict: string;
+}
+
+/**
+ * Compares configuration `a` with `b` by the difference of their mean top-1 and its standard error from the seeds
+ * of each (unequal variances: the Welch form); null when either has no finished trial. The paper's claim is
+ * "compound beats each single dimension", so the verdict names the side that is more than two standard errors ahead.
+ */
+export function compareGroups(a: TrialGroup, b: TrialGroup | undefined): GroupComparison | null {
+  if (b === undefined || a.meanTop1 === null || b.meanTop1 === null) return null;
+  const difference = a.meanTop1 - b.meanTop1;
+  if (a.sdTop1 === null || b.sdTop1 === null) return { difference, standardError: null, z: null, verdict: 'one seed: no standard error (use --repeats)' };
+  const standardError = Math.sqrt(a.sdTop1 ** 2 / a.top1.length + b.sdTop1 ** 2 / b.top1.length);
+  if (standardError === 0) return { difference, standardError, z: null, verdict: difference === 0 ? 'equal' : 'no spread over the seeds' };
+  const z = difference / standardError;
+  return { difference, standardError, z, verdict: z > 2 ? 'better by > 2 SE' : z < -2 ? 'worse by > 2 SE' : 'within 2 SE' };
+}
+
+/** A trial's activations per image, from its configuration (the profiler; trials stored before the column existed too). */
+function activationsCell(trial: TrialRow, numClasses: number): string {
+  const config = trial.config.config;
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) return '–';
+  try {
+    return millions(profileConfig(validateScaledConfig(config, 'trial configuration'), { numClasses: Number.isFinite(numClasses) ? numClasses : 1000 }).activations);
+  } catch {
+    return '–';
+  }
+}
+
+/** Mean of a metric over a group's finished trials, or null when none recorded it. */
+function groupMetricMean(group: TrialGroup, key: string): number | null {
+  const values = group.trials.filter((t) => t.status === 'done').map((t) => t.metrics?.[key]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  return values.length === 0 ? null : values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
+/** Training-batch top-1 of the last epoch (mean over seeds) and its gap to the hold-out's: over- or under-fitting. */
+function trainGapCell(group: TrialGroup): string {
+  const train = groupMetricMean(group, 'trainTop1');
+  if (train === null || group.meanTop1 === null) return '–';
+  const gap = train - group.meanTop1;
+  return `${pct(train)} (${gap >= 0 ? '+' : ''}${(gap * 100).toFixed(2)})`;
+}
+
+/** Training images per second of the last epoch, mean over seeds. */
+function imagesPerSecondCell(group: TrialGroup): string {
+  const rate = groupMetricMean(group, 'trainImagesPerSecond');
+  return rate === null ? '–' : String(Math.round(rate));
+}
+
+/**
+ * What a grid search hands to the next step of the method (best.json, `effnet scale --from-search`, `effnet
+ * scaling-study --from-search`): the α, β, γ of its best configuration (mean over its repeats), with the evidence.
+ */
+export interface GridBest {
+  /** The search's name. */
+  search: string;
+  /** The best grid point's coefficients. */
+  alpha: number;
+  beta: number;
+  gamma: number;
+  /** The configuration's label, e.g. 'a1.20_b1.10_g1.15'. */
+  label: string;
+  /** Mean validation top-1 over its finished repeats, their sample sd (null with one) and each value. */
+  meanTop1: number;
+  sdTop1: number | null;
+  top1: number[];
+  /** The scaled configuration, its params and MACs. */
+  config: { [key: string]: Json };
+  params: number;
+  macs: number;
+  /** Finished and all trials of the search when this was taken (a best of a search still running may change). */
+  finishedTrials: number;
+  totalTrials: number;
+}
+
+/** The best configuration of a grid search as {@link GridBest}, or null when no trial has finished. */
+export function gridBest(search: SearchRow, trials: readonly TrialRow[]): GridBest | null {
+  const best = bestGroup(trials);
+  const first = best?.trials[0];
+  if (best === null || best.meanTop1 === null || first === undefined) return null;
+  return {
+    search: search.name,
+    alpha: num(first.config.alpha),
+    beta: num(first.config.beta),
+    gamma: num(first.config.gamma),
+    label: best.label,
+    meanTop1: best.meanTop1,
+    sdTop1: best.sdTop1,
+    top1: best.top1,
+    config: first.config.config as { [key: string]: Json },
+    params: first.params ?? num(first.config.params),
+    macs: first.macs ?? num(first.config.macs),
+    finishedTrials: trials.filter((t) => t.status === 'done').length,
+    totalTrials: trials.length,
+  };
+}
+
+/** The file beside a grid search's report that holds its {@link GridBest}. */
+export const GRID_BEST_FILE = 'best.json';
+
+/**
+ * Writes report.md (and, for a study, accuracy-vs-macs.svg; for a grid search with a finished trial, best.json) into
+ * `dir`; returns the files written.
+ */
 export function writeReport(dir: string, search: SearchRow, trials: readonly TrialRow[]): string[] {
   makeDirectory(dir);
   const files: string[] = [];
@@ -223,6 +367,11 @@ export function writeReport(dir: string, search: SearchRow, trials: readonly Tri
     writeFileSync(join(dir, 'report.md'), studyReportMarkdown(search, trials));
   } else {
     writeFileSync(join(dir, 'report.md'), gridReportMarkdown(search, trials));
+    const best = gridBest(search, trials);
+    if (best !== null) {
+      writeFileSync(join(dir, GRID_BEST_FILE), `${JSON.stringify(best, null, 2)}\n`);
+      files.push(join(dir, GRID_BEST_FILE));
+    }
   }
   files.push(join(dir, 'report.md'));
   return files;

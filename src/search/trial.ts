@@ -6,7 +6,7 @@ import { totalStrideOf, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard } from '../card/resolve.js';
 import { buildRun } from '../train/run-builder.js';
 import { Trainer, evaluate, type EpochMetrics, type Recipe } from '../train/trainer.js';
-import type { Budget } from './budget.js';
+import { hasConverged, type Budget } from './budget.js';
 import { validateScaledConfig, type ScaledConfigJson } from '../card/config-file.js';
 import type { ResolvedData } from '../data/spec.js';
 import { profileConfig } from './match.js';
@@ -93,7 +93,10 @@ export function checkTrialRecipeBudget(recipe: { [key: string]: unknown }, budge
   if (recipe['progressive'] == null) return null;
   const progressive = checkTrialProgressive(recipe['progressive'], '--recipe');
   if (budget.kind !== 'epochs') {
-    throw new ProgressiveError(`--recipe progressive needs an epoch budget (its stages are fractions of the trial's epochs), got a ${budget.kind} budget; use e.g. --budget 8ep`);
+    throw new ProgressiveError(
+      `--recipe progressive needs an epoch budget (its stages are fractions of the trial's epochs, known in advance), got a ${budget.kind} budget; use e.g. --budget 8ep` +
+        (budget.kind === 'converge' ? ', or drop progressive to train until converged' : ''),
+    );
   }
   // Refused here, when the search is defined, rather than by every trial once it is stored.
   if (progressive.stages > budget.value) {
@@ -205,9 +208,11 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
     seed: settings.seed,
     workers: settings.loaderWorkers,
   });
-  const evalEveryEpoch = settings.evalEveryEpoch ?? false;
+  // A converge budget judges the hold-out after every epoch; its cap is the run's length (the cosine spans it).
+  const converge = budget.kind === 'converge';
+  const evalEveryEpoch = (settings.evalEveryEpoch ?? false) || converge;
   const epochs =
-    budget.kind === 'epochs' ? budget.value : budget.kind === 'steps' ? Math.ceil(budget.value / train.batchesPerEpoch) : settings.maxEpochs ?? 1000;
+    budget.kind === 'epochs' || budget.kind === 'converge' ? budget.value : budget.kind === 'steps' ? Math.ceil(budget.value / train.batchesPerEpoch) : settings.maxEpochs ?? 1000;
   const deadline = budget.kind === 'minutes' ? started + budget.value * 60_000 : Infinity;
   let trainer: Trainer | null = null;
   try {
@@ -227,6 +232,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
       },
     });
     const history: EpochMetrics[] = [];
+    let convergedAtEpoch: number | null = null;
     while (trainer.progress.epoch < epochs) {
       const ran = await trainer.fit({ stopAfter: 1 });
       for (const metrics of ran) {
@@ -234,6 +240,10 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
         hooks.onEpoch?.(metrics);
       }
       if (trainer.stopped) break;
+      if (converge && hasConverged(history.map((m) => m.valTop1 ?? 0))) {
+        convergedAtEpoch = trainer.progress.epoch;
+        break;
+      }
     }
     // Without per-epoch evaluation, or when the budget ended inside an epoch, evaluate the weights as they are now.
     const last = history[history.length - 1];
@@ -252,6 +262,9 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
         steps: trainer.progress.step,
         epochsCompleted: trainer.progress.epoch,
         trainLoss: last?.trainLoss ?? null,
+        // Training-batch top-1 of the last epoch (augmented, train mode): beside the hold-out's, the fit gap.
+        trainTop1: last?.trainTop1 ?? null,
+        ...(converge ? { convergedAtEpoch } : {}),
         trainImagesPerSecond: last?.imagesPerSecond ?? null,
         valImages: data.val.length,
         trainImages: data.train.length,

@@ -108,9 +108,9 @@ export class BindingUnavailableError extends UserError {
 }
 
 const BUILD_HINT =
-  'Build it with `npm run setup` (installs libtorch-dev with apt-get, then builds the addon), or with ' +
-  '`npx node-gyp rebuild --directory native` against an installed libtorch (LIBTORCH=/path for another one); ' +
-  'ONNX-only work (`effnet predict` of an .onnx file, the browser page) does not need it.';
+  'Build it with `npm run setup` in a checkout (installs libtorch-dev with apt-get, then builds the addon), or with ' +
+  '`npx effnet setup` in an installed package (builds against LIBTORCH=/path or Debian\'s libtorch; `--check` says what is missing); ' +
+  'ONNX-only work (`effnet predict` of an .onnx file, the browser page, effnet/web) does not need it.';
 
 function loadBinding(): NativeBinding {
   const override = process.env.EFFNET_ADDON;

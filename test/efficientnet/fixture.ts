@@ -10,7 +10,9 @@ export interface TorchvisionProfile {
   numClasses: number;
   params: number;
   macs: number;
-  stages: { name: string; params: number; macs: number }[];
+  /** Sum of every Conv2d's output elements (Dollár et al.'s activations). */
+  activations: number;
+  stages: { name: string; params: number; macs: number; activations: number }[];
   stemChannels: number;
   headChannels: number;
   repeats: number[];

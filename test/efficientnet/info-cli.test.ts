@@ -20,7 +20,7 @@ test('info b0 prints the stage table with the totals', () => {
   assert.equal(code, 0, stderr);
   const lines = stdout.split('\n');
   assert.match(lines[0]!, /EfficientNet-b0 \(width 1, depth 1, resolution 224, dropout 0.2\)/);
-  assert.match(stdout, /stage\s+operator\s+resolution\s+channels\s+layers\s+params\s+MACs/);
+  assert.match(stdout, /stage\s+operator\s+resolution\s+channels\s+layers\s+params\s+MACs\s+activations/);
   assert.match(stdout, /stage3\s+MBConv6, k5x5\s+56x56\s+40\s+2\s/);
   assert.match(stdout, /total\s+19\s+5,288,548\s+385\.81M/);
 });
@@ -36,10 +36,11 @@ test('info --json matches the torchvision fixture for custom configurations', ()
       '--strides', '1,2,2,2,1,2,1',
     );
     assert.equal(code, 0, stderr);
-    const parsed = JSON.parse(stdout) as { params: number; macs: number; stages: { name: string; params: number; macs: number }[] };
+    const parsed = JSON.parse(stdout) as { params: number; macs: number; activations: number; stages: { name: string; params: number; macs: number; activations: number }[] };
     assert.equal(parsed.params, reference.params);
     assert.equal(parsed.macs, reference.macs);
-    assert.deepEqual(parsed.stages.map((s) => [s.name, s.params, s.macs]), reference.stages.map((s) => [s.name, s.params, s.macs]));
+    assert.equal(parsed.activations, reference.activations);
+    assert.deepEqual(parsed.stages.map((s) => [s.name, s.params, s.macs, s.activations]), reference.stages.map((s) => [s.name, s.params, s.macs, s.activations]));
   }
 });
 
@@ -51,11 +52,25 @@ test('info --all prints the family; --all --json has every variant', () => {
   assert.equal(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout) as { numClasses: number; variants: { name: string; params: number }[] };
   assert.equal(parsed.numClasses, 10);
-  assert.deepEqual(parsed.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l']);
+  assert.deepEqual(parsed.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', 'lite0', 'lite1', 'lite2', 'lite3', 'lite4']);
   assert.equal(parsed.variants[0]!.params, 5_288_548 - 990 * 1281);
   // torchvision's published num_params of V2-S less 990 classifier rows of 1,281 (1,280 weights and a bias).
   assert.equal(parsed.variants.find((v) => v.name === 'v2-s')!.params, 21_458_488 - 990 * 1281);
   assert.match(text.stdout, /v2-l\s+1\s+1\s+480\s+0\.4\s+118,515,272\s+56\.0797B/);
+});
+
+test('info lite0: no SE, ReLU6 and the Lite rule in the card; 4,652,008 parameters at 224', () => {
+  const text = info('lite0');
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /stem\s+Conv3x3\s+224x224\s+32\s+1\s/);
+  assert.match(text.stdout, /head\s+Conv1x1 & Pooling\s+7x7\s+1280\s+1\s/);
+  const card = JSON.parse(info('efficientnet_lite0', '--card').stdout) as { architecture: { name: string; stages: string[]; activation?: string; scaling?: string } };
+  assert.equal(card.architecture.name, 'lite0');
+  assert.equal(card.architecture.activation, 'relu6');
+  assert.equal(card.architecture.scaling, 'lite');
+  assert.ok(card.architecture.stages.every((stage) => !stage.includes('_se')), card.architecture.stages.join(' '));
+  const b0 = JSON.parse(info('b0', '--card').stdout) as { architecture: Record<string, unknown> };
+  assert.equal('activation' in b0.architecture || 'scaling' in b0.architecture, false, 'other cards are unchanged');
 });
 
 test('info v2-s: the V2 stage table (Fused-MBConv stages 1-3, stem 24) and a card with its stages and eps 1e-3', () => {

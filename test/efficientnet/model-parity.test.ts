@@ -203,20 +203,40 @@ test('B0 at 224 matches torchvision to 1e-4 (weights generated into a temporary 
   });
 });
 
+/** The model's logits for the fixture's input against the reference's: 1e-4 apart, the same top-5, probabilities 1e-4 apart. */
+function expectReferenceLogits(label: string, model: EfficientNet, fixture: Fixture): void {
+  const logits = model.forward(fixture.extra.get('input.x')!);
+  const reference = fixture.extra.get('output.symmetric')!;
+  const diff = maxAbsDiff(logits, reference);
+  assert.ok(diff < 1e-4, `${label} logits differ from the reference's by ${diff}`);
+  const top5 = (values: Float32Array): number[] => [...values.keys()].sort((a, b) => values[b]! - values[a]!).slice(0, 5);
+  assert.deepEqual(top5(logits.toFloat32Array()), top5(reference.toFloat32Array()));
+  const probabilities = softmax([...logits.toFloat32Array()]);
+  const expected = softmax([...reference.toFloat32Array()]);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(probabilities[i]! - expected[i]!));
+  assert.ok(worst < 1e-4, `${label} probabilities differ by ${worst}`);
+  console.log(`${label} vs the reference: logits max |diff| ${diff.toExponential(2)}, probabilities ${worst.toExponential(2)}`);
+}
+
 test('EfficientNetV2-S at 384 matches torchvision: logits to 1e-4, the same top-5, probabilities to 1e-4', (t) => {
   withTorchvisionFixture(t, 'V2-S', ['v2-s'], 'parity-v2-s.safetensors', () => createEfficientNet('efficientnet_v2_s'), (model, fixture) => {
-    const logits = model.forward(fixture.extra.get('input.x')!);
-    const reference = fixture.extra.get('output.symmetric')!;
-    const diff = maxAbsDiff(logits, reference);
-    assert.ok(diff < 1e-4, `V2-S logits differ from torchvision's by ${diff}`);
-    const top5 = (values: Float32Array): number[] => [...values.keys()].sort((a, b) => values[b]! - values[a]!).slice(0, 5);
-    assert.deepEqual(top5(logits.toFloat32Array()), top5(reference.toFloat32Array()));
-    const probabilities = softmax([...logits.toFloat32Array()]);
-    const expected = softmax([...reference.toFloat32Array()]);
-    let worst = 0;
-    for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(probabilities[i]! - expected[i]!));
-    assert.ok(worst < 1e-4, `V2-S probabilities differ by ${worst}`);
-    console.log(`V2-S at 384 vs torchvision: logits max |diff| ${diff.toExponential(2)}, probabilities ${worst.toExponential(2)}`);
+    expectReferenceLogits('V2-S at 384', model, fixture);
+  });
+});
+
+test('EfficientNet-Lite0 at 224 matches the torchvision-built Lite (ReLU6, no SE, fixed stem and head): logits, top-5, probabilities', (t) => {
+  withTorchvisionFixture(t, 'Lite0', ['lite0'], 'parity-lite0.safetensors', () => createEfficientNet('lite0'), (model, fixture) => {
+    expectReferenceLogits('Lite0 at 224', model, fixture);
+  });
+});
+
+test('a Lite3 scaled by the timm rules loads the reference state dict strictly (stem 32 and head 1280 unscaled, first and last repeats unscaled) and matches it', (t) => {
+  withTorchvisionFixture(t, 'Lite3', ['lite3', '96', '10'], 'parity-lite3.safetensors', () => createEfficientNet('lite3', { numClasses: 10 }), (model, fixture) => {
+    assert.equal(model.spec.stemChannels, 32);
+    assert.equal(model.spec.headChannels, 1280);
+    assert.deepEqual(model.spec.stages.map((stage) => stage.repeats), [1, 3, 3, 5, 5, 6, 1]);
+    expectReferenceLogits('Lite3 at 96', model, fixture);
   });
 });
 

@@ -30,7 +30,8 @@ test('custom configurations match torchvision exactly (params, MACs, per stage)'
     assert.equal(profile.params, reference.params, `params ${label}`);
     assert.ok(Math.abs(profile.macs - reference.macs) <= 1e-3 * reference.macs, `MACs ${label}: ${profile.macs} vs ${reference.macs}`);
     assert.equal(profile.macs, reference.macs, `MACs exact ${label}`);
-    assert.deepEqual(profile.stages.map((r) => [r.name, r.params, r.macs]), reference.stages.map((r) => [r.name, r.params, r.macs]), label);
+    assert.deepEqual(profile.stages.map((r) => [r.name, r.params, r.macs, r.activations]), reference.stages.map((r) => [r.name, r.params, r.macs, r.activations]), label);
+    assert.equal(profile.activations, reference.activations, `activations ${label}`);
   }
 });
 

@@ -29,14 +29,16 @@ const PAPER: Record<string, [number, number]> = {
   b7: [66_347_960, 37.7459],
 };
 
-test('registry holds b0..b8, l2 and V2-S/M/L with the reference (width, depth, resolution, dropout)', () => {
-  assert.deepEqual(variantNames(), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l']);
+test('registry holds b0..b8, l2, V2-S/M/L and Lite0-4 with the reference (width, depth, resolution, dropout)', () => {
+  assert.deepEqual(variantNames(), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', 'lite0', 'lite1', 'lite2', 'lite3', 'lite4']);
   const table: Record<string, [number, number, number, number]> = {
     b0: [1.0, 1.0, 224, 0.2], b1: [1.0, 1.1, 240, 0.2], b2: [1.1, 1.2, 260, 0.3], b3: [1.2, 1.4, 300, 0.3],
     b4: [1.4, 1.8, 380, 0.4], b5: [1.6, 2.2, 456, 0.4], b6: [1.8, 2.6, 528, 0.5], b7: [2.0, 3.1, 600, 0.5],
     b8: [2.2, 3.6, 672, 0.5], l2: [4.3, 5.3, 800, 0.5],
     // torchvision's efficientnet_v2_s/m/l: dropout 0.2/0.3/0.4; resolution the eval crop of the published weights.
     'v2-s': [1.0, 1.0, 384, 0.2], 'v2-m': [1.0, 1.0, 480, 0.3], 'v2-l': [1.0, 1.0, 480, 0.4],
+    // timm's _gen_efficientnet_lite table (the TF reference's lite/ models).
+    lite0: [1.0, 1.0, 224, 0.2], lite1: [1.0, 1.1, 240, 0.2], lite2: [1.1, 1.2, 260, 0.3], lite3: [1.2, 1.4, 280, 0.3], lite4: [1.4, 1.8, 300, 0.3],
   };
   for (const name of variantNames()) {
     const c = getVariant(name);
@@ -46,6 +48,27 @@ test('registry holds b0..b8, l2 and V2-S/M/L with the reference (width, depth, r
   assert.equal(getVariant('efficientnet-b3').name, 'b3');
   assert.equal(getVariant('EfficientNet_B3').name, 'b3');
   for (const spelling of ['v2-s', 'V2_S', 'efficientnet_v2_s', 'efficientnetv2-s', 'EfficientNet-V2-S']) assert.equal(getVariant(spelling).name, 'v2-s', spelling);
+  for (const spelling of ['lite0', 'efficientnet_lite0', 'tf_efficientnet_lite0', 'EfficientNet-Lite0']) assert.equal(getVariant(spelling).name, 'lite0', spelling);
+});
+
+// Parameters and MACs of EfficientNet-Lite as published with an independent PyTorch port of the TF reference
+// (d-li14/efficientnet-lite.pytorch: 4.652M, 5.417M, 6.092M, 8.197M, 13.007M parameters; Lite0 0.385 GMACs at 224).
+test('Lite0-4: parameter counts equal the published ones (to the 1,000 they are given in), ReLU6, no SE, stem 32 and head 1280', () => {
+  const published: Record<string, number> = { lite0: 4.652, lite1: 5.417, lite2: 6.092, lite3: 8.197, lite4: 13.007 };
+  for (const [name, millions] of Object.entries(published)) {
+    const config = getVariant(name);
+    assert.equal(config.activation, 'relu6');
+    assert.equal(config.scaling, 'lite');
+    const spec = networkSpec(config);
+    const profile = profileNetwork(spec, { imageSize: config.resolution });
+    assert.equal(Math.round(profile.params / 1000) / 1000, millions, `${name}: ${profile.params} parameters`);
+    assert.equal(spec.stemChannels, 32);
+    assert.equal(spec.headChannels, 1280);
+    assert.equal(spec.stages[0]!.inChannels, 32, 'the first stage reads the unscaled stem');
+    assert.ok(spec.stages.every((stage) => stage.seRatio === 0), `${name}: no squeeze-excitation`);
+    assert.deepEqual([spec.stages[0]!.repeats, spec.stages.at(-1)!.repeats], [1, 1], `${name}: first and last repeats unscaled`);
+    if (name === 'lite0') assert.equal(Math.round(profile.macs / 1e6) / 1e3, 0.385);
+  }
 });
 
 for (const name of variantNames()) {
@@ -67,10 +90,11 @@ for (const name of variantNames()) {
       assert.deepEqual(network.stages.map((s) => s.repeats), reference.repeats);
       assert.equal(profile.params, reference.params, 'params vs torchvision');
       assert.equal(profile.macs, reference.macs, 'MACs vs torchvision hooks');
+      assert.equal(profile.activations, reference.activations, 'activations (conv output elements) vs torchvision hooks');
       assert.deepEqual(
-        profile.stages.map((r) => [r.name, r.params, r.macs]),
-        reference.stages.map((r) => [r.name, r.params, r.macs]),
-        'per-stage params and MACs vs torchvision',
+        profile.stages.map((r) => [r.name, r.params, r.macs, r.activations]),
+        reference.stages.map((r) => [r.name, r.params, r.macs, r.activations]),
+        'per-stage params, MACs and activations vs torchvision',
       );
     }
     const paper = PAPER[name];
@@ -81,8 +105,8 @@ for (const name of variantNames()) {
   });
 }
 
-test('the fixture covers b0..b7 and V2-S/M/L', () => {
-  assert.deepEqual(fixture.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'v2-s', 'v2-m', 'v2-l']);
+test('the fixture covers b0..b7, V2-S/M/L and Lite0-4', () => {
+  assert.deepEqual(fixture.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'v2-s', 'v2-m', 'v2-l', 'lite0', 'lite1', 'lite2', 'lite3', 'lite4']);
 });
 
 // torchvision 0.14's weights metadata, num_params of EfficientNet_V2_{S,M,L}_Weights.IMAGENET1K_V1.

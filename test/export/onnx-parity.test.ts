@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { createEfficientNet, customConfig, type EfficientNet } from '../../src/efficientnet/index.js';
+import { createEfficientNet, customConfig, getVariant, type EfficientNet } from '../../src/efficientnet/index.js';
 import { BatchNorm2d } from '../../src/nn/index.js';
 import { exportEfficientNet } from '../../src/export/index.js';
 import { readOnnxMetadata, modelInfoFromMetadata } from '../../src/infer/model-info.js';
@@ -94,6 +94,27 @@ test('custom variant (width 0.5, depth 0.4, 5 classes) at 96px, batch 3: logits 
     const { worst } = await compare(model, 96, 3);
     console.log(`custom max |ORT - libtorch| = ${worst.toExponential(2)}`);
     assert.ok(worst < 1e-4, `custom logits differ by ${worst}`);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('a Lite network (ReLU6 as Clip(0, 6), no SE, width 0.5) at 96px, batch 2: logits match to 1e-4; its card says relu6 and lite', async () => {
+  manualSeed(4);
+  const model = createEfficientNet({ ...getVariant('lite1'), width: 0.5, resolution: 96 }, { numClasses: 6 });
+  try {
+    randomiseBatchNorms(model);
+    const exported = exportEfficientNet(model, { imageSize: 96 });
+    // stem + head + Clip after every activated conv: the first block has 1 (depthwise), each other block 2.
+    const blocks = model.spec.blockCount;
+    assert.equal(exported.opCounts.get('Clip'), 2 + 1 + 2 * (blocks - 1));
+    assert.equal(exported.opCounts.get('Sigmoid') ?? 0, 0, 'no SiLU and no SE gate');
+    const card = modelInfoFromMetadata(readOnnxMetadata(exported.bytes)).card;
+    assert.equal(card.architecture.activation, 'relu6');
+    assert.equal(card.architecture.scaling, 'lite');
+    const { worst } = await compare(model, 96, 2);
+    console.log(`lite max |ORT - libtorch| = ${worst.toExponential(2)}`);
+    assert.ok(worst < 1e-4, `Lite logits differ by ${worst}`);
   } finally {
     model.dispose();
   }

@@ -159,7 +159,7 @@ test('torchvision .pth import (keys are ours): every tensor loads unchanged; ano
  * first stage is timm's DepthwiseSeparableConv (conv_dw bn1 se conv_pw bn2), later stages InvertedResidual
  * (conv_pw bn1 conv_dw bn2 se conv_pwl bn3).
  */
-function ourKeyToTimm(key: string, lastFeature: number): string {
+function ourKeyToTimm(key: string, lastFeature: number, squeezeExcitation = true): string {
   const bn = (n: string, rest: string): string => `${n}.${rest}`;
   let m = /^features\.0\.0\.weight$/.exec(key);
   if (m) return 'conv_stem.weight';
@@ -177,15 +177,52 @@ function ourKeyToTimm(key: string, lastFeature: number): string {
   const layer = Number(m[3]);
   const rest = m[4]!;
   const prefix = `blocks.${stage}.${m[2]}`;
-  const roles =
+  const roles = (
     stage === 0
       ? [['conv_dw', 'bn1'], ['se'], ['conv_pw', 'bn2']]
-      : [['conv_pw', 'bn1'], ['conv_dw', 'bn2'], ['se'], ['conv_pwl', 'bn3']];
+      : [['conv_pw', 'bn1'], ['conv_dw', 'bn2'], ['se'], ['conv_pwl', 'bn3']]
+  ).filter((role) => squeezeExcitation || role[0] !== 'se');
   const role = roles[layer]!;
   if (role[0] === 'se') return `${prefix}.se.${rest.replace(/^fc1\./, 'conv_reduce.').replace(/^fc2\./, 'conv_expand.')}`;
   if (rest === '0.weight') return `${prefix}.${role[0]}.weight`;
   return `${prefix}.${role[1]}.${rest.replace(/^1\./, '')}`;
 }
+
+test('timm key map of EfficientNet-Lite (no se.* keys): a timm-keyed Lite0 file imports to identical logits, tf_ with TF padding', () => {
+  manualSeed(3);
+  const model = createEfficientNet('lite0', { numClasses: 5 });
+  randomiseBatchNorm(model);
+  const directory = scratch();
+  const file = join(directory, 'timm-lite0.safetensors');
+  try {
+    const renamed = new Map<string, Tensor>();
+    for (const [key, tensor] of model.stateDict()) renamed.set(ourKeyToTimm(key, 8, false), tensor);
+    assert.ok(![...renamed.keys()].some((key) => key.includes('.se.')));
+    assert.ok(renamed.has('blocks.0.0.conv_pw.weight') && renamed.has('blocks.6.0.conv_pwl.weight'));
+    saveSafetensors(file, renamed);
+    const { model: imported, card } = importWeights(file, { from: 'timm', variant: 'efficientnet_lite0' });
+    try {
+      assert.equal(card.architecture.activation, 'relu6');
+      assert.equal(card.architecture.scaling, 'lite');
+      tidy(() => {
+        const x = randn([1, 3, 64, 64]);
+        assert.deepEqual(logits(imported, x), logits(model, x));
+      });
+    } finally {
+      imported.dispose();
+    }
+    const { model: tf } = importWeights(file, { from: 'timm', variant: 'tf_efficientnet_lite0' });
+    try {
+      assert.equal(tf.options.padding, 'same');
+      assert.equal(tf.config.activation, 'relu6');
+    } finally {
+      tf.dispose();
+    }
+  } finally {
+    model.dispose();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
 
 test('timm key map: B0 names as timm writes them, and a timm-keyed file imports to identical logits', () => {
   manualSeed(2);

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +38,55 @@ test('scale --phi: compound formulas and the profiler; --write gives a file --ba
   const profile = profileNetwork(networkSpec(back, stagesOf(back)), { imageSize: back.resolution });
   assert.equal(profile.macs, out.macs);
   assert.equal(profile.params, out.params);
+});
+
+test('scale-search hands over: best.json beside the report and scale --from-search DB[:NAME] take the best mean α, β, γ', async () => {
+  const { gridSearchDefinition } = await import('../../src/search/definitions.js');
+  const { ExperimentStore, workerIdentity } = await import('../../src/search/store.js');
+  const { writeReport } = await import('../../src/search/report.js');
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-from-search-'));
+  const db = join(dir, 'scale.sqlite');
+  const base = { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 };
+  const definition = gridSearchDefinition({ base, data: DATA, numClasses: 4, budget: '1ep', step: 0.1, tolerance: 0.1, runDir: dir, repeats: 2 });
+  const store = ExperimentStore.open(db);
+  let expected: { alpha: number; beta: number; gamma: number } | null = null;
+  try {
+    const { search } = store.createOrResumeSearch('grid1', 'grid', definition.spec, definition.trials);
+    store.createOrResumeSearch('other', 'grid', definition.spec, definition.trials.slice(0, 2));
+    const worker = workerIdentity('test');
+    // Top-1 by group: the second configuration has the best mean (its seeds 0.50 and 0.40), the first the single best run (0.60, 0.10).
+    const groups = [...new Set(definition.trials.map((t) => String(t.config.group)))];
+    const score = (group: string, seed: number): number => (group === groups[0] ? [0.6, 0.1][seed]! : group === groups[1] ? [0.5, 0.4][seed]! : 0.2);
+    for (let held = store.claimTrial(search.id, worker); held !== null; held = store.claimTrial(search.id, worker)) {
+      store.finishTrial(held, worker, { params: 1, macs: 1, wallSeconds: 1, valTop1: score(String(held.config.group), Number(held.config.seed)), metrics: {} });
+    }
+    const winner = definition.trials.find((t) => t.config.group === groups[1])!.config;
+    expected = { alpha: Number(winner.alpha), beta: Number(winner.beta), gamma: Number(winner.gamma) };
+    const files = writeReport(join(dir, 'report'), store.getSearch(search.id), store.trials(search.id));
+    const best = JSON.parse(readFileSync(join(dir, 'report', 'best.json'), 'utf8')) as { alpha: number; beta: number; gamma: number; meanTop1: number; top1: number[]; finishedTrials: number };
+    assert.ok(files.some((f) => f.endsWith('best.json')));
+    assert.deepEqual({ alpha: best.alpha, beta: best.beta, gamma: best.gamma }, expected);
+    assert.ok(Math.abs(best.meanTop1 - 0.45) < 1e-12);
+    assert.deepEqual(best.top1, [0.5, 0.4]);
+  } finally {
+    store.close();
+  }
+  const scaled = effnet('scale', '--base', 'width=0.25,depth=0.2,resolution=32', '--from-search', `${db}:grid1`, '--phi', '1', '--json');
+  assert.equal(scaled.code, 0, scaled.stderr);
+  assert.deepEqual((JSON.parse(scaled.stdout) as { coefficients: unknown }).coefficients, expected);
+  assert.match(scaled.stderr, /from grid search 'grid1' \(.*top-1 45\.00%, mean of 2 seeds\)/);
+  // Without a name the store must hold one grid search; a wrong name, a missing store and both kinds of flags exit 2.
+  for (const [args, message] of [
+    [['--from-search', db], /holds 2 grid searches \(grid1, other\); name one as DB:NAME/],
+    [['--from-search', `${db}:nope`], /no grid search named 'nope'.*grid searches there: grid1, other/],
+    [['--from-search', join(dir, 'missing.sqlite')], /no store at .*missing\.sqlite/],
+    [['--from-search', `${db}:grid1`, '--alpha', '1.3'], /either --from-search or --alpha/],
+  ] as const) {
+    const bad = effnet('scale', '--base', 'b0', '--phi', '1', ...args);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, message);
+  }
+  assert.equal(existsSync(join(dir, 'missing.sqlite')), false, 'a mistyped store path is not created');
 });
 
 test('scale --target-macs lands within 5% and prints the stage table', () => {

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BudgetError, formatBudget, parseBudget } from '../../src/search/budget.js';
+import { BudgetError, CONVERGENCE_MIN_EPOCHS, DEFAULT_CONVERGE_MAX_EPOCHS, formatBudget, hasConverged, parseBudget } from '../../src/search/budget.js';
 import { ConfigFileError, readScaledConfig, resolveBase, writeScaledConfig } from '../../src/card/config-file.js';
 import { estimateRemainingSeconds, formatDuration, formatProgress } from '../../src/search/progress.js';
 import { ParallelismError, resolveThreads } from '../../src/search/runner.js';
-import { bestGroup, gridReportMarkdown, groupTrials, studyReportMarkdown, studySeries } from '../../src/search/report.js';
+import { bestGroup, compareGroups, gridReportMarkdown, groupTrials, studyReportMarkdown, studySeries } from '../../src/search/report.js';
 import { lineChartSvg, niceTicks } from '../../src/chart.js';
 import type { SearchRow, TrialRow } from '../../src/search/store.js';
 
@@ -22,6 +22,38 @@ test('budgets: epochs, minutes, steps; bad forms refused', () => {
   assert.deepEqual(parseBudget('20steps'), { kind: 'steps', value: 20 });
   assert.equal(formatBudget(parseBudget('3 epochs')), '3ep');
   for (const bad of ['', '2', '1.5ep', '0ep', 'ten min', '-1min']) assert.throws(() => parseBudget(bad), BudgetError, bad);
+  assert.deepEqual(parseBudget('converge'), { kind: 'converge', value: DEFAULT_CONVERGE_MAX_EPOCHS });
+  assert.deepEqual(parseBudget('converge:60'), { kind: 'converge', value: 60 });
+  assert.deepEqual(parseBudget(' Converge : 40ep '), { kind: 'converge', value: 40 });
+  assert.equal(formatBudget(parseBudget('converge:60')), 'converge:60');
+  for (const bad of ['converge:9', 'converge:0', 'converge:12.5', 'converge:', 'converges']) assert.throws(() => parseBudget(bad), BudgetError, bad);
+});
+
+test('the converge rule against hand-made curves: best gain over the last fifth of the epochs below 0.3 points, never before 10 epochs', () => {
+  assert.equal(CONVERGENCE_MIN_EPOCHS, 10);
+  const flat = Array.from({ length: 9 }, () => 0.5);
+  assert.equal(hasConverged(flat), false, 'nine epochs are never judged');
+  assert.equal(hasConverged([...flat, 0.5]), true, 'ten flat epochs have converged');
+  // One point per epoch: after 10 epochs the last fifth (2 epochs) gained 2 points.
+  const rising = Array.from({ length: 10 }, (_, i) => 0.3 + 0.01 * i);
+  assert.equal(hasConverged(rising), false);
+  // The window is floor(e / 5) epochs: at 14 epochs 2, at 15 epochs 3.
+  const late = [...Array.from({ length: 12 }, () => 0.6), 0.6029, 0.6029];
+  assert.equal(hasConverged(late), true, 'a gain of 0.29 points over the last 2 of 14 epochs');
+  assert.equal(hasConverged([...Array.from({ length: 12 }, () => 0.6), 0.6, 0.6031]), false, 'a gain of 0.31 points');
+  assert.equal(hasConverged([...Array.from({ length: 12 }, () => 0.6), 0.6031, 0.6, 0.6]), false, 'at 15 epochs the window holds epoch 13 and its gain');
+  // Bests, not last values: a dip at the end is convergence, a best reached before the window is not a gain.
+  assert.equal(hasConverged([0.2, 0.4, 0.5, 0.7, 0.71, 0.7, 0.69, 0.7, 0.705, 0.68, 0.6]), true);
+  assert.equal(hasConverged([0.2, 0.4, 0.5, 0.6, 0.61, 0.62, 0.63, 0.64, 0.65, 0.66, 0.5, 0.7]), false);
+});
+
+test('DB[:NAME] references: a trailing name is split off, ports and URL paths are not names', async () => {
+  const { parseSearchReference } = await import('../../src/search/grid-best.js');
+  assert.deepEqual(parseSearchReference('runs/scale.sqlite'), { store: 'runs/scale.sqlite', name: undefined });
+  assert.deepEqual(parseSearchReference('runs/scale.sqlite:grid-1'), { store: 'runs/scale.sqlite', name: 'grid-1' });
+  assert.deepEqual(parseSearchReference('postgres://u:p@db:5432/effnet'), { store: 'postgres://u:p@db:5432/effnet', name: undefined });
+  assert.deepEqual(parseSearchReference('postgres://u:p@db:5432/effnet:grid'), { store: 'postgres://u:p@db:5432/effnet', name: 'grid' });
+  assert.deepEqual(parseSearchReference('postgres://db:5432'), { store: 'postgres://db:5432', name: undefined });
 });
 
 test('configuration files round-trip; --base accepts a variant, an inline spec or a file', () => {
@@ -140,6 +172,37 @@ test('repeats: ranked by the mean over seeds (not the luckiest seed), mean ± sd
   }
   const studyMd = studyReportMarkdown({ id: 2, name: 's', kind: 'study', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, repeats: 2, recipe: {} }, createdAt: 0 }, studyTrials);
   assert.match(studyMd, /- x2: depth \(40\.00%\)/, 'depth wins on the mean although width had the better first seed');
+});
+
+test('study report: activations from the profiler, the train/hold-out gap, and compound against each single dimension in standard errors', async () => {
+  const { profileConfig } = await import('../../src/search/match.js');
+  const config = { width: 0.5, depth: 0.5, resolution: 40, dropout: 0.2 };
+  let seq = 0;
+  const run = (strategy: string, seed: number, valTop1: number, trainTop1: number, scaling?: string): TrialRow =>
+    trial({
+      id: ++seq, seq, label: `${strategy} x2 seed ${seed}`, valTop1, macs: 2,
+      metrics: { trainTop1, trainImagesPerSecond: 100 + seed },
+      config: { group: `${strategy} x2`, seed, strategy, factor: 2, ...(scaling === undefined ? {} : { scaling }), config },
+    });
+  const trials = [
+    run('compound', 0, 0.62, 0.7), run('compound', 1, 0.64, 0.72), run('compound', 2, 0.63, 0.71),
+    run('depth', 0, 0.55, 0.6), run('depth', 1, 0.59, 0.61), run('depth', 2, 0.57, 0.62),
+    run('width', 0, 0.62, 0.8), run('width', 1, 0.64, 0.8), run('width', 2, 0.63, 0.8),
+    run('compound-paper', 0, 0.6, 0.7, 'compound'),
+  ];
+  const md = studyReportMarkdown({ id: 3, name: 's', kind: 'study', spec: { base: {}, data: 'd', budget: 'converge:40', batchSize: 64, seed: 0, repeats: 3, recipe: {}, numClasses: 10 }, createdAt: 0 }, trials);
+  const expectedActivations = `${(profileConfig(config, { numClasses: 10 }).activations / 1e6).toFixed(3)}M`;
+  const compoundRow = md.split('\n').find((line) => line.startsWith('| 2 | compound | '))!;
+  assert.ok(compoundRow.includes(`| ${expectedActivations} |`), compoundRow);
+  assert.match(compoundRow, /\| 71\.00% \(\+8\.00\) \| 101 \|/, 'train top-1 mean 71% and its gap to the hold-out mean 63%');
+  // compound 0.63 ± 0.01 (n 3) vs depth 0.57 ± 0.02 (n 3): difference 6 points, SE sqrt(0.01²/3 + 0.02²/3) = 1.29 points, z 4.65.
+  const se = Math.sqrt(0.01 ** 2 / 3 + 0.02 ** 2 / 3);
+  assert.match(md, new RegExp(`\\| 2 \\| compound \\| depth \\| \\+6\\.00 \\| ${(se * 100).toFixed(2)} \\| ${(0.06 / se).toFixed(2)} \\| better by > 2 SE \\|`));
+  assert.match(md, /\| 2 \| compound \| width \| \+0\.00 \| 0\.82 \| 0\.00 \| within 2 SE \|/);
+  assert.doesNotMatch(md, /compound \| resolution/, 'no row without the single-dimension trials');
+  assert.match(md, /\| 2 \| compound-paper \| depth \| \+3\.00 \| – \| – \| one seed: no standard error \(use --repeats\) \|/);
+  const direct = compareGroups(groupTrials(trials)[0]!, groupTrials(trials)[1]!)!;
+  assert.ok(Math.abs(direct.z! - 0.06 / se) < 1e-9);
 });
 
 test('repeats: seed-major trial lists carrying their group and seed; the worker trains each with its own seed', async () => {

@@ -20,6 +20,7 @@ import { UserError } from '../../src/errors.js';
 import { stagesOf, toEfficientNetConfig, type ScaledConfigJson } from '../../src/card/config-file.js';
 import { gridSearchDefinition, trialSettingsFromSpec } from '../../src/search/definitions.js';
 import { UsageError, parseRecipe } from '../../src/search/cli-options.js';
+import { hasConverged } from '../../src/search/budget.js';
 import { DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, LEGACY_DROP_PATH, runTrial, type TrialSettings } from '../../src/search/trial.js';
 
 const BASE: ScaledConfigJson = { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 };
@@ -142,6 +143,34 @@ test('a trial is reproducible from its seed alone: the same result after other d
   assert.equal(b.top1, a.top1);
   const c = await weights(settings({ budget: { kind: 'epochs', value: 1 }, seed: 1 }));
   assert.notDeepEqual(c.first, a.first, 'another seed, other weights');
+});
+
+test('a converge budget scores every epoch and stops at the first epoch the rule says, with the cap as the run length', async () => {
+  const data = await openData('synthetic:train=16,val=8,classes=2,size=32');
+  const runDir = mkdtempSync(join(tmpdir(), 'effnet-trial-'));
+  const curve: number[] = [];
+  // A learning rate this small leaves the hold-out where it starts: the rule, not the cap (30), ends the trial.
+  const recipe = { ...DEFAULT_TRIAL_RECIPE, lr: 1e-9 };
+  const result = await runTrial(BASE, data, settings({ recipe, budget: { kind: 'converge', value: 30 } }), runDir, { onEpoch: (m) => curve.push(m.valTop1!) });
+  // The reference: the rule applied to the recorded curve, epoch by epoch.
+  let expected = 30;
+  for (let e = 1; e <= 30; e++) {
+    if (hasConverged(curve.slice(0, e))) {
+      expected = e;
+      break;
+    }
+  }
+  assert.equal(curve.length, expected, `ran ${curve.length} epochs, the rule says ${expected} (curve ${curve.join(', ')})`);
+  assert.ok(expected < 30, 'a flat curve converges before the cap');
+  assert.equal(result.metrics.epochsCompleted, expected);
+  assert.equal(result.metrics.convergedAtEpoch, expected);
+  assert.equal(result.valTop1, curve.at(-1));
+  assert.equal(typeof result.metrics.trainTop1, 'number');
+  // Progressive stages need the run's length in advance: refused with a converge budget.
+  assert.throws(
+    () => gridSearchDefinition({ base: BASE, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 2, budget: 'converge:20', step: 0.1, tolerance: 0.1, runDir: '/tmp/unused', recipe: { progressive: { stages: 2, startFraction: 0.5 } } }),
+    /needs an epoch budget.*drop progressive to train until converged/,
+  );
 });
 
 test('a search recipe’s progressive learning reaches every trial relative to its resolution; epoch budgets only', async () => {

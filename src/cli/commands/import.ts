@@ -22,7 +22,7 @@ const USAGE = `usage: effnet import --from torchvision|timm FILE|NAME --variant 
   --from          whose checkpoint it is: torchvision (.pth) or timm (.safetensors or .pth)
   FILE|NAME       a local checkpoint, or a published one to download into the cache ($EFFNET_CACHE or ~/.cache/effnet):
                   torchvision: b0..b7, v2-s, v2-m, v2-l; timm: a hub model name such as tf_efficientnet_b0.aa_in1k
-  --variant       b0..b8, l2, v2-s, v2-m, v2-l; prefix tf_ (tf_b0) for TF-trained weights (TF "SAME" padding, BN
+  --variant       b0..b8, l2, v2-s, v2-m, v2-l, lite0..lite4; prefix tf_ (tf_b0, tf_lite0) for TF-trained weights (TF "SAME" padding, BN
                   eps 1e-3).
                   Default: read from a timm NAME, else required.
   --num-classes   classifier outputs; when it differs from the checkpoint's, the classifier is left freshly
@@ -30,8 +30,9 @@ const USAGE = `usage: effnet import --from torchvision|timm FILE|NAME --variant 
   --out           the effnet weights file to write
 `;
 
-function variantFromTimmName(name: string): string | null {
-  const match = /(?:^|\/)(tf_)?efficientnet_(b\d|l2)(?:[._]|$)/.exec(name);
+/** The variant a timm hub name builds: `tf_efficientnet_b0.aa_in1k` → 'tf_b0', `efficientnet_lite0.ra_in1k` → 'lite0'. */
+export function variantFromTimmName(name: string): string | null {
+  const match = /(?:^|\/)(tf_)?efficientnet_(b\d|l2|lite[0-4])(?:[._]|$)/.exec(name);
   return match === null ? null : `${match[1] ?? ''}${match[2]}`;
 }
 
@@ -77,7 +78,7 @@ export async function run(args: string[]): Promise<number> {
   const input = positionals[0]!;
   let variant = values.variant ?? (from === 'timm' ? variantFromTimmName(input) : null) ?? undefined;
   if (variant === undefined && from === 'torchvision' && !existsSync(input)) variant = input;
-  if (variant === undefined) return fail('--variant is required (b0..b8, v2-s/v2-m/v2-l, or tf_b0.. for TF-trained weights)');
+  if (variant === undefined) return fail('--variant is required (b0..b8, v2-s/v2-m/v2-l, lite0..lite4, or tf_b0.. / tf_lite0.. for TF-trained weights)');
 
   let file = input;
   if (!existsSync(input) && (/[\\/]/.test(input) || /\.(pth|pt|bin|safetensors)$/i.test(input))) {

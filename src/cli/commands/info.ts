@@ -1,5 +1,5 @@
 /**
- * `effnet info`: the per-stage table (operator, input resolution, channels, layers, params, MACs) of one
+ * `effnet info`: the per-stage table (operator, input resolution, channels, layers, params, MACs, activations) of one
  * EfficientNet configuration, or the family table of every registered variant, from the analytic profiler.
  */
 import { parseArgs } from 'node:util';
@@ -14,7 +14,7 @@ import { getVariant, networkSpec, variantNames, type EfficientNetConfig } from '
 /** One line for `effnet --help`. */
 export const summary = 'per-stage params and MACs of a variant or custom scaling (--all: the whole family)';
 
-const USAGE = `usage: effnet info <variant> [options]        per-stage table of b0..b8, l2, v2-s, v2-m, v2-l
+const USAGE = `usage: effnet info <variant> [options]        per-stage table of b0..b8, l2, v2-s, v2-m, v2-l, lite0..lite4
        effnet info --width W --depth D --resolution R [options]
        effnet info --phi K [--alpha A --beta B --gamma G] [options]
        effnet info --config FILE [options]         a configuration file of effnet scale --write
@@ -94,6 +94,7 @@ function profileJson(config: EfficientNetConfig, profile: NetworkProfile): objec
     padding: profile.padding,
     params: profile.params,
     macs: profile.macs,
+    activations: profile.activations,
     stages: profile.stages.map(({ blocks: _blocks, ...row }) => row),
   };
 }
@@ -107,13 +108,14 @@ function stageTable(config: EfficientNetConfig, profile: NetworkProfile, card: M
     String(r.layers),
     formatCount(r.params),
     formatMacs(r.macs),
+    formatCount(r.activations),
   ]);
-  rows.push(['total', '', '', '', String(profile.stages.reduce((s, r) => s + r.layers, 0)), formatCount(profile.params), formatMacs(profile.macs)]);
+  rows.push(['total', '', '', '', String(profile.stages.reduce((s, r) => s + r.layers, 0)), formatCount(profile.params), formatMacs(profile.macs), formatCount(profile.activations)]);
   const strides = stagesOfCard(card).map((stage) => stage.stride).join(',');
   const title =
     `${describe(config)}\ninput ${profile.imageSize[0]}x${profile.imageSize[1]}, ${profile.numClasses} classes, ${profile.padding} padding, ` +
     `stage strides ${strides}, drop-path ${card.architecture.stochasticDepth}\nmodel card: ${describeCard(card)}`;
-  return `${title}\n\n${table(['stage', 'operator', 'resolution', 'channels', 'layers', 'params', 'MACs'], rows, [false, false, true, true, true, true, true])}\n`;
+  return `${title}\n\n${table(['stage', 'operator', 'resolution', 'channels', 'layers', 'params', 'MACs', 'activations'], rows, [false, false, true, true, true, true, true, true])}\n`;
 }
 
 /**
@@ -226,14 +228,23 @@ function runInfo(args: string[]): number {
     const family = variantNames().map((name) => {
       const config = getVariant(name);
       const profile = profileNetwork(networkSpec(config), { imageSize: config.resolution, numClasses, padding });
-      return { config, params: profile.params, macs: profile.macs };
+      return { config, params: profile.params, macs: profile.macs, activations: profile.activations };
     });
     if (values.json) {
-      process.stdout.write(JSON.stringify({ numClasses, padding, variants: family.map((f) => ({ ...f.config, params: f.params, macs: f.macs })) }, null, 2) + '\n');
+      process.stdout.write(JSON.stringify({ numClasses, padding, variants: family.map((f) => ({ ...f.config, params: f.params, macs: f.macs, activations: f.activations })) }, null, 2) + '\n');
     } else {
-      const rows = family.map(({ config, params, macs }) => [config.name, String(config.width), String(config.depth), String(config.resolution), String(config.dropout), formatCount(params), formatMacs(macs)]);
+      const rows = family.map(({ config, params, macs, activations }) => [
+        config.name,
+        String(config.width),
+        String(config.depth),
+        String(config.resolution),
+        String(config.dropout),
+        formatCount(params),
+        formatMacs(macs),
+        formatCount(activations),
+      ]);
       process.stdout.write(`EfficientNet family, ${numClasses} classes, ${padding} padding, MACs at each native resolution\n\n`);
-      process.stdout.write(table(['variant', 'width', 'depth', 'resolution', 'dropout', 'params', 'MACs'], rows, [false, true, true, true, true, true, true]) + '\n');
+      process.stdout.write(table(['variant', 'width', 'depth', 'resolution', 'dropout', 'params', 'MACs', 'activations'], rows, [false, true, true, true, true, true, true, true]) + '\n');
     }
     return 0;
   }

@@ -11,7 +11,7 @@ import { gridSearchDefinition } from '../../search/definitions.js';
 /** One line for `effnet --help`. */
 export const summary = 'grid search of α, β, γ under α·β²·γ² ≈ 2: train every grid point, store results in SQLite or PostgreSQL';
 
-const USAGE = `usage: effnet scale-search --base B --data SPEC --budget 2ep|10min [--grid-step 0.05] [--tolerance 0.1] [--parallel P] [--db runs/scale.sqlite]
+const USAGE = `usage: effnet scale-search --base B --data SPEC --budget 2ep|10min|converge [--grid-step 0.05] [--tolerance 0.1] [--parallel P] [--db runs/scale.sqlite]
 
   --grid-step S        α, β, γ take the values 1, 1+S, 1+2S, ... (default 0.05)
   --tolerance T        keep points with |α·β²·γ² − target| <= T (default 0.1)

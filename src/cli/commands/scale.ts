@@ -7,15 +7,19 @@ import { parseArgs } from 'node:util';
 import { networkSpec, profileNetwork } from '../../efficientnet/index.js';
 import { resolveBase, stagesOf, writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
 import { UsageError, parseCount, parseIntegerFlag, parseNumberFlag } from '../../search/cli-options.js';
+import { describeGridBest, gridBestFromStore, parseSearchReference } from '../../search/grid-best.js';
 import { PAPER_COEFFICIENTS, matchTarget, profileConfig, strategyConfig, type Coefficients } from '../../search/match.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'scale a base by α, β, γ to a φ or a MACs/params target; print the profile, write a config file';
 
-const USAGE = `usage: effnet scale --base b0|SPEC [--alpha A --beta B --gamma G] (--phi K | --target-macs N | --target-params N) [options]
+const USAGE = `usage: effnet scale --base b0|SPEC [--alpha A --beta B --gamma G | --from-search DB[:NAME]] (--phi K | --target-macs N | --target-params N) [options]
 
-  --base B             b0..b8, l2, v2-s/m/l, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
+  --base B             b0..b8, l2, v2-s/m/l, lite0..lite4, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
   --alpha/--beta/--gamma  compound bases (default the paper's ${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma})
+  --from-search DB[:NAME]  α, β, γ of the best configuration (mean over its repeats) of grid search NAME in the
+                       store DB (effnet scale-search's --db: a .sqlite file or a postgres:// URL; NAME may be left
+                       out when DB holds one grid search)
   --phi K              depth·α^K, width·β^K, resolution·γ^K (rounded to --resolution-multiple)
   --target-macs N      the φ whose profiled MACs are closest to N (400M, 1.8G, 2e9 ...)
   --target-params N    the φ whose parameter count is closest to N
@@ -52,7 +56,8 @@ function execute(args: string[]): number {
     options: {
       base: { type: 'string' }, alpha: { type: 'string' }, beta: { type: 'string' }, gamma: { type: 'string' }, phi: { type: 'string' },
       'target-macs': { type: 'string' }, 'target-params': { type: 'string' }, 'num-classes': { type: 'string' },
-      'resolution-multiple': { type: 'string' }, json: { type: 'boolean' }, write: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      'resolution-multiple': { type: 'string' }, json: { type: 'boolean' }, write: { type: 'string' }, 'from-search': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
@@ -62,11 +67,18 @@ function execute(args: string[]): number {
   }
   if (values.base === undefined) throw new UsageError(`--base is required\n${USAGE}`);
   const base = resolveBase(values.base);
-  const coefficients: Coefficients = {
+  let coefficients: Coefficients = {
     alpha: parseNumberFlag('alpha', values.alpha) ?? PAPER_COEFFICIENTS.alpha,
     beta: parseNumberFlag('beta', values.beta) ?? PAPER_COEFFICIENTS.beta,
     gamma: parseNumberFlag('gamma', values.gamma) ?? PAPER_COEFFICIENTS.gamma,
   };
+  if (values['from-search'] !== undefined) {
+    if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
+    const reference = parseSearchReference(values['from-search']);
+    const best = gridBestFromStore(reference.store, reference.name);
+    coefficients = { alpha: best.alpha, beta: best.beta, gamma: best.gamma };
+    process.stderr.write(`${describeGridBest(best)}\n`);
+  }
   for (const [name, value] of Object.entries(coefficients)) if (!(value > 0)) throw new UsageError(`--${name} must be > 0, got ${value}`);
   const numClasses = parseIntegerFlag('num-classes', values['num-classes']) ?? 1000;
   const multiple = parseIntegerFlag('resolution-multiple', values['resolution-multiple']) ?? 1;

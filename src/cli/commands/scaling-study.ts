@@ -8,13 +8,12 @@ import { UsageError, parseFactors, parseNumberFlag, resolveStorePath } from '../
 import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../../search/command.js';
 import { scalingStudyDefinition, type ExtraCompoundSeries } from '../../search/definitions.js';
 import { PAPER_COEFFICIENTS } from '../../search/match.js';
-import { bestGroup } from '../../search/report.js';
-import { ExperimentStore } from '../../search/store.js';
+import { describeGridBest, gridBestFromStore } from '../../search/grid-best.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'depth / width / resolution / compound scaling at equal MACs, trained and charted (Figure 8)';
 
-const USAGE = `usage: effnet scaling-study --base B --data SPEC --budget 2ep|10min [--factors 2,4,8] [--alpha A --beta B --gamma G | --from-search NAME] [--also-paper]
+const USAGE = `usage: effnet scaling-study --base B --data SPEC --budget 2ep|10min|converge [--factors 2,4,8] [--alpha A --beta B --gamma G | --from-search NAME] [--also-paper]
 
   --factors F          MAC multiples of the base (default 2,4,8)
   --alpha/--beta/--gamma  compound bases (default the paper's ${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma})
@@ -47,18 +46,9 @@ export async function run(args: string[]): Promise<number> {
   };
   if (values['from-search'] !== undefined) {
     if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
-    const store = ExperimentStore.open(resolveStorePath(values.db, 'runs/scale.sqlite'));
-    try {
-      const search = store.findSearch(values['from-search']);
-      if (search === null || search.kind !== 'grid') throw new UsageError(`--from-search: no grid search named '${values['from-search']}' in ${store.location}`);
-      const bestConfiguration = bestGroup(store.trials(search.id));
-      const best = bestConfiguration?.trials[0];
-      if (bestConfiguration === null || best === undefined) throw new UsageError(`--from-search: grid search '${search.name}' has no finished trial yet; run or resume it first`);
-      coefficients = { alpha: Number(best.config.alpha), beta: Number(best.config.beta), gamma: Number(best.config.gamma) };
-      process.stderr.write(`using α = ${coefficients.alpha}, β = ${coefficients.beta}, γ = ${coefficients.gamma} from grid search '${search.name}' (${bestConfiguration.label}${bestConfiguration.trials.length > 1 ? `, mean of ${bestConfiguration.top1.length} seeds` : ''})\n`);
-    } finally {
-      store.close();
-    }
+    const best = gridBestFromStore(resolveStorePath(values.db, 'runs/scale.sqlite'), values['from-search']);
+    coefficients = { alpha: best.alpha, beta: best.beta, gamma: best.gamma };
+    process.stderr.write(`${describeGridBest(best)}\n`);
   }
   const macTolerance = parseNumberFlag('mac-tolerance', values['mac-tolerance']) ?? 0.05;
   if (!(macTolerance > 0)) throw new UsageError(`--mac-tolerance must be > 0, got ${macTolerance}`);

@@ -1,5 +1,5 @@
 /** Elementwise activations as modules. */
-import { relu, sigmoid, silu, type Tensor } from '../../torch/index.js';
+import { clamp, relu, sigmoid, silu, type Tensor } from '../../torch/index.js';
 import { Module } from '../module.js';
 
 /** x·sigmoid(x) (swish), as torch.nn.SiLU. */
@@ -15,6 +15,14 @@ export class ReLU extends Module {
   /** Applies ReLU elementwise. */
   forward(input: Tensor): Tensor {
     return relu(input);
+  }
+}
+
+/** min(max(x, 0), 6), as torch.nn.ReLU6 (EfficientNet-Lite's and MobileNetV2's activation). */
+export class ReLU6 extends Module {
+  /** Applies ReLU6 elementwise. */
+  forward(input: Tensor): Tensor {
+    return clamp(input, 0, 6);
   }
 }
 
