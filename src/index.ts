@@ -161,4 +161,4 @@ export {
   DEFAULT_BUCKET_BYTES, averageGradients, broadcastModule, checkSameModule, gradientBuckets, moduleLayout, useSyncBatchNorm, distributedIndices, epochOrder, type ShardOptions,
   distributeBatchNormStatistics, type DistributedBatchNormMode, readWorkerEnvironment, DistributedEnvironmentError, type WorkerEnvironment,
   launchWorkers, type LaunchOptions, type LaunchResult, type WorkerFailure,
-} from './dist/index.js';
+} from './distributed/index.js';

@@ -13,7 +13,7 @@ import { integerOptions, loadAverage, median, parseBenchArgs } from '../common.j
 import { createEfficientNet } from '../../src/efficientnet/index.js';
 import { SGD } from '../../src/optim/index.js';
 import { ProcessGroup, crossEntropy, manualSeed, randint, randn, setNumThreads, tidy, zeros } from '../../src/torch/index.js';
-import { averageGradients, gradientBuckets } from '../../src/dist/index.js';
+import { averageGradients, gradientBuckets } from '../../src/distributed/index.js';
 
 const USAGE = `usage: node dist/bench/dist/data-parallel.bench.js [--batch 32] [--size 64] [--steps 8] [--warmup 2] [--threads 2] [--ranks 2] [--json]
   (internal: --role rank --rank R --port P)`;

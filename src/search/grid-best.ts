@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { UsageError } from './cli-options.js';
+import { UsageError } from '../errors.js';
 import { gridBest, type GridBest } from './report.js';
 import { isPostgresUrl } from './sql-driver.js';
 import { ExperimentStore, type SearchRow } from './store.js';

@@ -1,6 +1,6 @@
 /**
  * c10d process groups (Gloo) through the binding: what data-parallel training and sync batch norm build on
- * (src/dist/). A group is formed by a TCPStore rendezvous (rank 0 serves it at host:port, as torchrun's
+ * (src/distributed/). A group is formed by a TCPStore rendezvous (rank 0 serves it at host:port, as torchrun's
  * MASTER_ADDR/MASTER_PORT) and Gloo's full mesh of connections. Every collective returns a Promise and waits off the
  * JS thread; collectives must be issued in the same order on every rank (c10d's own rule). In-place collectives
  * write into the tensors given; do not dispose or change them until the Promise settles.
@@ -108,7 +108,7 @@ export class ProcessGroup {
   /**
    * Combines `tensor` (dense, the same shape and dtype on every rank) across ranks, in place. One tensor per call:
    * Gloo reads several tensors of one call as copies on several devices, so to reduce many, flatten them into one
-   * (src/dist/data-parallel.ts does, in buckets).
+   * (src/distributed/data-parallel.ts does, in buckets).
    */
   allreduce(tensor: Tensor, op: ReduceOperation = 'sum'): Promise<void> {
     return this.naming(native.allreduce(this.id, tensor.handle, op));

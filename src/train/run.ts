@@ -13,7 +13,7 @@ import { describeCard, totalStrideOf, type ModelCard } from '../card/model-card.
 import { resolveModelCard, stagesOfCard, type CardRequest } from '../card/resolve.js';
 import { saveModel } from '../io/weights.js';
 import { ProcessGroup, backendFlags, deviceForWorker, isCuda, resolveDevice, setBackendFlags, setNumThreads } from '../torch/index.js';
-import type { DistributedBatchNormMode, WorkerEnvironment } from '../dist/index.js';
+import type { DistributedBatchNormMode, WorkerEnvironment } from '../distributed/index.js';
 import { UserError } from '../errors.js';
 import type { JsonValue } from './checkpoint.js';
 import type { EfficientNet } from '../efficientnet/model.js';
@@ -178,7 +178,7 @@ export interface TrainRunOptions {
 
 /** One rank's part in a data-parallel run. */
 export interface DistributedRunOptions {
-  /** Where this rank stands (torchrun's environment: src/dist/environment.ts). */
+  /** Where this rank stands (torchrun's environment: src/distributed/environment.ts). */
   worker: WorkerEnvironment;
   /** Normalise with the global batch's statistics (sync batch norm); default false. */
   syncBatchNorm?: boolean;

@@ -33,7 +33,7 @@ import {
   type ProcessGroup,
   type Tensor,
 } from '../torch/index.js';
-import { averageGradients, broadcastModule, checkSameModule, distributeBatchNormStatistics, gradientBuckets, useSyncBatchNorm, type DistributedBatchNormMode } from '../dist/index.js';
+import { averageGradients, broadcastModule, checkSameModule, distributeBatchNormStatistics, gradientBuckets, useSyncBatchNorm, type DistributedBatchNormMode } from '../distributed/index.js';
 import type { Module } from '../nn/index.js';
 import { AdamW, GradScaler, RMSpropTF, SGD, paramGroupsWithWeightDecay, type GradScalerState, type Optimizer } from '../optim/index.js';
 import { ModelEma, type EmaBufferMode } from '../optim/ema.js';

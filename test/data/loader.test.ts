@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { ImageFolderDataset } from '../../src/data/image-folder.js';
 import { DataLoader, type Batch, type LoaderOptions } from '../../src/data/loader.js';
 import { mkdirSync } from 'node:fs';
-import { distributedIndices } from '../../src/dist/sampler.js';
+import { distributedIndices } from '../../src/distributed/sampler.js';
 
 async function folderOf(n: number, dir: string): Promise<string> {
   const root = join(dir, 'imgs');

@@ -15,7 +15,7 @@ import { createEfficientNet, customConfig } from '../../src/efficientnet/index.j
 import { smallImageStages } from '../../src/card/small-images.js';
 import { SGD } from '../../src/optim/index.js';
 import { ProcessGroup, crossEntropy, manualSeed, narrow, randint, randn, tidy } from '../../src/torch/index.js';
-import { averageGradients, broadcastModule, checkSameModule, gradientBuckets, useSyncBatchNorm } from '../../src/dist/index.js';
+import { averageGradients, broadcastModule, checkSameModule, gradientBuckets, useSyncBatchNorm } from '../../src/distributed/index.js';
 
 const [mode, portText, rankText, worldText, out, host = '127.0.0.1', deviceHost = host] = process.argv.slice(2) as [string, string, string, string, string, string?, string?];
 const rank = Number(rankText);

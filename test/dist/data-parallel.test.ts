@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DDP_ATOL, canUseNamespaces, compareStates, freePort, readFloats, runScript, withTwoHosts } from './harness.js';
-import { distributedIndices, gradientBuckets } from '../../src/dist/index.js';
+import { distributedIndices, gradientBuckets } from '../../src/distributed/index.js';
 import { zeros } from '../../src/torch/index.js';
 
 const RANK_SCRIPT = fileURLToPath(new URL('./data-parallel-rank.js', import.meta.url));

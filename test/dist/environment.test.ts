@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readWorkerEnvironment, workerVariables } from '../../src/dist/index.js';
+import { readWorkerEnvironment, workerVariables } from '../../src/distributed/index.js';
 import { parseRendezvous, withoutLauncherFlags } from '../../src/cli/commands/train-launch.js';
 
 test('torchrun\'s variables (as `torchrun --nnodes 2 --nproc-per-node 4` sets them for its rank 5) read and written back', () => {

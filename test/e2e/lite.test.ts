@@ -33,8 +33,8 @@ test('Lite0: import → predict → export → predict (ONNX) agree on every ima
       normal_(module.bias!, 0, 0.1);
       uniform_(module.runningVar!, 0.5, 1.5);
     }
-    // A classifier that separates the images (the initial one gives near-uniform probabilities).
-    normal_(model.classifier.at(1).parameters()[0]!, 0, 0.05);
+    // Small classifier weights: probabilities well inside (0, 1), so that they differ from image to image.
+    normal_(model.classifier.at(1).parameters()[0]!, 0, 0.002);
   });
   const checkpoint = join(dir, 'lite0-torchvision.safetensors');
   saveSafetensors(checkpoint, model.stateDict());
@@ -61,16 +61,17 @@ test('Lite0: import → predict → export → predict (ONNX) agree on every ima
 
   const fromModel = await predict(imported, files);
   const fromOnnx = await predict(onnx, files);
-  const tops = new Set<string>();
+  const first: number[] = [];
   files.forEach((file, i) => {
     const a = fromModel[i]!;
     const b = fromOnnx[i]!;
     assert.ok(!('error' in a) && !('error' in b), `${file}: ${JSON.stringify(a)} ${JSON.stringify(b)}`);
     assert.equal(a.top[0]!.label, b.top[0]!.label, `${file}: top-1`);
     a.top.forEach((prediction, k) => assert.ok(Math.abs(prediction.probability - b.top[k]!.probability) < 1e-4, `${file}: rank ${k}`));
-    tops.add(a.top[0]!.label);
+    first.push(a.top.find((p) => p.index === 0)!.probability);
   });
-  assert.ok(tops.size > 1 || fromModel.every((line) => 'top' in line && line.top[0]!.probability < 0.99), 'the images are told apart (the check is not vacuous)');
+  // The probabilities depend on the image (else agreeing would say little).
+  assert.ok(Math.max(...first) - Math.min(...first) > 1e-3, `class 0 probabilities ${first.join(', ')}`);
 });
 
 test('effnet train --model lite0 --width 0.25 at 32 px trains and keeps the Lite card (ReLU6, no SE, the Lite rule)', async () => {

@@ -46,14 +46,14 @@ const ALLOWED: Record<string, readonly string[]> = {
   io: ['(root)', 'torch'],
   efficientnet: ['(root)', 'torch', 'nn'],
   card: ['(root)', 'efficientnet', 'data'],
-  dist: ['(root)', 'torch', 'nn', 'data'],
+  distributed: ['(root)', 'torch', 'nn', 'data'],
   infer: ['(root)', 'card', 'data'],
   web: ['(root)', 'infer', 'card', 'data'],
   export: ['(root)', 'torch', 'nn', 'efficientnet', 'card', 'io', 'infer'],
-  train: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'dist'],
-  search: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'dist', 'train', 'export', 'infer'],
-  cli: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'dist', 'train', 'export', 'infer', 'search', 'web'],
-  index: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'dist', 'train', 'export', 'infer', 'search', 'web'],
+  train: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'distributed'],
+  search: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'distributed', 'train', 'export', 'infer'],
+  cli: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'distributed', 'train', 'export', 'infer', 'search', 'web'],
+  index: ['(root)', 'torch', 'nn', 'optim', 'data', 'io', 'efficientnet', 'card', 'distributed', 'train', 'export', 'infer', 'search', 'web'],
 };
 
 /**

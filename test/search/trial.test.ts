@@ -19,7 +19,7 @@ import { CHECKPOINT_FILES } from '../../src/train/trainer.js';
 import { UserError } from '../../src/errors.js';
 import { stagesOf, toEfficientNetConfig, type ScaledConfigJson } from '../../src/card/config-file.js';
 import { gridSearchDefinition, trialSettingsFromSpec } from '../../src/search/definitions.js';
-import { UsageError, parseRecipe } from '../../src/search/cli-options.js';
+import { UsageError, parseRecipe } from '../../src/cli/search-options.js';
 import { hasConverged } from '../../src/search/budget.js';
 import { DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_TRIAL_RECIPE, LEGACY_DROP_PATH, runTrial, type TrialSettings } from '../../src/search/trial.js';
 

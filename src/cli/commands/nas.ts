@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError, parseCount, parseIntegerFlag, parseLeaseFlag, parseNumberFlag, parseRecipe, resolveStoreLocation } from '../../search/cli-options.js';
+import { UsageError, parseCount, parseIntegerFlag, parseLeaseFlag, parseNumberFlag, parseRecipe, resolveStoreLocation } from '../search-options.js';
 import { resolveData, openData } from '../../data/spec.js';
 import { resolveThreads, runSearch } from '../../search/runner.js';
 import { ExperimentStore, type Json } from '../../search/store.js';
@@ -34,7 +34,7 @@ import {
   type ScreenRecord,
 } from '../../search/nas/search.js';
 import { writeNasReport } from '../../search/nas/report.js';
-import { storeHelp } from '../../search/command.js';
+import { storeHelp } from '../search-command.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'architecture search for a baseline: MnasNet space, reward ACC·(MACs/T)^w, strategies, store';

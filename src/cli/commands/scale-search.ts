@@ -4,8 +4,8 @@
  * worker processes, and is recorded in the experiment store (SQLite, or PostgreSQL for workers on several hosts); the run resumes from the store after an interruption.
  */
 import { parseArgs } from 'node:util';
-import { parseNumberFlag } from '../../search/cli-options.js';
-import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../../search/command.js';
+import { parseNumberFlag } from '../search-options.js';
+import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../search-command.js';
 import { gridSearchDefinition } from '../../search/definitions.js';
 
 /** One line for `effnet --help`. */

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { networkSpec, profileNetwork } from '../../efficientnet/index.js';
 import { resolveBase, stagesOf, writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
-import { UsageError, parseCount, parseIntegerFlag, parseNumberFlag } from '../../search/cli-options.js';
+import { UsageError, parseCount, parseIntegerFlag, parseNumberFlag } from '../search-options.js';
 import { describeGridBest, gridBestFromStore, parseSearchReference } from '../../search/grid-best.js';
 import { PAPER_COEFFICIENTS, matchTarget, profileConfig, strategyConfig, type Coefficients } from '../../search/match.js';
 

@@ -4,8 +4,8 @@
  * an SVG chart of validation accuracy against MACs (the paper's Figure 8). Resumes from the SQLite store.
  */
 import { parseArgs } from 'node:util';
-import { UsageError, parseFactors, parseNumberFlag, resolveStorePath } from '../../search/cli-options.js';
-import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../../search/command.js';
+import { UsageError, parseFactors, parseNumberFlag, resolveStorePath } from '../search-options.js';
+import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../search-command.js';
 import { scalingStudyDefinition, type ExtraCompoundSeries } from '../../search/definitions.js';
 import { PAPER_COEFFICIENTS } from '../../search/match.js';
 import { describeGridBest, gridBestFromStore } from '../../search/grid-best.js';

@@ -1,13 +1,13 @@
 /**
  * The data-parallel side of `effnet train`: its launcher flags (--nproc-per-node, --nnodes, --node-rank, --rdzv,
- * --max-restarts), turning them into a launch of N `effnet train` workers (src/dist/launch.ts), and, in a worker,
+ * --max-restarts), turning them into a launch of N `effnet train` workers (src/distributed/launch.ts), and, in a worker,
  * reading torchrun's environment into the run's distributed options (--sync-bn, --dist-bn, --dist-timeout).
  */
 import { availableParallelism } from 'node:os';
 import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { launchWorkers, readWorkerEnvironment, type LaunchResult } from '../../dist/index.js';
+import { launchWorkers, readWorkerEnvironment, type LaunchResult } from '../../distributed/index.js';
 import type { DistributedRunOptions } from '../../train/run.js';
 import { CHECKPOINT_FILES } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, threadCountFlag, UsageError } from '../options.js';

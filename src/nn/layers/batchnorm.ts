@@ -4,7 +4,7 @@ import { Module } from '../module.js';
 
 /**
  * Sums per-channel statistics over the replicas of a data-parallel run, differentiably (a c10d allreduce whose
- * backward allreduces the gradient: ProcessGroup.allreduceSumDifferentiable). Set by src/dist's sync batch norm.
+ * backward allreduces the gradient: ProcessGroup.allreduceSumDifferentiable). Set by src/distributed's sync batch norm.
  */
 export type CrossReplicaSum = (statistics: Tensor) => Tensor;
 

@@ -4,12 +4,12 @@
  */
 import { resolveBase, type ScaledConfigJson } from '../card/config-file.js';
 import { resolveData } from '../data/spec.js';
-import type { CommonSearchOptions, SearchDefinition } from './definitions.js';
-import { resolveThreads, runSearch } from './runner.js';
-import { writeReport } from './report.js';
-import { DEFAULT_LEASE_MS, ExperimentStore } from './store.js';
-import { UsageError, parseIntegerFlag, parseLeaseFlag, parseRecipe, resolveStoreLocation } from './cli-options.js';
-import { DEFAULT_TRIAL_BATCH_SIZE } from './trial.js';
+import type { CommonSearchOptions, SearchDefinition } from '../search/definitions.js';
+import { resolveThreads, runSearch } from '../search/runner.js';
+import { writeReport } from '../search/report.js';
+import { DEFAULT_LEASE_MS, ExperimentStore } from '../search/store.js';
+import { UsageError, parseIntegerFlag, parseLeaseFlag, parseRecipe, resolveStoreLocation } from './search-options.js';
+import { DEFAULT_TRIAL_BATCH_SIZE } from '../search/trial.js';
 import { resolveDevice } from '../torch/index.js';
 
 /** Options every search command has, as parseArgs gives them. */

@@ -4,9 +4,9 @@
 export { UsageError } from '../errors.js';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { isPostgresUrl } from './sql-driver.js';
-import type { Json } from './store.js';
-import { checkTrialProgressive } from './trial.js';
+import { isPostgresUrl } from '../search/sql-driver.js';
+import type { Json } from '../search/store.js';
+import { checkTrialProgressive } from '../search/trial.js';
 
 /** Parses a number with an optional k/M/G suffix ('400M', '1.8G', '2e9'). */
 export function parseCount(flag: string, text: string | undefined): number | undefined {
