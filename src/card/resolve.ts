@@ -18,7 +18,7 @@
  * - eval transform: ImageNet's mean and std, bicubic, crop_pct 1 up to 64px and size / (size + 32) above, at the
  *   training size, unless given. A card source keeps its own eval transform when the resolution stays.
  */
-import { decodeArchitecture, efficientNetB0Stages, encodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
+import { decodeArchitecture, encodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
 import { resolveBatchNorm, type BatchNormChoice } from '../efficientnet/batch-norm.js';
 import type { PaddingMode } from '../efficientnet/profile.js';
 import {
@@ -26,7 +26,6 @@ import {
   customConfig,
   DEFAULT_STOCHASTIC_DEPTH,
   getVariant,
-  isLiteVariant,
   isV2Variant,
   MIN_RESOLUTION,
   variantStages,
@@ -120,8 +119,6 @@ interface Base {
   config: EfficientNetConfig;
   /** The source's stages, or null when the rule decides (B0's, small-image rule). */
   stages: StageArgs[] | null;
-  /** The rule's stages lose their squeeze-excitation (EfficientNet-Lite's B0 stages); default false. */
-  withoutSqueezeExcitation?: boolean;
   origin: CardOrigin;
   card: ModelCard | null;
 }
@@ -132,7 +129,7 @@ function baseOf(source: ModelSource): Base {
       const config = scaled(() => getVariant(source.name));
       // EfficientNetV2 brings its own stages (no small-image rule: it is B0's stages the rule rewrites).
       const stages = isV2Variant(config.name) ? variantStages(config.name) : null;
-      return { config, stages, withoutSqueezeExcitation: isLiteVariant(config.name), origin: { kind: 'variant', detail: config.name }, card: null };
+      return { config, stages, origin: { kind: 'variant', detail: config.name }, card: null };
     }
     case 'custom': {
       const config = scaled(() => customConfig({ width: source.width, depth: source.depth, resolution: 224 }));
@@ -214,8 +211,9 @@ export function resolveModelCard(request: CardRequest): ModelCard {
   } else if (base.stages !== null) {
     stages = base.stages;
   } else {
-    stages = isSmallImage(resolution) ? smallImageStages(resolution) : efficientNetB0Stages();
-    if (base.withoutSqueezeExcitation === true) stages = stages.map((stage) => ({ ...stage, seRatio: 0 }));
+    // The rule starts from the family's own stages (B0's; Lite's are B0's without squeeze-excitation).
+    const familyStages = variantStages(base.config.name);
+    stages = isSmallImage(resolution) ? smallImageStages(resolution, familyStages) : familyStages;
   }
   if (request.strides !== undefined) stages = withStrides(stages, request.strides);
   const totalStride = totalStrideOf(stages);
