@@ -121,6 +121,31 @@ export interface CardOrigin {
   detail: string;
 }
 
+/**
+ * How an int8 model was made (`effnet export --int8`), absent for float models. It belongs to the card because the
+ * file's accuracy depends on it: weights int8 per output channel (symmetric), activations uint8 with ranges from
+ * calibration images, in ONNX's QDQ form.
+ */
+export interface QuantizationCard {
+  /** 'int8-qdq': QuantizeLinear/DequantizeLinear pairs around every quantized tensor, int8 weights, int32 biases. */
+  format: 'int8-qdq';
+  /** How the activation ranges were chosen and from what. */
+  calibration: {
+    /** 'minmax', 'percentile' (clipping both tails at `percentile`) or 'entropy' (TensorRT's KL threshold). */
+    method: 'minmax' | 'percentile' | 'entropy';
+    /** The percentile of the 'percentile' method, in (50, 100]. */
+    percentile?: number;
+    /** Calibration images. */
+    images: number;
+    /** The data they came from (a data spec). */
+    data: string;
+  };
+  /** Parts of the network left in float: 'stem', 'blocks', 'se', 'head', 'classifier'. */
+  float: ('stem' | 'blocks' | 'se' | 'head' | 'classifier')[];
+  /** Activation tensors (graph names) left in float because quantizing them cost agreement; absent when none. */
+  floatTensors?: string[];
+}
+
 /** The model card; see the module comment. */
 export interface ModelCard {
   /** {@link MODEL_CARD_VERSION} at the time of writing. */
@@ -133,6 +158,8 @@ export interface ModelCard {
   eval: EvalTransformCard;
   /** Where the card came from. */
   origin: CardOrigin;
+  /** How the model was quantized; absent for float models (only int8 ONNX files carry it). */
+  quantization?: QuantizationCard;
 }
 
 const ORIGIN_KINDS: readonly CardOrigin['kind'][] = ['variant', 'custom', 'compound', 'config-file', 'search-trial', 'import', 'model', 'legacy'];
@@ -164,6 +191,11 @@ class Checker {
 
   integer(value: unknown, path: string, min: number): number {
     return this.number(value, path, (v) => Number.isInteger(v) && v >= min, `an integer >= ${min}`);
+  }
+
+  stringList(value: unknown, path: string): string[] {
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) this.fail(`field '${path}' must be a list of strings, got ${JSON.stringify(value)}`);
+    return [...(value as string[])];
   }
 
   string(value: unknown, path: string): string {
@@ -242,7 +274,7 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
   if (version > MODEL_CARD_VERSION) {
     throw new ModelCardError(`${source}: model card version ${version} is newer than this effnet reads (1..${MODEL_CARD_VERSION}); upgrade effnet`);
   }
-  const top = c.record(value, 'card', ['version', 'architecture', 'classes', 'eval', 'origin']);
+  const top = c.record(value, 'card', ['version', 'architecture', 'classes', 'eval', 'origin'], ['quantization']);
   const a = c.record(
     top.architecture,
     'architecture',
@@ -321,7 +353,31 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
   };
   const o = c.record(top.origin, 'origin', ['kind', 'detail']);
   const origin: CardOrigin = { kind: c.choice(o.kind, 'origin.kind', ORIGIN_KINDS), detail: typeof o.detail === 'string' ? o.detail : c.fail(`field 'origin.detail' must be a string`) };
-  return { version, architecture, classes: { count, names }, eval: evalCard, origin };
+  const card: ModelCard = { version, architecture, classes: { count, names }, eval: evalCard, origin };
+  if (top.quantization !== undefined) card.quantization = parseQuantization(c, top.quantization);
+  return card;
+}
+
+const QUANTIZATION_GROUP_NAMES = ['stem', 'blocks', 'se', 'head', 'classifier'] as const;
+
+function parseQuantization(c: Checker, value: unknown): QuantizationCard {
+  const q = c.record(value, 'quantization', ['format', 'calibration', 'float'], ['floatTensors']);
+  const k = c.record(q.calibration, 'quantization.calibration', ['method', 'images', 'data'], ['percentile']);
+  const method = c.choice(k.method, 'quantization.calibration.method', ['minmax', 'percentile', 'entropy'] as const);
+  const percentile = k.percentile === undefined ? undefined : c.number(k.percentile, 'quantization.calibration.percentile', (v) => v > 50 && v <= 100, 'a number in (50, 100]');
+  if ((method === 'percentile') !== (percentile !== undefined)) c.fail(`field 'quantization.calibration.percentile' must be given exactly for the percentile method`);
+  if (!Array.isArray(q.float)) c.fail(`field 'quantization.float' must be a list of ${QUANTIZATION_GROUP_NAMES.join(', ')}, got ${JSON.stringify(q.float)}`);
+  return {
+    format: c.choice(q.format, 'quantization.format', ['int8-qdq'] as const),
+    calibration: {
+      method,
+      ...(percentile === undefined ? {} : { percentile }),
+      images: c.integer(k.images, 'quantization.calibration.images', 1),
+      data: c.string(k.data, 'quantization.calibration.data'),
+    },
+    float: (q.float as unknown[]).map((g, i) => c.choice(g, `quantization.float[${i}]`, QUANTIZATION_GROUP_NAMES)),
+    ...(q.floatTensors === undefined ? {} : { floatTensors: c.stringList(q.floatTensors, 'quantization.floatTensors') }),
+  };
 }
 
 /** Parses a card from its JSON text (as stored under {@link MODEL_CARD_KEY}). */
@@ -381,5 +437,11 @@ export function describeCard(card: ModelCard): string {
     (card.eval.cropPct === 1 ? `whole image at ${card.eval.size}px` : `resize ${evalResizeSize(card.eval.size, card.eval.cropPct)}, center crop ${card.eval.size}`) +
     filter +
     (card.eval.tta === 'hflip' ? ', averaged with its mirror image' : '');
-  return `EfficientNet ${a.name} (width ${a.width}, depth ${a.depth}, ${a.padding} padding) at ${a.resolution}px, ${card.classes.count} classes; eval: ${crop}`;
+  const q = card.quantization;
+  const int8 =
+    q === undefined
+      ? ''
+      : `; int8 (${q.calibration.method}${q.calibration.percentile === undefined ? '' : ` ${q.calibration.percentile}`} calibration on ${q.calibration.images} images` +
+        `${q.float.length > 0 ? `, float: ${q.float.join(', ')}` : ''}${q.floatTensors === undefined ? '' : `, ${q.floatTensors.length} tensor(s) in float`})`;
+  return `EfficientNet ${a.name} (width ${a.width}, depth ${a.depth}, ${a.padding} padding) at ${a.resolution}px, ${card.classes.count} classes; eval: ${crop}${int8}`;
 }
