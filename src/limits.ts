@@ -44,6 +44,8 @@ export const LIMIT_DEFAULTS = {
   tarHeaderBytes: 1 * 2 ** 20,
   /** Bytes of an ONNX model file. */
   onnxBytes: 4 * 2 ** 30,
+  /** Bytes of prepared images int8 export holds (calibration and check images, float32 at the model's input size). */
+  quantizationImageBytes: 4 * 2 ** 30,
 } as const;
 
 /** The name of one bound. */

@@ -20,14 +20,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { createEfficientNet } from '../../src/efficientnet/index.js';
 import { writeOnnx } from '../../src/export/index.js';
 import { ImageClassifier, nodeRuntime } from '../../src/infer/index.js';
 import type { RgbImage } from '../../src/data/image.js';
 import { Rng } from '../../src/data/rng.js';
-import { manualSeed, noGrad, normal_, randn, setNumThreads, tidy, uniform_ } from '../../src/torch/index.js';
-import { BatchNorm2d } from '../../src/nn/index.js';
+import { noGrad, randn, setNumThreads, tidy } from '../../src/torch/index.js';
 import { benchSource, integerOptions, median, parseBenchArgs, runPython } from '../common.js';
+import { randomB0 } from './random-b0.js';
 import { buildTfjsGraph, useWasmBackend, type TfjsGraph } from './tfjs-graph.js';
 
 const BENCH = 'infer.bench';
@@ -83,19 +82,9 @@ interface Row {
 
 async function main(): Promise<void> {
   setNumThreads(threads);
-  manualSeed(0);
   const dir = mkdtempSync(join(tmpdir(), 'effnet-bench-infer-'));
-  const model = createEfficientNet('b0').eval();
   // Non-trivial BN statistics, so that logits are not vanishingly small and the TF.js check below means something.
-  noGrad(() => {
-    for (const [, module] of model.namedModules()) {
-      if (!(module instanceof BatchNorm2d)) continue;
-      uniform_(module.weight!, 0.5, 1.5);
-      normal_(module.bias!, 0, 0.1);
-      normal_(module.runningMean!, 0, 0.1);
-      uniform_(module.runningVar!, 0.5, 1.5);
-    }
-  });
+  const model = randomB0();
   const onnxPath = join(dir, 'b0.onnx');
   writeOnnx(onnxPath, model);
   const bytes = readFileSync(onnxPath);

@@ -9,13 +9,11 @@
  * usage: see USAGE below (--help prints it)
  */
 import * as ort from 'onnxruntime-node';
-import { createEfficientNet } from '../../src/efficientnet/index.js';
 import { exportEfficientNet } from '../../src/export/index.js';
 import { quantizeInt8, type InputBatch } from '../../src/export/quantize/int8.js';
 import type { OrtModuleLike } from '../../src/infer/classifier.js';
 import { Rng } from '../../src/data/rng.js';
-import { manualSeed, noGrad, normal_, uniform_ } from '../../src/torch/index.js';
-import { BatchNorm2d } from '../../src/nn/index.js';
+import { randomB0 } from './random-b0.js';
 import { integerOptions, loadAverage, median, parseBenchArgs } from '../common.js';
 
 const BENCH = 'int8.bench';
@@ -37,17 +35,7 @@ function randomBatch(count: number, rng: Rng): Float32Array {
 }
 
 async function main(): Promise<void> {
-  manualSeed(0);
-  const model = createEfficientNet('b0').eval();
-  noGrad(() => {
-    for (const [, module] of model.namedModules()) {
-      if (!(module instanceof BatchNorm2d)) continue;
-      uniform_(module.weight!, 0.5, 1.5);
-      normal_(module.bias!, 0, 0.1);
-      normal_(module.runningMean!, 0, 0.1);
-      uniform_(module.runningVar!, 0.5, 1.5);
-    }
-  });
+  const model = randomB0();
   const floatBytes = exportEfficientNet(model).bytes;
   model.dispose();
   const rng = new Rng(1);

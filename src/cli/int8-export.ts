@@ -15,6 +15,7 @@ import { compareClasses, groupSensitivity, quantizeInt8, topClasses, type GroupS
 import { QUANTIZATION_GROUPS, type QuantizationGroup } from '../export/quantize/qdq.js';
 import type { CalibrationMethod } from '../export/quantize/ranges.js';
 import { UsageError } from './options.js';
+import { checkLimit } from '../limits.js';
 
 /** Calibration images when `--calibrate` says no `n=`. */
 export const DEFAULT_CALIBRATION_IMAGES = 256;
@@ -23,11 +24,13 @@ const BATCH = 16;
 
 /** `--calibrate SPEC[,n=N]` split into the data spec and the image count. */
 export function parseCalibrateFlag(text: string): { spec: string; images: number } {
-  const match = /^(.*?),\s*n\s*=\s*([^,]*)\s*$/.exec(text);
-  if (match === null) return { spec: text, images: DEFAULT_CALIBRATION_IMAGES };
-  const images = Number(match[2]);
-  if (!Number.isInteger(images) || images < 1) throw new UsageError(`--calibrate: n must be an integer >= 1 (calibration images), got '${match[2]}'`);
-  return { spec: match[1]!, images };
+  const counts = [...text.matchAll(/,\s*n\s*=\s*([^,]*)/g)];
+  if (counts.length === 0) return { spec: text, images: DEFAULT_CALIBRATION_IMAGES };
+  if (counts.length > 1) throw new UsageError(`--calibrate: n is given ${counts.length} times in '${text}'`);
+  const raw = counts[0]![1]!.trim();
+  const images = Number(raw);
+  if (raw === '' || !Number.isInteger(images) || images < 1) throw new UsageError(`--calibrate: n must be an integer >= 1 (calibration images), got '${raw}'`);
+  return { spec: text.replace(counts[0]![0], ''), images };
 }
 
 /** `--calibration minmax|percentile[:P]|entropy`. */
@@ -121,6 +124,9 @@ export async function exportInt8(floatBytes: Uint8Array, card: ModelCard, option
   const preprocessor = new Preprocessor(modelInfoFromCard(card));
   const order = permutation(data.train.length, new Rng(0));
   const chosen = Array.from(order.subarray(0, Math.min(images, data.train.length)));
+  const checked = Math.min(options.check, data.val.length);
+  // Both sets stay in memory (calibration runs them twice or more, the sensitivity report reruns the check images).
+  checkLimit('quantizationImageBytes', (chosen.length + checked) * preprocessor.imageLength * 4, `${chosen.length} calibration and ${checked} check images at ${card.eval.size}px`, 'bytes');
   if (chosen.length < images) options.log(`only ${chosen.length} training images in ${spec}; calibrating on all of them`);
   const sessionOptions = options.threads === undefined ? {} : { intraOpNumThreads: options.threads };
   const started = performance.now();
@@ -137,7 +143,7 @@ export async function exportInt8(floatBytes: Uint8Array, card: ModelCard, option
   options.log(`calibrated on ${chosen.length} images of ${spec} (${options.method.kind}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   if (options.check === 0) return { ...int8, check: null, sensitivity: null };
   // A seeded sample, not the first N: hold-outs are stored class by class.
-  const checkIndices = Array.from(permutation(data.val.length, new Rng(1)).subarray(0, Math.min(options.check, data.val.length)));
+  const checkIndices = Array.from(permutation(data.val.length, new Rng(1)).subarray(0, checked));
   const held = await batchesOf(data.val, checkIndices, preprocessor);
   const floatClasses = await topClasses(runtime, floatBytes, held.batches, sessionOptions);
   const check = compareClasses(floatClasses, await topClasses(runtime, int8.bytes, held.batches, sessionOptions), held.labels);

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -198,6 +198,8 @@ test('flag parsers: --calibrate SPEC[,n=N], --calibration, --keep-float', () => 
   assert.deepEqual(parseCalibrateFlag('data.tar.gz,n=64'), { spec: 'data.tar.gz', images: 64 });
   assert.deepEqual(parseCalibrateFlag('data.tar.gz,val=0.2'), { spec: 'data.tar.gz,val=0.2', images: 256 });
   assert.throws(() => parseCalibrateFlag('d,n=0'), /n must be an integer/);
+  assert.deepEqual(parseCalibrateFlag('data.tar.gz,n=64,val=0.2'), { spec: 'data.tar.gz,val=0.2', images: 64 });
+  assert.throws(() => parseCalibrateFlag('d,n=2,n=3'), /given 2 times/);
   assert.deepEqual(parseCalibrationMethod('percentile'), { kind: 'percentile', percentile: 99.999 });
   assert.deepEqual(parseCalibrationMethod('percentile:99.9'), { kind: 'percentile', percentile: 99.9 });
   assert.throws(() => parseCalibrationMethod('percentile:40'), /\(50, 100\]/);
@@ -248,6 +250,15 @@ test('effnet export --int8 through files: a model file and a data spec in, a sma
     bad(['--int8', '--calibrate', data, '--keep-float', 'neck'], /--keep-float takes/);
     bad(['--int8', '--calibrate', data, '--check', '0', '--sensitivity'], /--sensitivity measures on the --check images/);
     bad(['--int8', '--calibrate', data, '--features', '1,2'], /backbones/);
+    bad(['--int8', '--calibrate', data, '--threads', '100000'], /--threads 100000 asks for more than/);
+    // The prepared images int8 export holds are bounded before any is read: 32 + 24 images x 3 x 32 x 32 x 4 bytes.
+    const over = spawnSync(process.execPath, [CLI, 'export', '--checkpoint', tiny.modelPath, '--out', join(dir, 'y.onnx'), '--int8', '--calibrate', `${data},n=32`, '--check', '24'], {
+      encoding: 'utf8',
+      env: { ...process.env, EFFNET_LIMIT_QUANTIZATION_IMAGE_BYTES: String(56 * 3 * 32 * 32 * 4 - 1) },
+    });
+    assert.equal(over.status, 2, over.stderr);
+    assert.match(over.stderr, /32 calibration and 24 check images at 32px is 688,128 bytes, over effnet's limit of 688,127 bytes; .*EFFNET_LIMIT_QUANTIZATION_IMAGE_BYTES/);
+    assert.equal(existsSync(join(dir, 'y.onnx')), false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { exportModelFile } from '../../export/model-file.js';
 import type { ExportedFeatureLevel } from '../../export/efficientnet-onnx.js';
 import { FEATURES_METADATA_KEY } from '../../card/model-card.js';
-import { intFlag, UsageError, withFlagHint } from '../options.js';
+import { intFlag, threadCountFlag, UsageError, withFlagHint } from '../options.js';
 import type { ModelCard } from '../../card/model-card.js';
 import { DEFAULT_AUTO_AGREEMENT, DEFAULT_CALIBRATION_IMAGES, exportInt8, parseCalibrateFlag, parseCalibrationMethod, parseKeepFloat, type ExportInt8Options } from '../int8-export.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
@@ -95,7 +95,7 @@ export async function run(args: string[]): Promise<number> {
     if (features !== undefined) return fail('--int8 writes classifiers; --features (backbones) is not quantized yet');
     try {
       parseCalibrateFlag(values.calibrate);
-      const threads = intFlag('threads', values.threads, 1);
+      const threads = threadCountFlag('threads', values.threads, 1);
       int8 = {
         calibrate: values.calibrate,
         method: parseCalibrationMethod(values.calibration ?? 'minmax'),

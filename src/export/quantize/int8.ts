@@ -9,8 +9,7 @@
  * module (onnxruntime-node or onnxruntime-web), so the same code runs wherever a session does.
  */
 import type { OrtModuleLike, OrtSessionLike } from '../../infer/classifier.js';
-import { cardFromOnnxMetadata } from '../../infer/model-info.js';
-import { readOnnxMetadata } from '../../infer/model-info.js';
+import { cardFromOnnxMetadata, readOnnxMetadata } from '../../infer/model-info.js';
 import { MODEL_CARD_KEY, serializeModelCard, type ModelCard, type QuantizationCard } from '../../card/model-card.js';
 import { calibratedRange, TensorStatistics, type CalibrationMethod } from './ranges.js';
 import { calibrationModel, decodeModel, encodeModel, planQuantization, QUANTIZATION_GROUPS, tensorProducers, writeQdqModel, type QdqSummary, type QuantizationGroup } from './qdq.js';
@@ -118,8 +117,8 @@ export function quantizationCard(method: CalibrationMethod, images: number, data
   };
 }
 
-function withMetadataCard(modelBytesOf: ReturnType<typeof decodeModel>, card: ModelCard): void {
-  const props = modelBytesOf.metadataProps ?? [];
+function withMetadataCard(model: ReturnType<typeof decodeModel>, card: ModelCard): void {
+  const props = model.metadataProps ?? [];
   const entry = props.find((p) => p.key === MODEL_CARD_KEY);
   if (entry === undefined) throw new Error('int8 export: the model has no effnet.card metadata entry');
   entry.value = serializeModelCard(card);
@@ -142,8 +141,7 @@ export async function quantizeInt8(floatBytes: Uint8Array, options: Int8Options)
   const agreementOf = async (floatTensors: readonly string[]): Promise<{ bytes: Uint8Array; card: ModelCard; summary: QdqSummary; agreement: number }> => {
     const card0 = quantizationCard(method, images, options.calibrationData ?? 'unknown', keepFloat, floatTensors);
     const written = writeInt8(floatBytes, ranges, keepFloat, card0, card, new Set(floatTensors));
-    const classes = await topClasses(runtime, written.bytes, options.calibration, sessionOptions);
-    return { ...written, agreement: compareClasses(floatClasses, classes, classes).agreement };
+    return { ...written, agreement: agreement(floatClasses, await topClasses(runtime, written.bytes, options.calibration, sessionOptions)) };
   };
   let chosen = await agreementOf([]);
   let sensitivity: TensorSensitivity[] | null = null;
@@ -210,12 +208,12 @@ export async function tensorSensitivity(
   let power = 0;
   for (const v of reference) power += v * v;
   power = Math.max(power, 1e-30);
-  const producers = tensorProducers(decodeModel(floatBytes));
+  const model = decodeModel(floatBytes);
+  const producers = tensorProducers(model);
+  const allNodes = planQuantization(model);
   const rows: TensorSensitivity[] = [];
   for (const tensor of tensors) {
-    const plan = planQuantization(decodeModel(floatBytes));
-    plan.tensors = [tensor];
-    const bytes = encodeModel(writeQdqModel(floatBytes, plan, ranges).model);
+    const bytes = encodeModel(writeQdqModel(floatBytes, { ...allNodes, tensors: [tensor] }, ranges).model);
     const logits = await modelLogits(runtime, bytes, batches, sessionOptions);
     let noise = 0;
     for (let i = 0; i < logits.length; i++) noise += (logits[i]! - reference[i]!) ** 2;
@@ -292,21 +290,19 @@ export async function topClasses(runtime: OrtModuleLike, bytes: Uint8Array, batc
   return out;
 }
 
+/** The fraction of positions where two class lists agree (no labels needed). */
+function agreement(a: Int32Array, b: Int32Array): number {
+  let same = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
+  return same / Math.max(1, a.length);
+}
+
 /** Agreement and accuracy of `int8Classes` against `floatClasses` and the labels (same order). */
 export function compareClasses(floatClasses: Int32Array, int8Classes: Int32Array, labels: Int32Array): Int8Check {
   if (floatClasses.length !== int8Classes.length || labels.length !== floatClasses.length) {
     throw new Error(`compareClasses: ${floatClasses.length} float, ${int8Classes.length} int8 predictions and ${labels.length} labels`);
   }
-  let agree = 0;
-  let floatRight = 0;
-  let int8Right = 0;
-  for (let i = 0; i < labels.length; i++) {
-    if (floatClasses[i] === int8Classes[i]) agree++;
-    if (floatClasses[i] === labels[i]) floatRight++;
-    if (int8Classes[i] === labels[i]) int8Right++;
-  }
-  const n = Math.max(1, labels.length);
-  return { images: labels.length, agreement: agree / n, floatTop1: floatRight / n, int8Top1: int8Right / n };
+  return { images: labels.length, agreement: agreement(floatClasses, int8Classes), floatTop1: agreement(floatClasses, labels), int8Top1: agreement(int8Classes, labels) };
 }
 
 /** One row of the sensitivity report. */
@@ -334,7 +330,7 @@ export async function groupSensitivity(runtime: OrtModuleLike, int8: Int8Model, 
     const variant = writeInt8(int8.floatBytes, int8.ranges, others, { ...int8.card.quantization!, float: others }, floatCard, new Set(int8.card.quantization?.floatTensors ?? []));
     const nodes = variant.summary.quantizedPerGroup.get(group) ?? 0;
     if (nodes === 0) {
-      rows.push({ group, nodes, agreement: 1, top1: compareClasses(floatClasses, floatClasses, labels).floatTop1 });
+      rows.push({ group, nodes, agreement: 1, top1: agreement(floatClasses, labels) });
       continue;
     }
     const check = compareClasses(floatClasses, await topClasses(runtime, variant.bytes, batches, sessionOptions), labels);

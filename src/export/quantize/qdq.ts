@@ -235,7 +235,8 @@ function rawTensor(name: string, dataType: number, dims: readonly number[], byte
 function littleEndian(values: Float32Array | Int32Array): Uint8Array {
   const out = new Uint8Array(values.length * 4);
   const view = new DataView(out.buffer);
-  values.forEach((v, i) => (values instanceof Float32Array ? view.setFloat32(i * 4, v, true) : view.setInt32(i * 4, v, true)));
+  if (values instanceof Float32Array) for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i]!, true);
+  else for (let i = 0; i < values.length; i++) view.setInt32(i * 4, values[i]!, true);
   return out;
 }
 
