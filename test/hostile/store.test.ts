@@ -83,14 +83,22 @@ test("a coordinator's worker processes get the store in their environment, not o
   const coordinator = startCli(['scale-search', '--base', 'width=0.25,depth=0.2,resolution=32', '--data', DATA, '--budget', '20steps', '--db', db, '--parallel', '1', '--threads', '1']);
   const done = finished(coordinator);
   try {
+    // Between fork and exec a child still shows its parent's command line: wait for the worker's own (it has --search).
     let worker: number | null = null;
+    let argv: string[] = [];
     for (let i = 0; i < 300 && worker === null; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       const children = readFileSync(`/proc/${coordinator.pid}/task/${coordinator.pid}/children`, 'utf8').trim();
-      if (children !== '') worker = Number(children.split(/\s+/)[0]);
+      if (children === '') continue;
+      const pid = Number(children.split(/\s+/)[0]);
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      } catch {
+        continue;
+      }
+      if (argv.includes('--search')) worker = pid;
     }
     assert.ok(worker !== null, 'no worker process started');
-    const argv = readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0');
     assert.ok(!argv.some((a) => a.includes('grid.sqlite')), `the store is on the worker's command line: ${argv.join(' ')}`);
     assert.ok(readFileSync(`/proc/${worker}/environ`, 'utf8').split('\0').includes(`EFFNET_DB=${db}`), 'the worker has no EFFNET_DB');
   } finally {
