@@ -16,6 +16,7 @@ import { QUANTIZATION_GROUPS, type QuantizationGroup } from '../export/quantize/
 import type { CalibrationMethod } from '../export/quantize/ranges.js';
 import { UsageError } from './options.js';
 import { checkLimit } from '../limits.js';
+import { requireOptional } from '../optional-package.js';
 
 /** Calibration images when `--calibrate` says no `n=`. */
 export const DEFAULT_CALIBRATION_IMAGES = 256;
@@ -118,7 +119,7 @@ export interface ExportInt8Result extends Int8Model {
  */
 export async function exportInt8(floatBytes: Uint8Array, card: ModelCard, options: ExportInt8Options): Promise<ExportInt8Result> {
   // Loaded here: the flag parsers above serve `effnet export --help` without the runtime.
-  const runtime = (await import('onnxruntime-node')) as unknown as OrtModuleLike;
+  const runtime = requireOptional<OrtModuleLike>('onnxruntime-node', 'int8 export (calibration runs the model)');
   const { spec, images } = parseCalibrateFlag(options.calibrate);
   const data = await openData(spec);
   const preprocessor = new Preprocessor(modelInfoFromCard(card));

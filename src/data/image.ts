@@ -8,10 +8,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import sharp, { type OutputInfo } from 'sharp';
+import type SharpModule from 'sharp';
+import type { OutputInfo } from 'sharp';
 import { BadFileError } from '../errors.js';
 import { checkLimit, limit, limitVariable } from '../limits.js';
 import { readJpegHeader } from './jpeg-header.js';
+import { requireOptional } from '../optional-package.js';
 
 /** An 8-bit RGB image: `data[(y * width + x) * 3 + c]`, c = 0 (red), 1 (green), 2 (blue). */
 export interface RgbImage {
@@ -123,13 +125,16 @@ export function orientImage(image: RgbImage, orientation: number): RgbImage {
   return { data: out, width, height };
 }
 
-let sharpConfigured = false;
-function configureSharp(): void {
-  if (sharpConfigured) return;
+let sharpModule: typeof SharpModule | null = null;
+/** sharp (an optional dependency), loaded and configured on first use. */
+function loadSharp(): typeof SharpModule {
+  if (sharpModule !== null) return sharpModule;
+  const sharp = requireOptional<typeof SharpModule>('sharp', 'decoding this image');
   // Many tiny images: libvips' operation cache only costs memory here, and parallelism comes from our workers.
   sharp.cache(false);
   sharp.concurrency(1);
-  sharpConfigured = true;
+  sharpModule = sharp;
+  return sharp;
 }
 
 /**
@@ -145,7 +150,7 @@ function configureSharp(): void {
 export async function decodeImage(bytes: Uint8Array, source = '<buffer>'): Promise<RgbImage> {
   const fast = decodeJpegSync(bytes, source);
   if (fast) return orientImage(fast, readJpegHeader(bytes)!.orientation);
-  configureSharp();
+  const sharp = loadSharp();
   let result: { data: Buffer; info: OutputInfo };
   try {
     result = await sharp(bytes, { failOn: 'warning', limitInputPixels: Math.min(limit('imagePixels'), 2 ** 53 - 1) })

@@ -89,9 +89,11 @@ export class ImageClassifier {
     if (mismatch.length > 0) {
       throw new ModelCardError(`${source}: the model card does not describe the graph (${mismatch.join('; ')}); the file was edited or forged: re-export it with \`effnet export\``);
     }
+    // Outside the try: a runtime that is not installed (MissingPackageError) is the user's to fix, not a load failure.
+    const sessions = ort.InferenceSession;
     let session: OrtSessionLike;
     try {
-      session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all', ...(options.sessionOptions ?? {}) });
+      session = await sessions.create(model, { graphOptimizationLevel: 'all', ...(options.sessionOptions ?? {}) });
     } catch (error) {
       throw new Error(`ONNX Runtime could not load ${source}: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -1,6 +1,6 @@
 /**
  * The static server behind `effnet serve-demo`: the page in web/, onnxruntime-web's module and wasm files from
- * node_modules, our compiled browser-safe inference modules from dist/src (classifier, preprocessing, top-k,
+ * wherever npm installed it, our compiled browser-safe inference modules from dist/src (classifier, preprocessing, top-k,
  * metadata: the same code Node runs), and the model at /model.onnx. It listens on 127.0.0.1 only, serves files
  * from those three folders only, and sends the cross-origin-isolation headers that let onnxruntime-web use
  * threads (SharedArrayBuffer).
@@ -15,6 +15,7 @@ import { createReadStream, existsSync, statSync } from 'node:fs';
 import { pipeline } from 'node:stream';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MissingPackageError, missingMessage, resolveOptional } from '../optional-package.js';
 
 /** Options of {@link startDemoServer}; each default is stated. */
 export interface DemoServerOptions {
@@ -49,10 +50,16 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
+/** onnxruntime-web's dist/ folder, wherever npm installed the package (its `require` entry lives there). */
+function ortWebFolder(): string {
+  const entry = resolveOptional('onnxruntime-web');
+  return entry === null ? join(ROOT, 'node_modules', 'onnxruntime-web', 'dist') : dirname(entry);
+}
+
 /** Maps a URL path to a file inside one of the served folders, or null. */
 function resolveFile(urlPath: string): string | null {
   const mounts: [string, string, RegExp][] = [
-    ['/ort/', join(ROOT, 'node_modules', 'onnxruntime-web', 'dist'), /^[\w.-]+\.(mjs|wasm)$/],
+    ['/ort/', ortWebFolder(), /^[\w.-]+\.(mjs|wasm)$/],
     ['/lib/', join(ROOT, 'dist', 'src'), /^[\w/.-]+\.js$/],
     ['/', join(ROOT, 'web'), /^[\w.-]+\.(html|js|css|svg)$/],
   ];
@@ -90,8 +97,8 @@ export function isOwnHost(host: string | undefined, port: number): boolean {
  */
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
   const model = options.model ?? null;
-  if (!existsSync(join(ROOT, 'node_modules', 'onnxruntime-web', 'dist', 'ort.min.mjs'))) {
-    throw new Error('serve-demo: node_modules/onnxruntime-web is missing; run `npm ci` (or scripts/setup.sh) first');
+  if (!existsSync(join(ortWebFolder(), 'ort.min.mjs'))) {
+    throw new MissingPackageError(missingMessage('onnxruntime-web', 'serve-demo'));
   }
   const server: Server = createServer((request, response) => {
     const headers: Record<string, string> = {

@@ -3,14 +3,29 @@
  * them) in onnxruntime-node, and classifies image files with a clear error per file that cannot be read or
  * decoded, without stopping the others. Nothing here needs the engine (libtorch).
  */
-import * as ort from 'onnxruntime-node';
+import { requireOptional } from '../optional-package.js';
 import { decodeImage, type RgbImage } from '../data/image.js';
 import { readInputFile } from '../input-file.js';
 import { ImageClassifier, type OrtModuleLike } from './classifier.js';
 import type { Prediction } from './topk.js';
 
-/** The onnxruntime-node module behind the shared classifier interface. */
-export const nodeRuntime: OrtModuleLike = ort as unknown as OrtModuleLike;
+/** onnxruntime-node (an optional dependency), loaded on first use. */
+function onnxruntimeNode(): OrtModuleLike {
+  return requireOptional<OrtModuleLike>('onnxruntime-node', 'inference in Node');
+}
+
+/**
+ * The onnxruntime-node module behind the shared classifier interface. The package loads when a session or tensor is
+ * first made, so that importing effnet works where it is not installed (a browser-only or training-only set-up).
+ */
+export const nodeRuntime: OrtModuleLike = {
+  get InferenceSession() {
+    return onnxruntimeNode().InferenceSession;
+  },
+  get Tensor() {
+    return onnxruntimeNode().Tensor;
+  },
+};
 
 /** Options of {@link openClassifier}; each default is stated. */
 export interface OpenClassifierOptions {

@@ -42,7 +42,7 @@ async function start(data: BridgeData): Promise<void> {
     pg = (await import('pg')).default;
   } catch (error) {
     // Without the client every request fails, saying why (the caller waits for a reply, not for this thread's death).
-    const message = `the PostgreSQL client (npm package pg) could not be loaded: ${error instanceof Error ? error.message : String(error)}; run npm install`;
+    const message = `the PostgreSQL client (npm package pg) could not be loaded: ${error instanceof Error ? error.message : String(error)}; install it: npm install pg`;
     data.port.on('message', () => reply({ ok: false, message, code: 'EFFNET_NO_PG' }));
     return;
   }

@@ -4,11 +4,12 @@
  * with BEGIN IMMEDIATE so that two processes never interleave a claim. SQLite's busy/locked/corrupt errors become
  * errors that name the file, the process holding the lock and what to do.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { makeDirectory } from '../directories.js';
 import { dirname } from 'node:path';
 import { UserError } from '../errors.js';
+import { requireOptional } from '../optional-package.js';
 import { findLockHolders } from './lock-holder.js';
 import type { SqlDialect, SqlDriver, SqlValue } from './sql-driver.js';
 
@@ -57,11 +58,12 @@ export class SqliteDriver implements SqlDriver {
    * @throws StoreLockedError when another process keeps it locked past the timeout
    */
   static open(path: string, options: SqliteOptions = {}): SqliteDriver {
+    const Sqlite = requireOptional<typeof Database>('better-sqlite3', `the experiment store ${path}`);
     const existed = existsSync(path);
     if (!existed) makeDirectory(dirname(path));
     let db: Database.Database;
     try {
-      db = new Database(path, { timeout: options.busyTimeoutMs ?? 5000 });
+      db = new Sqlite(path, { timeout: options.busyTimeoutMs ?? 5000 });
     } catch (error) {
       throw translateSqlite(error, path, 'opening');
     }

@@ -4,7 +4,8 @@
  * wall time of `runs` batch-1 inferences in onnxruntime-node on this machine, after `warmup` runs. What is measured
  * is what `effnet predict` and the browser page run.
  */
-import * as ort from 'onnxruntime-node';
+import type * as OnnxRuntime from 'onnxruntime-node';
+import { requireOptional } from '../../optional-package.js';
 import { createModelFromCard } from '../../card/build.js';
 import type { ModelCard } from '../../card/model-card.js';
 import { exportEfficientNet } from '../../export/efficientnet-onnx.js';
@@ -40,6 +41,7 @@ export async function measureLatency(card: ModelCard, options: LatencyOptions = 
   } finally {
     model.dispose();
   }
+  const ort = requireOptional<typeof OnnxRuntime>('onnxruntime-node', 'measuring latency (nas --latency)');
   const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: options.threads ?? 1, interOpNumThreads: 1 });
   try {
     const size = card.eval.size;
