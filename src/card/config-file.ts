@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { EFFICIENTNET_B0_BLOCK_STRINGS, decodeArchitecture, encodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
 import { customConfig, EFFICIENTNET_V2_BLOCK_STRINGS, getVariant, isLiteVariant, isV2Variant, variantStages, type EfficientNetConfig } from '../efficientnet/variants.js';
 import { UserError } from '../errors.js';
+import { WRITTEN_SCALING_RULES, type WrittenScalingRule } from '../efficientnet/scaling.js';
 import { smallImageStages } from './small-images.js';
 import { describeSizeProblem, networkSizeProblem } from './model-card.js';
 
@@ -26,8 +27,11 @@ export interface ScaledConfigJson {
   dropout: number;
   /** Unscaled stages as TF block strings (`r1_k3_s11_e1_i32_o16_se0.25`, ...); absent means B0's. */
   stages?: string[];
-  /** 'lite': EfficientNet-Lite's scaling rule (stem, head, first and last repeats unscaled); absent: EfficientNet's. */
-  scaling?: 'lite';
+  /**
+   * 'lite': EfficientNet-Lite's scaling rule (stem, head, first and last repeats unscaled); 'efficientnetv2':
+   * EfficientNetV2-B's (channels rounded without the 90% floor); absent: EfficientNet's.
+   */
+  scaling?: WrittenScalingRule;
   /** 'relu6': EfficientNet-Lite's activation; absent: SiLU. */
   activation?: 'relu6';
 }
@@ -49,11 +53,13 @@ export function validateScaledConfig(value: unknown, where: string): ScaledConfi
   const record = value as Record<string, unknown>;
   const known = new Set(['width', 'depth', 'resolution', 'dropout', 'stages', 'name', 'phi', 'scaling', 'activation']);
   for (const key of Object.keys(record)) {
-    if (!known.has(key)) throw new ConfigFileError(`${where}: unknown key '${key}'; a configuration has width, depth, resolution, dropout and optionally stages, scaling ('lite') and activation ('relu6')`);
+    if (!known.has(key)) throw new ConfigFileError(`${where}: unknown key '${key}'; a configuration has width, depth, resolution, dropout and optionally stages, scaling ('lite' or 'efficientnetv2') and activation ('relu6')`);
   }
-  if (record.scaling !== undefined && record.scaling !== 'lite') throw new ConfigFileError(`${where}: 'scaling' must be 'lite' (EfficientNet-Lite's rule) or absent, got ${JSON.stringify(record.scaling)}`);
+  if (record.scaling !== undefined && !(WRITTEN_SCALING_RULES as readonly unknown[]).includes(record.scaling)) {
+    throw new ConfigFileError(`${where}: 'scaling' must be 'lite' (EfficientNet-Lite's rule), 'efficientnetv2' (EfficientNetV2-B's) or absent, got ${JSON.stringify(record.scaling)}`);
+  }
   if (record.activation !== undefined && record.activation !== 'relu6') throw new ConfigFileError(`${where}: 'activation' must be 'relu6' or absent (SiLU), got ${JSON.stringify(record.activation)}`);
-  const family = { ...(record.scaling === 'lite' ? { scaling: 'lite' as const } : {}), ...(record.activation === 'relu6' ? { activation: 'relu6' as const } : {}) };
+  const family = familyOf({ scaling: record.scaling as string | undefined, activation: record.activation as string | undefined });
   for (const key of ['width', 'depth', 'resolution'] as const) {
     if (typeof record[key] !== 'number') throw new ConfigFileError(`${where}: '${key}' must be a number, got ${JSON.stringify(record[key])}`);
   }
@@ -90,11 +96,13 @@ export function toEfficientNetConfig(config: ScaledConfigJson): EfficientNetConf
 }
 
 /**
- * The family fields of a configuration or a model config: Lite's scaling rule and ReLU6 when it has them, nothing for
- * EfficientNet's rule and SiLU (which are never written, so configurations of the other families stay as they were).
+ * The family fields of a configuration or a model config: Lite's or V2-B's scaling rule and ReLU6 when it has them,
+ * nothing for EfficientNet's rule and SiLU (which are never written, so configurations of the other families stay as
+ * they were).
  */
-export function familyOf(config: { scaling?: string | undefined; activation?: string | undefined }): { scaling?: 'lite'; activation?: 'relu6' } {
-  return { ...(config.scaling === 'lite' ? { scaling: 'lite' as const } : {}), ...(config.activation === 'relu6' ? { activation: 'relu6' as const } : {}) };
+export function familyOf(config: { scaling?: string | undefined; activation?: string | undefined }): { scaling?: WrittenScalingRule; activation?: 'relu6' } {
+  const scaling = WRITTEN_SCALING_RULES.find((rule) => rule === config.scaling);
+  return { ...(scaling === undefined ? {} : { scaling }), ...(config.activation === 'relu6' ? { activation: 'relu6' as const } : {}) };
 }
 
 /** The unscaled stages of a configuration: its block strings decoded, or B0's. */
@@ -136,7 +144,7 @@ export function writeScaledConfig(path: string, config: ScaledConfigJson): void 
  */
 export function resolveBase(text: string): ScaledConfigJson {
   const trimmed = String(text ?? '').trim();
-  if (trimmed === '') throw new ConfigFileError("--base is required: a variant (b0..b8, l2, v2-s, v2-m, v2-l, lite0..lite4), 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file");
+  if (trimmed === '') throw new ConfigFileError("--base is required: a variant (b0..b8, l2, v2-s, v2-m, v2-l, lite0..lite4, v2-b0..v2-b3), 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file");
   if (trimmed.includes('=')) {
     const record: Record<string, number | string[]> = {};
     let stagesChoice: string | null = null;

@@ -13,7 +13,7 @@
  */
 import { BlockSpecError, decodeArchitecture, type StageArgs } from '../efficientnet/block-spec.js';
 import { profileNetwork } from '../efficientnet/profile.js';
-import { roundRepeats, scaleNetwork } from '../efficientnet/scaling.js';
+import { roundRepeats, scaleNetwork, WRITTEN_SCALING_RULES, type WrittenScalingRule } from '../efficientnet/scaling.js';
 import { evalResizeSize, type EvalTransformSpec } from '../data/transforms/pipeline.js';
 import { UserError } from '../errors.js';
 import { limit, limitVariable, type LimitName } from '../limits.js';
@@ -69,10 +69,11 @@ export interface ArchitectureCard {
   inChannels: number;
   /**
    * Which parts width and depth scale; absent: EfficientNet's rule (all). 'lite': EfficientNet-Lite's (the stem,
-   * the head and the first and last stages' repeats unscaled). Written only when not EfficientNet's, so cards of the
-   * other families are unchanged.
+   * the head and the first and last stages' repeats unscaled); 'efficientnetv2': EfficientNetV2-B's (all parts,
+   * channels rounded without the 90% floor). Written only when not EfficientNet's, so cards of the other families are
+   * unchanged.
    */
-  scaling?: 'lite';
+  scaling?: WrittenScalingRule;
   /** The activation after every batch norm and in squeeze-excitation; absent: SiLU. 'relu6' for EfficientNet-Lite. */
   activation?: 'relu6';
 }
@@ -314,7 +315,7 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
     stochasticDepth: c.number(a.stochasticDepth, 'architecture.stochasticDepth', (v) => v >= 0 && v < 1, 'a number in [0, 1)'),
     inChannels: c.integer(a.inChannels, 'architecture.inChannels', 1),
     // Absent and undefined are EfficientNet's rule and SiLU; only the other values are written.
-    ...(a.scaling === undefined ? {} : { scaling: c.choice(a.scaling, 'architecture.scaling', ['lite'] as const) }),
+    ...(a.scaling === undefined ? {} : { scaling: c.choice(a.scaling, 'architecture.scaling', WRITTEN_SCALING_RULES) }),
     ...(a.activation === undefined ? {} : { activation: c.choice(a.activation, 'architecture.activation', ['relu6'] as const) }),
   };
   c.bounded('inChannels', architecture.inChannels, '# input channels');

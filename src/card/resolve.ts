@@ -283,8 +283,7 @@ export function architectureOf(config: EfficientNetConfig, options: Architecture
     dropout: options.dropout,
     stochasticDepth: options.stochasticDepth,
     inChannels: options.inChannels,
-    ...(config.scaling === 'lite' ? { scaling: 'lite' as const } : {}),
-    ...(config.activation === 'relu6' ? { activation: 'relu6' as const } : {}),
+    ...familyOf(config),
   };
 }
 

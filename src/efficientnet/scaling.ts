@@ -33,8 +33,10 @@ function assertPositiveInteger(value: number, what: string): void {
  * @param widthMultiplier the width coefficient w (> 0)
  * @param divisor channels become a multiple of this; default 8
  * @param minDepth the smallest result; default `divisor`
+ * @param roundLimit the fraction of c·w below which one divisor is added; default 0.9 (the reference's); 0 never adds
+ *   (timm's `round_limit=0.` of EfficientNetV2-B0..B3)
  */
-export function roundFilters(channels: number, widthMultiplier: number, divisor = 8, minDepth?: number): number {
+export function roundFilters(channels: number, widthMultiplier: number, divisor = 8, minDepth?: number, roundLimit = 0.9): number {
   assertPositive(channels, 'channels');
   assertPositive(widthMultiplier, 'width multiplier');
   assertPositiveInteger(divisor, 'channel divisor');
@@ -43,7 +45,7 @@ export function roundFilters(channels: number, widthMultiplier: number, divisor 
   const scaled = channels * widthMultiplier;
   // Python's int() truncates and // floors; for the non-negative values here both are Math.floor.
   let rounded = Math.max(minimum, Math.floor(Math.floor(scaled + divisor / 2) / divisor) * divisor);
-  if (rounded < 0.9 * scaled) rounded += divisor;
+  if (rounded < roundLimit * scaled) rounded += divisor;
   return rounded;
 }
 
@@ -193,9 +195,21 @@ export interface NetworkSpec {
 /**
  * How width and depth apply to the parts of a network: 'efficientnet' scales the stem, every stage and the head;
  * 'lite' (EfficientNet-Lite, timm's `_gen_efficientnet_lite`) keeps the stem (32) and the head (1280) channels and
- * the repeats of the first and the last stage as they are, so that the family stays small and quantises well.
+ * the repeats of the first and the last stage as they are, so that the family stays small and quantises well;
+ * 'efficientnetv2' (EfficientNetV2-B0..B3, timm's `_gen_efficientnetv2_base`) scales every part as 'efficientnet'
+ * does but rounds channels to the nearest multiple of the divisor without the reference's 90% floor (B3's first
+ * stage has 16 channels, not 24).
  */
-export type ScalingRule = 'efficientnet' | 'lite';
+export type ScalingRule = 'efficientnet' | 'lite' | 'efficientnetv2';
+
+/** The scaling rules, for validation and messages. */
+export const SCALING_RULES: readonly ScalingRule[] = ['efficientnet', 'lite', 'efficientnetv2'];
+
+/** The rules a configuration file or model card writes: every rule but EfficientNet's own (the default, never written). */
+export type WrittenScalingRule = Exclude<ScalingRule, 'efficientnet'>;
+
+/** The values of {@link WrittenScalingRule}. */
+export const WRITTEN_SCALING_RULES: readonly WrittenScalingRule[] = ['lite', 'efficientnetv2'];
 
 /** Options of {@link scaleNetwork}. */
 export interface ScaleNetworkOptions {
@@ -239,9 +253,10 @@ export function scaleNetwork(stages: readonly StageArgs[], options: ScaleNetwork
   assertPositive(depth, 'depth multiplier');
   if (stages.length === 0) throw new ScalingError('a network needs at least one stage');
   const rule = options.rule ?? 'efficientnet';
-  if (rule !== 'efficientnet' && rule !== 'lite') throw new ScalingError(`scaling rule must be 'efficientnet' or 'lite', got '${String(rule)}'`);
+  if (!SCALING_RULES.includes(rule)) throw new ScalingError(`scaling rule must be one of ${SCALING_RULES.join(', ')}, got '${String(rule)}'`);
   const lite = rule === 'lite';
-  const filters = (channels: number): number => roundFilters(channels, width, divisor, options.minDepth);
+  const roundLimit = rule === 'efficientnetv2' ? 0 : 0.9;
+  const filters = (channels: number): number => roundFilters(channels, width, divisor, options.minDepth, roundLimit);
   // The stem feeds the first stage: its channels are that stage's input channels (torchvision's rule; B0's 32).
   // Lite keeps them unscaled, and the first stage then reads the stem's channels as they are.
   const stemChannels = lite ? options.stemChannels ?? stages[0]!.inChannels : filters(options.stemChannels ?? stages[0]!.inChannels);

@@ -1,7 +1,8 @@
 /**
  * The variant registry: the reference (width, depth, resolution, dropout) of b0..b8 and l2, EfficientNetV2's S, M
- * and L (their own stages, as torchvision 0.14 builds them), EfficientNet-Lite0..4 (timm's), custom configurations from explicit multipliers or from
- * compound scaling (φ, α, β, γ), and the network spec each one describes.
+ * and L (their own stages, as torchvision 0.14 builds them), EfficientNet-Lite0..4 (timm's), EfficientNetV2-B0..B3
+ * (timm's tf_efficientnetv2_b*), custom configurations from explicit multipliers or from compound scaling (φ, α, β, γ),
+ * and the network spec each one describes.
  */
 import { UserError } from '../errors.js';
 import { decodeArchitecture, efficientNetB0Stages, type StageArgs } from './block-spec.js';
@@ -20,7 +21,7 @@ import type { ActivationKind } from './layers.js';
 
 /** A complete EfficientNet configuration: how to scale B0, at which input size, with which classifier dropout. */
 export interface EfficientNetConfig {
-  /** 'b0'..'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', or 'custom'. */
+  /** 'b0'..'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', 'lite0'..'lite4', 'v2-b0'..'v2-b3', or 'custom'. */
   name: string;
   /** Width multiplier w. */
   width: number;
@@ -32,7 +33,7 @@ export interface EfficientNetConfig {
   dropout: number;
   /** The compound coefficient φ when the configuration came from compound scaling, else null. */
   phi: number | null;
-  /** Which parts width and depth scale; absent: 'efficientnet' (all). EfficientNet-Lite's is 'lite'. */
+  /** Which parts width and depth scale, and how channels round; absent: 'efficientnet'. Lite's is 'lite', V2-B's 'efficientnetv2'. */
   scaling?: ScalingRule;
   /** The activation after every batch norm (and in SE); absent: 'silu'. EfficientNet-Lite's is 'relu6'. */
   activation?: ActivationKind;
@@ -78,8 +79,29 @@ const REGISTRY: Readonly<Record<string, Readonly<EfficientNetConfig>>> = Object.
       name,
       Object.freeze({ name, width, depth, resolution, dropout, phi: null, scaling: 'lite' as const, activation: 'relu6' as const }),
     ]),
+    // EfficientNetV2-B0..B3 (the V2 paper's smaller models; the TF reference's efficientnetv2-b0..b3, timm's
+    // tf_efficientnetv2_b0..b3): V2's base stages below scaled by width and depth, channels rounded without the 90%
+    // floor; resolution = the published test size, dropout the reference's.
+    ...(
+      [
+        ['v2-b0', 1.0, 1.0, 224, 0.2],
+        ['v2-b1', 1.0, 1.1, 240, 0.2],
+        ['v2-b2', 1.1, 1.2, 260, 0.3],
+        ['v2-b3', 1.2, 1.4, 300, 0.3],
+      ] as const
+    ).map(([name, width, depth, resolution, dropout]) => [name, Object.freeze({ name, width, depth, resolution, dropout, phi: null, scaling: 'efficientnetv2' as const })]),
   ]),
 );
+
+/** EfficientNetV2-B's unscaled stages (timm's `_gen_efficientnetv2_base`; the first, a plain conv, is Fused-MBConv e1). */
+const V2_BASE_BLOCK_STRINGS = Object.freeze([
+  'r1_k3_s11_e1_i32_o16_f1',
+  'r2_k3_s22_e4_i16_o32_f1',
+  'r2_k3_s22_e4_i32_o48_f1',
+  'r3_k3_s22_e4_i48_o96_se0.25',
+  'r5_k3_s11_e6_i96_o112_se0.25',
+  'r8_k3_s22_e6_i112_o192_se0.25',
+]);
 
 /**
  * EfficientNetV2's unscaled stages as TF block strings (`f1`: Fused-MBConv, without squeeze-excitation; the stem's
@@ -113,14 +135,18 @@ export const EFFICIENTNET_V2_BLOCK_STRINGS: Readonly<Record<string, readonly str
     'r25_k3_s22_e6_i224_o384_se0.25',
     'r7_k3_s11_e6_i384_o640_se0.25',
   ]),
+  'v2-b0': V2_BASE_BLOCK_STRINGS,
+  'v2-b1': V2_BASE_BLOCK_STRINGS,
+  'v2-b2': V2_BASE_BLOCK_STRINGS,
+  'v2-b3': V2_BASE_BLOCK_STRINGS,
 });
 
-/** Names of the registered variants: b0..b8 and l2 (smallest first), then v2-s, v2-m, v2-l, then lite0..lite4. */
+/** Names of the registered variants: b0..b8 and l2 (smallest first), v2-s, v2-m, v2-l, lite0..lite4, then v2-b0..v2-b3. */
 export function variantNames(): string[] {
   return Object.keys(REGISTRY);
 }
 
-/** Whether a registered variant name is an EfficientNetV2 ('v2-s', 'v2-m', 'v2-l'), which has its own stages. */
+/** Whether a registered variant name is an EfficientNetV2 ('v2-s', 'v2-m', 'v2-l', 'v2-b0'..'v2-b3'), which has its own stages. */
 export function isV2Variant(name: string): boolean {
   return Object.hasOwn(EFFICIENTNET_V2_BLOCK_STRINGS, name);
 }
@@ -143,12 +169,14 @@ export function variantStages(name: string): StageArgs[] {
 /** The registry key of a variant name: lower case, without an `efficientnet` prefix, V2's `_` and `-` alike. */
 function variantKey(name: string): string {
   const key = String(name).toLowerCase().replace(/^(tf_)?efficientnet[-_]?/, '');
-  return /^v2[-_]?[sml]$/.test(key) ? `v2-${key.at(-1)}` : key;
+  const v2 = /^v2[-_]?([sml]|b[0-3])$/.exec(key);
+  return v2 === null ? key : `v2-${v2[1]!}`;
 }
 
 /**
  * The registered configuration of a variant. Accepts 'b3', 'B3', 'efficientnet-b3' and 'efficientnet_b3'; for V2
- * 'v2-s', 'V2_S', 'efficientnet_v2_s' (torchvision's name) and 'efficientnetv2-s'.
+ * 'v2-s', 'V2_S', 'efficientnet_v2_s' (torchvision's name) and 'efficientnetv2-s'; 'v2-b0', 'efficientnetv2_b0' and
+ * 'tf_efficientnetv2_b0' (timm's).
  * @throws UnknownVariantError listing the valid names.
  */
 export function getVariant(name: string): EfficientNetConfig {
@@ -241,7 +269,7 @@ export function compoundConfig(options: CompoundConfigOptions): EfficientNetConf
 
 /**
  * The scaled network spec of a configuration (the variant's own stages, {@link variantStages}, unless others are
- * given), under the configuration's scaling rule (EfficientNet's unless it says 'lite').
+ * given), under the configuration's scaling rule (EfficientNet's unless it says otherwise).
  */
 export function networkSpec(
   config: Pick<EfficientNetConfig, 'width' | 'depth'> & { name?: string; scaling?: ScalingRule },

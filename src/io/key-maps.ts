@@ -29,7 +29,7 @@ function addSqueezeExcite(map: Map<string, string>, timm: string, ours: string):
  * timm key → our key for every tensor of `model`. Blocks without an expansion conv are timm's
  * DepthwiseSeparableConv (`conv_dw`, `bn1`, `se`, `conv_pw`, `bn2`); the others its InvertedResidual (`conv_pw`,
  * `bn1`, `conv_dw`, `bn2`, `se`, `conv_pwl`, `bn3`); fused blocks its EdgeResidual (`conv_exp`, `bn1`, `se`,
- * `conv_pwl`, `bn2`).
+ * `conv_pwl`, `bn2`), or its ConvBnAct (`conv`, `bn1`) when they have no expansion (V2's `cn` blocks).
  */
 export function timmKeyMap(model: EfficientNet): Map<string, string> {
   const map = new Map<string, string>();
@@ -40,11 +40,15 @@ export function timmKeyMap(model: EfficientNet): Map<string, string> {
       const ours = `features.${i + 1}.${j}.block`;
       let layer = 0;
       const hasSe = block.seChannels > 0;
-      if (block.fused) {
-        // timm's EdgeResidual: conv_exp (kxk) + bn1, se, conv_pwl + bn2 (expansion > 1 only; see block-spec).
+      if (block.fused && !block.hasExpansion) {
+        // timm's ConvBnAct (the `cn` blocks that open V2-S/M/L and V2-B): conv (kxk) + bn1.
+        addConvBn(map, `${timm}.conv`, `${timm}.bn1`, `${ours}.${layer++}`);
+        if (hasSe) addSqueezeExcite(map, `${timm}.se`, `${ours}.${layer++}`);
+      } else if (block.fused) {
+        // timm's EdgeResidual: conv_exp (kxk) + bn1, se, conv_pwl + bn2.
         addConvBn(map, `${timm}.conv_exp`, `${timm}.bn1`, `${ours}.${layer++}`);
         if (hasSe) addSqueezeExcite(map, `${timm}.se`, `${ours}.${layer++}`);
-        if (block.hasExpansion) addConvBn(map, `${timm}.conv_pwl`, `${timm}.bn2`, `${ours}.${layer++}`);
+        addConvBn(map, `${timm}.conv_pwl`, `${timm}.bn2`, `${ours}.${layer++}`);
       } else if (block.hasExpansion) {
         addConvBn(map, `${timm}.conv_pw`, `${timm}.bn1`, `${ours}.${layer++}`);
         addConvBn(map, `${timm}.conv_dw`, `${timm}.bn2`, `${ours}.${layer++}`);

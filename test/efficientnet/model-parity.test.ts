@@ -240,6 +240,16 @@ test('a Lite3 scaled by the timm rules loads the reference state dict strictly (
   });
 });
 
+test('EfficientNetV2-B0 at 224 and a V2-B3 (width 1.2: rounding without the 90% floor) match the torchvision-built V2-B by timm\'s rules', (t) => {
+  withTorchvisionFixture(t, 'V2-B0', ['v2-b0'], 'parity-v2-b0.safetensors', () => createEfficientNet('v2-b0'), (model, fixture) => {
+    expectReferenceLogits('V2-B0 at 224', model, fixture);
+  });
+  withTorchvisionFixture(t, 'V2-B3', ['v2-b3', '96', '10'], 'parity-v2-b3.safetensors', () => createEfficientNet('tf_efficientnetv2_b3', { numClasses: 10 }), (model, fixture) => {
+    assert.deepEqual([model.spec.stemChannels, model.spec.stages[0]!.outChannels, model.spec.headChannels], [40, 16, 1536]);
+    expectReferenceLogits('V2-B3 at 96', model, fixture);
+  });
+});
+
 for (const which of ['small', 'v2-s'] as const) {
   test(`featureMaps equal torchvision's create_feature_extractor on the same weights (${which === 'small' ? 'width 0.25, depth 0.5' : 'V2-S'}), 1e-5 relative`, (t) => {
     const build = (): EfficientNet => (which === 'small' ? smallModel('symmetric') : createEfficientNet('v2-s'));

@@ -290,6 +290,56 @@ test('timm key map: B0 names as timm writes them, and a timm-keyed file imports 
   }
 });
 
+test('timm key map of EfficientNetV2-B0: ConvBnAct, EdgeResidual and InvertedResidual names as timm writes them; a timm-keyed file imports to identical logits, tf_ with TF padding', () => {
+  manualSeed(4);
+  const model = createEfficientNet('v2-b0', { numClasses: 6 });
+  randomiseBatchNorm(model);
+  const map = timmKeyMap(model);
+  // Hand-written from timm's module tree: blocks.0 is a ConvBnAct (`cn`), blocks.1-2 EdgeResidual (`er`), 3-5 InvertedResidual with SE.
+  const expected: [string, string][] = [
+    ['blocks.0.0.conv.weight', 'features.1.0.block.0.0.weight'],
+    ['blocks.0.0.bn1.running_mean', 'features.1.0.block.0.1.running_mean'],
+    ['blocks.1.0.conv_exp.weight', 'features.2.0.block.0.0.weight'],
+    ['blocks.1.0.bn1.weight', 'features.2.0.block.0.1.weight'],
+    ['blocks.1.1.conv_pwl.weight', 'features.2.1.block.1.0.weight'],
+    ['blocks.1.1.bn2.bias', 'features.2.1.block.1.1.bias'],
+    ['blocks.3.0.conv_pw.weight', 'features.4.0.block.0.0.weight'],
+    ['blocks.3.0.conv_dw.weight', 'features.4.0.block.1.0.weight'],
+    ['blocks.3.0.se.conv_reduce.weight', 'features.4.0.block.2.fc1.weight'],
+    ['blocks.5.7.bn3.running_var', 'features.6.7.block.3.1.running_var'],
+    ['conv_head.weight', 'features.7.0.weight'],
+    ['bn2.weight', 'features.7.1.weight'],
+  ];
+  for (const [timm, ours] of expected) assert.equal(map.get(timm), ours, timm);
+  assert.equal(map.size, model.stateDict().size);
+  const directory = scratch();
+  const file = join(directory, 'timm-v2-b0.safetensors');
+  try {
+    const state = model.stateDict();
+    saveSafetensors(file, new Map([...map].map(([timm, ours]) => [timm, state.get(ours)!])));
+    const { model: imported, card } = importWeights(file, { from: 'timm', variant: 'efficientnetv2_b0' });
+    try {
+      assert.equal(card.architecture.scaling, 'efficientnetv2');
+      tidy(() => {
+        const x = randn([1, 3, 64, 64]);
+        assert.deepEqual(logits(imported, x), logits(model, x));
+      });
+    } finally {
+      imported.dispose();
+    }
+    const { model: tf } = importWeights(file, { from: 'timm', variant: 'tf_efficientnetv2_b0' });
+    try {
+      assert.equal(tf.options.padding, 'same');
+      assert.equal(tf.options.batchNorm.eps, 1e-3);
+    } finally {
+      tf.dispose();
+    }
+  } finally {
+    model.dispose();
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
 test('checkpoint problems: missing, unexpected and mis-shaped keys are all named in one error and nothing loads', () => {
   const model = createEfficientNet(customConfig({ width: 0.1, depth: 0.5, resolution: 64 }), { numClasses: 10 });
   const { tensors } = loadSafetensors(join(FIXTURES, 'efficientnet', 'parity-train.safetensors'));
