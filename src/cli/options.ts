@@ -5,8 +5,8 @@ export { UsageError } from '../errors.js';
 import { availableParallelism } from 'node:os';
 import { UsageError } from '../errors.js';
 
-/** An integer flag >= min, or undefined when absent. */
-export function intFlag(name: string, text: string | undefined, min: number): number | undefined {
+/** An integer flag >= min (default 1), or undefined when absent. */
+export function intFlag(name: string, text: string | undefined, min = 1): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   if (text.trim() === '' || !Number.isInteger(value) || value < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${text}'`);
@@ -29,14 +29,14 @@ export function threadCountFlag(name: string, text: string | undefined, min: num
   return value;
 }
 
-/** A finite number flag in [min, max] (max exclusive when `openMax`), or undefined when absent. */
-export function numberFlag(name: string, text: string | undefined, min: number, max = Infinity, openMax = false): number | undefined {
+/** A finite number flag in [min, max] (max exclusive when `openMax`; no bound by default), or undefined when absent. */
+export function numberFlag(name: string, text: string | undefined, min = -Infinity, max = Infinity, openMax = false): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
   const tooBig = openMax ? value >= max : value > max;
   if (text.trim() === '' || !Number.isFinite(value) || value < min || tooBig) {
-    const range = max === Infinity ? `>= ${min}` : `in [${min}, ${max}${openMax ? ')' : ']'}`;
-    throw new UsageError(`--${name} must be a number ${range}, got '${text}'`);
+    const range = max !== Infinity ? ` in [${min}, ${max}${openMax ? ')' : ']'}` : min !== -Infinity ? ` >= ${min}` : '';
+    throw new UsageError(`--${name} must be a number${range}, got '${text}'`);
   }
   return value;
 }

@@ -8,7 +8,8 @@ import type { CommonSearchOptions, SearchDefinition } from '../search/definition
 import { resolveThreads, runSearch } from '../search/runner.js';
 import { writeReport } from '../search/report.js';
 import { DEFAULT_LEASE_MS, ExperimentStore } from '../search/store.js';
-import { UsageError, parseIntegerFlag, parseLeaseFlag, parseRecipe, resolveStoreLocation } from './search-options.js';
+import { UsageError, parseLeaseFlag, parseRecipe, resolveStoreLocation } from './search-options.js';
+import { intFlag, threadCountFlag } from './options.js';
 import { DEFAULT_TRIAL_BATCH_SIZE } from '../search/trial.js';
 import { resolveDevice } from '../torch/index.js';
 
@@ -96,8 +97,8 @@ export async function executeSearchCommand(
   if (values.base === undefined) throw new UsageError('--base is required (b0, a spec like width=0.25,depth=0.25,resolution=32, or a .json file)');
   if (values.data === undefined) throw new UsageError('--data is required, e.g. tar:/work/shared/data/cifar10-train.tar.gz,val=5000');
   if (values.budget === undefined) throw new UsageError("--budget is required: epochs ('2ep'), minutes ('10min'), steps ('20steps') or 'converge[:MAX]' per trial");
-  const parallel = parseIntegerFlag('parallel', values.parallel) ?? 1;
-  const threads = resolveThreads(parallel, parseIntegerFlag('threads', values.threads));
+  const parallel = threadCountFlag('parallel', values.parallel, 1) ?? 1;
+  const threads = resolveThreads(parallel, threadCountFlag('threads', values.threads, 1));
   const base: ScaledConfigJson = resolveBase(values.base);
   const name = values.name ?? kind;
   const { db, runDir } = resolveStoreLocation(values.db, 'runs/scale.sqlite', name);
@@ -109,12 +110,12 @@ export async function executeSearchCommand(
     data: values.data,
     numClasses,
     budget: values.budget,
-    batchSize: parseIntegerFlag('batch-size', values['batch-size']) ?? DEFAULT_TRIAL_BATCH_SIZE,
-    seed: parseIntegerFlag('seed', values.seed, 0) ?? 0,
-    repeats: parseIntegerFlag('repeats', values.repeats) ?? 1,
-    loaderWorkers: parseIntegerFlag('loader-workers', values['loader-workers'], 0) ?? 0,
+    batchSize: intFlag('batch-size', values['batch-size'], 1) ?? DEFAULT_TRIAL_BATCH_SIZE,
+    seed: intFlag('seed', values.seed, 0) ?? 0,
+    repeats: intFlag('repeats', values.repeats, 1) ?? 1,
+    loaderWorkers: threadCountFlag('loader-workers', values['loader-workers'], 0) ?? 0,
     recipe: parseRecipe(values.recipe),
-    resolutionMultiple: parseIntegerFlag('resolution-multiple', values['resolution-multiple']) ?? 1,
+    resolutionMultiple: intFlag('resolution-multiple', values['resolution-multiple'], 1) ?? 1,
     runDir,
     evalEveryEpoch: values['eval-every-epoch'] ?? false,
   });

@@ -4,6 +4,7 @@
 export { UsageError } from '../errors.js';
 import { dirname, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
+import { numberFlag } from './options.js';
 import { isPostgresUrl } from '../search/sql-driver.js';
 import type { Json } from '../search/store.js';
 import { checkTrialProgressive } from '../search/trial.js';
@@ -16,21 +17,6 @@ export function parseCount(flag: string, text: string | undefined): number | und
   const scale = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6, g: 1e9, G: 1e9 }[match[2]!]!;
   const value = Number(match[1]) * scale;
   if (!(value > 0)) throw new UsageError(`--${flag} must be > 0, got '${text}'`);
-  return value;
-}
-
-/** Parses a finite number (or undefined when absent). */
-export function parseNumberFlag(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${flag} expects a number, got '${text}'`);
-  return value;
-}
-
-/** Parses a positive integer (or undefined when absent). */
-export function parseIntegerFlag(flag: string, text: string | undefined, min = 1): number | undefined {
-  const value = parseNumberFlag(flag, text);
-  if (value !== undefined && (!Number.isInteger(value) || value < min)) throw new UsageError(`--${flag} expects an integer ≥ ${min}, got '${text}'`);
   return value;
 }
 
@@ -95,7 +81,7 @@ export function resolveStorePath(db: string | undefined, defaultPath: string): s
 
 /** Parses `--lease S` (seconds a claim or heartbeat holds a trial) into ms, or undefined when absent. */
 export function parseLeaseFlag(text: string | undefined): number | undefined {
-  const seconds = parseNumberFlag('lease', text);
+  const seconds = numberFlag('lease', text);
   if (seconds !== undefined && !(seconds >= 1)) throw new UsageError(`--lease expects seconds ≥ 1, got '${text}' (a lease shorter than a heartbeat's round trip would expire under a live worker)`);
   return seconds === undefined ? undefined : seconds * 1000;
 }

@@ -35,6 +35,9 @@ test('--threads, --workers, --nproc-per-node far beyond the cores: refused namin
     ['predict', tiny.onnx, tiny.image, '--threads', '1000'],
     ['search-worker', '--db', join(dir, 'none.sqlite'), '--threads', '1000'],
     ['demo', '--threads', '1000'],
+    ['scale-search', '--base', 'b0', '--data', DATA, '--budget', '1steps', '--db', join(dir, 'grid.sqlite'), '--threads', '1000'],
+    ['scale-search', '--base', 'b0', '--data', DATA, '--budget', '1steps', '--db', join(dir, 'grid.sqlite'), '--parallel', '1000'],
+    ['nas', '--data', DATA, '--budget', '1steps', '--db', join(dir, 'nas.sqlite'), '--loader-workers', '1000'],
   ]) {
     assertUserError(await runEffnet(args), { message, maxStderrBytes: 8192 });
   }

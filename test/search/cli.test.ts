@@ -169,7 +169,7 @@ test('--repeats K lists each configuration K times with its seed; K < 1 exits 2'
   for (const label of ['base x1 seed 3', 'depth x2 seed 3', 'compound x2 seed 3', 'base x1 seed 4', 'compound x2 seed 4']) assert.ok(r.stderr.includes(label), label);
   const bad = effnet('scale-search', '--base', 'b0', '--data', DATA, '--budget', '2steps', '--repeats', '0', '--db', join(dir, 'g.sqlite'));
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--repeats expects an integer ≥ 1, got '0'/);
+  assert.match(bad.stderr, /--repeats must be an integer >= 1, got '0'/);
 });
 
 test('scaling-study --also-paper adds a compound-paper series matched like a paper-coefficient study, and refuses when redundant', () => {

@@ -3,10 +3,9 @@
  * EfficientNet configuration, or the family table of every registered variant, from the analytic profiler.
  */
 import { parseArgs } from 'node:util';
-import { UsageError } from '../options.js';
+import { intFlag, numberFlag, parseStrides, UsageError } from '../options.js';
 import { describeCard, type ModelCard } from '../../card/model-card.js';
 import { configOfCard, resolveModelCard, stagesOfCard, type CardRequest, type ModelSource } from '../../card/resolve.js';
-import { parseStrides } from '../options.js';
 import { DEFAULT_COMPOUND_COEFFICIENTS } from '../../efficientnet/scaling.js';
 import { profileNetwork, type NetworkProfile, type PaddingMode } from '../../efficientnet/profile.js';
 import { getVariant, networkSpec, variantNames, type EfficientNetConfig } from '../../efficientnet/variants.js';
@@ -38,19 +37,6 @@ options:
 variants: ${variantNames().join(', ')}
 `;
 
-
-function parseNumber(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${flag} expects a number, got '${text}'`);
-  return value;
-}
-
-function parseInteger(flag: string, text: string | undefined): number | undefined {
-  const value = parseNumber(flag, text);
-  if (value !== undefined && (!Number.isInteger(value) || value < 1)) throw new UsageError(`--${flag} expects a positive integer, got '${text}'`);
-  return value;
-}
 
 function parseImageSize(text: string | undefined): [number, number] | undefined {
   if (text === undefined) return undefined;
@@ -134,9 +120,9 @@ function resolveInfoCard(positionals: string[], values: Record<string, string | 
   if (compound.length > 0 && custom.length > 0) throw new UsageError('--phi sets width, depth and resolution; drop --width/--depth/--resolution (or give them without --phi)');
   let source: ModelSource;
   const overrides: Omit<CardRequest, 'source' | 'classes'> = { padding };
-  const width = parseNumber('width', str('width'));
-  const depth = parseNumber('depth', str('depth'));
-  const resolution = parseNumber('resolution', str('resolution'));
+  const width = numberFlag('width', str('width'));
+  const depth = numberFlag('depth', str('depth'));
+  const resolution = numberFlag('resolution', str('resolution'));
   if (config !== undefined) {
     source = { kind: 'config-file', path: config };
   } else if (positionals.length === 1) {
@@ -144,14 +130,14 @@ function resolveInfoCard(positionals: string[], values: Record<string, string | 
   } else if (compound.length === 0) {
     source = { kind: 'custom', width: width ?? 1, depth: depth ?? 1 };
   } else {
-    const phi = parseNumber('phi', str('phi'));
+    const phi = numberFlag('phi', str('phi'));
     if (phi === undefined) throw new UsageError('--alpha/--beta/--gamma need --phi');
     source = {
       kind: 'compound',
       phi,
-      alpha: parseNumber('alpha', str('alpha')) ?? DEFAULT_COMPOUND_COEFFICIENTS.alpha,
-      beta: parseNumber('beta', str('beta')) ?? DEFAULT_COMPOUND_COEFFICIENTS.beta,
-      gamma: parseNumber('gamma', str('gamma')) ?? DEFAULT_COMPOUND_COEFFICIENTS.gamma,
+      alpha: numberFlag('alpha', str('alpha')) ?? DEFAULT_COMPOUND_COEFFICIENTS.alpha,
+      beta: numberFlag('beta', str('beta')) ?? DEFAULT_COMPOUND_COEFFICIENTS.beta,
+      gamma: numberFlag('gamma', str('gamma')) ?? DEFAULT_COMPOUND_COEFFICIENTS.gamma,
     };
   }
   if (source.kind !== 'custom') {
@@ -159,9 +145,9 @@ function resolveInfoCard(positionals: string[], values: Record<string, string | 
     if (depth !== undefined) overrides.depth = depth;
   }
   if (resolution !== undefined) overrides.resolution = resolution;
-  const dropout = parseNumber('dropout', str('dropout'));
-  const dropPath = parseNumber('drop-path', str('drop-path'));
-  const cropPct = parseNumber('eval-crop-pct', str('eval-crop-pct'));
+  const dropout = numberFlag('dropout', str('dropout'));
+  const dropPath = numberFlag('drop-path', str('drop-path'));
+  const cropPct = numberFlag('eval-crop-pct', str('eval-crop-pct'));
   if (dropout !== undefined) overrides.dropout = dropout;
   if (dropPath !== undefined) overrides.stochasticDepth = dropPath;
   if (cropPct !== undefined) overrides.eval = { cropPct };
@@ -218,7 +204,7 @@ function runInfo(args: string[]): number {
     process.stdout.write(USAGE);
     return 0;
   }
-  const numClasses = parseInteger('num-classes', values['num-classes']) ?? 1000;
+  const numClasses = intFlag('num-classes', values['num-classes']) ?? 1000;
   const padding = parsePadding(values.padding);
   const imageSize = parseImageSize(values['image-size']);
 

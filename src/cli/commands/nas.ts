@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError, parseCount, parseIntegerFlag, parseLeaseFlag, parseNumberFlag, parseRecipe, resolveStoreLocation } from '../search-options.js';
+import { UsageError, parseCount, parseLeaseFlag, parseRecipe, resolveStoreLocation } from '../search-options.js';
+import { intFlag, numberFlag, threadCountFlag } from '../options.js';
 import { resolveData, openData } from '../../data/spec.js';
 import { resolveThreads, runSearch } from '../../search/runner.js';
 import { ExperimentStore, type Json } from '../../search/store.js';
@@ -143,8 +144,8 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values.data === undefined) throw new UsageError('--data is required, e.g. tar:../shared/data/cifar10-train.tar.gz,val=5000');
   if (values.budget === undefined) throw new UsageError("--budget is required: epochs ('1ep'), minutes ('5min') or steps ('20steps') per trial");
-  const parallel = parseIntegerFlag('parallel', values.parallel) ?? 1;
-  const threads = resolveThreads(parallel, parseIntegerFlag('threads', values.threads));
+  const parallel = threadCountFlag('parallel', values.parallel, 1) ?? 1;
+  const threads = resolveThreads(parallel, threadCountFlag('threads', values.threads, 1));
   const name = values.name ?? 'nas';
   const { db, runDir } = resolveStoreLocation(values.db, 'runs/nas.sqlite', name);
   const leaseMs = parseLeaseFlag(values.lease);
@@ -156,37 +157,37 @@ export async function run(args: string[]): Promise<number> {
   const target = targetText === undefined ? undefined : parseCount(latency ? 'target-latency' : 'target-macs', targetText);
   const numClasses = resolveData(values.data).classes.length; // a bad spec fails here, not in a worker
   const strategyOptions = {
-    population: parseIntegerFlag('population', values.population),
-    sampleSize: parseIntegerFlag('sample-size', values['sample-size']),
-    learningRate: parseNumberFlag('learning-rate', values['learning-rate']),
-    baselineMomentum: parseNumberFlag('baseline-momentum', values['baseline-momentum']),
+    population: intFlag('population', values.population, 1),
+    sampleSize: intFlag('sample-size', values['sample-size'], 1),
+    learningRate: numberFlag('learning-rate', values['learning-rate']),
+    baselineMomentum: numberFlag('baseline-momentum', values['baseline-momentum']),
   };
   const spec = nasDefinition({
     space: readSpaceDocument(values.space ?? 'b0'),
     strategy: values.strategy ?? 'evolution',
     strategyOptions,
-    trials: parseIntegerFlag('trials', values.trials) ?? 60,
-    resolution: parseIntegerFlag('resolution', values.resolution, 32) ?? 32,
+    trials: intFlag('trials', values.trials, 1) ?? 60,
+    resolution: intFlag('resolution', values.resolution, 32) ?? 32,
     reward: values.reward ?? 'soft',
     ...(target === undefined ? {} : { target }),
-    ...(values.exponent === undefined ? {} : { exponent: parseNumberFlag('exponent', values.exponent)! }),
-    ...(values.beta === undefined ? {} : { beta: parseNumberFlag('beta', values.beta)! }),
+    ...(values.exponent === undefined ? {} : { exponent: numberFlag('exponent', values.exponent)! }),
+    ...(values.beta === undefined ? {} : { beta: numberFlag('beta', values.beta)! }),
     latency,
-    ...(values['latency-runs'] === undefined ? {} : { latencyRuns: parseIntegerFlag('latency-runs', values['latency-runs'])! }),
-    ...(values.screen === undefined ? {} : { screen: parseIntegerFlag('screen', values.screen, 0)! }),
-    ...(values.warm === undefined ? {} : { warm: parseIntegerFlag('warm', values.warm, 0)! }),
-    ...(values.rungs === undefined ? {} : { rungs: parseIntegerFlag('rungs', values.rungs, 0)! }),
-    ...(values.eta === undefined ? {} : { eta: parseIntegerFlag('eta', values.eta, 2)! }),
-    ...(values.compare === undefined ? {} : { compareRepeats: parseIntegerFlag('compare', values.compare, 0)! }),
+    ...(values['latency-runs'] === undefined ? {} : { latencyRuns: intFlag('latency-runs', values['latency-runs'], 1)! }),
+    ...(values.screen === undefined ? {} : { screen: intFlag('screen', values.screen, 0)! }),
+    ...(values.warm === undefined ? {} : { warm: intFlag('warm', values.warm, 0)! }),
+    ...(values.rungs === undefined ? {} : { rungs: intFlag('rungs', values.rungs, 0)! }),
+    ...(values.eta === undefined ? {} : { eta: intFlag('eta', values.eta, 2)! }),
+    ...(values.compare === undefined ? {} : { compareRepeats: intFlag('compare', values.compare, 0)! }),
     ...(values['compare-budget'] === undefined ? {} : { compareBudget: values['compare-budget'] }),
     parallel,
-    seed: parseIntegerFlag('seed', values.seed, 0) ?? 0,
+    seed: intFlag('seed', values.seed, 0) ?? 0,
     data: values.data,
     numClasses,
     budget: values.budget,
-    batchSize: parseIntegerFlag('batch-size', values['batch-size']) ?? DEFAULT_TRIAL_BATCH_SIZE,
+    batchSize: intFlag('batch-size', values['batch-size'], 1) ?? DEFAULT_TRIAL_BATCH_SIZE,
     recipe: parseRecipe(values.recipe),
-    loaderWorkers: parseIntegerFlag('loader-workers', values['loader-workers'], 0) ?? 0,
+    loaderWorkers: threadCountFlag('loader-workers', values['loader-workers'], 0) ?? 0,
     runDir,
     evalEveryEpoch: values['eval-every-epoch'] ?? false,
   });

@@ -4,7 +4,7 @@
  * worker processes, and is recorded in the experiment store (SQLite, or PostgreSQL for workers on several hosts); the run resumes from the store after an interruption.
  */
 import { parseArgs } from 'node:util';
-import { parseNumberFlag } from '../search-options.js';
+import { numberFlag } from '../options.js';
 import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../search-command.js';
 import { gridSearchDefinition } from '../../search/definitions.js';
 
@@ -25,9 +25,9 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const step = parseNumberFlag('grid-step', values['grid-step']) ?? 0.05;
-  const tolerance = parseNumberFlag('tolerance', values.tolerance) ?? 0.1;
-  const target = parseNumberFlag('target', values.target) ?? 2;
+  const step = numberFlag('grid-step', values['grid-step']) ?? 0.05;
+  const tolerance = numberFlag('tolerance', values.tolerance) ?? 0.1;
+  const target = numberFlag('target', values.target) ?? 2;
   return await executeSearchCommand('grid', values, (common) => gridSearchDefinition({ ...common, step, tolerance, target }));
 }
 

@@ -6,7 +6,8 @@
 import { parseArgs } from 'node:util';
 import { networkSpec, profileNetwork } from '../../efficientnet/index.js';
 import { resolveBase, stagesOf, writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
-import { UsageError, parseCount, parseIntegerFlag, parseNumberFlag } from '../search-options.js';
+import { UsageError, parseCount } from '../search-options.js';
+import { intFlag, numberFlag } from '../options.js';
 import { describeGridBest, gridBestFromStore, parseSearchReference } from '../../search/grid-best.js';
 import { PAPER_COEFFICIENTS, matchTarget, profileConfig, strategyConfig, type Coefficients } from '../../search/match.js';
 
@@ -68,9 +69,9 @@ function execute(args: string[]): number {
   if (values.base === undefined) throw new UsageError(`--base is required\n${USAGE}`);
   const base = resolveBase(values.base);
   let coefficients: Coefficients = {
-    alpha: parseNumberFlag('alpha', values.alpha) ?? PAPER_COEFFICIENTS.alpha,
-    beta: parseNumberFlag('beta', values.beta) ?? PAPER_COEFFICIENTS.beta,
-    gamma: parseNumberFlag('gamma', values.gamma) ?? PAPER_COEFFICIENTS.gamma,
+    alpha: numberFlag('alpha', values.alpha) ?? PAPER_COEFFICIENTS.alpha,
+    beta: numberFlag('beta', values.beta) ?? PAPER_COEFFICIENTS.beta,
+    gamma: numberFlag('gamma', values.gamma) ?? PAPER_COEFFICIENTS.gamma,
   };
   if (values['from-search'] !== undefined) {
     if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
@@ -80,9 +81,9 @@ function execute(args: string[]): number {
     process.stderr.write(`${describeGridBest(best)}\n`);
   }
   for (const [name, value] of Object.entries(coefficients)) if (!(value > 0)) throw new UsageError(`--${name} must be > 0, got ${value}`);
-  const numClasses = parseIntegerFlag('num-classes', values['num-classes']) ?? 1000;
-  const multiple = parseIntegerFlag('resolution-multiple', values['resolution-multiple']) ?? 1;
-  const phi = parseNumberFlag('phi', values.phi);
+  const numClasses = intFlag('num-classes', values['num-classes'], 1) ?? 1000;
+  const multiple = intFlag('resolution-multiple', values['resolution-multiple'], 1) ?? 1;
+  const phi = numberFlag('phi', values.phi);
   const targetMacs = parseCount('target-macs', values['target-macs']);
   const targetParams = parseCount('target-params', values['target-params']);
   const given = [phi, targetMacs, targetParams].filter((v) => v !== undefined).length;

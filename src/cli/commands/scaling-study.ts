@@ -4,7 +4,8 @@
  * an SVG chart of validation accuracy against MACs (the paper's Figure 8). Resumes from the SQLite store.
  */
 import { parseArgs } from 'node:util';
-import { UsageError, parseFactors, parseNumberFlag, resolveStorePath } from '../search-options.js';
+import { UsageError, parseFactors, resolveStorePath } from '../search-options.js';
+import { numberFlag } from '../options.js';
 import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../search-command.js';
 import { scalingStudyDefinition, type ExtraCompoundSeries } from '../../search/definitions.js';
 import { PAPER_COEFFICIENTS } from '../../search/match.js';
@@ -40,9 +41,9 @@ export async function run(args: string[]): Promise<number> {
   }
   const factors = parseFactors(values.factors ?? '2,4,8');
   let coefficients = {
-    alpha: parseNumberFlag('alpha', values.alpha) ?? PAPER_COEFFICIENTS.alpha,
-    beta: parseNumberFlag('beta', values.beta) ?? PAPER_COEFFICIENTS.beta,
-    gamma: parseNumberFlag('gamma', values.gamma) ?? PAPER_COEFFICIENTS.gamma,
+    alpha: numberFlag('alpha', values.alpha) ?? PAPER_COEFFICIENTS.alpha,
+    beta: numberFlag('beta', values.beta) ?? PAPER_COEFFICIENTS.beta,
+    gamma: numberFlag('gamma', values.gamma) ?? PAPER_COEFFICIENTS.gamma,
   };
   if (values['from-search'] !== undefined) {
     if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
@@ -50,7 +51,7 @@ export async function run(args: string[]): Promise<number> {
     coefficients = { alpha: best.alpha, beta: best.beta, gamma: best.gamma };
     process.stderr.write(`${describeGridBest(best)}\n`);
   }
-  const macTolerance = parseNumberFlag('mac-tolerance', values['mac-tolerance']) ?? 0.05;
+  const macTolerance = numberFlag('mac-tolerance', values['mac-tolerance']) ?? 0.05;
   if (!(macTolerance > 0)) throw new UsageError(`--mac-tolerance must be > 0, got ${macTolerance}`);
   const extraCompound: ExtraCompoundSeries[] = [];
   if (values['also-paper']) {

@@ -10,7 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError, checkSearchName, parseIntegerFlag, parseLeaseFlag, resolveStoreLocation, resolveStorePath } from '../search-options.js';
+import { UsageError, checkSearchName, parseLeaseFlag, resolveStoreLocation, resolveStorePath } from '../search-options.js';
 import { DEFAULT_LEASE_MS, ExperimentStore, workerIdentity, type SearchRow } from '../../search/store.js';
 import { DB_ENVIRONMENT, runWorker, searchFinished } from '../../search/worker.js';
 import { deviceForWorker, setNumThreads } from '../../torch/index.js';
