@@ -41,6 +41,14 @@ export function numberFlag(name: string, text: string | undefined, min = -Infini
   return value;
 }
 
+/**
+ * Refuses a flag that was renamed (declared in the command's parseArgs options only to be caught here), naming the
+ * new one: `--resolution` became `--image-size`, the one name of a network's input size in every command.
+ */
+export function renamedFlag(values: Record<string, unknown>, old: string, now: string, why: string): void {
+  if (values[old] !== undefined) throw new UsageError(`--${old} was renamed --${now} (${why})`);
+}
+
 /** A flag that must be one of `choices`, or undefined when absent. */
 export function choiceFlag<T extends string>(name: string, text: string | undefined, choices: readonly T[]): T | undefined {
   if (text === undefined) return undefined;

@@ -25,10 +25,10 @@ test('effnet info and effnet train resolve the same flags into the same model ca
   writeScaledConfig(config, { width: 0.2, depth: 0.3, resolution: 40, dropout: 0.15 });
   // [train flags, info flags] naming the same configuration.
   const cases: [string[], string[]][] = [
-    [['--model', 'custom', '--width', '0.1', '--depth', '0.1', '--image-size', '32'], ['--width', '0.1', '--depth', '0.1', '--resolution', '32']],
-    [['--model', 'custom', '--width', '2', '--depth', '0.1', '--image-size', '32'], ['--width', '2', '--depth', '0.1', '--resolution', '32']],
-    [['--model', 'b0', '--width', '0.1', '--image-size', '48', '--dropout', '0.1', '--drop-path', '0'], ['b0', '--width', '0.1', '--resolution', '48', '--dropout', '0.1', '--drop-path', '0']],
-    [['--model', 'b1', '--depth', '0.1', '--width', '0.1', '--image-size', '96', '--eval-crop-pct', '0.9'], ['b1', '--depth', '0.1', '--width', '0.1', '--resolution', '96', '--eval-crop-pct', '0.9']],
+    [['--model', 'custom', '--width', '0.1', '--depth', '0.1', '--image-size', '32'], ['--width', '0.1', '--depth', '0.1', '--image-size', '32']],
+    [['--model', 'custom', '--width', '2', '--depth', '0.1', '--image-size', '32'], ['--width', '2', '--depth', '0.1', '--image-size', '32']],
+    [['--model', 'b0', '--width', '0.1', '--image-size', '48', '--dropout', '0.1', '--drop-path', '0'], ['b0', '--width', '0.1', '--image-size', '48', '--dropout', '0.1', '--drop-path', '0']],
+    [['--model', 'b1', '--depth', '0.1', '--width', '0.1', '--image-size', '96', '--eval-crop-pct', '0.9'], ['b1', '--depth', '0.1', '--width', '0.1', '--image-size', '96', '--eval-crop-pct', '0.9']],
     [['--config', config, '--strides', '1,1,1,2,1,2,1'], ['--config', config, '--strides', '1,1,1,2,1,2,1']],
   ];
   for (const [index, [trainFlags, infoFlags]] of cases.entries()) {

@@ -30,8 +30,8 @@ test('info --json matches the torchvision fixture for custom configurations', ()
   for (const reference of fixture.custom.slice(0, 3)) {
     const [h, w] = reference.imageSize;
     const { code, stdout, stderr } = info(
-      '--width', String(reference.width), '--depth', String(reference.depth), '--resolution', String(Math.max(32, h)),
-      '--image-size', `${h}x${w}`, '--num-classes', String(reference.numClasses), '--json',
+      '--width', String(reference.width), '--depth', String(reference.depth), '--image-size', String(Math.max(32, h)),
+      '--input-size', `${h}x${w}`, '--num-classes', String(reference.numClasses), '--json',
       // torchvision's models keep B0's strides at every size; effnet's card would apply the small-image rule up to 64px.
       '--strides', '1,2,2,2,1,2,1',
     );
@@ -95,7 +95,7 @@ test('info --phi uses compound scaling; padding and image size are honoured', ()
   const negative = info('--phi', '-1', '--json');
   assert.equal(negative.code, 0, negative.stderr);
   assert.equal((JSON.parse(negative.stdout) as { config: { resolution: number } }).config.resolution, 196); // 224 / 1.15 = 194.8 → 196
-  const same = info('b1', '--padding', 'same', '--image-size', '100x64', '--json');
+  const same = info('b1', '--padding', 'same', '--input-size', '100x64', '--json');
   assert.equal(same.code, 0, same.stderr);
   const sameParsed = JSON.parse(same.stdout) as { padding: string; imageSize: number[]; stages: { outputSize: number[] }[] };
   assert.equal(sameParsed.padding, 'same');
@@ -112,9 +112,11 @@ test('bad input exits 2 with a clear message on stderr', () => {
     [['--width', '0'], /width multiplier must be a finite number > 0/],
     [['--depth', '-1'], /depth multiplier must be a finite number > 0/],
     [['--width', 'abc'], /--width must be a number, got 'abc'/],
-    [['--resolution', '16'], /smaller than the network's total stride 32/],
+    [['--image-size', '16'], /smaller than the network's total stride 32/],
+    [['b0', '--resolution', '64'], /--resolution was renamed --image-size/],
+    [['b0', '--image-size', '100x64'], /to profile a non-square input use --input-size HxW/],
     [['b0', '--image-size', '31'], /smaller than the network's total stride 32/],
-    [['b0', '--image-size', 'big'], /--image-size expects a size like 224/],
+    [['b0', '--input-size', 'big'], /--input-size expects a size like 224/],
     [['b0', '--padding', 'valid'], /--padding expects 'same' or 'symmetric'/],
     [['b0', '--num-classes', '2.5'], /--num-classes must be an integer >= 1, got '2.5'/],
     [['b0', '--bogus'], /Unknown option '--bogus'/],

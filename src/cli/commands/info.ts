@@ -3,7 +3,7 @@
  * EfficientNet configuration, or the family table of every registered variant, from the analytic profiler.
  */
 import { parseArgs } from 'node:util';
-import { intFlag, numberFlag, parseStrides, UsageError } from '../options.js';
+import { intFlag, numberFlag, parseStrides, renamedFlag, UsageError } from '../options.js';
 import { describeCard, type ModelCard } from '../../card/model-card.js';
 import { configOfCard, resolveModelCard, stagesOfCard, type CardRequest, type ModelSource } from '../../card/resolve.js';
 import { DEFAULT_COMPOUND_COEFFICIENTS } from '../../efficientnet/scaling.js';
@@ -14,7 +14,7 @@ import { getVariant, networkSpec, variantNames, type EfficientNetConfig } from '
 export const summary = 'per-stage params and MACs of a variant or custom scaling (--all: the whole family)';
 
 const USAGE = `usage: effnet info <variant> [options]        per-stage table of b0..b8, l2, v2-s, v2-m, v2-l, lite0..lite4, v2-b0..v2-b3
-       effnet info --width W --depth D --resolution R [options]
+       effnet info --width W --depth D --image-size S [options]
        effnet info --phi K [--alpha A --beta B --gamma G] [options]
        effnet info --config FILE [options]         a configuration file of effnet scale --write
        effnet info --all [options]                 family table (params, MACs, resolution, dropout)
@@ -25,10 +25,10 @@ stages and whole-image evaluation up to 64px), so both agree on every field.
 options:
   --json                 machine-readable output
   --num-classes N        classifier outputs (default 1000)
-  --image-size S|HxW     input size (default: the configuration's resolution)
+  --input-size S|HxW     profile this input size instead (default: the configuration's resolution; the card keeps it)
   --padding same|symmetric   convolution padding convention (default symmetric)
-  --width W --depth D --resolution R   custom multipliers (each defaults to B0's 1, 1, 224), or overrides of a
-                         variant's or a configuration file's (effnet train's --width, --depth, --image-size)
+  --width W --depth D --image-size S   custom multipliers and input size (each defaults to B0's 1, 1, 224), or
+                         overrides of a variant's or a configuration file's (as effnet train's same flags)
   --strides S1,...,S7    first-block stride of each stage (overrides the small-image rule)
   --dropout P --drop-path P   classifier dropout and stochastic depth of the card
   --eval-crop-pct P      the card's eval crop fraction (default 1 up to 64px, else size / (size + 32))
@@ -41,7 +41,7 @@ variants: ${variantNames().join(', ')}
 function parseImageSize(text: string | undefined): [number, number] | undefined {
   if (text === undefined) return undefined;
   const match = /^(\d+)(?:x(\d+))?$/i.exec(text.trim());
-  if (!match) throw new UsageError(`--image-size expects a size like 224 or 320x240 (height x width), got '${text}'`);
+  if (!match) throw new UsageError(`--input-size expects a size like 224 or 320x240 (height x width), got '${text}'`);
   const height = Number(match[1]);
   return [height, match[2] === undefined ? height : Number(match[2])];
 }
@@ -110,19 +110,23 @@ function stageTable(config: EfficientNetConfig, profile: NetworkProfile, card: M
  */
 function resolveInfoCard(positionals: string[], values: Record<string, string | boolean | undefined>, numClasses: number, padding: PaddingMode): ModelCard {
   const str = (key: string): string | undefined => values[key] as string | undefined;
-  const custom = ['width', 'depth', 'resolution'].filter((k) => str(k) !== undefined);
+  const custom = ['width', 'depth', 'image-size'].filter((k) => str(k) !== undefined);
   const compound = ['phi', 'alpha', 'beta', 'gamma'].filter((k) => str(k) !== undefined);
   const config = str('config');
   if (positionals.length > 1) throw new UsageError(`expected one variant name, got ${positionals.length}: ${positionals.join(' ')}`);
   const named = [positionals.length > 0, compound.length > 0, config !== undefined].filter(Boolean).length;
-  if (named === 0 && custom.length === 0) throw new UsageError(`name a variant (${variantNames().join(', ')}), give --width/--depth/--resolution, --phi or --config, or use --all`);
-  if (named > 1) throw new UsageError('give only one of: a variant name, --phi/--alpha/--beta/--gamma, --config (each may take --width/--depth/--resolution overrides, as effnet train does)');
-  if (compound.length > 0 && custom.length > 0) throw new UsageError('--phi sets width, depth and resolution; drop --width/--depth/--resolution (or give them without --phi)');
+  if (named === 0 && custom.length === 0) throw new UsageError(`name a variant (${variantNames().join(', ')}), give --width/--depth/--image-size, --phi or --config, or use --all`);
+  if (named > 1) throw new UsageError('give only one of: a variant name, --phi/--alpha/--beta/--gamma, --config (each may take --width/--depth/--image-size overrides, as effnet train does)');
+  if (compound.length > 0 && custom.length > 0) throw new UsageError('--phi sets width, depth and resolution; drop --width/--depth/--image-size (or give them without --phi)');
   let source: ModelSource;
   const overrides: Omit<CardRequest, 'source' | 'classes'> = { padding };
   const width = numberFlag('width', str('width'));
   const depth = numberFlag('depth', str('depth'));
-  const resolution = numberFlag('resolution', str('resolution'));
+  const sizeText = str('image-size');
+  if (sizeText !== undefined && /x/i.test(sizeText)) {
+    throw new UsageError(`--image-size is the network's input size, one number as in effnet train (got '${sizeText}'); to profile a non-square input use --input-size HxW`);
+  }
+  const resolution = numberFlag('image-size', sizeText);
   if (config !== undefined) {
     source = { kind: 'config-file', path: config };
   } else if (positionals.length === 1) {
@@ -155,7 +159,7 @@ function resolveInfoCard(positionals: string[], values: Record<string, string | 
   return resolveModelCard({ source, classes: numClasses, ...overrides });
 }
 
-const VALUE_OPTIONS = ['width', 'depth', 'resolution', 'phi', 'alpha', 'beta', 'gamma', 'num-classes', 'image-size', 'padding', 'dropout', 'drop-path', 'eval-crop-pct', 'strides', 'config'];
+const VALUE_OPTIONS = ['width', 'depth', 'image-size', 'phi', 'alpha', 'beta', 'gamma', 'num-classes', 'input-size', 'padding', 'dropout', 'drop-path', 'eval-crop-pct', 'strides', 'config'];
 
 /** Joins `--phi -1` into `--phi=-1`: parseArgs would take a negative number for an option and refuse it. */
 function joinNegativeValues(args: string[]): string[] {
@@ -184,13 +188,14 @@ function runInfo(args: string[]): number {
       help: { type: 'boolean', short: 'h' },
       width: { type: 'string' },
       depth: { type: 'string' },
+      'image-size': { type: 'string' },
       resolution: { type: 'string' },
       phi: { type: 'string' },
       alpha: { type: 'string' },
       beta: { type: 'string' },
       gamma: { type: 'string' },
       'num-classes': { type: 'string' },
-      'image-size': { type: 'string' },
+      'input-size': { type: 'string' },
       padding: { type: 'string' },
       dropout: { type: 'string' },
       'drop-path': { type: 'string' },
@@ -206,11 +211,12 @@ function runInfo(args: string[]): number {
   }
   const numClasses = intFlag('num-classes', values['num-classes']) ?? 1000;
   const padding = parsePadding(values.padding);
-  const imageSize = parseImageSize(values['image-size']);
+  renamedFlag(values, 'resolution', 'image-size', "one name for a network's input size in every command, effnet train's");
+  const imageSize = parseImageSize(values['input-size']);
 
   if (values.all) {
-    const extra = positionals.length > 0 || ['width', 'depth', 'resolution', 'phi', 'alpha', 'beta', 'gamma', 'image-size'].some((k) => (values as Record<string, unknown>)[k] !== undefined);
-    if (extra) throw new UsageError('--all prints every registered variant at its own resolution; drop the variant name and the --width/--depth/--resolution/--phi/--image-size options');
+    const extra = positionals.length > 0 || ['width', 'depth', 'image-size', 'phi', 'alpha', 'beta', 'gamma', 'input-size'].some((k) => (values as Record<string, unknown>)[k] !== undefined);
+    if (extra) throw new UsageError('--all prints every registered variant at its own resolution; drop the variant name and the --width/--depth/--image-size/--phi/--input-size options');
     const family = variantNames().map((name) => {
       const config = getVariant(name);
       const profile = profileNetwork(networkSpec(config), { imageSize: config.resolution, numClasses, padding });

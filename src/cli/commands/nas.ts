@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, parseCount, parseLeaseFlag, parseRecipe, resolveStoreLocation } from '../search-options.js';
-import { intFlag, numberFlag, threadCountFlag } from '../options.js';
+import { intFlag, numberFlag, renamedFlag, threadCountFlag } from '../options.js';
 import { resolveData, openData } from '../../data/spec.js';
 import { resolveThreads, runSearch } from '../../search/runner.js';
 import { ExperimentStore, type Json } from '../../search/store.js';
@@ -47,7 +47,7 @@ const USAGE = `usage: effnet nas --data SPEC --budget 1ep|5min|20steps [--strate
   --strategy S         ${STRATEGY_NAMES.join(' | ')} (default evolution; ppo: MnasNet's LSTM controller, defaults
                        hidden 100, 20 rewards per update, 4 epochs, clip 0.2, Adam lr 0.00035)
   --trials N           candidates trained in the search stage (default 60)
-  --resolution R       the proxy's training size in pixels (default 32)
+  --image-size R       the proxy's training size in pixels (default 32)
   --space NAME|FILE    built-in space (${builtInSpaceNames().join(', ')}; default b0) or a JSON space file (--print-space b0 shows one)
   --reward R           ${REWARD_NAMES.join(' | ')} (default soft: ACC·(c/T)^w; hard: ACC, ×T/c above T; abs: ACC + β·|c/T − 1|)
   --target-macs T      target MACs per image (400M, 25.6M); default the paper's 400M × (the space's base at the proxy /
@@ -76,7 +76,7 @@ ${storeHelp('runs/nas.sqlite')}  --name NAME          search name inside the sto
 `;
 
 const OPTIONS = {
-  data: { type: 'string' }, budget: { type: 'string' }, strategy: { type: 'string' }, trials: { type: 'string' }, resolution: { type: 'string' },
+  data: { type: 'string' }, budget: { type: 'string' }, strategy: { type: 'string' }, trials: { type: 'string' }, 'image-size': { type: 'string' }, resolution: { type: 'string' },
   space: { type: 'string' }, reward: { type: 'string' }, 'target-macs': { type: 'string' }, 'target-latency': { type: 'string' }, exponent: { type: 'string' },
   beta: { type: 'string' }, latency: { type: 'boolean' }, 'latency-runs': { type: 'string' }, screen: { type: 'string' }, warm: { type: 'string' },
   rungs: { type: 'string' }, eta: { type: 'string' }, compare: { type: 'string' }, 'compare-budget': { type: 'string' }, population: { type: 'string' }, 'sample-size': { type: 'string' }, 'learning-rate': { type: 'string' },
@@ -142,6 +142,7 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(builtInSpace(values['print-space']), null, 2) + '\n');
     return 0;
   }
+  renamedFlag(values, 'resolution', 'image-size', "one name for a network's input size in every command, effnet train's");
   if (values.data === undefined) throw new UsageError('--data is required, e.g. tar:../shared/data/cifar10-train.tar.gz,val=5000');
   if (values.budget === undefined) throw new UsageError("--budget is required: epochs ('1ep'), minutes ('5min') or steps ('20steps') per trial");
   const parallel = threadCountFlag('parallel', values.parallel, 1) ?? 1;
@@ -167,7 +168,7 @@ export async function run(args: string[]): Promise<number> {
     strategy: values.strategy ?? 'evolution',
     strategyOptions,
     trials: intFlag('trials', values.trials, 1) ?? 60,
-    resolution: intFlag('resolution', values.resolution, 32) ?? 32,
+    resolution: intFlag('image-size', values['image-size'], 32) ?? 32,
     reward: values.reward ?? 'soft',
     ...(target === undefined ? {} : { target }),
     ...(values.exponent === undefined ? {} : { exponent: numberFlag('exponent', values.exponent)! }),

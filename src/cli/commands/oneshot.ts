@@ -19,12 +19,12 @@ import { openSupernet, trainSupernet, SUPERNET_FILE } from '../../search/oneshot
 import { fidelityTable, measureFidelity } from '../../search/oneshot/fidelity.js';
 import { setNumThreads } from '../../torch/index.js';
 import type { Recipe } from '../../train/trainer.js';
-import { choiceFlag, intFlag, numberFlag, SIGNAL_EXIT, threadCountFlag, UsageError } from '../options.js';
+import { choiceFlag, intFlag, numberFlag, renamedFlag, SIGNAL_EXIT, threadCountFlag, UsageError } from '../options.js';
 import { readSpaceDocument } from './nas.js';
 
 export const summary = 'one-shot architecture search: train a weight-sharing supernet, rank candidates with it, extract one';
 
-const USAGE = `usage: effnet oneshot train --data SPEC --out DIR [--space b0] [--resolution 32] [--epochs 10] [--resume] ...
+const USAGE = `usage: effnet oneshot train --data SPEC --out DIR [--space b0] [--image-size 32] [--epochs 10] [--resume] ...
        effnet oneshot search --supernet DIR [--candidates 1000] [--strategy evolution] [--reward soft] ...
        effnet oneshot extract --supernet DIR (--best | --candidate JSON|FILE) --out MODEL.safetensors
        effnet oneshot fidelity --supernet DIR --out DIR [--candidates 20] [--epochs 15] ...
@@ -33,7 +33,7 @@ train (paths drawn from (seed, step); Ctrl-C saves, --resume continues):
   --data SPEC          training data, as effnet train --data (hold-out: --val-split, default 0.1)
   --out DIR            the supernet's run directory (supernet.json, checkpoints, metrics)
   --space S            built-in space (b0, mobilenetv2) or a space JSON file (default b0)
-  --resolution PX      the proxy training size (default 32; the small-image strides follow it)
+  --image-size PX      the proxy training size (default 32; the small-image strides follow it)
   --kernels K          ${KERNEL_SHARING_MODES.join(' | ')}: a smaller kernel as the centre of the largest (default centre) or one weight per size
   --epochs N           epochs (default 10); recipe flags as effnet train: --lr, --weight-decay, --warmup-epochs,
                        --label-smoothing; unset ones follow the fast recipe (SGD 0.2 per 256, cosine, wd 5e-4)
@@ -73,7 +73,7 @@ fidelity (which cheap signal ranks candidates as converged standalone training d
 `;
 
 const OPTIONS = {
-  data: { type: 'string' }, out: { type: 'string' }, space: { type: 'string' }, resolution: { type: 'string' }, kernels: { type: 'string' },
+  data: { type: 'string' }, out: { type: 'string' }, space: { type: 'string' }, 'image-size': { type: 'string' }, resolution: { type: 'string' }, kernels: { type: 'string' },
   epochs: { type: 'string' }, lr: { type: 'string' }, 'weight-decay': { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'label-smoothing': { type: 'string' },
   'batch-size': { type: 'string' }, 'drop-path': { type: 'string' }, 'val-split': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
   workers: { type: 'string' }, resume: { type: 'boolean' }, supernet: { type: 'string' }, candidates: { type: 'string' }, strategy: { type: 'string' },
@@ -87,13 +87,14 @@ const OPTIONS = {
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: true }>>['values'];
 
 const ONLY: Record<string, readonly string[]> = {
-  train: ['data', 'out', 'space', 'resolution', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet', 'sampling', 'students'],
+  train: ['data', 'out', 'space', 'image-size', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet', 'sampling', 'students'],
   search: ['supernet', 'candidates', 'strategy', 'population', 'sample-size', 'reward', 'target-macs', 'exponent', 'beta', 'calibration', 'val-images', 'seed', 'threads', 'top', 'quiet'],
   extract: ['supernet', 'best', 'candidate', 'out', 'calibration', 'seed'],
   fidelity: ['supernet', 'out', 'candidates', 'epochs', 'short-epochs', 'seed-repeats', 'batch-size', 'calibration', 'val-images', 'seed', 'threads', 'workers'],
 };
 
 function checkFlags(subcommand: string, values: Values): void {
+  renamedFlag(values, 'resolution', 'image-size', "one name for a network's input size in every command, effnet train's");
   const allowed = ONLY[subcommand]!;
   for (const flag of Object.keys(values)) {
     if (!allowed.includes(flag)) throw new UsageError(`--${flag} is not an option of effnet oneshot ${subcommand} (its options: ${allowed.map((f) => `--${f}`).join(', ')})`);
@@ -137,7 +138,7 @@ async function train(values: Values): Promise<number> {
       space: readSpaceDocument(values.space ?? 'b0'),
       data: values.data,
       ...(valSplit === undefined ? {} : { valSplit }),
-      resolution: intFlag('resolution', values.resolution, 32) ?? 32,
+      resolution: intFlag('image-size', values['image-size'], 32) ?? 32,
       out: values.out,
       recipe,
       ...(batchSize === undefined ? {} : { batchSize }),
