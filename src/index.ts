@@ -90,11 +90,11 @@ export type { TransformSpec, TrainTransformSpec, EvalTransformSpec } from './dat
 export { Trainer, evaluate, type Recipe, type TrainerOptions, type EpochMetrics, type EvalResult } from './train/trainer.js';
 export { runTraining, resolveRunCard, RunOptionsError, type TrainRunOptions, type TrainRunResult, type ModelRequest } from './train/run.js';
 export { buildRun, type RunBuildOptions, type BuiltRun } from './train/run-builder.js';
-export { openModel, readModelCard, locateModel, ModelFileError, type OpenedModel, type ModelLocation } from './train/model-file.js';
+export { openModel, readModelCard, locateModel, ModelFileError, type OpenedModel, type ModelLocation } from './model-file/open.js';
 export { loadPretrained, freeze } from './train/finetune.js';
 
 // Weights.
-export { saveModel, loadModel, importWeights, loadIntoModel, WeightsMismatchError, type SaveModelOptions, type LoadedModel, type ImportWeightsOptions, type ImportedWeights } from './io/weights.js';
+export { saveModel, loadModel, importWeights, loadIntoModel, WeightsMismatchError, type SaveModelOptions, type LoadedModel, type ImportWeightsOptions, type ImportedWeights } from './model-file/weights.js';
 export { loadSafetensors, saveSafetensors } from './io/safetensors.js';
 export type { StateDictReport } from './nn/module.js';
 

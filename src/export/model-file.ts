@@ -25,13 +25,13 @@ export function isOnnxPath(path: string): boolean {
 }
 
 /**
- * Exports the model at `path` (model file, checkpoint or run directory; see train/model-file.ts) to ONNX in memory,
+ * Exports the model at `path` (model file, checkpoint or run directory; see model-file/open.ts) to ONNX in memory,
  * with the card the file now carries (its eval size the exported one). Loads the engine (the weights are read
  * through libtorch).
  */
 export async function exportModelFile(path: string, options: ModelFileExportOptions = {}): Promise<ExportedModel & { source: string; card: ModelCard }> {
   // Loaded here, not at the top: predict of an .onnx file then never loads the training stack.
-  const { openModel } = await import('../train/model-file.js');
+  const { openModel } = await import('../model-file/open.js');
   const opened = openModel(path, { ema: options.ema ?? false });
   try {
     const size = options.imageSize ?? opened.card.eval.size;

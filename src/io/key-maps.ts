@@ -3,7 +3,17 @@
  * ours, so its table is the identity; timm's follows timm's EfficientNet module tree (`conv_stem`, `bn1`,
  * `blocks.i.j.*`, `conv_head`, `bn2`, `classifier`), built per block from the model's own structure.
  */
-import type { EfficientNet } from '../efficientnet/model.js';
+
+/**
+ * What a key map reads of a model: the blocks of its scaled network (the parts of EfficientNet and its spec a map
+ * needs, named here so that io/ imports nothing of efficientnet/) and the keys of its state dict.
+ */
+export interface KeyMapModel {
+  /** The scaled network: per stage, per block, what decides the source's module names. */
+  spec: { stages: readonly { blocks: readonly { fused: boolean; hasExpansion: boolean; seChannels: number }[] }[] };
+  /** The model's own tensors by key. */
+  stateDict(): Map<string, unknown>;
+}
 
 /** Where a checkpoint comes from, which decides how its keys are named. */
 export type WeightSource = 'torchvision' | 'timm';
@@ -31,7 +41,7 @@ function addSqueezeExcite(map: Map<string, string>, timm: string, ours: string):
  * `bn1`, `conv_dw`, `bn2`, `se`, `conv_pwl`, `bn3`); fused blocks its EdgeResidual (`conv_exp`, `bn1`, `se`,
  * `conv_pwl`, `bn2`), or its ConvBnAct (`conv`, `bn1`) when they have no expansion (V2's `cn` blocks).
  */
-export function timmKeyMap(model: EfficientNet): Map<string, string> {
+export function timmKeyMap(model: KeyMapModel): Map<string, string> {
   const map = new Map<string, string>();
   addConvBn(map, 'conv_stem', 'bn1', 'features.0');
   model.spec.stages.forEach((stage, i) => {
@@ -68,7 +78,7 @@ export function timmKeyMap(model: EfficientNet): Map<string, string> {
 }
 
 /** source key → our key for every tensor of `model` (the identity for torchvision). */
-export function keyMapFor(source: WeightSource, model: EfficientNet): Map<string, string> {
+export function keyMapFor(source: WeightSource, model: KeyMapModel): Map<string, string> {
   if (source === 'timm') return timmKeyMap(model);
   return new Map([...model.stateDict().keys()].map((key) => [key, key]));
 }

@@ -1,5 +1,5 @@
 /** Training: the Trainer (recipe, epoch loop, evaluation), checkpoints, fine-tuning helpers, metrics log, progress bar, and whole runs as `effnet train` performs them (data specs, the small-image recipe, the summary). */
-export * from './checkpoint.js';
+export * from '../model-file/checkpoint.js';
 export * from './finetune.js';
 export * from './metrics.js';
 export * from './progress.js';

@@ -7,7 +7,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stackedChartsSvg, type ChartSeries } from '../chart.js';
-import { METRICS_FILES, type MetricsRecord } from './metrics.js';
+import type { MetricsRecord } from './metrics.js';
+import { RUN_FILES } from '../model-file/run-files.js';
 
 /** The chart's file name inside a run directory. */
 export const METRICS_CHART_FILE = 'metrics.svg';
@@ -40,7 +41,7 @@ export function writeMetricsChart(runDir: string, records: readonly MetricsRecor
 
 /** Rewrites DIR/metrics.svg from DIR/metrics.jsonl (every epoch of the run, earlier invocations included). */
 export function updateMetricsChart(runDir: string): void {
-  const path = join(runDir, METRICS_FILES.jsonl);
+  const path = join(runDir, RUN_FILES.metricsJsonl);
   if (!existsSync(path)) return;
   const records = readFileSync(path, 'utf8').split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as MetricsRecord);
   writeMetricsChart(runDir, records);

@@ -6,6 +6,7 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { makeDirectory } from '../directories.js';
 import { join } from 'node:path';
 import { eq, noGrad, select, sum, tidy, topk, unsqueeze, type Tensor } from '../torch/index.js';
+import { RUN_FILES } from '../model-file/run-files.js';
 
 /** How many of a batch's samples have their label among the top 1 and the top k logits. */
 export function countCorrect(logits: Tensor, labels: Tensor, k = 5): { top1: number; topk: number } {
@@ -26,7 +27,6 @@ export function countCorrect(logits: Tensor, labels: Tensor, k = 5): { top1: num
 export type MetricsRecord = Record<string, number | null>;
 
 /** File names of the metrics log inside a run directory. */
-export const METRICS_FILES = { jsonl: 'metrics.jsonl', csv: 'metrics.csv' } as const;
 
 /**
  * Appends `record` to runDir/metrics.jsonl and runDir/metrics.csv. The CSV's columns are the record's keys; the
@@ -34,8 +34,8 @@ export const METRICS_FILES = { jsonl: 'metrics.jsonl', csv: 'metrics.csv' } as c
  */
 export function appendMetrics(runDir: string, record: MetricsRecord): void {
   makeDirectory(runDir);
-  appendFileSync(join(runDir, METRICS_FILES.jsonl), `${JSON.stringify(record)}\n`);
-  const csv = join(runDir, METRICS_FILES.csv);
+  appendFileSync(join(runDir, RUN_FILES.metricsJsonl), `${JSON.stringify(record)}\n`);
+  const csv = join(runDir, RUN_FILES.metricsCsv);
   const keys = Object.keys(record);
   const row = keys.map((key) => (record[key] === null ? '' : String(record[key]))).join(',');
   appendFileSync(csv, existsSync(csv) ? `${row}\n` : `${keys.join(',')}\n${row}\n`);

@@ -9,10 +9,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/safetensors.js';
 import { UserError } from '../errors.js';
-import type { JsonValue } from './checkpoint.js';
+import type { JsonValue } from '../model-file/checkpoint.js';
+import { RUN_FILES } from '../model-file/run-files.js';
 
 /** The description's file name inside a run directory. */
-export const RUN_DESCRIPTION_FILE = 'run.json';
 
 /** The layout version this code writes and reads. */
 export const RUN_DESCRIPTION_VERSION = 1;
@@ -61,7 +61,7 @@ export function definingFlags(values: Readonly<Record<string, FlagValue | undefi
 
 /** Writes DIR/run.json atomically. */
 export function writeRunDescription(dir: string, description: RunDescription): void {
-  writeFileAtomic(join(dir, RUN_DESCRIPTION_FILE), Buffer.from(`${JSON.stringify(description, null, 2)}\n`));
+  writeFileAtomic(join(dir, RUN_FILES.description), Buffer.from(`${JSON.stringify(description, null, 2)}\n`));
 }
 
 /**
@@ -69,7 +69,7 @@ export function writeRunDescription(dir: string, description: RunDescription): v
  * @throws RunDescriptionError when the file is there but unreadable or of another layout
  */
 export function readRunDescription(dir: string): RunDescription | null {
-  const path = join(dir, RUN_DESCRIPTION_FILE);
+  const path = join(dir, RUN_FILES.description);
   if (!existsSync(path)) return null;
   let value: unknown;
   try {
@@ -109,10 +109,10 @@ export function mergeResumeFlags(stored: Readonly<Record<string, FlagValue>>, gi
       continue;
     }
     if (before === undefined) {
-      throw new RunDescriptionError(`--${flag} ${value === true ? '' : `${value} `}was not set when the run in ${dir} started (${join(dir, RUN_DESCRIPTION_FILE)}); drop it to continue the run as it started, or start a new run`.replace('  ', ' '));
+      throw new RunDescriptionError(`--${flag} ${value === true ? '' : `${value} `}was not set when the run in ${dir} started (${join(dir, RUN_FILES.description)}); drop it to continue the run as it started, or start a new run`.replace('  ', ' '));
     }
     if (before !== value) {
-      throw new RunDescriptionError(`--${flag} ${value} differs from the run's --${flag} ${before} (${join(dir, RUN_DESCRIPTION_FILE)}); drop it to continue the run as it started, or start a new run`);
+      throw new RunDescriptionError(`--${flag} ${value} differs from the run's --${flag} ${before} (${join(dir, RUN_FILES.description)}); drop it to continue the run as it started, or start a new run`);
     }
   }
   return merged;

@@ -11,14 +11,14 @@ import { existsSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeCard, totalStrideOf, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard, type CardRequest } from '../card/resolve.js';
-import { saveModel } from '../io/weights.js';
+import { saveModel } from '../model-file/weights.js';
 import { ProcessGroup, backendFlags, deviceForWorker, isCuda, resolveDevice, setBackendFlags, setNumThreads } from '../torch/index.js';
 import type { DistributedBatchNormMode, WorkerEnvironment } from '../distributed/index.js';
 import { UserError } from '../errors.js';
-import type { JsonValue } from './checkpoint.js';
+import type { JsonValue } from '../model-file/checkpoint.js';
 import type { EfficientNet } from '../efficientnet/model.js';
 import { freeze, loadPretrained } from './finetune.js';
-import { openModel, readModelCard } from './model-file.js';
+import { openModel, readModelCard } from '../model-file/open.js';
 import type { ProgressStream } from './progress.js';
 import { openData, resolveData, type ResolvedData } from '../data/spec.js';
 import { buildRun } from './run-builder.js';
@@ -31,10 +31,11 @@ import { deriveSeed } from '../data/rng.js';
 import { RUN_DESCRIPTION_VERSION, writeRunDescription, type FlagValue } from './run-description.js';
 import { printable } from '../printable.js';
 import { describeFastRecipe, FAST_RECIPE_BATCH_SIZE, fastRecipeApplies, PAPER_BATCH_SIZE, withFastRecipe } from './fast-recipe.js';
-import { isHoldOut, SPLIT_FILE, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
+import { isHoldOut, SPLIT_SEED, splitFileFor, writeSplitFile, type SplitFile } from './split-file.js';
 import type { AugmentChoice } from './small-images.js';
 import { formatSummary, readMetrics, summarizeRun, type RunSummary } from './summary.js';
-import { CHECKPOINT_FILES, evaluate, Trainer, type AmpMode, type EpochMetrics, type Recipe } from './trainer.js';
+import { evaluate, Trainer, type AmpMode, type EpochMetrics, type Recipe } from './trainer.js';
+import { RUN_FILES } from '../model-file/run-files.js';
 
 /** Raised for options that cannot work together (a user error: exit code 2). */
 export class RunOptionsError extends UserError {
@@ -42,7 +43,6 @@ export class RunOptionsError extends UserError {
 }
 
 /** File names a finished run writes besides checkpoints and metrics. */
-export const RUN_FILES = { model: 'model.safetensors', emaModel: 'model_ema.safetensors', summary: 'summary.json' } as const;
 
 /** Which network to train: a card request without the classes (they come from the data). */
 export type ModelRequest = Omit<CardRequest, 'classes'>;
@@ -239,7 +239,7 @@ export function formatEpochLine(metrics: EpochMetrics, epochs: number, seconds: 
 export async function runTraining(options: TrainRunOptions): Promise<TrainRunResult> {
   const started = performance.now();
   const seed = options.seed ?? 0;
-  const lastPath = join(options.out, CHECKPOINT_FILES.last);
+  const lastPath = join(options.out, RUN_FILES.last);
   const worker = options.distributed?.worker ?? null;
   // Only rank 0 writes the run directory, so only rank 0 holds its lock; another run into it is refused.
   const existed = existsSync(options.out);
@@ -424,7 +424,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
       );
     }
     if (writes && isHoldOut(data)) {
-      const splitPath = join(options.out, SPLIT_FILE);
+      const splitPath = join(options.out, RUN_FILES.split);
       writeSplitFile(splitPath, splitFileFor(options.data, data));
       log(`validation images listed in ${splitPath}`);
     }

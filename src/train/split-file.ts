@@ -21,7 +21,6 @@ import { TarImageDataset } from '../data/tar-dataset.js';
 import { DecodedImageDataset, type ResolvedData } from '../data/spec.js';
 
 /** The file name `effnet train` writes into the run directory. */
-export const SPLIT_FILE = 'split.json';
 
 /** The split seed of the hold-outs `effnet train` and `effnet eval` make unless a spec says seed= (src/data/spec.ts's default). */
 export const SPLIT_SEED = 0;

@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatDuration } from './progress.js';
-import { METRICS_FILES } from './metrics.js';
 import type { EpochMetrics } from './trainer.js';
+import { RUN_FILES } from '../model-file/run-files.js';
 
 /** A top-1/top-5 pair and the epoch it was measured at. */
 export interface AccuracyAt {
@@ -43,7 +43,7 @@ export interface RunSummary {
 
 /** Reads a run directory's metrics.jsonl (one EpochMetrics per line); [] when there is none. */
 export function readMetrics(runDir: string): EpochMetrics[] {
-  const path = join(runDir, METRICS_FILES.jsonl);
+  const path = join(runDir, RUN_FILES.metricsJsonl);
   if (!existsSync(path)) return [];
   return readFileSync(path, 'utf8')
     .split('\n')

@@ -42,8 +42,9 @@ import type { Batch, DataLoader } from '../data/loader.js';
 import { deriveSeed } from '../data/rng.js';
 import { toChannelsLast } from '../nn/index.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
-import { loadCheckpoint, saveCheckpoint, type JsonValue, type TrainingProgressState } from './checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, type JsonValue, type TrainingProgressState } from '../model-file/checkpoint.js';
 import { appendMetrics, countCorrect, type MetricsRecord } from './metrics.js';
+import { RUN_FILES } from '../model-file/run-files.js';
 
 /** A tag mixed into the per-step libtorch seed so it differs from the loader's seeds. */
 export const TORCH_SEED_TAG = 0x70726e67;
@@ -258,7 +259,6 @@ interface RunProgressState extends TrainingProgressState {
 }
 
 /** Names of the checkpoint files in a run directory. */
-export const CHECKPOINT_FILES = { last: 'last.safetensors', best: 'best.safetensors' } as const;
 
 /**
  * Turns a loader batch into tensors on `device` (images float32 NCHW, optionally channels_last; labels int64). To a
@@ -488,7 +488,7 @@ export class Trainer {
   }
 
   private get lastPath(): string {
-    return join(this.options.runDir, CHECKPOINT_FILES.last);
+    return join(this.options.runDir, RUN_FILES.last);
   }
 
   private config(): { [key: string]: JsonValue } {
@@ -874,7 +874,7 @@ export class Trainer {
       if (isBest) this.state.best = { top1: judged, epoch: epoch + 1 };
       this.phase('checkpoint', () => {
         this.checkpointLast(secondsBefore, fitStarted);
-        if (isBest && this.writes) this.saveCheckpoint(join(runDir, CHECKPOINT_FILES.best));
+        if (isBest && this.writes) this.saveCheckpoint(join(runDir, RUN_FILES.best));
         if (this.writes) {
           appendMetrics(runDir, metrics as unknown as MetricsRecord);
           updateMetricsChart(runDir);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cardDifferences, parseModelCard } from '../../src/card/model-card.js';
 import { writeScaledConfig } from '../../src/card/config-file.js';
-import { readModelCard } from '../../src/train/model-file.js';
+import { readModelCard } from '../../src/model-file/open.js';
 import { loadSafetensors } from '../../src/io/safetensors.js';
 import { runCli, writeImageFolder } from '../train/cli-helpers.js';
 

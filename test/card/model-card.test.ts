@@ -17,12 +17,12 @@ import { cardOfModel, createModelFromCard } from '../../src/card/build.js';
 import { writeScaledConfig } from '../../src/card/config-file.js';
 import { trialCard } from '../../src/search/trial.js';
 import { EFFICIENTNET_B0_BLOCK_STRINGS } from '../../src/efficientnet/block-spec.js';
-import { saveModel, loadModel } from '../../src/io/weights.js';
+import { saveModel, loadModel } from '../../src/model-file/weights.js';
 import { readSafetensorsMetadata } from '../../src/io/safetensors.js';
 import { exportEfficientNet } from '../../src/export/efficientnet-onnx.js';
 import { cardFromOnnxMetadata, readOnnxMetadata } from '../../src/infer/model-info.js';
-import { saveCheckpoint } from '../../src/train/checkpoint.js';
-import { openModel, readModelCard } from '../../src/train/model-file.js';
+import { saveCheckpoint } from '../../src/model-file/checkpoint.js';
+import { openModel, readModelCard } from '../../src/model-file/open.js';
 import { SGD } from '../../src/optim/index.js';
 import { runCli, writeImageFolder } from '../train/cli-helpers.js';
 

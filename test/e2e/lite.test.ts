@@ -15,7 +15,7 @@ import { Rng } from '../../src/data/rng.js';
 import { createEfficientNet } from '../../src/efficientnet/index.js';
 import { BatchNorm2d } from '../../src/nn/index.js';
 import { saveSafetensors } from '../../src/io/safetensors.js';
-import { readModelCard } from '../../src/train/model-file.js';
+import { readModelCard } from '../../src/model-file/open.js';
 import { manualSeed, noGrad, normal_, uniform_ } from '../../src/torch/index.js';
 import { tinyTrainArgs } from '../train/cli-helpers.js';
 import { cli, predict } from './helpers.js';

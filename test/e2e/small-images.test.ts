@@ -21,7 +21,7 @@ import type { RgbImage } from '../../src/data/image.js';
 import { exportEfficientNet } from '../../src/export/efficientnet-onnx.js';
 import { classifyFiles, openClassifier } from '../../src/infer/node.js';
 import { startDemoServer } from '../../src/infer/demo-server.js';
-import { openModel } from '../../src/train/model-file.js';
+import { openModel } from '../../src/model-file/open.js';
 import { agrees, cli, disagreements, predict, readPredictions, recordedTop1, trainSmall, type ImageFile } from './helpers.js';
 import { chromiumSkip, classifyOnPage, launchBrowser, openDemoPage } from '../web/page.js';
 

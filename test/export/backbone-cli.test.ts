@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createEfficientNet, customConfig } from '../../src/efficientnet/index.js';
-import { saveModel } from '../../src/io/weights.js';
+import { saveModel } from '../../src/model-file/weights.js';
 import { readOnnxMetadata } from '../../src/infer/model-info.js';
 import { runCli, writeImageFolder } from '../train/cli-helpers.js';
 

@@ -10,7 +10,7 @@ import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { resolveModelCard } from '../../src/card/resolve.js';
 import { createModelFromCard } from '../../src/card/build.js';
-import { saveModel } from '../../src/io/weights.js';
+import { saveModel } from '../../src/model-file/weights.js';
 import { decodeSafetensors, encodeSafetensors } from '../../src/io/safetensors.js';
 import { exportEfficientNet } from '../../src/export/efficientnet-onnx.js';
 import { MODEL_CARD_KEY } from '../../src/card/model-card.js';

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { UserError } from '../../src/errors.js';
 import { decodeSafetensors } from '../../src/io/safetensors.js';
 import { readTorchCheckpoint } from '../../src/io/torch-checkpoint.js';
-import { cardFromMetadata } from '../../src/io/weights.js';
+import { cardFromMetadata } from '../../src/model-file/weights.js';
 import { cardWeightsMismatch } from '../../src/card/build.js';
 import { cardFromOnnxMetadata, cardGraphMismatch, readOnnxIoShapes, readOnnxMetadata } from '../../src/infer/model-info.js';
 import { listTar, maybeGunzip } from '../../src/data/tar.js';

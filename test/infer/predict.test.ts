@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { Rng } from '../../src/data/rng.js';
-import { loadModel } from '../../src/io/weights.js';
+import { loadModel } from '../../src/model-file/weights.js';
 import { writeOnnx, OnnxGraphBuilder } from '../../src/export/index.js';
 import { modelBytes } from '../../src/export/model-file.js';
 import { classifyFiles, loadImageFile, openClassifier, ImageClassifier, nodeRuntime, softmax, topK, type ImageResult } from '../../src/infer/index.js';

@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { createEfficientNet, customConfig } from '../../src/efficientnet/index.js';
-import { saveModel } from '../../src/io/weights.js';
+import { saveModel } from '../../src/model-file/weights.js';
 import { SGD } from '../../src/optim/index.js';
 import { Preprocessor } from '../../src/infer/preprocess.js';
 import { crossEntropy, manualSeed, tensor, tidy } from '../../src/torch/index.js';

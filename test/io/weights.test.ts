@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { createEfficientNet, customConfig, decodeArchitecture, type EfficientNet } from '../../src/efficientnet/index.js';
 import { loadSafetensors, saveSafetensors } from '../../src/io/safetensors.js';
 import { timmKeyMap } from '../../src/io/key-maps.js';
-import { importWeights, loadIntoModel, loadModel, saveModel } from '../../src/io/weights.js';
+import { importWeights, loadIntoModel, loadModel, saveModel } from '../../src/model-file/weights.js';
 import { MODEL_CARD_KEY, parseModelCardJson } from '../../src/card/model-card.js';
 import {
   cacheFileName,

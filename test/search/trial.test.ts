@@ -14,8 +14,8 @@ import { noGrad, tensor, tidy } from '../../src/torch/index.js';
 import { createEfficientNet } from '../../src/efficientnet/index.js';
 import { DataLoader } from '../../src/data/loader.js';
 import { openData, type ResolvedData } from '../../src/data/spec.js';
-import { loadCheckpoint } from '../../src/train/checkpoint.js';
-import { CHECKPOINT_FILES } from '../../src/train/trainer.js';
+import { loadCheckpoint } from '../../src/model-file/checkpoint.js';
+import { RUN_FILES } from '../../src/model-file/run-files.js';
 import { UserError } from '../../src/errors.js';
 import { stagesOf, toEfficientNetConfig, type ScaledConfigJson } from '../../src/card/config-file.js';
 import { gridSearchDefinition, trialSettingsFromSpec } from '../../src/search/definitions.js';
@@ -76,7 +76,7 @@ test('a trial records its final weights’ validation top-1, evaluating once at 
     assert.equal(result.metrics.steps, 8); // 64 images / batch 16 x 2 epochs
     assert.equal(result.metrics.valImages, 40);
     // The checkpoint written after the last epoch holds the weights that were evaluated.
-    const expected = await checkpointTop1(join(runDir, CHECKPOINT_FILES.last), data);
+    const expected = await checkpointTop1(join(runDir, RUN_FILES.last), data);
     assert.ok(Math.abs(result.valTop1 - expected) < 1e-12, `evalEveryEpoch ${evalEveryEpoch}: recorded ${result.valTop1}, recomputed ${expected}`);
   }
 });
@@ -89,7 +89,7 @@ test('the recipe’s drop-path rate reaches the trial; a stored recipe without i
     const { dropPath: _omit, ...rest } = DEFAULT_TRIAL_RECIPE;
     const recipe = dropPath === undefined ? rest : { ...rest, dropPath };
     await runTrial(BASE, data, settings({ recipe, budget: { kind: 'epochs', value: 1 } }), runDir);
-    const loaded = loadCheckpoint(join(runDir, CHECKPOINT_FILES.last));
+    const loaded = loadCheckpoint(join(runDir, RUN_FILES.last));
     try {
       assert.equal(loaded.config.dropPath, expected);
       // Only Trainer recipe fields go to the Trainer (dropPath is the model's).
@@ -128,7 +128,7 @@ test('a trial is reproducible from its seed alone: the same result after other d
   const weights = async (s: TrialSettings): Promise<{ top1: number; first: number[] }> => {
     const runDir = mkdtempSync(join(tmpdir(), 'effnet-trial-'));
     const result = await runTrial(BASE, data, s, runDir);
-    const loaded = loadCheckpoint(join(runDir, CHECKPOINT_FILES.last));
+    const loaded = loadCheckpoint(join(runDir, RUN_FILES.last));
     try {
       const [, value] = [...loaded.model].find(([name]) => name.endsWith('weight'))!;
       return { top1: result.valTop1, first: [...value.toFloat32Array()].slice(0, 32) };
@@ -179,7 +179,7 @@ test('a search recipe’s progressive learning reaches every trial relative to i
   const firstWeights = async (recipe: TrialSettings['recipe']): Promise<{ first: number[]; recipe: unknown }> => {
     const runDir = mkdtempSync(join(tmpdir(), 'effnet-trial-'));
     await runTrial(base48, data, settings({ recipe }), runDir);
-    const loaded = loadCheckpoint(join(runDir, CHECKPOINT_FILES.last));
+    const loaded = loadCheckpoint(join(runDir, RUN_FILES.last));
     try {
       const [, value] = [...loaded.model].find(([name]) => name.endsWith('weight'))!;
       return { first: [...value.toFloat32Array()].slice(0, 32), recipe: loaded.config.recipe };

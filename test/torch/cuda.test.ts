@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createEfficientNet, customConfig } from '../../src/efficientnet/index.js';
 import { smallImageStages } from '../../src/card/small-images.js';
 import { GradScaler, SGD } from '../../src/optim/index.js';
-import { loadCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../../src/model-file/checkpoint.js';
 import { autocast, backendFlags, conv2d, crossEntropy, cudaDeviceCount, linear, manualSeed, randn, setBackendFlags, tensor, tidy, type Tensor } from '../../src/torch/index.js';
 
 const skip = cudaDeviceCount() === 0 ? 'no CUDA device: the linked libtorch is a CPU build or sees no GPU' : false;

@@ -3,7 +3,7 @@
  * SIGKILL it mid-write. Not a test file itself.
  */
 import { full } from '../../src/torch/index.js';
-import { saveCheckpoint } from '../../src/train/checkpoint.js';
+import { saveCheckpoint } from '../../src/model-file/checkpoint.js';
 
 const path = process.argv[2]!;
 const elements = Number(process.argv[3] ?? 32 * 1024 * 1024);

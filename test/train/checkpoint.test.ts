@@ -9,7 +9,7 @@ import { BatchNorm2d, Conv2d, Flatten, Linear, Sequential, AdaptiveAvgPool2d } f
 import { crossEntropy, full, manualSeed, randint, randn, tidy } from '../../src/torch/index.js';
 import { SGD } from '../../src/optim/index.js';
 import { ModelEma } from '../../src/optim/ema.js';
-import { loadCheckpoint, saveCheckpoint, type CheckpointState } from '../../src/train/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointState } from '../../src/model-file/checkpoint.js';
 import { saveSafetensors } from '../../src/io/safetensors.js';
 
 function tinyModel() {

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveModelCard } from '../../src/card/resolve.js';
 import { createModelFromCard } from '../../src/card/build.js';
-import { saveModel } from '../../src/io/weights.js';
-import { readModelCard } from '../../src/train/model-file.js';
+import { saveModel } from '../../src/model-file/weights.js';
+import { readModelCard } from '../../src/model-file/open.js';
 import { resolveRunCard, RunOptionsError } from '../../src/train/run.js';
 import { CLASSES, runCli, writeImageFolder } from './cli-helpers.js';
 

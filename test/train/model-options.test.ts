@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { decodeArchitecture, efficientNetB0Stages } from '../../src/efficientnet/block-spec.js';
-import { loadModel } from '../../src/io/weights.js';
+import { loadModel } from '../../src/model-file/weights.js';
 import { parseStrides } from '../../src/cli/options.js';
 import { UserError } from '../../src/errors.js';
 import { resolveRunCard } from '../../src/train/run.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { loadCheckpoint } from '../../src/model-file/checkpoint.js';
 import { finished, startCli, tinyTrainArgs, writeImageFolder } from './cli-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'effnet-signal-'));

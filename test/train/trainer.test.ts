@@ -8,7 +8,7 @@ import { copy_, full, manualSeed, noGrad, type Tensor } from '../../src/torch/in
 import { ArrayImageDataset } from '../../src/data/array-dataset.js';
 import { DataLoader } from '../../src/data/loader.js';
 import { Rng } from '../../src/data/rng.js';
-import { loadCheckpoint } from '../../src/train/checkpoint.js';
+import { loadCheckpoint } from '../../src/model-file/checkpoint.js';
 import { NonFiniteLossError, Trainer, type Recipe } from '../../src/train/trainer.js';
 import { createEfficientNet, decodeArchitecture } from '../../src/efficientnet/index.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readModelCard } from '../../src/train/model-file.js';
+import { readModelCard } from '../../src/model-file/open.js';
 import { runCli, tinyTrainArgs } from './cli-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'effnet-tta-'));

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { Rng } from '../../src/data/rng.js';
-import { loadModel } from '../../src/io/weights.js';
+import { loadModel } from '../../src/model-file/weights.js';
 import { writeOnnx } from '../../src/export/index.js';
 import { classifyFiles, openClassifier } from '../../src/infer/index.js';
 import { startDemoServer, type DemoServer } from '../../src/infer/demo-server.js';

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { BrowserContext } from 'playwright-core';
 import { Rng } from '../../src/data/rng.js';
-import { loadModel } from '../../src/io/weights.js';
+import { loadModel } from '../../src/model-file/weights.js';
 import { writeOnnx } from '../../src/export/index.js';
 import { classifyFiles, openClassifier } from '../../src/infer/index.js';
 import { rgbFromRaw } from '../../src/web/index.js';

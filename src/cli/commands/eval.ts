@@ -11,7 +11,7 @@ import { evalTransformOf, describeCard, withEvalSize, withTta } from '../../card
 import { DataLoader } from '../../data/loader.js';
 import { toChannelsLast } from '../../nn/index.js';
 import { openData } from '../../data/spec.js';
-import { openModel } from '../../train/model-file.js';
+import { openModel } from '../../model-file/open.js';
 import { readRunDescription, type RunDescription } from '../../train/run-description.js';
 import { evaluate } from '../../train/trainer.js';
 import { topK } from '../../infer/topk.js';

@@ -10,9 +10,9 @@ import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { downloadWeights, weightUrl } from '../../io/download.js';
 import { WEIGHT_SOURCES, type WeightSource } from '../../io/key-maps.js';
-import { importWeights } from '../../io/weights.js';
+import { importWeights } from '../../model-file/weights.js';
 import { withFlagHint } from '../options.js';
-import { saveModel } from '../../io/weights.js';
+import { saveModel } from '../../model-file/weights.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'convert torchvision/timm EfficientNet weights to effnet safetensors';

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { saveModel } from '../../io/weights.js';
+import { saveModel } from '../../model-file/weights.js';
 import { REWARD_NAMES, type RewardName } from '../../search/nas/reward.js';
 import { STRATEGY_NAMES, SearchSpaceError, type Candidate } from '../../search/nas/strategy.js';
 import { extractCandidate } from '../../search/oneshot/extract.js';

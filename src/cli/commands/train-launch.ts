@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { launchWorkers, readWorkerEnvironment, type LaunchResult } from '../../distributed/index.js';
 import type { DistributedRunOptions } from '../../train/run.js';
-import { CHECKPOINT_FILES } from '../../train/trainer.js';
+import { RUN_FILES } from '../../model-file/run-files.js';
 import { choiceFlag, intFlag, numberFlag, threadCountFlag, UsageError } from '../options.js';
 
 /** The flags only the launcher reads; they are not passed on to the workers. */
@@ -129,7 +129,7 @@ export async function launchTraining(values: DistributedFlags, args: readonly st
   return launchWorkers({
     command: process.execPath,
     argsFor: (restart) => {
-      const resume = restart > 0 && !values.resume && runDir !== undefined && existsSync(join(runDir, CHECKPOINT_FILES.last));
+      const resume = restart > 0 && !values.resume && runDir !== undefined && existsSync(join(runDir, RUN_FILES.last));
       return [process.argv[1]!, 'train', ...workerArgs, ...(resume ? ['--resume'] : [])];
     },
     nprocPerNode,

@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { parseFreeze, runTraining, writeSplitForSpec, type ModelRequest, type TrainRunOptions } from '../../train/run.js';
-import { readModelCard } from '../../train/model-file.js';
+import { readModelCard } from '../../model-file/open.js';
 import { definingFlags, isRunControlFlag, mergeResumeFlags, readRunDescription } from '../../train/run-description.js';
 import { parseProgressive } from '../../train/progressive.js';
 import type { AugmentChoice } from '../../train/small-images.js';

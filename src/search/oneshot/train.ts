@@ -21,11 +21,11 @@ import { openData } from '../../data/spec.js';
 import { deriveSeed } from '../../data/rng.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
 import { keep, manualSeed, setNumThreads } from '../../torch/index.js';
-import { loadCheckpoint } from '../../train/checkpoint.js';
+import { loadCheckpoint } from '../../model-file/checkpoint.js';
 import { FAST_RECIPE_BATCH_SIZE, PAPER_BATCH_SIZE, fastRecipeApplies, withFastRecipe } from '../../train/fast-recipe.js';
 import { buildLoaders } from '../../train/run-builder.js';
 import { SPLIT_SEED } from '../../train/split-file.js';
-import { batchTensors, CHECKPOINT_FILES, Trainer, type EpochMetrics, type Recipe } from '../../train/trainer.js';
+import { batchTensors, Trainer, type EpochMetrics, type Recipe } from '../../train/trainer.js';
 import type { ProgressStream } from '../../train/progress.js';
 import { candidateConfig } from '../nas/search.js';
 import { candidateOf, flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace, type SearchSpaceDocument } from '../nas/space.js';
@@ -33,6 +33,7 @@ import type { Candidate } from '../nas/strategy.js';
 import { recalibrateBatchNorm, type LabelledBatch } from './rank.js';
 import { PATH_SAMPLINGS, PROGRESSIVE_GROUPS, progressivePath, sandwichStudents, uniformPath, type PathSampling } from './sampling.js';
 import { Supernet, SupernetError, type KernelSharing } from './supernet.js';
+import { RUN_FILES } from '../../model-file/run-files.js';
 
 /** The description file of a supernet run directory. */
 export const SUPERNET_FILE = 'supernet.json';
@@ -161,7 +162,7 @@ function referenceCard(space: ResolvedSearchSpace, reference: Candidate, resolut
  * @throws SupernetError / RunOptionsError-like user errors for a bad space, size, data or run directory
  */
 export async function trainSupernet(options: SupernetTrainOptions): Promise<SupernetTrainResult> {
-  const lastPath = join(options.out, CHECKPOINT_FILES.last);
+  const lastPath = join(options.out, RUN_FILES.last);
   const resume = options.resume ?? false;
   if (resume && !existsSync(lastPath)) throw new SupernetError(`--resume: ${lastPath} does not exist; start the run without --resume`);
   if (!resume && existsSync(lastPath)) throw new SupernetError(`${options.out} already holds a supernet run (${lastPath}); pass --resume to continue it or choose another --out`);
@@ -310,8 +311,8 @@ export interface OpenedSupernet {
  */
 export function openSupernet(dir: string): OpenedSupernet {
   const description = readDescription(dir);
-  const last = join(dir, CHECKPOINT_FILES.last);
-  if (!existsSync(last)) throw new SupernetError(`${dir} holds no checkpoint yet (${CHECKPOINT_FILES.last}); train the supernet first`);
+  const last = join(dir, RUN_FILES.last);
+  if (!existsSync(last)) throw new SupernetError(`${dir} holds no checkpoint yet (${RUN_FILES.last}); train the supernet first`);
   const space = resolveSearchSpace(description.space, join(dir, SUPERNET_FILE));
   const supernet = new Supernet(space, { numClasses: description.classes.length, resolution: description.resolution, kernelSharing: description.kernelSharing, dropPath: description.dropPath });
   const checkpoint = loadCheckpoint(last);

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadCheckpoint } from '../../../src/train/checkpoint.js';
+import { loadCheckpoint } from '../../../src/model-file/checkpoint.js';
 
 const dist = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = join(dist, 'src/cli/main.js');

@@ -14,7 +14,7 @@ import { isUserError } from '../../../src/errors.js';
 import { resolveSearchSpace, type SearchSpaceDocument } from '../../../src/search/nas/space.js';
 import { openSupernet, referenceCandidate, trainSupernet, uniformPath, SUPERNET_FILE } from '../../../src/search/oneshot/train.js';
 import { extractCandidate } from '../../../src/search/oneshot/extract.js';
-import { loadCheckpoint } from '../../../src/train/checkpoint.js';
+import { loadCheckpoint } from '../../../src/model-file/checkpoint.js';
 import { randn, setNumThreads, tidy } from '../../../src/torch/index.js';
 import { progressivePath, progressivePhase, sandwichStudents } from '../../../src/search/oneshot/sampling.js';
 import { Supernet } from '../../../src/search/oneshot/supernet.js';

@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import type { ModelCard } from '../card/model-card.js';
 import type { EfficientNet } from '../efficientnet/model.js';
 import { UserError } from '../errors.js';
-import { cardFromMetadata, loadModel, modelWithWeights } from '../io/weights.js';
+import { cardFromMetadata, loadModel, modelWithWeights } from './weights.js';
 import { readSafetensorsMetadata } from '../io/safetensors.js';
 import { CHECKPOINT_METADATA_KEY, checkpointCardFromMetadata, loadCheckpoint } from './checkpoint.js';
+import { RUN_FILES } from './run-files.js';
 
 /** Raised for a path that holds no model effnet can open (a user error). */
 export class ModelFileError extends UserError {
@@ -22,7 +23,6 @@ export class ModelFileError extends UserError {
 }
 
 /** File names of a run directory. */
-export const RUN_MODEL_FILES = { model: 'model.safetensors', emaModel: 'model_ema.safetensors', last: 'last.safetensors' } as const;
 
 /** Options of {@link locateModel}, {@link readModelCard} and {@link openModel}. */
 export interface OpenModelOptions {
@@ -53,12 +53,12 @@ export function locateModel(path: string, options: OpenModelOptions = {}): Model
   const ema = options.ema ?? false;
   if (!existsSync(path)) throw new ModelFileError(`${path} does not exist; pass a run directory, its model.safetensors, or a last/best.safetensors checkpoint`);
   if (statSync(path).isDirectory()) {
-    const finished = join(path, ema ? RUN_MODEL_FILES.emaModel : RUN_MODEL_FILES.model);
+    const finished = join(path, ema ? RUN_FILES.emaModel : RUN_FILES.model);
     if (existsSync(finished)) return { file: finished, kind: 'model', weights: 'raw' };
-    const last = join(path, RUN_MODEL_FILES.last);
+    const last = join(path, RUN_FILES.last);
     if (existsSync(last)) return locateModel(last, options);
-    const ending = ema ? `${RUN_MODEL_FILES.emaModel} (the run's EMA weights; runs with --no-ema have none)` : RUN_MODEL_FILES.model;
-    throw new ModelFileError(`${path} is a directory without ${ending} or ${RUN_MODEL_FILES.last} (it holds ${describeDirectory(path)}); pass a run directory of effnet train or a model file`);
+    const ending = ema ? `${RUN_FILES.emaModel} (the run's EMA weights; runs with --no-ema have none)` : RUN_FILES.model;
+    throw new ModelFileError(`${path} is a directory without ${ending} or ${RUN_FILES.last} (it holds ${describeDirectory(path)}); pass a run directory of effnet train or a model file`);
   }
   let metadata: Record<string, string>;
   try {
@@ -68,7 +68,7 @@ export function locateModel(path: string, options: OpenModelOptions = {}): Model
   }
   if (metadata[CHECKPOINT_METADATA_KEY] !== undefined) return { file: path, kind: 'checkpoint', weights: ema ? 'ema' : 'raw' };
   if (ema) {
-    throw new ModelFileError(`--ema needs a training checkpoint (last.safetensors or best.safetensors) or a run directory; ${path} is a model file (a run's EMA weights are in ${RUN_MODEL_FILES.emaModel})`);
+    throw new ModelFileError(`--ema needs a training checkpoint (last.safetensors or best.safetensors) or a run directory; ${path} is a model file (a run's EMA weights are in ${RUN_FILES.emaModel})`);
   }
   return { file: path, kind: 'model', weights: 'raw' };
 }

@@ -4,7 +4,7 @@
  * rebuilds exactly the model that was saved and every reader prepares images as training validated them. Files
  * of the earlier format (an `effnet` entry without the eval transform) load with the card of the rule they were
  * trained under (src/card/legacy.ts). Foreign checkpoints (torchvision .pth, timm safetensors or .pth) are
- * imported through the key tables of key-maps.ts, validated before anything loads.
+ * imported through the key tables of io/key-maps.ts, validated before anything loads.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { createEfficientNet, EfficientNet, type EfficientNetOptions } from '../efficientnet/model.js';
@@ -17,13 +17,12 @@ import { torchvisionEval } from '../card/published.js';
 import { IMAGENET_CLASSES } from '../card/imagenet-classes.js';
 import { MODEL_CARD_KEY, ModelCardError, parseModelCardJson, serializeModelCard, type ModelCard } from '../card/model-card.js';
 import { BadFileError, UserError } from '../errors.js';
-import { loadSafetensors, saveSafetensors } from './safetensors.js';
-import { loadTorchCheckpoint } from './torch-checkpoint.js';
-import { detectWeightSource, keyMapFor, WEIGHT_SOURCES, type WeightSource } from './key-maps.js';
-import { looksLikeZip } from './zip.js';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { loadTorchCheckpoint } from '../io/torch-checkpoint.js';
+import { detectWeightSource, keyMapFor, WEIGHT_SOURCES, type WeightSource } from '../io/key-maps.js';
+import { looksLikeZip } from '../io/zip.js';
+import { CHECKPOINT_METADATA_KEY } from './checkpoint.js';
 
-/** The metadata key of training checkpoints (train/checkpoint.ts writes it); model readers point such files elsewhere. */
-const CHECKPOINT_KEY = 'effnet.checkpoint';
 
 /** Raised for weights that do not fit the model they are loaded into (a user error: wrong file or variant). */
 export class WeightsMismatchError extends UserError {
@@ -80,8 +79,8 @@ export function cardFromMetadata(metadata: Record<string, string>, source: strin
     }
     return cardFromLegacyDescription(parsed, source);
   }
-  if (metadata[CHECKPOINT_KEY] !== undefined) {
-    throw new ModelCardError(`${source} is a training checkpoint, not a model file; open it with openModel (src/train/model-file.ts), which \`effnet eval\`, \`predict\` and \`export\` use, or take DIR/model.safetensors of the finished run`);
+  if (metadata[CHECKPOINT_METADATA_KEY] !== undefined) {
+    throw new ModelCardError(`${source} is a training checkpoint, not a model file; open it with openModel (src/model-file/open.ts), which \`effnet eval\`, \`predict\` and \`export\` use, or take DIR/model.safetensors of the finished run`);
   }
   throw new ModelCardError(
     `${source} has no '${MODEL_CARD_KEY}' metadata, so it was not written by effnet; ` +
