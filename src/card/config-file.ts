@@ -144,7 +144,7 @@ export function writeScaledConfig(path: string, config: ScaledConfigJson): void 
  */
 export function resolveBase(text: string): ScaledConfigJson {
   const trimmed = String(text ?? '').trim();
-  if (trimmed === '') throw new ConfigFileError("--base is required: a variant (b0..b8, l2, v2-s, v2-m, v2-l, lite0..lite4, v2-b0..v2-b3), 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file");
+  if (trimmed === '') throw new ConfigFileError("--base is required: a variant (b0..b8, l2, v2-s, v2-m, v2-l, v2-xl, lite0..lite4, v2-b0..v2-b3), 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file");
   if (trimmed.includes('=')) {
     const record: Record<string, number | string[]> = {};
     let stagesChoice: string | null = null;

@@ -57,7 +57,7 @@ export function storeHelp(defaultDb: string): string {
 }
 
 /** Help text of the shared options. */
-export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, v2-s/m/l, lite0..4, v2-b0..b3, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
+export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, v2-s/m/l/xl, lite0..4, v2-b0..b3, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
   --data SPEC          as effnet train's: fashion-mnist[:DIR] | an image folder | a .tar/.tar.gz | a CIFAR binary
                        folder, each [,val=N|F][,train=N][,seed=S][,cache=memory|none] (tar:PATH and folder:PATH
                        default to val=5000,cache=memory) | synthetic:train=N,val=N,classes=C,size=S[,seed=S]

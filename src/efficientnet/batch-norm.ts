@@ -31,7 +31,7 @@ export const TORCH_BATCH_NORM: Readonly<BatchNormSettings> = Object.freeze({ eps
 export function resolveBatchNorm(setting: BatchNormChoice | undefined, name: string): BatchNormSettings {
   if (setting === 'tf') return { ...TF_BATCH_NORM };
   if (setting === undefined || setting === 'torchvision') {
-    if (/^v2-(s|m|l|b[0-3])$/.test(name)) return { ...TORCHVISION_V2_BATCH_NORM };
+    if (/^v2-(s|m|l|xl|b[0-3])$/.test(name)) return { ...TORCHVISION_V2_BATCH_NORM };
     return ['b5', 'b6', 'b7'].includes(name) ? { ...TF_BATCH_NORM } : { ...TORCH_BATCH_NORM };
   }
   if (!(setting.eps > 0) || !(setting.momentum >= 0 && setting.momentum <= 1)) {

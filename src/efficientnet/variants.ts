@@ -21,7 +21,7 @@ import type { ActivationKind } from './layers.js';
 
 /** A complete EfficientNet configuration: how to scale B0, at which input size, with which classifier dropout. */
 export interface EfficientNetConfig {
-  /** 'b0'..'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', 'lite0'..'lite4', 'v2-b0'..'v2-b3', or 'custom'. */
+  /** 'b0'..'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', 'v2-xl', 'lite0'..'lite4', 'v2-b0'..'v2-b3', or 'custom'. */
   name: string;
   /** Width multiplier w. */
   width: number;
@@ -63,6 +63,8 @@ const REGISTRY: Readonly<Record<string, Readonly<EfficientNetConfig>>> = Object.
         ['v2-s', 1.0, 1.0, 384, 0.2],
         ['v2-m', 1.0, 1.0, 480, 0.3],
         ['v2-l', 1.0, 1.0, 480, 0.4],
+        // V2-XL (timm's tf_efficientnetv2_xl; torchvision has none): the TF reference's test size and dropout.
+        ['v2-xl', 1.0, 1.0, 512, 0.4],
       ] as const
     ).map(([name, width, depth, resolution, dropout]) => [name, Object.freeze({ name, width, depth, resolution, dropout, phi: null })]),
     // EfficientNet-Lite (timm's efficientnet_lite0..4, after the TF reference's lite/): B0's stages without
@@ -135,18 +137,27 @@ export const EFFICIENTNET_V2_BLOCK_STRINGS: Readonly<Record<string, readonly str
     'r25_k3_s22_e6_i224_o384_se0.25',
     'r7_k3_s11_e6_i384_o640_se0.25',
   ]),
+  'v2-xl': Object.freeze([
+    'r4_k3_s11_e1_i32_o32_f1',
+    'r8_k3_s22_e4_i32_o64_f1',
+    'r8_k3_s22_e4_i64_o96_f1',
+    'r16_k3_s22_e4_i96_o192_se0.25',
+    'r24_k3_s11_e6_i192_o256_se0.25',
+    'r32_k3_s22_e6_i256_o512_se0.25',
+    'r8_k3_s11_e6_i512_o640_se0.25',
+  ]),
   'v2-b0': V2_BASE_BLOCK_STRINGS,
   'v2-b1': V2_BASE_BLOCK_STRINGS,
   'v2-b2': V2_BASE_BLOCK_STRINGS,
   'v2-b3': V2_BASE_BLOCK_STRINGS,
 });
 
-/** Names of the registered variants: b0..b8 and l2 (smallest first), v2-s, v2-m, v2-l, lite0..lite4, then v2-b0..v2-b3. */
+/** Names of the registered variants: b0..b8 and l2 (smallest first), v2-s, v2-m, v2-l, v2-xl, lite0..lite4, then v2-b0..v2-b3. */
 export function variantNames(): string[] {
   return Object.keys(REGISTRY);
 }
 
-/** Whether a registered variant name is an EfficientNetV2 ('v2-s', 'v2-m', 'v2-l', 'v2-b0'..'v2-b3'), which has its own stages. */
+/** Whether a registered variant name is an EfficientNetV2 ('v2-s', 'v2-m', 'v2-l', 'v2-xl', 'v2-b0'..'v2-b3'), which has its own stages. */
 export function isV2Variant(name: string): boolean {
   return Object.hasOwn(EFFICIENTNET_V2_BLOCK_STRINGS, name);
 }
@@ -169,7 +180,7 @@ export function variantStages(name: string): StageArgs[] {
 /** The registry key of a variant name: lower case, without an `efficientnet` prefix, V2's `_` and `-` alike. */
 function variantKey(name: string): string {
   const key = String(name).toLowerCase().replace(/^(tf_)?efficientnet[-_]?/, '');
-  const v2 = /^v2[-_]?([sml]|b[0-3])$/.exec(key);
+  const v2 = /^v2[-_]?([sml]|xl|b[0-3])$/.exec(key);
   return v2 === null ? key : `v2-${v2[1]!}`;
 }
 

@@ -52,7 +52,7 @@ test('info --all prints the family; --all --json has every variant', () => {
   assert.equal(json.code, 0, json.stderr);
   const parsed = JSON.parse(json.stdout) as { numClasses: number; variants: { name: string; params: number }[] };
   assert.equal(parsed.numClasses, 10);
-  assert.deepEqual(parsed.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', 'lite0', 'lite1', 'lite2', 'lite3', 'lite4', 'v2-b0', 'v2-b1', 'v2-b2', 'v2-b3']);
+  assert.deepEqual(parsed.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', 'v2-xl', 'lite0', 'lite1', 'lite2', 'lite3', 'lite4', 'v2-b0', 'v2-b1', 'v2-b2', 'v2-b3']);
   assert.equal(parsed.variants[0]!.params, 5_288_548 - 990 * 1281);
   // torchvision's published num_params of V2-S less 990 classifier rows of 1,281 (1,280 weights and a bias).
   assert.equal(parsed.variants.find((v) => v.name === 'v2-s')!.params, 21_458_488 - 990 * 1281);

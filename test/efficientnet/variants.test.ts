@@ -30,13 +30,15 @@ const PAPER: Record<string, [number, number]> = {
 };
 
 test('registry holds b0..b8, l2, V2-S/M/L, Lite0-4 and V2-B0..B3 with the reference (width, depth, resolution, dropout)', () => {
-  assert.deepEqual(variantNames(), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', 'lite0', 'lite1', 'lite2', 'lite3', 'lite4', 'v2-b0', 'v2-b1', 'v2-b2', 'v2-b3']);
+  assert.deepEqual(variantNames(), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b8', 'l2', 'v2-s', 'v2-m', 'v2-l', 'v2-xl', 'lite0', 'lite1', 'lite2', 'lite3', 'lite4', 'v2-b0', 'v2-b1', 'v2-b2', 'v2-b3']);
   const table: Record<string, [number, number, number, number]> = {
     b0: [1.0, 1.0, 224, 0.2], b1: [1.0, 1.1, 240, 0.2], b2: [1.1, 1.2, 260, 0.3], b3: [1.2, 1.4, 300, 0.3],
     b4: [1.4, 1.8, 380, 0.4], b5: [1.6, 2.2, 456, 0.4], b6: [1.8, 2.6, 528, 0.5], b7: [2.0, 3.1, 600, 0.5],
     b8: [2.2, 3.6, 672, 0.5], l2: [4.3, 5.3, 800, 0.5],
     // torchvision's efficientnet_v2_s/m/l: dropout 0.2/0.3/0.4; resolution the eval crop of the published weights.
     'v2-s': [1.0, 1.0, 384, 0.2], 'v2-m': [1.0, 1.0, 480, 0.3], 'v2-l': [1.0, 1.0, 480, 0.4],
+    // V2-XL: the TF reference's efficientnetv2-xl test size and dropout (timm's tf_efficientnetv2_xl).
+    'v2-xl': [1.0, 1.0, 512, 0.4],
     // timm's _gen_efficientnet_lite table (the TF reference's lite/ models).
     lite0: [1.0, 1.0, 224, 0.2], lite1: [1.0, 1.1, 240, 0.2], lite2: [1.1, 1.2, 260, 0.3], lite3: [1.2, 1.4, 280, 0.3], lite4: [1.4, 1.8, 300, 0.3],
     // The TF reference's efficientnetv2-b0..b3 (width, depth, train size, test size, dropout): the test size here.
@@ -52,14 +54,15 @@ test('registry holds b0..b8, l2, V2-S/M/L, Lite0-4 and V2-B0..B3 with the refere
   for (const spelling of ['v2-s', 'V2_S', 'efficientnet_v2_s', 'efficientnetv2-s', 'EfficientNet-V2-S']) assert.equal(getVariant(spelling).name, 'v2-s', spelling);
   for (const spelling of ['lite0', 'efficientnet_lite0', 'tf_efficientnet_lite0', 'EfficientNet-Lite0']) assert.equal(getVariant(spelling).name, 'lite0', spelling);
   for (const spelling of ['v2-b2', 'V2_B2', 'efficientnetv2_b2', 'tf_efficientnetv2_b2', 'EfficientNetV2-B2']) assert.equal(getVariant(spelling).name, 'v2-b2', spelling);
+  for (const spelling of ['v2-xl', 'efficientnetv2_xl', 'tf_efficientnetv2_xl']) assert.equal(getVariant(spelling).name, 'v2-xl', spelling);
 });
 
-// timm's results tables for tf_efficientnetv2_b0..b3: 7.14M, 8.14M, 10.10M, 14.36M parameters.
-test('V2-B0..B3: parameter counts equal the published ones (to the 10,000 they are given in); channels rounded without the 90% floor', () => {
-  const published: Record<string, number> = { 'v2-b0': 7.14, 'v2-b1': 8.14, 'v2-b2': 10.1, 'v2-b3': 14.36 };
+// timm's results tables for tf_efficientnetv2_b0..b3 and _xl: 7.14M, 8.14M, 10.10M, 14.36M, 208.12M parameters.
+test('V2-B0..B3 and XL: parameter counts equal the published ones (to the 10,000 they are given in); channels rounded without the 90% floor', () => {
+  const published: Record<string, number> = { 'v2-b0': 7.14, 'v2-b1': 8.14, 'v2-b2': 10.1, 'v2-b3': 14.36, 'v2-xl': 208.12 };
   for (const [name, millions] of Object.entries(published)) {
     const config = getVariant(name);
-    assert.equal(config.scaling, 'efficientnetv2');
+    assert.equal(config.scaling, name === 'v2-xl' ? undefined : 'efficientnetv2');
     const spec = networkSpec(config);
     assert.equal(Math.round(profileNetwork(spec, { imageSize: config.resolution }).params / 1e4) / 100, millions, name);
     for (const stage of spec.stages.slice(0, 3)) assert.ok(stage.fused && stage.seRatio === 0, `${name}: stages 1-3 are fused, without SE`);
@@ -125,8 +128,8 @@ for (const name of variantNames()) {
   });
 }
 
-test('the fixture covers b0..b7, V2-S/M/L, Lite0-4 and V2-B0..B3', () => {
-  assert.deepEqual(fixture.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'v2-s', 'v2-m', 'v2-l', 'lite0', 'lite1', 'lite2', 'lite3', 'lite4', 'v2-b0', 'v2-b1', 'v2-b2', 'v2-b3']);
+test('the fixture covers b0..b7, V2-S/M/L, Lite0-4, V2-XL and V2-B0..B3', () => {
+  assert.deepEqual(fixture.variants.map((v) => v.name), ['b0', 'b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'v2-s', 'v2-m', 'v2-l', 'lite0', 'lite1', 'lite2', 'lite3', 'lite4', 'v2-xl', 'v2-b0', 'v2-b1', 'v2-b2', 'v2-b3']);
 });
 
 // torchvision 0.14's weights metadata, num_params of EfficientNet_V2_{S,M,L}_Weights.IMAGENET1K_V1.

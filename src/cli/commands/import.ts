@@ -22,7 +22,7 @@ const USAGE = `usage: effnet import --from torchvision|timm FILE|NAME --variant 
   --from          whose checkpoint it is: torchvision (.pth) or timm (.safetensors or .pth)
   FILE|NAME       a local checkpoint, or a published one to download into the cache ($EFFNET_CACHE or ~/.cache/effnet):
                   torchvision: b0..b7, v2-s, v2-m, v2-l; timm: a hub model name such as tf_efficientnet_b0.aa_in1k
-  --variant       b0..b8, l2, v2-s/m/l, lite0..4, v2-b0..b3; prefix tf_ (tf_b0, tf_lite0, tf_v2-b0) for TF-trained weights (TF "SAME" padding, BN
+  --variant       b0..b8, l2, v2-s/m/l/xl, lite0..4, v2-b0..b3; prefix tf_ (tf_b0, tf_lite0, tf_v2-b0) for TF-trained weights (TF "SAME" padding, BN
                   eps 1e-3).
                   Default: read from a timm NAME, else required.
   --num-classes   classifier outputs; when it differs from the checkpoint's, the classifier is left freshly

@@ -13,7 +13,7 @@ import { getVariant, networkSpec, variantNames, type EfficientNetConfig } from '
 /** One line for `effnet --help`. */
 export const summary = 'per-stage params and MACs of a variant or custom scaling (--all: the whole family)';
 
-const USAGE = `usage: effnet info <variant> [options]        per-stage table of b0..b8, l2, v2-s, v2-m, v2-l, lite0..lite4, v2-b0..v2-b3
+const USAGE = `usage: effnet info <variant> [options]        per-stage table of b0..b8, l2, v2-s, v2-m, v2-l, v2-xl, lite0..lite4, v2-b0..v2-b3
        effnet info --width W --depth D --image-size S [options]
        effnet info --phi K [--alpha A --beta B --gamma G] [options]
        effnet info --config FILE [options]         a configuration file of effnet scale --write

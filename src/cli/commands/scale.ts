@@ -16,7 +16,7 @@ export const summary = 'scale a base by α, β, γ to a φ or a MACs/params targ
 
 const USAGE = `usage: effnet scale --base b0|SPEC [--alpha A --beta B --gamma G | --from-search DB[:NAME]] (--phi K | --target-macs N | --target-params N) [options]
 
-  --base B             b0..b8, l2, v2-s/m/l, lite0..4, v2-b0..b3, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
+  --base B             b0..b8, l2, v2-s/m/l/xl, lite0..4, v2-b0..b3, 'width=W,depth=D,resolution=R[,dropout=P]' or a .json configuration file
   --alpha/--beta/--gamma  compound bases (default the paper's ${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma})
   --from-search DB[:NAME]  α, β, γ of the best configuration (mean over its repeats) of grid search NAME in the
                        store DB (effnet scale-search's --db: a .sqlite file or a postgres:// URL; NAME may be left

@@ -24,7 +24,7 @@ const USAGE = `usage: effnet train --data SPEC --out DIR [options]
        effnet train --data SPEC [--val-split F] --write-split FILE   (write the hold-out's split file, then exit)
 
 model
-  --model NAME            b0..b8, l2, v2-s, v2-m, v2-l, lite0..lite4, v2-b0..v2-b3 or custom (default b0)
+  --model NAME            b0..b8, l2, v2-s/m/l/xl, lite0..lite4, v2-b0..v2-b3 or custom (default b0)
   --config FILE           the model of a configuration file (effnet scale --write): width, depth, resolution,
                           dropout, stages; the flags below override it (--model, if given, must be custom)
   --width W --depth D     width/depth multipliers (required for custom; override a variant's)
