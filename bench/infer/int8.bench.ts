@@ -9,11 +9,8 @@
  * usage: see USAGE below (--help prints it)
  */
 import * as ort from 'onnxruntime-node';
-import { exportEfficientNet } from '../../src/export/index.js';
-import { quantizeInt8, type InputBatch } from '../../src/export/quantize/int8.js';
-import type { OrtModuleLike } from '../../src/infer/classifier.js';
 import { Rng } from '../../src/data/rng.js';
-import { randomB0 } from './random-b0.js';
+import { B0_SIZE as SIZE, b0FloatAndInt8, randomBatch } from './int8-models.js';
 import { integerOptions, loadAverage, median, parseBenchArgs } from '../common.js';
 
 const BENCH = 'int8.bench';
@@ -28,23 +25,12 @@ const values = parseBenchArgs(BENCH, USAGE, {
 const { threads, iters, warmup } = integerOptions(BENCH, values, ['threads', 'iters', 'warmup'], { warmup: 0 });
 const batches = values.batches.split(',').map(Number);
 if (batches.some((b) => !Number.isInteger(b) || b < 1)) throw new Error(`${BENCH}: --batches must be positive integers, got ${values.batches}`);
-const SIZE = 224;
-
-function randomBatch(count: number, rng: Rng): Float32Array {
-  return Float32Array.from({ length: count * 3 * SIZE * SIZE }, () => (rng.next() - 0.5) * 4);
-}
-
 async function main(): Promise<void> {
-  const model = randomB0();
-  const floatBytes = exportEfficientNet(model).bytes;
-  model.dispose();
-  const rng = new Rng(1);
-  const calibration: InputBatch[] = [{ data: randomBatch(8, rng), count: 8 }];
-  const runtime = ort as unknown as OrtModuleLike;
   const sessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' } as const;
-  const int8 = await quantizeInt8(floatBytes, { runtime, calibration, method: { kind: 'minmax' }, calibrationData: 'random', sessionOptions });
+  const { floatBytes, int8Bytes } = await b0FloatAndInt8(sessionOptions);
+  const rng = new Rng(2);
   const floatSession = await ort.InferenceSession.create(floatBytes, sessionOptions);
-  const int8Session = await ort.InferenceSession.create(int8.bytes, sessionOptions);
+  const int8Session = await ort.InferenceSession.create(int8Bytes, sessionOptions);
   const rows: { batch: number; floatMs: number; int8Ms: number; ratio: number }[] = [];
   for (const batch of batches) {
     const input = new ort.Tensor('float32', randomBatch(batch, rng), [batch, 3, SIZE, SIZE]);
@@ -69,11 +55,11 @@ async function main(): Promise<void> {
   await floatSession.release();
   await int8Session.release();
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ bench: BENCH, threads, iters, floatBytes: floatBytes.length, int8Bytes: int8.bytes.length, rows })}\n`);
+    process.stdout.write(`${JSON.stringify({ bench: BENCH, threads, iters, floatBytes: floatBytes.length, int8Bytes: int8Bytes.length, rows })}\n`);
     return;
   }
   process.stdout.write(`${BENCH}: B0 ${SIZE}px, onnxruntime-node ${ort.env.versions?.common ?? ''}, ${threads} thread(s), ${iters} iterations (medians), load ${loadAverage()}\n`);
-  process.stdout.write(`files: float ${(floatBytes.length / 1e6).toFixed(2)} MB, int8 ${(int8.bytes.length / 1e6).toFixed(2)} MB (${(floatBytes.length / int8.bytes.length).toFixed(2)}x smaller)\n`);
+  process.stdout.write(`files: float ${(floatBytes.length / 1e6).toFixed(2)} MB, int8 ${(int8Bytes.length / 1e6).toFixed(2)} MB (${(floatBytes.length / int8Bytes.length).toFixed(2)}x smaller)\n`);
   process.stdout.write('| batch | float ms | int8 ms | int8 / float |\n|---:|---:|---:|---:|\n');
   for (const r of rows) process.stdout.write(`| ${r.batch} | ${r.floatMs.toFixed(2)} | ${r.int8Ms.toFixed(2)} | ${r.ratio.toFixed(3)} |\n`);
 }
