@@ -23,6 +23,8 @@ import { calibratedRange, entropyThresholdBin, HISTOGRAM_BINS, quantizeBias, qua
 import { decodeModel, nodeGroups, planQuantization } from '../../src/export/quantize/qdq.js';
 import { compareClasses, modelLogits, quantizeInt8, type InputBatch } from '../../src/export/quantize/int8.js';
 import { parseModelCard, describeCard } from '../../src/card/model-card.js';
+import { resolveModelCard } from '../../src/card/resolve.js';
+import { createModelFromCard } from '../../src/card/build.js';
 import { parseCalibrateFlag, parseCalibrationMethod, parseKeepFloat } from '../../src/cli/int8-export.js';
 import type { OrtModuleLike } from '../../src/infer/classifier.js';
 import { COLOURS, colourImage, trainTinyModel, writePng } from '../infer/tiny-model.js';
@@ -179,6 +181,52 @@ test('the QDQ file: int8 weights within half a step, ranges covering the calibra
   assert.ok(noise / power < 0.02, `relative logit error ${noise / power}`);
   assert.ok(noise > 0, 'the int8 model is not the float one');
   await assert.rejects(quantizeInt8(int8.bytes, { runtime, calibration }), /already quantized/);
+});
+
+test("ReLU6 folds into its quantized input: a Lite network's int8 graph has no Clip, each Conv feeds one QuantizeLinear, onnxruntime runs every conv as QLinearConv, logits near float", async () => {
+  manualSeed(6);
+  const card = resolveModelCard({ source: { kind: 'variant', name: 'lite0' }, width: 0.25, depth: 0.25, resolution: SIZE, classes: 4 });
+  const model = createModelFromCard(card);
+  noGrad(() => {
+    for (const m of model.modules()) if (m instanceof BatchNorm2d) uniform_(m.runningVar!, 0.5, 1.5);
+  });
+  model.eval();
+  const floatBytes = exportEfficientNet(model, { card }).bytes;
+  model.dispose();
+  const floatGraph = decodeModel(floatBytes).graph!;
+  const clips = floatGraph.node!.filter((n) => n.opType === 'Clip').length;
+  const convs = floatGraph.node!.filter((n) => n.opType === 'Conv').length;
+  assert.ok(clips >= 5, `the Lite graph has its ReLU6 as Clip (${clips})`);
+  const plan = planQuantization(decodeModel(floatBytes));
+  assert.equal(plan.foldedClips.size, clips, 'every ReLU6 between quantized nodes folds');
+  const int8 = await quantizeInt8(floatBytes, { runtime, calibration: batches(32, 3), method: { kind: 'minmax' }, calibrationData: 'synthetic' });
+  const graph = decodeModel(int8.bytes).graph!;
+  assert.equal(graph.node!.filter((n) => n.opType === 'Clip').length, 0);
+  for (const conv of graph.node!.filter((n) => n.opType === 'Conv')) {
+    const readers = graph.node!.filter((n) => n.input!.includes(conv.output![0]!));
+    assert.deepEqual(readers.map((n) => n.opType), ['QuantizeLinear'], `${conv.output![0]} is read by ${readers.map((n) => n.opType).join(', ')}`);
+  }
+  // What onnxruntime makes of it (its optimized graph, written out): every convolution a QLinearConv.
+  const directory = mkdtempSync(join(tmpdir(), 'effnet-int8-lite-'));
+  try {
+    const optimized = join(directory, 'optimized.onnx');
+    await ort.InferenceSession.create(int8.bytes, { graphOptimizationLevel: 'all', optimizedModelFilePath: optimized });
+    const ops = decodeModel(readFileSync(optimized)).graph!.node!.map((n) => n.opType);
+    assert.equal(ops.filter((op) => op === 'QLinearConv').length, convs, ops.join(' '));
+    assert.equal(ops.filter((op) => op === 'Conv' || op === 'Clip').length, 0, ops.join(' '));
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+  const check = batches(16, 4);
+  const reference = await modelLogits(runtime, floatBytes, check);
+  const quantized = await modelLogits(runtime, int8.bytes, check);
+  let noise = 0;
+  let power = 0;
+  for (let i = 0; i < reference.length; i++) {
+    noise += (quantized[i]! - reference[i]!) ** 2;
+    power += reference[i]! ** 2;
+  }
+  assert.ok(noise / power < 0.02, `relative logit error ${noise / power}`);
 });
 
 test('compareClasses and the card field: agreement and accuracy by hand; bad quantization cards refused', () => {

@@ -135,7 +135,7 @@ export async function quantizeInt8(floatBytes: Uint8Array, options: Int8Options)
   const keepFloat = options.keepFloat ?? [];
   const { runtime, sessionOptions } = options;
   const full = planQuantization(decodeModel(floatBytes));
-  const ranges = await calibrate(runtime, floatBytes, full.tensors, options.calibration, method, sessionOptions);
+  const ranges = await calibrate(runtime, floatBytes, full.calibrated, options.calibration, method, sessionOptions);
   const images = options.calibration.reduce((n, b) => n + b.count, 0);
   const floatClasses = await topClasses(runtime, floatBytes, options.calibration, sessionOptions);
   const agreementOf = async (floatTensors: readonly string[]): Promise<{ bytes: Uint8Array; card: ModelCard; summary: QdqSummary; agreement: number }> => {

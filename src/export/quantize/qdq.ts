@@ -42,6 +42,17 @@ export interface QuantizationPlan {
   groups: QuantizationGroup[];
   /** Nodes per group that run quantized, for reports. */
   quantizedPerGroup: Map<QuantizationGroup, number>;
+  /**
+   * Clip nodes (ReLU6) folded into the quantization of their output: their input gets no QDQ pair, and the writer
+   * drops them where the output's range lies inside the clip bounds, so that a runtime sees Conv → QuantizeLinear
+   * and fuses a QLinearConv (see {@link writeQdqModel}).
+   */
+  foldedClips: Set<number>;
+  /**
+   * Every tensor a range is calibrated for: {@link tensors} and the inputs of folded Clips, which a plan keeping the
+   * Clip's output in float quantizes instead (so one calibration serves every plan of the same graph).
+   */
+  calibrated: string[];
 }
 
 interface GraphIndex {
@@ -198,9 +209,23 @@ export function planQuantization(model: ModelProto, keepFloat: readonly Quantiza
     activationInputs.forEach(add);
     if (op !== 'Gemm') (node.output ?? []).forEach(add);
   });
+  // ReLU6 (Clip with constant bounds) between a quantized node and quantized consumers: quantizing its output alone
+  // carries the clip (uint8 saturates at the range's ends), so its input keeps no pair of its own.
+  const foldedClips = new Set<number>();
+  index.nodes.forEach((node, i) => {
+    const [x, lo, hi] = node.input ?? [];
+    const y = node.output?.[0];
+    if (node.opType !== 'Clip' || x === undefined || y === undefined || !isFloatInitializer(index, lo) || !isFloatInitializer(index, hi)) return;
+    const producer = index.producer.get(x);
+    if (producer === undefined || !nodes.has(producer) || !seen.has(y)) return;
+    if ((index.consumers.get(x) ?? []).length !== 1 || !(index.consumers.get(y) ?? []).every((c) => nodes.has(c))) return;
+    foldedClips.add(i);
+  });
+  const folded = new Set([...foldedClips].map((i) => index.nodes[i]!.input![0]!));
+  const kept = tensors.filter((t) => !folded.has(t));
   const quantizedPerGroup = new Map<QuantizationGroup, number>();
   for (const i of nodes) quantizedPerGroup.set(groups[i]!, (quantizedPerGroup.get(groups[i]!) ?? 0) + 1);
-  return { nodes, tensors, groups, quantizedPerGroup };
+  return { nodes, tensors: kept, groups, quantizedPerGroup, foldedClips, calibrated: tensors };
 }
 
 /**
@@ -290,6 +315,21 @@ export function writeQdqModel(bytes: Uint8Array, plan: QuantizationPlan, ranges:
     newInitializers.push(rawTensor(n, DT.FLOAT, [], littleEndian(new Float32Array([value]))));
     return n;
   };
+  // A folded Clip goes when its output's range lies inside its bounds: the QuantizeLinear of that output then reads
+  // the Clip's input (its saturation is the clip), and the consumers read the pair's DequantizeLinear as before.
+  const dropped = new Set<number>();
+  const quantizedFrom = new Map<string, string>();
+  for (const i of plan.foldedClips) {
+    const [x, lo, hi] = index.nodes[i]!.input!;
+    const y = index.nodes[i]!.output![0]!;
+    const range = params.get(y);
+    const [min, max] = [floatValues(index.initializers.get(lo!)!)[0]!, floatValues(index.initializers.get(hi!)!)[0]!];
+    if (range === undefined || range.scale * (0 - range.zeroPoint) < min - 1e-6 || range.scale * (255 - range.zeroPoint) > max + 1e-6) continue;
+    dropped.add(i);
+    quantizedFrom.set(y, x!);
+  }
+  // Weights and biases replaced by quantized ones, and the bounds of dropped Clips: removed unless still read.
+  const replaced = new Set<string>([...dropped].flatMap((i) => index.nodes[i]!.input!.slice(1)));
   // One Q → DQ pair per planned tensor, inserted right after the tensor's producer (or first, for graph inputs).
   const dequantized = new Map<string, string>();
   const pairAfter = new Map<number, NodeProto[]>();
@@ -302,7 +342,7 @@ export function writeQdqModel(bytes: Uint8Array, plan: QuantizationPlan, ranges:
     const q = fresh(`${t}_quantized`);
     const dq = fresh(`${t}_dequantized`);
     const pair = [
-      onnx.NodeProto.create({ opType: 'QuantizeLinear', name: fresh(`${t}_QuantizeLinear`), input: [t, scale, zero], output: [q] }),
+      onnx.NodeProto.create({ opType: 'QuantizeLinear', name: fresh(`${t}_QuantizeLinear`), input: [quantizedFrom.get(t) ?? t, scale, zero], output: [q] }),
       onnx.NodeProto.create({ opType: 'DequantizeLinear', name: fresh(`${t}_DequantizeLinear`), input: [q, scale, zero], output: [dq] }),
     ];
     dequantized.set(t, dq);
@@ -311,7 +351,6 @@ export function writeQdqModel(bytes: Uint8Array, plan: QuantizationPlan, ranges:
     else pairAfter.set(producer, [...(pairAfter.get(producer) ?? []), ...pair]);
   }
   // Weights (int8 per channel) and biases (int32) of quantized Conv and Gemm nodes.
-  const replaced = new Set<string>();
   let weights = 0;
   const weightNodes = new Map<number, NodeProto[]>();
   index.nodes.forEach((node, i) => {
@@ -353,7 +392,7 @@ export function writeQdqModel(bytes: Uint8Array, plan: QuantizationPlan, ranges:
   });
   const ordered: NodeProto[] = [...pairsFirst];
   index.nodes.forEach((node, i) => {
-    ordered.push(...(weightNodes.get(i) ?? []), node, ...(pairAfter.get(i) ?? []));
+    ordered.push(...(weightNodes.get(i) ?? []), ...(dropped.has(i) ? [] : [node]), ...(pairAfter.get(i) ?? []));
   });
   const stillUsed = new Set(ordered.flatMap((n) => n.input ?? []));
   graph.node = ordered;
