@@ -9,8 +9,13 @@ import { manualSeed, noGrad, normal_, uniform_ } from '../../src/torch/index.js'
 
 /** B0 in eval mode, seeded with `seed`, its batch norms' affine parameters and running statistics randomised. */
 export function randomB0(seed = 0): EfficientNet {
+  return randomVariant('b0', seed);
+}
+
+/** The registered variant `name` (ImageNet head) in eval mode, seeded, batch norms randomised as {@link randomB0}'s. */
+export function randomVariant(name: string, seed = 0): EfficientNet {
   manualSeed(seed);
-  const model = createEfficientNet('b0').eval();
+  const model = createEfficientNet(name).eval();
   noGrad(() => {
     for (const [, module] of model.namedModules()) {
       if (!(module instanceof BatchNorm2d)) continue;

@@ -354,8 +354,13 @@ export function writeQdqModel(bytes: Uint8Array, plan: QuantizationPlan, ranges:
   let weights = 0;
   const weightNodes = new Map<number, NodeProto[]>();
   index.nodes.forEach((node, i) => {
-    if (!plan.nodes.has(i)) return;
     const inputs = node.input!;
+    // Every reader of a planned tensor reads its DequantizeLinear, float nodes too: the QuantizeLinear is then its
+    // producer's only reader, which is what lets a runtime fuse the producer (Conv → Q into QLinearConv).
+    if (!plan.nodes.has(i)) {
+      node.input = inputs.map((t) => dequantized.get(t) ?? t);
+      return;
+    }
     node.input = inputs.map((t, k) => ((node.opType === 'Conv' || node.opType === 'Gemm') && k > 0 ? t : dequantized.get(t) ?? t));
     if (node.opType !== 'Conv' && node.opType !== 'Gemm') return;
     const weight = index.initializers.get(inputs[1]!)!;
