@@ -149,6 +149,7 @@ export { runTrial, trialCard, DEFAULT_TRIAL_BATCH_SIZE, DEFAULT_CROP_SCALE, DEFA
 
 // Errors and the engine's switches.
 export { UserError, UsageError, BadFileError, isUserError } from './errors.js';
+export { MissingPackageError, OPTIONAL_PACKAGES, type OptionalPackage } from './optional-package.js';
 export { LIMIT_DEFAULTS, LimitError, limit, limitVariable, type LimitName } from './limits.js';
 export { manualSeed, setNumThreads, getNumThreads, libtorchVersion, tidy, noGrad, type Tensor } from './torch/index.js';
 
