@@ -76,7 +76,7 @@ export {
   type CardOrigin,
 } from './card/model-card.js';
 export { resolveModelCard, configOfCard, stagesOfCard, type CardRequest, type ModelSource, type EvalOverrides } from './card/resolve.js';
-export { createModelFromCard, cardOfModel, type CardOfModelOptions } from './card/build.js';
+export { createModelFromCard, cardOf, attachCard, cardOfModel, type CardOfModelOptions } from './card/build.js';
 export { readScaledConfig, writeScaledConfig, resolveBase, ConfigFileError, type ScaledConfigJson } from './card/config-file.js';
 
 // Data.

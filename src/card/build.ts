@@ -8,10 +8,16 @@ import { networkSpec } from '../efficientnet/variants.js';
 import { MODEL_CARD_VERSION, ModelCardError, parseModelCard, type CardOrigin, type ModelCard } from './model-card.js';
 import { architectureOf, configOfCard, evalCardFor, stagesOfCard, type EvalOverrides } from './resolve.js';
 
-/** A new, freshly initialised model of the card's architecture and class count (in training mode). */
+/**
+ * The card each model carries (as timm models carry their pretrained_cfg): the one it was built from or given by
+ * {@link attachCard}. Kept beside the model, not in it, so that efficientnet/ stays below card/.
+ */
+const carried = new WeakMap<EfficientNet, ModelCard>();
+
+/** A new, freshly initialised model of the card's architecture and class count (in training mode), carrying the card. */
 export function createModelFromCard(card: ModelCard): EfficientNet {
   const a = card.architecture;
-  return createEfficientNet(configOfCard(card), {
+  const model = createEfficientNet(configOfCard(card), {
     numClasses: card.classes.count,
     dropout: a.dropout,
     stochasticDepth: a.stochasticDepth,
@@ -20,6 +26,29 @@ export function createModelFromCard(card: ModelCard): EfficientNet {
     inChannels: a.inChannels,
     stages: stagesOfCard(card),
   });
+  carried.set(model, card);
+  return model;
+}
+
+/**
+ * Gives `model` the card it carries from now on (what saving and exporting it write unless told otherwise).
+ * @throws ModelCardError when the card describes another network or class count
+ */
+export function attachCard(model: EfficientNet, card: ModelCard): void {
+  const mismatch = modelCardMismatch(model, card);
+  if (mismatch.length > 0) throw new ModelCardError(`attachCard: the card does not describe this model: ${mismatch.join('; ')}`);
+  carried.set(model, card);
+}
+
+/**
+ * The card of `model`: the one it carries (every model effnet builds from a card, loads, imports or trains carries
+ * one, with its class names and eval transform) while it still describes the model; otherwise — a model built
+ * directly with createEfficientNet, or changed since (a new classifier) — the card {@link cardOfModel} describes it with.
+ */
+export function cardOf(model: EfficientNet): ModelCard {
+  const own = carried.get(model);
+  if (own !== undefined && modelCardMismatch(model, own).length === 0) return own;
+  return cardOfModel(model);
 }
 
 /** Options of {@link cardOfModel}. */

@@ -14,7 +14,7 @@ import { Conv2dNormActivation, Conv2dSame, ResidualBlock, SqueezeExcitation, sam
 import { checkOutIndices, type EfficientNet, type FeatureInfo } from '../efficientnet/model.js';
 import { UserError } from '../errors.js';
 import { efficientNetB0Stages } from '../efficientnet/block-spec.js';
-import { cardOfModel, modelCardMismatch } from '../card/build.js';
+import { cardOf, modelCardMismatch } from '../card/build.js';
 import { FEATURES_METADATA_KEY, MODEL_CARD_KEY, ModelCardError, serializeModelCard, withEvalSize, type ModelCard } from '../card/model-card.js';
 import { foldBatchNorm, type HostBatchNorm } from './batchnorm-fold.js';
 import { OnnxGraphBuilder } from './onnx-graph.js';
@@ -38,7 +38,8 @@ export interface ExportedFeatureLevel extends FeatureInfo {
 export interface ExportOptions {
   /**
    * The model's card, stored whole as the `effnet.card` metadata entry (what predict and the browser page read);
-   * it must describe `model`. Default: the card of the model as built (cardOfModel: no class names, the eval rule).
+   * it must describe `model`. Default: the card the model carries (cardOf: the card it was built, loaded, imported or
+   * trained with, class names and eval transform included; a directly built model's is derived from it).
    */
   card?: ModelCard;
   /** Square input side the graph is built for; default the card's eval size. The card stored says this size. */
@@ -210,7 +211,7 @@ export function exportMetadata(model: EfficientNet, imageSize: number, card: Mod
  * @throws for an input size smaller than the network's total stride, or class names of the wrong count
  */
 export function exportEfficientNet(model: EfficientNet, options: ExportOptions = {}): ExportedModel {
-  const card = options.card ?? cardOfModel(model);
+  const card = options.card ?? cardOf(model);
   const imageSize = options.imageSize ?? card.eval.size;
   if (!Number.isInteger(imageSize) || imageSize < model.spec.totalStride) {
     throw new Error(

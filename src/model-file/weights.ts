@@ -11,7 +11,7 @@ import { createEfficientNet, EfficientNet, type EfficientNetOptions } from '../e
 import { getVariant, type EfficientNetConfig } from '../efficientnet/variants.js';
 import { StateDictError, type StateDictReport } from '../nn/index.js';
 import type { Tensor } from '../torch/index.js';
-import { cardOfModel, cardWeightsMismatch, createModelFromCard, modelCardMismatch } from '../card/build.js';
+import { attachCard, cardOf, cardOfModel, cardWeightsMismatch, createModelFromCard, modelCardMismatch } from '../card/build.js';
 import { cardFromLegacyDescription, LEGACY_METADATA_KEY } from '../card/legacy.js';
 import { torchvisionEval } from '../card/published.js';
 import { IMAGENET_CLASSES } from '../card/imagenet-classes.js';
@@ -34,9 +34,9 @@ export class WeightsMismatchError extends UserError {
 
 /** Options of {@link saveModel}. */
 export interface SaveModelOptions {
-  /** The card to store; it must describe `model` (architecture and class count). Default: the card of the model as built. */
+  /** The card to store; it must describe `model` (architecture and class count). Default: the card the model carries (cardOf). */
   card?: ModelCard;
-  /** Names of the classes, one per classifier output, when no card is given; default none. */
+  /** Names of the classes, one per classifier output, when no card is given (a card then derived from the model); default the carried card's. */
   classNames?: readonly string[];
 }
 
@@ -55,7 +55,7 @@ export interface LoadedModel {
  * @throws ModelCardError when the card describes another network or class count, or classNames has the wrong length
  */
 export function saveModel(path: string, model: EfficientNet, options: SaveModelOptions = {}): void {
-  const card = options.card ?? cardOfModel(model, { classNames: options.classNames ?? null });
+  const card = options.card ?? (options.classNames === undefined || options.classNames === null ? cardOf(model) : cardOfModel(model, { classNames: options.classNames }));
   const mismatch = modelCardMismatch(model, card);
   if (mismatch.length > 0) throw new ModelCardError(`saveModel(${path}): the card does not describe this model: ${mismatch.join('; ')}`);
   saveSafetensors(path, model.stateDict(), { [MODEL_CARD_KEY]: serializeModelCard(card) });
@@ -271,6 +271,7 @@ export function importWeights(path: string, options: ImportWeightsOptions): Impo
     // An ImageNet-1k classifier kept as it is carries the 1,000 class names (torchvision's and timm's output order).
     const classNames = checkpointClasses === IMAGENET_CLASSES.length && !classifierReset ? IMAGENET_CLASSES : null;
     const card = cardOfModel(model, { origin: { kind: 'import', detail: `${from} weights ${path}` }, classNames, ...(published === null ? {} : { eval: published }) });
+    attachCard(model, card);
     return { model, checkpointClasses, classifierReset, card };
   } finally {
     disposeAll(state);

@@ -13,7 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cardDifferences, MODEL_CARD_KEY, ModelCardError, parseModelCard, parseModelCardJson, serializeModelCard, type ModelCard } from '../../src/card/model-card.js';
 import { configOfCard, resolveModelCard, stagesOfCard } from '../../src/card/resolve.js';
-import { cardOfModel, createModelFromCard } from '../../src/card/build.js';
+import { attachCard, cardOf, cardOfModel, createModelFromCard } from '../../src/card/build.js';
+import { createEfficientNet, customConfig } from '../../src/efficientnet/index.js';
 import { writeScaledConfig } from '../../src/card/config-file.js';
 import { trialCard } from '../../src/search/trial.js';
 import { EFFICIENTNET_B0_BLOCK_STRINGS } from '../../src/efficientnet/block-spec.js';
@@ -147,6 +148,33 @@ test('the card round-trips through a model file, a checkpoint, a run directory a
     assert.throws(() => saveModel(join(dir, 'wrong.safetensors'), model, { card: { ...card, classes: { count: 3, names: null } } }), /the card does not describe this model: classes\.count/);
   } finally {
     model.dispose();
+  }
+});
+
+test('a model carries its card: saved and exported without passing it, the files hold it (class names, eval); a new classifier or a model built directly falls back to the derived card', () => {
+  const card = resolveModelCard({ source: { kind: 'custom', width: 0.1, depth: 0.1 }, resolution: 48, padding: 'same', classes: ['x', 'y'], eval: { cropPct: 0.9 } });
+  const model = createModelFromCard(card);
+  try {
+    assert.deepEqual(cardOf(model), card);
+    saveModel(join(dir, 'carried.safetensors'), model);
+    assert.deepEqual(readModelCard(join(dir, 'carried.safetensors')).card, card);
+    const loaded = loadModel(join(dir, 'carried.safetensors'));
+    assert.deepEqual(cardOf(loaded.model), card, 'a loaded model carries the file\'s card');
+    loaded.model.dispose();
+    assert.deepEqual(cardFromOnnxMetadata(readOnnxMetadata(exportEfficientNet(model).bytes)), card);
+    // A card of another network is refused; then a new classifier: the carried card no longer describes the model.
+    assert.throws(() => attachCard(model, { ...card, classes: { count: 3, names: null } }), /the card does not describe this model: classes\.count/);
+    model.resetClassifier(3);
+    assert.deepEqual(cardOf(model).classes, { count: 3, names: null });
+    assert.deepEqual(cardOf(model), cardOfModel(model));
+  } finally {
+    model.dispose();
+  }
+  const direct = createEfficientNet(customConfig({ width: 0.1, depth: 0.1, resolution: 48 }), { numClasses: 2 });
+  try {
+    assert.deepEqual(cardOf(direct), cardOfModel(direct));
+  } finally {
+    direct.dispose();
   }
 });
 
