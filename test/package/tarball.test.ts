@@ -76,9 +76,15 @@ function install(folder: string, args: readonly string[]): void {
   run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...args], folder);
 }
 
-/** `name@range` with the range effnet's package.json gives that optional peer. */
+/**
+ * `name@version` of an optional peer: the version the checkout has installed (inside the range effnet's package.json
+ * gives it, so npm's cache already holds it).
+ */
 const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { peerDependencies: Record<string, string> };
-const peer = (name: string): string => `${name}@${manifest.peerDependencies[name]!}`;
+const peer = (name: string): string => {
+  assert.ok(manifest.peerDependencies[name] !== undefined, `${name} is not a peer of effnet`);
+  return `${name}@${(JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version}`;
+};
 
 const packed = join(dir, JSON.parse(run('npm', ['pack', '--pack-destination', dir, '--ignore-scripts', '--json', '--loglevel=error'], ROOT))[0].filename as string);
 const CLI = (folder: string): string => join(folder, 'node_modules', 'effnet', 'dist', 'src', 'cli', 'main.js');
