@@ -114,6 +114,19 @@ function batches(count: number, seed: number): InputBatch[] {
   return out;
 }
 
+test('entropy calibration: the zero spike of a ReLU6 output (first bin) does not pull the threshold down; non-negative tensors use 256 levels', () => {
+  // 70% exact zeros, the rest spread evenly over (0, max]: nothing to clip, the threshold keeps the whole range.
+  const spiked = new Float64Array(HISTOGRAM_BINS);
+  spiked[0] = 7000;
+  for (let i = 1; i < HISTOGRAM_BINS; i++) spiked[i] = 3000 / (HISTOGRAM_BINS - 1);
+  assert.ok(entropyThresholdBin(spiked, 256) >= HISTOGRAM_BINS - 4, `kept ${entropyThresholdBin(spiked, 256) + 1} bins`);
+  // The same spike one bin further out is data, not zeros, and it is kept in the short range it dominates.
+  const shifted = Float64Array.from(spiked);
+  shifted[1] = 7000;
+  shifted[0] = 3000 / (HISTOGRAM_BINS - 1);
+  assert.ok(entropyThresholdBin(shifted, 256) < HISTOGRAM_BINS / 2, `kept ${entropyThresholdBin(shifted, 256) + 1} bins`);
+});
+
 test('groups from the graph: the stem conv and its SiLU, every squeeze-excitation branch, the head, the classifier', () => {
   const model = seModel();
   const bytes = exportEfficientNet(model).bytes;
