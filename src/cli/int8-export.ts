@@ -47,7 +47,7 @@ export function parseCalibrationMethod(text: string): CalibrationMethod {
 }
 
 /** Top-1 agreement with float on the calibration images that `--keep-float auto` aims for. */
-export const DEFAULT_AUTO_AGREEMENT = 0.995;
+export const DEFAULT_AUTO_AGREEMENT = 0.998;
 
 /** What `--keep-float` says: groups left in float, and the target of the automatic per-tensor choice (null: off). */
 export interface KeepFloatFlag {
@@ -64,7 +64,7 @@ export function parseKeepFloat(text: string): KeepFloatFlag {
     const auto = /^auto(?::(.*))?$/.exec(item);
     if (auto !== null) {
       autoAgreement = auto[1] === undefined ? DEFAULT_AUTO_AGREEMENT : Number(auto[1]);
-      if (!Number.isFinite(autoAgreement) || autoAgreement <= 0 || autoAgreement > 1) throw new UsageError(`--keep-float auto:A takes an agreement A in (0, 1], e.g. auto:0.995, got '${auto[1]}'`);
+      if (!Number.isFinite(autoAgreement) || autoAgreement <= 0 || autoAgreement > 1) throw new UsageError(`--keep-float auto:A takes an agreement A in (0, 1], e.g. auto:0.998, got '${auto[1]}'`);
     } else if ((QUANTIZATION_GROUPS as readonly string[]).includes(item)) {
       groups.add(item as QuantizationGroup);
     } else {

@@ -266,7 +266,7 @@ test('flag parsers: --calibrate SPEC[,n=N], --calibration, --keep-float', () => 
   assert.throws(() => parseCalibrationMethod('percentile:40'), /\(50, 100\]/);
   assert.throws(() => parseCalibrationMethod('kl'), /minmax, percentile/);
   assert.deepEqual(parseKeepFloat('none'), { groups: [], autoAgreement: null });
-  assert.deepEqual(parseKeepFloat('auto'), { groups: [], autoAgreement: 0.995 });
+  assert.deepEqual(parseKeepFloat('auto'), { groups: [], autoAgreement: 0.998 });
   assert.deepEqual(parseKeepFloat('se,classifier,auto:0.99'), { groups: ['se', 'classifier'], autoAgreement: 0.99 });
   assert.throws(() => parseKeepFloat('stem,neck'), /neck/);
 });
