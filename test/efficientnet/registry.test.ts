@@ -68,10 +68,16 @@ function checkBuiltModel(config: EfficientNetConfig, numClasses: number, withBac
   }
 }
 
+/**
+ * Counted and run forward only: l2 has 480M parameters (1.9 GB in float32); v2-xl's 100 blocks meet 1x1 maps at
+ * 32 px, where batch norm over a batch of 2 amplifies gradients without bound (PyTorch's own V2-XL, assembled from
+ * torchvision's modules, in the same setting: a stem gradient of 2.5e16; ours, seeded differently, went non-finite).
+ */
+const FORWARD_ONLY = new Set(['l2', 'v2-xl']);
+
 for (const name of variantNames()) {
-  // l2 has 480M parameters (1.9 GB in float32): count it, but leave the backward pass to the smaller ones.
-  test(`registry: ${name} builds with the profiled parameter count, forward and backward at 32px`, () => {
-    checkBuiltModel(getVariant(name), 1000, name !== 'l2');
+  test(`registry: ${name} builds with the profiled parameter count, forward${FORWARD_ONLY.has(name) ? '' : ' and backward'} at 32px`, () => {
+    checkBuiltModel(getVariant(name), 1000, !FORWARD_ONLY.has(name));
   });
 }
 

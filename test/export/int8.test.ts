@@ -104,6 +104,19 @@ function seModel(): EfficientNet {
   return model;
 }
 
+/** The int8 model's logit error power over the float model's logit power, on `check` in onnxruntime. */
+async function relativeLogitError(floatBytes: Uint8Array, int8Bytes: Uint8Array, check: InputBatch[]): Promise<number> {
+  const reference = await modelLogits(runtime, floatBytes, check);
+  const quantized = await modelLogits(runtime, int8Bytes, check);
+  let noise = 0;
+  let power = 0;
+  for (let i = 0; i < reference.length; i++) {
+    noise += (quantized[i]! - reference[i]!) ** 2;
+    power += reference[i]! ** 2;
+  }
+  return noise / power;
+}
+
 function batches(count: number, seed: number): InputBatch[] {
   const rng = new Rng(seed);
   const out: InputBatch[] = [];
@@ -182,17 +195,9 @@ test('the QDQ file: int8 weights within half a step, ranges covering the calibra
   assert.match(describeCard(card), /int8 \(minmax calibration on 32 images\)/);
   // Every activation range contains what calibration saw (min-max) and 0.
   for (const [t, [lo, hi]] of int8.ranges) assert.ok(lo <= 0 || lo <= hi, t);
-  const check = batches(16, 2);
-  const reference = await modelLogits(runtime, floatBytes, check);
-  const quantized = await modelLogits(runtime, int8.bytes, check);
-  let noise = 0;
-  let power = 0;
-  for (let i = 0; i < reference.length; i++) {
-    noise += (quantized[i]! - reference[i]!) ** 2;
-    power += reference[i]! ** 2;
-  }
-  assert.ok(noise / power < 0.02, `relative logit error ${noise / power}`);
-  assert.ok(noise > 0, 'the int8 model is not the float one');
+  const error = await relativeLogitError(floatBytes, int8.bytes, batches(16, 2));
+  assert.ok(error < 0.02, `relative logit error ${error}`);
+  assert.ok(error > 0, 'the int8 model is not the float one');
   await assert.rejects(quantizeInt8(int8.bytes, { runtime, calibration }), /already quantized/);
 });
 
@@ -230,16 +235,8 @@ test("ReLU6 folds into its quantized input: a Lite network's int8 graph has no C
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }
-  const check = batches(16, 4);
-  const reference = await modelLogits(runtime, floatBytes, check);
-  const quantized = await modelLogits(runtime, int8.bytes, check);
-  let noise = 0;
-  let power = 0;
-  for (let i = 0; i < reference.length; i++) {
-    noise += (quantized[i]! - reference[i]!) ** 2;
-    power += reference[i]! ** 2;
-  }
-  assert.ok(noise / power < 0.02, `relative logit error ${noise / power}`);
+  const error = await relativeLogitError(floatBytes, int8.bytes, batches(16, 4));
+  assert.ok(error < 0.02 && error > 0, `relative logit error ${error}`);
 });
 
 test('compareClasses and the card field: agreement and accuracy by hand; bad quantization cards refused', () => {
