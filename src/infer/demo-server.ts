@@ -50,16 +50,16 @@ const TYPES: Record<string, string> = {
   '.svg': 'image/svg+xml',
 };
 
-/** onnxruntime-web's dist/ folder, wherever npm installed the package (its `require` entry lives there). */
-function ortWebFolder(): string {
+/** onnxruntime-web's dist/ folder, wherever npm installed the package (its `require` entry lives there), or null. */
+function ortWebFolder(): string | null {
   const entry = resolveOptional('onnxruntime-web');
-  return entry === null ? join(ROOT, 'node_modules', 'onnxruntime-web', 'dist') : dirname(entry);
+  return entry === null || !existsSync(join(dirname(entry), 'ort.min.mjs')) ? null : dirname(entry);
 }
 
-/** Maps a URL path to a file inside one of the served folders, or null. */
-function resolveFile(urlPath: string): string | null {
+/** Maps a URL path to a file inside one of the served folders (`ortFolder`: onnxruntime-web's dist/), or null. */
+function resolveFile(urlPath: string, ortFolder: string): string | null {
   const mounts: [string, string, RegExp][] = [
-    ['/ort/', ortWebFolder(), /^[\w.-]+\.(mjs|wasm)$/],
+    ['/ort/', ortFolder, /^[\w.-]+\.(mjs|wasm)$/],
     ['/lib/', join(ROOT, 'dist', 'src'), /^[\w/.-]+\.js$/],
     ['/', join(ROOT, 'web'), /^[\w.-]+\.(html|js|css|svg)$/],
   ];
@@ -97,9 +97,8 @@ export function isOwnHost(host: string | undefined, port: number): boolean {
  */
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
   const model = options.model ?? null;
-  if (!existsSync(join(ortWebFolder(), 'ort.min.mjs'))) {
-    throw new MissingPackageError(missingMessage('onnxruntime-web', 'serve-demo'));
-  }
+  const ortFolder = ortWebFolder();
+  if (ortFolder === null) throw new MissingPackageError(missingMessage('onnxruntime-web', 'serve-demo'));
   const server: Server = createServer((request, response) => {
     const headers: Record<string, string> = {
       'Cross-Origin-Opener-Policy': 'same-origin',
@@ -127,7 +126,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       }
       return;
     }
-    const file = resolveFile(path);
+    const file = resolveFile(path, ortFolder);
     if (file === null) {
       response.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end(`not found: ${JSON.stringify(path)}\n`);
       return;

@@ -55,7 +55,7 @@ export interface LoadedModel {
  * @throws ModelCardError when the card describes another network or class count, or classNames has the wrong length
  */
 export function saveModel(path: string, model: EfficientNet, options: SaveModelOptions = {}): void {
-  const card = options.card ?? (options.classNames === undefined || options.classNames === null ? cardOf(model) : cardOfModel(model, { classNames: options.classNames }));
+  const card = options.card ?? (options.classNames === undefined ? cardOf(model) : cardOfModel(model, { classNames: options.classNames }));
   const mismatch = modelCardMismatch(model, card);
   if (mismatch.length > 0) throw new ModelCardError(`saveModel(${path}): the card does not describe this model: ${mismatch.join('; ')}`);
   saveSafetensors(path, model.stateDict(), { [MODEL_CARD_KEY]: serializeModelCard(card) });
