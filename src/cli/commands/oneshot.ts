@@ -16,6 +16,7 @@ import { recalibrateBatchNorm } from '../../search/oneshot/rank.js';
 import { KERNEL_SHARING_MODES } from '../../search/oneshot/supernet.js';
 import { PATH_SAMPLINGS } from '../../search/oneshot/sampling.js';
 import { openSupernet, trainSupernet, SUPERNET_FILE } from '../../search/oneshot/train.js';
+import type { ReinforceOptions } from '../../search/oneshot/controller-training.js';
 import { fidelityTable, measureFidelity } from '../../search/oneshot/fidelity.js';
 import { setNumThreads } from '../../torch/index.js';
 import type { Recipe } from '../../train/trainer.js';
@@ -43,6 +44,16 @@ train (paths drawn from (seed, step); Ctrl-C saves, --resume continues):
                        reference alone first, then kernel, layers, filters, SE+skip, op freed phase by phase (after
                        OFA); or the reference on the labels plus --students N uniform paths distilled from it (BigNAS)
   --students N         paths distilled per step with --sampling sandwich (default 2; a step costs about 1 + N paths)
+  --sampling reinforce TuNAS: paths drawn from a per-dimension policy that learns, after each step, from the path's
+                       reward on a batch of held-out images (BN from the batch itself); writes policy.json and
+                       most-likely.json (the policy's answer) after every epoch. Its options (defaults TuNAS's):
+    --rl-delay F       fraction of the steps with the controller frozen, paths uniform (default 0.25; > 0)
+    --filter-warmup F  fraction over which "largest filters" fades from probability 1 to 0 (default 0.25, <= delay)
+    --rl-lr R          the controller's base Adam rate, x10 by the end (default: TuNAS's total over this run's steps)
+    --reward R         ${REWARD_NAMES.join(' | ')} (default abs: ACC + beta·|MACs/T - 1|); --target-macs T (default derived
+                       from the proxy, as effnet nas), --beta B (default -0.1), --exponent W
+    --reward-batch N   held-out images per reward (default the batch size); --reward-images N: the first N of the
+                       hold-out they are drawn from (default 2000); --entropy C: entropy bonus (default 0)
   --seed S, --threads T, --workers W (loader threads, default 1), --resume
 
 search (ranks with the shared weights; resumable: ranking.jsonl in the supernet directory):
@@ -81,13 +92,16 @@ const OPTIONS = {
   beta: { type: 'string' }, calibration: { type: 'string' }, 'val-images': { type: 'string' }, top: { type: 'string' }, best: { type: 'boolean' },
   candidate: { type: 'string' }, quiet: { type: 'boolean' }, sampling: { type: 'string' }, students: { type: 'string' },
   'short-epochs': { type: 'string' }, 'seed-repeats': { type: 'string' },
+  'rl-delay': { type: 'string' }, 'filter-warmup': { type: 'string' }, 'rl-lr': { type: 'string' }, 'reward-batch': { type: 'string' },
+  'reward-images': { type: 'string' }, entropy: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: true }>>['values'];
 
 const ONLY: Record<string, readonly string[]> = {
-  train: ['data', 'out', 'space', 'image-size', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet', 'sampling', 'students'],
+  train: ['data', 'out', 'space', 'image-size', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet', 'sampling', 'students',
+    'rl-delay', 'filter-warmup', 'rl-lr', 'reward', 'target-macs', 'beta', 'exponent', 'reward-batch', 'reward-images', 'entropy'],
   search: ['supernet', 'candidates', 'strategy', 'population', 'sample-size', 'reward', 'target-macs', 'exponent', 'beta', 'calibration', 'val-images', 'seed', 'threads', 'top', 'quiet'],
   extract: ['supernet', 'best', 'candidate', 'out', 'calibration', 'seed'],
   fidelity: ['supernet', 'out', 'candidates', 'epochs', 'short-epochs', 'seed-repeats', 'batch-size', 'calibration', 'val-images', 'seed', 'threads', 'workers'],
@@ -103,6 +117,37 @@ function checkFlags(subcommand: string, values: Values): void {
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
+}
+
+const REINFORCE_FLAGS = ['rl-delay', 'filter-warmup', 'rl-lr', 'reward', 'target-macs', 'beta', 'exponent', 'reward-batch', 'reward-images', 'entropy'] as const;
+
+/** The controller options of `train --sampling reinforce`; undefined when none is given. */
+function reinforceFlags(values: Values): ReinforceOptions | undefined {
+  const given = REINFORCE_FLAGS.filter((flag) => values[flag] !== undefined);
+  if (given.length === 0) return values.sampling === 'reinforce' ? {} : undefined;
+  if (values.sampling !== 'reinforce') throw new UsageError(`${given.map((f) => `--${f}`).join(', ')} set the controller of --sampling reinforce; add --sampling reinforce or drop them`);
+  const options: ReinforceOptions = {};
+  const delay = numberFlag('rl-delay', values['rl-delay'], 0, 1, true);
+  if (delay !== undefined) options.delay = delay;
+  const warmup = numberFlag('filter-warmup', values['filter-warmup'], 0, 1, true);
+  if (warmup !== undefined) options.filterWarmup = warmup;
+  const lr = numberFlag('rl-lr', values['rl-lr'], Number.MIN_VALUE);
+  if (lr !== undefined) options.lr = lr;
+  const reward = choiceFlag('reward', values.reward, REWARD_NAMES);
+  if (reward !== undefined) options.reward = reward;
+  const target = numberFlag('target-macs', values['target-macs'], Number.MIN_VALUE);
+  if (target !== undefined) options.target = target;
+  const beta = numberFlag('beta', values.beta);
+  if (beta !== undefined) options.beta = beta;
+  const exponent = numberFlag('exponent', values.exponent);
+  if (exponent !== undefined) options.exponent = exponent;
+  const rewardBatch = intFlag('reward-batch', values['reward-batch'], 1);
+  if (rewardBatch !== undefined) options.rewardBatch = rewardBatch;
+  const rewardImages = intFlag('reward-images', values['reward-images'], 1);
+  if (rewardImages !== undefined) options.rewardImages = rewardImages;
+  const entropy = numberFlag('entropy', values.entropy, 0);
+  if (entropy !== undefined) options.entropyWeight = entropy;
+  return options;
 }
 
 async function train(values: Values): Promise<number> {
@@ -134,6 +179,7 @@ async function train(values: Values): Promise<number> {
     const dropPath = numberFlag('drop-path', values['drop-path'], 0, 1, true);
     const students = intFlag('students', values.students, 0);
     if (students !== undefined && values.sampling !== 'sandwich') throw new UsageError('--students is the number of distilled paths of --sampling sandwich; add --sampling sandwich or drop it');
+    const reinforce = reinforceFlags(values);
     const result = await trainSupernet({
       space: readSpaceDocument(values.space ?? 'b0'),
       data: values.data,
@@ -148,6 +194,7 @@ async function train(values: Values): Promise<number> {
       kernelSharing: choiceFlag('kernels', values.kernels, KERNEL_SHARING_MODES) ?? 'centre',
       sampling: choiceFlag('sampling', values.sampling, PATH_SAMPLINGS) ?? 'uniform',
       ...(students === undefined ? {} : { students }),
+      ...(reinforce === undefined ? {} : { reinforce }),
       ...(dropPath === undefined ? {} : { dropPath }),
       resume: values.resume ?? false,
       progress: values.quiet ? null : process.stderr,

@@ -152,6 +152,13 @@ export function candidateConfig(space: ResolvedSearchSpace, candidate: Candidate
   return { width: 1, depth: 1, resolution, dropout: CANDIDATE_DROPOUT, stages: encodeArchitecture(proxy) };
 }
 
+/** Multiply-adds and parameters of a candidate's standalone network at the proxy size (the profiler's count). */
+export function candidateCost(space: ResolvedSearchSpace, candidate: Candidate, resolution: number, numClasses: number): { macs: number; params: number } {
+  const config = candidateConfig(space, candidate, resolution);
+  const profile = profileNetwork(networkSpec({ width: 1, depth: 1 }, decodeArchitecture(config.stages!)), { imageSize: resolution, numClasses });
+  return { macs: profile.macs, params: profile.params };
+}
+
 /**
  * The target of a search without `--target-macs`: the paper's 400M scaled by the base's MACs at the proxy over its
  * MACs at 224 px with 1000 classes (reward.ts).

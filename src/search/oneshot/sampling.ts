@@ -11,6 +11,9 @@
  * - `sandwich` (BigNAS's sandwich rule with in-place distillation, Yu et al. 2020): the reference path trains on the
  *   labels and `students` uniform paths learn its predictions (Supernet.setStudents), all in one step, at about
  *   (1 + students)× the cost.
+ * - `reinforce` (TuNAS, Bender et al. 2020): the path drawn from a controller (reinforce.ts) that learns from each
+ *   path's reward on a held-out batch; its draws depend on (seed, step) and the controller's state, which the
+ *   checkpoints carry.
  */
 import { deriveSeed, Rng } from '../../data/rng.js';
 import { dimensionName, flatSearchSpace, STAGE_DIMENSIONS, type ResolvedSearchSpace, type StageDimension } from '../nas/space.js';
@@ -18,7 +21,7 @@ import { randomCandidate, type Candidate } from '../nas/strategy.js';
 import { SupernetError } from './supernet.js';
 
 /** The path-sampling rules of supernet training (see the module comment). */
-export const PATH_SAMPLINGS = ['uniform', 'progressive', 'sandwich'] as const;
+export const PATH_SAMPLINGS = ['uniform', 'progressive', 'sandwich', 'reinforce'] as const;
 
 /** One of {@link PATH_SAMPLINGS}. */
 export type PathSampling = (typeof PATH_SAMPLINGS)[number];
@@ -26,8 +29,8 @@ export type PathSampling = (typeof PATH_SAMPLINGS)[number];
 /** The order in which `progressive` sampling frees dimension groups, after a first phase of the reference alone. */
 export const PROGRESSIVE_GROUPS: readonly (readonly StageDimension[])[] = Object.freeze([['kernel'], ['layers'], ['filters'], ['se', 'skip'], ['op']]);
 
-/** A tag mixed into the path seeds so that they differ from the loader's and the Trainer's seeds. */
-const PATH_SEED_TAG = 0x5a7e;
+/** A tag mixed into the path seeds (exported for the controller's draws) so that they differ from the loader's and the Trainer's seeds. */
+export const PATH_SEED_TAG = 0x5a7e;
 
 /** A candidate drawn uniformly from the space at `step` of a run with `seed` (`index` tells apart draws of one step). */
 export function uniformPath(space: ResolvedSearchSpace, seed: number, step: number, index = 0): Candidate {

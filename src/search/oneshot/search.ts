@@ -8,9 +8,6 @@
  */
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeArchitecture } from '../../efficientnet/block-spec.js';
-import { profileNetwork } from '../../efficientnet/profile.js';
-import { networkSpec } from '../../efficientnet/variants.js';
 import { openData } from '../../data/spec.js';
 import { keep } from '../../torch/index.js';
 import { buildLoaders } from '../../train/run-builder.js';
@@ -20,7 +17,7 @@ import { resolveModelCard } from '../../card/resolve.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
 import { paretoFront } from '../nas/pareto.js';
 import { computeReward, resolveRewardSpec, type RewardName } from '../nas/reward.js';
-import { candidateConfig, derivedMacsTarget } from '../nas/search.js';
+import { candidateConfig, candidateCost, derivedMacsTarget } from '../nas/search.js';
 import { flatSearchSpace, resolveSearchSpace } from '../nas/space.js';
 import { createSearchStrategy, SearchSpaceError, type Candidate } from '../nas/strategy.js';
 import { sharedWeightAccuracy, type LabelledBatch } from './rank.js';
@@ -218,9 +215,8 @@ export async function oneShotSearch(options: OneShotSearchOptions): Promise<OneS
       const path = supernet.pathOf(candidate);
       const accuracy = sharedWeightAccuracy(supernet, path, calibration, validation);
       const seconds = (performance.now() - started) / 1000;
-      const config = candidateConfig(space, candidate, description.resolution);
-      const profile = profileNetwork(networkSpec({ width: 1, depth: 1 }, decodeArchitecture(config.stages!)), { imageSize: description.resolution, numClasses });
-      const record: RankedCandidate = { index: ranked.length, candidate, accuracy, macs: profile.macs, params: profile.params, reward: computeReward(reward, accuracy, profile.macs), seconds };
+      const cost = candidateCost(space, candidate, description.resolution, numClasses);
+      const record: RankedCandidate = { index: ranked.length, candidate, accuracy, macs: cost.macs, params: cost.params, reward: computeReward(reward, accuracy, cost.macs), seconds };
       appendFileSync(rankingPath, JSON.stringify(record) + '\n');
       strategy.tell(candidate, record.reward);
       ranked.push(record);

@@ -166,18 +166,27 @@ class SharedConvNorm extends Module {
   }
 
   /** conv (no bias, padding k // 2) → batch norm sliced to `out` channels → SiLU when `activate`. */
-  run(input: Tensor, out: number, kernel: number, stride: number, groups: number, activate: boolean, training: boolean): Tensor {
+  run(input: Tensor, out: number, kernel: number, stride: number, groups: number, activate: boolean, norm: NormMode): Tensor {
     const inPerGroup = input.shape[1]! / groups;
     const convolved = conv2d(input, this.slice(out, inPerGroup, kernel), null, { stride, padding: Math.floor((kernel - 1) / 2), groups });
-    const normalised = normalise(this.bn, convolved, out, training);
+    const normalised = normalise(this.bn, convolved, out, norm);
     if (!isGradEnabled()) convolved.dispose();
     return activate ? silu(normalised) : normalised;
   }
 }
 
-/** Batch norm of the first `channels` channels of `bn` (statistics updated in place through the slices in training). */
-function normalise(bn: BatchNorm2d, input: Tensor, channels: number, training: boolean): Tensor {
+/**
+ * How a path's batch norms normalise: `update` (training: the batch's statistics, the running ones updated in place
+ * through the slices), `running` (evaluation: the running statistics), `batch` (the batch's statistics, the running
+ * ones untouched: a reward measured on a held-out batch in the middle of training).
+ */
+type NormMode = 'update' | 'running' | 'batch';
+
+/** Batch norm of the first `channels` channels of `bn` in `norm` mode. */
+function normalise(bn: BatchNorm2d, input: Tensor, channels: number, norm: NormMode): Tensor {
   const part = (t: Tensor | null): Tensor | null => (t === null || t.shape[0] === channels ? t : narrow(t, 0, 0, channels));
+  if (norm === 'batch') return batchNorm(input, null, null, part(bn.weight), part(bn.bias), true, 0, bn.eps);
+  const training = norm === 'update';
   let factor = bn.momentum ?? 0;
   if (training && bn.numBatchesTracked !== null) {
     const counter = bn.numBatchesTracked;
@@ -250,12 +259,12 @@ class SharedMBConv extends Module {
     throw new Error('SharedMBConv: a shared block runs only as part of a supernet path (Supernet.forward)');
   }
 
-  run(input: Tensor, block: BlockSpec, training: boolean): Tensor {
+  run(input: Tensor, block: BlockSpec, norm: NormMode): Tensor {
     let x = input;
-    if (block.hasExpansion) x = this.expand!.run(x, block.midChannels, 1, 1, 1, true, training);
-    x = this.depthwise.run(x, block.midChannels, block.kernel, block.stride, block.midChannels, true, training);
+    if (block.hasExpansion) x = this.expand!.run(x, block.midChannels, 1, 1, 1, true, norm);
+    x = this.depthwise.run(x, block.midChannels, block.kernel, block.stride, block.midChannels, true, norm);
     if (block.seChannels > 0) x = this.se!.run(x, block.seChannels);
-    return this.project.run(x, block.outChannels, 1, 1, 1, false, training);
+    return this.project.run(x, block.outChannels, 1, 1, 1, false, norm);
   }
 }
 
@@ -276,11 +285,11 @@ class SharedFusedMBConv extends Module {
     throw new Error('SharedFusedMBConv: a shared block runs only as part of a supernet path (Supernet.forward)');
   }
 
-  run(input: Tensor, block: BlockSpec, training: boolean): Tensor {
+  run(input: Tensor, block: BlockSpec, norm: NormMode): Tensor {
     const convChannels = block.hasExpansion ? block.midChannels : block.outChannels;
-    let x = this.conv.run(input, convChannels, block.kernel, block.stride, 1, true, training);
+    let x = this.conv.run(input, convChannels, block.kernel, block.stride, 1, true, norm);
     if (block.seChannels > 0) x = this.se!.run(x, block.seChannels);
-    if (block.hasExpansion) x = this.project!.run(x, block.outChannels, 1, 1, 1, false, training);
+    if (block.hasExpansion) x = this.project!.run(x, block.outChannels, 1, 1, 1, false, norm);
     return x;
   }
 }
@@ -497,21 +506,35 @@ export class Supernet extends Module {
 
   /** Logits [N, classes] of `path` (from {@link pathOf}) on NCHW images. */
   forwardPath(input: Tensor, path: NetworkSpec): Tensor {
-    const training = this.training;
+    return this.runPath(input, path, this.training ? 'update' : 'running');
+  }
+
+  /**
+   * Logits [N, classes] of `path` with every batch norm normalising by `input`'s own statistics, the running
+   * statistics untouched, no dropout or drop-path and no gradient: a path's reward on a held-out batch in the middle
+   * of training (TuNAS's controller step), where the shared running statistics, a mixture of every path's, would
+   * misjudge one path.
+   */
+  batchStatisticsLogits(input: Tensor, path: NetworkSpec): Tensor {
+    return noGrad(() => this.runPath(input, path, 'batch'));
+  }
+
+  private runPath(input: Tensor, path: NetworkSpec, norm: NormMode): Tensor {
+    const training = norm === 'update';
     if (input.shape.length !== 4 || input.shape[1] !== 3) throw new Error(`Supernet.forward: expected NCHW RGB input, got shape [${input.shape.join(', ')}]`);
-    let x = this.stem.run(input, path.stemChannels, path.stemKernel, path.stemStride, 1, true, training);
+    let x = this.stem.run(input, path.stemChannels, path.stemKernel, path.stemStride, 1, true, norm);
     for (const stage of path.stages) {
       for (const block of stage.blocks) {
         const shared = this.blocks[stage.index]![block.indexInStage]!;
         const op = block.fused ? shared.fused : shared.mbconv;
         if (op === null) throw new SupernetError(`stage ${stage.index + 1} of the supernet has no ${block.fused ? 'fused' : 'MBConv'} weights`);
-        const branch = op.run(x, block, training);
+        const branch = op.run(x, block, norm);
         const next = block.hasResidual ? add(this.dropPath(branch, block, path, training), x) : branch;
         if (!isGradEnabled() && x !== input) x.dispose();
         x = next;
       }
     }
-    x = this.head.run(x, path.headChannels, 1, 1, 1, true, training);
+    x = this.head.run(x, path.headChannels, 1, 1, 1, true, norm);
     const pooled = flatten(adaptiveAvgPool2d(x, 1), 1);
     return linear(dropout(pooled, this.options.dropout, training), this.fcWeight, this.fcBias);
   }

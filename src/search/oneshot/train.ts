@@ -20,18 +20,20 @@ import { makeDirectory } from '../../directories.js';
 import { openData } from '../../data/spec.js';
 import { deriveSeed } from '../../data/rng.js';
 import { writeFileAtomic } from '../../io/safetensors.js';
-import { keep, manualSeed, setNumThreads } from '../../torch/index.js';
+import { cat, keep, manualSeed, narrow, setNumThreads, tidy, type Tensor } from '../../torch/index.js';
 import { loadCheckpoint } from '../../model-file/checkpoint.js';
 import { FAST_RECIPE_BATCH_SIZE, PAPER_BATCH_SIZE, fastRecipeApplies, withFastRecipe } from '../../train/fast-recipe.js';
 import { buildLoaders } from '../../train/run-builder.js';
 import { SPLIT_SEED } from '../../train/split-file.js';
 import { batchTensors, Trainer, type EpochMetrics, type Recipe } from '../../train/trainer.js';
 import type { ProgressStream } from '../../train/progress.js';
-import { candidateConfig } from '../nas/search.js';
+import { candidateConfig, derivedMacsTarget } from '../nas/search.js';
 import { candidateOf, flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace, type SearchSpaceDocument } from '../nas/space.js';
 import type { Candidate } from '../nas/strategy.js';
 import { recalibrateBatchNorm, type LabelledBatch } from './rank.js';
+import { ControllerTraining, MOST_LIKELY_FILE, resolveReinforce, type ReinforceOptions, type ReinforceSettings, type RewardImages } from './controller-training.js';
 import { PATH_SAMPLINGS, PROGRESSIVE_GROUPS, progressivePath, sandwichStudents, uniformPath, type PathSampling } from './sampling.js';
+import { PathPolicy, PolicyStateModule } from './reinforce.js';
 import { Supernet, SupernetError, type KernelSharing } from './supernet.js';
 import { RUN_FILES } from '../../model-file/run-files.js';
 
@@ -70,6 +72,8 @@ export interface SupernetDescription {
   students?: number;
   /** The hold-out fraction the data was split with when it has no validation split (absent: 0.1, the default). */
   valSplit?: number;
+  /** The controller's settings of `reinforce` sampling (its state is the supernet's `policy.state` buffer). */
+  reinforce?: ReinforceSettings;
 }
 
 export { uniformPath } from './sampling.js';
@@ -112,6 +116,8 @@ export interface SupernetTrainOptions {
   sampling?: PathSampling;
   /** Students per step of 'sandwich' sampling (paths distilled from the reference); default 2. */
   students?: number;
+  /** The controller of 'reinforce' sampling (controller-training.ts); defaults TuNAS's. */
+  reinforce?: ReinforceOptions;
   /** Largest drop-path rate along a path; default 0. */
   dropPath?: number;
   /** Continue the run in `out`; default false. */
@@ -216,6 +222,25 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
   }
   const referencePath = supernet.pathOf(reference);
   const totalSteps = recipe.epochs * loaders.train.batchesPerEpoch;
+  let controller: ControllerTraining | null = null;
+  let rewardImages: RewardImages | null = null;
+  let reinforce: ReinforceSettings | undefined;
+  if (sampling === 'reinforce') {
+    reinforce = resolveReinforce(options.reinforce ?? {}, totalSteps, batchSize, derivedMacsTarget(space, options.resolution, data.classes.length));
+    if (resume) {
+      const saved = readDescription(options.out).reinforce;
+      if (JSON.stringify(saved) !== JSON.stringify(reinforce)) {
+        throw new SupernetError(`--resume: the controller's settings differ from the run in ${options.out} (${JSON.stringify(saved)} vs ${JSON.stringify(reinforce)}); give the flags the run was started with`);
+      }
+    }
+    rewardImages = await heldOutImages(loaders.val, reinforce.rewardImages);
+    if (rewardImages.labels.shape[0]! < reinforce.rewardBatch) {
+      throw new SupernetError(`the hold-out has ${rewardImages.labels.shape[0]} images, fewer than the reward batch of ${reinforce.rewardBatch}; lower --reward-batch`);
+    }
+    controller = new ControllerTraining(supernet, reinforce, seed, totalSteps, options.resolution, data.classes.length, rewardImages);
+  } else if (options.reinforce !== undefined) {
+    throw new SupernetError(`the controller's settings apply to --sampling reinforce only, not ${sampling}`);
+  }
   let trainer: Trainer | null = null;
   const onAbort = (): void => trainer?.stop();
   try {
@@ -235,20 +260,29 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
         else if (sampling === 'sandwich') {
           supernet.activate(reference);
           supernet.setStudents(sandwichStudents(space, seed, step, students));
-        } else supernet.activate(uniformPath(space, seed, step));
+        } else if (controller !== null) controller.draw(step);
+        else supernet.activate(uniformPath(space, seed, step));
       },
       auxiliaryLoss: () => supernet.takeAuxiliaryLoss(),
       beforeEvaluate: () => {
         supernet.activate(reference);
         recalibrateBatchNorm(supernet, referencePath, calibration);
       },
-      onStep: (step) => options.onStep?.(step, trainer!),
-      onEpoch: (metrics, seconds) =>
+      onStep: (step) => {
+        controller?.learn(step - 1);
+        options.onStep?.(step, trainer!);
+      },
+      onEpoch: (metrics, seconds) => {
         log(
           `epoch ${metrics.epoch}/${recipe.epochs}: train loss ${metrics.trainLoss.toFixed(4)} top-1 ${(metrics.trainTop1 * 100).toFixed(2)}% (sampled paths)` +
             (metrics.valTop1 === null ? '' : ` | reference path val top-1 ${(metrics.valTop1 * 100).toFixed(2)}%`) +
             ` | ${seconds.toFixed(1)} s`,
-        ),
+        );
+        if (controller !== null) {
+          log(`  ${controller.takeEpochNote()}`);
+          controller.writePolicy(options.out);
+        }
+      },
     });
     if (!resume) {
       const description: SupernetDescription = {
@@ -264,11 +298,13 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
         sampling,
         students,
         valSplit: options.valSplit ?? 0.1,
+        ...(reinforce === undefined ? {} : { reinforce }),
       };
       makeDirectory(options.out);
       writeFileAtomic(join(options.out, SUPERNET_FILE), Buffer.from(JSON.stringify(description, null, 2) + '\n'));
     } else {
       trainer.resume();
+      controller?.restore();
       log(`resuming ${lastPath} at step ${trainer.progress.step} (epoch ${trainer.progress.epoch})`);
     }
     log(
@@ -279,6 +315,10 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
     options.signal?.addEventListener('abort', onAbort);
     if (options.signal?.aborted) trainer.stop();
     const epochs = await trainer.fit();
+    if (controller !== null) {
+      controller.writePolicy(options.out);
+      if (!trainer.stopped) log(`the controller's most likely candidate (TuNAS's answer): ${join(options.out, MOST_LIKELY_FILE)}`);
+    }
     return { epochs, stopped: trainer.stopped, seconds: trainer.runSeconds };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
@@ -288,11 +328,33 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
       b.images.dispose();
       b.labels.dispose();
     }
+    rewardImages?.images.dispose();
+    rewardImages?.labels.dispose();
     supernet.dispose();
   }
 }
 
+/** The first `count` images of the hold-out (eval transform), as two kept tensors. */
+async function heldOutImages(val: ReturnType<typeof buildLoaders>['val'], count: number): Promise<RewardImages> {
+  const images: Tensor[] = [];
+  const labels: Tensor[] = [];
+  let n = 0;
+  for await (const batch of val.epoch(0, 0)) {
+    if (n >= count) break;
+    const t = batchTensors(batch);
+    images.push(t.images);
+    labels.push(t.labels);
+    n += batch.labels.length;
+  }
+  if (n === 0) throw new SupernetError('the hold-out is empty: REINFORCE measures its rewards on held-out images; give the data a validation split');
+  const kept = Math.min(n, count);
+  const result = tidy(() => ({ images: keep(narrow(cat(images, 0), 0, 0, kept).contiguous()), labels: keep(narrow(cat(labels, 0), 0, 0, kept).contiguous()) }));
+  for (const t of [...images, ...labels]) t.dispose();
+  return result;
+}
+
 function samplingNote(sampling: PathSampling, students: number): string {
+  if (sampling === 'reinforce') return `REINFORCE sampling (TuNAS: paths drawn from a learned per-dimension policy, frozen for the first part of training)`;
   if (sampling === 'progressive') return `progressive sampling (the reference, then ${PROGRESSIVE_GROUPS.map((g) => g.join('+')).join(', ')} freed in turn)`;
   if (sampling === 'sandwich') return `sandwich sampling (the reference on the labels, ${students} uniform paths distilled from it per step)`;
   return 'uniform single-path sampling';
@@ -315,6 +377,8 @@ export function openSupernet(dir: string): OpenedSupernet {
   if (!existsSync(last)) throw new SupernetError(`${dir} holds no checkpoint yet (${RUN_FILES.last}); train the supernet first`);
   const space = resolveSearchSpace(description.space, join(dir, SUPERNET_FILE));
   const supernet = new Supernet(space, { numClasses: description.classes.length, resolution: description.resolution, kernelSharing: description.kernelSharing, dropPath: description.dropPath });
+  // A REINFORCE run's checkpoints hold the controller's state beside the shared weights.
+  if (description.sampling === 'reinforce') supernet.registerModule('policy', new PolicyStateModule(new PathPolicy(flatSearchSpace(space)).stateLength));
   const checkpoint = loadCheckpoint(last);
   try {
     supernet.loadStateDict(checkpoint.model, { source: last });
