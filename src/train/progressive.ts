@@ -107,8 +107,10 @@ export function checkProgressive(schedule: ProgressiveSchedule, epochs: number, 
 export interface ProgressiveStart {
   /** Stages S. */
   stages: number;
-  /** Start image size. */
-  size: number;
+  /** Start image size; or, instead, {@link sizeFraction}. */
+  size?: number;
+  /** Start image size as a fraction of the final size (a preset's, which must fit any --image-size). */
+  sizeFraction?: number;
   /** Start dropout; default the final value. */
   dropout?: number;
   /** Start largest drop-path rate; default the final value. */
@@ -121,18 +123,61 @@ export interface ProgressiveStart {
 
 const START_KEYS: Record<string, keyof ProgressiveStart> = { stages: 'stages', size: 'size', dropout: 'dropout', 'drop-path': 'dropPath', magnitude: 'magnitude', mixup: 'mixup' };
 
+/** One of EfficientNetV2's progressive-learning settings, for its S, M and L networks. */
+export interface ProgressivePreset {
+  /** Stages. */
+  stages: number;
+  /** The start size over the final training size (128 px over the network's training size). */
+  sizeFraction: number;
+  /** Classifier dropout (fixed: the released code does not schedule it). */
+  dropout: number;
+  /** RandAugment's ops per image, and its magnitude at the first and the last stage. */
+  randaugmentOps: number;
+  magnitude: readonly [number, number];
+  /** Mixup α at the first and the last stage. */
+  mixup: readonly [number, number];
+}
+
 /**
- * Parses `stages=S,size=S0[,dropout=P0][,drop-path=P0][,magnitude=M0][,mixup=A0]`.
+ * `--progressive v2-s|v2-m|v2-l`: EfficientNetV2's progressive learning as its released code runs it (google/automl
+ * efficientnetv2: `effnetv2_configs.py` gives each network its training size, dropout, RandAugment magnitude and
+ * mixup α; `hparams.py` the start size `ibase` 128 and 4 stages; `main_tf2.py` grows the magnitude from 5 and mixup
+ * from 0 linearly over the stages; read, not copied). Two deliberate differences: the first stage trains at the start
+ * size (the paper's Algorithm 1; the released loop's first stage is already a quarter of the way up), and the start
+ * size is the same fraction of whatever final size the run trains at (128/300 for S, 128/384 for M and L), so the
+ * preset works on small images too. Cutmix, which the released code grows with mixup, is not in effnet.
+ */
+export const V2_PROGRESSIVE_PRESETS: Readonly<Record<'v2-s' | 'v2-m' | 'v2-l', ProgressivePreset>> = Object.freeze({
+  'v2-s': { stages: 4, sizeFraction: 128 / 300, dropout: 0.2, randaugmentOps: 2, magnitude: [5, 10], mixup: [0, 0] },
+  'v2-m': { stages: 4, sizeFraction: 128 / 384, dropout: 0.3, randaugmentOps: 2, magnitude: [5, 15], mixup: [0, 0.2] },
+  'v2-l': { stages: 4, sizeFraction: 128 / 384, dropout: 0.4, randaugmentOps: 2, magnitude: [5, 20], mixup: [0, 0.5] },
+});
+
+/** The preset `text` names, or null when it is a `stages=...` schedule. */
+export function progressivePreset(text: string): ProgressivePreset | null {
+  return Object.hasOwn(V2_PROGRESSIVE_PRESETS, text.trim()) ? V2_PROGRESSIVE_PRESETS[text.trim() as keyof typeof V2_PROGRESSIVE_PRESETS] : null;
+}
+
+/**
+ * Parses `stages=S,size=S0[,dropout=P0][,drop-path=P0][,magnitude=M0][,mixup=A0]`, or a preset's name (v2-s, v2-m,
+ * v2-l: its stages, start size fraction, start magnitude and start mixup; its final values are flag defaults that
+ * `effnet train` fills in).
  * @throws ProgressiveError naming the part that does not parse
  */
 export function parseProgressive(text: string): ProgressiveStart {
+  const preset = progressivePreset(text);
+  if (preset !== null) {
+    return { stages: preset.stages, sizeFraction: preset.sizeFraction, magnitude: preset.magnitude[0], ...(preset.mixup[1] > 0 ? { mixup: preset.mixup[0] } : {}) };
+  }
   const values: Partial<Record<keyof ProgressiveStart, number>> = {};
   for (const part of text.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
     const [key, raw] = part.split('=').map((p) => p.trim());
     const field = key === undefined ? undefined : START_KEYS[key];
     const value = Number(raw);
     if (field === undefined || raw === undefined || raw === '' || !Number.isFinite(value)) {
-      throw new ProgressiveError(`--progressive takes stages=S,size=PIXELS[,dropout=P][,drop-path=P][,magnitude=M][,mixup=A] (the start values; the final ones are the run's), got '${part}' in '${text}'`);
+      throw new ProgressiveError(
+        `--progressive takes stages=S,size=PIXELS[,dropout=P][,drop-path=P][,magnitude=M][,mixup=A] (the start values; the final ones are the run's) or a preset (${Object.keys(V2_PROGRESSIVE_PRESETS).join(', ')}), got '${part}' in '${text}'`,
+      );
     }
     values[field] = value;
   }
@@ -156,9 +201,10 @@ export interface ProgressiveFinals {
  */
 export function completeSchedule(start: ProgressiveStart, finals: ProgressiveFinals): ProgressiveSchedule {
   if (start.magnitude !== undefined && finals.magnitude === null) throw new ProgressiveError('--progressive magnitude= grows RandAugment\'s magnitude: add --randaugment N,M (M is the final magnitude)');
+  const size = start.size ?? Math.round((start.sizeFraction ?? 1) * finals.size);
   return {
     stages: start.stages,
-    size: [start.size, finals.size],
+    size: [size, finals.size],
     ...(start.dropout === undefined ? {} : { dropout: [start.dropout, finals.dropout] as const }),
     ...(start.dropPath === undefined ? {} : { dropPath: [start.dropPath, finals.dropPath] as const }),
     ...(start.magnitude === undefined ? {} : { magnitude: [start.magnitude, finals.magnitude!] as const }),

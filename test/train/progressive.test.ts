@@ -4,7 +4,8 @@
  * without worker threads); a cache=memory data set decoded once across stages; a run interrupted in the middle of a
  * stage and resumed with only --resume --out DIR equals the uninterrupted run bit for bit; the card's eval size (not
  * the last training size) is what validation, export and predict use, checked through the files; data-parallel
- * ranks train the same stages (two ranks end at the one-process model); bad schedules exit 2.
+ * ranks train the same stages (two ranks end at the one-process model); bad schedules exit 2; EfficientNetV2's
+ * presets (v2-s/m/l) against hand-computed stage values and the flag defaults they fill.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,8 @@ import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { allStages, checkProgressive, completeSchedule, parseProgressive, stageOfEpoch, stageSettings, stageValue, ProgressiveError } from '../../src/train/progressive.js';
 import { mixupPlan, sampleBeta, sampleGamma } from '../../src/train/mixup.js';
+import { trainOptionsFrom } from '../../src/cli/commands/train.js';
+import { UsageError } from '../../src/errors.js';
 import { Rng } from '../../src/data/rng.js';
 import { DataLoader } from '../../src/data/loader.js';
 import { openData } from '../../src/data/spec.js';
@@ -46,6 +49,30 @@ test('stages, sizes and regularization follow EfficientNetV2: equal stages, line
   assert.deepEqual(stages.map((s) => s.magnitude), [2, 5, 8, 11]);
   assert.deepEqual(stages.map((s) => s.mixup), [0, 0, 0, 0], 'mixup not given a start value: the final one (none given to complete either)');
   assert.equal(stageSettings(completeSchedule({ stages: 2, size: 32, mixup: 0 }, { size: 48, dropout: 0.2, dropPath: 0.2, magnitude: null, mixup: 0.4 }), 1).mixup, 0.4);
+});
+
+test("EfficientNetV2's presets: 4 stages from 128/300 or 128/384 of the final size, magnitude from 5, mixup from 0; their finals become flag defaults", () => {
+  const m = allStages(completeSchedule(parseProgressive('v2-m'), { size: 384, dropout: 0.3, dropPath: 0.2, magnitude: 15, mixup: 0.2 }));
+  assert.deepEqual(m.map((s) => s.size), [128, 213, 299, 384]); // 128 + 256·i/3 = 128, 213.33, 298.67, 384
+  assert.deepEqual(m.map((s) => Number(s.magnitude!.toFixed(10))), [5, 8.3333333333, 11.6666666667, 15]);
+  assert.deepEqual(m.map((s) => Number(s.mixup.toFixed(10))), [0, 0.0666666667, 0.1333333333, 0.2]);
+  assert.deepEqual(m.map((s) => s.dropout), [null, null, null, null], 'dropout is not scheduled (the released code keeps it fixed)');
+  const s = allStages(completeSchedule(parseProgressive('v2-s'), { size: 300, dropout: 0.2, dropPath: 0.2, magnitude: 10, mixup: 0 }));
+  assert.deepEqual(s.map((st) => st.size), [128, 185, 243, 300]); // 128 + 172·i/3
+  assert.deepEqual(s.map((st) => st.mixup), [0, 0, 0, 0]);
+  // At a small final size the start is the same fraction: 64 · 128/384 = 21.33 -> 21.
+  assert.equal(allStages(completeSchedule(parseProgressive('v2-l'), { size: 64, dropout: 0.4, dropPath: 0, magnitude: 20, mixup: 0.5 }))[0]!.size, 21);
+
+  const base = { data: 'fashion-mnist', out: '/tmp/x', model: 'v2-s' };
+  const l = trainOptionsFrom({ ...base, progressive: 'v2-l' } as Parameters<typeof trainOptionsFrom>[0]);
+  assert.deepEqual(l.augment, { kind: 'randaugment', n: 2, m: 20 });
+  assert.equal(l.recipe.mixup, 0.5);
+  assert.equal(l.model?.dropout, 0.4);
+  assert.deepEqual(l.progressive, { stages: 4, sizeFraction: 128 / 384, magnitude: 5, mixup: 0 });
+  const given = trainOptionsFrom({ ...base, progressive: 'v2-s', randaugment: '2,9', dropout: '0.1', mixup: '0.1' } as Parameters<typeof trainOptionsFrom>[0]);
+  assert.deepEqual([given.augment, given.recipe.mixup, given.model?.dropout], [{ kind: 'randaugment', n: 2, m: 9 }, 0.1, 0.1], 'flags given win over the preset');
+  assert.throws(() => trainOptionsFrom({ ...base, progressive: 'v2-s', autoaugment: true } as Parameters<typeof trainOptionsFrom>[0]), (e: unknown) => e instanceof UsageError && /drop --autoaugment/.test(e.message));
+  assert.throws(() => parseProgressive('v2-xl'), (e: unknown) => e instanceof ProgressiveError && /v2-s, v2-m, v2-l/.test(e.message));
 });
 
 test('bad schedules are refused with the reason', () => {

@@ -49,7 +49,7 @@ train (paths drawn from (seed, step); Ctrl-C saves, --resume continues):
                        most-likely.json (the policy's answer) after every epoch. Its options (defaults TuNAS's):
     --rl-delay F       fraction of the steps with the controller frozen, paths uniform (default 0.25; > 0)
     --filter-warmup F  fraction over which "largest filters" fades from probability 1 to 0 (default 0.25, <= delay)
-    --rl-lr R          the controller's base Adam rate, x10 by the end (default: TuNAS's total over this run's steps)
+    --rl-lr R          the controller's Adam rate after the delay, x10 by the end (default 0.0048, TuNAS's)
     --reward R         ${REWARD_NAMES.join(' | ')} (default abs: ACC + beta·|MACs/T - 1|); --target-macs T (default derived
                        from the proxy, as effnet nas), --beta B (default -0.1), --exponent W
     --reward-batch N   held-out images per reward (default the batch size); --reward-images N: the first N of the

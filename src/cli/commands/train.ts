@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { parseFreeze, runTraining, writeSplitForSpec, type ModelRequest, type TrainRunOptions } from '../../train/run.js';
 import { readModelCard } from '../../model-file/open.js';
 import { definingFlags, isRunControlFlag, mergeResumeFlags, readRunDescription } from '../../train/run-description.js';
-import { parseProgressive } from '../../train/progressive.js';
+import { parseProgressive, progressivePreset } from '../../train/progressive.js';
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, parseStrides, SIGNAL_EXIT, threadCountFlag, UsageError } from '../options.js';
@@ -72,6 +72,10 @@ recipe (defaults: the paper's, or [in brackets] the fast recipe: training from s
                           progressive learning (EfficientNetV2): S equal stages from PX pixels to --image-size, each
                           regularizer growing linearly from the value given here to the run's own (--dropout,
                           --drop-path, --randaugment's M, --mixup); evaluation stays at the card's eval size
+  --progressive v2-s|v2-m|v2-l   EfficientNetV2's progressive learning as its released code runs it: 4 stages from
+                          128/300 (S) or 128/384 (M, L) of the final size, RandAugment magnitude from 5 and mixup
+                          from 0 up to the network's own, which become the defaults of --randaugment (2,10 | 2,15 |
+                          2,20), --mixup (0 | 0.2 | 0.5) and --dropout (0.2 | 0.3 | 0.4); flags given still win
   --ema-decay D | --no-ema   EMA of weights (default 0.9999, adapted to short runs)
   --ema-buffers M         BN running statistics of the EMA: copy (default, as TF) or average (as timm's ModelEmaV2)
                           [average]
@@ -218,8 +222,25 @@ export function modelRequestFrom(values: Values): ModelRequest | undefined {
   return { source: { kind: 'variant', name: name ?? 'b0' }, ...overrides, ...scaling };
 }
 
+/**
+ * The flags with a progressive preset's final values (dropout, RandAugment, mixup) filled in where the user gave
+ * none; other flags unchanged. run.json keeps the flags as given, so a resumed run expands the preset the same way.
+ */
+function withPresetDefaults(values: Values): Values {
+  const preset = values.progressive === undefined ? null : progressivePreset(values.progressive);
+  if (preset === null) return values;
+  if (values.autoaugment) throw new UsageError(`--progressive ${values.progressive} grows RandAugment's magnitude (EfficientNetV2's recipe); drop --autoaugment, or give --progressive stages=S,size=PX instead`);
+  return {
+    ...values,
+    dropout: values.dropout ?? String(preset.dropout),
+    randaugment: values.randaugment ?? `${preset.randaugmentOps},${preset.magnitude[1]}`,
+    mixup: values.mixup ?? String(preset.mixup[1]),
+  };
+}
+
 /** Turns parsed flags into run options; throws UsageError for bad values. */
-export function trainOptionsFrom(values: Values): Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> {
+export function trainOptionsFrom(given: Values): Omit<TrainRunOptions, 'progress' | 'log' | 'signal'> {
+  const values = withPresetDefaults(given);
   if (values.data === undefined) throw new UsageError('--data is required (e.g. --data fashion-mnist or --data path/to/images)');
   if (values.out === undefined) throw new UsageError('--out is required: the run directory for checkpoints, metrics and the final model');
   if (values['channels-last'] && values.contiguous) throw new UsageError('--channels-last and --contiguous exclude each other');

@@ -25,10 +25,10 @@ import {
   controllerRate,
   DEFAULT_DELAY_FRACTION,
   DEFAULT_FILTER_WARMUP_FRACTION,
-  defaultControllerRate,
   filterWarmupProbability,
   PathPolicy,
   PolicyStateModule,
+  TUNAS_CONTROLLER_RATE,
 } from './reinforce.js';
 import { PATH_SEED_TAG } from './sampling.js';
 import { SupernetError, type Supernet } from './supernet.js';
@@ -44,7 +44,7 @@ const REWARD_SEED_TAG = 0x7e3a;
 
 /** What a user may set of the controller's training; each default is stated. */
 export interface ReinforceOptions {
-  /** Base learning rate of the controller; default TuNAS's in total over the run (reinforce.ts). */
+  /** Base learning rate of the controller (x10 by the last step); default TuNAS's 0.0048 (reinforce.ts). */
   lr?: number;
   /** Fraction of the steps with the controller frozen (uniform paths); default 0.25. Must leave ≥ 1 step frozen. */
   delay?: number;
@@ -96,7 +96,7 @@ export function resolveReinforce(options: ReinforceOptions, totalSteps: number, 
   if (!(filterWarmup >= 0 && filterWarmup <= delay)) {
     throw new SupernetError(`--filter-warmup must be in [0, --rl-delay] (${delay}): the controller must not learn from paths forced to the largest filters; got ${filterWarmup}`);
   }
-  const lr = options.lr ?? defaultControllerRate(totalSteps, delaySteps);
+  const lr = options.lr ?? TUNAS_CONTROLLER_RATE;
   if (!(lr > 0) || !Number.isFinite(lr)) throw new SupernetError(`--rl-lr must be a number > 0, got ${lr}`);
   const rewardBatch = options.rewardBatch ?? batchSize;
   const rewardImages = options.rewardImages ?? 2000;

@@ -13,9 +13,12 @@
  * the ranking that follows (evolution over shared-weight accuracy).
  *
  * The learning-rate schedule is TuNAS's: 0 for the first `delay` fraction of the steps (the shared weights warm up
- * under uniform sampling), then growing exponentially ×10 to the end. Its size default is TuNAS's in total: the sum of
- * the per-step rates over the run equals that of TuNAS's 90-epoch ImageNet search (≈20,000 controller steps from
- * 0.0048 to 0.048), spread over this run's steps, so a short run can concentrate its policy as far as TuNAS's could.
+ * under uniform sampling), then growing exponentially ×10 to the end, from TuNAS's per-step rate 0.0048 (its 0.0003
+ * per 256 images at its batch of 4096). Not rescaled to our batch: a controller step is one reward whatever the batch,
+ * and not stretched to reach TuNAS's total movement in fewer steps either: Adam moves a logit by about the rate at
+ * every step, so 300 steps at rates 100x TuNAS's would let the noise of 64-image rewards (TuNAS measured each on
+ * 16,384 images) drive the policy to a random corner. 300 steps at TuNAS's rates can move a logit by up to ≈5.6
+ * nats, 1,200 by ≈22.
  *
  * The whole state (logits, Adam's second moments, its step, the baseline) packs into one float64 vector, kept as a
  * buffer of the supernet, so checkpoints and `--resume` carry it bit for bit.
@@ -35,12 +38,8 @@ export const DEFAULT_DELAY_FRACTION = 0.25;
 /** TuNAS's fraction of the steps over which "all filters" warm-up fades (`increase_filters_warmup_steps_fraction`). */
 export const DEFAULT_FILTER_WARMUP_FRACTION = 0.25;
 
-/**
- * Σ of TuNAS's controller learning rates over its search: 0.0003 × 4096/256 = 0.0048 growing ×10 exponentially
- * over the ≈20,270 controller steps of 90 epochs of 1.23M images at batch 4096 after its 25% delay:
- * 0.0048 · 20,270 · 9/ln 10.
- */
-export const TUNAS_TOTAL_RATE = 0.0048 * 20_270 * (9 / Math.log(10));
+/** TuNAS's controller learning rate per step at the end of its delay: 0.0003 per 256 images × its batch 4096 / 256. */
+export const TUNAS_CONTROLLER_RATE = 0.0003 * (4096 / 256);
 
 /** Growth of the learning rate from the end of the delay to the last step (TuNAS's exponential schedule). */
 const RATE_GROWTH = 10;
@@ -75,18 +74,6 @@ export function controllerRate(step: number, totalSteps: number, delaySteps: num
   if (step < delaySteps) return 0;
   const progress = (step - delaySteps) / Math.max(1, totalSteps - 1 - delaySteps);
   return base * RATE_GROWTH ** Math.min(1, progress);
-}
-
-/**
- * The default base rate for a run of `totalSteps` steps with `delaySteps` frozen: the one whose schedule sums to
- * {@link TUNAS_TOTAL_RATE} (see the module comment).
- */
-export function defaultControllerRate(totalSteps: number, delaySteps: number): number {
-  const steps = totalSteps - delaySteps;
-  if (steps < 1) throw new SupernetError(`REINFORCE needs controller steps after its delay: ${totalSteps} steps with ${delaySteps} frozen leave none`);
-  let sum = 0;
-  for (let step = delaySteps; step < totalSteps; step++) sum += controllerRate(step, totalSteps, delaySteps, 1);
-  return TUNAS_TOTAL_RATE / sum;
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Training a supernet with uniform single-path sampling (SPOS, Guo et al. 2020: at every step one candidate is drawn
  * uniformly from the space and only its path runs forward and backward, so a step costs about what the candidate's
- * own step costs), or with progressive or sandwich sampling (src/search/oneshot/sampling.ts). The draws are
- * functions of (seed, step), so a resumed run draws exactly the paths the uninterrupted one drew, and the run goes
+ * own step costs), or with progressive or sandwich sampling (src/search/oneshot/sampling.ts), or with TuNAS's
+ * controller (controller-training.ts). The draws are functions of (seed, step) and of the controller's state, which
+ * the checkpoints carry, so a resumed run draws exactly the paths the uninterrupted one drew, and the run goes
  * through the ordinary Trainer: checkpoints, Ctrl-C/SIGKILL and `--resume`, progress with ETA, the recipe (the fast recipe's defaults for small images), metrics.jsonl. Validation reports the reference
  * candidate's path (the space's base, when it is a point of the space), its BN statistics recalibrated first.
  *
@@ -164,7 +165,7 @@ function referenceCard(space: ResolvedSearchSpace, reference: Candidate, resolut
 }
 
 /**
- * Trains (or resumes) a supernet with uniform single-path sampling into `options.out` (see the module comment).
+ * Trains (or resumes) a supernet with the chosen path sampling into `options.out` (see the module comment).
  * @throws SupernetError / RunOptionsError-like user errors for a bad space, size, data or run directory
  */
 export async function trainSupernet(options: SupernetTrainOptions): Promise<SupernetTrainResult> {

@@ -4,7 +4,9 @@
  * from ranking.jsonl; extract writes a model file that `effnet eval` evaluates; bad input exits 2 with a message
  * (unknown subcommand, missing --data, a flag of another subcommand, a directory without a supernet, --best with
  * --candidate, a bad --kernels, --sampling or --students; fidelity without a supernet, without --out, with too few
- * candidates).
+ * candidates); the same SIGKILL/resume equality for `--sampling reinforce` (its controller's state included), with
+ * its flags refused where they do not apply (no warm-up, a filter warm-up past the delay, controller flags without
+ * reinforce, other settings on --resume).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -94,6 +96,59 @@ test('effnet oneshot: SIGKILL after the first checkpoint, --resume, equals the u
       [['search', '--supernet', root], /supernet\.json is missing/],
       [['extract', '--supernet', whole, '--best', '--candidate', '{}', '--out', model], /exclude each other/],
       [[...trainArgs(space, whole)], /already holds a supernet run/],
+    ];
+    for (const [args, message] of refusals) {
+      const result = effnet(args);
+      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, message, args.join(' '));
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('effnet oneshot train --sampling reinforce: SIGKILL after the first checkpoint, --resume, equals the uninterrupted run (controller state included); its flags are checked', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'effnet-oneshot-rl-'));
+  try {
+    const space = join(root, 'space.json');
+    writeFileSync(space, JSON.stringify(SPACE));
+    const rl = (out: string): string[] => [...trainArgs(space, out), '--sampling', 'reinforce', '--rl-lr', '0.05', '--reward-batch', '16'];
+    const whole = join(root, 'whole');
+    const done = effnet(rl(whole));
+    assert.equal(done.status, 0, done.stderr);
+    assert.match(done.stdout, /controller: \d+ updates/);
+    const policy = JSON.parse(readFileSync(join(whole, 'policy.json'), 'utf8')) as { updates: number; mostLikely: Record<string, unknown> };
+    assert.deepEqual(JSON.parse(readFileSync(join(whole, 'most-likely.json'), 'utf8')), policy.mostLikely);
+
+    const killed = join(root, 'killed');
+    const child = spawn(process.execPath, [CLI, 'oneshot', ...rl(killed)], { stdio: 'ignore', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const last = join(killed, 'last.safetensors');
+    while (!existsSync(last)) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGKILL');
+    await exited;
+    const resumed = effnet([...rl(killed), '--resume']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    const a = loadCheckpoint(join(whole, 'last.safetensors'));
+    const b = loadCheckpoint(last);
+    try {
+      assert.equal(b.progress.step, a.progress.step);
+      assert.ok(a.model.has('policy.state'));
+      for (const [key, tensor] of a.model) assert.deepEqual(b.model.get(key)!.toArray(), tensor.toArray(), key);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+    assert.deepEqual(JSON.parse(readFileSync(join(killed, 'policy.json'), 'utf8')), policy);
+    const extracted = effnet(['extract', '--supernet', whole, '--candidate', join(whole, 'most-likely.json'), '--out', join(root, 'found.safetensors'), '--calibration', '2']);
+    assert.equal(extracted.status, 0, extracted.stderr);
+
+    const refusals: [string[], RegExp][] = [
+      [[...trainArgs(space, join(root, 'x')), '--sampling', 'reinforce', '--rl-delay', '0'], /needs a warm-up/],
+      [[...trainArgs(space, join(root, 'x')), '--rl-lr', '0.1'], /--rl-lr set the controller of --sampling reinforce/],
+      [[...trainArgs(space, join(root, 'x')), '--sampling', 'reinforce', '--rl-delay', '0.1', '--filter-warmup', '0.2'], /--filter-warmup must be in/],
+      [[...trainArgs(space, join(root, 'x')), '--sampling', 'reinforce', '--reward', 'latency'], /--reward/],
+      [[...rl(killed), '--resume', '--rl-lr', '0.06'], /controller's settings differ/],
     ];
     for (const [args, message] of refusals) {
       const result = effnet(args);

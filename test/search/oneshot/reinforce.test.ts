@@ -17,10 +17,9 @@ import { resolveSearchSpace, type SearchSpaceDocument } from '../../../src/searc
 import type { SearchSpace } from '../../../src/search/nas/strategy.js';
 import {
   controllerRate,
-  defaultControllerRate,
   filterWarmupProbability,
   PathPolicy,
-  TUNAS_TOTAL_RATE,
+  TUNAS_CONTROLLER_RATE,
 } from '../../../src/search/oneshot/reinforce.js';
 import { MOST_LIKELY_FILE, POLICY_FILE, resolveReinforce, withLargestFilters } from '../../../src/search/oneshot/controller-training.js';
 import { openSupernet, referenceCandidate, trainSupernet } from '../../../src/search/oneshot/train.js';
@@ -124,15 +123,12 @@ test('a policy finds the rewarded choice of every dimension of a noisy bandit', 
   assert.ok(policy.entropy() < 0.5 * Math.log(24), `entropy ${policy.entropy()}`);
 });
 
-test("the controller's schedule: frozen before the delay, then x10 exponentially; its default sums to TuNAS's total", () => {
+test("the controller's schedule: frozen before the delay, then x10 exponentially from TuNAS's 0.0048", () => {
   assert.equal(controllerRate(24, 100, 25, 0.01), 0);
   assert.equal(controllerRate(25, 100, 25, 0.01), 0.01);
   assert.ok(Math.abs(controllerRate(99, 100, 25, 0.01) - 0.1) < 1e-15);
   assert.ok(Math.abs(controllerRate(62, 100, 25, 0.01) - 0.01 * 10 ** (37 / 74)) < 1e-15);
-  const base = defaultControllerRate(400, 100);
-  let sum = 0;
-  for (let step = 0; step < 400; step++) sum += controllerRate(step, 400, 100, base);
-  assert.ok(Math.abs(sum - TUNAS_TOTAL_RATE) < 1e-9 * TUNAS_TOTAL_RATE);
+  assert.ok(Math.abs(TUNAS_CONTROLLER_RATE - 0.0048) < 1e-15);
   assert.equal(filterWarmupProbability(0, 40), 1);
   assert.equal(filterWarmupProbability(10, 40), 0.75);
   assert.equal(filterWarmupProbability(40, 40), 0);
@@ -236,7 +232,7 @@ test('bad controller settings are user errors: no warm-up, a filter warm-up past
   assert.equal(settings.filterWarmupSteps, 100);
   assert.equal(settings.rewardBatch, 16);
   assert.deepEqual(settings.reward, { kind: 'abs', target: 2e6, beta: -0.1, exponent: -0.07 });
-  assert.ok(Math.abs(settings.lr - defaultControllerRate(400, 100)) < 1e-15);
+  assert.equal(settings.lr, TUNAS_CONTROLLER_RATE);
   const root = mkdtempSync(join(tmpdir(), 'effnet-reinforce-bad-'));
   try {
     await assert.rejects(trainSupernet({ ...options(join(root, 'a')), sampling: 'uniform' }), (e: unknown) => isUserError(e) && /--sampling reinforce only/.test((e as Error).message));
