@@ -16,7 +16,7 @@ import { recalibrateBatchNorm } from '../../search/oneshot/rank.js';
 import { KERNEL_SHARING_MODES } from '../../search/oneshot/supernet.js';
 import { PATH_SAMPLINGS } from '../../search/oneshot/sampling.js';
 import { openSupernet, trainSupernet, SUPERNET_FILE } from '../../search/oneshot/train.js';
-import type { ReinforceOptions } from '../../search/oneshot/controller-training.js';
+import { RL_WARMUPS, type ReinforceOptions } from '../../search/oneshot/controller-training.js';
 import { fidelityTable, measureFidelity } from '../../search/oneshot/fidelity.js';
 import { setNumThreads } from '../../torch/index.js';
 import type { Recipe } from '../../train/trainer.js';
@@ -47,8 +47,10 @@ train (paths drawn from (seed, step); Ctrl-C saves, --resume continues):
   --sampling reinforce TuNAS: paths drawn from a per-dimension policy that learns, after each step, from the path's
                        reward on a batch of held-out images (BN from the batch itself); writes policy.json and
                        most-likely.json (the policy's answer) after every epoch. Its options (defaults TuNAS's):
-    --rl-delay F       fraction of the steps with the controller frozen, paths uniform (default 0.25; > 0)
-    --filter-warmup F  fraction over which "largest filters" fades from probability 1 to 0 (default 0.25, <= delay)
+    --rl-delay F       fraction of the steps with the controller frozen (default 0.25; > 0)
+    --rl-warmup W      the paths of the delay: progressive (default: progressive sampling's phases over the delay)
+                       or uniform (TuNAS's, with --filter-warmup F: "largest filters" fading from probability 1 to
+                       0 over that fraction of the steps, default 0.25, <= delay)
     --rl-lr R          the controller's Adam rate after the delay, x10 by the end (default 0.0048, TuNAS's)
     --reward R         ${REWARD_NAMES.join(' | ')} (default abs: ACC + beta·|MACs/T - 1|); --target-macs T (default derived
                        from the proxy, as effnet nas), --beta B (default -0.1), --exponent W
@@ -93,7 +95,7 @@ const OPTIONS = {
   candidate: { type: 'string' }, quiet: { type: 'boolean' }, sampling: { type: 'string' }, students: { type: 'string' },
   'short-epochs': { type: 'string' }, 'seed-repeats': { type: 'string' },
   'rl-delay': { type: 'string' }, 'filter-warmup': { type: 'string' }, 'rl-lr': { type: 'string' }, 'reward-batch': { type: 'string' },
-  'reward-images': { type: 'string' }, entropy: { type: 'string' },
+  'reward-images': { type: 'string' }, entropy: { type: 'string' }, 'rl-warmup': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -101,7 +103,7 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: tru
 
 const ONLY: Record<string, readonly string[]> = {
   train: ['data', 'out', 'space', 'image-size', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet', 'sampling', 'students',
-    'rl-delay', 'filter-warmup', 'rl-lr', 'reward', 'target-macs', 'beta', 'exponent', 'reward-batch', 'reward-images', 'entropy'],
+    'rl-delay', 'rl-warmup', 'filter-warmup', 'rl-lr', 'reward', 'target-macs', 'beta', 'exponent', 'reward-batch', 'reward-images', 'entropy'],
   search: ['supernet', 'candidates', 'strategy', 'population', 'sample-size', 'reward', 'target-macs', 'exponent', 'beta', 'calibration', 'val-images', 'seed', 'threads', 'top', 'quiet'],
   extract: ['supernet', 'best', 'candidate', 'out', 'calibration', 'seed'],
   fidelity: ['supernet', 'out', 'candidates', 'epochs', 'short-epochs', 'seed-repeats', 'batch-size', 'calibration', 'val-images', 'seed', 'threads', 'workers'],
@@ -119,7 +121,7 @@ function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-const REINFORCE_FLAGS = ['rl-delay', 'filter-warmup', 'rl-lr', 'reward', 'target-macs', 'beta', 'exponent', 'reward-batch', 'reward-images', 'entropy'] as const;
+const REINFORCE_FLAGS = ['rl-delay', 'rl-warmup', 'filter-warmup', 'rl-lr', 'reward', 'target-macs', 'beta', 'exponent', 'reward-batch', 'reward-images', 'entropy'] as const;
 
 /** The controller options of `train --sampling reinforce`; undefined when none is given. */
 function reinforceFlags(values: Values): ReinforceOptions | undefined {
@@ -129,8 +131,10 @@ function reinforceFlags(values: Values): ReinforceOptions | undefined {
   const options: ReinforceOptions = {};
   const delay = numberFlag('rl-delay', values['rl-delay'], 0, 1, true);
   if (delay !== undefined) options.delay = delay;
-  const warmup = numberFlag('filter-warmup', values['filter-warmup'], 0, 1, true);
-  if (warmup !== undefined) options.filterWarmup = warmup;
+  const warmup = choiceFlag('rl-warmup', values['rl-warmup'], RL_WARMUPS);
+  if (warmup !== undefined) options.warmup = warmup;
+  const filterWarmup = numberFlag('filter-warmup', values['filter-warmup'], 0, 1, true);
+  if (filterWarmup !== undefined) options.filterWarmup = filterWarmup;
   const lr = numberFlag('rl-lr', values['rl-lr'], Number.MIN_VALUE);
   if (lr !== undefined) options.lr = lr;
   const reward = choiceFlag('reward', values.reward, REWARD_NAMES);

@@ -6,9 +6,11 @@
  * TuNAS's absolute reward on MACs) updates the policy, whose state goes into the supernet's `policy.state` buffer so
  * that every checkpoint carries it.
  *
- * Adapted from TuNAS, and why: TuNAS also enables every op of a layer at the start ("op warm-up", a sum of all ops);
- * a single-path supernet cannot run a sum, and the controller's draws are uniform until its delay ends, which is what
- * SPOS trains with. The reward batches come from the run's hold-out (TuNAS holds out part of ImageNet's training set
+ * Adapted from TuNAS, and why: TuNAS also enables every op of a layer at the start ("op warm-up", a sum of all ops),
+ * so its shared weights learn before the controller does; a single-path supernet cannot run a sum, and uniform
+ * single paths did not learn in a few thousand steps on our proxy (docs/nas.md), so the default warm-up is progressive
+ * sampling's phases compressed into the delay (the reference path alone first, the op freed last); `uniform` is
+ * TuNAS's own draws with its largest-filters warm-up. The reward batches come from the run's hold-out (TuNAS holds out part of ImageNet's training set
  * for them): the same images `effnet oneshot search` ranks on, as `effnet nas` rewards its trials on the hold-out.
  * The reward batch's indices are a function of (seed, step), so a resumed run measures on the same images.
  */
@@ -30,7 +32,7 @@ import {
   PolicyStateModule,
   TUNAS_CONTROLLER_RATE,
 } from './reinforce.js';
-import { PATH_SEED_TAG } from './sampling.js';
+import { PATH_SEED_TAG, progressivePath } from './sampling.js';
 import { SupernetError, type Supernet } from './supernet.js';
 
 /** The file the controller's distribution is written to in the supernet's run directory (after every epoch). */
@@ -48,7 +50,13 @@ export interface ReinforceOptions {
   lr?: number;
   /** Fraction of the steps with the controller frozen (uniform paths); default 0.25. Must leave ≥ 1 step frozen. */
   delay?: number;
-  /** Fraction of the steps over which the largest-filters warm-up fades; default 0.25, at most `delay`. */
+  /**
+   * The paths of the delay: 'progressive' (default: progressive sampling's phases compressed into the delay, the
+   * reference path first, then kernel, layers, filters, SE+skip and the op freed in turn) or 'uniform' (TuNAS's
+   * uniform draws, with the largest-filters warm-up).
+   */
+  warmup?: RlWarmup;
+  /** Fraction of the steps over which the largest-filters warm-up fades (uniform warm-up); default 0.25, at most `delay`. */
   filterWarmup?: number;
   /** Held-out images per reward; default the training batch size. */
   rewardBatch?: number;
@@ -67,10 +75,17 @@ export interface ReinforceOptions {
   baselineMomentum?: number;
 }
 
+/** How the shared weights warm up while the controller is frozen (see {@link ReinforceOptions.warmup}). */
+export type RlWarmup = 'progressive' | 'uniform';
+
+/** The warm-ups {@link ReinforceOptions.warmup} takes. */
+export const RL_WARMUPS: readonly RlWarmup[] = ['progressive', 'uniform'];
+
 /** The resolved settings, stored in supernet.json (a resumed run must give the same). */
 export interface ReinforceSettings {
   lr: number;
   delay: number;
+  warmup: RlWarmup;
   filterWarmup: number;
   delaySteps: number;
   filterWarmupSteps: number;
@@ -92,7 +107,12 @@ export function resolveReinforce(options: ReinforceOptions, totalSteps: number, 
   const delaySteps = Math.floor(delay * totalSteps);
   if (delaySteps < 1) throw new SupernetError(`REINFORCE needs a warm-up of at least one step: --rl-delay ${delay} of ${totalSteps} steps freezes none; raise it or train longer`);
   if (delaySteps >= totalSteps) throw new SupernetError(`--rl-delay ${delay} of ${totalSteps} steps leaves no step for the controller`);
-  const filterWarmup = options.filterWarmup ?? Math.min(DEFAULT_FILTER_WARMUP_FRACTION, delay);
+  const warmup = options.warmup ?? 'progressive';
+  if (!RL_WARMUPS.includes(warmup)) throw new SupernetError(`unknown REINFORCE warm-up '${String(warmup)}'; choose one of ${RL_WARMUPS.join(', ')}`);
+  if (warmup === 'progressive' && options.filterWarmup !== undefined && options.filterWarmup > 0) {
+    throw new SupernetError('--filter-warmup is the largest-filters warm-up of --rl-warmup uniform; the progressive warm-up frees the filters in its own phase');
+  }
+  const filterWarmup = warmup === 'progressive' ? 0 : (options.filterWarmup ?? Math.min(DEFAULT_FILTER_WARMUP_FRACTION, delay));
   if (!(filterWarmup >= 0 && filterWarmup <= delay)) {
     throw new SupernetError(`--filter-warmup must be in [0, --rl-delay] (${delay}): the controller must not learn from paths forced to the largest filters; got ${filterWarmup}`);
   }
@@ -114,6 +134,7 @@ export function resolveReinforce(options: ReinforceOptions, totalSteps: number, 
   return {
     lr,
     delay,
+    warmup,
     filterWarmup,
     delaySteps,
     filterWarmupSteps: Math.floor(filterWarmup * totalSteps),
@@ -165,6 +186,8 @@ export class ControllerTraining {
     private readonly resolution: number,
     private readonly numClasses: number,
     private readonly rewards: RewardImages,
+    /** The candidate the progressive warm-up starts from (the space's base). */
+    private readonly reference: Candidate,
   ) {
     this.policy = new PathPolicy(flatSearchSpace(supernet.space));
     this.state = supernet.registerModule('policy', new PolicyStateModule(this.policy.stateLength));
@@ -176,8 +199,17 @@ export class ControllerTraining {
     this.state.restore(this.policy);
   }
 
-  /** The path of `step` (the Trainer's `beforeStep`): drawn from the policy, the largest filters during the warm-up. */
+  /**
+   * The path of `step` (the Trainer's `beforeStep`): during the delay the warm-up's (progressive phases over the delay,
+   * or the frozen policy's uniform draws with the largest filters early on), then the policy's.
+   */
   draw(step: number): Candidate {
+    if (this.settings.warmup === 'progressive' && step < this.settings.delaySteps) {
+      const path = progressivePath(this.supernet.space, this.reference, this.seed, step, this.settings.delaySteps);
+      this.drawn = null;
+      this.supernet.activate(path);
+      return path;
+    }
     const rng = new Rng(deriveSeed(this.seed, PATH_SEED_TAG, step));
     const { candidate, indices } = this.policy.sample(rng);
     const forced = rng.next() < filterWarmupProbability(step, this.settings.filterWarmupSteps);

@@ -238,7 +238,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
     if (rewardImages.labels.shape[0]! < reinforce.rewardBatch) {
       throw new SupernetError(`the hold-out has ${rewardImages.labels.shape[0]} images, fewer than the reward batch of ${reinforce.rewardBatch}; lower --reward-batch`);
     }
-    controller = new ControllerTraining(supernet, reinforce, seed, totalSteps, options.resolution, data.classes.length, rewardImages);
+    controller = new ControllerTraining(supernet, reinforce, seed, totalSteps, options.resolution, data.classes.length, rewardImages, reference);
   } else if (options.reinforce !== undefined) {
     throw new SupernetError(`the controller's settings apply to --sampling reinforce only, not ${sampling}`);
   }

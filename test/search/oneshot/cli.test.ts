@@ -31,6 +31,15 @@ function effnet(args: string[]): { status: number | null; stdout: string; stderr
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** Each command exits 2 with a message matching its pattern. */
+function expectRefusals(refusals: readonly [string[], RegExp][]): void {
+  for (const [args, message] of refusals) {
+    const result = effnet(args);
+    assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
+    assert.match(result.stderr, message, args.join(' '));
+  }
+}
+
 function trainArgs(space: string, out: string): string[] {
   return ['train', '--data', DATA, '--space', space, '--out', out, '--epochs', '3', '--batch-size', '16', '--threads', '1', '--workers', '0', '--seed', '1', '--quiet'];
 }
@@ -97,11 +106,7 @@ test('effnet oneshot: SIGKILL after the first checkpoint, --resume, equals the u
       [['extract', '--supernet', whole, '--best', '--candidate', '{}', '--out', model], /exclude each other/],
       [[...trainArgs(space, whole)], /already holds a supernet run/],
     ];
-    for (const [args, message] of refusals) {
-      const result = effnet(args);
-      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
-      assert.match(result.stderr, message, args.join(' '));
-    }
+    expectRefusals(refusals);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -146,15 +151,12 @@ test('effnet oneshot train --sampling reinforce: SIGKILL after the first checkpo
     const refusals: [string[], RegExp][] = [
       [[...trainArgs(space, join(root, 'x')), '--sampling', 'reinforce', '--rl-delay', '0'], /needs a warm-up/],
       [[...trainArgs(space, join(root, 'x')), '--rl-lr', '0.1'], /--rl-lr set the controller of --sampling reinforce/],
-      [[...trainArgs(space, join(root, 'x')), '--sampling', 'reinforce', '--rl-delay', '0.1', '--filter-warmup', '0.2'], /--filter-warmup must be in/],
+      [[...trainArgs(space, join(root, 'x')), '--sampling', 'reinforce', '--rl-warmup', 'uniform', '--rl-delay', '0.1', '--filter-warmup', '0.2'], /--filter-warmup must be in/],
+      [[...trainArgs(space, join(root, 'x')), '--sampling', 'reinforce', '--rl-warmup', 'sideways'], /--rl-warmup/],
       [[...trainArgs(space, join(root, 'x')), '--sampling', 'reinforce', '--reward', 'latency'], /--reward/],
       [[...rl(killed), '--resume', '--rl-lr', '0.06'], /controller's settings differ/],
     ];
-    for (const [args, message] of refusals) {
-      const result = effnet(args);
-      assert.equal(result.status, 2, `${args.join(' ')}: ${result.stderr}`);
-      assert.match(result.stderr, message, args.join(' '));
-    }
+    expectRefusals(refusals);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

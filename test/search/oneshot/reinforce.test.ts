@@ -3,7 +3,8 @@
  * its loss, Adam's step against the formula, the learning-rate schedule and its default against TuNAS's total, the
  * filter warm-up, a policy that finds the rewarded choices of a bandit; the supernet's batch-statistics logits
  * against its own training-mode forward (running statistics untouched); a REINFORCE supernet run stopped mid-epoch
- * and resumed equals the uninterrupted run bit for bit (shared weights and the controller's float64 state); bad
+ * and resumed equals the uninterrupted run bit for bit; the delay's warm-up paths (progressive phases, or uniform with
+ * the largest filters) against the sampling rules (shared weights and the controller's float64 state); bad
  * settings are user errors.
  */
 import { test } from 'node:test';
@@ -11,7 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../../src/data/rng.js';
+import { deriveSeed, Rng } from '../../../src/data/rng.js';
 import { isUserError } from '../../../src/errors.js';
 import { resolveSearchSpace, type SearchSpaceDocument } from '../../../src/search/nas/space.js';
 import type { SearchSpace } from '../../../src/search/nas/strategy.js';
@@ -21,11 +22,12 @@ import {
   PathPolicy,
   TUNAS_CONTROLLER_RATE,
 } from '../../../src/search/oneshot/reinforce.js';
-import { MOST_LIKELY_FILE, POLICY_FILE, resolveReinforce, withLargestFilters } from '../../../src/search/oneshot/controller-training.js';
+import { ControllerTraining, MOST_LIKELY_FILE, POLICY_FILE, resolveReinforce, withLargestFilters } from '../../../src/search/oneshot/controller-training.js';
+import { PATH_SEED_TAG, progressivePath } from '../../../src/search/oneshot/sampling.js';
 import { openSupernet, referenceCandidate, trainSupernet } from '../../../src/search/oneshot/train.js';
 import { Supernet } from '../../../src/search/oneshot/supernet.js';
 import { loadCheckpoint } from '../../../src/model-file/checkpoint.js';
-import { randn, setNumThreads, tidy } from '../../../src/torch/index.js';
+import { randn, setNumThreads, tensor, tidy } from '../../../src/torch/index.js';
 
 const FLAT: SearchSpace = { a: [0, 1, 2], b: ['x', 'y'], c: [true, false, 'z', 4] };
 
@@ -166,6 +168,34 @@ test('batch-statistics logits equal the training-mode forward of the path and le
   assert.equal(filters['s3.filters'], 1);
 });
 
+test('the delay trains progressive paths (phases over the delay, the reference first), then the policy draws; uniform warm-up forces the largest filters early', () => {
+  setNumThreads(1);
+  const space = resolveSearchSpace(SPACE);
+  const supernet = new Supernet(space, { numClasses: 3, resolution: 32 });
+  const rewards = { images: randn([4, 3, 32, 32]), labels: tensor(BigInt64Array.from([0n, 1n, 2n, 0n]), [4], { dtype: 'int64' }) };
+  try {
+    const reference = referenceCandidate(space);
+    const settings = resolveReinforce({ delay: 0.5, rewardBatch: 4 }, 60, 16, 1e6);
+    const training = new ControllerTraining(supernet, settings, 7, 60, 32, 3, rewards, reference);
+    for (const step of [0, 4, 17, 29]) assert.deepEqual(training.draw(step), progressivePath(space, reference, 7, step, 30), `step ${step}`);
+    assert.deepEqual(training.draw(0), reference, 'the first phase is the reference alone');
+    const drawn = training.draw(30);
+    assert.deepEqual(drawn, training.policy.sample(new Rng(deriveSeed(7, PATH_SEED_TAG, 30))).candidate, 'after the delay: the policy');
+    const second = new Supernet(space, { numClasses: 3, resolution: 32 });
+    try {
+      const uniform = new ControllerTraining(second, resolveReinforce({ delay: 0.5, warmup: 'uniform', filterWarmup: 0.5, rewardBatch: 4 }, 60, 16, 1e6), 7, 60, 32, 3, rewards, reference);
+      const forced = uniform.draw(0);
+      for (let stage = 1; stage <= 3; stage++) assert.equal(forced[`s${stage}.filters`], 1, 'step 0: probability 1 of the largest filters');
+    } finally {
+      second.dispose();
+    }
+  } finally {
+    supernet.dispose();
+    rewards.images.dispose();
+    rewards.labels.dispose();
+  }
+});
+
 const DATA = 'synthetic:train=96,val=40,classes=3,size=32,seed=2';
 const RECIPE = { epochs: 2, optimizer: 'sgd' as const, lr: 0.05, schedule: 'cosine' as const, weightDecay: 5e-4 };
 
@@ -225,11 +255,14 @@ test('a REINFORCE supernet run stopped mid-epoch and resumed equals the uninterr
 test('bad controller settings are user errors: no warm-up, a filter warm-up past the delay, settings without reinforce', async () => {
   assert.throws(() => resolveReinforce({ delay: 0 }, 100, 16, 1e6), (e: unknown) => isUserError(e) && /needs a warm-up/.test((e as Error).message));
   assert.throws(() => resolveReinforce({ delay: 0.001 }, 100, 16, 1e6), (e: unknown) => isUserError(e) && /at least one step/.test((e as Error).message));
-  assert.throws(() => resolveReinforce({ delay: 0.2, filterWarmup: 0.3 }, 100, 16, 1e6), (e: unknown) => isUserError(e) && /filter-warmup/.test((e as Error).message));
+  assert.throws(() => resolveReinforce({ delay: 0.2, filterWarmup: 0.3, warmup: 'uniform' }, 100, 16, 1e6), (e: unknown) => isUserError(e) && /--filter-warmup must be in/.test((e as Error).message));
+  assert.throws(() => resolveReinforce({ filterWarmup: 0.1 }, 100, 16, 1e6), (e: unknown) => isUserError(e) && /warm-up of --rl-warmup uniform/.test((e as Error).message));
   assert.throws(() => resolveReinforce({ rewardBatch: 64, rewardImages: 32 }, 100, 16, 1e6), (e: unknown) => isUserError(e) && /larger than --reward-images/.test((e as Error).message));
   const settings = resolveReinforce({}, 400, 16, 2e6);
   assert.equal(settings.delaySteps, 100);
-  assert.equal(settings.filterWarmupSteps, 100);
+  assert.equal(settings.warmup, 'progressive');
+  assert.equal(settings.filterWarmupSteps, 0);
+  assert.equal(resolveReinforce({ warmup: 'uniform' }, 400, 16, 2e6).filterWarmupSteps, 100);
   assert.equal(settings.rewardBatch, 16);
   assert.deepEqual(settings.reward, { kind: 'abs', target: 2e6, beta: -0.1, exponent: -0.07 });
   assert.equal(settings.lr, TUNAS_CONTROLLER_RATE);
