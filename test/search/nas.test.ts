@@ -217,6 +217,15 @@ test('--latency: each candidate is timed as an ONNX file, the time is the reward
     const report = readFileSync(join(dir, 'nas', 'report.md'), 'utf8');
     assert.ok(report.includes('## Pareto front (accuracy vs latency)'), 'the report has the latency front');
     assert.ok(existsSync(join(dir, 'nas', 'latency.svg')), 'latency.svg written');
+    // The next steps, printed and in the report: the printed export command runs as printed.
+    const next = run.stderr.split('\n').filter((line) => line.startsWith('next: npx effnet ')).map((line) => line.slice('next: npx effnet '.length));
+    assert.deepEqual(next.map((command) => command.split(' ')[0]), ['scale-search', 'train', 'export']);
+    assert.ok(next[0]!.includes(`--base ${join(dir, 'nas', 'best.json')} --data ${DATA} --budget 2steps`), next[0]);
+    for (const command of next) assert.ok(report.includes(`npx effnet ${command}`), `report.md holds ${command}`);
+    const exportArgs = next[2]!.split(' ');
+    const exportedBest = effnet(...exportArgs);
+    assert.equal(exportedBest.code, 0, exportedBest.stderr);
+    assert.ok(existsSync(exportArgs[exportArgs.indexOf('--out') + 1]!));
     for (const trial of trials) {
       assert.equal(trial.status, 'done', trial.error ?? '');
       const latencyMs = Number(trial.metrics?.latencyMs);

@@ -25,6 +25,7 @@ import { computeReward, REWARD_NAMES } from '../../search/nas/reward.js';
 import {
   NAS_KIND,
   NasCoordinator,
+  bestTrial,
   candidateConfig,
   nasDefinition,
   nasSpecOf,
@@ -34,7 +35,7 @@ import {
   type NasSpec,
   type ScreenRecord,
 } from '../../search/nas/search.js';
-import { writeNasReport } from '../../search/nas/report.js';
+import { nasNextCommands, writeNasReport } from '../../search/nas/report.js';
 import { storeHelp } from '../search-command.js';
 
 /** One line for `effnet --help`. */
@@ -275,6 +276,8 @@ export async function run(args: string[]): Promise<number> {
     out(coordinator.progressLine((performance.now() - started) / 1000));
     out(`machinery: ${machineryMsPerTrial.toFixed(1)} ms per trial; elapsed ${formatDuration((performance.now() - started) / 1000)}`);
     out(`report: ${files.join(', ')}`);
+    const best = bestTrial(spec, trials);
+    if (best !== null) for (const command of nasNextCommands(values['report-dir'] ?? runDir, spec, best)) out(`next: ${command}`);
     return store.counts(searchId).failed > 0 ? 1 : 0;
   } finally {
     store.close();

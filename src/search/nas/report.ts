@@ -123,6 +123,25 @@ function front(trials: readonly TrialRow[], cost: (t: TrialRow) => number): { po
   return { points, front: paretoFront(points), volume: points.length === 0 ? 0 : hypervolume(points, reference) };
 }
 
+/** The trial directory of a trial (its trained model, which `effnet export --checkpoint` takes). */
+function trialDirectory(spec: NasSpec, trial: TrialRow): string {
+  return join(spec.runDir, `trial-${String(trial.seq).padStart(3, '0')}-attempt${trial.attempts}`);
+}
+
+/**
+ * The commands a user runs after an architecture search, on its reward-best trial `best` with the report in `dir`:
+ * `effnet scale-search` around best.json (the method's step 2, at the search's own per-trial budget), `effnet train
+ * --config best.json` (the baseline at a full budget), `effnet export` of the trial's trained model.
+ */
+export function nasNextCommands(dir: string, spec: NasSpec, best: TrialRow): string[] {
+  const bestPath = join(dir, 'best.json');
+  return [
+    `npx effnet scale-search --base ${bestPath} --data ${spec.data} --budget ${spec.budget}`,
+    `npx effnet train --config ${bestPath} --data ${spec.data} --out ${join(dir, 'best-run')}`,
+    `npx effnet export --checkpoint ${trialDirectory(spec, best)} --out ${join(dir, 'best.onnx')}`,
+  ];
+}
+
 /**
  * Writes report.md, candidates.svg (accuracy vs MACs, every candidate of the search stage, the front highlighted),
  * latency.svg when latency was measured, and best.json; returns the files written.
@@ -150,7 +169,7 @@ export function writeNasReport(dir: string, search: SearchRow, spec: NasSpec, tr
     lines.push(
       '## Best baseline',
       '',
-      `\`${best.label}\`: reward ${trialReward(spec, best).toFixed(4)}, top-1 ${pct(best.valTop1)}, ${mega(config.macs)} MACs, ${mega(config.params)} params. Written to \`best.json\`; its trained model: \`${join(spec.runDir, `trial-${String(best.seq).padStart(3, '0')}-attempt${best.attempts}`)}\`.`,
+      `\`${best.label}\`: reward ${trialReward(spec, best).toFixed(4)}, top-1 ${pct(best.valTop1)}, ${mega(config.macs)} MACs, ${mega(config.params)} params. Written to \`best.json\`; its trained model: \`${trialDirectory(spec, best)}\`.`,
       '',
       '```',
       ...(config.config.stages as string[]),
@@ -160,6 +179,7 @@ export function writeNasReport(dir: string, search: SearchRow, spec: NasSpec, tr
     const bestPath = join(dir, 'best.json');
     writeScaledConfig(bestPath, config.config as unknown as ScaledConfigJson);
     files.push(bestPath);
+    lines.push('## Next', '', 'The method\'s next steps from this baseline (the grid search of α, β, γ at φ = 1, a full training, an ONNX file of the trial\'s model):', '', '```sh', ...nasNextCommands(dir, spec, best), '```', '');
   }
   const compared = trials.filter((t) => (t.config as NasTrialConfig).stage === 'compare');
   if (compared.length > 0) {
