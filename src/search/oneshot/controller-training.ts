@@ -33,6 +33,7 @@ import {
   TUNAS_CONTROLLER_RATE,
 } from './reinforce.js';
 import { PATH_SEED_TAG, progressivePath } from './sampling.js';
+import type { NetworkSpec } from '../../efficientnet/scaling.js';
 import { SupernetError, type Supernet } from './supernet.js';
 
 /** The file the controller's distribution is written to in the supernet's run directory (after every epoch). */
@@ -173,7 +174,8 @@ interface EpochFigures {
 export class ControllerTraining {
   readonly policy: PathPolicy;
   private readonly state: PolicyStateModule;
-  private drawn: { step: number; candidate: Candidate; indices: number[] } | null = null;
+  /** The path drawn for a step, kept for its reward: the candidate, its choice indices and its network spec. */
+  private drawn: { step: number; candidate: Candidate; indices: number[]; path: NetworkSpec } | null = null;
   private readonly costs = new Map<string, number>();
   private figures: EpochFigures = { steps: 0, accuracy: 0, reward: 0 };
 
@@ -214,8 +216,8 @@ export class ControllerTraining {
     const { candidate, indices } = this.policy.sample(rng);
     const forced = rng.next() < filterWarmupProbability(step, this.settings.filterWarmupSteps);
     const path = forced ? withLargestFilters(this.supernet.space, candidate) : candidate;
-    this.drawn = { step, candidate: path, indices: forced ? this.policy.indicesOf(path) : indices };
-    this.supernet.activate(path);
+    const spec = this.supernet.activate(path);
+    this.drawn = { step, candidate: path, indices: forced ? this.policy.indicesOf(path) : indices, path: spec };
     return path;
   }
 
@@ -223,7 +225,7 @@ export class ControllerTraining {
   learn(step: number): void {
     const drawn = this.drawn;
     if (drawn === null || drawn.step !== step || step < this.settings.delaySteps) return;
-    const accuracy = this.rewardAccuracy(step, drawn.candidate);
+    const accuracy = this.rewardAccuracy(step, drawn.path);
     const reward = computeReward(this.settings.reward, accuracy, this.macsOf(drawn.candidate));
     this.policy.update(drawn.indices, reward, {
       lr: controllerRate(step, this.totalSteps, this.settings.delaySteps, this.settings.lr),
@@ -236,8 +238,8 @@ export class ControllerTraining {
     this.figures.reward += reward;
   }
 
-  /** Top-1 of `candidate`'s path on the reward batch of `step`. */
-  private rewardAccuracy(step: number, candidate: Candidate): number {
+  /** Top-1 of `path` on the reward batch of `step`. */
+  private rewardAccuracy(step: number, path: NetworkSpec): number {
     const n = this.rewards.labels.shape[0]!;
     const rng = new Rng(deriveSeed(this.seed, REWARD_SEED_TAG, step));
     // A partial Fisher-Yates shuffle: rewardBatch distinct images.
@@ -250,7 +252,7 @@ export class ControllerTraining {
     const index = tensor(BigInt64Array.from(order.subarray(0, count), (i) => BigInt(i)), [count], { dtype: 'int64' });
     try {
       return tidy(() => {
-        const logits = this.supernet.batchStatisticsLogits(indexSelect(this.rewards.images, 0, index), this.supernet.pathOf(candidate));
+        const logits = this.supernet.batchStatisticsLogits(indexSelect(this.rewards.images, 0, index), path);
         return sum(eq(argmax(logits, 1), indexSelect(this.rewards.labels, 0, index))).item() / count;
       });
     } finally {
