@@ -34,9 +34,12 @@ import {
   scoreCandidate,
   type NasSpec,
   type ScreenRecord,
+  type WarmCandidate,
 } from '../../search/nas/search.js';
 import { nasNextCommands, writeNasReport } from '../../search/nas/report.js';
 import { storeHelp } from '../search-command.js';
+import { confirmationCandidates, rankIntoStore, supernetProxy, type SupernetProxy } from '../../search/oneshot/nas-stage.js';
+import type { RankedCandidate } from '../../search/oneshot/search.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'architecture search for a baseline: MnasNet space, reward ACC·(MACs/T)^w, strategies, store';
@@ -74,6 +77,16 @@ ${storeHelp('runs/nas.sqlite')}  --name NAME          search name inside the sto
                        training, nothing stored
   --print-space NAME   print a built-in space's JSON document and exit
   --quiet              no progress lines
+
+one-shot (weight-sharing) search: candidates ranked with a trained supernet's shared weights, the top trained
+standalone (docs/nas.md; the supernet's space, proxy size, data and hold-out are the search's):
+  --supernet DIR       a directory effnet oneshot train wrote; --data, --space and --image-size then come from it
+  --candidates N       candidates ranked with the shared weights by --strategy (default 1000; stored as they are
+                       measured, a killed search resumes)
+  --calibration N      training batches of 64 images that recalibrate each candidate's BN statistics (default 8)
+  --val-images N       hold-out images each candidate is measured on (default 1000)
+  --confirm K          the K best distinct candidates of the ranking trained standalone at --budget (default 5);
+                       then --compare R trains the best of them and the space's base R times each
 `;
 
 const OPTIONS = {
@@ -83,6 +96,7 @@ const OPTIONS = {
   rungs: { type: 'string' }, eta: { type: 'string' }, compare: { type: 'string' }, 'compare-budget': { type: 'string' }, population: { type: 'string' }, 'sample-size': { type: 'string' }, 'learning-rate': { type: 'string' },
   'baseline-momentum': { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' }, db: { type: 'string' }, lease: { type: 'string' }, device: { type: 'string' }, name: { type: 'string' },
   seed: { type: 'string' }, 'batch-size': { type: 'string' }, recipe: { type: 'string' }, 'loader-workers': { type: 'string' }, 'eval-every-epoch': { type: 'boolean' },
+  supernet: { type: 'string' }, candidates: { type: 'string' }, calibration: { type: 'string' }, 'val-images': { type: 'string' }, confirm: { type: 'string' },
   'report-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, 'print-space': { type: 'string' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -131,6 +145,33 @@ function dryRun(spec: NasSpec, out: (line: string) => void): number {
   return 0;
 }
 
+/**
+ * The supernet of a one-shot search (`--supernet`), with the flags it replaces checked: --space and --image-size
+ * are the supernet's, --data must name its data when given, and --trials, --screen and --warm belong to the search
+ * of standalone trials; the one-shot flags without --supernet are refused too.
+ */
+function oneShotProxy(values: { [key: string]: string | boolean | undefined }): SupernetProxy | null {
+  const oneShotFlags = ['candidates', 'calibration', 'val-images', 'confirm'].filter((f) => values[f] !== undefined);
+  if (values.supernet === undefined) {
+    if (oneShotFlags.length > 0) throw new UsageError(`--${oneShotFlags[0]} is an option of a one-shot search: add --supernet DIR (a directory effnet oneshot train wrote)`);
+    return null;
+  }
+  for (const [flag, why] of [
+    ['space', 'the space is the supernet\'s'],
+    ['image-size', 'the proxy size is the supernet\'s'],
+    ['trials', 'a one-shot search trains the top --confirm K of its ranking'],
+    ['screen', 'the shared-weight ranking replaces the zero-cost screening'],
+    ['warm', 'a one-shot search trains the top --confirm K of its ranking'],
+  ] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} does not apply with --supernet: ${why}`);
+  }
+  const proxy = supernetProxy(String(values.supernet));
+  if (values.data !== undefined && values.data !== proxy.description.data && values.data !== proxy.data) {
+    throw new UsageError(`--data ${String(values.data)} is not the data the supernet was trained on (${proxy.description.data}); leave --data out with --supernet`);
+  }
+  return proxy;
+}
+
 /** Runs the command; returns the exit code (user errors are thrown: exit 2 from main). */
 export async function run(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: OPTIONS, strict: true });
@@ -144,6 +185,8 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   renamedFlag(values, 'resolution', 'image-size', "one name for a network's input size in every command, effnet train's");
+  const proxy = oneShotProxy(values);
+  if (proxy !== null) values.data = proxy.data;
   if (values.data === undefined) throw new UsageError('--data is required, e.g. tar:../shared/data/cifar10-train.tar.gz,val=5000');
   if (values.budget === undefined) throw new UsageError("--budget is required: epochs ('1ep'), minutes ('5min') or steps ('20steps') per trial");
   const parallel = threadCountFlag('parallel', values.parallel, 1) ?? 1;
@@ -165,11 +208,11 @@ export async function run(args: string[]): Promise<number> {
     baselineMomentum: numberFlag('baseline-momentum', values['baseline-momentum']),
   };
   const spec = nasDefinition({
-    space: readSpaceDocument(values.space ?? 'b0'),
+    space: proxy?.description.space ?? readSpaceDocument(values.space ?? 'b0'),
     strategy: values.strategy ?? 'evolution',
     strategyOptions,
-    trials: intFlag('trials', values.trials, 1) ?? 60,
-    resolution: intFlag('image-size', values['image-size'], 32) ?? 32,
+    trials: proxy !== null ? (intFlag('confirm', values.confirm, 1) ?? 5) : (intFlag('trials', values.trials, 1) ?? 60),
+    resolution: proxy?.description.resolution ?? intFlag('image-size', values['image-size'], 32) ?? 32,
     reward: values.reward ?? 'soft',
     ...(target === undefined ? {} : { target }),
     ...(values.exponent === undefined ? {} : { exponent: numberFlag('exponent', values.exponent)! }),
@@ -192,6 +235,16 @@ export async function run(args: string[]): Promise<number> {
     loaderWorkers: threadCountFlag('loader-workers', values['loader-workers'], 0) ?? 0,
     runDir,
     evalEveryEpoch: values['eval-every-epoch'] ?? false,
+    ...(proxy === null
+      ? {}
+      : {
+          oneshot: {
+            supernet: proxy.dir,
+            ...(values.candidates === undefined ? {} : { candidates: intFlag('candidates', values.candidates, 1)! }),
+            ...(values.calibration === undefined ? {} : { calibration: intFlag('calibration', values.calibration, 1)! }),
+            ...(values['val-images'] === undefined ? {} : { valImages: intFlag('val-images', values['val-images'], 1)! }),
+          },
+        }),
   });
   if (values['dry-run']) return dryRun(spec, out);
 
@@ -201,6 +254,7 @@ export async function run(args: string[]): Promise<number> {
   let searchId: number;
   let screened: ScreenRecord[] = [];
   let scorer: ((candidate: Candidate) => number) | null = null;
+  let ranked: RankedCandidate[] = [];
   try {
     const existing = store.findSearch(name);
     if (existing !== null) nasSpecOf(existing.kind, existing.spec, `search '${name}' in ${store.location}`);
@@ -234,7 +288,21 @@ export async function run(args: string[]): Promise<number> {
         await loaders.close();
       }
     }
-    coordinator = new NasCoordinator(store, search.id, spec, rankScreened(spec, screened), scorer);
+    let warm: WarmCandidate[] = rankScreened(spec, screened);
+    if (spec.oneshot !== null) {
+      const rankStarted = performance.now();
+      ranked = await rankIntoStore(store, search.id, spec, {
+        log: values.quiet ? (): void => undefined : out,
+        onRanked: (_, done, total) => {
+          if (values.quiet || (done % 100 !== 0 && done !== total)) return;
+          const seconds = (performance.now() - rankStarted) / 1000;
+          out(`  ranked ${done}/${total} with the shared weights, elapsed ${formatDuration(seconds)}`);
+        },
+      });
+      warm = confirmationCandidates(spec, ranked, spec.trials);
+      out(`confirmation: the ${warm.length} best distinct networks of ${ranked.length} ranked are trained standalone at ${spec.budget}`);
+    }
+    coordinator = new NasCoordinator(store, search.id, spec, warm, scorer);
     coordinator.poll();
   } catch (error) {
     store.close();
@@ -272,7 +340,8 @@ export async function run(args: string[]): Promise<number> {
     const search = store.getSearch(searchId);
     const trials = store.trials(searchId);
     const machineryMsPerTrial = trials.length === 0 ? 0 : coordinator.machineryMs / trials.length;
-    const files = writeNasReport(values['report-dir'] ?? runDir, search, spec, trials, screened.length > 0 ? screened : (store.scores(searchId).map((s) => s.record) as ScreenRecord[]), { machineryMsPerTrial });
+    const stored = spec.oneshot === null && screened.length === 0 ? (store.scores(searchId).map((s) => s.record) as ScreenRecord[]) : screened;
+    const files = writeNasReport(values['report-dir'] ?? runDir, search, spec, trials, stored, { machineryMsPerTrial, ...(spec.oneshot === null ? {} : { ranked }) });
     out(coordinator.progressLine((performance.now() - started) / 1000));
     out(`machinery: ${machineryMsPerTrial.toFixed(1)} ms per trial; elapsed ${formatDuration((performance.now() - started) / 1000)}`);
     out(`report: ${files.join(', ')}`);

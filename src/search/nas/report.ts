@@ -10,10 +10,25 @@ import { writeFileSync } from 'node:fs';
 import { makeDirectory } from '../../directories.js';
 import { join } from 'node:path';
 import { writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
-import type { SearchRow, TrialRow } from '../store.js';
+import type { Json, SearchRow, TrialRow } from '../store.js';
 import { lineChartSvg } from '../../chart.js';
 import { hypervolume, paretoFront, type TradeOffPoint } from './pareto.js';
-import { bestTrial, trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
+import { resolveSearchSpace } from './space.js';
+import type { Candidate } from './strategy.js';
+import { bestTrial, candidateConfig, trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
+
+/** One candidate of a one-shot search's shared-weight ranking (the fields of the report; oneshot/search.ts writes them). */
+export interface SharedWeightRanking {
+  index: number;
+  candidate: { [dimension: string]: Json };
+  /** Shared-weight top-1 (0..1). */
+  accuracy: number;
+  macs: number;
+  params: number;
+  reward: number;
+  /** Seconds its ranking took. */
+  seconds: number;
+}
 
 /** Ranks with ties averaged (1-based), as Spearman's ρ needs. */
 export function averageRanks(values: readonly number[]): number[] {
@@ -98,6 +113,7 @@ export function fidelityCorrelations(trials: readonly TrialRow[]): FidelityCorre
     };
     const root = (m: Map<number, TrialRow>): NasTrialConfig => m.get(0)?.config as NasTrialConfig ?? (m.get(rung)!.config as NasTrialConfig);
     add('NASWOT score', reached.map((m) => root(m).naswot));
+    add('shared-weight accuracy', reached.map((m) => root(m).shared ?? null));
     add('parameters', reached.map((m) => root(m).params));
     add('MACs', reached.map((m) => root(m).macs));
     for (let lower = 0; lower < rung; lower++) add(lower === 0 ? 'accuracy (search budget)' : `accuracy at rung ${lower}`, reached.map((m) => m.get(lower)?.valTop1 ?? null));
@@ -146,7 +162,14 @@ export function nasNextCommands(dir: string, spec: NasSpec, best: TrialRow): str
  * Writes report.md, candidates.svg (accuracy vs MACs, every candidate of the search stage, the front highlighted),
  * latency.svg when latency was measured, and best.json; returns the files written.
  */
-export function writeNasReport(dir: string, search: SearchRow, spec: NasSpec, trials: readonly TrialRow[], screened: readonly ScreenRecord[], extra: { machineryMsPerTrial?: number } = {}): string[] {
+export function writeNasReport(
+  dir: string,
+  search: SearchRow,
+  spec: NasSpec,
+  trials: readonly TrialRow[],
+  screened: readonly ScreenRecord[],
+  extra: { machineryMsPerTrial?: number; ranked?: readonly SharedWeightRanking[] } = {},
+): string[] {
   makeDirectory(dir);
   const files: string[] = [];
   const stage0 = trials.filter((t) => t.status === 'done' && (t.config as NasTrialConfig).rung === 0 && t.valTop1 !== null);
@@ -159,7 +182,7 @@ export function writeNasReport(dir: string, search: SearchRow, spec: NasSpec, tr
     `# Architecture search '${search.name}'`,
     '',
     `Space \`${spec.space.name}\`, strategy \`${spec.strategy}\`, reward \`${spec.reward.kind}\` (target ${spec.cost === 'macs' ? `${mega(spec.reward.target)} MACs` : `${spec.reward.target} ms`}${spec.reward.targetDerived ? ', derived from the proxy' : ''}${spec.reward.kind === 'soft' ? `, w = ${spec.reward.exponent}` : spec.reward.kind === 'abs' ? `, β = ${spec.reward.beta}` : ''}), ` +
-      `${spec.resolution}px proxy, budget ${spec.budget} per trial, ${spec.trials} trials${spec.screen > 0 ? `, ${spec.screen} screened (NASWOT), ${spec.warm} of them trained first` : ''}${spec.rungs > 0 ? `, ${spec.rungs} successive-halving rung(s) with η = ${spec.eta}` : ''}.`,
+      `${spec.resolution}px proxy, budget ${spec.budget} per trial, ${spec.oneshot !== null ? `${spec.oneshot.candidates} candidates ranked with the shared weights of the supernet \`${spec.oneshot.supernet}\` (BN recalibrated on ${spec.oneshot.calibration} batches of 64 training images, top-1 on ${spec.oneshot.valImages} hold-out images), the best ${spec.trials} trained standalone` : `${spec.trials} trials`}${spec.screen > 0 ? `, ${spec.screen} screened (NASWOT), ${spec.warm} of them trained first` : ''}${spec.rungs > 0 ? `, ${spec.rungs} successive-halving rung(s) with η = ${spec.eta}` : ''}.`,
     '',
     `Trained: ${trials.filter((t) => t.status === 'done').length}, failed: ${failed.length}.${extra.machineryMsPerTrial === undefined ? '' : ` Machinery (asking, telling, storing) per trial: ${extra.machineryMsPerTrial.toFixed(1)} ms.`}`,
     '',
@@ -217,6 +240,37 @@ export function writeNasReport(dir: string, search: SearchRow, spec: NasSpec, tr
   if (latencyFront !== null) {
     lines.push('## Pareto front (accuracy vs latency)', '', `Hypervolume ${latencyFront.volume.toExponential(4)}.`, '', '| trial | top-1 | latency |', '|---|---|---|', ...latencyFront.front.map((p) => `| t${p.id} | ${pct(p.accuracy)} | ${p.cost.toFixed(2)} ms |`), '');
   }
+  const ranked = extra.ranked ?? [];
+  if (ranked.length > 0) {
+    const rankedFront = paretoFront(ranked.map((r) => ({ accuracy: r.accuracy, cost: r.macs, id: r.index })));
+    const space = resolveSearchSpace(spec.space);
+    const seen = new Set<string>();
+    const top = [...ranked]
+      .sort((a, b) => b.reward - a.reward || a.index - b.index)
+      .filter((r) => {
+        const key = JSON.stringify(candidateConfig(space, r.candidate as Candidate, spec.resolution).stages);
+        return !seen.has(key) && seen.add(key) !== undefined;
+      });
+    const distinct = top.length;
+    const seconds = ranked.reduce((sum, r) => sum + r.seconds, 0);
+    const confirmed = trials.filter((t) => t.status === 'done' && t.valTop1 !== null && (t.config as NasTrialConfig).rung === 0 && typeof (t.config as NasTrialConfig).shared === 'number');
+    const rho = confirmed.length >= 3 ? spearman(confirmed.map((t) => Number((t.config as NasTrialConfig).shared)), confirmed.map((t) => t.valTop1!)) : NaN;
+    lines.push(
+      '## Shared-weight ranking (one-shot)',
+      '',
+      `${ranked.length} candidates ranked (${distinct} distinct networks) in ${seconds.toFixed(0)} s of ranking (${((seconds / ranked.length) * 1000).toFixed(0)} ms each). ` +
+        `Confirmed standalone: ${confirmed.length}; there the shared-weight accuracy ranks as the standalone accuracy with Spearman ρ ${Number.isNaN(rho) ? `– (${confirmed.length < 3 ? 'fewer than 3' : 'one of the two has no spread'})` : rho.toFixed(3)} (the fidelity table below has it too).`,
+      '',
+      `The best distinct networks by reward (the first ${spec.trials} were trained standalone, as \`t0\`..\`t${spec.trials - 1}\`):`,
+      '',
+      '| rank | shared-weight top-1 | reward | MACs | params | stages at the proxy |',
+      '|---|---|---|---|---|---|',
+      ...top.slice(0, 10).map((r, i) => `| ${i + 1} | ${pct(r.accuracy)} | ${r.reward.toFixed(4)} | ${mega(r.macs)} | ${mega(r.params)} | \`${(candidateConfig(space, r.candidate as Candidate, spec.resolution).stages ?? []).join(' ')}\` |`),
+      '',
+      `Pareto front of the ranking (shared-weight accuracy vs MACs): ${rankedFront.length} candidates, from ${mega(rankedFront[0]!.cost)} MACs at ${pct(rankedFront[0]!.accuracy)} to ${mega(rankedFront[rankedFront.length - 1]!.cost)} at ${pct(rankedFront[rankedFront.length - 1]!.accuracy)}; chart \`ranking.svg\`.`,
+      '',
+    );
+  }
   const correlations = [...fidelityCorrelations(trials), ...(screened.length >= 3 ? screenCorrelations(screened) : [])];
   lines.push('## Fidelity correlations (Spearman ρ)', '', '| signal | against | ρ | candidates |', '|---|---|---|---|', ...correlations.map((c) => `| ${c.signal} | ${c.against} | ${Number.isNaN(c.rho) ? '–' : c.rho.toFixed(3)} | ${c.count} |`), '');
   lines.push(
@@ -252,6 +306,10 @@ export function writeNasReport(dir: string, search: SearchRow, spec: NasSpec, tr
     files.push(path);
   };
   if (macsFront.points.length > 0) chart('candidates.svg', macsFront, 'MACs per image');
+  if (ranked.length > 0) {
+    const points = ranked.map((r) => ({ accuracy: r.accuracy, cost: r.macs, id: r.index }));
+    chart('ranking.svg', { points, front: paretoFront(points), volume: 0 }, 'MACs per image (shared-weight top-1 on the y axis)');
+  }
   if (latencyFront !== null && latencyFront.points.length > 0) chart('latency.svg', latencyFront, 'batch-1 ONNX latency (ms)');
   return files;
 }

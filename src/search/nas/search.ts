@@ -107,6 +107,33 @@ export interface NasOptions {
   runDir: string;
   /** Validate after every epoch; default false. */
   evalEveryEpoch?: boolean;
+  /**
+   * A one-shot search (`effnet nas --supernet DIR`): the candidates are first ranked with the shared weights of a
+   * trained supernet (its space, proxy size and data are the search's), and the search stage trains the top
+   * `trials` of that ranking standalone (the confirmation); absent: the candidates are proposed by the strategy.
+   */
+  oneshot?: OneShotStageOptions;
+}
+
+/** The shared-weight ranking stage of a one-shot search; each default is stated. */
+export interface OneShotStageOptions {
+  /** The supernet's run directory (effnet oneshot train --out). */
+  supernet: string;
+  /** Candidates ranked with the shared weights; default 1000. */
+  candidates?: number;
+  /** Training batches (of 64 images) that recalibrate each candidate's BN statistics; default 8. */
+  calibration?: number;
+  /** Hold-out images each candidate is measured on; default 1000. */
+  valImages?: number;
+}
+
+/** The stored form of {@link OneShotStageOptions}, every default resolved. */
+export interface OneShotStage {
+  [key: string]: Json;
+  supernet: string;
+  candidates: number;
+  calibration: number;
+  valImages: number;
 }
 
 /** The stored spec of an architecture search: everything the coordinator and the workers need. */
@@ -137,6 +164,8 @@ export interface NasSpec {
   cropScale: number[];
   runDir: string;
   evalEveryEpoch: boolean;
+  /** The shared-weight ranking stage of a one-shot search; null for a search of standalone trials only. */
+  oneshot: OneShotStage | null;
 }
 
 function positiveInteger(value: number | undefined, fallback: number, what: string, min = 1): number {
@@ -192,18 +221,31 @@ export function nasDefinition(options: NasOptions): NasSpec {
   const reward = resolveRewardSpec({ kind: options.reward, target, ...(options.exponent === undefined ? {} : { exponent: options.exponent }), ...(options.beta === undefined ? {} : { beta: options.beta }) });
   const parallel = positiveInteger(options.parallel, 1, '--parallel');
   const population = Number(strategyOptions.population ?? 20);
+  let oneshot: OneShotStage | null = null;
+  if (options.oneshot !== undefined) {
+    if (latency) throw new SearchSpaceError('a one-shot search (--supernet) ranks by MACs: its shared-weight ranking does not measure latency; drop --latency or search with standalone trials');
+    if ((options.screen ?? 0) > 0) throw new SearchSpaceError('--screen and --supernet are both a first, cheap ranking of the candidates: give one of them');
+    oneshot = {
+      supernet: options.oneshot.supernet,
+      candidates: positiveInteger(options.oneshot.candidates, 1000, '--candidates'),
+      calibration: positiveInteger(options.oneshot.calibration, 8, '--calibration'),
+      valImages: positiveInteger(options.oneshot.valImages, 1000, '--val-images'),
+    };
+  }
+  const trials = positiveInteger(options.trials, 0, '--trials');
   return {
     space: space.document,
     strategy: options.strategy,
     strategyOptions,
-    trials: positiveInteger(options.trials, 0, '--trials'),
+    trials,
     resolution: options.resolution,
     reward: { ...reward, targetDerived: options.target === undefined },
     cost: latency ? 'latency' : 'macs',
     latency,
     latencyRuns: positiveInteger(options.latencyRuns, 30, '--latency-runs'),
     screen: positiveInteger(options.screen, 0, '--screen', 0),
-    warm: options.screen ? positiveInteger(options.warm, options.strategy === 'evolution' ? population : parallel, '--warm', 0) : 0,
+    // A one-shot search trains exactly the top of its shared-weight ranking: every search-stage trial is a warm one.
+    warm: oneshot !== null ? trials : options.screen ? positiveInteger(options.warm, options.strategy === 'evolution' ? population : parallel, '--warm', 0) : 0,
     rungs: positiveInteger(options.rungs, 0, '--rungs', 0),
     eta: positiveInteger(options.eta, 3, '--eta', 2),
     compareRepeats: positiveInteger(options.compareRepeats, 0, '--compare', 0),
@@ -219,6 +261,7 @@ export function nasDefinition(options: NasOptions): NasSpec {
     cropScale: [...DEFAULT_CROP_SCALE],
     runDir: options.runDir,
     evalEveryEpoch: options.evalEveryEpoch ?? false,
+    oneshot,
   };
 }
 
@@ -263,6 +306,8 @@ export interface NasTrialConfig {
   parent: number | null;
   /** The zero-cost score, when the candidate was screened. */
   naswot: number | null;
+  /** The shared-weight accuracy (0..1) of a one-shot search's ranking; null otherwise (absent in older stores). */
+  shared: number | null;
   /** compare: which network ('best' or 'base'); the trial's own seed. */
   role: string | null;
   seed: number | null;
@@ -309,12 +354,22 @@ function trialOf(spec: NasSpec, space: ResolvedSearchSpace, candidate: Candidate
     budget: null,
     parent: null,
     naswot: null,
+    shared: null,
     role: null,
     seed: null,
     latency: spec.latency,
     latencyRuns: spec.latencyRuns,
     ...extra,
   };
+}
+
+/** A candidate the search stage trains first, with the cheap signal that put it there. */
+export interface WarmCandidate {
+  candidate: Candidate;
+  /** Its zero-cost score (screening). */
+  naswot?: number | null;
+  /** Its shared-weight accuracy (one-shot ranking). */
+  shared?: number | null;
 }
 
 /** One screened candidate. */
@@ -407,7 +462,7 @@ export class NasCoordinator {
     private readonly store: ExperimentStore,
     private readonly searchId: number,
     private readonly spec: NasSpec,
-    private readonly warmCandidates: readonly ScreenRecord[] = [],
+    private readonly warmCandidates: readonly WarmCandidate[] = [],
     /** Scores a candidate untrained (NASWOT) so that every trained candidate has a score for the correlations. */
     private readonly scorer: ((candidate: Candidate) => number) | null = null,
   ) {
@@ -476,7 +531,7 @@ export class NasCoordinator {
           naswot = this.scorer(candidate);
           this.scoringMs += performance.now() - scoring;
         }
-        this.issue(trialOf(this.spec, this.space, candidate, { naswot }), `t${this.state.issued - 1}`);
+        this.issue(trialOf(this.spec, this.space, candidate, { naswot, shared: warm?.shared ?? null }), `t${this.state.issued - 1}`);
       }
       if (this.state.issued < this.spec.trials || outstanding() > 0) return;
       if (this.state.rungsIssued < this.spec.rungs) {

@@ -164,13 +164,24 @@ function readRanking(path: string): RankedCandidate[] {
   return out;
 }
 
+/** Where a ranking keeps its records: those measured before (replayed, in order) and a sink for each new one. */
+export interface RankingLog {
+  /** Candidates ranked before (a resumed ranking), in order of evaluation. */
+  recorded: readonly RankedCandidate[];
+  /** Stores one newly ranked candidate durably before the next is measured. */
+  append: (record: RankedCandidate) => void;
+  /** Names the log in errors ("runs/sn/ranking.jsonl", "search 'nas' in runs/nas.sqlite"). */
+  where: string;
+}
+
 /**
- * Ranks `options.candidates` candidates of the supernet in `options.dir` (see the module comment), resuming from its
- * ranking.jsonl, and writes ranking.json.
- * @throws SearchSpaceError for bad counts, an unknown strategy or reward, or a ranking file of another search
+ * Ranks `options.candidates` candidates of the supernet in `options.dir` (see the module comment), replaying the
+ * candidates `log` recorded before into the strategy and appending each new one to it. The shared core of
+ * {@link oneShotSearch} (ranking.jsonl) and of `effnet nas --supernet` (the experiment store's scores).
+ * @throws SearchSpaceError for bad counts, an unknown strategy or reward, or a log of another search
  */
-export async function oneShotSearch(options: OneShotSearchOptions): Promise<OneShotSearchResult> {
-  const log = options.log ?? ((): void => undefined);
+export async function rankWithSharedWeights(options: OneShotSearchOptions, log: RankingLog): Promise<{ ranked: RankedCandidate[]; target: number; reward: RewardName }> {
+  const say = options.log ?? ((): void => undefined);
   const total = options.candidates;
   if (!Number.isInteger(total) || total < 1) throw new SearchSpaceError(`the number of candidates must be an integer >= 1, got ${total}`);
   const calibrationCount = options.calibrationBatches ?? 8;
@@ -181,31 +192,33 @@ export async function oneShotSearch(options: OneShotSearchOptions): Promise<OneS
   }
   const seed = options.seed ?? 0;
   const { supernet, description } = openSupernet(options.dir);
-  const space = supernet.space;
-  const numClasses = description.classes.length;
-  const target = options.target ?? derivedMacsTarget(space, description.resolution, numClasses);
-  const reward = resolveRewardSpec({ kind: options.reward ?? 'soft', target, ...(options.exponent === undefined ? {} : { exponent: options.exponent }), ...(options.beta === undefined ? {} : { beta: options.beta }) });
-  const strategy = createSearchStrategy(options.strategy ?? 'evolution', {
-    space: flatSearchSpace(space),
-    seed,
-    ...(options.population === undefined ? {} : { population: options.population }),
-    ...(options.sampleSize === undefined ? {} : { sampleSize: options.sampleSize }),
-  });
-  const rankingPath = join(options.dir, RANKING_FILE);
-  const ranked = readRanking(rankingPath);
-  // Replay: the strategy must ask exactly what was recorded, in order.
-  for (const record of ranked) {
-    const asked = strategy.ask();
-    if (JSON.stringify(asked) !== JSON.stringify(record.candidate)) {
-      throw new SearchSpaceError(`${rankingPath} was written by another search (strategy, seed or population differ: candidate ${record.index} is not what this search proposes); use the same options or move the file away`);
-    }
-    strategy.tell(record.candidate, record.reward);
-  }
-  if (ranked.length > 0) log(`resuming: ${ranked.length} candidates ranked before`);
-
-  const { calibration, validation, images } = await calibrationData(description, { calibrationBatches: calibrationCount, calibrationBatchSize: calibrationSize, validationImages, seed });
+  let calibration: LabelledBatch[] = [];
+  let validation: LabelledBatch[] = [];
+  let images = 0;
   try {
-    log(
+    const space = supernet.space;
+    const numClasses = description.classes.length;
+    const target = options.target ?? derivedMacsTarget(space, description.resolution, numClasses);
+    const reward = resolveRewardSpec({ kind: options.reward ?? 'soft', target, ...(options.exponent === undefined ? {} : { exponent: options.exponent }), ...(options.beta === undefined ? {} : { beta: options.beta }) });
+    const strategy = createSearchStrategy(options.strategy ?? 'evolution', {
+      space: flatSearchSpace(space),
+      seed,
+      ...(options.population === undefined ? {} : { population: options.population }),
+      ...(options.sampleSize === undefined ? {} : { sampleSize: options.sampleSize }),
+    });
+    const ranked: RankedCandidate[] = [];
+    // Replay: the strategy must ask exactly what was recorded, in order.
+    for (const record of log.recorded) {
+      const asked = strategy.ask();
+      if (JSON.stringify(asked) !== JSON.stringify(record.candidate)) {
+        throw new SearchSpaceError(`${log.where} was written by another search (strategy, seed or population differ: candidate ${record.index} is not what this search proposes); use the same options or move it away`);
+      }
+      strategy.tell(record.candidate, record.reward);
+      ranked.push(record);
+    }
+    if (ranked.length > 0) say(`resuming: ${ranked.length} candidates ranked before`);
+    ({ calibration, validation, images } = await calibrationData(description, { calibrationBatches: calibrationCount, calibrationBatchSize: calibrationSize, validationImages, seed }));
+    say(
       `ranking ${total} candidates of space '${space.document.name}' with shared weights: strategy ${strategy.name}, reward ${reward.kind} (target ${(target / 1e6).toFixed(2)}M MACs), ` +
         `BN recalibrated on ${calibration.length} x ${calibrationSize} training images, top-1 on ${images} hold-out images`,
     );
@@ -217,18 +230,33 @@ export async function oneShotSearch(options: OneShotSearchOptions): Promise<OneS
       const seconds = (performance.now() - started) / 1000;
       const cost = candidateCost(space, candidate, description.resolution, numClasses);
       const record: RankedCandidate = { index: ranked.length, candidate, accuracy, macs: cost.macs, params: cost.params, reward: computeReward(reward, accuracy, cost.macs), seconds };
-      appendFileSync(rankingPath, JSON.stringify(record) + '\n');
+      log.append(record);
       strategy.tell(candidate, record.reward);
       ranked.push(record);
       options.onRanked?.(record, ranked.length, total);
     }
+    return { ranked, target, reward: reward.kind };
   } finally {
     disposeBatches([...calibration, ...validation]);
     supernet.dispose();
   }
+}
+
+/**
+ * Ranks `options.candidates` candidates of the supernet in `options.dir` (see the module comment), resuming from its
+ * ranking.jsonl, and writes ranking.json.
+ * @throws SearchSpaceError for bad counts, an unknown strategy or reward, or a ranking file of another search
+ */
+export async function oneShotSearch(options: OneShotSearchOptions): Promise<OneShotSearchResult> {
+  const rankingPath = join(options.dir, RANKING_FILE);
+  const { ranked, target, reward } = await rankWithSharedWeights(options, {
+    recorded: readRanking(rankingPath),
+    append: (record) => appendFileSync(rankingPath, JSON.stringify(record) + '\n'),
+    where: rankingPath,
+  });
   const best = ranked.reduce((a, b) => (b.reward > a.reward ? b : a));
   const front = paretoFront(ranked.map((r) => ({ accuracy: r.accuracy, cost: r.macs, id: r.index }))).map((p) => p.id);
-  const result: OneShotSearchResult = { ranked, best, front, target, reward: reward.kind };
-  writeFileAtomic(join(options.dir, RANKING_SUMMARY_FILE), Buffer.from(JSON.stringify({ best, front: front.map((i) => ranked[i]), target, reward: reward.kind, candidates: ranked.length }, null, 2) + '\n'));
+  const result: OneShotSearchResult = { ranked, best, front, target, reward };
+  writeFileAtomic(join(options.dir, RANKING_SUMMARY_FILE), Buffer.from(JSON.stringify({ best, front: front.map((i) => ranked[i]), target, reward, candidates: ranked.length }, null, 2) + '\n'));
   return result;
 }

@@ -143,7 +143,11 @@ export interface SupernetTrainResult {
   seconds: number;
 }
 
-function readDescription(dir: string): SupernetDescription {
+/**
+ * The description (supernet.json) of the supernet run directory `dir`, without loading its weights.
+ * @throws SupernetError when `dir` holds no supernet or a file of another format
+ */
+export function readSupernetDescription(dir: string): SupernetDescription {
   const path = join(dir, SUPERNET_FILE);
   if (!existsSync(path)) throw new SupernetError(`${dir} is not a supernet run directory: ${SUPERNET_FILE} is missing (train one with effnet oneshot train)`);
   let value: SupernetDescription;
@@ -183,7 +187,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
   const students = sampling === 'sandwich' ? (options.students ?? 2) : 0;
   if (!Number.isInteger(students) || students < 0 || students > 8) throw new SupernetError(`sandwich sampling takes 0 to 8 students per step, got ${String(options.students)}`);
   if (resume) {
-    const saved = readDescription(options.out);
+    const saved = readSupernetDescription(options.out);
     const differs: string[] = [];
     if (JSON.stringify(saved.space) !== JSON.stringify(space.document)) differs.push('the space');
     if (saved.resolution !== options.resolution) differs.push(`the size (${saved.resolution} vs ${options.resolution})`);
@@ -229,7 +233,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
   if (sampling === 'reinforce') {
     reinforce = resolveReinforce(options.reinforce ?? {}, totalSteps, batchSize, derivedMacsTarget(space, options.resolution, data.classes.length));
     if (resume) {
-      const saved = readDescription(options.out).reinforce;
+      const saved = readSupernetDescription(options.out).reinforce;
       if (JSON.stringify(saved) !== JSON.stringify(reinforce)) {
         throw new SupernetError(`--resume: the controller's settings differ from the run in ${options.out} (${JSON.stringify(saved)} vs ${JSON.stringify(reinforce)}); give the flags the run was started with`);
       }
@@ -373,7 +377,7 @@ export interface OpenedSupernet {
  * @throws SupernetError when the directory holds no supernet run
  */
 export function openSupernet(dir: string): OpenedSupernet {
-  const description = readDescription(dir);
+  const description = readSupernetDescription(dir);
   const last = join(dir, RUN_FILES.last);
   if (!existsSync(last)) throw new SupernetError(`${dir} holds no checkpoint yet (${RUN_FILES.last}); train the supernet first`);
   const space = resolveSearchSpace(description.space, join(dir, SUPERNET_FILE));
