@@ -131,12 +131,20 @@ export function gradientBuckets(parameters: readonly Tensor[], bucketBytes = DEF
 
 /**
  * Replaces every gradient by its mean over the ranks: one flat allreduce per bucket, then each gradient copied back
- * from its slice. Parameters without a gradient on this rank are refused (the ranks would disagree on the bucket
- * layout): every rank must run the same forward and backward.
+ * from its slice. By default a parameter without a gradient on this rank is refused (the ranks would disagree on the
+ * bucket layout): every rank must run the same forward and backward. With `partial` (a weight-sharing supernet, whose
+ * step trains one path: parameters off the path get no gradient), parameters without a gradient are left without
+ * one, provided every rank agrees which they are: one small allreduce of the presence mask checks that first (the
+ * ranks run the same path each step, so they agree unless something is wrong), and the optimizer then skips them on
+ * every rank, as it does in one process.
+ * @throws Error when a gradient is missing (without `partial`) or the ranks disagree on which are missing
  */
-export async function averageGradients(group: ProcessGroup, buckets: readonly (readonly Tensor[])[]): Promise<void> {
+export async function averageGradients(group: ProcessGroup, buckets: readonly (readonly Tensor[])[], options: { partial?: boolean } = {}): Promise<void> {
+  if (options.partial ?? false) await checkSameGradients(group, buckets);
   for (const bucket of buckets) {
-    const grads = bucket.map((p, i) => {
+    const present = (options.partial ?? false) ? bucket.filter(hasGradient) : bucket;
+    if (present.length === 0) continue;
+    const grads = present.map((p, i) => {
       const grad = p.grad;
       if (grad === null) throw new Error(`data-parallel: parameter ${i} of a bucket has no gradient on rank ${group.rank}; every rank must compute every gradient`);
       return grad;
@@ -150,5 +158,31 @@ export async function averageGradients(group: ProcessGroup, buckets: readonly (r
       flat.dispose();
       grads.forEach((g) => g.dispose());
     }
+  }
+}
+
+/** Whether backward gave `parameter` a gradient (the handle asked for is freed at once). */
+function hasGradient(parameter: Tensor): boolean {
+  const grad = parameter.grad;
+  grad?.dispose();
+  return grad !== null;
+}
+
+/** Refuses a step where the ranks' parameters with a gradient differ (a sum of presence flags of 0 or worldSize only). */
+async function checkSameGradients(group: ProcessGroup, buckets: readonly (readonly Tensor[])[]): Promise<void> {
+  const flags = buckets.flat().map((p) => (hasGradient(p) ? 1 : 0));
+  const mask = tensor(Float32Array.from(flags), [flags.length]);
+  try {
+    await group.allreduce(mask, 'sum');
+    const sums = mask.toFloat32Array();
+    const split = sums.findIndex((v) => v !== 0 && v !== group.worldSize);
+    if (split >= 0) {
+      throw new Error(
+        `data-parallel: parameter ${split} has a gradient on ${sums[split]} of ${group.worldSize} ranks (on rank ${group.rank}: ${flags[split] ? 'yes' : 'no'}); ` +
+          'the ranks trained different paths in this step: every rank must draw the same path from (seed, step)',
+      );
+    }
+  } finally {
+    mask.dispose();
   }
 }

@@ -2,7 +2,7 @@
 export { Module, matchStateDict, StateDictError, type StateDictInput, type StateDictReport, type LoadStateDictOptions, type ParameterCountOptions } from './module.js';
 export { fanInAndOut, leakyReluGain, kaimingUniform_, resetLinearLike_, constant_ } from './init.js';
 export { Conv2d, pair, type Conv2dLayerOptions, type Size2d } from './layers/conv.js';
-export { BatchNorm2d, type BatchNorm2dOptions } from './layers/batchnorm.js';
+export { BatchNorm2d, syncBatchNormTraining, type BatchNorm2dOptions, type CrossReplicaSum } from './layers/batchnorm.js';
 export { Linear, type LinearOptions } from './layers/linear.js';
 export { Dropout } from './layers/dropout.js';
 export { Identity, Flatten } from './layers/shape.js';

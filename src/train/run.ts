@@ -306,7 +306,7 @@ async function trainLocked(options: TrainRunOptions, started: number, seed: numb
   if (isCuda(device)) setBackendFlags({ cudnnBenchmark: true, allowTF32: backendFlags().allowTF32CuDNN });
   const workers = options.workers ?? 2;
   // The rendezvous comes after every check that can refuse the run, so a refused rank fails alone and at once.
-  const group = worker === null ? null : await joinGroup(worker, options.distributed!);
+  const group = worker === null ? null : await joinDataParallelGroup(worker, options.distributed!);
   const log = options.log ?? ((): void => undefined);
   let recipe = fast ? withFastRecipe(options.recipe) : options.recipe;
   if (options.progressive != null) {
@@ -491,8 +491,12 @@ async function fixResAfterTraining(
   }
 }
 
-/** Joins the data-parallel group of `worker` (torchrun's environment), with the rendezvous hints of ProcessGroup. */
-async function joinGroup(worker: WorkerEnvironment, options: DistributedRunOptions): Promise<ProcessGroup> {
+/**
+ * Joins the data-parallel group of `worker` (torchrun's environment), with the rendezvous hints of ProcessGroup;
+ * every data-parallel command (effnet train, effnet oneshot train) joins through it.
+ * @throws RendezvousError (exit 2) when the others do not come in time or the address cannot be used
+ */
+export async function joinDataParallelGroup(worker: WorkerEnvironment, options: DistributedRunOptions): Promise<ProcessGroup> {
   // All ranks on loopback: Gloo binds there too (the host name may resolve to an address the others cannot use).
   const loopback = /^(127\.|localhost$|::1$)/.test(worker.masterAddr);
   try {

@@ -159,9 +159,11 @@ export interface TrainerOptions {
    * evaluation `batchNormStatistics` makes them agree (timm's --dist-bn: 'reduce' averages them over the ranks, the
    * default; 'broadcast' takes rank 0's; null leaves them). A stop() on any rank stops every rank after the same
    * step (the ranks agree through a one-value allreduce after each step). Checkpoints record the global batch, so
-   * a run resumes at any world size that divides it. Default null: one process.
+   * a run resumes at any world size that divides it. `partialGradients`: parameters may have no gradient in a step
+   * (a weight-sharing supernet trains one path per step), the same ones on every rank (averageGradients checks it).
+   * Default null: one process.
    */
-  distributed?: { group: ProcessGroup; syncBatchNorm?: boolean; batchNormStatistics?: DistributedBatchNormMode | null } | null;
+  distributed?: { group: ProcessGroup; syncBatchNorm?: boolean; batchNormStatistics?: DistributedBatchNormMode | null; partialGradients?: boolean } | null;
   /**
    * Where to train: 'cpu' or 'cuda:N' (resolveDevice turns a `--device` flag into one). The model is moved there in
    * place when the Trainer is built, batches follow it (from pinned memory, without blocking, on CUDA), and the
@@ -642,7 +644,7 @@ export class Trainer {
     });
     if (this.group !== null) {
       const reduceStarted = performance.now();
-      await averageGradients(this.group, this.buckets);
+      await averageGradients(this.group, this.buckets, { partial: this.options.distributed?.partialGradients ?? false });
       this.timer?.add('allreduce', reduceStarted);
     }
     const stepped = tidy(() => {

@@ -1,11 +1,31 @@
 /**
  * What the multi-process tests share: a free port for a rendezvous, running one rank's script as its own process
- * (optionally inside a network namespace), reading the float32 state a rank wrote, comparing two states with the
+ * (optionally inside a network namespace), reading the float32 state a rank wrote or a safetensors file's floats, comparing two states with the
  * tolerance of PyTorch's DDP test, and the rank scripts' exit convention.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { decodeSafetensors } from '../../src/io/safetensors.js';
+
+/**
+ * The float tensors of a safetensors file whose names `keep` accepts, in name order, concatenated as float32 (a
+ * float64 buffer is rounded): a model file or checkpoint as one array for {@link compareStates}.
+ */
+export function fileValues(path: string, keep: (name: string) => boolean = () => true): Float32Array {
+  const { tensors } = decodeSafetensors(readFileSync(path), path);
+  const parts = [...tensors.entries()]
+    .filter(([name, t]) => keep(name) && (t.data instanceof Float32Array || t.data instanceof Float64Array))
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([, t]) => Float32Array.from(t.data as Float32Array | Float64Array));
+  const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    all.set(p, offset);
+    offset += p.length;
+  }
+  return all;
+}
 
 /** A port nothing listens on now (the OS picks it on loopback; closed again before the ranks use it). */
 export async function freePort(): Promise<number> {

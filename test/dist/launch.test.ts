@@ -14,8 +14,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, finished, runCli, startCli } from '../train/cli-helpers.js';
-import { canUseNamespaces, compareStates, freePort, withTwoHosts } from './harness.js';
-import { decodeSafetensors } from '../../src/io/safetensors.js';
+import { canUseNamespaces, compareStates, fileValues, freePort, withTwoHosts } from './harness.js';
 
 const DATA = 'synthetic:train=48,val=12,classes=3,size=32';
 
@@ -33,17 +32,9 @@ async function oneProcessReference(out: string, lr: number): Promise<void> {
   assert.equal(single.code, 0, single.stderr);
 }
 
-/** Every float tensor of a model file, concatenated in name order. */
+/** Every float tensor of a model file, concatenated in name order (float32 tensors only, as the model files hold). */
 function modelValues(path: string): Float32Array {
-  const { tensors } = decodeSafetensors(readFileSync(path), path);
-  const parts = [...tensors.entries()].filter(([, t]) => t.data instanceof Float32Array).sort(([a], [b]) => a.localeCompare(b)).map(([, t]) => t.data as Float32Array);
-  const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    all.set(p, offset);
-    offset += p.length;
-  }
-  return all;
+  return fileValues(path);
 }
 
 /** The process ids whose parent is `pid` (from /proc). */

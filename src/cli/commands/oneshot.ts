@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { distributedRunOptionsFrom, isLaunch, launchTraining, workerFlags } from './train-launch.js';
 import { saveModel } from '../../model-file/weights.js';
 import { REWARD_NAMES, type RewardName } from '../../search/nas/reward.js';
 import { STRATEGY_NAMES, SearchSpaceError, type Candidate } from '../../search/nas/strategy.js';
@@ -39,7 +40,7 @@ train (paths drawn from (seed, step); Ctrl-C saves, --resume continues):
   --epochs N           epochs (default 10); recipe flags as effnet train: --lr, --weight-decay, --warmup-epochs,
                        --label-smoothing; unset ones follow the fast recipe (SGD 0.2 per 256, cosine, wd 5e-4)
   --batch-size B       images per step (default 128 up to 64px)
-  --drop-path P        largest drop-path rate along a path (default 0)
+  --drop-path P        largest drop-path rate along a path (default 0); --dropout P: the classifier's (default 0.2)
   --sampling S         ${PATH_SAMPLINGS.join(' | ')} (default uniform): one uniform path per step (SPOS); the
                        reference alone first, then kernel, layers, filters, SE+skip, op freed phase by phase (after
                        OFA); or the reference on the labels plus --students N uniform paths distilled from it (BigNAS)
@@ -57,6 +58,10 @@ train (paths drawn from (seed, step); Ctrl-C saves, --resume continues):
     --reward-batch N   held-out images per reward (default the batch size); --reward-images N: the first N of the
                        hold-out they are drawn from (default 2000); --entropy C: entropy bonus (default 0)
   --seed S, --threads T, --workers W (loader threads, default 1), --resume
+  --nproc-per-node N   data-parallel: N worker processes on this host, --batch-size the global batch; every rank
+                       trains the same path per step (drawn from (seed, step)), gradients averaged over its parameters;
+                       --sync-bn (the global batch's BN statistics: ends at the one-process supernet), --dist-bn,
+                       --dist-timeout and --max-restarts as effnet train's
 
 search (ranks with the shared weights; resumable: ranking.jsonl in the supernet directory):
   --supernet DIR       a directory effnet oneshot train wrote
@@ -88,7 +93,7 @@ fidelity (which cheap signal ranks candidates as converged standalone training d
 const OPTIONS = {
   data: { type: 'string' }, out: { type: 'string' }, space: { type: 'string' }, 'image-size': { type: 'string' }, resolution: { type: 'string' }, kernels: { type: 'string' },
   epochs: { type: 'string' }, lr: { type: 'string' }, 'weight-decay': { type: 'string' }, 'warmup-epochs': { type: 'string' }, 'label-smoothing': { type: 'string' },
-  'batch-size': { type: 'string' }, 'drop-path': { type: 'string' }, 'val-split': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
+  'batch-size': { type: 'string' }, 'drop-path': { type: 'string' }, dropout: { type: 'string' }, 'val-split': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
   workers: { type: 'string' }, resume: { type: 'boolean' }, supernet: { type: 'string' }, candidates: { type: 'string' }, strategy: { type: 'string' },
   population: { type: 'string' }, 'sample-size': { type: 'string' }, reward: { type: 'string' }, 'target-macs': { type: 'string' }, exponent: { type: 'string' },
   beta: { type: 'string' }, calibration: { type: 'string' }, 'val-images': { type: 'string' }, top: { type: 'string' }, best: { type: 'boolean' },
@@ -96,14 +101,16 @@ const OPTIONS = {
   'short-epochs': { type: 'string' }, 'seed-repeats': { type: 'string' },
   'rl-delay': { type: 'string' }, 'filter-warmup': { type: 'string' }, 'rl-lr': { type: 'string' }, 'reward-batch': { type: 'string' },
   'reward-images': { type: 'string' }, entropy: { type: 'string' }, 'rl-warmup': { type: 'string' },
+  'nproc-per-node': { type: 'string' }, 'max-restarts': { type: 'string' }, 'sync-bn': { type: 'boolean' }, 'dist-bn': { type: 'string' }, 'dist-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: true }>>['values'];
 
 const ONLY: Record<string, readonly string[]> = {
-  train: ['data', 'out', 'space', 'image-size', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet', 'sampling', 'students',
-    'rl-delay', 'rl-warmup', 'filter-warmup', 'rl-lr', 'reward', 'target-macs', 'beta', 'exponent', 'reward-batch', 'reward-images', 'entropy'],
+  train: ['data', 'out', 'space', 'image-size', 'kernels', 'epochs', 'lr', 'weight-decay', 'warmup-epochs', 'label-smoothing', 'batch-size', 'drop-path', 'dropout', 'val-split', 'seed', 'threads', 'workers', 'resume', 'quiet', 'sampling', 'students',
+    'rl-delay', 'rl-warmup', 'filter-warmup', 'rl-lr', 'reward', 'target-macs', 'beta', 'exponent', 'reward-batch', 'reward-images', 'entropy',
+    'nproc-per-node', 'max-restarts', 'sync-bn', 'dist-bn', 'dist-timeout'],
   search: ['supernet', 'candidates', 'strategy', 'population', 'sample-size', 'reward', 'target-macs', 'exponent', 'beta', 'calibration', 'val-images', 'seed', 'threads', 'top', 'quiet'],
   extract: ['supernet', 'best', 'candidate', 'out', 'calibration', 'seed'],
   fidelity: ['supernet', 'out', 'candidates', 'epochs', 'short-epochs', 'seed-repeats', 'batch-size', 'calibration', 'val-images', 'seed', 'threads', 'workers'],
@@ -154,9 +161,16 @@ function reinforceFlags(values: Values): ReinforceOptions | undefined {
   return options;
 }
 
-async function train(values: Values): Promise<number> {
+async function train(values: Values, args: readonly string[]): Promise<number> {
   if (values.data === undefined) throw new UsageError('--data is required (e.g. --data tar:../shared/data/cifar10-train.tar.gz,val=5000)');
   if (values.out === undefined) throw new UsageError('--out is required: the supernet run directory');
+  if (isLaunch(values)) {
+    workerFlags(values);
+    reinforceFlags(values);
+    const launched = await launchTraining(values, args, (line) => process.stderr.write(`${line}\n`), ['oneshot']);
+    return launched.code;
+  }
+  const distributed = distributedRunOptionsFrom(values);
   const recipe: Recipe = { epochs: intFlag('epochs', values.epochs, 1) ?? 10 };
   const lr = numberFlag('lr', values.lr, Number.MIN_VALUE);
   if (lr !== undefined) recipe.lr = lr;
@@ -170,9 +184,13 @@ async function train(values: Values): Promise<number> {
   const threads = threadCountFlag('threads', values.threads, 1);
   const controller = new AbortController();
   let received: string | null = null;
+  let receivedAt = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
+    // A worker gets a terminal's Ctrl-C twice (from the terminal and passed on by the launcher): one request.
+    if (received !== null && distributed !== null && performance.now() - receivedAt < 1000) return;
     if (received !== null) process.exit(SIGNAL_EXIT[signal] ?? 1);
     received = signal;
+    receivedAt = performance.now();
     process.stderr.write(`\neffnet oneshot: ${signal} received; stopping after the current step and saving a checkpoint (send it again to quit at once)\n`);
     controller.abort();
   };
@@ -181,6 +199,7 @@ async function train(values: Values): Promise<number> {
   try {
     const valSplit = numberFlag('val-split', values['val-split'], 0, 1, true);
     const dropPath = numberFlag('drop-path', values['drop-path'], 0, 1, true);
+    const dropout = numberFlag('dropout', values.dropout, 0, 1, true);
     const students = intFlag('students', values.students, 0);
     if (students !== undefined && values.sampling !== 'sandwich') throw new UsageError('--students is the number of distilled paths of --sampling sandwich; add --sampling sandwich or drop it');
     const reinforce = reinforceFlags(values);
@@ -200,11 +219,14 @@ async function train(values: Values): Promise<number> {
       ...(students === undefined ? {} : { students }),
       ...(reinforce === undefined ? {} : { reinforce }),
       ...(dropPath === undefined ? {} : { dropPath }),
+      ...(dropout === undefined ? {} : { dropout }),
       resume: values.resume ?? false,
-      progress: values.quiet ? null : process.stderr,
+      progress: values.quiet || (distributed !== null && distributed.worker.rank !== 0) ? null : process.stderr,
       log: out,
       signal: controller.signal,
+      distributed,
     });
+    if (distributed !== null && distributed.worker.rank !== 0) return result.stopped ? (SIGNAL_EXIT[received ?? ''] ?? 130) : 0;
     if (result.stopped) {
       out(`interrupted: checkpoint saved in ${values.out}; continue with the same command plus --resume`);
       return SIGNAL_EXIT[received ?? ''] ?? 130;
@@ -350,7 +372,7 @@ export async function run(args: string[]): Promise<number> {
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
   if (!(subcommand in ONLY)) throw new UsageError(`unknown subcommand '${subcommand}'; use train, search, extract or fidelity`);
   checkFlags(subcommand, parsed.values);
-  if (subcommand === 'train') return train(parsed.values);
+  if (subcommand === 'train') return train(parsed.values, args);
   if (subcommand === 'search') return search(parsed.values);
   if (subcommand === 'fidelity') return fidelity(parsed.values);
   return await extract(parsed.values);

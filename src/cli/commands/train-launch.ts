@@ -102,11 +102,13 @@ export function isLaunch(values: DistributedFlags): boolean {
 }
 
 /**
- * The launcher side: starts `--nproc-per-node` workers of `effnet train` with `args` (less the launcher's flags),
+ * The launcher side: starts `--nproc-per-node` workers of `effnet <command>` with `args` (less the launcher's flags),
  * threads per worker = cores / workers unless --threads is given, and on a restart adds --resume once a checkpoint
  * exists. Returns the exit code (0, 130/143 after a passed-on signal, 1 after a failure with no restart left).
+ * @param command the effnet command the workers run before `args`: ['train'] (default) or ['oneshot'] (whose args
+ *   begin with its subcommand)
  */
-export async function launchTraining(values: DistributedFlags, args: readonly string[], log: (line: string) => void): Promise<LaunchResult> {
+export async function launchTraining(values: DistributedFlags, args: readonly string[], log: (line: string) => void, command: readonly string[] = ['train']): Promise<LaunchResult> {
   const nprocPerNode = threadCountFlag('nproc-per-node', values['nproc-per-node'], 1)!;
   const nnodes = intFlag('nnodes', values.nnodes, 1) ?? 1;
   const nodeRank = intFlag('node-rank', values['node-rank'], 0) ?? 0;
@@ -130,7 +132,7 @@ export async function launchTraining(values: DistributedFlags, args: readonly st
     command: process.execPath,
     argsFor: (restart) => {
       const resume = restart > 0 && !values.resume && runDir !== undefined && existsSync(join(runDir, RUN_FILES.last));
-      return [process.argv[1]!, 'train', ...workerArgs, ...(resume ? ['--resume'] : [])];
+      return [process.argv[1]!, ...command, ...workerArgs, ...(resume ? ['--resume'] : [])];
     },
     nprocPerNode,
     nnodes,

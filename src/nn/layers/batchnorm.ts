@@ -100,41 +100,51 @@ export class BatchNorm2d extends Module {
     );
   }
 
-  /**
-   * Training-mode normalisation with the global batch's statistics. Each replica sums, per channel, x − c and
-   * (x − c)² over its images and pixels, and its count; one differentiable allreduce adds them over replicas
-   * (autograd carries the gradient back through it to every replica's input). The shift c is the running mean (equal
-   * on every replica, detached), which keeps E[(x − c)²] − E[x − c]² clear of the cancellation the unshifted form
-   * suffers when a channel's mean is large against its spread. (Accumulating in float64 instead was tried and
-   * changed nothing measurable: the equivalence tests' differences stayed at 2e-6.) Running statistics move as
-   * torch's SyncBatchNorm moves them: the global mean, and the global variance with Bessel's correction over the
-   * global count.
-   */
+  /** Training-mode normalisation with the global batch's statistics: {@link syncBatchNormTraining} on this layer. */
   private syncForward(input: Tensor, factor: number): Tensor {
-    const channels = this.numFeatures;
-    const [n, , h, w] = input.shape as [number, number, number, number];
-    const shift = this.runningMean === null ? zeros([1, channels, 1, 1]) : clone(this.runningMean.detach()).reshape([1, channels, 1, 1]);
-    const centred = sub(input, shift);
-    const local = cat([sum(centred, [0, 2, 3]), sum(mul(centred, centred), [0, 2, 3]), full([1], n * h * w)]);
-    const global = this.crossReplicaSum!(local);
-    const count = narrow(global, 0, 2 * channels, 1);
-    const shiftedMean = div(narrow(global, 0, 0, channels), count);
-    const variance = sub(div(narrow(global, 0, channels, channels), count), mul(shiftedMean, shiftedMean));
-    const invStd = rsqrt(add(variance, this.eps)).reshape([1, channels, 1, 1]);
-    let output = mul(sub(centred, shiftedMean.reshape([1, channels, 1, 1])), invStd);
-    if (this.weight !== null) output = mul(output, this.weight.reshape([1, channels, 1, 1]));
-    if (this.bias !== null) output = add(output, this.bias.reshape([1, channels, 1, 1]));
-    if (this.runningMean !== null && this.runningVar !== null) {
-      const runningMean = this.runningMean;
-      const runningVar = this.runningVar;
-      noGrad(() => {
-        const total = count.item();
-        const batchMean = add(shiftedMean, shift.reshape([channels]));
-        const unbiased = mul(variance, total / Math.max(total - 1, 1));
-        lerp_(runningMean, batchMean, factor);
-        lerp_(runningVar, unbiased, factor);
-      });
-    }
-    return output;
+    return syncBatchNormTraining(input, { runningMean: this.runningMean, runningVar: this.runningVar, weight: this.weight, bias: this.bias, eps: this.eps, factor }, this.crossReplicaSum!);
   }
+}
+
+/**
+ * Training-mode batch norm of NCHW `input` with the global batch's statistics (sync batch norm). Each replica sums,
+ * per channel, x − c and (x − c)² over its images and pixels, and its count; one differentiable allreduce
+ * (`crossReplicaSum`) adds them over replicas (autograd carries the gradient back through it to every replica's
+ * input). The shift c is the running mean (equal on every replica, detached), which keeps E[(x − c)²] − E[x − c]²
+ * clear of the cancellation the unshifted form suffers when a channel's mean is large against its spread.
+ * (Accumulating in float64 instead was tried and changed nothing measurable: the equivalence tests' differences
+ * stayed at 2e-6.) Running statistics move in place as torch's SyncBatchNorm moves them: the global mean, and the
+ * global variance with Bessel's correction over the global count. Exported for layers that normalise with slices of
+ * a BatchNorm2d's tensors (a weight-sharing supernet's first k channels): views, so the running statistics move in
+ * the layer's own storage.
+ */
+export function syncBatchNormTraining(
+  input: Tensor,
+  layer: { runningMean: Tensor | null; runningVar: Tensor | null; weight: Tensor | null; bias: Tensor | null; eps: number; factor: number },
+  crossReplicaSum: CrossReplicaSum,
+): Tensor {
+  const channels = input.shape[1]!;
+  const [n, , h, w] = input.shape as [number, number, number, number];
+  const shift = layer.runningMean === null ? zeros([1, channels, 1, 1]) : clone(layer.runningMean.detach()).reshape([1, channels, 1, 1]);
+  const centred = sub(input, shift);
+  const local = cat([sum(centred, [0, 2, 3]), sum(mul(centred, centred), [0, 2, 3]), full([1], n * h * w)]);
+  const global = crossReplicaSum(local);
+  const count = narrow(global, 0, 2 * channels, 1);
+  const shiftedMean = div(narrow(global, 0, 0, channels), count);
+  const variance = sub(div(narrow(global, 0, channels, channels), count), mul(shiftedMean, shiftedMean));
+  const invStd = rsqrt(add(variance, layer.eps)).reshape([1, channels, 1, 1]);
+  let output = mul(sub(centred, shiftedMean.reshape([1, channels, 1, 1])), invStd);
+  if (layer.weight !== null) output = mul(output, layer.weight.reshape([1, channels, 1, 1]));
+  if (layer.bias !== null) output = add(output, layer.bias.reshape([1, channels, 1, 1]));
+  const { runningMean, runningVar } = layer;
+  if (runningMean !== null && runningVar !== null) {
+    noGrad(() => {
+      const total = count.item();
+      const batchMean = add(shiftedMean, shift.reshape([channels]));
+      const unbiased = mul(variance, total / Math.max(total - 1, 1));
+      lerp_(runningMean, batchMean, layer.factor);
+      lerp_(runningVar, unbiased, layer.factor);
+    });
+  }
+  return output;
 }

@@ -21,7 +21,7 @@
  * its shapes come from the same rules (small-image strides, channel rounding, SE size) as any trained candidate;
  * {@link extractCandidate} (extract.ts) copies a path's slices into that standalone network.
  */
-import { BatchNorm2d, Module } from '../../nn/index.js';
+import { BatchNorm2d, Module, syncBatchNormTraining } from '../../nn/index.js';
 import {
   adaptiveAvgPool2d,
   add,
@@ -193,6 +193,11 @@ function normalise(bn: BatchNorm2d, input: Tensor, channels: number, norm: NormM
     noGrad(() => add_(counter, 1));
     // momentum null: a cumulative average (what BN recalibration uses), as BatchNorm2d.forward.
     if (bn.momentum === null) factor = 1 / counter.item();
+  }
+  // Data-parallel ranks with sync batch norm (useSyncBatchNorm set the layer's cross-replica sum): the global batch's
+  // statistics, the running ones moved through the same slices.
+  if (training && bn.crossReplicaSum !== null) {
+    return syncBatchNormTraining(input, { runningMean: part(bn.runningMean), runningVar: part(bn.runningVar), weight: part(bn.weight), bias: part(bn.bias), eps: bn.eps, factor }, bn.crossReplicaSum);
   }
   return batchNorm(input, part(bn.runningMean), part(bn.runningVar), part(bn.weight), part(bn.bias), training, factor, bn.eps);
 }

@@ -25,10 +25,12 @@ import { cat, keep, manualSeed, narrow, setNumThreads, tidy, type Tensor } from 
 import { loadCheckpoint } from '../../model-file/checkpoint.js';
 import { FAST_RECIPE_BATCH_SIZE, PAPER_BATCH_SIZE, fastRecipeApplies, withFastRecipe } from '../../train/fast-recipe.js';
 import { buildLoaders } from '../../train/run-builder.js';
+import { joinDataParallelGroup, type DistributedRunOptions } from '../../train/run.js';
+import { useSyncBatchNorm } from '../../distributed/index.js';
 import { SPLIT_SEED } from '../../train/split-file.js';
 import { batchTensors, Trainer, type EpochMetrics, type Recipe } from '../../train/trainer.js';
 import type { ProgressStream } from '../../train/progress.js';
-import { candidateConfig, derivedMacsTarget } from '../nas/search.js';
+import { CANDIDATE_DROPOUT, candidateConfig, derivedMacsTarget } from '../nas/search.js';
 import { candidateOf, flatSearchSpace, resolveSearchSpace, type ResolvedSearchSpace, type SearchSpaceDocument } from '../nas/space.js';
 import type { Candidate } from '../nas/strategy.js';
 import { recalibrateBatchNorm, type LabelledBatch } from './rank.js';
@@ -61,6 +63,8 @@ export interface SupernetDescription {
   classes: string[];
   kernelSharing: KernelSharing;
   dropPath: number;
+  /** The classifier dropout along paths in training; absent in files of runs before it was an option (0.2). */
+  dropout?: number;
   /** The seed of the weights, the data order and the path draws. */
   seed: number;
   /** The candidate whose path validation reports. */
@@ -121,6 +125,8 @@ export interface SupernetTrainOptions {
   reinforce?: ReinforceOptions;
   /** Largest drop-path rate along a path; default 0. */
   dropPath?: number;
+  /** Classifier dropout along every path in training; default the candidates' 0.2 (CANDIDATE_DROPOUT). */
+  dropout?: number;
   /** Continue the run in `out`; default false. */
   resume?: boolean;
   /** Progress bar output; default none. */
@@ -131,6 +137,14 @@ export interface SupernetTrainOptions {
   onStep?: (step: number, trainer: Trainer) => void;
   /** Aborting it stops the run after the current step with a checkpoint (Ctrl-C); default none. */
   signal?: AbortSignal;
+  /**
+   * Run as one rank of a data-parallel group (effnet oneshot train --nproc-per-node N): `batchSize` is the global
+   * batch, split evenly over the ranks, and every rank trains the same path in a step (paths are drawn from (seed,
+   * step), and REINFORCE's controller, updated from the same reward batch on every rank, stays the same everywhere),
+   * so gradients are averaged over the parameters of that path only. Rank 0 writes the run's files and logs.
+   * Default: one process.
+   */
+  distributed?: DistributedRunOptions | null;
 }
 
 /** What {@link trainSupernet} returns. */
@@ -182,6 +196,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
   const seed = options.seed ?? 0;
   const kernelSharing = options.kernelSharing ?? 'centre';
   const dropPath = options.dropPath ?? 0;
+  const dropout = options.dropout ?? CANDIDATE_DROPOUT;
   const sampling = options.sampling ?? 'uniform';
   if (!PATH_SAMPLINGS.includes(sampling)) throw new SupernetError(`unknown path sampling '${String(sampling)}'; choose one of ${PATH_SAMPLINGS.join(', ')}`);
   const students = sampling === 'sandwich' ? (options.students ?? 2) : 0;
@@ -192,6 +207,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
     if (JSON.stringify(saved.space) !== JSON.stringify(space.document)) differs.push('the space');
     if (saved.resolution !== options.resolution) differs.push(`the size (${saved.resolution} vs ${options.resolution})`);
     if (saved.seed !== seed) differs.push(`the seed (${saved.seed} vs ${seed})`);
+    if ((saved.dropout ?? CANDIDATE_DROPOUT) !== dropout) differs.push(`the dropout (${saved.dropout ?? CANDIDATE_DROPOUT} vs ${dropout})`);
     if (saved.kernelSharing !== kernelSharing) differs.push(`the kernel sharing (${saved.kernelSharing} vs ${kernelSharing})`);
     if (saved.data !== options.data) differs.push(`the data (${saved.data} vs ${options.data})`);
     if ((saved.valSplit ?? 0.1) !== (options.valSplit ?? 0.1)) differs.push(`the hold-out fraction (${saved.valSplit ?? 0.1} vs ${options.valSplit ?? 0.1})`);
@@ -199,6 +215,10 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
     if ((saved.students ?? 0) !== students) differs.push(`the students per step (${saved.students ?? 0} vs ${students})`);
     if (differs.length > 0) throw new SupernetError(`--resume: ${differs.join(', ')} differ from the run in ${options.out}; give the flags the run was started with`);
   }
+  const worker = options.distributed?.worker ?? null;
+  // Only rank 0 prints and writes; the other ranks train silently (their errors still reach stderr).
+  const writes = worker === null || worker.rank === 0;
+  const say = writes ? log : (): void => undefined;
   const data = await openData(options.data, { valSplit: options.valSplit ?? 0.1, splitSeed: SPLIT_SEED });
   if (data.classes.length < 2) throw new SupernetError(`${options.data} holds ${data.classes.length} class; a classifier needs at least 2`);
   const reference = referenceCandidate(space);
@@ -208,43 +228,71 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
   const given: Recipe = { ...options.recipe, emaDecay: options.recipe.emaDecay === undefined ? null : options.recipe.emaDecay };
   const recipe = fast ? withFastRecipe(given) : given;
   const batchSize = options.batchSize ?? (fast ? FAST_RECIPE_BATCH_SIZE : PAPER_BATCH_SIZE);
+  if (worker !== null && batchSize % worker.worldSize !== 0) {
+    throw new SupernetError(`--batch-size ${batchSize} is the global batch and must divide evenly over ${worker.worldSize} ranks; choose a multiple of ${worker.worldSize}`);
+  }
   if (options.threads !== undefined) setNumThreads(options.threads);
+  // The rendezvous comes after every check that can refuse the run, so a refused rank fails alone and at once.
+  const group = worker === null ? null : await joinDataParallelGroup(worker, options.distributed!);
   manualSeed(seed);
-  const supernet = new Supernet(space, { numClasses: data.classes.length, resolution: options.resolution, kernelSharing, dropPath });
-  const loaders = buildLoaders({ card, data, batchSize, seed, workers: options.workers ?? 1 });
+  const supernet = new Supernet(space, { numClasses: data.classes.length, resolution: options.resolution, kernelSharing, dropPath, dropout });
+  const loaders = buildLoaders({
+    card,
+    data,
+    batchSize: worker === null ? batchSize : batchSize / worker.worldSize,
+    shard: worker === null ? null : { rank: worker.rank, worldSize: worker.worldSize },
+    seed,
+    workers: options.workers ?? 1,
+  });
   // Validation reports the reference path with its own BN statistics, recomputed from these training batches before
   // each evaluation (the shared running statistics mix every path's and say nothing about one).
+  // Unsharded: every rank recalibrates on the same batches (and REINFORCE measures rewards on the same images).
   const calibration: LabelledBatch[] = [];
   const calibrationLoaders = buildLoaders({ card, data, batchSize, seed: deriveSeed(seed, CALIBRATION_SEED_TAG), workers: 0 });
+  const referencePath = supernet.pathOf(reference);
+  const totalSteps = recipe.epochs * loaders.train.batchesPerEpoch;
+  let controller: ControllerTraining | null = null;
+  let rewardImages: RewardImages | null = null;
+  let reinforce: ReinforceSettings | undefined;
+  /** Frees what the run holds (after it ends, or when its set-up fails). */
+  const release = async (): Promise<void> => {
+    await loaders.close();
+    for (const b of calibration) {
+      b.images.dispose();
+      b.labels.dispose();
+    }
+    rewardImages?.images.dispose();
+    rewardImages?.labels.dispose();
+    supernet.dispose();
+    group?.destroy();
+  };
   try {
     for await (const batch of calibrationLoaders.train.epoch(0, 0)) {
       if (calibration.length >= VALIDATION_CALIBRATION_BATCHES) break;
       const t = batchTensors(batch);
       calibration.push({ images: keep(t.images), labels: keep(t.labels) });
     }
+    if (sampling === 'reinforce') {
+      reinforce = resolveReinforce(options.reinforce ?? {}, totalSteps, batchSize, derivedMacsTarget(space, options.resolution, data.classes.length));
+      if (resume) {
+        const saved = readSupernetDescription(options.out).reinforce;
+        if (JSON.stringify(saved) !== JSON.stringify(reinforce)) {
+          throw new SupernetError(`--resume: the controller's settings differ from the run in ${options.out} (${JSON.stringify(saved)} vs ${JSON.stringify(reinforce)}); give the flags the run was started with`);
+        }
+      }
+      rewardImages = await heldOutImages(calibrationLoaders.val, reinforce.rewardImages);
+      if (rewardImages.labels.shape[0]! < reinforce.rewardBatch) {
+        throw new SupernetError(`the hold-out has ${rewardImages.labels.shape[0]} images, fewer than the reward batch of ${reinforce.rewardBatch}; lower --reward-batch`);
+      }
+      controller = new ControllerTraining(supernet, reinforce, seed, totalSteps, options.resolution, data.classes.length, rewardImages, reference);
+    } else if (options.reinforce !== undefined) {
+      throw new SupernetError(`the controller's settings apply to --sampling reinforce only, not ${sampling}`);
+    }
+  } catch (error) {
+    await release();
+    throw error;
   } finally {
     await calibrationLoaders.close();
-  }
-  const referencePath = supernet.pathOf(reference);
-  const totalSteps = recipe.epochs * loaders.train.batchesPerEpoch;
-  let controller: ControllerTraining | null = null;
-  let rewardImages: RewardImages | null = null;
-  let reinforce: ReinforceSettings | undefined;
-  if (sampling === 'reinforce') {
-    reinforce = resolveReinforce(options.reinforce ?? {}, totalSteps, batchSize, derivedMacsTarget(space, options.resolution, data.classes.length));
-    if (resume) {
-      const saved = readSupernetDescription(options.out).reinforce;
-      if (JSON.stringify(saved) !== JSON.stringify(reinforce)) {
-        throw new SupernetError(`--resume: the controller's settings differ from the run in ${options.out} (${JSON.stringify(saved)} vs ${JSON.stringify(reinforce)}); give the flags the run was started with`);
-      }
-    }
-    rewardImages = await heldOutImages(loaders.val, reinforce.rewardImages);
-    if (rewardImages.labels.shape[0]! < reinforce.rewardBatch) {
-      throw new SupernetError(`the hold-out has ${rewardImages.labels.shape[0]} images, fewer than the reward batch of ${reinforce.rewardBatch}; lower --reward-batch`);
-    }
-    controller = new ControllerTraining(supernet, reinforce, seed, totalSteps, options.resolution, data.classes.length, rewardImages, reference);
-  } else if (options.reinforce !== undefined) {
-    throw new SupernetError(`the controller's settings apply to --sampling reinforce only, not ${sampling}`);
   }
   let trainer: Trainer | null = null;
   const onAbort = (): void => trainer?.stop();
@@ -271,23 +319,33 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
       auxiliaryLoss: () => supernet.takeAuxiliaryLoss(),
       beforeEvaluate: () => {
         supernet.activate(reference);
+        // Every rank recalibrates on the same batches by itself (sync batch norm off meanwhile: no collectives, and
+        // the statistics of one process); evaluation itself runs on the running statistics.
+        const synced = group !== null && (options.distributed?.syncBatchNorm ?? false);
+        if (synced) useSyncBatchNorm(supernet, null);
         recalibrateBatchNorm(supernet, referencePath, calibration);
+        if (synced) useSyncBatchNorm(supernet, group);
       },
       onStep: (step) => {
         controller?.learn(step - 1);
         options.onStep?.(step, trainer!);
       },
       onEpoch: (metrics, seconds) => {
-        log(
+        say(
           `epoch ${metrics.epoch}/${recipe.epochs}: train loss ${metrics.trainLoss.toFixed(4)} top-1 ${(metrics.trainTop1 * 100).toFixed(2)}% (sampled paths)` +
             (metrics.valTop1 === null ? '' : ` | reference path val top-1 ${(metrics.valTop1 * 100).toFixed(2)}%`) +
             ` | ${seconds.toFixed(1)} s`,
         );
         if (controller !== null) {
-          log(`  ${controller.takeEpochNote()}`);
-          controller.writePolicy(options.out);
+          const note = controller.takeEpochNote();
+          say(`  ${note}`);
+          if (writes) controller.writePolicy(options.out);
         }
       },
+      distributed:
+        group === null
+          ? null
+          : { group, syncBatchNorm: options.distributed?.syncBatchNorm ?? false, batchNormStatistics: options.distributed?.batchNormStatistics === undefined ? 'reduce' : options.distributed.batchNormStatistics, partialGradients: true },
     });
     if (!resume) {
       const description: SupernetDescription = {
@@ -297,6 +355,7 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
         classes: [...data.classes],
         kernelSharing,
         dropPath,
+        dropout,
         seed,
         reference,
         data: options.data,
@@ -305,37 +364,38 @@ export async function trainSupernet(options: SupernetTrainOptions): Promise<Supe
         valSplit: options.valSplit ?? 0.1,
         ...(reinforce === undefined ? {} : { reinforce }),
       };
-      makeDirectory(options.out);
-      writeFileAtomic(join(options.out, SUPERNET_FILE), Buffer.from(JSON.stringify(description, null, 2) + '\n'));
+      if (writes) {
+        makeDirectory(options.out);
+        writeFileAtomic(join(options.out, SUPERNET_FILE), Buffer.from(JSON.stringify(description, null, 2) + '\n'));
+      }
     } else {
       trainer.resume();
       controller?.restore();
-      log(`resuming ${lastPath} at step ${trainer.progress.step} (epoch ${trainer.progress.epoch})`);
+      say(`resuming ${lastPath} at step ${trainer.progress.step} (epoch ${trainer.progress.epoch})`);
     }
-    log(
+    say(
       `supernet of space '${space.document.name}' at ${options.resolution}px: ${supernet.parameterCount().toLocaleString('en-US')} parameters (${kernelSharing} kernels), ` +
         `${samplingNote(sampling, students)}, ${data.train.length} training images of ${data.classes.length} classes, batch ${batchSize}; validation: the reference path on ${data.validation}`,
     );
-    log(`recipe: ${JSON.stringify({ ...recipe, lr: trainer.lr, batchSize })}`);
+    say(`recipe: ${JSON.stringify({ ...recipe, lr: trainer.lr, batchSize })}`);
+    if (worker !== null) {
+      say(
+        `data-parallel: ${worker.worldSize} ranks (${worker.localWorldSize} on this host), ${batchSize / worker.worldSize} images per rank per step, the same path on every rank, ` +
+          `${options.distributed?.syncBatchNorm ? 'sync batch norm' : 'batch norm per rank'}; gradients averaged over the path's parameters`,
+      );
+    }
     options.signal?.addEventListener('abort', onAbort);
     if (options.signal?.aborted) trainer.stop();
     const epochs = await trainer.fit();
-    if (controller !== null) {
+    if (controller !== null && writes) {
       controller.writePolicy(options.out);
-      if (!trainer.stopped) log(`the controller's most likely candidate (TuNAS's answer): ${join(options.out, MOST_LIKELY_FILE)}`);
+      if (!trainer.stopped) say(`the controller's most likely candidate (TuNAS's answer): ${join(options.out, MOST_LIKELY_FILE)}`);
     }
     return { epochs, stopped: trainer.stopped, seconds: trainer.runSeconds };
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
     trainer?.dispose();
-    await loaders.close();
-    for (const b of calibration) {
-      b.images.dispose();
-      b.labels.dispose();
-    }
-    rewardImages?.images.dispose();
-    rewardImages?.labels.dispose();
-    supernet.dispose();
+    await release();
   }
 }
 
@@ -381,7 +441,7 @@ export function openSupernet(dir: string): OpenedSupernet {
   const last = join(dir, RUN_FILES.last);
   if (!existsSync(last)) throw new SupernetError(`${dir} holds no checkpoint yet (${RUN_FILES.last}); train the supernet first`);
   const space = resolveSearchSpace(description.space, join(dir, SUPERNET_FILE));
-  const supernet = new Supernet(space, { numClasses: description.classes.length, resolution: description.resolution, kernelSharing: description.kernelSharing, dropPath: description.dropPath });
+  const supernet = new Supernet(space, { numClasses: description.classes.length, resolution: description.resolution, kernelSharing: description.kernelSharing, dropPath: description.dropPath, dropout: description.dropout ?? CANDIDATE_DROPOUT });
   // A REINFORCE run's checkpoints hold the controller's state beside the shared weights.
   if (description.sampling === 'reinforce') supernet.registerModule('policy', new PolicyStateModule(new PathPolicy(flatSearchSpace(space)).stateLength));
   const checkpoint = loadCheckpoint(last);
