@@ -28,6 +28,7 @@ export {
   networkSpec,
   UnknownVariantError,
   MIN_RESOLUTION,
+  MIN_IMAGE_SIZE,
   type EfficientNetConfig,
   type CustomConfigOptions,
   type CompoundConfigOptions,

@@ -27,7 +27,7 @@ import {
   DEFAULT_STOCHASTIC_DEPTH,
   getVariant,
   isV2Variant,
-  MIN_RESOLUTION,
+  MIN_IMAGE_SIZE,
   variantStages,
   type EfficientNetConfig,
 } from '../efficientnet/variants.js';
@@ -190,8 +190,8 @@ export function resolveModelCard(request: CardRequest): ModelCard {
   const base = baseOf(request.source);
   const overridesScaling = request.width !== undefined || request.depth !== undefined;
   const resolution = request.resolution ?? base.config.resolution;
-  if (!Number.isInteger(resolution) || resolution < MIN_RESOLUTION) {
-    fail(`the image size must be an integer >= ${MIN_RESOLUTION}, got ${resolution}: smaller than the network's total stride ${MIN_RESOLUTION}; small images are up-sampled to it`);
+  if (!Number.isInteger(resolution) || resolution < MIN_IMAGE_SIZE) {
+    fail(`the image size must be an integer >= ${MIN_IMAGE_SIZE}, got ${resolution}`);
   }
   const config = scaled(() =>
     customConfig({

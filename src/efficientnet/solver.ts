@@ -69,14 +69,14 @@ export function solveForMacs(options: SolveOptions): SolveResult {
   };
   let [low, high] = options.phiRange ?? [-8, 12];
   if (!(Number.isFinite(low) && Number.isFinite(high) && low < high)) throw new ScalingError(`phiRange must be two finite numbers [low, high] with low < high, got ${JSON.stringify(options.phiRange)}`);
-  // Keep base · γ^φ ≥ MIN_RESOLUTION so that every φ searched gives a valid input size.
+  // Keep base · γ^φ ≥ the smaller of B0's total stride and the base size: a φ below it would need other stages.
   const baseResolution = options.baseResolution ?? 224;
   assertPositive(coefficients.gamma, 'γ (resolution base)');
   if (coefficients.gamma !== 1) {
-    const limit = Math.log(MIN_RESOLUTION / baseResolution) / Math.log(coefficients.gamma);
+    const limit = Math.log(Math.min(MIN_RESOLUTION, baseResolution) / baseResolution) / Math.log(coefficients.gamma);
     if (coefficients.gamma > 1) low = Math.max(low, limit);
     else high = Math.min(high, limit);
-    if (!(low < high)) throw new ScalingError(`no φ in the given range keeps the resolution ≥ ${MIN_RESOLUTION} with γ=${coefficients.gamma}; change phiRange or γ`);
+    if (!(low < high)) throw new ScalingError(`no φ in the given range keeps the resolution ≥ ${Math.min(MIN_RESOLUTION, baseResolution)} with γ=${coefficients.gamma}; change phiRange or γ`);
   }
   const stages = options.stages ?? efficientNetB0Stages();
   const iterations = options.iterations ?? 60;

@@ -215,14 +215,22 @@ export function defaultDropout(width: number): number {
 /** The largest stochastic-depth (drop-path) rate of a model unless given: 0.2, the reference's (survival 0.8). */
 export const DEFAULT_STOCHASTIC_DEPTH = 0.2;
 
-/** The smallest input resolution EfficientNet accepts: its total stride. */
+/** EfficientNet's total stride with B0's stages: the smallest input those stages take (a 1x1 last map). */
 export const MIN_RESOLUTION = 32;
+
+/**
+ * The smallest input size of any network of the family: 8 pixels, the size at which the small-image rule's stages
+ * (stem stride 2, one stride-2 stage left: total stride 4) still leave a 2x2 last map. Below B0's total stride (32)
+ * a network needs stages with fewer strides; the model card's resolver checks the size against the stages' own
+ * total stride. Sizes below 32 px are how a proxy sees fewer pixels than its data has (docs/scaling.md).
+ */
+export const MIN_IMAGE_SIZE = 8;
 
 function checkResolution(resolution: number): void {
   assertPositive(resolution, 'resolution');
   if (!Number.isInteger(resolution)) throw new ScalingError(`resolution must be an integer number of pixels, got ${resolution}`);
-  if (resolution < MIN_RESOLUTION) {
-    throw new ScalingError(`resolution ${resolution} is smaller than the network's total stride ${MIN_RESOLUTION}; use at least ${MIN_RESOLUTION} pixels`);
+  if (resolution < MIN_IMAGE_SIZE) {
+    throw new ScalingError(`resolution ${resolution} is below the smallest input any network takes (${MIN_IMAGE_SIZE} pixels)`);
   }
 }
 
@@ -232,7 +240,7 @@ export interface CustomConfigOptions {
   width: number;
   /** Depth multiplier (> 0). */
   depth: number;
-  /** Input resolution in pixels (integer ≥ 32). */
+  /** Input resolution in pixels (integer ≥ {@link MIN_IMAGE_SIZE}; below 32 the stages need fewer strides). */
   resolution: number;
   /** Classifier dropout in [0, 1); default {@link defaultDropout}(width). */
   dropout?: number;

@@ -61,10 +61,13 @@ export function profileConfig(config: ScaledConfigJson, options: CostOptions = {
   return { params: profile.params, macs: profile.macs, activations: profile.activations };
 }
 
-/** Rounds a real resolution to the nearest multiple of `multiple` (default 1 pixel), never below 32. */
-export function roundSearchResolution(resolution: number, multiple = 1): number {
+/**
+ * Rounds a real resolution to the nearest multiple of `multiple` (default 1 pixel), never below `floor` (default 32,
+ * B0's total stride; a base below it passes its own size, so that its stages, not B0's, decide).
+ */
+export function roundSearchResolution(resolution: number, multiple = 1, floor = MIN_RESOLUTION): number {
   if (!(Number.isInteger(multiple) && multiple >= 1)) throw new MatchError(`resolution multiple must be an integer ≥ 1, got ${multiple}`);
-  return Math.max(MIN_RESOLUTION, Math.round(resolution / multiple) * multiple);
+  return Math.max(Math.min(floor, MIN_RESOLUTION), Math.round(resolution / multiple) * multiple);
 }
 
 /**
@@ -80,7 +83,7 @@ export function scaleBase(base: ScaledConfigJson, coefficients: Coefficients, re
     ...base,
     depth: base.depth * coefficients.alpha,
     width: base.width * coefficients.beta,
-    resolution: roundSearchResolution(base.resolution * coefficients.gamma, resolutionMultiple),
+    resolution: roundSearchResolution(base.resolution * coefficients.gamma, resolutionMultiple, base.resolution),
   };
 }
 
@@ -92,13 +95,13 @@ export function strategyConfig(base: ScaledConfigJson, strategy: ScalingStrategy
     case 'width':
       return { ...base, width: base.width * Math.exp(t) };
     case 'resolution':
-      return { ...base, resolution: roundSearchResolution(base.resolution * Math.exp(t), resolutionMultiple) };
+      return { ...base, resolution: roundSearchResolution(base.resolution * Math.exp(t), resolutionMultiple, base.resolution) };
     case 'compound':
       return {
         ...base,
         depth: base.depth * coefficients.alpha ** t,
         width: base.width * coefficients.beta ** t,
-        resolution: roundSearchResolution(base.resolution * coefficients.gamma ** t, resolutionMultiple),
+        resolution: roundSearchResolution(base.resolution * coefficients.gamma ** t, resolutionMultiple, base.resolution),
       };
     default:
       throw new MatchError(`unknown scaling strategy '${String(strategy)}'; expected one of ${SCALING_STRATEGIES.join(', ')}`);
@@ -171,7 +174,7 @@ export function matchTarget(base: ScaledConfigJson, options: MatchOptions): Matc
     low = -24;
     high = 24;
   }
-  if (gammaForResolution > 1) low = Math.max(low, Math.log(MIN_RESOLUTION / base.resolution) / Math.log(gammaForResolution));
+  if (gammaForResolution > 1) low = Math.max(low, Math.log(Math.min(MIN_RESOLUTION, base.resolution) / base.resolution) / Math.log(gammaForResolution));
   const evaluate = (t: number): { config: ScaledConfigJson; cost: number } & ConfigCost => {
     const config = strategyConfig(base, strategy, t, coefficients, multiple);
     const cost = profileConfig(config, options);

@@ -112,10 +112,10 @@ test('bad input exits 2 with a clear message on stderr', () => {
     [['--width', '0'], /width multiplier must be a finite number > 0/],
     [['--depth', '-1'], /depth multiplier must be a finite number > 0/],
     [['--width', 'abc'], /--width must be a number, got 'abc'/],
-    [['--image-size', '16'], /smaller than the network's total stride 32/],
+    [['--image-size', '7'], /the image size must be an integer >= 8, got 7/],
     [['b0', '--resolution', '64'], /--resolution was renamed --image-size/],
     [['b0', '--image-size', '100x64'], /to profile a non-square input use --input-size HxW/],
-    [['b0', '--image-size', '31'], /smaller than the network's total stride 32/],
+    [['b0', '--image-size', '31', '--strides', '1,2,2,2,1,2,1'], /image size 31 is smaller than the network's total stride 32 \(stem 2 x strides 1,2,2,2,1,2,1\)/],
     [['b0', '--input-size', 'big'], /--input-size expects a size like 224/],
     [['b0', '--padding', 'valid'], /--padding expects 'same' or 'symmetric'/],
     [['b0', '--num-classes', '2.5'], /--num-classes must be an integer >= 1, got '2.5'/],
@@ -123,7 +123,7 @@ test('bad input exits 2 with a clear message on stderr', () => {
     [['--all', 'b0'], /--all prints every registered variant/],
     [['--alpha', '1.3'], /--alpha\/--beta\/--gamma need --phi/],
     [['--phi', '1', '--gamma', 'NaN'], /--gamma must be a number/],
-    [['--phi', '-20'], /smaller than the network's total stride/],
+    [['--phi', '-40'], /below the smallest input any network takes/],
   ];
   for (const [args, pattern] of cases) {
     const { code, stdout, stderr } = info(...args);

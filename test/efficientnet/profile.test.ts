@@ -98,5 +98,5 @@ test('bad input is refused with a clear message', () => {
   assert.throws(() => profileNetwork(network, { imageSize: 224.5 }), /positive integer number of pixels/);
   assert.throws(() => profileNetwork(network, { imageSize: 224, numClasses: 0 }), /number of classes must be an integer ≥ 1/);
   assert.throws(() => profileNetwork(network, { imageSize: 224, padding: 'valid' as 'same' }), /padding must be 'symmetric' or 'same'/);
-  assert.throws(() => customConfig({ width: 1, depth: 1, resolution: 16 }), /smaller than the network's total stride/);
+  assert.throws(() => customConfig({ width: 1, depth: 1, resolution: 4 }), /below the smallest input any network takes/);
 });

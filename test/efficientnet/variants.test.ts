@@ -168,8 +168,8 @@ test('errors: unknown variant lists the names; bad multipliers; resolution below
     assert.throws(() => customConfig({ width: bad, depth: 1, resolution: 224 }), /width multiplier must be a finite number > 0/);
     assert.throws(() => customConfig({ width: 1, depth: bad, resolution: 224 }), /depth multiplier must be a finite number > 0/);
   }
-  assert.throws(() => customConfig({ width: 1, depth: 1, resolution: 31 }), /resolution 31 is smaller than the network's total stride 32/);
+  assert.throws(() => customConfig({ width: 1, depth: 1, resolution: 7 }), /resolution 7 is below the smallest input any network takes \(8 pixels\)/);
   assert.throws(() => customConfig({ width: 1, depth: 1, resolution: 100.5 }), /integer number of pixels/);
   assert.throws(() => customConfig({ width: 1, depth: 1, resolution: 224, dropout: 1 }), /dropout must be in \[0, 1\)/);
-  assert.throws(() => compoundConfig({ phi: -20 }), /smaller than the network's total stride/);
+  assert.throws(() => compoundConfig({ phi: -40 }), /below the smallest input any network takes/);
 });

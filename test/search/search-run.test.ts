@@ -94,8 +94,8 @@ test('a failing trial is recorded with its error while the other trials finish',
   });
   const store = ExperimentStore.open(db);
   const { search } = store.createOrResumeSearch('fail', definition.kind, definition.spec, definition.trials);
-  // A configuration the model cannot build (16 px is below the network's total stride of 32).
-  store.addTrials(search.id, [{ label: 'bad', config: { kind: 'grid', alpha: 1, beta: 1, gamma: 0.5, config: { width: 0.25, depth: 0.2, resolution: 16, dropout: 0.2 } } }]);
+  // A configuration the model cannot build (4 px is below the smallest input of any network, 8 px).
+  store.addTrials(search.id, [{ label: 'bad', config: { kind: 'grid', alpha: 1, beta: 1, gamma: 0.5, config: { width: 0.25, depth: 0.2, resolution: 4, dropout: 0.2 } } }]);
   store.close();
   const events: string[] = [];
   const result = await runSearch({ db, runDir: join(dir, 'runs'), searchId: search.id, parallel: 2, threads: 1, pollMs: 500, onEvent: (m) => events.push(m.type) });
@@ -107,7 +107,7 @@ test('a failing trial is recorded with its error while the other trials finish',
   check.close();
   const bad = trials.find((t) => t.label === 'bad')!;
   assert.equal(bad.status, 'failed');
-  assert.match(bad.error!, /resolution 16 is smaller than the network's total stride 32/);
+  assert.match(bad.error!, /resolution 4 is below the smallest input any network takes \(8 pixels\)/);
   assert.ok(events.includes('failed') && events.filter((e) => e === 'done').length === definition.trials.length);
   // Recorded params equal the built model's parameter count; MACs the definition's profile.
   for (const t of trials.filter((x) => x.status === 'done')) {

@@ -106,7 +106,8 @@ test('bad flags and inputs exit with code 2 and say what was wrong', async () =>
     [['train', '--model', 'b99', '--data', data, '--out', out], /unknown EfficientNet variant 'b99'/],
     [['train', '--model', 'custom', '--width', '0.5', '--data', data, '--out', out], /--model custom needs --width and --depth/],
     [['train', '--data', join(dir, 'missing'), '--out', out, '--image-size', '32'], /does not exist/],
-    [['train', '--data', data, '--out', out, '--image-size', '16'], /image size must be an integer >= 32/],
+    [['train', '--data', data, '--out', out, '--image-size', '7'], /image size must be an integer >= 8/],
+    [['train', '--data', data, '--out', out, '--image-size', '16', '--strides', '1,2,2,2,1,2,1'], /image size 16 is smaller than the network's total stride 32/],
     [['train', '--data', data, '--out', out, '--optimizer', 'adam'], /--optimizer must be one of rmsproptf, sgd, adamw/],
     [['train', '--data', data, '--out', out, '--randaugment', 'two'], /--randaugment takes N,M/],
     [['train', '--data', data, '--out', out, '--crop-scale', '0.5'], /--crop-scale takes LO,HI/],
@@ -140,7 +141,10 @@ test('the small-image stages: the earliest stride-2 stages go to stride 1 until 
   assert.equal(card.architecture.resolution, 32);
   assert.deepEqual(stagesOfCard(card).map((s) => s.stride), [1, 1, 2, 2, 1, 2, 1]);
   assert.deepEqual(configOfCard(resolveModelCard({ source: { kind: 'variant', name: 'b1' }, resolution: 240, classes: 10 })), { name: 'b1', width: 1, depth: 1.1, resolution: 240, dropout: 0.2, phi: null });
-  assert.throws(() => resolveModelCard({ source: { kind: 'variant', name: 'b0' }, resolution: 31, classes: 10 }), /image size must be an integer >= 32/);
+  assert.throws(() => resolveModelCard({ source: { kind: 'variant', name: 'b0' }, resolution: 7, classes: 10 }), /image size must be an integer >= 8/);
+  // Below 32 px the small-image rule takes more strides out: 16 px keeps a 2x2 last map at total stride 8.
+  const at16 = resolveModelCard({ source: { kind: 'custom', width: 0.5, depth: 0.5 }, resolution: 16, classes: 10 });
+  assert.deepEqual(stagesOfCard(at16).map((s) => s.stride), [1, 1, 1, 2, 1, 2, 1]);
   assert.deepEqual(parseFreeze('0-2,5'), ['features.0.', 'features.1.', 'features.2.', 'features.5.']);
   assert.throws(() => parseFreeze('stem'), /feature indices or ranges/);
 });
