@@ -12,3 +12,13 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066
 export function printable(text: string): string {
   return text.replace(UNSAFE, (c) => `\\u{${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}}`);
 }
+
+/**
+ * `value` as one argument of a POSIX shell command a user copies: unchanged when it holds only characters no shell
+ * treats specially (letters, digits and `_-./:=,@%+`), else in single quotes (a quote inside written as '\''). For
+ * the `next:` commands the searches print, whose paths and data specs come from the user.
+ */
+export function shellArgument(value: string): string {
+  if (value !== '' && /^[A-Za-z0-9_\-./:=,@%+]+$/.test(value)) return value;
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}

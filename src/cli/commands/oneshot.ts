@@ -23,6 +23,7 @@ import { setNumThreads } from '../../torch/index.js';
 import type { Recipe } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, renamedFlag, SIGNAL_EXIT, threadCountFlag, UsageError } from '../options.js';
 import { readSpaceDocument } from './nas.js';
+import { shellArgument } from '../../printable.js';
 
 export const summary = 'one-shot architecture search: train a weight-sharing supernet, rank candidates with it, extract one';
 
@@ -231,7 +232,10 @@ async function train(values: Values, args: readonly string[]): Promise<number> {
       out(`interrupted: checkpoint saved in ${values.out}; continue with the same command plus --resume`);
       return SIGNAL_EXIT[received ?? ''] ?? 130;
     }
-    out(`supernet trained in ${(result.seconds / 60).toFixed(1)} min (all parts); next: effnet oneshot search --supernet ${values.out}`);
+    out(
+      `supernet trained in ${(result.seconds / 60).toFixed(1)} min (all parts); next: effnet oneshot search --supernet ${shellArgument(values.out)}` +
+        ` (or, through the experiment store with standalone confirmation: effnet nas --supernet ${shellArgument(values.out)} --budget converge)`,
+    );
     return 0;
   } finally {
     process.off('SIGINT', onSignal);
@@ -281,7 +285,7 @@ async function search(values: Values): Promise<number> {
   out('  rank  index  shared top-1  MACs (M)  params (M)  reward');
   rows.forEach((r, i) => out(`  ${String(i + 1).padStart(4)}  ${String(r.index).padStart(5)}  ${(r.accuracy * 100).toFixed(2).padStart(11)}%  ${(r.macs / 1e6).toFixed(1).padStart(8)}  ${(r.params / 1e6).toFixed(2).padStart(10)}  ${r.reward.toFixed(4)}`));
   out(`Pareto front (shared top-1 vs MACs): ${result.front.length} candidates; all in ${join(values.supernet, RANKING_FILE)}, summary in ${join(values.supernet, RANKING_SUMMARY_FILE)}`);
-  out(`next: effnet oneshot extract --supernet ${values.supernet} --best --out best.safetensors, then train it standalone (effnet train --from best.safetensors ...) to confirm`);
+  out(`next: effnet oneshot extract --supernet ${shellArgument(values.supernet)} --best --out best.safetensors, then train it standalone (effnet train --from best.safetensors ...) to confirm`);
   return 0;
 }
 

@@ -7,6 +7,7 @@
  * and `effnet scale` take, beside the path of its trained model (which `effnet export` takes).
  */
 import { writeFileSync } from 'node:fs';
+import { shellArgument } from '../../printable.js';
 import { makeDirectory } from '../../directories.js';
 import { join } from 'node:path';
 import { writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
@@ -147,14 +148,17 @@ function trialDirectory(spec: NasSpec, trial: TrialRow): string {
 /**
  * The commands a user runs after an architecture search, on its reward-best trial `best` with the report in `dir`:
  * `effnet scale-search` around best.json (the method's step 2, at the search's own per-trial budget), `effnet train
- * --config best.json` (the baseline at a full budget), `effnet export` of the trial's trained model.
+ * --config best.json` (the baseline at a full budget), `effnet export` of the trial's trained model. Paths and the
+ * data spec are quoted for a POSIX shell where they need it.
  */
 export function nasNextCommands(dir: string, spec: NasSpec, best: TrialRow): string[] {
-  const bestPath = join(dir, 'best.json');
+  const q = shellArgument;
+  const bestPath = q(join(dir, 'best.json'));
+  const data = q(spec.data);
   return [
-    `npx effnet scale-search --base ${bestPath} --data ${spec.data} --budget ${spec.budget}`,
-    `npx effnet train --config ${bestPath} --data ${spec.data} --out ${join(dir, 'best-run')}`,
-    `npx effnet export --checkpoint ${trialDirectory(spec, best)} --out ${join(dir, 'best.onnx')}`,
+    `npx effnet scale-search --base ${bestPath} --data ${data} --budget ${q(spec.budget)}`,
+    `npx effnet train --config ${bestPath} --data ${data} --out ${q(join(dir, 'best-run'))}`,
+    `npx effnet export --checkpoint ${q(trialDirectory(spec, best))} --out ${q(join(dir, 'best.onnx'))}`,
   ];
 }
 
