@@ -16,7 +16,7 @@ import { lineChartSvg } from '../../chart.js';
 import { hypervolume, paretoFront, type TradeOffPoint } from './pareto.js';
 import { resolveSearchSpace } from './space.js';
 import type { Candidate } from './strategy.js';
-import { bestTrial, candidateConfig, trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
+import { bestTrial, candidateConfig, candidateNetworkKey, trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
 
 /** One candidate of a one-shot search's shared-weight ranking (the fields of the report; oneshot/search.ts writes them). */
 export interface SharedWeightRanking {
@@ -252,7 +252,7 @@ export function writeNasReport(
     const top = [...ranked]
       .sort((a, b) => b.reward - a.reward || a.index - b.index)
       .filter((r) => {
-        const key = JSON.stringify(candidateConfig(space, r.candidate as Candidate, spec.resolution).stages);
+        const key = candidateNetworkKey(space, r.candidate as Candidate, spec.resolution);
         return !seen.has(key) && seen.add(key) !== undefined;
       });
     const distinct = top.length;

@@ -181,6 +181,18 @@ export function candidateConfig(space: ResolvedSearchSpace, candidate: Candidate
   return { width: 1, depth: 1, resolution, dropout: CANDIDATE_DROPOUT, stages: encodeArchitecture(proxy) };
 }
 
+/**
+ * What a candidate builds, as a string equal for two candidates exactly when they build the same network at the
+ * proxy: every block's kernel, stride, channels, expansion, SE size, fused-ness and whether its skip is used. The
+ * stage strings are not that: a skip asked of a block that changes stride or channels is never used, and a stage
+ * of one layer with layers -1 or 0 keeps its one block.
+ */
+export function candidateNetworkKey(space: ResolvedSearchSpace, candidate: Candidate, resolution: number): string {
+  const config = candidateConfig(space, candidate, resolution);
+  const network = networkSpec({ width: 1, depth: 1 }, decodeArchitecture(config.stages!));
+  return JSON.stringify([network.stemChannels, network.headChannels, ...network.stages.flatMap((stage) => stage.blocks).map((b) => [b.kernel, b.stride, b.inChannels, b.midChannels, b.outChannels, b.hasExpansion, b.seChannels, b.hasResidual, b.fused])]);
+}
+
 /** Multiply-adds and parameters of a candidate's standalone network at the proxy size (the profiler's count). */
 export function candidateCost(space: ResolvedSearchSpace, candidate: Candidate, resolution: number, numClasses: number): { macs: number; params: number } {
   const config = candidateConfig(space, candidate, resolution);

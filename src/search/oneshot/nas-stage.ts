@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import { parseDataSpec, resolveData } from '../../data/spec.js';
 import type { ExperimentStore, Json } from '../store.js';
-import { candidateConfig, type NasSpec, type WarmCandidate } from '../nas/search.js';
+import { candidateNetworkKey, type NasSpec, type WarmCandidate } from '../nas/search.js';
 import { resolveSearchSpace } from '../nas/space.js';
 import { SearchSpaceError } from '../nas/strategy.js';
 import { rankWithSharedWeights, type RankedCandidate } from './search.js';
@@ -82,14 +82,15 @@ export async function rankIntoStore(
 /**
  * The `count` best candidates of a ranking by reward (ties: the earlier ranked first) that build distinct networks,
  * as the search stage's warm candidates: an evolution strategy proposes a good candidate again and again, and two
- * candidates can build one network (a stage of one block with layers -1 and 0); each network is trained once.
+ * candidates can build one network (candidateNetworkKey: a skip a block cannot use, a one-block stage with layers
+ * -1 and 0); each network is trained once.
  */
 export function confirmationCandidates(spec: Pick<NasSpec, 'space' | 'resolution'>, ranked: readonly RankedCandidate[], count: number): WarmCandidate[] {
   const space = resolveSearchSpace(spec.space);
   const seen = new Set<string>();
   const out: WarmCandidate[] = [];
   for (const r of [...ranked].sort((a, b) => b.reward - a.reward || a.index - b.index)) {
-    const key = JSON.stringify(candidateConfig(space, r.candidate, spec.resolution).stages);
+    const key = candidateNetworkKey(space, r.candidate, spec.resolution);
     if (seen.has(key)) continue;
     seen.add(key);
     out.push({ candidate: r.candidate, shared: r.accuracy });

@@ -16,17 +16,38 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ExperimentStore } from '../../../src/search/store.js';
+import { confirmationCandidates } from '../../../src/search/oneshot/nas-stage.js';
+import type { RankedCandidate } from '../../../src/search/oneshot/search.js';
 import { candidateConfig } from '../../../src/search/nas/search.js';
 import { resolveSearchSpace } from '../../../src/search/nas/space.js';
 import type { Candidate } from '../../../src/search/nas/strategy.js';
+import { createEfficientNet } from '../../../src/efficientnet/model.js';
+import { customConfig } from '../../../src/efficientnet/variants.js';
+import { decodeArchitecture } from '../../../src/efficientnet/block-spec.js';
+import type { ScaledConfigJson } from '../../../src/card/config-file.js';
 
 const mainJs = fileURLToPath(new URL('../../../src/cli/main.js', import.meta.url));
 const DATA = 'synthetic:train=96,val=48,classes=3,size=32,seed=5';
 const SPACE = {
   name: 'tiny',
   base: ['r1_k3_s11_e1_i32_o16', 'r2_k3_s22_e6_i16_o24', 'r2_k5_s22_e6_i24_o40'],
-  choices: { op: ['mbconv1', 'mbconv6'], kernel: [3, 5], se: [0, 0.25], skip: ['identity'], filters: [0.5, 1.0], layers: [-1, 0] },
+  choices: { op: ['mbconv1', 'mbconv6'], kernel: [3, 5], se: [0, 0.25], skip: ['identity', 'none'], filters: [0.5, 1.0], layers: [-1, 0] },
 };
+
+/**
+ * The network a configuration builds, as a string: its parameters' names and shapes, and which blocks add their
+ * input (the strides of a space's stages are not choices, so these tell its candidates' networks apart).
+ */
+function builtNetwork(config: ScaledConfigJson): string {
+  const model = createEfficientNet(customConfig({ width: 1, depth: 1, resolution: config.resolution }), { numClasses: 3, stages: decodeArchitecture(config.stages!) });
+  try {
+    const shapes = model.namedParameters().map(([name, t]) => `${name}:${t.shape.join('x')}`);
+    const residual = [...model.modules()].filter((m) => 'hasResidual' in m).map((m) => (m as unknown as { hasResidual: boolean }).hasResidual);
+    return JSON.stringify([shapes, residual]);
+  } finally {
+    model.dispose();
+  }
+}
 
 function effnet(...args: string[]): { code: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [mainJs, ...args], { encoding: 'utf8', timeout: 300_000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
@@ -64,9 +85,10 @@ test('effnet nas --supernet: ranking stored, the top distinct candidates confirm
       // The reward of each record from its accuracy and MACs: soft, ACC * (MACs / T)^-0.07 with T = 2M.
       for (const r of ranked) assert.ok(Math.abs(r.reward - r.accuracy * (r.macs / 2e6) ** -0.07) < 1e-12, JSON.stringify(r));
       // The expected confirmation: the 3 best candidates by reward (earlier ranked first on ties) whose networks
-      // (the stages of their model cards) differ.
+      // differ: the built models' parameter shapes and whether each block adds its input (a skip asked of a block
+      // that changes stride or channels is not used).
       const expected: Ranked[] = [];
-      const network = (r: Ranked): string => JSON.stringify(candidateConfig(resolveSearchSpace(SPACE), r.candidate as Candidate, 32).stages);
+      const network = (r: Ranked): string => builtNetwork(candidateConfig(resolveSearchSpace(SPACE), r.candidate as Candidate, 32));
       for (const r of [...ranked].sort((a, b) => b.reward - a.reward || a.index - b.index)) {
         if (expected.some((e) => network(e) === network(r))) continue;
         if (expected.length < 3) expected.push(r);
@@ -143,4 +165,20 @@ test('effnet nas --supernet: bad input exits 2 with the reason', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('confirmation candidates: one per network (a skip a stride-2 block cannot use changes the stage string, not the network)', () => {
+  const space = resolveSearchSpace(SPACE);
+  const base = { 's1.op': 'mbconv1', 's1.kernel': 3, 's1.se': 0, 's1.skip': 'identity', 's1.filters': 1, 's1.layers': 0, 's2.op': 'mbconv6', 's2.kernel': 3, 's2.se': 0, 's2.skip': 'identity', 's2.filters': 1, 's2.layers': -1, 's3.op': 'mbconv6', 's3.kernel': 5, 's3.se': 0, 's3.skip': 'identity', 's3.filters': 1, 's3.layers': 0 };
+  const noSkip = { ...base, 's2.skip': 'none' }; // stage 2 keeps one block, of stride 2: its skip is never used
+  const other = { ...base, 's3.kernel': 3 };
+  const stages = (c: object): string[] => candidateConfig(space, c as Candidate, 32).stages!;
+  assert.notDeepEqual(stages(noSkip), stages(base));
+  assert.equal(builtNetwork(candidateConfig(space, noSkip as Candidate, 32)), builtNetwork(candidateConfig(space, base as Candidate, 32)));
+  assert.notEqual(builtNetwork(candidateConfig(space, other as Candidate, 32)), builtNetwork(candidateConfig(space, base as Candidate, 32)));
+  const record = (index: number, candidate: object, reward: number): RankedCandidate => ({ index, candidate: candidate as Candidate, accuracy: reward, macs: 1, params: 1, reward, seconds: 0 });
+  const ranked = [record(0, noSkip, 0.7), record(1, base, 0.9), record(2, other, 0.8), record(3, base, 0.9)];
+  const picked = confirmationCandidates({ space: SPACE, resolution: 32 }, ranked, 3);
+  assert.deepEqual(picked.map((p) => p.candidate), [base, other]);
+  assert.deepEqual(picked.map((p) => p.shared), [0.9, 0.8]);
 });
