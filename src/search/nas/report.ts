@@ -15,6 +15,7 @@ import type { Json, SearchRow, TrialRow } from '../store.js';
 import { lineChartSvg } from '../../chart.js';
 import { hypervolume, paretoFront, type TradeOffPoint } from './pareto.js';
 import { resolveSearchSpace } from './space.js';
+import { compareGroups, type TrialGroup } from '../report.js';
 import type { Candidate } from './strategy.js';
 import { bestTrial, candidateConfig, candidateNetworkKey, trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
 
@@ -221,6 +222,14 @@ export function writeNasReport(
       const meanReward = rewards.reduce((s, v) => s + v, 0) / rewards.length;
       return `| ${role === 'best' ? 'found (reward-best)' : `base (${spec.space.name})`} | ${(mean * 100).toFixed(2)}% ± ${Number.isNaN(sd) ? '–' : (sd * 100).toFixed(2)} | ${meanReward.toFixed(4)} | ${mega(config.macs)} | ${mega(config.params)} | ${values.map((v) => (v * 100).toFixed(2)).join(', ')} |`;
     };
+    const group = (role: string): TrialGroup => {
+      const runs = compared.filter((t) => (t.config as NasTrialConfig).role === role && t.status === 'done' && t.valTop1 !== null);
+      const top1 = runs.map((t) => t.valTop1!);
+      const mean = top1.length === 0 ? null : top1.reduce((s, v) => s + v, 0) / top1.length;
+      const sd = mean === null || top1.length < 2 ? null : Math.sqrt(top1.reduce((s, v) => s + (v - mean) ** 2, 0) / (top1.length - 1));
+      return { label: role, trials: runs, top1, meanTop1: mean, sdTop1: sd };
+    };
+    const versus = compareGroups(group('best'), group('base'));
     lines.push(
       `## Comparison with the base network (${spec.compareBudget}, seeds ${spec.seed + 1000}..${spec.seed + 999 + spec.compareRepeats})`,
       '',
@@ -228,6 +237,11 @@ export function writeNasReport(
       '|---|---|---|---|---|---|',
       summary('best'),
       summary('base'),
+      '',
+      versus === null
+        ? 'Found minus base: – (a side has no finished run).'
+        : `Found minus base: ${(versus.difference * 100).toFixed(2)} points, Welch standard error ${versus.standardError === null ? '–' : (versus.standardError * 100).toFixed(2)}, ` +
+          `t = ${versus.z === null ? '–' : versus.z.toFixed(2)}: ${versus.verdict} (the goal: better by more than 2 standard errors at no more MACs).`,
       '',
     );
   }

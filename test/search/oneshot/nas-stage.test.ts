@@ -78,6 +78,7 @@ test('effnet nas --supernet: ranking stored, the top distinct candidates confirm
 
     const store = ExperimentStore.open(db);
     let ranked: Ranked[];
+    let comparison = '';
     try {
       const search = store.findSearch('nas')!;
       ranked = store.scores(search.id).map((s) => s.record as unknown as Ranked);
@@ -100,6 +101,8 @@ test('effnet nas --supernet: ranking stored, the top distinct candidates confirm
       assert.ok(confirmed.every((t) => t.status === 'done'));
       const compared = trials.filter((t) => t.config.stage === 'compare');
       assert.deepEqual(compared.map((t) => t.config.role).sort(), ['base', 'best']);
+      const top1 = (role: string): number => compared.find((t) => t.config.role === role)!.valTop1!;
+      comparison = `Found minus base: ${((top1('best') - top1('base')) * 100).toFixed(2)} points, Welch standard error –, t = –: one seed`;
     } finally {
       store.close();
     }
@@ -108,6 +111,7 @@ test('effnet nas --supernet: ranking stored, the top distinct candidates confirm
     assert.match(report, /10 candidates ranked/);
     assert.match(report, /\| shared-weight accuracy \| accuracy \(search budget\) \| [-0-9.–]+ \| 3 \|/);
     assert.ok(existsSync(join(dir, 'nas', 'ranking.svg')));
+    assert.ok(report.includes(comparison), `the report's comparison line: ${comparison}`);
     assert.match(run.stderr, /next: npx effnet scale-search --base /);
 
     // Cut the ranking as a kill between candidates leaves it, then run again: the missing ones are measured again
