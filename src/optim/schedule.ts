@@ -121,3 +121,15 @@ export function cosineSchedule(options: CosineOptions): LearningRateSchedule {
     return minLr + ((lr - minLr) * (1 + Math.cos(Math.PI * progress))) / 2;
   };
 }
+
+/**
+ * `schedule` until step `from`, then a cosine from its value at `from` down to 0 over `steps` steps (0 after them):
+ * the end of a run whose length was not known in advance ("train until converged", then anneal), so that it stops
+ * at a decayed learning rate as a fixed-length cosine run does.
+ */
+export function annealedSchedule(schedule: LearningRateSchedule, from: number, steps: number): LearningRateSchedule {
+  requireNonNegative('annealedSchedule', 'from', from);
+  requirePositive('annealedSchedule', 'steps', steps, true);
+  const start = schedule(from);
+  return (step) => (step < from ? schedule(step) : step >= from + steps ? 0 : (start * (1 + Math.cos((Math.PI * (step - from)) / steps))) / 2);
+}

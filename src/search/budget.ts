@@ -1,7 +1,8 @@
 /**
  * A trial's training budget: whole epochs (`2ep`), wall-clock minutes (`10min`), optimizer steps (`20steps`, for
- * tests and smoke runs) or "until converged" (`converge`, `converge:60`: the hold-out is scored after every epoch and
- * the trial stops when it has stopped gaining, at most the given epochs). Every trial of a search gets the same
+ * tests and smoke runs) or "until converged" (`converge`, `converge:60`: the hold-out is scored after every epoch;
+ * once it has stopped gaining the learning rate anneals to 0 over a fifth more epochs and the trial stops; at most
+ * the given epochs in all). Every trial of a search gets the same
  * budget and the same recipe.
  */
 import { UserError } from '../errors.js';
@@ -34,6 +35,16 @@ export function hasConverged(valTop1: readonly number[]): boolean {
   const window = Math.max(1, Math.floor(epochs * CONVERGENCE_WINDOW));
   const before = Math.max(...valTop1.slice(0, epochs - window));
   return Math.max(...valTop1) - before < CONVERGENCE_MIN_GAIN;
+}
+
+/**
+ * The epochs a converged trial anneals for after the rule said so at epoch `epoch`: a fifth of the epochs so far
+ * ({@link CONVERGENCE_WINDOW}, rounded, at least one), in which the learning rate falls from where it is to 0 along
+ * a cosine. Without it a trial would stop at the undecayed rate of a cosine spanning the cap, below what the same
+ * network reaches when its run ends there by design.
+ */
+export function annealEpochs(epoch: number): number {
+  return Math.max(1, Math.round(epoch * CONVERGENCE_WINDOW));
 }
 
 /** Thrown for a budget string that cannot be parsed. */

@@ -6,7 +6,7 @@ import { totalStrideOf, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard } from '../card/resolve.js';
 import { buildRun } from '../train/run-builder.js';
 import { Trainer, evaluate, type EpochMetrics, type Recipe } from '../train/trainer.js';
-import { hasConverged, type Budget } from './budget.js';
+import { annealEpochs, hasConverged, type Budget } from './budget.js';
 import { validateScaledConfig, type ScaledConfigJson } from '../card/config-file.js';
 import type { ResolvedData } from '../data/spec.js';
 import { profileConfig } from './match.js';
@@ -233,16 +233,21 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
     });
     const history: EpochMetrics[] = [];
     let convergedAtEpoch: number | null = null;
-    while (trainer.progress.epoch < epochs) {
+    let lastEpoch = epochs;
+    while (trainer.progress.epoch < lastEpoch) {
       const ran = await trainer.fit({ stopAfter: 1 });
       for (const metrics of ran) {
         history.push(metrics);
         hooks.onEpoch?.(metrics);
       }
       if (trainer.stopped) break;
-      if (converge && hasConverged(history.map((m) => m.valTop1 ?? 0))) {
+      if (converge && convergedAtEpoch === null && hasConverged(history.map((m) => m.valTop1 ?? 0))) {
+        // Converged at a learning rate the cosine over the cap has barely lowered: anneal it to 0 over a fifth of
+        // the epochs so far (within the cap), as a run of that length would end, then stop.
         convergedAtEpoch = trainer.progress.epoch;
-        break;
+        const anneal = Math.min(annealEpochs(convergedAtEpoch), epochs - convergedAtEpoch);
+        lastEpoch = convergedAtEpoch + anneal;
+        if (anneal > 0) trainer.annealFrom(anneal * train.batchesPerEpoch);
       }
     }
     // Without per-epoch evaluation, or when the budget ended inside an epoch, evaluate the weights as they are now.
@@ -264,7 +269,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
         trainLoss: last?.trainLoss ?? null,
         // Training-batch top-1 of the last epoch (augmented, train mode): beside the hold-out's, the fit gap.
         trainTop1: last?.trainTop1 ?? null,
-        ...(converge ? { convergedAtEpoch } : {}),
+        ...(converge ? { convergedAtEpoch, annealEpochs: convergedAtEpoch === null ? 0 : trainer.progress.epoch - convergedAtEpoch } : {}),
         trainImagesPerSecond: last?.imagesPerSecond ?? null,
         valImages: data.val.length,
         trainImages: data.train.length,

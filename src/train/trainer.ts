@@ -37,7 +37,7 @@ import { averageGradients, broadcastModule, checkSameModule, distributeBatchNorm
 import type { Module } from '../nn/index.js';
 import { AdamW, GradScaler, RMSpropTF, SGD, paramGroupsWithWeightDecay, type GradScalerState, type Optimizer } from '../optim/index.js';
 import { ModelEma, type EmaBufferMode } from '../optim/ema.js';
-import { cosineSchedule, scaleLearningRate, stepDecaySchedule, type LearningRateSchedule } from '../optim/schedule.js';
+import { annealedSchedule, cosineSchedule, scaleLearningRate, stepDecaySchedule, type LearningRateSchedule } from '../optim/schedule.js';
 import type { Batch, DataLoader } from '../data/loader.js';
 import { deriveSeed } from '../data/rng.js';
 import { toChannelsLast } from '../nn/index.js';
@@ -375,7 +375,8 @@ export class Trainer {
   /** The EMA of the weights, or null. */
   readonly ema: ModelEma | null;
   /** The learning rate as a function of the step. */
-  readonly schedule: LearningRateSchedule;
+  /** The learning rate of each optimizer step (the recipe's; {@link Trainer.annealFrom} replaces its tail). */
+  schedule: LearningRateSchedule;
   /** The peak learning rate after batch-size scaling. */
   readonly lr: number;
   private readonly options: TrainerOptions;
@@ -562,6 +563,16 @@ export class Trainer {
     } finally {
       loaded.dispose();
     }
+  }
+
+  /**
+   * From the current step on, anneal: the learning rate follows a cosine from its present value down to 0 over the
+   * next `steps` optimizer steps. For runs whose length is decided while they train (a search trial "until
+   * converged" anneals once its hold-out stops gaining). Not recorded in checkpoints: a resumed run follows its
+   * recipe's schedule again (search trials restart rather than resume).
+   */
+  annealFrom(steps: number): void {
+    this.schedule = annealedSchedule(this.schedule, this.state.step, steps);
   }
 
   /**

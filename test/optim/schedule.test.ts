@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cosineSchedule, PAPER_LR_PER_256, scaleLearningRate, stepDecaySchedule } from '../../src/optim/schedule.js';
+import { annealedSchedule, cosineSchedule, PAPER_LR_PER_256, scaleLearningRate, stepDecaySchedule } from '../../src/optim/schedule.js';
 
 function close(actual: number, expected: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= 1e-15 + 1e-12 * Math.abs(expected), `${what}: ${actual} vs ${expected}`);
@@ -66,4 +66,17 @@ test('schedules reject bad options and steps with clear errors', () => {
   assert.throws(() => cosineSchedule({ lr: 0.1, stepsPerEpoch: 1, epochs: 2, warmupEpochs: 2 }), /warmupEpochs \(2\) must be below epochs/);
   assert.throws(() => stepDecaySchedule({ lr: 0.1, stepsPerEpoch: 1 })(-1), /step must be a non-negative integer/);
   assert.throws(() => stepDecaySchedule({ lr: 0.1, stepsPerEpoch: 1 })(1.5), /step must be a non-negative integer/);
+});
+
+test('annealedSchedule: the schedule until the step, then a cosine from its value there to 0 over the given steps', () => {
+  const base = (step: number): number => 0.1 - step * 0.001;
+  const annealed = annealedSchedule(base, 20, 8);
+  for (let step = 0; step < 20; step++) assert.equal(annealed(step), base(step));
+  const start = base(20); // 0.08
+  const expected = [1, 0.9619397662556434, 0.8535533905932737, 0.6913417161825449, 0.5, 0.3086582838174551, 0.14644660940672627, 0.03806023374435663].map((f) => f * start);
+  for (let k = 0; k < 8; k++) assert.ok(Math.abs(annealed(20 + k) - expected[k]!) < 1e-15, `step ${20 + k}: ${annealed(20 + k)} vs ${expected[k]}`);
+  assert.equal(annealed(28), 0);
+  assert.equal(annealed(1000), 0);
+  assert.throws(() => annealedSchedule(base, 20, 0), /steps must be a positive integer/);
+  assert.throws(() => annealedSchedule(base, -1, 4), /from must be a finite number >= 0/);
 });

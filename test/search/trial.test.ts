@@ -145,13 +145,19 @@ test('a trial is reproducible from its seed alone: the same result after other d
   assert.notDeepEqual(c.first, a.first, 'another seed, other weights');
 });
 
-test('a converge budget scores every epoch and stops at the first epoch the rule says, with the cap as the run length', async () => {
+test('a converge budget scores every epoch, anneals from the first epoch the rule says over a fifth more, and stops', async () => {
   const data = await openData('synthetic:train=16,val=8,classes=2,size=32');
   const runDir = mkdtempSync(join(tmpdir(), 'effnet-trial-'));
   const curve: number[] = [];
+  const rates: number[] = [];
   // A learning rate this small leaves the hold-out where it starts: the rule, not the cap (30), ends the trial.
   const recipe = { ...DEFAULT_TRIAL_RECIPE, lr: 1e-9 };
-  const result = await runTrial(BASE, data, settings({ recipe, budget: { kind: 'converge', value: 30 } }), runDir, { onEpoch: (m) => curve.push(m.valTop1!) });
+  const result = await runTrial(BASE, data, settings({ recipe, budget: { kind: 'converge', value: 30 } }), runDir, {
+    onEpoch: (m) => {
+      curve.push(m.valTop1!);
+      rates.push(m.lr);
+    },
+  });
   // The reference: the rule applied to the recorded curve, epoch by epoch.
   let expected = 30;
   for (let e = 1; e <= 30; e++) {
@@ -160,10 +166,24 @@ test('a converge budget scores every epoch and stops at the first epoch the rule
       break;
     }
   }
-  assert.equal(curve.length, expected, `ran ${curve.length} epochs, the rule says ${expected} (curve ${curve.join(', ')})`);
   assert.ok(expected < 30, 'a flat curve converges before the cap');
-  assert.equal(result.metrics.epochsCompleted, expected);
+  // Then a fifth of the epochs so far (rounded, at least one) of annealing.
+  const anneal = Math.max(1, Math.round(expected / 5));
+  assert.equal(curve.length, expected + anneal, `ran ${curve.length} epochs; the rule says ${expected}, then ${anneal} of annealing (curve ${curve.join(', ')})`);
+  assert.equal(result.metrics.epochsCompleted, expected + anneal);
   assert.equal(result.metrics.convergedAtEpoch, expected);
+  assert.equal(result.metrics.annealEpochs, anneal);
+  // The learning rate falls along the anneal to a small fraction of where it was, where the cosine over the cap
+  // (30 epochs) would still be above half of its peak.
+  const atRule = rates[expected - 1]!;
+  for (let e = expected; e < rates.length; e++) assert.ok(rates[e]! < rates[e - 1]!, `epoch ${e + 1}: ${rates[e]} after ${rates[e - 1]}`);
+  // The last step of the anneal's S steps runs at (1 + cos(π (S − 1) / S)) / 2 of the rate it started from (at most
+  // the rule's epoch's rate: the cap's cosine only falls).
+  const stepsPerEpoch = Number(result.metrics.steps) / Number(result.metrics.epochsCompleted);
+  const annealSteps = anneal * stepsPerEpoch;
+  const lastFactor = (1 + Math.cos((Math.PI * (annealSteps - 1)) / annealSteps)) / 2;
+  assert.ok(rates.at(-1)! <= lastFactor * atRule * (1 + 1e-9) && rates.at(-1)! >= lastFactor * atRule * 0.9, `the last epoch's rate ${rates.at(-1)} against ${lastFactor} x ${atRule}`);
+  assert.ok(atRule > 0.5 * 1e-9, `at the rule's epoch the cap's cosine is still high: ${atRule}`);
   assert.equal(result.valTop1, curve.at(-1));
   assert.equal(typeof result.metrics.trainTop1, 'number');
   // Progressive stages need the run's length in advance: refused with a converge budget.
