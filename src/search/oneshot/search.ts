@@ -21,7 +21,7 @@ import { candidateConfig, candidateCost, derivedMacsTarget } from '../nas/search
 import { flatSearchSpace, resolveSearchSpace } from '../nas/space.js';
 import { createSearchStrategy, SearchSpaceError, type Candidate } from '../nas/strategy.js';
 import { sharedWeightAccuracy, type LabelledBatch } from './rank.js';
-import { openSupernet, type SupernetDescription } from './train.js';
+import { openSupernet, readSupernetDescription, SUPERNET_FILE, type SupernetDescription } from './train.js';
 
 /** The file of ranked candidates in a supernet run directory (one JSON object per line). */
 export const RANKING_FILE = 'ranking.jsonl';
@@ -191,32 +191,35 @@ export async function rankWithSharedWeights(options: OneShotSearchOptions, log: 
     if (!Number.isInteger(value) || value < 1) throw new SearchSpaceError(`${what} must be an integer >= 1, got ${value}`);
   }
   const seed = options.seed ?? 0;
-  const { supernet, description } = openSupernet(options.dir);
+  // The strategy and the replay need the space only: the weights are loaded when there is something left to rank.
+  const description = readSupernetDescription(options.dir);
+  const space = resolveSearchSpace(description.space, join(options.dir, SUPERNET_FILE));
+  const numClasses = description.classes.length;
+  const target = options.target ?? derivedMacsTarget(space, description.resolution, numClasses);
+  const reward = resolveRewardSpec({ kind: options.reward ?? 'soft', target, ...(options.exponent === undefined ? {} : { exponent: options.exponent }), ...(options.beta === undefined ? {} : { beta: options.beta }) });
+  const strategy = createSearchStrategy(options.strategy ?? 'evolution', {
+    space: flatSearchSpace(space),
+    seed,
+    ...(options.population === undefined ? {} : { population: options.population }),
+    ...(options.sampleSize === undefined ? {} : { sampleSize: options.sampleSize }),
+  });
+  const ranked: RankedCandidate[] = [];
+  // Replay: the strategy must ask exactly what was recorded, in order.
+  for (const record of log.recorded) {
+    const asked = strategy.ask();
+    if (JSON.stringify(asked) !== JSON.stringify(record.candidate)) {
+      throw new SearchSpaceError(`${log.where} was written by another search (strategy, seed or population differ: candidate ${record.index} is not what this search proposes); use the same options or move it away`);
+    }
+    strategy.tell(record.candidate, record.reward);
+    ranked.push(record);
+  }
+  if (ranked.length > 0) say(`resuming: ${ranked.length} candidates ranked before`);
+  if (ranked.length >= total) return { ranked, target, reward: reward.kind };
+  const { supernet } = openSupernet(options.dir);
   let calibration: LabelledBatch[] = [];
   let validation: LabelledBatch[] = [];
-  let images = 0;
   try {
-    const space = supernet.space;
-    const numClasses = description.classes.length;
-    const target = options.target ?? derivedMacsTarget(space, description.resolution, numClasses);
-    const reward = resolveRewardSpec({ kind: options.reward ?? 'soft', target, ...(options.exponent === undefined ? {} : { exponent: options.exponent }), ...(options.beta === undefined ? {} : { beta: options.beta }) });
-    const strategy = createSearchStrategy(options.strategy ?? 'evolution', {
-      space: flatSearchSpace(space),
-      seed,
-      ...(options.population === undefined ? {} : { population: options.population }),
-      ...(options.sampleSize === undefined ? {} : { sampleSize: options.sampleSize }),
-    });
-    const ranked: RankedCandidate[] = [];
-    // Replay: the strategy must ask exactly what was recorded, in order.
-    for (const record of log.recorded) {
-      const asked = strategy.ask();
-      if (JSON.stringify(asked) !== JSON.stringify(record.candidate)) {
-        throw new SearchSpaceError(`${log.where} was written by another search (strategy, seed or population differ: candidate ${record.index} is not what this search proposes); use the same options or move it away`);
-      }
-      strategy.tell(record.candidate, record.reward);
-      ranked.push(record);
-    }
-    if (ranked.length > 0) say(`resuming: ${ranked.length} candidates ranked before`);
+    let images: number;
     ({ calibration, validation, images } = await calibrationData(description, { calibrationBatches: calibrationCount, calibrationBatchSize: calibrationSize, validationImages, seed }));
     say(
       `ranking ${total} candidates of space '${space.document.name}' with shared weights: strategy ${strategy.name}, reward ${reward.kind} (target ${(target / 1e6).toFixed(2)}M MACs), ` +
