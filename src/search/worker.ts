@@ -19,7 +19,7 @@ import { DEFAULT_LEASE_MS, ExperimentStore, isPostgresUrl, workerIdentity, type 
 import { runTrial, trialCard } from './trial.js';
 import { validateScaledConfig } from '../card/config-file.js';
 import { measureLatency } from './nas/latency.js';
-import { NAS_KIND } from './nas/search.js';
+import { isArchitectureSearchKind } from './nas/search.js';
 
 /**
  * The environment variable that hands a worker its store (`effnet search-worker` reads it when --db is absent): a
@@ -84,7 +84,7 @@ class ReleaseError extends Error {
 
 /** Whether nothing more will come to claim: every trial ended (and an architecture search's coordinator closed it). */
 export function searchFinished(store: ExperimentStore, search: SearchRow): boolean {
-  if (search.kind === NAS_KIND) return store.searchClosed(search.id);
+  if (isArchitectureSearchKind(search.kind)) return store.searchClosed(search.id);
   const counts = store.counts(search.id);
   return counts.pending === 0 && counts.running === 0;
 }

@@ -63,7 +63,7 @@ test('bad input exits 2 with the reason', () => {
     store.close();
     const other = effnet('nas', '--data', DATA, '--budget', '2steps', '--db', db);
     assert.equal(other.code, 2, other.stderr);
-    assert.match(other.stderr, /is a 'grid' search, not an architecture search \('nas'\)/);
+    assert.match(other.stderr, /is a 'grid' search, not an architecture search \('nas' or 'oneshot'\)/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

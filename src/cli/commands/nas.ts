@@ -24,6 +24,7 @@ import { SearchSpaceError, STRATEGY_NAMES, createSearchStrategy, type Candidate 
 import { computeReward, REWARD_NAMES } from '../../search/nas/reward.js';
 import {
   NAS_KIND,
+  ONESHOT_KIND,
   NasCoordinator,
   bestTrial,
   candidateConfig,
@@ -258,7 +259,7 @@ export async function run(args: string[]): Promise<number> {
   try {
     const existing = store.findSearch(name);
     if (existing !== null) nasSpecOf(existing.kind, existing.spec, `search '${name}' in ${store.location}`);
-    const { search, created } = store.createOrResumeSearch(name, NAS_KIND, spec as unknown as { [key: string]: Json }, []);
+    const { search, created } = store.createOrResumeSearch(name, spec.oneshot === null ? NAS_KIND : ONESHOT_KIND, spec as unknown as { [key: string]: Json }, []);
     searchId = search.id;
     const counts = store.counts(search.id);
     out(`${created ? 'created' : 'resuming'} architecture search '${name}' in ${store.location}: ${counts.done} trained, ${counts.failed} failed, ${counts.pending + counts.running} to run; ${parallel} worker(s) x ${threads} thread(s)`);

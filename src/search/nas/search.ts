@@ -43,8 +43,20 @@ import {
 } from './strategy.js';
 import { naswotScore } from './zero-cost.js';
 
-/** The store's kind of an architecture search. */
+/** The store's kind of an architecture search of standalone trials. */
 export const NAS_KIND = 'nas';
+
+/**
+ * The store's kind of a one-shot architecture search (`effnet nas --supernet`): the same coordinator, trials and
+ * report, with the shared-weight ranking stored in the search's scores first. A kind of its own, so that a store's
+ * list of searches says which is which and one name cannot switch between the two.
+ */
+export const ONESHOT_KIND = 'oneshot';
+
+/** Whether a stored search's kind is an architecture search's (its coordinator closes it when done). */
+export function isArchitectureSearchKind(kind: string): boolean {
+  return kind === NAS_KIND || kind === ONESHOT_KIND;
+}
 
 /** The classifier dropout of every candidate (B0's). */
 export const CANDIDATE_DROPOUT = 0.2;
@@ -279,7 +291,7 @@ export function nasDefinition(options: NasOptions): NasSpec {
 
 /** The stored spec of a search row, checked to be an architecture search's. */
 export function nasSpecOf(kind: string, spec: { [key: string]: Json }, where: string): NasSpec {
-  if (kind !== NAS_KIND) throw new SearchSpaceError(`${where} is a '${kind}' search, not an architecture search ('${NAS_KIND}'); give effnet nas another --name or --db`);
+  if (!isArchitectureSearchKind(kind)) throw new SearchSpaceError(`${where} is a '${kind}' search, not an architecture search ('${NAS_KIND}' or '${ONESHOT_KIND}'); give effnet nas another --name or --db`);
   return spec as unknown as NasSpec;
 }
 

@@ -81,6 +81,7 @@ test('effnet nas --supernet: ranking stored, the top distinct candidates confirm
     let comparison = '';
     try {
       const search = store.findSearch('nas')!;
+      assert.equal(search.kind, 'oneshot', 'a one-shot search is a kind of its own in the store');
       ranked = store.scores(search.id).map((s) => s.record as unknown as Ranked);
       assert.deepEqual(ranked.map((r) => r.index), [...Array(10).keys()]);
       // The reward of each record from its accuracy and MACs: soft, ACC * (MACs / T)^-0.07 with T = 2M.
