@@ -411,6 +411,14 @@ export class ExperimentStore {
     return { search: this.getSearch(id), created: true };
   }
 
+  /**
+   * Replaces a search's stored spec: for the settings a resumed search may raise without invalidating what it did
+   * (an architecture search's comparison seeds); the caller checks that nothing else changed.
+   */
+  updateSearchSpec(searchId: number, spec: { [key: string]: Json }): void {
+    this.guard('updating a search', () => this.db.run('UPDATE searches SET spec = ? WHERE id = ?', [JSON.stringify(spec), searchId]));
+  }
+
   private insertTrials(searchId: number, trials: { label: string; config: { [key: string]: Json } }[], firstSeq: number): void {
     trials.forEach((trial, i) => this.db.run('INSERT INTO trials (search_id, seq, label, config) VALUES (?, ?, ?, ?)', [searchId, firstSeq + i, trial.label, JSON.stringify(trial.config)]));
   }

@@ -66,6 +66,7 @@ const USAGE = `usage: effnet nas --data SPEC --budget 1ep|5min|20steps [--strate
   --eta E              η of successive halving (default 3)
   --compare R          then train the reward-best candidate and the space's base (B0 in b0) R times each, seeds
                        seed+1000.., at --compare-budget B (default the last rung's budget); the report gives mean ± sd
+                       and Welch's t; a resumed search may raise R (the missing seeds are trained)
   --population P       evolution: population (default 20); --sample-size S: tournament size (default 5)
   --learning-rate L    reinforce: logits' learning rate (default 0.1); --baseline-momentum M (default 0.9)
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P)
@@ -258,7 +259,15 @@ export async function run(args: string[]): Promise<number> {
   let ranked: RankedCandidate[] = [];
   try {
     const existing = store.findSearch(name);
-    if (existing !== null) nasSpecOf(existing.kind, existing.spec, `search '${name}' in ${store.location}`);
+    if (existing !== null) {
+      const stored = nasSpecOf(existing.kind, existing.spec, `search '${name}' in ${store.location}`);
+      // More comparison seeds are the one setting a resume may raise: what ran stays valid, the missing seeds are added.
+      const others = (s: NasSpec): string => JSON.stringify({ ...s, compareRepeats: 0 });
+      if (spec.compareRepeats > stored.compareRepeats && others(stored) === others(spec)) {
+        store.updateSearchSpec(existing.id, spec as unknown as { [key: string]: Json });
+        out(`raising the comparison of search '${name}' from ${stored.compareRepeats} to ${spec.compareRepeats} seed(s) each: the missing ones are trained`);
+      }
+    }
     const { search, created } = store.createOrResumeSearch(name, spec.oneshot === null ? NAS_KIND : ONESHOT_KIND, spec as unknown as { [key: string]: Json }, []);
     searchId = search.id;
     const counts = store.counts(search.id);

@@ -562,8 +562,11 @@ export class NasCoordinator {
         this.promote(this.store.trials(this.searchId));
         return;
       }
-      if (this.spec.compareRepeats > 0 && this.state.compareIssued !== true) {
-        this.compare(this.store.trials(this.searchId));
+      const all = this.store.trials(this.searchId);
+      if (this.missingComparisons(all).length > 0) {
+        // A resume may raise --compare: the missing seeds are issued, and a closed search opens again for them.
+        this.state.closed = false;
+        this.compare(all);
         return;
       }
       if (!this.state.closed) {
@@ -606,19 +609,36 @@ export class NasCoordinator {
     );
   }
 
-  /** Issues the comparison: the reward-best candidate and the space's base, each with `compareRepeats` seeds. */
+  /** The comparison trials (role, seed) the spec asks for that the store does not hold yet (none before the search's end). */
+  private missingComparisons(trials: readonly TrialRow[]): { role: 'best' | 'base'; seed: number }[] {
+    if (this.spec.compareRepeats === 0 || bestTrial(this.spec, trials) === null) return [];
+    const present = new Set(trials.filter((t) => (t.config as NasTrialConfig).stage === 'compare').map((t) => `${(t.config as NasTrialConfig).role}/${(t.config as NasTrialConfig).seed}`));
+    const missing: { role: 'best' | 'base'; seed: number }[] = [];
+    for (let r = 0; r < this.spec.compareRepeats; r++) {
+      for (const role of ['best', 'base'] as const) {
+        const seed = this.spec.seed + 1000 + r;
+        if (!present.has(`${role}/${seed}`)) missing.push({ role, seed });
+      }
+    }
+    return missing;
+  }
+
+  /**
+   * Issues the comparison trials still missing: the reward-best candidate (the one the first comparison trials
+   * compared, when there are some) and the space's base, seeds seed+1000 .. seed+999+compareRepeats.
+   */
   private compare(trials: readonly TrialRow[]): void {
     this.state.compareIssued = true;
     const best = bestTrial(this.spec, trials);
     const added: { label: string; config: NasTrialConfig }[] = [];
     if (best !== null) {
-      const bestCandidate = (best.config as NasTrialConfig).candidate;
+      const earlier = trials.find((t) => (t.config as NasTrialConfig).stage === 'compare' && (t.config as NasTrialConfig).role === 'best');
+      const bestCandidate = earlier === undefined ? (best.config as NasTrialConfig).candidate : (earlier.config as NasTrialConfig).candidate;
+      const parent = earlier === undefined ? best.seq : (earlier.config as NasTrialConfig).parent;
       const baseCandidate = candidateOf(this.space, this.spec.space.base);
-      for (let r = 0; r < this.spec.compareRepeats; r++) {
-        for (const [role, candidate] of [['best', bestCandidate], ['base', baseCandidate]] as const) {
-          const seed = this.spec.seed + 1000 + r;
-          added.push({ label: `${role}-seed${seed}`, config: trialOf(this.spec, this.space, candidate, { stage: 'compare', rung: -1, budget: this.spec.compareBudget, role, seed, parent: role === 'best' ? best.seq : null }) });
-        }
+      for (const { role, seed } of this.missingComparisons(trials)) {
+        const candidate = role === 'best' ? bestCandidate : baseCandidate;
+        added.push({ label: `${role}-seed${seed}`, config: trialOf(this.spec, this.space, candidate, { stage: 'compare', rung: -1, budget: this.spec.compareBudget, role, seed, parent: role === 'best' ? parent : null }) });
       }
     }
     this.state.strategy = this.strategy.state() as unknown as Json;

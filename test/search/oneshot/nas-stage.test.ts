@@ -135,6 +135,25 @@ test('effnet nas --supernet: ranking stored, the top distinct candidates confirm
     } finally {
       after.close();
     }
+
+    // A finished search resumed with more comparison seeds trains the missing ones only, on the same best network.
+    const before = ExperimentStore.open(db);
+    const earlier = before.trials(before.findSearch('nas')!.id).filter((t) => t.config.stage === 'compare');
+    before.close();
+    const raised = effnet(...args.map((a, i) => (args[i - 1] === '--compare' ? '2' : a)));
+    assert.equal(raised.code, 0, raised.stderr);
+    assert.match(raised.stderr, /raising the comparison of search 'nas' from 1 to 2 seed\(s\) each/);
+    const grown = ExperimentStore.open(db);
+    try {
+      const compared = grown.trials(grown.findSearch('nas')!.id).filter((t) => t.config.stage === 'compare');
+      assert.deepEqual(compared.map((t) => t.label), ['best-seed1003', 'base-seed1003', 'best-seed1004', 'base-seed1004']);
+      assert.deepEqual(compared.slice(0, 2).map((t) => [t.id, t.attempts, t.valTop1]), earlier.map((t) => [t.id, t.attempts, t.valTop1]), 'the first seed is not trained again');
+      assert.deepEqual(compared[2]!.config.candidate, compared[0]!.config.candidate);
+      assert.ok(compared.every((t) => t.status === 'done'));
+    } finally {
+      grown.close();
+    }
+    assert.match(readFileSync(join(dir, 'nas', 'report.md'), 'utf8'), /seeds 1003\.\.1004/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
