@@ -140,9 +140,9 @@ export function gradientBuckets(parameters: readonly Tensor[], bucketBytes = DEF
  * @throws Error when a gradient is missing (without `partial`) or the ranks disagree on which are missing
  */
 export async function averageGradients(group: ProcessGroup, buckets: readonly (readonly Tensor[])[], options: { partial?: boolean } = {}): Promise<void> {
-  if (options.partial ?? false) await checkSameGradients(group, buckets);
-  for (const bucket of buckets) {
-    const present = (options.partial ?? false) ? bucket.filter(hasGradient) : bucket;
+  const has = (options.partial ?? false) ? await checkSameGradients(group, buckets) : null;
+  for (const [b, bucket] of buckets.entries()) {
+    const present = has === null ? bucket : bucket.filter((_, i) => has[b]![i]);
     if (present.length === 0) continue;
     const grads = present.map((p, i) => {
       const grad = p.grad;
@@ -168,9 +168,13 @@ function hasGradient(parameter: Tensor): boolean {
   return grad !== null;
 }
 
-/** Refuses a step where the ranks' parameters with a gradient differ (a sum of presence flags of 0 or worldSize only). */
-async function checkSameGradients(group: ProcessGroup, buckets: readonly (readonly Tensor[])[]): Promise<void> {
-  const flags = buckets.flat().map((p) => (hasGradient(p) ? 1 : 0));
+/**
+ * Which parameters of each bucket have a gradient on this rank; refuses a step where the ranks' differ (a sum of
+ * presence flags of 0 or worldSize only).
+ */
+async function checkSameGradients(group: ProcessGroup, buckets: readonly (readonly Tensor[])[]): Promise<boolean[][]> {
+  const has = buckets.map((bucket) => bucket.map(hasGradient));
+  const flags = has.flat().map((present) => (present ? 1 : 0));
   const mask = tensor(Float32Array.from(flags), [flags.length]);
   try {
     await group.allreduce(mask, 'sum');
@@ -185,4 +189,5 @@ async function checkSameGradients(group: ProcessGroup, buckets: readonly (readon
   } finally {
     mask.dispose();
   }
+  return has;
 }

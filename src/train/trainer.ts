@@ -376,7 +376,7 @@ export class Trainer {
   readonly ema: ModelEma | null;
   /** The learning rate as a function of the step. */
   /** The learning rate of each optimizer step (the recipe's; {@link Trainer.annealFrom} replaces its tail). */
-  schedule: LearningRateSchedule;
+  private schedule: LearningRateSchedule;
   /** The peak learning rate after batch-size scaling. */
   readonly lr: number;
   private readonly options: TrainerOptions;

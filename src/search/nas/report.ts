@@ -11,18 +11,18 @@ import { shellArgument } from '../../printable.js';
 import { makeDirectory } from '../../directories.js';
 import { join } from 'node:path';
 import { writeScaledConfig, type ScaledConfigJson } from '../../card/config-file.js';
-import type { Json, SearchRow, TrialRow } from '../store.js';
+import type { SearchRow, TrialRow } from '../store.js';
 import { lineChartSvg } from '../../chart.js';
 import { hypervolume, paretoFront, type TradeOffPoint } from './pareto.js';
 import { resolveSearchSpace } from './space.js';
 import { compareGroups, type TrialGroup } from '../report.js';
 import type { Candidate } from './strategy.js';
-import { bestTrial, candidateConfig, candidateNetworkKey, trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
+import { bestDistinctNetworks, bestTrial, candidateConfig, trialReward, type NasSpec, type NasTrialConfig, type ScreenRecord } from './search.js';
 
 /** One candidate of a one-shot search's shared-weight ranking (the fields of the report; oneshot/search.ts writes them). */
 export interface SharedWeightRanking {
   index: number;
-  candidate: { [dimension: string]: Json };
+  candidate: Candidate;
   /** Shared-weight top-1 (0..1). */
   accuracy: number;
   macs: number;
@@ -262,13 +262,7 @@ export function writeNasReport(
   if (ranked.length > 0) {
     const rankedFront = paretoFront(ranked.map((r) => ({ accuracy: r.accuracy, cost: r.macs, id: r.index })));
     const space = resolveSearchSpace(spec.space);
-    const seen = new Set<string>();
-    const top = [...ranked]
-      .sort((a, b) => b.reward - a.reward || a.index - b.index)
-      .filter((r) => {
-        const key = candidateNetworkKey(space, r.candidate as Candidate, spec.resolution);
-        return !seen.has(key) && seen.add(key) !== undefined;
-      });
+    const top = bestDistinctNetworks(spec, ranked);
     const distinct = top.length;
     const seconds = ranked.reduce((sum, r) => sum + r.seconds, 0);
     const confirmed = trials.filter((t) => t.status === 'done' && t.valTop1 !== null && (t.config as NasTrialConfig).rung === 0 && typeof (t.config as NasTrialConfig).shared === 'number');
@@ -283,7 +277,7 @@ export function writeNasReport(
       '',
       '| rank | shared-weight top-1 | reward | MACs | params | stages at the proxy |',
       '|---|---|---|---|---|---|',
-      ...top.slice(0, 10).map((r, i) => `| ${i + 1} | ${pct(r.accuracy)} | ${r.reward.toFixed(4)} | ${mega(r.macs)} | ${mega(r.params)} | \`${(candidateConfig(space, r.candidate as Candidate, spec.resolution).stages ?? []).join(' ')}\` |`),
+      ...top.slice(0, 10).map((r, i) => `| ${i + 1} | ${pct(r.accuracy)} | ${r.reward.toFixed(4)} | ${mega(r.macs)} | ${mega(r.params)} | \`${(candidateConfig(space, r.candidate, spec.resolution).stages ?? []).join(' ')}\` |`),
       '',
       `Pareto front of the ranking (shared-weight accuracy vs MACs): ${rankedFront.length} candidates, from ${mega(rankedFront[0]!.cost)} MACs at ${pct(rankedFront[0]!.accuracy)} to ${mega(rankedFront[rankedFront.length - 1]!.cost)} at ${pct(rankedFront[rankedFront.length - 1]!.accuracy)}; chart \`ranking.svg\`.`,
       '',

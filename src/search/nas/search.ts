@@ -205,6 +205,28 @@ export function candidateNetworkKey(space: ResolvedSearchSpace, candidate: Candi
   return JSON.stringify([network.stemChannels, network.headChannels, ...network.stages.flatMap((stage) => stage.blocks).map((b) => [b.kernel, b.stride, b.inChannels, b.midChannels, b.outChannels, b.hasExpansion, b.seChannels, b.hasResidual, b.fused])]);
 }
 
+/**
+ * The best of `ranked` by reward (ties: the lower index first), one per network ({@link candidateNetworkKey}), at
+ * most `count`: a ranking proposes a good network again and again, under several candidates.
+ */
+export function bestDistinctNetworks<T extends { index: number; candidate: Candidate; reward: number }>(
+  spec: Pick<NasSpec, 'space' | 'resolution'>,
+  ranked: readonly T[],
+  count = Infinity,
+): T[] {
+  const space = resolveSearchSpace(spec.space);
+  const seen = new Set<string>();
+  const out: T[] = [];
+  for (const r of [...ranked].sort((a, b) => b.reward - a.reward || a.index - b.index)) {
+    if (out.length >= count) break;
+    const key = candidateNetworkKey(space, r.candidate, spec.resolution);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(r);
+  }
+  return out;
+}
+
 /** Multiply-adds and parameters of a candidate's standalone network at the proxy size (the profiler's count). */
 export function candidateCost(space: ResolvedSearchSpace, candidate: Candidate, resolution: number, numClasses: number): { macs: number; params: number } {
   const config = candidateConfig(space, candidate, resolution);

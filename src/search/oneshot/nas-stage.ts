@@ -9,8 +9,7 @@
 import { resolve } from 'node:path';
 import { parseDataSpec, resolveData } from '../../data/spec.js';
 import type { ExperimentStore, Json } from '../store.js';
-import { candidateNetworkKey, type NasSpec, type WarmCandidate } from '../nas/search.js';
-import { resolveSearchSpace } from '../nas/space.js';
+import { bestDistinctNetworks, type NasSpec, type WarmCandidate } from '../nas/search.js';
 import { SearchSpaceError } from '../nas/strategy.js';
 import { rankWithSharedWeights, type RankedCandidate } from './search.js';
 import { readSupernetDescription, type SupernetDescription } from './train.js';
@@ -86,15 +85,5 @@ export async function rankIntoStore(
  * -1 and 0); each network is trained once.
  */
 export function confirmationCandidates(spec: Pick<NasSpec, 'space' | 'resolution'>, ranked: readonly RankedCandidate[], count: number): WarmCandidate[] {
-  const space = resolveSearchSpace(spec.space);
-  const seen = new Set<string>();
-  const out: WarmCandidate[] = [];
-  for (const r of [...ranked].sort((a, b) => b.reward - a.reward || a.index - b.index)) {
-    const key = candidateNetworkKey(space, r.candidate, spec.resolution);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({ candidate: r.candidate, shared: r.accuracy });
-    if (out.length === count) break;
-  }
-  return out;
+  return bestDistinctNetworks(spec, ranked, count).map((r) => ({ candidate: r.candidate, shared: r.accuracy }));
 }
