@@ -102,16 +102,43 @@ export function networkKey(config: ScaledConfigJson): string {
   return JSON.stringify([config.resolution, config.dropout, spec.stemChannels, spec.headChannels, spec.stages.map((s) => [s.repeats, s.inChannels, s.outChannels, s.kernel, s.stride, s.expandRatio, s.seRatio, s.skip, s.fused])]);
 }
 
+/** The MACs a grid network may have under a MAC tolerance: target × the base's, ± the tolerance (relative). */
+export interface GridMacWindow {
+  /** The base's MACs (profiled with the search's classes). */
+  baseMacs: number;
+  /** The lowest MACs kept. */
+  low: number;
+  /** The highest MACs kept. */
+  high: number;
+}
+
+/**
+ * The window of {@link gridSearchDefinition}'s `macTolerance`. Why a second filter beside α·β²·γ² ≈ target: that
+ * product is the paper's FLOPs model, exact only while depth, width and resolution scale smoothly. On small bases
+ * (16-32 px images, a few channels and repeats) resolution rounds to whole pixels and feature maps change every
+ * stride's worth of pixels, repeats round up and channels round to multiples of 8, so grid points that satisfy the
+ * product can cost anywhere from 1.5x to 3x the base; ranking them by accuracy then mostly ranks them by cost.
+ */
+export function gridMacWindow(base: ScaledConfigJson, numClasses: number, target: number, macTolerance: number): GridMacWindow {
+  if (!(Number.isFinite(macTolerance) && macTolerance > 0)) throw new MatchError(`macTolerance must be a number > 0 (e.g. 0.1: within 10% of ${target} x the base's MACs), got ${macTolerance}`);
+  const baseMacs = profileConfig(base, { numClasses }).macs;
+  return { baseMacs, low: target * baseMacs * (1 - macTolerance), high: target * baseMacs * (1 + macTolerance) };
+}
+
 /**
  * The grid search: one trial per distinct network among the grid points (the base scaled by depth α, width β,
  * resolution γ). Grid points whose rounded network is identical to an earlier point's (small bases: depth rounds
  * repeats up, width rounds channels to multiples of 8) are listed in that trial's `aliases` instead of being trained
- * again.
+ * again. With `macTolerance`, networks whose profiled MACs lie outside {@link gridMacWindow} are left out (their
+ * count is stored as the spec's `grid.outsideMacWindow`).
  */
-export function gridSearchDefinition(options: CommonSearchOptions & { step: number; tolerance: number; target?: number }): SearchDefinition {
-  const points = enumerateGrid({ step: options.step, tolerance: options.tolerance, target: options.target ?? 2 });
+export function gridSearchDefinition(options: CommonSearchOptions & { step: number; tolerance: number; target?: number; macTolerance?: number }): SearchDefinition {
+  const target = options.target ?? 2;
+  const points = enumerateGrid({ step: options.step, tolerance: options.tolerance, target });
   const multiple = options.resolutionMultiple ?? 1;
+  const macWindow = options.macTolerance === undefined ? undefined : gridMacWindow(options.base, options.numClasses, target, options.macTolerance);
   const byKey = new Map<string, { label: string; config: { [key: string]: Json } }>();
+  let outsideMacWindow = 0;
   for (const point of points) {
     const config = scaleBase(options.base, point, multiple);
     const label = `a${fixed(point.alpha)}_b${fixed(point.beta)}_g${fixed(point.gamma)}`;
@@ -122,6 +149,10 @@ export function gridSearchDefinition(options: CommonSearchOptions & { step: numb
       continue;
     }
     const cost = profileConfig(config, { numClasses: options.numClasses });
+    if (macWindow !== undefined && (cost.macs < macWindow.low || cost.macs > macWindow.high)) {
+      outsideMacWindow++;
+      continue;
+    }
     byKey.set(key, {
       label,
       config: {
@@ -130,9 +161,17 @@ export function gridSearchDefinition(options: CommonSearchOptions & { step: numb
       },
     });
   }
+  if (macWindow !== undefined && byKey.size === 0) {
+    throw new MatchError(
+      `no network of the grid has MACs within ${options.macTolerance} of ${target} x the base's ${macWindow.baseMacs} (${Math.round(macWindow.low)}-${Math.round(macWindow.high)}); ` +
+        'raise --mac-tolerance, or use a smaller --grid-step or a larger --tolerance',
+    );
+  }
+  // macTolerance is stored only when given, so grid searches stored before it existed resume with the same spec.
+  const macFilter: { [key: string]: Json } = macWindow === undefined ? {} : { macTolerance: options.macTolerance!, outsideMacWindow };
   return {
     kind: 'grid',
-    spec: { ...commonSpec(options), grid: { step: options.step, tolerance: options.tolerance, target: options.target ?? 2, gridPoints: points.length } },
+    spec: { ...commonSpec(options), grid: { step: options.step, tolerance: options.tolerance, target, gridPoints: points.length, ...macFilter } },
     trials: repeatTrials([...byKey.values()], options.seed ?? 0, options.repeats ?? 1),
   };
 }

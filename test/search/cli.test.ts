@@ -113,6 +113,12 @@ test('bad input exits 2 with a clear message', () => {
   r = effnet('scale-search', '--base', 'b0', '--grid-step', '0.5', '--tolerance', '0.01', '--target', '1.75', ...common);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /no point of the grid with step 0.5 meets/);
+  r = effnet('scale-search', '--base', 'b0', '--mac-tolerance', '0', ...common);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--mac-tolerance must be > 0/);
+  r = effnet('scale-search', '--base', 'b0', '--grid-step', '0.1', '--mac-tolerance', '0.000001', ...common);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no network of the grid has MACs within 0.000001 of 2 x the base's/);
   r = effnet('scale-search', '--base', 'b0', '--budget', '3 weeks', '--data', DATA, '--db', db);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /budget '3 weeks' is not understood/);

@@ -249,3 +249,26 @@ test('grid definition: every grid point is trained once, points building the sam
   assert.equal(aliasCount, points.length - definition.trials.length);
   assert.equal(definition.spec.grid && (definition.spec.grid as { gridPoints: number }).gridPoints, points.length);
 });
+
+test('grid definition with a MAC tolerance: exactly the networks within it of target x the base MACs are kept', async () => {
+  const { gridSearchDefinition, networkKey } = await import('../../src/search/definitions.js');
+  const { profileConfig } = await import('../../src/search/match.js');
+  // A 16 px base with pinned stride-8 stages (issue 24's proxy shape): α·β²·γ² ≈ 2 spans 1.5x-3x its MACs there.
+  const stages = ['r1_k3_s11_e1_i32_o16_se0.25', 'r2_k3_s11_e6_i16_o24_se0.25', 'r2_k5_s11_e6_i24_o40_se0.25', 'r3_k3_s22_e6_i40_o80_se0.25', 'r3_k5_s11_e6_i80_o112_se0.25', 'r4_k5_s22_e6_i112_o192_se0.25', 'r1_k3_s11_e6_i192_o320_se0.25'];
+  const base = { width: 0.25, depth: 1.5, resolution: 16, dropout: 0.2, stages };
+  const options = { base, data: 'synthetic:train=8,val=4,classes=2,size=16', numClasses: 10, budget: '1ep', step: 0.1, tolerance: 0.1, runDir: '/tmp/unused' };
+  const all = gridSearchDefinition(options);
+  const filtered = gridSearchDefinition({ ...options, macTolerance: 0.1 });
+  const target = 2 * profileConfig(base, { numClasses: 10 }).macs;
+  const inside = all.trials.filter((t) => Math.abs((t.config.macs as number) / target - 1) <= 0.1);
+  assert.ok(inside.length > 0 && inside.length < all.trials.length, `the filter must keep some and drop some (${inside.length} of ${all.trials.length})`);
+  assert.deepEqual(filtered.trials.map((t) => t.label), inside.map((t) => t.label));
+  for (const t of filtered.trials) assert.equal(t.config.macs, profileConfig(t.config.config as unknown as typeof base, { numClasses: 10 }).macs);
+  assert.equal(new Set(filtered.trials.map((t) => networkKey(t.config.config as unknown as typeof base))).size, filtered.trials.length);
+  const grid = filtered.spec.grid as { macTolerance: number; outsideMacWindow: number };
+  assert.equal(grid.macTolerance, 0.1);
+  assert.equal(grid.outsideMacWindow, all.trials.length - inside.length);
+  assert.equal((all.spec.grid as { macTolerance?: number }).macTolerance, undefined, 'stored only when given: older grid searches resume unchanged');
+  assert.throws(() => gridSearchDefinition({ ...options, macTolerance: 0.0001 }), /no network of the grid has MACs within 0.0001 of 2 x the base's/);
+  assert.throws(() => gridSearchDefinition({ ...options, macTolerance: -1 }), /macTolerance must be a number > 0/);
+});
