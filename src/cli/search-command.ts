@@ -32,6 +32,7 @@ export interface SearchCommandValues {
   'resolution-multiple'?: string;
   'report-dir'?: string;
   'dry-run'?: boolean;
+  'report-only'?: boolean;
   'retry-failed'?: boolean;
   'eval-every-epoch'?: boolean;
   quiet?: boolean;
@@ -42,7 +43,7 @@ export const SEARCH_COMMAND_OPTIONS = {
   base: { type: 'string' }, data: { type: 'string' }, budget: { type: 'string' }, parallel: { type: 'string' }, threads: { type: 'string' },
   db: { type: 'string' }, lease: { type: 'string' }, device: { type: 'string' }, name: { type: 'string' }, 'batch-size': { type: 'string' }, seed: { type: 'string' }, repeats: { type: 'string' }, recipe: { type: 'string' },
   'loader-workers': { type: 'string' }, 'resolution-multiple': { type: 'string' }, 'report-dir': { type: 'string' },
-  'dry-run': { type: 'boolean' }, 'retry-failed': { type: 'boolean' }, 'eval-every-epoch': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+  'dry-run': { type: 'boolean' }, 'report-only': { type: 'boolean' }, 'retry-failed': { type: 'boolean' }, 'eval-every-epoch': { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Help lines of the options every search command shares for its store and its workers (`--db`, `--lease`, `--device`). */
@@ -78,6 +79,8 @@ ${storeHelp('runs/scale.sqlite')}  --name NAME          search name inside the s
   --resolution-multiple M  resolution rounding of scaled configurations (default 1 pixel)
   --report-dir DIR     where report.md (and the SVG chart) go (default <db folder>/<name>)
   --dry-run            define (or load) the search and print its trials without training
+  --report-only        write the report of the search as the store holds it now (finished trials so far) and exit;
+                       safe while the search runs elsewhere (a long run's interim report)
   --retry-failed       put failed trials back in the queue before running
   --quiet              no progress lines
 `;
@@ -123,6 +126,9 @@ export async function executeSearchCommand(
   const store = ExperimentStore.open(db);
   let searchId: number;
   try {
+    if (values['report-only'] && store.findSearch(name) === null) {
+      throw new UsageError(`--report-only: ${store.location} holds no search named '${name}' yet; run the command without --report-only first`);
+    }
     const { search, created } = store.createOrResumeSearch(name, definition.kind, definition.spec, definition.trials);
     searchId = search.id;
     if (values['retry-failed']) out(`re-queued ${store.retryFailed(search.id)} failed trials`);
@@ -137,6 +143,10 @@ export async function executeSearchCommand(
     }
   } finally {
     store.close();
+  }
+  if (values['report-only']) {
+    writeSearchReport(db, searchId, values['report-dir'] ?? runDir, out);
+    return 0;
   }
   const result = await runSearch({
     db,
@@ -155,13 +165,18 @@ export async function executeSearchCommand(
       else if (m.type === 'failed') out(`  trial ${m.label} FAILED: ${m.error}`);
     },
   });
+  writeSearchReport(db, searchId, values['report-dir'] ?? runDir, out);
+  return result.counts.failed > 0 ? 1 : 0;
+}
+
+/** Writes the report of search `searchId` from the store at `db` into `dir` and prints where it went. */
+function writeSearchReport(db: string, searchId: number, dir: string, out: (line: string) => void): void {
   const reportStore = ExperimentStore.open(db, { integrityCheck: false });
   try {
     const search = reportStore.getSearch(searchId);
-    const files = writeReport(values['report-dir'] ?? runDir, search, reportStore.trials(searchId));
+    const files = writeReport(dir, search, reportStore.trials(searchId));
     out(`report: ${files.join(', ')}`);
   } finally {
     reportStore.close();
   }
-  return result.counts.failed > 0 ? 1 : 0;
 }

@@ -157,9 +157,13 @@ export function gridReportMarkdown(search: SearchRow, trials: readonly TrialRow[
         `${configCell(t)} | ${millions(t.params ?? num(t.config.params))} | ${millions(t.macs ?? num(t.config.macs))} | ${top1Cell(g)} | ${groupWallCell(g)} | ${groupStatusCell(g)} | ${aliasCell(t)} |`,
     );
   });
-  const grid = search.spec.grid as { gridPoints?: number } | undefined;
+  const grid = search.spec.grid as { gridPoints?: number; macTolerance?: number; outsideMacWindow?: number } | undefined;
   if (grid?.gridPoints !== undefined) {
-    lines.push('', `${grid.gridPoints} grid points meet the constraint; they build ${trials.length} distinct networks (points whose rounded network is identical share one trial, listed in the last column).`);
+    const outside = grid.outsideMacWindow ?? 0;
+    const window = grid.macTolerance === undefined
+      ? ''
+      : `; ${outside} of them, with profiled MACs more than ${(grid.macTolerance * 100).toFixed(0)}% away from ${String(search.spec.grid && (search.spec.grid as { target?: number }).target)} x the base's, were left out (--mac-tolerance), so ${sorted.length} are trained`;
+    lines.push('', `${grid.gridPoints} grid points meet the constraint; they build ${sorted.length + outside} distinct networks (points whose rounded network is identical share one trial, listed in the last column)${window}.`);
   }
   return lines.join('\n') + '\n';
 }

@@ -198,3 +198,42 @@ test('scaling-study --also-paper adds a compound-paper series matched like a pap
   assert.equal(redundant.code, 2);
   assert.match(redundant.stderr, /--also-paper: the compound coefficients already are the paper's/);
 });
+
+test('--report-only writes the report of a search as the store holds it, trains nothing, and refuses a search not yet stored', async () => {
+  const { ExperimentStore, workerIdentity } = await import('../../src/search/store.js');
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-report-only-'));
+  const db = join(dir, 'scale.sqlite');
+  const flags = ['--base', 'width=0.25,depth=0.2,resolution=32', '--data', DATA, '--budget', '1ep', '--grid-step', '0.1', '--db', db];
+  let r = effnet('scale-search', ...flags, '--report-only');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--report-only: .* holds no search named 'grid' yet; run the command without --report-only first/);
+  r = effnet('scale-search', ...flags, '--dry-run');
+  assert.equal(r.code, 0, r.stderr);
+  // One trial finished by hand (as a worker of a running search would), the rest pending.
+  const store = ExperimentStore.open(db);
+  let point = '';
+  let total = 0;
+  try {
+    const search = store.findSearch('grid')!;
+    const worker = workerIdentity('test');
+    const held = store.claimTrial(search.id, worker)!;
+    point = `α = ${Number(held.config.alpha).toFixed(2)}, β = ${Number(held.config.beta).toFixed(2)}, γ = ${Number(held.config.gamma).toFixed(2)}`;
+    store.finishTrial(held, worker, { params: 1, macs: 1, wallSeconds: 1, valTop1: 0.4321, metrics: {} });
+    total = store.counts(search.id).total;
+  } finally {
+    store.close();
+  }
+  r = effnet('scale-search', ...flags, '--report-only', '--report-dir', join(dir, 'interim'));
+  assert.equal(r.code, 0, r.stderr);
+  const report = readFileSync(join(dir, 'interim', 'report.md'), 'utf8');
+  assert.match(report, new RegExp(`trials: 1 done, 0 failed, ${total - 1} not finished`));
+  assert.match(report, /validation top-1 43\.21%/);
+  assert.ok(report.includes(`**Best: ${point}**`), `the finished trial is the best so far (${point})`);
+  const after = ExperimentStore.open(db);
+  try {
+    const counts = after.counts(after.findSearch('grid')!.id);
+    assert.deepEqual([counts.done, counts.running, counts.pending], [1, 0, total - 1], 'nothing was trained or claimed');
+  } finally {
+    after.close();
+  }
+});
