@@ -214,6 +214,10 @@ export async function workerMain(argv: string[]): Promise<number> {
   } finally {
     store.close();
   }
+  // The coordinator is gone (killed, even with SIGKILL, or crashed) when its IPC channel closes. An orphaned worker
+  // gives its trial back to the queue after the current step and exits: it must not train on, unseen, beside the
+  // workers of the next run of the same command (which would over-subscribe the cores and write into the same run
+  // directory). Its trial re-runs on resume, like one whose worker was killed.
   let orphaned = false;
   process.once('disconnect', () => (orphaned = true));
   return runWorker({
@@ -224,8 +228,9 @@ export async function workerMain(argv: string[]): Promise<number> {
     leaseMs,
     device: deviceForWorker(values.device ?? 'auto', Number(values.tag ?? 0) || 0),
     shouldStop: () => orphaned,
+    shouldRelease: () => orphaned,
     onEvent: (message) => {
-      if (process.send) process.send(message);
+      if (process.send && process.connected) process.send(message);
     },
   });
 }

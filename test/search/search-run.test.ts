@@ -1,6 +1,7 @@
 /**
  * Searches end to end with real (tiny) training: a search SIGKILLed mid-run and resumed finishes every trial exactly
- * once (no duplicate, none lost); a failing trial is recorded with its error while the others finish; the recorded
+ * once (no duplicate, none lost); workers whose coordinator alone was killed give their trials back and exit; a
+ * failing trial is recorded with its error while the others finish; the recorded
  * params and MACs equal the built model's parameter count and the profiler's count.
  */
 import { test } from 'node:test';
@@ -120,5 +121,63 @@ test('a failing trial is recorded with its error while the other trials finish',
     assert.ok(t.valTop1 !== null && t.valTop1 >= 0 && t.valTop1 <= 1);
     assert.ok(t.wallSeconds! > 0);
     assert.equal((t.metrics as { steps: number }).steps, 3);
+  }
+});
+
+test('workers of a coordinator killed alone (SIGTERM) give their trials back and exit instead of training on', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-orphan-'));
+  const db = join(dir, 'scale.sqlite');
+  // Trials long enough (2,000 images, 125 steps) to be caught in the middle.
+  const args = [mainJs, 'scale-search', '--base', BASE, '--data', 'synthetic:train=2000,val=32,classes=4,size=32', '--budget', '1ep', '--batch-size', '16',
+    '--grid-step', '0.1', '--tolerance', '0.05', '--parallel', '2', '--threads', '1', '--db', db, '--quiet'];
+  // Not detached: the signal goes to the coordinator's pid only, as `kill PID` does, not to its workers.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const deadline = Date.now() + 60_000;
+  let running: ReturnType<ExperimentStore['trials']> = [];
+  let workerPids: number[] = [];
+  for (;;) {
+    await sleep(150);
+    assert.ok(Date.now() < deadline, `no trial started: ${stderr}`);
+    if (!existsSync(db)) continue;
+    const store = ExperimentStore.open(db, { integrityCheck: false });
+    try {
+      const search = store.findSearch('grid');
+      if (search === null) continue;
+      running = store.trials(search.id).filter((t) => t.status === 'running');
+      workerPids = store.claims(search.id).map((c) => c.pid);
+      // Caught in training: the store has an epoch-less running trial whose worker has been at it for a moment.
+      if (running.length === 2) break;
+    } finally {
+      store.close();
+    }
+  }
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.once('exit', resolve));
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const gone = Date.now() + 20_000;
+  while (workerPids.some(alive)) {
+    assert.ok(Date.now() < gone, `orphaned workers still running 20 s after the coordinator died: ${workerPids.filter(alive).join(', ')}`);
+    await sleep(100);
+  }
+  const store = ExperimentStore.open(db);
+  try {
+    const after = store.trials(store.findSearch('grid')!.id);
+    assert.deepEqual(after.filter((t) => t.status === 'running').map((t) => t.label), [], 'no trial is left held by a dead worker');
+    for (const t of running) {
+      const now = after.find((a) => a.id === t.id)!;
+      assert.ok(now.status === 'pending' || now.status === 'done', `${t.label} was given back (or had just finished): ${now.status}`);
+    }
+    assert.ok(running.some((t) => after.find((a) => a.id === t.id)!.status === 'pending'), 'at least one trial was interrupted and given back');
+  } finally {
+    store.close();
   }
 });
