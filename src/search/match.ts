@@ -166,13 +166,16 @@ export function matchTarget(base: ScaledConfigJson, options: MatchOptions): Matc
     }
     if (coefficients.alpha * coefficients.beta * coefficients.gamma === 1) throw new MatchError('compound scaling needs at least one of α, β, γ above 1');
   }
-  // The interval of t: multipliers from 1/64 to 64; φ from where the resolution would fall below 32 to 24.
+  // The interval of t: multipliers from 1/64 to 64; for compound, φ up to where its largest base reaches 64 (at most
+  // 24: the paper's 1.2^24 is 79), so that a steep coefficient (α = 2: 2^24 = 16.8 million times the repeats) is never
+  // profiled, and down to where the resolution would fall below the floor.
   let low = -Math.log(64);
   let high = Math.log(64);
   const gammaForResolution = strategy === 'resolution' ? Math.E : strategy === 'compound' ? coefficients.gamma : 1;
   if (strategy === 'compound') {
-    low = -24;
-    high = 24;
+    const steepest = Math.max(coefficients.alpha, coefficients.beta, coefficients.gamma);
+    high = Math.min(24, Math.log(64) / Math.log(steepest));
+    low = -high;
   }
   if (gammaForResolution > 1) low = Math.max(low, Math.log(Math.min(MIN_RESOLUTION, base.resolution) / base.resolution) / Math.log(gammaForResolution));
   const evaluate = (t: number): { config: ScaledConfigJson; cost: number } & ConfigCost => {

@@ -62,6 +62,20 @@ test('a tolerance the rounding steps cannot meet is a clear error naming the two
   assert.throws(() => matchMacsFactor(base, 'compound', 2, { coefficients: { alpha: 0.9, beta: 1.1, gamma: 1.1 } }), /compound scaling needs alpha ≥ 1/);
 });
 
+test('steep compound coefficients are matched within the same x64 range as one dimension (no 2^24 x the repeats)', () => {
+  // α = 2, β = γ = 1 is depth-only scaling in compound form: the same network as the depth strategy's match. Before
+  // φ's range followed the steepest base, the bisection's first bound profiled depth x 2^24 and ran out of memory.
+  const base = { width: 0.25, depth: 1.5, resolution: 32, dropout: 0.2 };
+  const started = performance.now();
+  const compound = matchMacsFactor(base, 'compound', 2, { numClasses: 10, coefficients: { alpha: 2, beta: 1, gamma: 1 }, maxRelativeError: 0.1 });
+  const depth = matchMacsFactor(base, 'depth', 2, { numClasses: 10, maxRelativeError: 0.1 });
+  assert.equal(compound.macs, depth.macs);
+  assert.equal(compound.params, depth.params);
+  assert.ok(performance.now() - started < 10_000, 'a few hundred profiles, not millions of layers');
+  // A target beyond 64 x the steepest dimension is out of range, said so.
+  assert.throws(() => matchMacsFactor(base, 'compound', 1e6, { numClasses: 10, coefficients: { alpha: 2, beta: 1, gamma: 1 } }), /compound scaling cannot reach/);
+});
+
 test('scaleBase applies α to depth, β to width, γ to resolution', () => {
   const c = scaleBase({ width: 0.5, depth: 0.5, resolution: 64, dropout: 0.1 }, { alpha: 1.2, beta: 1.1, gamma: 1.15 });
   assert.deepEqual(c, { width: 0.55, depth: 0.6, resolution: 74, dropout: 0.1 });
