@@ -8,6 +8,8 @@ import type { CommonSearchOptions, SearchDefinition } from '../search/definition
 import { resolveThreads, runSearch } from '../search/runner.js';
 import { writeReport } from '../search/report.js';
 import { DEFAULT_LEASE_MS, ExperimentStore } from '../search/store.js';
+import { isPostgresUrl } from '../search/sql-driver.js';
+import { existsSync } from 'node:fs';
 import { UsageError, parseLeaseFlag, parseRecipe, resolveStoreLocation } from './search-options.js';
 import { intFlag, threadCountFlag } from './options.js';
 import { DEFAULT_TRIAL_BATCH_SIZE } from '../search/trial.js';
@@ -79,8 +81,8 @@ ${storeHelp('runs/scale.sqlite')}  --name NAME          search name inside the s
   --resolution-multiple M  resolution rounding of scaled configurations (default 1 pixel)
   --report-dir DIR     where report.md (and the SVG chart) go (default <db folder>/<name>)
   --dry-run            define (or load) the search and print its trials without training
-  --report-only        write the report of the search as the store holds it now (finished trials so far) and exit;
-                       safe while the search runs elsewhere (a long run's interim report)
+  --report-only        write the report of search --name in --db as the store holds it now (finished trials so far)
+                       and exit; reads no other flag (the settings are stored); safe while the search runs elsewhere
   --retry-failed       put failed trials back in the queue before running
   --quiet              no progress lines
 `;
@@ -98,6 +100,7 @@ export async function executeSearchCommand(
   define: (common: CommonSearchOptions) => SearchDefinition,
   out: (line: string) => void = (line) => process.stderr.write(line + '\n'),
 ): Promise<number> {
+  if (values['report-only']) return reportOnly(kind, values, out);
   if (values.base === undefined) throw new UsageError('--base is required (b0, a spec like width=0.25,depth=0.25,resolution=32, or a .json file)');
   if (values.data === undefined) throw new UsageError('--data is required, e.g. tar:/work/shared/data/cifar10-train.tar.gz,val=5000');
   if (values.budget === undefined) throw new UsageError("--budget is required: epochs ('2ep'), minutes ('10min'), steps ('20steps') or 'converge[:MAX]' per trial");
@@ -126,9 +129,6 @@ export async function executeSearchCommand(
   const store = ExperimentStore.open(db);
   let searchId: number;
   try {
-    if (values['report-only'] && store.findSearch(name) === null) {
-      throw new UsageError(`--report-only: ${store.location} holds no search named '${name}' yet; run the command without --report-only first`);
-    }
     const { search, created } = store.createOrResumeSearch(name, definition.kind, definition.spec, definition.trials);
     searchId = search.id;
     if (values['retry-failed']) out(`re-queued ${store.retryFailed(search.id)} failed trials`);
@@ -143,10 +143,6 @@ export async function executeSearchCommand(
     }
   } finally {
     store.close();
-  }
-  if (values['report-only']) {
-    writeSearchReport(db, searchId, values['report-dir'] ?? runDir, out);
-    return 0;
   }
   const result = await runSearch({
     db,
@@ -167,6 +163,32 @@ export async function executeSearchCommand(
   });
   writeSearchReport(db, searchId, values['report-dir'] ?? runDir, out);
   return result.counts.failed > 0 ? 1 : 0;
+}
+
+/**
+ * `--report-only`: the report of the stored search `--name` (default the command's kind) in `--db`, as the store
+ * holds it now. Only those two flags (and --report-dir) are read: the search's own settings are in the store, so an
+ * interim report of a long run needs no copy of its command line.
+ */
+function reportOnly(kind: 'grid' | 'study', values: SearchCommandValues, out: (line: string) => void): number {
+  const name = values.name ?? kind;
+  const { db, runDir } = resolveStoreLocation(values.db, 'runs/scale.sqlite', name);
+  // Opening a missing SQLite file would create an empty store: say what is missing instead.
+  if (!isPostgresUrl(db) && !existsSync(db)) throw new UsageError(`--report-only: there is no store at ${db}; give the --db the search ran with`);
+  const store = ExperimentStore.open(db, { integrityCheck: false });
+  let searchId: number;
+  try {
+    const search = store.findSearch(name);
+    if (search === null) throw new UsageError(`--report-only: ${store.location} holds no search named '${name}'; run the search first (or name it with --name)`);
+    if (search.kind !== kind) throw new UsageError(`--report-only: search '${name}' in ${store.location} is a ${search.kind} search, not a ${kind} search; use the command that ran it`);
+    searchId = search.id;
+    const counts = store.counts(search.id);
+    out(`${kind} search '${name}' in ${store.location}: ${counts.done} of ${counts.total} trials done, ${counts.running} running, ${counts.failed} failed`);
+  } finally {
+    store.close();
+  }
+  writeSearchReport(db, searchId, values['report-dir'] ?? runDir, out);
+  return 0;
 }
 
 /** Writes the report of search `searchId` from the store at `db` into `dir` and prints where it went. */

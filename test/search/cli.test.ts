@@ -199,14 +199,15 @@ test('scaling-study --also-paper adds a compound-paper series matched like a pap
   assert.match(redundant.stderr, /--also-paper: the compound coefficients already are the paper's/);
 });
 
-test('--report-only writes the report of a search as the store holds it, trains nothing, and refuses a search not yet stored', async () => {
+test('--report-only writes the report of a stored search from --db alone, trains nothing, and refuses a missing store or search', async () => {
   const { ExperimentStore, workerIdentity } = await import('../../src/search/store.js');
   const dir = mkdtempSync(join(tmpdir(), 'effnet-report-only-'));
   const db = join(dir, 'scale.sqlite');
   const flags = ['--base', 'width=0.25,depth=0.2,resolution=32', '--data', DATA, '--budget', '1ep', '--grid-step', '0.1', '--db', db];
-  let r = effnet('scale-search', ...flags, '--report-only');
+  let r = effnet('scale-search', '--db', db, '--report-only');
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /--report-only: .* holds no search named 'grid' yet; run the command without --report-only first/);
+  assert.match(r.stderr, /--report-only: there is no store at .*scale\.sqlite; give the --db the search ran with/);
+  assert.ok(!existsSync(db), 'no empty store is created');
   r = effnet('scale-search', ...flags, '--dry-run');
   assert.equal(r.code, 0, r.stderr);
   // One trial finished by hand (as a worker of a running search would), the rest pending.
@@ -223,8 +224,16 @@ test('--report-only writes the report of a search as the store holds it, trains 
   } finally {
     store.close();
   }
-  r = effnet('scale-search', ...flags, '--report-only', '--report-dir', join(dir, 'interim'));
+  r = effnet('scaling-study', '--db', db, '--report-only');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /holds no search named 'study'/);
+  r = effnet('scaling-study', '--db', db, '--name', 'grid', '--report-only');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /search 'grid' in .* is a grid search, not a study search; use the command that ran it/);
+  // Only --db (and --report-dir): the search's settings come from the store.
+  r = effnet('scale-search', '--db', db, '--report-only', '--report-dir', join(dir, 'interim'));
   assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, new RegExp(`grid search 'grid' in .*: 1 of ${total} trials done, 0 running, 0 failed`));
   const report = readFileSync(join(dir, 'interim', 'report.md'), 'utf8');
   assert.match(report, new RegExp(`trials: 1 done, 0 failed, ${total - 1} not finished`));
   assert.match(report, /validation top-1 43\.21%/);
