@@ -50,6 +50,7 @@ test('bad input exits 2 with the reason', () => {
       [['--reward', 'mnas'], /unknown reward 'mnas'; choose one of soft, hard, abs/],
       [['--latency'], /--latency needs --target-latency MS/],
       [['--population', '3', '--sample-size', '5'], /sampleSize 5 exceeds population 3/],
+      [['--budget', 'converge:20', '--rungs', '1'], /--rungs \(successive halving\) needs a budget that can be made eta times longer/],
     ];
     for (const [args, pattern] of cases) {
       const { code, stderr } = effnet('nas', ...common, ...args);

@@ -279,6 +279,11 @@ export function nasDefinition(options: NasOptions): NasSpec {
     };
   }
   const trials = positiveInteger(options.trials, 0, '--trials');
+  // Successive halving trains the best again η times longer; "until converged" has no longer (η x its cap would only
+  // stretch the cosine, a different schedule, not more training of the same one).
+  if (positiveInteger(options.rungs, 0, '--rungs', 0) > 0 && parseBudget(options.budget).kind === 'converge') {
+    throw new SearchSpaceError('--rungs (successive halving) needs a budget that can be made eta times longer (epochs, steps or minutes); a converge budget already trains each trial until it stops improving: drop --rungs or give an epoch budget');
+  }
   return {
     space: space.document,
     strategy: options.strategy,
