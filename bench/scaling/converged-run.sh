@@ -6,7 +6,7 @@
 # Each part resumes from the store: finished trials are kept, interrupted ones re-run. runs/ does not survive a
 # working session, so a part starts from the committed copy of the store when runs/conv24/store.sqlite is missing,
 # and `save` (run it before the session ends; it is safe while a part runs) puts the store back into docs/.
-# Every part appends its start, end and wall time to runs/conv24/parts.log.
+# Every part appends its start, end and wall time to runs/conv24/parts.log (saved as parts.txt beside the store).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN=runs/conv24
@@ -19,6 +19,7 @@ COMMON=(--base "$BASE" --data "$DATA" --budget converge:24 --batch-size 128 --re
 mkdir -p "$RUN"
 if [ ! -f "$DB" ] && [ -f "$SAVED/store.sqlite" ]; then
   cp "$SAVED/store.sqlite" "$DB"
+  [ -f "$SAVED/parts.txt" ] && cp "$SAVED/parts.txt" "$RUN/parts.log"
   echo "converged-run: resuming from the committed store $SAVED/store.sqlite"
 fi
 part=${1:-}
@@ -37,7 +38,7 @@ case "$part" in
         node dist/src/cli/main.js "$([ $name = grid ] && echo scale-search || echo scaling-study)" --db "$DB" --name "$name" --report-only --report-dir "$SAVED/$name"
       fi
     done
-    [ -f "$RUN/parts.log" ] && cp "$RUN/parts.log" "$SAVED/parts.log"
+    [ -f "$RUN/parts.log" ] && cp "$RUN/parts.log" "$SAVED/parts.txt"
     exit 0
     ;;
   *)

@@ -146,15 +146,17 @@ export function gridReportMarkdown(search: SearchRow, trials: readonly TrialRow[
           `(α·β²·γ² = ${num(bestTrial.config.flopsGrowth).toFixed(3)}${aliasCell(bestTrial) ? `; the same network as ${aliasCell(bestTrial)}` : ''}), ` +
           `validation top-1 ${best.trials.length > 1 ? `${top1Cell(best)} over ${best.top1.length} seeds` : pct(best.meanTop1)}, ${millions(bestTrial.macs ?? num(bestTrial.config.macs))} MACs, ${millions(bestTrial.params ?? num(bestTrial.config.params))} params.`,
     '',
-    '| rank | α | β | γ | α·β²·γ² | configuration | params | MACs | val top-1 | wall | status | same network as |',
-    '|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---|',
+    '| rank | α | β | γ | α·β²·γ² | configuration | params | MACs | activations | val top-1 | train top-1 (gap) | img/s | epochs | wall | status | same network as |',
+    '|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|',
   );
+  const numClasses = num(search.spec.numClasses);
   const sorted = groupTrials(trials).sort((a, b) => (b.meanTop1 ?? -1) - (a.meanTop1 ?? -1) || a.trials[0]!.seq - b.trials[0]!.seq);
   sorted.forEach((g, i) => {
     const t = g.trials[0]!;
     lines.push(
       `| ${g.meanTop1 !== null ? i + 1 : '–'} | ${num(t.config.alpha).toFixed(2)} | ${num(t.config.beta).toFixed(2)} | ${num(t.config.gamma).toFixed(2)} | ${num(t.config.flopsGrowth).toFixed(3)} | ` +
-        `${configCell(t)} | ${millions(t.params ?? num(t.config.params))} | ${millions(t.macs ?? num(t.config.macs))} | ${top1Cell(g)} | ${groupWallCell(g)} | ${groupStatusCell(g)} | ${aliasCell(t)} |`,
+        `${configCell(t)} | ${millions(t.params ?? num(t.config.params))} | ${millions(t.macs ?? num(t.config.macs))} | ${activationsCell(t, numClasses)} | ${top1Cell(g)} | ` +
+        `${trainGapCell(g)} | ${imagesPerSecondCell(g)} | ${epochsCell(g)} | ${groupWallCell(g)} | ${groupStatusCell(g)} | ${aliasCell(t)} |`,
     );
   });
   const grid = search.spec.grid as { gridPoints?: number; macTolerance?: number; outsideMacWindow?: number } | undefined;
@@ -197,8 +199,8 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
   lines.push(
     `![validation top-1 vs MACs](${chartFile})`,
     '',
-    '| factor | strategy | configuration | params | MACs (vs target) | activations | val top-1 | train top-1 (gap) | img/s | wall | status |',
-    '|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| factor | strategy | configuration | params | MACs (vs target) | activations | val top-1 | train top-1 (gap) | img/s | epochs | wall | status |',
+    '|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|',
   );
   const numClasses = num(search.spec.numClasses);
   const groups = groupTrials(trials);
@@ -210,7 +212,7 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
     lines.push(
       `| ${num(t.config.factor)} | ${String(t.config.strategy)} | ${configCell(t)} | ${millions(t.params ?? num(t.config.params))} | ` +
         `${millions(t.macs ?? num(t.config.macs))}${Number.isFinite(error) ? ` (${error >= 0 ? '+' : ''}${(error * 100).toFixed(1)}%)` : ''} | ${activationsCell(t, numClasses)} | ${top1Cell(g)} | ` +
-        `${trainGapCell(g)} | ${imagesPerSecondCell(g)} | ${groupWallCell(g)} | ${groupStatusCell(g)} |`,
+        `${trainGapCell(g)} | ${imagesPerSecondCell(g)} | ${epochsCell(g)} | ${groupWallCell(g)} | ${groupStatusCell(g)} |`,
     );
   }
   lines.push('', `Best strategy per factor (validation top-1${groups.some((g) => g.trials.length > 1) ? ', mean over the seeds' : ''}):`, '');
@@ -298,6 +300,26 @@ function trainGapCell(group: TrialGroup): string {
   if (train === null || group.meanTop1 === null) return '–';
   const gap = train - group.meanTop1;
   return `${pct(train)} (${gap >= 0 ? '+' : ''}${(gap * 100).toFixed(2)})`;
+}
+
+/**
+ * How each finished trial of a group ended, in the store's order: with a converge budget, "rule N+A" when the
+ * stop rule fired after epoch N and the schedule was annealed over A more epochs, "cap N" when the cap ended it
+ * first (the rule never fired: the trial may not have converged); otherwise the epochs it trained. A reader of a
+ * study "at convergence" needs to see which of its numbers are converged.
+ */
+function epochsCell(group: TrialGroup): string {
+  const cells = group.trials
+    .filter((t) => t.status === 'done')
+    .map((t) => {
+      const m = t.metrics ?? {};
+      const epochs = typeof m.epochsCompleted === 'number' ? m.epochsCompleted : null;
+      if (!('convergedAtEpoch' in m)) return epochs === null ? '?' : String(epochs);
+      const at = m.convergedAtEpoch;
+      if (typeof at === 'number') return `rule ${at}+${typeof m.annealEpochs === 'number' ? m.annealEpochs : '?'}`;
+      return `cap ${epochs ?? '?'}`;
+    });
+  return cells.length === 0 ? '–' : cells.join(', ');
 }
 
 /** Training images per second of the last epoch, mean over seeds. */

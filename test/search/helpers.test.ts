@@ -205,6 +205,26 @@ test('study report: activations from the profiler, the train/hold-out gap, and c
   assert.ok(Math.abs(direct.z! - 0.06 / se) < 1e-9);
 });
 
+test('grid report: activations from the profiler, train top-1 and its gap, img/s, and how each converge trial ended', async () => {
+  const { profileConfig } = await import('../../src/search/match.js');
+  const config = { width: 0.5, depth: 0.5, resolution: 40, dropout: 0.2 };
+  const run = (seq: number, seed: number, valTop1: number, metrics: TrialRow['metrics']): TrialRow =>
+    trial({ id: seq + 1, seq, label: `a seed ${seed}`, valTop1, metrics, config: { group: 'a', seed, alpha: 1.2, beta: 1.1, gamma: 1.15, flopsGrowth: 1.92, config } });
+  const trials = [
+    // the rule fired after epoch 12 and the cosine was annealed over 3 more; the other seed ran to the cap.
+    run(0, 0, 0.6, { trainTop1: 0.7, trainImagesPerSecond: 300, epochsCompleted: 15, convergedAtEpoch: 12, annealEpochs: 3 }),
+    run(1, 1, 0.62, { trainTop1: 0.74, trainImagesPerSecond: 310, epochsCompleted: 24, convergedAtEpoch: null, annealEpochs: 0 }),
+  ];
+  const search: SearchRow = { id: 1, name: 'g', kind: 'grid', spec: { base: {}, data: 'd', budget: 'converge:24', batchSize: 64, seed: 0, repeats: 2, recipe: {}, numClasses: 10 }, createdAt: 0 };
+  const md = gridReportMarkdown(search, trials);
+  const row = md.split('\n').find((l) => l.startsWith('| 1 | 1.20 '))!;
+  const activations = `${(profileConfig(config, { numClasses: 10 }).activations / 1e6).toFixed(3)}M`;
+  // train mean 72%, hold-out mean 61%: gap +11 points; img/s mean 305.
+  assert.ok(row.includes(`| ${activations} | 61.00% ± 1.41 (60.00, 62.00) | 72.00% (+11.00) | 305 | rule 12+3, cap 24 |`), row);
+  const fixed = gridReportMarkdown({ ...search, spec: { ...search.spec, budget: '2ep' } }, [run(0, 0, 0.6, { epochsCompleted: 2 })]);
+  assert.match(fixed, /\| – \| – \| 2 \|/, 'a fixed budget shows the epochs trained, and dashes where nothing was recorded');
+});
+
 test('repeats: seed-major trial lists carrying their group and seed; the worker trains each with its own seed', async () => {
   const { gridSearchDefinition, repeatTrials, trialSettingsFromSpec } = await import('../../src/search/definitions.js');
   const base = { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 };
