@@ -28,7 +28,7 @@ case "$part" in
     args=(scale-search "${COMMON[@]}" --grid-step 0.1 --tolerance 0.1 --mac-tolerance 0.1 --repeats 2)
     ;;
   study)
-    args=(scaling-study "${COMMON[@]}" --factors 2,4 --mac-tolerance "${MAC_TOLERANCE:-0.1}" --repeats 3 --from-search grid --also-paper)
+    args=(scaling-study "${COMMON[@]}" --factors 2,4 --mac-tolerance "${MAC_TOLERANCE:-0.1}" --repeats 3 --seed 2 --from-search grid --also-paper)
     ;;
   save)
     mkdir -p "$SAVED"
