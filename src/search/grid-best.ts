@@ -56,3 +56,21 @@ export function describeGridBest(best: GridBest): string {
   const partial = best.finishedTrials < best.totalTrials ? `; ${best.finishedTrials} of ${best.totalTrials} trials finished, so the best may still change` : '';
   return `using α = ${best.alpha}, β = ${best.beta}, γ = ${best.gamma} from grid search '${best.search}' (${best.label}, top-1 ${(best.meanTop1 * 100).toFixed(2)}%${seeds}${partial})`;
 }
+
+/**
+ * The warning for a study whose seeds repeat those of the grid trials that made `best` the best, or null when they
+ * are disjoint. Why it matters: at x2 the compound network with the searched α, β, γ is usually the grid's winner
+ * itself (φ = 1), and a trial at one thread is deterministic for its seed, so training it again with the same seeds
+ * reproduces the very scores that selected it, luck included (the winner's curse), and biases compound upward.
+ */
+export function selectionSeedWarning(best: GridBest, seed: number, repeats: number): string | null {
+  const study = Array.from({ length: repeats }, (_, i) => seed + i);
+  const shared = best.seeds.filter((s) => study.includes(s));
+  if (shared.length === 0) return null;
+  const range = repeats === 1 ? `seed ${seed}` : `seeds ${seed}-${seed + repeats - 1}`;
+  return (
+    `warning: the study's ${range} repeat seed${shared.length === 1 ? '' : 's'} ${shared.join(', ')} of the grid trials that made ${best.label} the best of '${best.search}'; ` +
+    `at x2 its compound network is usually that winner, and those trainings (deterministic for their seed at one thread) would reproduce the scores that selected it (the winner's curse). ` +
+    `Give --seed ${Math.max(...best.seeds) + 1} for seeds the grid did not use.`
+  );
+}

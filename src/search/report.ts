@@ -345,6 +345,8 @@ export interface GridBest {
   meanTop1: number;
   sdTop1: number | null;
   top1: number[];
+  /** The training seed of each of those finished repeats, in the same order as top1. */
+  seeds: number[];
   /** The scaled configuration, its params and MACs. */
   config: { [key: string]: Json };
   params: number;
@@ -368,6 +370,7 @@ export function gridBest(search: SearchRow, trials: readonly TrialRow[]): GridBe
     meanTop1: best.meanTop1,
     sdTop1: best.sdTop1,
     top1: best.top1,
+    seeds: best.trials.filter((t) => t.status === 'done' && t.valTop1 !== null).map((t) => num(t.config.seed ?? search.spec.seed)),
     config: first.config.config as { [key: string]: Json },
     params: first.params ?? num(first.config.params),
     macs: first.macs ?? num(first.config.macs),

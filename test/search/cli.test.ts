@@ -87,6 +87,19 @@ test('scale-search hands over: best.json beside the report and scale --from-sear
     assert.match(bad.stderr, message);
   }
   assert.equal(existsSync(join(dir, 'missing.sqlite')), false, 'a mistyped store path is not created');
+  // A study from the grid's best warns when its seeds repeat the ones that selected the best (seeds 0 and 1 here),
+  // and names the first fresh seed; with fresh seeds it says nothing of the kind.
+  const study = (name: string, ...extra: string[]): ReturnType<typeof effnet> =>
+    effnet('scaling-study', '--base', 'width=0.25,depth=0.2,resolution=32', '--data', DATA, '--budget', '1ep', '--factors', '2', '--mac-tolerance', '0.5',
+      '--from-search', 'grid1', '--db', db, '--name', name, '--repeats', '3', '--dry-run', ...extra);
+  const reused = study('s-reused');
+  assert.equal(reused.code, 0, reused.stderr);
+  assert.match(reused.stderr, /warning: the study's seeds 0-2 repeat seeds 0, 1 of the grid trials that made .* the best of 'grid1'.*winner's curse.*Give --seed 2 /);
+  const partly = study('s-partly', '--seed', '1');
+  assert.match(partly.stderr, /seeds 1-3 repeat seed 1 of the grid trials/);
+  const fresh = study('s-fresh', '--seed', '2');
+  assert.equal(fresh.code, 0, fresh.stderr);
+  assert.doesNotMatch(fresh.stderr, /winner's curse/);
 });
 
 test('scale --target-macs lands within 5% and prints the stage table', () => {

@@ -9,7 +9,8 @@ import { numberFlag } from '../options.js';
 import { SEARCH_COMMAND_HELP, SEARCH_COMMAND_OPTIONS, executeSearchCommand } from '../search-command.js';
 import { scalingStudyDefinition, type ExtraCompoundSeries } from '../../search/definitions.js';
 import { PAPER_COEFFICIENTS } from '../../search/match.js';
-import { describeGridBest, gridBestFromStore } from '../../search/grid-best.js';
+import { describeGridBest, gridBestFromStore, selectionSeedWarning } from '../../search/grid-best.js';
+import type { GridBest } from '../../search/report.js';
 
 /** One line for `effnet --help`. */
 export const summary = 'depth / width / resolution / compound scaling at equal MACs, trained and charted (Figure 8)';
@@ -19,7 +20,8 @@ const USAGE = `usage: effnet scaling-study --base B --data SPEC --budget 2ep|10m
   --factors F          MAC multiples of the base (default 2,4,8)
   --alpha/--beta/--gamma  compound bases (default the paper's ${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma})
   --from-search NAME   take α, β, γ from the best finished configuration (mean over its --repeats) of that grid
-                       search in the same --db
+                       search in the same --db (warns when --seed/--repeats reuse the seeds that selected it:
+                       give the study seeds the grid did not use)
   --also-paper         also train compound scaling with the paper's α, β, γ as a fifth series 'compound-paper',
                        against the same depth/width/resolution trials (needs other coefficients than the paper's)
   --mac-tolerance E    every matched configuration within E of its MAC target (default 0.05)
@@ -45,11 +47,13 @@ export async function run(args: string[]): Promise<number> {
     beta: numberFlag('beta', values.beta) ?? PAPER_COEFFICIENTS.beta,
     gamma: numberFlag('gamma', values.gamma) ?? PAPER_COEFFICIENTS.gamma,
   };
+  let searched: GridBest | null = null;
   if (values['from-search'] !== undefined) {
     if (values.alpha ?? values.beta ?? values.gamma) throw new UsageError('give either --from-search or --alpha/--beta/--gamma, not both');
     const best = gridBestFromStore(resolveStorePath(values.db, 'runs/scale.sqlite'), values['from-search']);
     coefficients = { alpha: best.alpha, beta: best.beta, gamma: best.gamma };
     process.stderr.write(`${describeGridBest(best)}\n`);
+    searched = best;
   }
   const macTolerance = numberFlag('mac-tolerance', values['mac-tolerance']) ?? 0.05;
   if (!(macTolerance > 0)) throw new UsageError(`--mac-tolerance must be > 0, got ${macTolerance}`);
@@ -59,7 +63,11 @@ export async function run(args: string[]): Promise<number> {
     if (same) throw new UsageError(`--also-paper: the compound coefficients already are the paper's (${PAPER_COEFFICIENTS.alpha}, ${PAPER_COEFFICIENTS.beta}, ${PAPER_COEFFICIENTS.gamma}); drop the flag or give --from-search / --alpha --beta --gamma`);
     extraCompound.push({ name: 'compound-paper', coefficients: { ...PAPER_COEFFICIENTS } });
   }
-  return await executeSearchCommand('study', values, (common) => scalingStudyDefinition({ ...common, factors, coefficients, macTolerance, extraCompound }));
+  return await executeSearchCommand('study', values, (common) => {
+    const warning = searched === null ? null : selectionSeedWarning(searched, common.seed ?? 0, common.repeats ?? 1);
+    if (warning !== null) process.stderr.write(`${warning}\n`);
+    return scalingStudyDefinition({ ...common, factors, coefficients, macTolerance, extraCompound });
+  });
 }
 
 /** The usage text (main.ts reads its flags to suggest the nearest one for a mistyped flag). */
