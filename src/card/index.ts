@@ -9,3 +9,4 @@ export * from './legacy.js';
 export * from './small-images.js';
 export * from './config-file.js';
 export * from './published.js';
+export * from './tta.js';

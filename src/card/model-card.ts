@@ -16,6 +16,7 @@ import { profileNetwork } from '../efficientnet/profile.js';
 import { roundRepeats, scaleNetwork, WRITTEN_SCALING_RULES, type WrittenScalingRule } from '../efficientnet/scaling.js';
 import { evalResizeSize, type EvalTransformSpec } from '../data/transforms/pipeline.js';
 import { UserError } from '../errors.js';
+import { TTA_MODES, ttaShift, type Tta } from './tta.js';
 import { limit, limitVariable, type LimitName } from '../limits.js';
 
 /** The card layout version this code writes; readers accept 1..this. */
@@ -107,11 +108,12 @@ export interface EvalTransformCard {
   alpha: 'drop';
   /**
    * Test-time augmentation, absent when none: 'hflip' scores the image and its mirror image and averages the two
-   * logit vectors (one more forward pass per image). It belongs to the card, not to one command, because the
-   * accuracy a run reports is the accuracy of the model with this rule: validation, `effnet eval`, predict and the
-   * exported ONNX graph (which carries the mirror and the average inside) all apply it.
+   * logit vectors (one more forward pass per image); 'hflip-shift' also each of them translated both ways
+   * (src/card/tta.ts; six passes). It belongs to the card, not to one command, because the accuracy a run reports
+   * is the accuracy of the model with this rule: validation, `effnet eval`, predict and the exported ONNX graph
+   * (which carries the views and the average inside) all apply it.
    */
-  tta?: 'hflip';
+  tta?: Tta;
 }
 
 /** Where a card came from, for people reading it; no reader decides anything from it. */
@@ -349,8 +351,8 @@ export function parseModelCard(value: unknown, source: string): ModelCard {
     std: c.triple(e.std, 'eval.std', 0.001, 1000),
     grayscale: c.choice(e.grayscale, 'eval.grayscale', ['replicate'] as const),
     alpha: c.choice(e.alpha, 'eval.alpha', ['drop'] as const),
-    // Absent and undefined are the same card (no test-time augmentation); only 'hflip' is written.
-    ...(e.tta === undefined ? {} : { tta: c.choice(e.tta, 'eval.tta', ['hflip'] as const) }),
+    // Absent and undefined are the same card (no test-time augmentation); only a mode is written.
+    ...(e.tta === undefined ? {} : { tta: c.choice(e.tta, 'eval.tta', TTA_MODES) }),
   };
   const o = c.record(top.origin, 'origin', ['kind', 'detail']);
   const origin: CardOrigin = { kind: c.choice(o.kind, 'origin.kind', ORIGIN_KINDS), detail: typeof o.detail === 'string' ? o.detail : c.fail(`field 'origin.detail' must be a string`) };
@@ -425,7 +427,7 @@ export function withEvalSize(card: ModelCard, size: number): ModelCard {
 }
 
 /** The card with another test-time augmentation ('none' removes it); everything else kept. */
-export function withTta(card: ModelCard, tta: 'hflip' | 'none'): ModelCard {
+export function withTta(card: ModelCard, tta: Tta | 'none'): ModelCard {
   const { tta: _dropped, ...rest } = card.eval;
   return { ...card, eval: tta === 'none' ? rest : { ...rest, tta } };
 }
@@ -437,7 +439,11 @@ export function describeCard(card: ModelCard): string {
   const crop =
     (card.eval.cropPct === 1 ? `whole image at ${card.eval.size}px` : `resize ${evalResizeSize(card.eval.size, card.eval.cropPct)}, center crop ${card.eval.size}`) +
     filter +
-    (card.eval.tta === 'hflip' ? ', averaged with its mirror image' : '');
+    (card.eval.tta === 'hflip'
+      ? ', averaged with its mirror image'
+      : card.eval.tta === 'hflip-shift'
+        ? `, averaged with its mirror image and both moved ±${ttaShift(card.eval.size)}px diagonally`
+        : '');
   const q = card.quantization;
   const int8 =
     q === undefined

@@ -36,6 +36,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms/normalize.js';
 import { familyOf, readScaledConfig, stagesOf, validateScaledConfig, type ScaledConfigJson } from './config-file.js';
 import { MODEL_CARD_VERSION, ModelCardError, parseModelCard, totalStrideOf, type ArchitectureCard, type CardOrigin, type EvalTransformCard, type ModelCard } from './model-card.js';
 import { defaultCropPct, isSmallImage, smallImageStages } from './small-images.js';
+import type { Tta } from './tta.js';
 
 /** Which network a card describes, before overrides. */
 export type ModelSource =
@@ -67,8 +68,8 @@ export interface EvalOverrides {
   std?: readonly [number, number, number];
   /** Resize filter; default bicubic. */
   interpolation?: 'bicubic' | 'bilinear';
-  /** Test-time augmentation ('hflip': average with the mirror image; 'none' removes a source card's); default none. */
-  tta?: 'hflip' | 'none';
+  /** Test-time augmentation (a mode of src/card/tta.ts; 'none' removes a source card's); default none. */
+  tta?: Tta | 'none';
 }
 
 /** What to resolve: a source, the classes, and the overrides the user gave (absent fields take the rules above). */
@@ -255,7 +256,7 @@ export function evalCardFor(size: number, overrides: EvalOverrides = {}): EvalTr
     std: [...(overrides.std ?? IMAGENET_STD)] as [number, number, number],
     grayscale: 'replicate',
     alpha: 'drop',
-    ...(overrides.tta === 'hflip' ? { tta: 'hflip' as const } : {}),
+    ...(overrides.tta === undefined || overrides.tta === 'none' ? {} : { tta: overrides.tta }),
   };
 }
 

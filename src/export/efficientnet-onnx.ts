@@ -16,6 +16,7 @@ import { UserError } from '../errors.js';
 import { efficientNetB0Stages } from '../efficientnet/block-spec.js';
 import { cardOf, modelCardMismatch } from '../card/build.js';
 import { FEATURES_METADATA_KEY, MODEL_CARD_KEY, ModelCardError, serializeModelCard, withEvalSize, type ModelCard } from '../card/model-card.js';
+import { reflectIndex, ttaViews, type TtaView } from '../card/tta.js';
 import { foldBatchNorm, type HostBatchNorm } from './batchnorm-fold.js';
 import { OnnxGraphBuilder } from './onnx-graph.js';
 
@@ -222,8 +223,8 @@ export function exportEfficientNet(model: EfficientNet, options: ExportOptions =
   const graph = new OnnxGraphBuilder(`effnet_${model.config.name}`);
   const input = graph.addInput(INPUT_NAME, ['batch', model.options.inChannels, imageSize, imageSize]);
   const writer = new EfficientNetWriter(graph);
-  if (options.features === undefined && card.eval.tta === 'hflip') {
-    writeMirrorAveraged(model, writer, graph, input, imageSize);
+  if (options.features === undefined && card.eval.tta !== undefined) {
+    writeTtaAveraged(model, writer, graph, input, imageSize, ttaViews(card.eval.tta, imageSize));
     graph.addOutput(OUTPUT_NAME, ['batch', model.options.numClasses]);
   } else if (options.features === undefined) {
     const features = writer.module(model.features, { name: input, size: [imageSize, imageSize] });
@@ -245,21 +246,43 @@ export function exportEfficientNet(model: EfficientNet, options: ExportOptions =
 }
 
 /**
- * The card's 'hflip' test-time augmentation inside the graph: the batch and its mirror image go through the network
- * as one batch of 2N, and `logits` = (first half + second half) × 0.5, as ttaLogits computes in training. The mirror
- * is a MatMul by the anti-identity along the width axis — exact (every other product is 0) and it needs only a float
- * initializer; Split without sizes halves the batch whatever N is.
+ * The card's test-time augmentation inside the graph: the batch's V views (src/card/tta.ts) go through the network
+ * as one batch of V·N, and `logits` = (view 1 + view 2 + ... + view V) × 1/V in the views' order, as ttaLogits
+ * computes in training. Each view is a selection of pixels, written as MatMuls by 0/1 matrices — the rows moved
+ * (left factor [H, H]) and the columns mirrored and moved (right factor [W, W]), reflected borders included —
+ * exact (every other product is 0) and needing only float initializers; Split without sizes cuts the V·N batch into
+ * V equal parts whatever N is.
  */
-function writeMirrorAveraged(model: EfficientNet, writer: EfficientNetWriter, graph: OnnxGraphBuilder, input: string, imageSize: number): void {
-  const antiIdentity = new Float32Array(imageSize * imageSize);
-  for (let k = 0; k < imageSize; k++) antiIdentity[k * imageSize + (imageSize - 1 - k)] = 1;
-  const [mirrored] = graph.addNode('MatMul', [input, graph.addInitializer('mirror', antiIdentity, [imageSize, imageSize])]);
-  const [pair] = graph.addNode('Concat', [input, mirrored!], { axis: { int: 0 } });
-  const features = writer.module(model.features, { name: pair!, size: [imageSize, imageSize] });
-  const pairLogits = writer.classifier(model.classifier, features, graph.name('pair_logits'));
-  const [plain, mirror] = graph.addNode('Split', [pairLogits], { axis: { int: 0 } }, 2);
-  const [sum] = graph.addNode('Add', [plain!, mirror!]);
-  graph.addNode('Mul', [sum!, graph.addInitializer('half', new Float32Array([0.5]), [])], {}, [OUTPUT_NAME]);
+function writeTtaAveraged(model: EfficientNet, writer: EfficientNetWriter, graph: OnnxGraphBuilder, input: string, imageSize: number, views: readonly TtaView[]): void {
+  const n = imageSize;
+  const viewNames = views.map((view, v) => {
+    let name = input;
+    if (view.dy !== 0) {
+      // row i of the view is row reflect(i − dy) of the image: rows[i, reflect(i − dy)] = 1, view = rows · image.
+      const rows = new Float32Array(n * n);
+      for (let i = 0; i < n; i++) rows[i * n + reflectIndex(i - view.dy, n)] = 1;
+      [name] = graph.addNode('MatMul', [graph.addInitializer(`tta_rows_${v}`, rows, [n, n]), name]) as [string];
+    }
+    if (view.mirror || view.dx !== 0) {
+      // column j of the view is column reflect(j − dx) of the (mirrored) image: columns[source, j] = 1, view = image · columns.
+      const columns = new Float32Array(n * n);
+      for (let j = 0; j < n; j++) {
+        const moved = reflectIndex(j - view.dx, n);
+        columns[(view.mirror ? n - 1 - moved : moved) * n + j] = 1;
+      }
+      const plainMirror = view.mirror && view.dx === 0;
+      [name] = graph.addNode('MatMul', [name, graph.addInitializer(plainMirror ? 'mirror' : `tta_columns_${v}`, columns, [n, n])]) as [string];
+    }
+    return name;
+  });
+  const [batch] = graph.addNode('Concat', viewNames, { axis: { int: 0 } });
+  const features = writer.module(model.features, { name: batch!, size: [imageSize, imageSize] });
+  const viewLogits = writer.classifier(model.classifier, features, graph.name(views.length === 2 ? 'pair_logits' : 'view_logits'));
+  const parts = graph.addNode('Split', [viewLogits], { axis: { int: 0 } }, views.length);
+  let sum = parts[0]!;
+  for (const part of parts.slice(1)) [sum] = graph.addNode('Add', [sum, part]) as [string];
+  const mean = views.length === 2 ? graph.addInitializer('half', new Float32Array([0.5]), []) : graph.addInitializer('tta_mean', new Float32Array([1 / views.length]), []);
+  graph.addNode('Mul', [sum, mean], {}, [OUTPUT_NAME]);
 }
 
 /** Writes the stem and the stages up to the last wanted level, with an Identity output `feature_<i>` per level. */

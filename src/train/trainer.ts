@@ -6,6 +6,7 @@
  * last.safetensors continues bit for bit: every random draw is derived from (seed, epoch, step).
  */
 import { cardDifferences, type ModelCard } from '../card/model-card.js';
+import { ttaViews, type Tta, type TtaView } from '../card/tta.js';
 import { UserError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { makeDirectory } from '../directories.js';
@@ -26,7 +27,9 @@ import {
   keep,
   manualSeed,
   mul,
+  narrow,
   noGrad,
+  reflectionPad2d,
   tensor,
   tidy,
   type AutocastOptions,
@@ -299,17 +302,32 @@ export interface EvaluateOptions {
   allowEmpty?: boolean;
   /** Called with each sample that could not be decoded (it is left out of the scores); default none. */
   onSkipped?: (sample: SkippedSample) => void;
-  /** Test-time augmentation of the model card ('hflip': logits averaged with the mirror image's); default none. */
-  tta?: 'hflip';
+  /** Test-time augmentation of the model card (src/card/tta.ts: the views whose logits are averaged); default none. */
+  tta?: Tta;
+}
+
+/** One view of a batch [N, C, H, W] (src/card/tta.ts): mirrored along the width, then moved with reflected borders. */
+export function ttaView(x: Tensor, view: TtaView): Tensor {
+  const mirrored = view.mirror ? flip(x, [3]) : x;
+  const s = Math.max(Math.abs(view.dy), Math.abs(view.dx));
+  if (s === 0) return mirrored;
+  const [height, width] = [x.shape[2]!, x.shape[3]!];
+  // Padded pixel p is source pixel p − s, so view pixel i (source i − dy) is padded pixel i − dy + s.
+  const padded = reflectionPad2d(mirrored, [s, s, s, s]);
+  return narrow(narrow(padded, 2, s - view.dy, height), 3, s - view.dx, width);
 }
 
 /**
- * The model's logits for `x` under the card's test-time augmentation: with 'hflip', (f(x) + f(mirror x)) / 2, the
- * mirror taken along the width axis — the same sum in the same order as the exported ONNX graph computes.
+ * The model's logits for `x` under the card's test-time augmentation: the views' logits summed in the views'
+ * order, times 1 / their count ('hflip': (f(x) + f(mirror x)) × 0.5) — the same sum in the same order as the
+ * exported ONNX graph computes.
  */
-export function ttaLogits(model: Module, x: Tensor, tta: 'hflip' | undefined): Tensor {
+export function ttaLogits(model: Module, x: Tensor, tta: Tta | undefined): Tensor {
   if (tta === undefined) return model.forward(x);
-  return mul(add(model.forward(x), model.forward(flip(x, [3]))), 0.5);
+  const views = ttaViews(tta, x.shape[2]!);
+  let sum = model.forward(ttaView(x, views[0]!));
+  for (const view of views.slice(1)) sum = add(sum, model.forward(ttaView(x, view)));
+  return mul(sum, 1 / views.length);
 }
 
 /** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad, on the model's device. */

@@ -15,6 +15,7 @@ import { createEfficientNet, customConfig, type EfficientNet } from '../../src/e
 import { exportEfficientNet } from '../../src/export/index.js';
 import { readOnnxMetadata, modelInfoFromMetadata } from '../../src/infer/model-info.js';
 import { ttaLogits } from '../../src/train/trainer.js';
+import { ttaShift, ttaViews } from '../../src/card/tta.js';
 import { manualSeed, noGrad, normal_, randn, tensor, tidy } from '../../src/torch/index.js';
 
 const SIZE = 32;
@@ -57,6 +58,22 @@ function maxDifference(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
+/** The exported graph run by onnxruntime-node on random batches of 1 and 3 images against `reference`, within 1e-4. */
+async function assertOnnxMatches(bytes: Uint8Array, reference: (input: Float32Array, batch: number) => Float32Array): Promise<void> {
+  const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
+  try {
+    for (const batch of [1, 3]) {
+      const input = tidy(() => randn([batch, 3, SIZE, SIZE]).toFloat32Array());
+      const result = await session.run({ input: new ort.Tensor('float32', input, [batch, 3, SIZE, SIZE]) });
+      assert.deepEqual(result.logits!.dims, [batch, CLASSES]);
+      const difference = maxDifference(result.logits!.data as Float32Array, reference(input, batch));
+      assert.ok(difference < 1e-4, `batch ${batch}: max difference ${difference}`);
+    }
+  } finally {
+    await session.release();
+  }
+}
+
 test('ttaLogits hflip equals the mean of forward(x) and forward(host-mirrored x); undefined is forward(x)', () => {
   const model = smallModel();
   const batch = 3;
@@ -80,18 +97,7 @@ test('an exported hflip card carries the mirror and the average in the graph: on
   assert.equal(exported.opCounts.get('Gemm'), 1, 'the network is written once and runs on a batch of 2N');
   assert.equal(modelInfoFromMetadata(readOnnxMetadata(exported.bytes)).inputSize, SIZE);
   assert.match(readOnnxMetadata(exported.bytes).get('effnet.card') ?? '', /"tta":"hflip"/);
-  const session = await ort.InferenceSession.create(exported.bytes, { graphOptimizationLevel: 'all', intraOpNumThreads: 1 });
-  try {
-    for (const batch of [1, 3]) {
-      const input = tidy(() => randn([batch, 3, SIZE, SIZE]).toFloat32Array());
-      const result = await session.run({ input: new ort.Tensor('float32', input, [batch, 3, SIZE, SIZE]) });
-      assert.deepEqual(result.logits!.dims, [batch, CLASSES]);
-      const difference = maxDifference(result.logits!.data as Float32Array, referenceLogits(model, input, batch));
-      assert.ok(difference < 1e-4, `batch ${batch}: max difference ${difference}`);
-    }
-  } finally {
-    await session.release();
-  }
+  await assertOnnxMatches(exported.bytes, (input, batch) => referenceLogits(model, input, batch));
   // Without the field the graph is the plain network (no Split, no MatMul).
   const plain = exportEfficientNet(model);
   assert.equal(plain.opCounts.get('Split') ?? 0, 0);
@@ -113,4 +119,69 @@ test('the card field: round trip, withTta adds and removes it, unknown values an
   assert.equal(evalCardFor(32, { tta: 'hflip' }).tta, 'hflip');
   assert.equal(evalCardFor(32, { tta: 'none' }).tta, undefined);
   assert.equal(evalCardFor(32).tta, undefined);
+});
+
+/**
+ * The 'hflip-shift' reference on the host, sharing no code with ttaView or the graph: every view built by indexing
+ * the input floats (mirror along the width, then content moved by (d, d) with reflected borders: pixel -k is k,
+ * pixel n-1+k is n-1-k, as torch's reflection padding), each forwarded alone, the six averaged in JavaScript.
+ */
+function shiftReferenceLogits(model: EfficientNet, input: Float32Array, batch: number): Float32Array {
+  const n = SIZE;
+  const s = Math.max(1, Math.round(n / 24));
+  const reflect = (k: number): number => (k < 0 ? -k : k >= n ? 2 * (n - 1) - k : k);
+  const views: Float32Array[] = [];
+  for (const d of [0, s, -s]) {
+    for (const mirror of [false, true]) {
+      const out = new Float32Array(input.length);
+      for (let plane = 0; plane < batch * 3; plane++) {
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < n; j++) {
+            const column = reflect(j - d);
+            out[plane * n * n + i * n + j] = input[plane * n * n + reflect(i - d) * n + (mirror ? n - 1 - column : column)]!;
+          }
+        }
+      }
+      views.push(out);
+    }
+  }
+  const logits = views.map((view) => tidy(() => noGrad(() => model.forward(tensor(view, [batch, 3, n, n])).toFloat32Array())));
+  return logits[0]!.map((_, i) => logits.reduce((sum, l) => sum + l[i]!, 0) / logits.length);
+}
+
+test('ttaLogits hflip-shift equals the mean of six host-built views (mirror x moved ±s diagonally, reflected borders)', () => {
+  const model = smallModel();
+  const batch = 2;
+  const input = tidy(() => randn([batch, 3, SIZE, SIZE]).toFloat32Array());
+  const reference = shiftReferenceLogits(model, input, batch);
+  const ours = tidy(() => noGrad(() => ttaLogits(model, tensor(input, [batch, 3, SIZE, SIZE]), 'hflip-shift').toFloat32Array()));
+  assert.ok(maxDifference(ours, reference) < 1e-5, `max difference ${maxDifference(ours, reference)}`);
+  const flipOnly = tidy(() => noGrad(() => ttaLogits(model, tensor(input, [batch, 3, SIZE, SIZE]), 'hflip').toFloat32Array()));
+  assert.ok(maxDifference(ours, flipOnly) > 1e-4, 'the shifted views change the answer');
+});
+
+test('an exported hflip-shift card: six views as 0/1 MatMuls, onnxruntime logits equal the host reference at batch 1 and 3', async () => {
+  const model = smallModel();
+  const card = withTta(cardOfModel(model), 'hflip-shift');
+  const exported = exportEfficientNet(model, { card });
+  assert.equal(exported.opCounts.get('Split'), 1);
+  assert.equal(exported.opCounts.get('Gemm'), 1, 'the network is written once and runs on a batch of 6N');
+  // mirror: 1; each of the four moved views: rows and columns.
+  assert.equal(exported.opCounts.get('MatMul'), 9);
+  assert.match(readOnnxMetadata(exported.bytes).get('effnet.card') ?? '', /"tta":"hflip-shift"/);
+  await assertOnnxMatches(exported.bytes, (input, batch) => shiftReferenceLogits(model, input, batch));
+});
+
+test('hflip-shift rules: the shift is size/24 rounded (at least 1), the views in order, the card field and its description', () => {
+  assert.deepEqual([8, 32, 48, 60, 224].map(ttaShift), [1, 1, 2, 3, 9]);
+  assert.deepEqual(ttaViews('hflip', 48), [{ mirror: false, dy: 0, dx: 0 }, { mirror: true, dy: 0, dx: 0 }]);
+  assert.deepEqual(
+    ttaViews('hflip-shift', 48).map((v) => [v.mirror, v.dy, v.dx]),
+    [[false, 0, 0], [true, 0, 0], [false, 2, 2], [true, 2, 2], [false, -2, -2], [true, -2, -2]],
+  );
+  assert.throws(() => ttaViews('hflip-shift', 2), /needs an eval size of at least 3 pixels, got 2/);
+  const card = withTta(cardOfModel(smallModel()), 'hflip-shift');
+  assert.equal(parseModelCard(JSON.parse(serializeModelCard(card)), 'test').eval.tta, 'hflip-shift');
+  assert.match(describeCard(card), /averaged with its mirror image and both moved ±1px diagonally/);
+  assert.equal(evalCardFor(48, { tta: 'hflip-shift' }).tta, 'hflip-shift');
 });

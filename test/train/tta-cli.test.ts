@@ -40,6 +40,6 @@ test('effnet train --tta hflip: the card says so, validation and effnet eval agr
   for (const args of [tinyTrainArgs(DATA, join(dir, 'bad'), 1, ['--tta', 'vflip']), ['eval', '--checkpoint', out, '--tta', 'both']]) {
     const bad = await runCli(args);
     assert.equal(bad.code, 2, bad.stderr);
-    assert.match(bad.stderr, /--tta must be one of hflip, none/);
+    assert.match(bad.stderr, /--tta must be one of hflip, hflip-shift, none/);
   }
 });

@@ -8,6 +8,7 @@ import { statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { evalTransformOf, describeCard, withEvalSize, withTta } from '../../card/model-card.js';
+import { TTA_MODES } from '../../card/tta.js';
 import { DataLoader } from '../../data/loader.js';
 import { toChannelsLast } from '../../nn/index.js';
 import { openData } from '../../data/spec.js';
@@ -22,7 +23,7 @@ import { printable } from '../../printable.js';
 /** One line for `effnet --help`. */
 export const summary = 'top-1/top-5/loss of a trained model (or a run checkpoint) on a data spec\'s validation images';
 
-const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--predictions FILE] [--batch-size B] [--ema] [--eval-size E] [--tta hflip|none] [--val-split F] [--threads T] [--workers W] [--device D]
+const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--predictions FILE] [--batch-size B] [--ema] [--eval-size E] [--tta hflip|hflip-shift|none] [--val-split F] [--threads T] [--workers W] [--device D]
 
   --checkpoint PATH   a run directory of effnet train, its model.safetensors, or a run checkpoint (last/best.safetensors)
   --data SPEC         fashion-mnist[:DIR], an image folder, a .tar/.tar.gz, or a CIFAR binary folder, with optional
@@ -30,8 +31,8 @@ const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--pr
                       split, val/ folder, or the seeded hold-out of val= / --val-split). Default: the run's own
                       data and hold-out (DIR/run.json of the run directory PATH is in)
   --eval-size E       evaluate at E pixels instead of the card's eval size (same crop rule); the card is unchanged
-  --tta hflip|none    test-time augmentation instead of the card's (hflip: logits averaged with the mirror image's;
-                      default the card's, which effnet train --tta sets)
+  --tta MODE          test-time augmentation instead of the card's: hflip (logits averaged with the mirror image's),
+                      hflip-shift (also both moved ±size/24 px diagonally), none; default the card's (effnet train --tta)
   --val-split F       hold-out fraction for data without a split (default the run's, else 0.1, as effnet train)
   --batch-size B      images per batch (default 100)
   --ema               the EMA weights (a run directory's model_ema.safetensors, or a checkpoint's EMA)
@@ -106,7 +107,7 @@ export async function run(args: string[]): Promise<number> {
   const threads = threadCountFlag('threads', values.threads, 1);
   const valSplit = numberFlag('val-split', valSplitText, Number.MIN_VALUE, 1, true);
   const evalSize = intFlag('eval-size', values['eval-size'], 8);
-  const tta = choiceFlag('tta', values.tta, ['hflip', 'none'] as const);
+  const tta = choiceFlag('tta', values.tta, [...TTA_MODES, 'none'] as const);
   const device = resolveDevice(values.device ?? 'auto');
   const opened = openModel(values.checkpoint, { ema: values.ema });
   const { model, card } = opened;

@@ -15,6 +15,7 @@ import { parseProgressive, progressivePreset } from '../../train/progressive.js'
 import type { AugmentChoice } from '../../train/small-images.js';
 import type { Recipe } from '../../train/trainer.js';
 import { choiceFlag, intFlag, numberFlag, parseStrides, SIGNAL_EXIT, threadCountFlag, UsageError } from '../options.js';
+import { TTA_MODES } from '../../card/tta.js';
 import { distributedRunOptionsFrom, isLaunch, launchTraining, workerFlags } from './train-launch.js';
 
 /** One line for `effnet --help`. */
@@ -39,9 +40,10 @@ model
                           page use it
   --eval-crop-pct P       center-crop fraction of the eval transform in the model card (default 1 up to 64 px,
                           else size / (size + 32)); validation uses it, and so do predict and the browser page
-  --tta hflip|none        test-time augmentation in the model card (default none): hflip averages each image's
-                          logits with its mirror image's (one more forward pass); validation, eval, predict and the
-                          exported ONNX graph apply it
+  --tta hflip|hflip-shift|none  test-time augmentation in the model card (default none): hflip averages each
+                          image's logits with its mirror image's (one more forward pass); hflip-shift also with both
+                          moved by ±size/24 px diagonally (six passes); validation, eval, predict and the exported
+                          ONNX graph apply it
 data
   --data SPEC             fashion-mnist[:DIR], an image folder <root>/<class>/<img> (or with train/ and val/),
                           a .tar/.tar.gz of one, or a CIFAR binary folder
@@ -195,7 +197,7 @@ export function modelRequestFrom(values: Values): ModelRequest | undefined {
   const dropPath = numberFlag('drop-path', values['drop-path'], 0, 1, true);
   const cropPct = numberFlag('eval-crop-pct', values['eval-crop-pct'], Number.MIN_VALUE, 1);
   const evalSize = intFlag('eval-size', values['eval-size'], 8);
-  const tta = choiceFlag('tta', values.tta, ['hflip', 'none'] as const);
+  const tta = choiceFlag('tta', values.tta, [...TTA_MODES, 'none'] as const);
   if (resolution !== undefined) overrides.resolution = resolution;
   if (dropout !== undefined) overrides.dropout = dropout;
   if (dropPath !== undefined) overrides.stochasticDepth = dropPath;

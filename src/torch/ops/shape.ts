@@ -19,6 +19,7 @@ const INDEX_SELECT = new Op('aten::index_select');
 const GATHER = new Op('aten::gather');
 const PAD = new Op('aten::constant_pad_nd');
 const FLIP = new Op('aten::flip');
+const REFLECTION_PAD2D = new Op('aten::reflection_pad2d');
 const ONE_HOT = new Op('aten::one_hot');
 
 /** The same data with a new shape (one dimension may be -1); a view when possible, a copy otherwise. */
@@ -131,6 +132,14 @@ export function pad(x: Tensor, pads: readonly number[], value = 0): Tensor {
 /** Reversed along `dims`. */
 export function flip(x: Tensor, dims: readonly number[]): Tensor {
   return wrap(native.call(FLIP.handle, x.handle, dims));
+}
+
+/**
+ * Reflection padding of the last two dimensions by (left, right, top, bottom) pixels, as torch's
+ * reflection_pad2d: pixel −k is pixel k (the edge is not repeated); each pad must be smaller than its side.
+ */
+export function reflectionPad2d(x: Tensor, pads: readonly [number, number, number, number]): Tensor {
+  return wrap(native.call(REFLECTION_PAD2D.handle, x.handle, pads));
 }
 
 /** One-hot int64 encoding of class indices. */
