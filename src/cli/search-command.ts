@@ -137,7 +137,11 @@ export async function executeSearchCommand(
     if (values['dry-run']) {
       for (const t of store.trials(search.id)) {
         const c = t.config.config as unknown as ScaledConfigJson;
-        out(`  #${t.seq} ${t.label.padEnd(22)} width ${c.width.toFixed(4)} depth ${c.depth.toFixed(4)} ${c.resolution}px  ${String(t.config.params)} params  ${String(t.config.macs)} MACs  [${t.status}]`);
+        const aliases = Array.isArray(t.config.aliases) ? t.config.aliases.map((a) => String((a as { label?: string }).label)) : [];
+        out(
+          `  #${t.seq} ${t.label.padEnd(22)} width ${c.width.toFixed(4)} depth ${c.depth.toFixed(4)} ${c.resolution}px  ${String(t.config.params)} params  ${String(t.config.macs)} MACs  [${t.status}]` +
+            (aliases.length === 0 ? '' : `  (the same network as ${aliases.join(', ')})`),
+        );
       }
       return 0;
     }

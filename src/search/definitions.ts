@@ -188,7 +188,10 @@ export interface ExtraCompoundSeries {
  * The scaling study: the base itself (factor 1) and, for each factor, the base matched to factor × its MACs by depth
  * only, width only, resolution only and compound scaling (within `macTolerance`, default 5%). Each of
  * `extraCompound` adds one more compound series with its own α, β, γ (e.g. the paper's beside the searched ones), so
- * both are compared against the same single-dimension trials.
+ * both are compared against the same single-dimension trials. A series whose matched network is one an earlier
+ * series already trains at that factor (searched coefficients that scale one dimension only, or rounding that
+ * lands two series on the same network) is not trained again: it is listed in that trial's `aliases` (like the grid
+ * search's), and the report shows it as the same network.
  */
 export function scalingStudyDefinition(
   options: CommonSearchOptions & { factors: number[]; coefficients: Coefficients; macTolerance?: number; extraCompound?: ExtraCompoundSeries[] },
@@ -205,6 +208,7 @@ export function scalingStudyDefinition(
     { label: 'base x1', config: { kind: 'study', strategy: 'base', factor: 1, multiplier: 1, targetMacs: baseCost.macs, params: baseCost.params, macs: baseCost.macs, config: options.base as unknown as { [key: string]: Json } } },
   ];
   // One matched trial: `name` labels the series, `extra` (the stored α, β, γ of an extra series) is kept in its config.
+  const byNetwork = new Map<string, TrialDefinition>();
   const matched = (name: string, strategy: ScalingStrategy, factor: number, coefficients: Coefficients, extra: { [key: string]: Json } = {}): void => {
     const match = matchMacsFactor(options.base, strategy, factor, {
       numClasses: options.numClasses,
@@ -212,6 +216,14 @@ export function scalingStudyDefinition(
       maxRelativeError: options.macTolerance ?? 0.05,
       resolutionMultiple: multiple,
     });
+    const key = `${factor} ${networkKey(match.config)}`;
+    const same = byNetwork.get(key);
+    if (same !== undefined) {
+      // Stored only when there is one, so studies stored before aliases existed keep their trial configs.
+      const aliases = (same.config.aliases ??= []) as Json[];
+      aliases.push({ strategy: name, label: `${name} x${factor}`, ...extra, multiplier: match.multiplier, relativeError: match.relativeError });
+      return;
+    }
     trials.push({
       label: `${name} x${factor}`,
       config: {
@@ -219,6 +231,7 @@ export function scalingStudyDefinition(
         relativeError: match.relativeError, config: match.config as unknown as { [key: string]: Json },
       },
     });
+    byNetwork.set(key, trials[trials.length - 1]!);
   };
   for (const factor of options.factors) for (const strategy of SCALING_STRATEGIES) matched(strategy, strategy, factor, options.coefficients);
   for (const factor of options.factors) {

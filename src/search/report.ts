@@ -175,12 +175,36 @@ function aliasCell(trial: TrialRow): string {
   return Array.isArray(aliases) && aliases.length > 0 ? aliases.map((a) => String((a as { label?: string }).label)).join(', ') : '';
 }
 
+/**
+ * A study's configurations with every alias (a series whose network another series already trains at that factor,
+ * see scalingStudyDefinition) as a group of its own: the same trials and results under the alias's strategy, marked
+ * with `aliasOf` (the trained configuration's label), so tables, winners and charts list every series.
+ */
+export function studyGroups(trials: readonly TrialRow[]): TrialGroup[] {
+  return groupTrials(trials).flatMap((g) => {
+    const aliases = g.trials[0]!.config.aliases;
+    if (!Array.isArray(aliases)) return [g];
+    const copies = aliases.map((a) => {
+      const { label: aliasLabel, ...fields } = a as { [key: string]: Json };
+      const label = String(aliasLabel);
+      return { ...g, label, trials: g.trials.map((t) => ({ ...t, config: { ...t.config, ...fields, aliases: [], aliasOf: g.label } })) };
+    });
+    return [g, ...copies];
+  });
+}
+
+/** The trained configuration an alias group shares, or null for a trained one. */
+function aliasOf(group: TrialGroup): string | null {
+  const of = group.trials[0]!.config.aliasOf;
+  return typeof of === 'string' ? of : null;
+}
+
 /** The chart series of a study: one per strategy (its mean top-1 over repeats), the base point (factor 1) starting every line. */
 export function studySeries(trials: readonly TrialRow[]): ChartSeries[] {
-  const finished = groupTrials(trials).filter((g) => g.meanTop1 !== null);
+  const finished = studyGroups(trials).filter((g) => g.meanTop1 !== null);
   const strategy = (g: TrialGroup): string => String(g.trials[0]!.config.strategy);
   const base = finished.find((g) => strategy(g) === 'base');
-  const strategies = [...new Set(trials.map((t) => String(t.config.strategy)).filter((s) => s !== 'base'))];
+  const strategies = [...new Set(studyGroups(trials).map((g) => String(g.trials[0]!.config.strategy)).filter((s) => s !== 'base'))];
   return strategies.map((name) => ({
     name,
     points: [...(base ? [base] : []), ...finished.filter((g) => strategy(g) === name)].map((g) => ({ x: groupMacs(g), y: g.meanTop1! })),
@@ -203,7 +227,7 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
     '|---:|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|',
   );
   const numClasses = num(search.spec.numClasses);
-  const groups = groupTrials(trials);
+  const groups = studyGroups(trials);
   const factorOf = (g: TrialGroup): number => num(g.trials[0]!.config.factor);
   const strategyOf = (g: TrialGroup): string => String(g.trials[0]!.config.strategy);
   for (const g of [...groups].sort((a, b) => factorOf(a) - factorOf(b) || a.trials[0]!.seq - b.trials[0]!.seq)) {
@@ -212,7 +236,7 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
     lines.push(
       `| ${num(t.config.factor)} | ${String(t.config.strategy)} | ${configCell(t)} | ${millions(t.params ?? num(t.config.params))} | ` +
         `${millions(t.macs ?? num(t.config.macs))}${Number.isFinite(error) ? ` (${error >= 0 ? '+' : ''}${(error * 100).toFixed(1)}%)` : ''} | ${activationsCell(t, numClasses)} | ${top1Cell(g)} | ` +
-        `${trainGapCell(g)} | ${imagesPerSecondCell(g)} | ${epochsCell(g)} | ${groupWallCell(g)} | ${groupStatusCell(g)} |`,
+        `${trainGapCell(g)} | ${imagesPerSecondCell(g)} | ${epochsCell(g)} | ${aliasOf(g) === null ? groupWallCell(g) : '–'} | ${aliasOf(g) === null ? groupStatusCell(g) : `same network as ${aliasOf(g)} (trained once)`} |`,
     );
   }
   lines.push('', `Best strategy per factor (validation top-1${groups.some((g) => g.trials.length > 1) ? ', mean over the seeds' : ''}):`, '');
@@ -227,7 +251,12 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
   const comparisons = factors.flatMap((factor) =>
     compoundNames.flatMap((compound) => {
       const c = groups.find((g) => factorOf(g) === factor && strategyOf(g) === compound);
-      return ['depth', 'width', 'resolution'].map((single) => ({ factor, compound, single, result: c === undefined ? null : compareGroups(c, groups.find((g) => factorOf(g) === factor && strategyOf(g) === single)) }));
+      return ['depth', 'width', 'resolution'].map((single) => {
+        const s = groups.find((g) => factorOf(g) === factor && strategyOf(g) === single);
+        const sameNetwork = c !== undefined && s !== undefined && (aliasOf(c) === s.label || aliasOf(s) === c.label || (aliasOf(c) !== null && aliasOf(c) === aliasOf(s)));
+        const result = c === undefined ? null : sameNetwork ? sameNetworkComparison(c) : compareGroups(c, s);
+        return { factor, compound, single, result };
+      });
     }),
   );
   if (comparisons.some((row) => row.result !== null)) {
@@ -248,6 +277,11 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** The comparison row of two series that are one trained network: no difference to test. */
+function sameNetworkComparison(group: TrialGroup): GroupComparison | null {
+  return group.meanTop1 === null ? null : { difference: 0, standardError: null, z: null, verdict: 'the same network (trained once): no comparison' };
 }
 
 /** The comparison of two configurations' mean top-1 over their seeds. */

@@ -225,6 +225,38 @@ test('grid report: activations from the profiler, train top-1 and its gap, img/s
   assert.match(fixed, /\| – \| – \| 2 \|/, 'a fixed budget shows the epochs trained, and dashes where nothing was recorded');
 });
 
+test('study aliases: a compound series that scales one dimension only is the resolution network, trained once and reported as such', async () => {
+  const { scalingStudyDefinition } = await import('../../src/search/definitions.js');
+  const { studyGroups } = await import('../../src/search/report.js');
+  const base = { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 };
+  const options = { base, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 10, budget: '1ep', runDir: '/tmp/unused', factors: [2, 4], macTolerance: 0.1 };
+  const resolutionOnly = scalingStudyDefinition({ ...options, coefficients: { alpha: 1, beta: 1, gamma: 1.2 }, repeats: 2 });
+  const paper = scalingStudyDefinition({ ...options, coefficients: { alpha: 1.2, beta: 1.1, gamma: 1.15 }, repeats: 2 });
+  assert.equal(paper.trials.length, 2 * 9, 'the paper coefficients scale every dimension: nine distinct networks');
+  assert.equal(resolutionOnly.trials.length, 2 * 7, 'compound with (1, 1, γ) is the resolution network at each factor');
+  const resolutionTrial = resolutionOnly.trials.find((t) => t.label === 'resolution x2 seed 0')!;
+  assert.deepEqual((resolutionTrial.config.aliases as { label: string; strategy: string }[]).map((a) => [a.label, a.strategy]), [['compound x2', 'compound']]);
+  assert.equal(resolutionOnly.trials.find((t) => t.label === 'depth x2 seed 0')!.config.aliases, undefined, 'no aliases field where there is none');
+  // Results: each trained configuration gets its own scores; the alias shares the resolution network's.
+  let seq = 0;
+  const score: Record<string, [number, number]> = { base: [0.3, 0.32], depth: [0.4, 0.44], width: [0.41, 0.43], resolution: [0.5, 0.52] };
+  const rows = resolutionOnly.trials.map((t) =>
+    trial({ id: ++seq, seq, label: t.label, valTop1: score[String(t.config.strategy)]![Number(t.config.seed)]!, macs: Number(t.config.macs), config: t.config }),
+  );
+  const groups = studyGroups(rows);
+  assert.equal(groups.length, 9, 'every series listed, the two aliases included');
+  const compound2 = groups.find((g) => g.label === 'compound x2')!;
+  assert.equal(compound2.trials[0]!.config.strategy, 'compound');
+  assert.ok(Math.abs(compound2.meanTop1! - 0.51) < 1e-12);
+  const md = studyReportMarkdown({ id: 1, name: 's', kind: 'study', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, repeats: 2, recipe: {}, numClasses: 10 }, createdAt: 0 }, rows);
+  assert.match(md, /\| 2 \| compound \| .*\| same network as resolution x2 \(trained once\) \|/);
+  assert.match(md, /- x2: tie between resolution, compound \(51\.00%\)/);
+  assert.match(md, /\| 2 \| compound \| resolution \| \+0\.00 \| – \| – \| the same network \(trained once\): no comparison \|/);
+  assert.match(md, /\| 2 \| compound \| depth \| \+9\.00 \|/, 'against the other dimensions, the shared result is compared as usual');
+  const compoundLine = studySeries(rows).find((series) => series.name === 'compound')!;
+  assert.deepEqual(compoundLine.points.map((p) => p.y.toFixed(2)), ['0.31', '0.51', '0.51']);
+});
+
 test('repeats: seed-major trial lists carrying their group and seed; the worker trains each with its own seed', async () => {
   const { gridSearchDefinition, repeatTrials, trialSettingsFromSpec } = await import('../../src/search/definitions.js');
   const base = { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 };
