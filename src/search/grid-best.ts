@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { gridBest, type GridBest } from './report.js';
+import { gridBest, singleDimensionNote, type GridBest } from './report.js';
 import { isPostgresUrl } from './sql-driver.js';
 import { ExperimentStore, type SearchRow } from './store.js';
 
@@ -54,7 +54,7 @@ export function gridBestFromStore(location: string, name: string | undefined, fl
 export function describeGridBest(best: GridBest): string {
   const seeds = best.top1.length > 1 ? `, mean of ${best.top1.length} seeds` : '';
   const partial = best.finishedTrials < best.totalTrials ? `; ${best.finishedTrials} of ${best.totalTrials} trials finished, so the best may still change` : '';
-  return `using α = ${best.alpha}, β = ${best.beta}, γ = ${best.gamma} from grid search '${best.search}' (${best.label}, top-1 ${(best.meanTop1 * 100).toFixed(2)}%${seeds}${partial})`;
+  return `using α = ${best.alpha}, β = ${best.beta}, γ = ${best.gamma} from grid search '${best.search}' (${best.label}, top-1 ${(best.meanTop1 * 100).toFixed(2)}%${seeds}${partial}).${singleDimensionNote(best.alpha, best.beta, best.gamma)}`;
 }
 
 /**

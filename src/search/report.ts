@@ -144,7 +144,8 @@ export function gridReportMarkdown(search: SearchRow, trials: readonly TrialRow[
       ? '**No trial has finished yet.**'
       : `**Best: α = ${num(bestTrial.config.alpha).toFixed(2)}, β = ${num(bestTrial.config.beta).toFixed(2)}, γ = ${num(bestTrial.config.gamma).toFixed(2)}** ` +
           `(α·β²·γ² = ${num(bestTrial.config.flopsGrowth).toFixed(3)}${aliasCell(bestTrial) ? `; the same network as ${aliasCell(bestTrial)}` : ''}), ` +
-          `validation top-1 ${best.trials.length > 1 ? `${top1Cell(best)} over ${best.top1.length} seeds` : pct(best.meanTop1)}, ${millions(bestTrial.macs ?? num(bestTrial.config.macs))} MACs, ${millions(bestTrial.params ?? num(bestTrial.config.params))} params.`,
+          `validation top-1 ${best.trials.length > 1 ? `${top1Cell(best)} over ${best.top1.length} seeds` : pct(best.meanTop1)}, ${millions(bestTrial.macs ?? num(bestTrial.config.macs))} MACs, ${millions(bestTrial.params ?? num(bestTrial.config.params))} params.` +
+          singleDimensionNote(num(bestTrial.config.alpha), num(bestTrial.config.beta), num(bestTrial.config.gamma)),
     '',
     '| rank | α | β | γ | α·β²·γ² | configuration | params | MACs | activations | val top-1 | train top-1 (gap) | img/s | epochs | wall | status | same network as |',
     '|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|',
@@ -168,6 +169,15 @@ export function gridReportMarkdown(search: SearchRow, trials: readonly TrialRow[
     lines.push('', `${grid.gridPoints} grid points meet the constraint; they build ${sorted.length + outside} distinct networks (points whose rounded network is identical share one trial, listed in the last column)${window}.`);
   }
   return lines.join('\n') + '\n';
+}
+
+/**
+ * When the best point scales one dimension only, what that means for the next step: compound scaling with these
+ * coefficients is single-dimension scaling (a scaling study's "compound" series becomes that dimension's).
+ */
+export function singleDimensionNote(alpha: number, beta: number, gamma: number): string {
+  const grown = (['depth', 'width', 'resolution'] as const).filter((_, i) => [alpha, beta, gamma][i]! !== 1);
+  return grown.length === 1 ? ` It scales ${grown[0]} only: compound scaling with these coefficients is ${grown[0]}-only scaling.` : '';
 }
 
 function aliasCell(trial: TrialRow): string {

@@ -128,6 +128,7 @@ test('reports: best trial by accuracy (fewer MACs break ties), failed trials sho
   const search: SearchRow = { id: 1, name: 'g', kind: 'grid', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, recipe: {} }, createdAt: 0 };
   const md = gridReportMarkdown(search, trials);
   assert.match(md, /\*\*Best: α = 1\.40, β = 1\.10, γ = 1\.10\*\*/);
+  assert.doesNotMatch(md, /only: compound scaling/, 'a point that grows two or three dimensions gets no note');
   assert.match(md, /failed: boom \\\| bad/);
   const series = studySeries([
     trial({ id: 1, config: { strategy: 'base', factor: 1 }, macs: 1, valTop1: 0.1 }),
@@ -154,7 +155,7 @@ test('repeats: ranked by the mean over seeds (not the luckiest seed), mean ± sd
   const search: SearchRow = { id: 1, name: 'g', kind: 'grid', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, repeats: 2, recipe: {} }, createdAt: 0 };
   const md = gridReportMarkdown(search, trials);
   assert.match(md, /2 repeats per configuration \(seeds 0-1\), ranked by their mean top-1/);
-  assert.match(md, /\*\*Best: α = 1\.50,.*validation top-1 45\.00% ± 1\.41 \(44\.00, 46\.00\) over 2 seeds/);
+  assert.match(md, /\*\*Best: α = 1\.50,.*validation top-1 45\.00% ± 1\.41 \(44\.00, 46\.00\) over 2 seeds.* It scales depth only: compound scaling with these coefficients is depth-only scaling\./);
   const rows = md.split('\n').filter((l) => /^\| (\d|–) \|/.test(l));
   assert.equal(rows.length, 3, 'one row per configuration');
   assert.match(rows[0]!, /^\| 1 \| 1\.50 .*45\.00% ± 1\.41 \(44\.00, 46\.00\) .*\| 2\/2 done \|/);
