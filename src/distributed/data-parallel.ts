@@ -80,8 +80,31 @@ export async function distributeBatchNormStatistics(group: ProcessGroup, module:
     if (!(child instanceof BatchNorm2d) || child.runningMean === null || child.runningVar === null) continue;
     statistics.push(child.runningMean, child.runningVar);
   }
-  if (statistics.length === 0) return 0;
-  const flat = tidy(() => keep(cat(statistics.map((t) => t.reshape([-1])))));
+  await distributeTensors(group, statistics, mode);
+  return statistics.length;
+}
+
+/**
+ * The state-dict names of every BatchNorm2d's running mean and variance in `module`, in module order: how a copy of
+ * the module's state (an EMA's averaged tensors) finds its running statistics to pass to {@link distributeTensors}.
+ */
+export function batchNormStatisticNames(module: Module): string[] {
+  const names: string[] = [];
+  for (const [name, child] of module.namedModules()) {
+    if (!(child instanceof BatchNorm2d) || child.runningMean === null || child.runningVar === null) continue;
+    const prefix = name === '' ? '' : `${name}.`;
+    names.push(`${prefix}running_mean`, `${prefix}running_var`);
+  }
+  return names;
+}
+
+/**
+ * Makes floating tensors the same on all ranks, in place: their mean over the ranks ('reduce') or rank 0's
+ * ('broadcast'). One flat collective for all of them; every rank must pass tensors of the same shapes in the same order.
+ */
+export async function distributeTensors(group: ProcessGroup, tensors: readonly Tensor[], mode: DistributedBatchNormMode): Promise<void> {
+  if (tensors.length === 0) return;
+  const flat = tidy(() => keep(cat(tensors.map((t) => t.reshape([-1])))));
   try {
     if (mode === 'broadcast') {
       await group.broadcast(flat, 0);
@@ -89,11 +112,10 @@ export async function distributeBatchNormStatistics(group: ProcessGroup, module:
       await group.allreduce(flat, 'sum');
       noGrad(() => div_(flat, group.worldSize));
     }
-    copyBack(flat, statistics);
+    copyBack(flat, tensors);
   } finally {
     flat.dispose();
   }
-  return statistics.length;
 }
 
 /** Copies consecutive slices of `flat` into `targets` (each its own shape). */

@@ -36,7 +36,7 @@ import {
   type ProcessGroup,
   type Tensor,
 } from '../torch/index.js';
-import { averageGradients, broadcastModule, checkSameModule, distributeBatchNormStatistics, gradientBuckets, useSyncBatchNorm, type DistributedBatchNormMode } from '../distributed/index.js';
+import { averageGradients, batchNormStatisticNames, broadcastModule, checkSameModule, distributeBatchNormStatistics, distributeTensors, gradientBuckets, useSyncBatchNorm, type DistributedBatchNormMode } from '../distributed/index.js';
 import type { Module } from '../nn/index.js';
 import { AdamW, GradScaler, RMSpropTF, SGD, paramGroupsWithWeightDecay, type GradScalerState, type Optimizer } from '../optim/index.js';
 import { ModelEma, type EmaBufferMode } from '../optim/ema.js';
@@ -158,9 +158,10 @@ export interface TrainerOptions {
    * over the ranks; an unsharded one is evaluated whole on every rank. Either way the metrics are the whole set's.
    * Only rank 0 writes
    * checkpoints and metrics, and the others wait for it at a barrier. Training loss and accuracy in the metrics are
-   * rank 0's shard's. Without `syncBatchNorm`, each rank's running statistics come from its own shard; before each
-   * evaluation `batchNormStatistics` makes them agree (timm's --dist-bn: 'reduce' averages them over the ranks, the
-   * default; 'broadcast' takes rank 0's; null leaves them). A stop() on any rank stops every rank after the same
+   * rank 0's shard's. Without `syncBatchNorm`, each rank's running statistics come from its own shard; at each
+   * epoch's end `batchNormStatistics` makes them agree, the model's and the EMA's (timm's --dist-bn: 'reduce'
+   * averages them over the ranks, the default; 'broadcast' takes rank 0's; null leaves them), so that the EMA scored
+   * in the metrics is the one rank 0 saves. A stop() on any rank stops every rank after the same
    * step (the ranks agree through a one-value allreduce after each step). Checkpoints record the global batch, so
    * a run resumes at any world size that divides it. `partialGradients`: parameters may have no gradient in a step
    * (a weight-sharing supernet trains one path per step), the same ones on every rank (averageGradients checks it).
@@ -739,11 +740,25 @@ export class Trainer {
     }
   }
 
-  /** Before an evaluation: the ranks' running BN statistics made equal (unless they are synchronised already). */
-  private async agreeOnBatchNorm(model: Module): Promise<void> {
+  /** How the ranks' running BN statistics are made equal at an epoch's end; null when they need not be (one process, sync BN, or left per rank). */
+  private batchNormAgreement(): DistributedBatchNormMode | null {
     const mode = this.options.distributed?.batchNormStatistics === undefined ? 'reduce' : this.options.distributed.batchNormStatistics;
-    if (this.group === null || mode === null || (this.options.distributed?.syncBatchNorm ?? false)) return;
-    await distributeBatchNormStatistics(this.group, model, mode);
+    return this.group === null || (this.options.distributed?.syncBatchNorm ?? false) ? null : mode;
+  }
+
+  /**
+   * At an epoch's end: the ranks' running BN statistics made equal, the model's and the EMA's (whose buffers, copied
+   * or averaged from each rank's own, differ by rank too). Without the EMA's, each rank would score its share of the
+   * hold-out with its own statistics and the EMA metric would belong to no saved model: rank 0 writes the files.
+   */
+  private async agreeOnBatchNorm(): Promise<void> {
+    const mode = this.batchNormAgreement();
+    if (mode === null) return;
+    await distributeBatchNormStatistics(this.group!, this.model, mode);
+    if (this.ema !== null) {
+      const averaged = this.ema.stateDict().tensors;
+      await distributeTensors(this.group!, batchNormStatisticNames(this.model).map((name) => averaged.get(name)!), mode);
+    }
   }
 
   /** A data-parallel run's start: the same model everywhere, rank 0's weights, the EMA from them, sync BN. */
@@ -762,7 +777,6 @@ export class Trainer {
     const backup = noGrad(() => new Map([...this.model.stateDict()].map(([name, t]) => [name, keep(clone(t))])));
     try {
       this.ema!.copyTo(this.model);
-      await this.agreeOnBatchNorm(this.model);
       return await this.evaluateShares(loader, channelsLast);
     } finally {
       this.model.loadStateDict(backup);
@@ -866,7 +880,7 @@ export class Trainer {
         return results;
       }
       const seconds = (performance.now() - started) / 1000;
-      await this.agreeOnBatchNorm(this.model);
+      await this.agreeOnBatchNorm();
       const evalStarted = performance.now();
       const every = recipe.evalEvery ?? 1;
       const validates = val !== null && ((epoch + 1) % every === 0 || epoch + 1 >= recipe.epochs);

@@ -3,7 +3,9 @@
  * global batch) end 2 epochs with SGD, a cosine schedule with warm-up, weight decay, label smoothing, an EMA and
  * random-resized-crop + flip augmentation where one process with the global batch ends: parameters, running
  * statistics and the EMA within atol 1e-5 / rtol 1.3e-6, every rank bit-identical. Only rank 0 writes the run's
- * files. A loader that is not sharded for the rank is refused.
+ * files. Without sync batch norm, the running statistics of the model and of the EMA agree at the epoch's end, so
+ * the EMA scored on a validation set sharded over the ranks is the EMA rank 0 saves. A loader that is not sharded
+ * for the rank is refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,6 +45,27 @@ test('Trainer with 2 data-parallel ranks ends where one process with the global 
     const lastLine = (d: string): { valTop1: number; valLoss: number } => JSON.parse(readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!);
     assert.equal(lastLine(rankDirs[0]!).valTop1, lastLine(singleDir).valTop1);
     assert.ok(Math.abs(lastLine(rankDirs[0]!).valLoss - lastLine(singleDir).valLoss) < 1e-4);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('2 ranks without sync batch norm: the EMA\'s running statistics agree at the epoch\'s end, so its sharded score is the saved EMA\'s', { timeout: 300_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-ddp-ema-'));
+  try {
+    const rankDirs = [join(dir, 'rank0'), join(dir, 'rank1')];
+    rankDirs.forEach((d) => mkdirSync(d));
+    const port = await freePort();
+    await Promise.all(rankDirs.map((d, rank) => run(['perrank', String(port), String(rank), '2', d])));
+    for (const what of ['weights', 'ema']) {
+      const [rank0, rank1] = rankDirs.map((d, rank) => readFloats(join(d, `${what}-${rank}.bin`)));
+      assert.ok(Buffer.from(rank1!.buffer).equals(Buffer.from(rank0!.buffer)), `${what}: the ranks are bit-identical (running statistics included)`);
+    }
+    // The EMA metric of the last epoch (each rank scored half of the validation set) equals rank 0's EMA scored alone.
+    const last = JSON.parse(readFileSync(join(rankDirs[0]!, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!) as { emaLoss: number; emaTop1: number };
+    const alone = JSON.parse(readFileSync(join(rankDirs[0]!, 'ema-eval.json'), 'utf8')) as { loss: number; top1: number };
+    assert.equal(last.emaTop1, alone.top1);
+    assert.ok(Math.abs(last.emaLoss - alone.loss) < 1e-5, `in-run EMA loss ${last.emaLoss} against the saved EMA's ${alone.loss}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
