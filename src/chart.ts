@@ -32,6 +32,8 @@ export interface LineChartOptions {
   width?: number;
   /** Height; default 420. */
   height?: number;
+  /** Pixels right of the plot for the legend (long series names need more); default 160. */
+  legendWidth?: number;
 }
 
 /** Colours of the series in order (colour-blind friendly, Okabe–Ito). */
@@ -80,7 +82,7 @@ export function stackedChartsSvg(charts: readonly LineChartOptions[]): string {
 export function lineChartSvg(options: LineChartOptions): string {
   const width = options.width ?? 640;
   const height = options.height ?? 420;
-  const margin = { left: 70, right: 160, top: 40, bottom: 55 };
+  const margin = { left: 70, right: options.legendWidth ?? 160, top: 40, bottom: 55 };
   const plotW = width - margin.left - margin.right;
   const plotH = height - margin.top - margin.bottom;
   const all = options.series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y) && (!options.logX || p.x > 0));

@@ -7,6 +7,7 @@ import { resolveData } from '../data/spec.js';
 import type { CommonSearchOptions, SearchDefinition } from '../search/definitions.js';
 import { resolveThreads, runSearch } from '../search/runner.js';
 import { writeReport } from '../search/report.js';
+import { curveFromEpochMetrics } from '../search/curves.js';
 import { DEFAULT_LEASE_MS, ExperimentStore } from '../search/store.js';
 import { isPostgresUrl } from '../search/sql-driver.js';
 import { existsSync } from 'node:fs';
@@ -200,7 +201,9 @@ function writeSearchReport(db: string, searchId: number, dir: string, out: (line
   const reportStore = ExperimentStore.open(db, { integrityCheck: false });
   try {
     const search = reportStore.getSearch(searchId);
-    const files = writeReport(dir, search, reportStore.trials(searchId));
+    const trials = reportStore.trials(searchId);
+    const curves = new Map(trials.filter((t) => t.status === 'done').map((t) => [t.id, curveFromEpochMetrics(reportStore.epochMetrics(t.id))]));
+    const files = writeReport(dir, search, trials, curves);
     out(`report: ${files.join(', ')}`);
   } finally {
     reportStore.close();

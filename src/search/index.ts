@@ -11,6 +11,7 @@ export * from './lock-holder.js';
 export * from './match.js';
 export * from './progress.js';
 export * from './report.js';
+export { LEARNING_CURVES_FILE, curveFromEpochMetrics, learningCurveCharts, type CurvePoint } from './curves.js';
 export * from './runner.js';
 export * from './store.js';
 export * from '../chart.js';

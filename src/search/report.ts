@@ -7,9 +7,11 @@ import { makeDirectory } from '../directories.js';
 import { join } from 'node:path';
 import { formatDuration } from './progress.js';
 import type { Json, SearchRow, TrialRow } from './store.js';
-import { lineChartSvg, type ChartSeries } from '../chart.js';
+import { lineChartSvg, stackedChartsSvg, type ChartSeries } from '../chart.js';
 import { validateScaledConfig } from '../card/config-file.js';
 import { profileConfig } from './match.js';
+import { groupTrials, type TrialGroup } from './groups.js';
+import { LEARNING_CURVES_FILE, learningCurveCharts, type CurvePoint } from './curves.js';
 
 function num(value: unknown): number {
   return typeof value === 'number' ? value : NaN;
@@ -32,42 +34,7 @@ function statusCell(trial: TrialRow): string {
   return trial.status === 'failed' ? `failed: ${(trial.error ?? '').replace(/\|/g, '\\|').replace(/\s+/g, ' ').slice(0, 160)}` : trial.status;
 }
 
-/**
- * The trainings of one configuration: a single trial, or its repeats with different seeds (`--repeats`, trials
- * sharing `config.group`).
- */
-export interface TrialGroup {
-  /** The configuration's label (a repeat's label without its seed). */
-  label: string;
-  /** Its trials, in the store's order. */
-  trials: TrialRow[];
-  /** Its finished trials' validation top-1, in the store's order. */
-  top1: number[];
-  /** Their mean, or null when none has finished. */
-  meanTop1: number | null;
-  /** Their sample standard deviation, or null with fewer than two. */
-  sdTop1: number | null;
-}
-
-/**
- * Groups trials by configuration: the repeats sharing a `config.group`; a trial without one (a search without
- * repeats) is a group of its own. In order of each configuration's first trial.
- */
-export function groupTrials(trials: readonly TrialRow[]): TrialGroup[] {
-  const groups = new Map<string, { label: string; members: TrialRow[] }>();
-  for (const t of [...trials].sort((a, b) => a.seq - b.seq)) {
-    const key = typeof t.config.group === 'string' ? `group ${t.config.group}` : `trial ${t.id}`;
-    const group = groups.get(key) ?? { label: typeof t.config.group === 'string' ? t.config.group : t.label, members: [] };
-    group.members.push(t);
-    groups.set(key, group);
-  }
-  return [...groups.values()].map(({ label, members }) => {
-    const top1 = members.filter((t) => t.status === 'done' && t.valTop1 !== null).map((t) => t.valTop1!);
-    const mean = top1.length === 0 ? null : top1.reduce((sum, v) => sum + v, 0) / top1.length;
-    const sd = mean === null || top1.length < 2 ? null : Math.sqrt(top1.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (top1.length - 1));
-    return { label, trials: members, top1, meanTop1: mean, sdTop1: sd };
-  });
-}
+export { groupTrials, type TrialGroup } from './groups.js';
 
 /** MACs of a group's configuration (the same for every repeat). */
 function groupMacs(group: TrialGroup): number {
@@ -428,18 +395,28 @@ export const GRID_BEST_FILE = 'best.json';
 
 /**
  * Writes report.md (and, for a study, accuracy-vs-macs.svg; for a grid search with a finished trial, best.json) into
- * `dir`; returns the files written.
+ * `dir`; with `curves` (trial id to its per-epoch top-1, from the store's epoch metrics) also curves.svg, the
+ * configurations' learning curves, linked from the report. Returns the files written.
  */
-export function writeReport(dir: string, search: SearchRow, trials: readonly TrialRow[]): string[] {
+export function writeReport(dir: string, search: SearchRow, trials: readonly TrialRow[], curves?: ReadonlyMap<number, readonly CurvePoint[]>): string[] {
   makeDirectory(dir);
   const files: string[] = [];
+  const curveCharts = curves === undefined ? [] : learningCurveCharts(search, trials, curves);
+  const curvesLink =
+    curveCharts.length === 0
+      ? ''
+      : `\n## Learning curves\n\nHold-out and training top-1 per epoch, the mean over each configuration's seeds (a trial the stop rule ended contributes up to its last epoch): rising at the end means the trial had not converged.\n\n![learning curves](${LEARNING_CURVES_FILE})\n`;
+  if (curveCharts.length > 0) {
+    writeFileSync(join(dir, LEARNING_CURVES_FILE), stackedChartsSvg(curveCharts));
+    files.push(join(dir, LEARNING_CURVES_FILE));
+  }
   if (search.kind === 'study') {
     const svg = lineChartSvg({ title: `Validation top-1 vs MACs (${search.name})`, xLabel: 'MACs per image (log scale)', yLabel: 'validation top-1', series: studySeries(trials), logX: true });
     writeFileSync(join(dir, 'accuracy-vs-macs.svg'), svg);
     files.push(join(dir, 'accuracy-vs-macs.svg'));
-    writeFileSync(join(dir, 'report.md'), studyReportMarkdown(search, trials));
+    writeFileSync(join(dir, 'report.md'), studyReportMarkdown(search, trials) + curvesLink);
   } else {
-    writeFileSync(join(dir, 'report.md'), gridReportMarkdown(search, trials));
+    writeFileSync(join(dir, 'report.md'), gridReportMarkdown(search, trials) + curvesLink);
     const best = gridBest(search, trials);
     if (best !== null) {
       writeFileSync(join(dir, GRID_BEST_FILE), `${JSON.stringify(best, null, 2)}\n`);
