@@ -1,7 +1,13 @@
 /**
  * One trial: build the scaled model, train it with the search's fixed recipe and budget through the Trainer on the
- * search's data, and measure validation accuracy, params, MACs and wall time.
+ * search's data, and measure validation accuracy, params, MACs and wall time. A trial whose earlier attempt was
+ * interrupted (its worker killed, its machine gone) continues from that attempt's last checkpoint.
  */
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeDirectory } from '../directories.js';
+import { RUN_FILES } from '../model-file/run-files.js';
+import { appendMetrics, type MetricsRecord } from '../train/metrics.js';
 import { totalStrideOf, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard } from '../card/resolve.js';
 import { buildRun } from '../train/run-builder.js';
@@ -181,6 +187,39 @@ export interface TrialHooks {
   onStep?: (step: number) => void;
   /** After each finished epoch. */
   onEpoch?: (metrics: EpochMetrics) => void;
+  /**
+   * The run directory of an earlier attempt of this trial that was interrupted: the trial continues from its
+   * last.safetensors (bit for bit as if never interrupted, on the same machine) instead of training again; its
+   * epochs so far are copied into this attempt's metrics and passed to onEpoch again, the stop rule of a converge
+   * budget is replayed over them, and the wall time counts the earlier attempt's training. Ignored when the
+   * directory has no checkpoint.
+   */
+  resumeFrom?: string;
+}
+
+/**
+ * The first epoch after which the stop rule of a converge budget fires over `valTop1` (the hold-out top-1 after
+ * each epoch), or null: what the epoch loop of {@link runTrial} decides as it goes, replayed over a resumed history.
+ */
+export function convergedEpoch(valTop1: readonly number[]): number | null {
+  for (let epoch = 1; epoch <= valTop1.length; epoch += 1) if (hasConverged(valTop1.slice(0, epoch))) return epoch;
+  return null;
+}
+
+/** The epoch records of an earlier attempt's metrics.jsonl (a line cut short by a kill is skipped). */
+function earlierEpochs(dir: string): EpochMetrics[] {
+  const path = join(dir, RUN_FILES.metricsJsonl);
+  if (!existsSync(path)) return [];
+  const records: EpochMetrics[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      records.push(JSON.parse(line) as EpochMetrics);
+    } catch {
+      // The last line of a killed attempt may be incomplete; the checkpoint decides which epochs count.
+    }
+  }
+  return records;
 }
 
 /**
@@ -214,6 +253,12 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
   const epochs =
     budget.kind === 'epochs' || budget.kind === 'converge' ? budget.value : budget.kind === 'steps' ? Math.ceil(budget.value / train.batchesPerEpoch) : settings.maxEpochs ?? 1000;
   const deadline = budget.kind === 'minutes' ? started + budget.value * 60_000 : Infinity;
+  // An interrupted attempt's checkpoints seed this attempt's run directory; the Trainer resumes from them below.
+  const resumable = hooks.resumeFrom !== undefined && existsSync(join(hooks.resumeFrom, RUN_FILES.last)) ? hooks.resumeFrom : null;
+  if (resumable !== null) {
+    makeDirectory(runDir);
+    for (const file of [RUN_FILES.last, RUN_FILES.best]) if (existsSync(join(resumable, file))) copyFileSync(join(resumable, file), join(runDir, file));
+  }
   let trainer: Trainer | null = null;
   try {
     trainer = new Trainer({
@@ -234,6 +279,22 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
     const history: EpochMetrics[] = [];
     let convergedAtEpoch: number | null = null;
     let lastEpoch = epochs;
+    let resumedAtEpoch: number | null = null;
+    if (resumable !== null && trainer.resume()) {
+      resumedAtEpoch = trainer.progress.epoch;
+      for (const metrics of earlierEpochs(resumable).filter((m) => m.epoch <= resumedAtEpoch!)) {
+        appendMetrics(runDir, metrics as unknown as MetricsRecord);
+        history.push(metrics);
+        hooks.onEpoch?.(metrics);
+      }
+      const fired = converge ? convergedEpoch(history.map((m) => m.valTop1 ?? 0)) : null;
+      if (fired !== null) {
+        convergedAtEpoch = fired;
+        const anneal = Math.min(annealEpochs(fired), epochs - fired);
+        lastEpoch = fired + anneal;
+        if (anneal > 0) trainer.annealFrom(anneal * train.batchesPerEpoch, history[fired - 1]!.step);
+      }
+    }
     while (trainer.progress.epoch < lastEpoch) {
       const ran = await trainer.fit({ stopAfter: 1 });
       for (const metrics of ran) {
@@ -254,7 +315,8 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
     const last = history[history.length - 1];
     const lastEval = !trainer.stopped && last !== undefined && last.valTop1 !== null ? { loss: last.valLoss!, top1: last.valTop1, top5: last.valTop5!, images: data.val.length } : null;
     const final = lastEval ?? (await evaluate(model, val, true));
-    const wallSeconds = (performance.now() - started) / 1000;
+    // A resumed trial's time includes the interrupted attempt's training up to its checkpoint.
+    const wallSeconds = (performance.now() - started) / 1000 + trainer.earlierSeconds;
     return {
       params: cost.params,
       macs: cost.macs,
@@ -273,6 +335,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
         trainImagesPerSecond: last?.imagesPerSecond ?? null,
         valImages: data.val.length,
         trainImages: data.train.length,
+        ...(resumedAtEpoch === null ? {} : { resumedAtEpoch }),
       },
     };
   } finally {

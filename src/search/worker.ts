@@ -9,7 +9,9 @@
  * or when the search's state says `closed` (an architecture search, whose coordinator adds trials as results come
  * in), or when its coordinator is gone (the IPC channel closed).
  */
+import { existsSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { RUN_FILES } from '../model-file/run-files.js';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { deviceForWorker, setNumThreads } from '../torch/index.js';
@@ -127,6 +129,38 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   return taken;
 }
 
+/** The run directory of one attempt of a trial under a search's run directory. */
+export function trialRunDir(runDir: string, seq: number, attempt: number): string {
+  return join(runDir, `trial-${String(seq).padStart(3, '0')}-attempt${attempt}`);
+}
+
+/** The file a failed attempt leaves in its run directory, so that a retry starts again instead of resuming it. */
+export const FAILED_ATTEMPT_FILE = 'failed.txt';
+
+/** Records in an attempt's run directory that it failed (best effort: the store has the error either way). */
+function markFailed(dir: string, message: string): void {
+  try {
+    if (existsSync(dir)) writeFileSync(join(dir, FAILED_ATTEMPT_FILE), `${message}\n`);
+  } catch {
+    // Not being able to mark it only means a retry would resume it.
+  }
+}
+
+/**
+ * The run directory of the latest earlier attempt of `trial` that this host can see and that was interrupted
+ * (killed, its machine lost, its lease given up) rather than failed: it has a checkpoint and no failed.txt. A
+ * re-queued trial then continues from there instead of training again (runTrial's `resumeFrom`). Null when there is
+ * none (a first attempt, another host's attempts, or a failure: `--retry-failed` trains afresh).
+ */
+export function interruptedAttemptDir(runDir: string, trial: Pick<TrialRow, 'seq' | 'attempts'>): string | null {
+  for (let attempt = trial.attempts - 1; attempt >= 1; attempt -= 1) {
+    const dir = trialRunDir(runDir, trial.seq, attempt);
+    if (existsSync(join(dir, FAILED_ATTEMPT_FILE))) return null;
+    if (existsSync(join(dir, RUN_FILES.last))) return dir;
+  }
+  return null;
+}
+
 /** Trains one claimed trial under its lease and records the outcome (nothing when the lease was taken over). */
 async function trainHeldTrial(
   store: ExperimentStore,
@@ -148,7 +182,8 @@ async function trainHeldTrial(
   try {
     beat();
     const data = await openDataOnce();
-    const runDir = join(options.runDir, `trial-${String(trial.seq).padStart(3, '0')}-attempt${trial.attempts}`);
+    const runDir = trialRunDir(options.runDir, trial.seq, trial.attempts);
+    const resumeFrom = interruptedAttemptDir(options.runDir, trial);
     const settings = trialSettingsFromSpec(search.spec, trial.config);
     // An architecture search measuring latency: the candidate's batch-1 ONNX latency, before training.
     const latencyMs =
@@ -167,6 +202,7 @@ async function trainHeldTrial(
         if (options.shouldRelease()) throw new ReleaseError(`trial ${trial.seq} given back`);
       },
       onEpoch: (metrics) => store.recordEpoch(trial.id, trial.attempts, metrics.epoch, metrics as unknown as { [key: string]: Json }),
+      ...(resumeFrom === null ? {} : { resumeFrom }),
     });
     const result = latencyMs === null ? trained : { ...trained, metrics: { ...trained.metrics, latencyMs } };
     if (store.finishTrial(trial, identity, result)) {
@@ -184,6 +220,7 @@ async function trainHeldTrial(
       return;
     }
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    markFailed(trialRunDir(options.runDir, trial.seq, trial.attempts), message);
     if (store.failTrial(trial, identity, message, { wallSeconds: (performance.now() - started) / 1000 })) {
       options.emit({ type: 'failed', trialId: trial.id, label: trial.label, error: message });
     } else {

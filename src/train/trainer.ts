@@ -588,10 +588,11 @@ export class Trainer {
    * From the current step on, anneal: the learning rate follows a cosine from its present value down to 0 over the
    * next `steps` optimizer steps. For runs whose length is decided while they train (a search trial "until
    * converged" anneals once its hold-out stops gaining). Not recorded in checkpoints: a resumed run follows its
-   * recipe's schedule again (search trials restart rather than resume).
+   * recipe's schedule again unless its owner calls this again with the step the annealing began at, `from`
+   * (default the current step), as a resumed search trial does after replaying its stop rule.
    */
-  annealFrom(steps: number): void {
-    this.schedule = annealedSchedule(this.schedule, this.state.step, steps);
+  annealFrom(steps: number, from = this.state.step): void {
+    this.schedule = annealedSchedule(this.schedule, from, steps);
   }
 
   /**

@@ -3,11 +3,12 @@
  * accuracy of its final weights (recomputed here from the checkpoint it leaves, with our own argmax count), whether it
  * evaluates once at the end (the default) or after every epoch; the drop-path rate of the recipe reaches the trial;
  * the default recipe and batch size are what the spec stores; searches stored before these fields keep their old
- * behaviour; a recipe's progressive learning reaches each trial at sizes relative to its resolution (epoch budgets only).
+ * behaviour; a recipe's progressive learning reaches each trial at sizes relative to its resolution (epoch budgets only);
+ * an interrupted trial resumed from its checkpoint ends as an uninterrupted one, and workers never resume a failed one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noGrad, tensor, tidy } from '../../src/torch/index.js';
@@ -27,6 +28,16 @@ const BASE: ScaledConfigJson = { width: 0.25, depth: 0.2, resolution: 32, dropou
 
 function settings(overrides: Partial<TrialSettings> = {}): TrialSettings {
   return { budget: { kind: 'epochs', value: 2 }, recipe: { ...DEFAULT_TRIAL_RECIPE }, batchSize: 16, seed: 0, loaderWorkers: 0, ...overrides };
+}
+
+/** The run seconds a training checkpoint recorded (null for a checkpoint without the record). */
+function loadCheckpointSeconds(path: string): number | null {
+  const loaded = loadCheckpoint(path);
+  try {
+    return (loaded.progress as { seconds?: number }).seconds ?? null;
+  } finally {
+    loaded.dispose();
+  }
 }
 
 /** Top-1 of the weights in `checkpointPath` on `data.val`, counted here: a fresh model, eval mode, argmax vs label. */
@@ -242,4 +253,62 @@ test('--recipe progressive: a stages/startFraction object, anything else refused
     ['{"progressive":"stages=2,size=16"}', /progressive is an object such as/],
   ];
   for (const [text, message] of cases) assert.throws(() => parseRecipe(text), (e: unknown) => e instanceof UserError && message.test(e.message), text);
+});
+
+test('an interrupted trial resumed from its last checkpoint ends as an uninterrupted one, bit for bit, the stop rule and its annealing replayed', async () => {
+  const data = await openData('synthetic:train=64,val=40,classes=4,size=32');
+  const converge = settings({ budget: { kind: 'converge', value: 14 } });
+  const finalWeights = (dir: string): Buffer => {
+    const loaded = loadCheckpoint(join(dir, RUN_FILES.last));
+    try {
+      return Buffer.concat([...loaded.model].filter(([, t]) => t.dtype === 'float32').map(([, t]) => Buffer.from(t.toFloat32Array().buffer)));
+    } finally {
+      loaded.dispose();
+    }
+  };
+  const whole = mkdtempSync(join(tmpdir(), 'effnet-trial-whole-'));
+  const wholeEpochs: (number | null)[] = [];
+  const expected = await runTrial(BASE, data, converge, whole, { onEpoch: (m) => wholeEpochs.push(m.valTop1) });
+  const fired = expected.metrics.convergedAtEpoch as number | null;
+  assert.ok(fired !== null && (expected.metrics.epochsCompleted as number) > fired + 1, `the rule fires and anneals over more than one epoch here (fired at ${fired})`);
+  // The first attempt dies after the epoch following the rule's (its checkpoint written, the annealing under way).
+  const interrupted = mkdtempSync(join(tmpdir(), 'effnet-trial-cut-'));
+  const stopAt = fired + 1;
+  await assert.rejects(
+    runTrial(BASE, data, converge, interrupted, {
+      onEpoch: (m) => {
+        if (m.epoch === stopAt) throw new Error('killed');
+      },
+    }),
+    /killed/,
+  );
+  const resumed = mkdtempSync(join(tmpdir(), 'effnet-trial-resumed-'));
+  const seen: number[] = [];
+  const result = await runTrial(BASE, data, converge, resumed, { resumeFrom: interrupted, onEpoch: (m) => seen.push(m.epoch) });
+  assert.equal(result.valTop1, expected.valTop1);
+  for (const key of ['steps', 'epochsCompleted', 'convergedAtEpoch', 'annealEpochs', 'valLoss', 'trainLoss']) assert.equal(result.metrics[key], expected.metrics[key], key);
+  assert.equal(result.metrics.resumedAtEpoch, stopAt);
+  assert.ok(finalWeights(resumed).equals(finalWeights(whole)), 'the final weights are bit-identical');
+  assert.deepEqual(seen, Array.from({ length: wholeEpochs.length }, (_, i) => i + 1), 'every epoch reported once, the earlier ones replayed');
+  const lines = readFileSync(join(resumed, RUN_FILES.metricsJsonl), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; valTop1: number });
+  assert.deepEqual(lines.map((l) => l.valTop1), wholeEpochs, 'metrics.jsonl holds the whole history');
+  assert.ok(result.wallSeconds > (loadCheckpointSeconds(join(interrupted, RUN_FILES.last)) ?? 0), 'the wall time counts the interrupted attempt');
+});
+
+test('a worker resumes the latest interrupted attempt it can see, and never a failed one', async () => {
+  const { interruptedAttemptDir, trialRunDir, FAILED_ATTEMPT_FILE } = await import('../../src/search/worker.js');
+  const root = mkdtempSync(join(tmpdir(), 'effnet-attempts-'));
+  const make = (attempt: number, files: string[]): void => {
+    mkdirSync(trialRunDir(root, 7, attempt), { recursive: true });
+    for (const file of files) writeFileSync(join(trialRunDir(root, 7, attempt), file), 'x');
+  };
+  assert.equal(interruptedAttemptDir(root, { seq: 7, attempts: 1 }), null, 'a first attempt has nothing to resume');
+  make(1, [RUN_FILES.last]);
+  make(2, []); // killed before its first checkpoint (it had copied nothing yet)
+  assert.equal(interruptedAttemptDir(root, { seq: 7, attempts: 3 }), trialRunDir(root, 7, 1));
+  make(2, [RUN_FILES.last]);
+  assert.equal(interruptedAttemptDir(root, { seq: 7, attempts: 3 }), trialRunDir(root, 7, 2));
+  make(2, [RUN_FILES.last, FAILED_ATTEMPT_FILE]);
+  assert.equal(interruptedAttemptDir(root, { seq: 7, attempts: 3 }), null, 'after a failure a retry trains afresh');
+  assert.equal(trialRunDir(root, 7, 2), join(root, 'trial-007-attempt2'));
 });
