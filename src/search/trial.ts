@@ -191,8 +191,8 @@ export interface TrialHooks {
    * The run directory of an earlier attempt of this trial that was interrupted: the trial continues from its
    * last.safetensors (bit for bit as if never interrupted, on the same machine) instead of training again; its
    * epochs so far are copied into this attempt's metrics and passed to onEpoch again, the stop rule of a converge
-   * budget is replayed over them, and the wall time counts the earlier attempt's training. Ignored when the
-   * directory has no checkpoint.
+   * budget is replayed over them, and the wall time (and a minutes budget) counts the earlier attempt's training.
+   * Ignored when the directory has no checkpoint.
    */
   resumeFrom?: string;
 }
@@ -252,7 +252,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
   const evalEveryEpoch = (settings.evalEveryEpoch ?? false) || converge;
   const epochs =
     budget.kind === 'epochs' || budget.kind === 'converge' ? budget.value : budget.kind === 'steps' ? Math.ceil(budget.value / train.batchesPerEpoch) : settings.maxEpochs ?? 1000;
-  const deadline = budget.kind === 'minutes' ? started + budget.value * 60_000 : Infinity;
+  let deadline = budget.kind === 'minutes' ? started + budget.value * 60_000 : Infinity;
   // An interrupted attempt's checkpoints seed this attempt's run directory; the Trainer resumes from them below.
   const resumable = hooks.resumeFrom !== undefined && existsSync(join(hooks.resumeFrom, RUN_FILES.last)) ? hooks.resumeFrom : null;
   if (resumable !== null) {
@@ -282,6 +282,8 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
     let resumedAtEpoch: number | null = null;
     if (resumable !== null && trainer.resume()) {
       resumedAtEpoch = trainer.progress.epoch;
+      // A time budget counts the interrupted attempt's training too.
+      deadline -= trainer.earlierSeconds * 1000;
       for (const metrics of earlierEpochs(resumable).filter((m) => m.epoch <= resumedAtEpoch!)) {
         appendMetrics(runDir, metrics as unknown as MetricsRecord);
         history.push(metrics);
