@@ -4,6 +4,7 @@ export * from './finetune.js';
 export * from './metrics.js';
 export * from './progress.js';
 export * from './trainer.js';
+export * from './tta-compare.js';
 export * from '../data/spec.js';
 export * from './run.js';
 export * from './small-images.js';

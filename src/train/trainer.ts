@@ -331,14 +331,24 @@ export function ttaLogits(model: Module, x: Tensor, tta: Tta | undefined): Tenso
   return mul(sum, 1 / views.length);
 }
 
-/** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad, on the model's device. */
-export async function evaluate(model: Module, loader: DataLoader, channelsLast = false, options: EvaluateOptions = {}): Promise<EvalResult> {
+/**
+ * The evaluation loop shared by {@link evaluate} and evaluations that score several variants of each batch at once
+ * (src/train/tta-compare.ts): every batch of `loader` in epoch-0 order, the model in eval mode under noGrad on its
+ * device; `score` gives each batch's logits-derived sums for each of `variants` scores (summed cross-entropy, top-1
+ * and top-5 counts). Returns the per-variant means over the images and the count of images that could not be decoded.
+ * @throws when no image was scored, unless `allowEmpty` (then zeros)
+ */
+export async function evaluateVariants(
+  model: Module,
+  loader: DataLoader,
+  channelsLast: boolean,
+  options: Pick<EvaluateOptions, 'onSkipped' | 'allowEmpty'>,
+  score: (x: Tensor, labels: Tensor, batch: Batch) => { loss: number; top1: number; topk: number }[],
+): Promise<EvalResult[]> {
   const device = model.device;
   const wasTraining = model.training;
   model.eval();
-  let lossSum = 0;
-  let top1 = 0;
-  let top5 = 0;
+  const sums: { loss: number; top1: number; top5: number }[] = [];
   let images = 0;
   let skipped = 0;
   try {
@@ -346,18 +356,18 @@ export async function evaluate(model: Module, loader: DataLoader, channelsLast =
       skipped += batch.skipped.length;
       for (const sample of batch.skipped) options.onSkipped?.({ source: sample.source, error: sample.error });
       if (batch.labels.length === 0) continue;
-      const result = noGrad(() =>
+      const rows = noGrad(() =>
         tidy(() => {
           const { images: x, labels } = batchTensors(batch, channelsLast, device);
-          const logits = ttaLogits(model, x, options.tta);
-          const loss = crossEntropy(logits, labels, { reduction: 'sum' }).item();
-          options.onLogits?.(batch.indices, logits.toFloat32Array(), logits.shape[1]!);
-          return { loss, ...countCorrect(logits, labels, 5) };
+          return score(x, labels, batch);
         }),
       );
-      lossSum += result.loss;
-      top1 += result.top1;
-      top5 += result.topk;
+      rows.forEach((row, i) => {
+        const sum = (sums[i] ??= { loss: 0, top1: 0, top5: 0 });
+        sum.loss += row.loss;
+        sum.top1 += row.top1;
+        sum.top5 += row.topk;
+      });
       images += batch.labels.length;
       await turnEventLoop();
     }
@@ -365,10 +375,21 @@ export async function evaluate(model: Module, loader: DataLoader, channelsLast =
     model.train(wasTraining);
   }
   if (images === 0) {
-    if (options.allowEmpty ?? false) return { loss: 0, top1: 0, top5: 0, images: 0, skipped };
+    if (options.allowEmpty ?? false) return [{ loss: 0, top1: 0, top5: 0, images: 0, skipped }];
     throw new Error(`evaluate: the validation loader produced no images${skipped > 0 ? ` (all ${skipped} could not be decoded)` : ''}; check the validation data set`);
   }
-  return { loss: lossSum / images, top1: top1 / images, top5: top5 / images, images, skipped };
+  return sums.map((sum) => ({ loss: sum.loss / images, top1: sum.top1 / images, top5: sum.top5 / images, images, skipped }));
+}
+
+/** Evaluates `model` on every batch of `loader` (epoch 0 order) in eval mode under noGrad, on the model's device. */
+export async function evaluate(model: Module, loader: DataLoader, channelsLast = false, options: EvaluateOptions = {}): Promise<EvalResult> {
+  const [result] = await evaluateVariants(model, loader, channelsLast, options, (x, labels, batch) => {
+    const logits = ttaLogits(model, x, options.tta);
+    const loss = crossEntropy(logits, labels, { reduction: 'sum' }).item();
+    options.onLogits?.(batch.indices, logits.toFloat32Array(), logits.shape[1]!);
+    return [{ loss, ...countCorrect(logits, labels, 5) }];
+  });
+  return result!;
 }
 
 function buildOptimizer(model: Module, recipe: Recipe, lr: number): Optimizer {

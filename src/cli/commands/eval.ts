@@ -15,6 +15,7 @@ import { openData } from '../../data/spec.js';
 import { openModel } from '../../model-file/open.js';
 import { readRunDescription, type RunDescription } from '../../train/run-description.js';
 import { evaluate } from '../../train/trainer.js';
+import { evaluateTtaModes } from '../../train/tta-compare.js';
 import { topK } from '../../infer/topk.js';
 import { resolveDevice, setNumThreads } from '../../torch/index.js';
 import { choiceFlag, intFlag, numberFlag, threadCountFlag, UsageError } from '../options.js';
@@ -23,7 +24,7 @@ import { printable } from '../../printable.js';
 /** One line for `effnet --help`. */
 export const summary = 'top-1/top-5/loss of a trained model (or a run checkpoint) on a data spec\'s validation images';
 
-const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--predictions FILE] [--batch-size B] [--ema] [--eval-size E] [--tta hflip|hflip-shift|none] [--val-split F] [--threads T] [--workers W] [--device D]
+const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--predictions FILE] [--batch-size B] [--ema] [--eval-size E] [--tta hflip|hflip-shift|none|compare] [--val-split F] [--threads T] [--workers W] [--device D]
 
   --checkpoint PATH   a run directory of effnet train, its model.safetensors, or a run checkpoint (last/best.safetensors)
   --data SPEC         fashion-mnist[:DIR], an image folder, a .tar/.tar.gz, or a CIFAR binary folder, with optional
@@ -32,7 +33,8 @@ const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--pr
                       data and hold-out (DIR/run.json of the run directory PATH is in)
   --eval-size E       evaluate at E pixels instead of the card's eval size (same crop rule); the card is unchanged
   --tta MODE          test-time augmentation instead of the card's: hflip (logits averaged with the mirror image's),
-                      hflip-shift (also both moved ±size/24 px diagonally), none; default the card's (effnet train --tta)
+                      hflip-shift (also both moved ±size/24 px diagonally), none; default the card's (effnet train --tta);
+                      compare: every mode scored in one pass (each as --tta MODE would), to choose the card's mode
   --val-split F       hold-out fraction for data without a split (default the run's, else 0.1, as effnet train)
   --batch-size B      images per batch (default 100)
   --ema               the EMA weights (a run directory's model_ema.safetensors, or a checkpoint's EMA)
@@ -40,7 +42,8 @@ const USAGE = `usage: effnet eval --checkpoint PATH [--data SPEC] [--json] [--pr
   --threads T         libtorch threads;  --workers W  loader threads (default 2)
   --device D          auto (default: the first CUDA device when the linked libtorch has CUDA, else the CPU), cpu,
                       cuda or cuda:N
-  --json              print {"checkpoint", "top1", "top5", "loss", "images", "skipped"} on stdout
+  --json              print {"checkpoint", "top1", "top5", "loss", "images", "skipped"} on stdout (with --tta compare:
+                      {"checkpoint", "modes": [{"tta", "top1", "top5", "loss"}, ...], "images", "skipped"})
 `;
 
 /** One image's line of `--predictions`. */
@@ -107,7 +110,10 @@ export async function run(args: string[]): Promise<number> {
   const threads = threadCountFlag('threads', values.threads, 1);
   const valSplit = numberFlag('val-split', valSplitText, Number.MIN_VALUE, 1, true);
   const evalSize = intFlag('eval-size', values['eval-size'], 8);
-  const tta = choiceFlag('tta', values.tta, [...TTA_MODES, 'none'] as const);
+  const ttaChoice = choiceFlag('tta', values.tta, [...TTA_MODES, 'none', 'compare'] as const);
+  const compare = ttaChoice === 'compare';
+  const tta = compare ? undefined : ttaChoice;
+  if (compare && values.predictions !== undefined) throw new UsageError('--predictions writes one mode\'s predictions; give --tta MODE instead of compare');
   const device = resolveDevice(values.device ?? 'auto');
   const opened = openModel(values.checkpoint, { ema: values.ema });
   const { model, card } = opened;
@@ -137,8 +143,31 @@ export async function run(args: string[]): Promise<number> {
         lines.push({ index, image: data.val.describe(index), label: data.val.label(index), top1: best!.index, top1Label: best!.label, probability: best!.probability });
       });
     };
-    let result;
     const started = performance.now();
+    const where = opened.location.file + (opened.location.weights === 'ema' ? ' (EMA weights)' : '');
+    if (compare) {
+      let modes;
+      try {
+        modes = await evaluateTtaModes(model, loader, true, { onSkipped: (sample) => process.stderr.write(`effnet eval: skipped ${printable(`${sample.source}: ${sample.error}`)}\n`) });
+      } finally {
+        await loader.close();
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const { images, skipped } = modes[0]!.result;
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify({ checkpoint: where, modes: modes.map(({ tta: mode, result }) => ({ tta: mode, top1: result.top1, top5: result.top5, loss: result.loss })), images, skipped })}\n`);
+      } else {
+        const card = evalCard.eval.tta ?? 'none';
+        process.stdout.write(
+          `${where} on ${data.validation}, every test-time augmentation (the card's: ${card})\n` +
+            modes.map(({ tta: mode, result }) => `  ${mode.padEnd(12)} top-1 ${(result.top1 * 100).toFixed(2)}%   top-5 ${(result.top5 * 100).toFixed(2)}%   loss ${result.loss.toFixed(4)}${mode === card ? '   (the card\'s)' : ''}\n`).join('') +
+            `  ${images} images in ${seconds.toFixed(1)} s; set a mode with effnet train --tta MODE (or --tta none)\n` +
+            (skipped === 0 ? '' : `  SKIPPED ${skipped} images that cannot be decoded (named above); the scores are over the other ${images}\n`),
+        );
+      }
+      return 0;
+    }
+    let result;
     try {
       result = await evaluate(model, loader, true, {
         ...(evalCard.eval.tta === undefined ? {} : { tta: evalCard.eval.tta }),
@@ -151,7 +180,6 @@ export async function run(args: string[]): Promise<number> {
     }
     const seconds = (performance.now() - started) / 1000;
     if (values.predictions !== undefined) writeFileSync(values.predictions, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
-    const where = opened.location.file + (opened.location.weights === 'ema' ? ' (EMA weights)' : '');
     if (values.json) {
       process.stdout.write(`${JSON.stringify({ checkpoint: where, top1: result.top1, top5: result.top5, loss: result.loss, images: result.images, skipped: result.skipped })}\n`);
     } else {
