@@ -3,11 +3,15 @@
 #   bash bench/scaling/converged-run.sh grid     # the grid search at phi = 1 (7 networks x 2 seeds)
 #   bash bench/scaling/converged-run.sh study    # the study at x2 and x4 (3 seeds, searched and paper coefficients)
 #   bash bench/scaling/converged-run.sh save     # copy the store into docs/scaling-results-converged/ (and reports)
-# Each part resumes from the store: finished trials are kept, interrupted ones re-run. runs/ does not survive a
-# working session, so a part starts from the committed copy of the store when runs/conv24/store.sqlite is missing,
-# and `save` (run it before the session ends; it is safe while a part runs) puts the store back into docs/.
+# Each part resumes from the store: finished trials are kept, and interrupted ones continue from their last
+# checkpoint when runs/conv24 still holds it (else they train again). runs/ need not survive a working session, so a
+# part starts from the committed copy of the store when runs/conv24/store.sqlite is missing, and `save` (run it
+# before the session ends; it is safe while a part runs) puts the store back into docs/.
 # Every part appends its start, end and wall time to runs/conv24/parts.log (saved as parts.txt beside the store).
+# The whole script is one function, parsed before it runs, so editing this file while a part runs cannot change
+# what the running part does next (bash otherwise reads a script as it goes).
 set -euo pipefail
+main() {
 cd "$(dirname "$0")/../.."
 RUN=runs/conv24
 SAVED=docs/scaling-results-converged
@@ -54,3 +58,6 @@ rc=$?
 set -e
 echo "$part end $(date -u +%FT%TZ) exit $rc wall $(( $(date +%s) - start )) s" | tee -a "$RUN/parts.log"
 exit $rc
+}
+main "$@"
+exit $?
