@@ -7,6 +7,7 @@ import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeDirectory } from '../directories.js';
 import { RUN_FILES } from '../model-file/run-files.js';
+import { loadCheckpoint } from '../model-file/checkpoint.js';
 import { appendMetrics, type MetricsRecord } from '../train/metrics.js';
 import { totalStrideOf, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard } from '../card/resolve.js';
@@ -192,7 +193,7 @@ export interface TrialHooks {
    * last.safetensors (bit for bit as if never interrupted, on the same machine) instead of training again; its
    * epochs so far are copied into this attempt's metrics and passed to onEpoch again, the stop rule of a converge
    * budget is replayed over them, and the wall time (and a minutes budget) counts the earlier attempt's training.
-   * Ignored when the directory has no checkpoint.
+   * Ignored (the trial trains afresh) when the directory has no checkpoint or its metrics miss an epoch of it.
    */
   resumeFrom?: string;
 }
@@ -206,20 +207,40 @@ export function convergedEpoch(valTop1: readonly number[]): number | null {
   return null;
 }
 
-/** The epoch records of an earlier attempt's metrics.jsonl (a line cut short by a kill is skipped). */
-function earlierEpochs(dir: string): EpochMetrics[] {
+/**
+ * What an interrupted attempt in `dir` leaves to continue from: its checkpoint's completed epochs and the metrics of
+ * exactly those epochs (metrics.jsonl, read line by line; a line cut short by a kill or not an epoch record is
+ * skipped). Null when there is no readable checkpoint, or when the metrics do not cover epochs 1..E of a checkpoint at epoch E
+ * (the Trainer writes the checkpoint before the epoch's metrics line, so a kill between them loses that line): the
+ * stop rule could not be replayed, so the trial trains afresh.
+ */
+function interruptedAttempt(dir: string): { dir: string; epochs: EpochMetrics[] } | null {
+  const checkpointPath = join(dir, RUN_FILES.last);
+  if (!existsSync(checkpointPath)) return null;
+  let completed: number;
+  try {
+    const loaded = loadCheckpoint(checkpointPath);
+    completed = loaded.progress.epoch;
+    loaded.dispose();
+  } catch {
+    return null; // an unreadable checkpoint: train afresh rather than fail the trial
+  }
   const path = join(dir, RUN_FILES.metricsJsonl);
-  if (!existsSync(path)) return [];
-  const records: EpochMetrics[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (line.trim() === '') continue;
-    try {
-      records.push(JSON.parse(line) as EpochMetrics);
-    } catch {
-      // The last line of a killed attempt may be incomplete; the checkpoint decides which epochs count.
+  const byEpoch = new Map<number, EpochMetrics>();
+  if (existsSync(path)) {
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      let record: unknown;
+      try {
+        record = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      const epoch = (record as { epoch?: unknown } | null)?.epoch;
+      if (typeof epoch === 'number' && Number.isInteger(epoch) && epoch >= 1 && epoch <= completed) byEpoch.set(epoch, record as EpochMetrics);
     }
   }
-  return records;
+  if (byEpoch.size !== completed) return null;
+  return { dir, epochs: Array.from({ length: completed }, (_, i) => byEpoch.get(i + 1)!) };
 }
 
 /**
@@ -254,10 +275,10 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
     budget.kind === 'epochs' || budget.kind === 'converge' ? budget.value : budget.kind === 'steps' ? Math.ceil(budget.value / train.batchesPerEpoch) : settings.maxEpochs ?? 1000;
   let deadline = budget.kind === 'minutes' ? started + budget.value * 60_000 : Infinity;
   // An interrupted attempt's checkpoints seed this attempt's run directory; the Trainer resumes from them below.
-  const resumable = hooks.resumeFrom !== undefined && existsSync(join(hooks.resumeFrom, RUN_FILES.last)) ? hooks.resumeFrom : null;
+  const resumable = hooks.resumeFrom === undefined ? null : interruptedAttempt(hooks.resumeFrom);
   if (resumable !== null) {
     makeDirectory(runDir);
-    for (const file of [RUN_FILES.last, RUN_FILES.best]) if (existsSync(join(resumable, file))) copyFileSync(join(resumable, file), join(runDir, file));
+    for (const file of [RUN_FILES.last, RUN_FILES.best]) if (existsSync(join(resumable.dir, file))) copyFileSync(join(resumable.dir, file), join(runDir, file));
   }
   let trainer: Trainer | null = null;
   try {
@@ -284,7 +305,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
       resumedAtEpoch = trainer.progress.epoch;
       // A time budget counts the interrupted attempt's training too.
       deadline -= trainer.earlierSeconds * 1000;
-      for (const metrics of earlierEpochs(resumable).filter((m) => m.epoch <= resumedAtEpoch!)) {
+      for (const metrics of resumable.epochs) {
         appendMetrics(runDir, metrics as unknown as MetricsRecord);
         history.push(metrics);
         hooks.onEpoch?.(metrics);

@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noGrad, tensor, tidy } from '../../src/torch/index.js';
@@ -293,6 +293,17 @@ test('an interrupted trial resumed from its last checkpoint ends as an uninterru
   const lines = readFileSync(join(resumed, RUN_FILES.metricsJsonl), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; valTop1: number });
   assert.deepEqual(lines.map((l) => l.valTop1), wholeEpochs, 'metrics.jsonl holds the whole history');
   assert.ok(result.wallSeconds > (loadCheckpointSeconds(join(interrupted, RUN_FILES.last)) ?? 0), 'the wall time counts the interrupted attempt');
+
+  // A kill between the checkpoint and its epoch's metrics line: the history misses an epoch, so the trial trains
+  // afresh (and, deterministic, ends the same); lines that are not epoch records ('null', a cut-off line) are skipped.
+  const gap = mkdtempSync(join(tmpdir(), 'effnet-trial-gap-'));
+  for (const file of [RUN_FILES.last, RUN_FILES.best]) copyFileSync(join(interrupted, file), join(gap, file));
+  const cut = readFileSync(join(interrupted, RUN_FILES.metricsJsonl), 'utf8').trim().split('\n');
+  writeFileSync(join(gap, RUN_FILES.metricsJsonl), `${['null', ...cut.slice(0, -1), cut.at(-1)!.slice(0, 20)].join('\n')}\n`);
+  const afresh = await runTrial(BASE, data, converge, mkdtempSync(join(tmpdir(), 'effnet-trial-afresh-')), { resumeFrom: gap });
+  assert.equal(afresh.metrics.resumedAtEpoch, undefined, 'not resumed');
+  assert.equal(afresh.valTop1, expected.valTop1);
+  assert.equal(afresh.metrics.steps, expected.metrics.steps);
 });
 
 test('a worker resumes the latest interrupted attempt it can see, and never a failed one', async () => {
