@@ -334,8 +334,9 @@ export function ttaLogits(model: Module, x: Tensor, tta: Tta | undefined): Tenso
 /**
  * The evaluation loop shared by {@link evaluate} and evaluations that score several variants of each batch at once
  * (src/train/tta-compare.ts): every batch of `loader` in epoch-0 order, the model in eval mode under noGrad on its
- * device; `score` gives each batch's logits-derived sums for each of `variants` scores (summed cross-entropy, top-1
- * and top-5 counts). Returns the per-variant means over the images and the count of images that could not be decoded.
+ * device; `score` turns a batch into one row of sums per variant (summed cross-entropy, top-1 and top-5 counts), the
+ * same variants in the same order for every batch. Returns each variant's means over the images, with the count of
+ * images that could not be decoded.
  * @throws when no image was scored, unless `allowEmpty` (then zeros)
  */
 export async function evaluateVariants(

@@ -19,15 +19,22 @@ const RANK_SCRIPT = fileURLToPath(new URL('./trainer-rank.js', import.meta.url))
 
 const run = (args: string[]): Promise<void> => runScript(RANK_SCRIPT, args);
 
+/** Runs 2 ranks of trainer-rank.js in MODE, each in its own folder under `dir`; returns the folders, rank order. */
+async function runTwoRanks(mode: string, dir: string): Promise<string[]> {
+  const rankDirs = [join(dir, 'rank0'), join(dir, 'rank1')];
+  rankDirs.forEach((d) => mkdirSync(d));
+  const port = await freePort();
+  await Promise.all(rankDirs.map((d, rank) => run([mode, String(port), String(rank), '2', d])));
+  return rankDirs;
+}
+
 test('Trainer with 2 data-parallel ranks ends where one process with the global batch ends (weights, BN statistics, EMA)', { timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'effnet-ddp-trainer-'));
   try {
     const singleDir = join(dir, 'single');
-    const rankDirs = [join(dir, 'rank0'), join(dir, 'rank1')];
-    [singleDir, ...rankDirs].forEach((d) => mkdirSync(d));
+    mkdirSync(singleDir);
     await run(['single', '0', '0', '1', singleDir]);
-    const port = await freePort();
-    await Promise.all(rankDirs.map((d, rank) => run(['sync', String(port), String(rank), '2', d])));
+    const rankDirs = await runTwoRanks('sync', dir);
     for (const what of ['weights', 'ema']) {
       const reference = readFloats(join(singleDir, `${what}-0.bin`));
       const [rank0, rank1] = rankDirs.map((d, rank) => readFloats(join(d, `${what}-${rank}.bin`)));
@@ -53,10 +60,7 @@ test('Trainer with 2 data-parallel ranks ends where one process with the global 
 test('2 ranks without sync batch norm: the EMA\'s running statistics agree at the epoch\'s end, so its sharded score is the saved EMA\'s', { timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'effnet-ddp-ema-'));
   try {
-    const rankDirs = [join(dir, 'rank0'), join(dir, 'rank1')];
-    rankDirs.forEach((d) => mkdirSync(d));
-    const port = await freePort();
-    await Promise.all(rankDirs.map((d, rank) => run(['perrank', String(port), String(rank), '2', d])));
+    const rankDirs = await runTwoRanks('perrank', dir);
     for (const what of ['weights', 'ema']) {
       const [rank0, rank1] = rankDirs.map((d, rank) => readFloats(join(d, `${what}-${rank}.bin`)));
       assert.ok(Buffer.from(rank1!.buffer).equals(Buffer.from(rank0!.buffer)), `${what}: the ranks are bit-identical (running statistics included)`);
@@ -98,10 +102,7 @@ test('a data-parallel Trainer refuses a training loader that is not sharded for 
 test('a stop() that arrives while the ranks agree whether to stop is not lost: every rank stops after the next step', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'effnet-ddp-stop-'));
   try {
-    const rankDirs = [join(dir, 'rank0'), join(dir, 'rank1')];
-    rankDirs.forEach((d) => mkdirSync(d));
-    const port = await freePort();
-    await Promise.all(rankDirs.map((d, rank) => run(['stop', String(port), String(rank), '2', d])));
+    const rankDirs = await runTwoRanks('stop', dir);
     for (const [rank, d] of rankDirs.entries()) {
       // 8 steps in the whole run (2 epochs of 4); the requests came during the agreement after step 3.
       assert.deepEqual(JSON.parse(readFileSync(join(d, `progress-${rank}.json`), 'utf8')), { step: 4, stopped: true }, `rank ${rank}`);
