@@ -223,7 +223,11 @@ def stage_configs(width, depth, strides, blocks=None):
 
 def build_model(width, depth, dropout, drop_path, classes, strides, init='effnet', blocks=None):
     setting = stage_configs(width, depth, strides, blocks)
-    model = EfficientNet(setting, dropout=dropout, stochastic_depth_prob=drop_path, num_classes=classes)
+    # The head as effnet (and TF, timm) builds it: 1280 channels scaled by the width and rounded to a multiple of 8.
+    # torchvision's default is 4x the last stage's channels, the same number at B0-B7's widths but not at others
+    # (width 0.4125: 512 against effnet's 528).
+    model = EfficientNet(setting, dropout=dropout, stochastic_depth_prob=drop_path, num_classes=classes,
+                         last_channel=MBConvConfig.adjust_channels(1280, width))
     if init == 'effnet':
         # effnet's (TF's and timm's) convolution init: N(0, sqrt(2 / fan_out)) with fan_out = k*k*out / groups;
         # torchvision's kaiming_normal_(mode='fan_out') omits the division by groups, which makes depthwise kernels
