@@ -67,8 +67,8 @@ export const SEARCH_COMMAND_HELP = `  --base B             b0..b8, l2, v2-s/m/l/
                        default to val=5000,cache=memory) | synthetic:train=N,val=N,classes=C,size=S[,seed=S]
   --budget B           per trial: whole epochs (2ep), minutes (10min), optimizer steps (20steps), or until converged
                        (converge[:MAX], default cap 100 epochs: the hold-out is scored every epoch; once its best
-                       gained < 0.3 points over the last fifth of its epochs (after >= 10) the learning rate anneals
-                       to 0 over a fifth more epochs, then the trial stops)
+                       gained < 0.3 points over the last fifth of its epochs, at least 4 (after >= 10), the learning
+                       rate anneals to 0 over a fifth more epochs, then the trial stops)
   --parallel P         worker processes (default 1); --threads T engine threads each (default cores / P; P x T <= cores)
 ${storeHelp('runs/scale.sqlite')}  --name NAME          search name inside the store (default: the command's kind)
   --batch-size N       training batch size (default 32); --seed S (default 0)

@@ -16,23 +16,34 @@ export const DEFAULT_CONVERGE_MAX_EPOCHS = 100;
 /**
  * The rule of a `converge` budget: after epoch e (at least {@link CONVERGENCE_MIN_EPOCHS}), the trial has converged
  * when the best hold-out top-1 of all e epochs exceeds the best of the epochs before the last fifth of them
- * (floor(e / 5), at least one) by less than {@link CONVERGENCE_MIN_GAIN} (0.3 points).
+ * (floor(e / 5), at least {@link CONVERGENCE_MIN_WINDOW}) by less than {@link CONVERGENCE_MIN_GAIN} (0.3 points).
  */
 export const CONVERGENCE_MIN_GAIN = 0.003;
 /** The fraction of the epochs so far over which the gain is measured. */
 export const CONVERGENCE_WINDOW = 0.2;
 /** No trial is judged converged before this many epochs (one- or two-epoch windows are all noise). */
 export const CONVERGENCE_MIN_EPOCHS = 10;
+/**
+ * The fewest epochs the gain is measured over. A fifth of 10-14 epochs is 2, inside the epoch-to-epoch noise of a
+ * 5,000-image hold-out: in the converged scaling run (docs/scaling.md) that window stopped 3 of 23 trials at epochs
+ * 12-14 on a two-epoch stall while they were still gaining, and a window of 3 or 4 epochs stopped none of them
+ * there and changed no other trial.
+ */
+export const CONVERGENCE_MIN_WINDOW = 4;
+/** The smallest window of searches stored before {@link CONVERGENCE_MIN_WINDOW} existed (one epoch). */
+export const LEGACY_CONVERGENCE_MIN_WINDOW = 1;
 
 /**
  * Whether a trial whose hold-out top-1 after each epoch so far is `valTop1` (fractions, in epoch order) has
  * converged by the rule of {@link CONVERGENCE_MIN_GAIN}: comparing bests, not last values, so one noisy epoch
- * neither stops a trial nor keeps it running.
+ * neither stops a trial nor keeps it running. `minWindow` is the fewest epochs the gain is measured over (a stored
+ * search's own, {@link LEGACY_CONVERGENCE_MIN_WINDOW} for those stored before the field).
  */
-export function hasConverged(valTop1: readonly number[]): boolean {
+export function hasConverged(valTop1: readonly number[], minWindow = CONVERGENCE_MIN_WINDOW): boolean {
+  if (!Number.isInteger(minWindow) || minWindow < 1) throw new RangeError(`hasConverged: minWindow must be a whole number >= 1, got ${minWindow}`);
   const epochs = valTop1.length;
   if (epochs < CONVERGENCE_MIN_EPOCHS) return false;
-  const window = Math.max(1, Math.floor(epochs * CONVERGENCE_WINDOW));
+  const window = Math.min(epochs - 1, Math.max(minWindow, Math.floor(epochs * CONVERGENCE_WINDOW)));
   const before = Math.max(...valTop1.slice(0, epochs - window));
   return Math.max(...valTop1) - before < CONVERGENCE_MIN_GAIN;
 }

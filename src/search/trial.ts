@@ -13,7 +13,7 @@ import { totalStrideOf, type ModelCard } from '../card/model-card.js';
 import { resolveModelCard, stagesOfCard } from '../card/resolve.js';
 import { buildRun } from '../train/run-builder.js';
 import { Trainer, evaluate, type EpochMetrics, type Recipe } from '../train/trainer.js';
-import { annealEpochs, hasConverged, type Budget } from './budget.js';
+import { annealEpochs, CONVERGENCE_MIN_WINDOW, hasConverged, type Budget } from './budget.js';
 import { validateScaledConfig, type ScaledConfigJson } from '../card/config-file.js';
 import type { ResolvedData } from '../data/spec.js';
 import { profileConfig } from './match.js';
@@ -167,6 +167,11 @@ export interface TrialSettings {
    * 10,000 training images).
    */
   evalEveryEpoch?: boolean;
+  /**
+   * The stop rule's smallest window in epochs with a converge budget (see hasConverged); default
+   * {@link CONVERGENCE_MIN_WINDOW}. A stored search passes its own, so its trials keep the rule they started with.
+   */
+  convergeMinWindow?: number;
 }
 
 /**
@@ -199,11 +204,12 @@ export interface TrialHooks {
 }
 
 /**
- * The first epoch after which the stop rule of a converge budget fires over `valTop1` (the hold-out top-1 after
- * each epoch), or null: what the epoch loop of {@link runTrial} decides as it goes, replayed over a resumed history.
+ * The first epoch after which the stop rule of a converge budget (smallest window `minWindow` epochs) fires over
+ * `valTop1` (the hold-out top-1 after each epoch), or null: what the epoch loop of {@link runTrial} decides as it
+ * goes, replayed over a resumed history.
  */
-export function convergedEpoch(valTop1: readonly number[]): number | null {
-  for (let epoch = 1; epoch <= valTop1.length; epoch += 1) if (hasConverged(valTop1.slice(0, epoch))) return epoch;
+export function convergedEpoch(valTop1: readonly number[], minWindow = CONVERGENCE_MIN_WINDOW): number | null {
+  for (let epoch = 1; epoch <= valTop1.length; epoch += 1) if (hasConverged(valTop1.slice(0, epoch), minWindow)) return epoch;
   return null;
 }
 
@@ -270,6 +276,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
   });
   // A converge budget judges the hold-out after every epoch; its cap is the run's length (the cosine spans it).
   const converge = budget.kind === 'converge';
+  const minWindow = settings.convergeMinWindow ?? CONVERGENCE_MIN_WINDOW;
   const evalEveryEpoch = (settings.evalEveryEpoch ?? false) || converge;
   const epochs =
     budget.kind === 'epochs' || budget.kind === 'converge' ? budget.value : budget.kind === 'steps' ? Math.ceil(budget.value / train.batchesPerEpoch) : settings.maxEpochs ?? 1000;
@@ -310,7 +317,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
         history.push(metrics);
         hooks.onEpoch?.(metrics);
       }
-      const fired = converge ? convergedEpoch(history.map((m) => m.valTop1 ?? 0)) : null;
+      const fired = converge ? convergedEpoch(history.map((m) => m.valTop1 ?? 0), minWindow) : null;
       if (fired !== null) {
         convergedAtEpoch = fired;
         const anneal = Math.min(annealEpochs(fired), epochs - fired);
@@ -325,7 +332,7 @@ export async function runTrial(configValue: unknown, data: Pick<ResolvedData, 't
         hooks.onEpoch?.(metrics);
       }
       if (trainer.stopped) break;
-      if (converge && convergedAtEpoch === null && hasConverged(history.map((m) => m.valTop1 ?? 0))) {
+      if (converge && convergedAtEpoch === null && hasConverged(history.map((m) => m.valTop1 ?? 0), minWindow)) {
         // Converged at a learning rate the cosine over the cap has barely lowered: anneal it to 0 over a fifth of
         // the epochs so far (within the cap), as a run of that length would end, then stop.
         convergedAtEpoch = trainer.progress.epoch;

@@ -7,13 +7,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BudgetError, CONVERGENCE_MIN_EPOCHS, DEFAULT_CONVERGE_MAX_EPOCHS, formatBudget, hasConverged, parseBudget } from '../../src/search/budget.js';
+import { BudgetError, CONVERGENCE_MIN_EPOCHS, CONVERGENCE_MIN_WINDOW, DEFAULT_CONVERGE_MAX_EPOCHS, formatBudget, hasConverged, LEGACY_CONVERGENCE_MIN_WINDOW, parseBudget } from '../../src/search/budget.js';
 import { ConfigFileError, readScaledConfig, resolveBase, writeScaledConfig } from '../../src/card/config-file.js';
 import { estimateRemainingSeconds, formatDuration, formatProgress } from '../../src/search/progress.js';
 import { ParallelismError, resolveThreads } from '../../src/search/runner.js';
 import { bestGroup, compareGroups, gridReportMarkdown, groupTrials, studyReportMarkdown, studySeries } from '../../src/search/report.js';
 import { lineChartSvg, niceTicks } from '../../src/chart.js';
 import type { SearchRow, TrialRow } from '../../src/search/store.js';
+import { convergedEpoch } from '../../src/search/trial.js';
+import { trialSettingsFromSpec } from '../../src/search/definitions.js';
 
 test('budgets: epochs, minutes, steps; bad forms refused', () => {
   assert.deepEqual(parseBudget('2ep'), { kind: 'epochs', value: 2 });
@@ -45,6 +47,34 @@ test('the converge rule against hand-made curves: best gain over the last fifth 
   // Bests, not last values: a dip at the end is convergence, a best reached before the window is not a gain.
   assert.equal(hasConverged([0.2, 0.4, 0.5, 0.7, 0.71, 0.7, 0.69, 0.7, 0.705, 0.68, 0.6]), true);
   assert.equal(hasConverged([0.2, 0.4, 0.5, 0.6, 0.61, 0.62, 0.63, 0.64, 0.65, 0.66, 0.5, 0.7]), false);
+});
+
+test('the converge rule measures its gain over at least 4 epochs; a stored search without the field keeps 1', () => {
+  assert.equal(CONVERGENCE_MIN_WINDOW, 4);
+  assert.equal(LEGACY_CONVERGENCE_MIN_WINDOW, 1);
+  // Two trials of the converged scaling run (docs/scaling.md; hold-out top-1 per epoch from its store) that the
+  // one-epoch minimum stopped on a two-epoch stall: the grid's (2.1, 1, 1) seed 1 at epoch 12 (32.86%, 33.56%
+  // against 33.28% before them) and the study's resolution x2 seed 2 at epoch 14 (54.96%, 56.08% against 55.82%).
+  // Four epochs back both are still gaining (29.3% -> 33.56%; 52.96% -> 56.08%), and so three.
+  const slowStarter = [0.1048, 0.1028, 0.1272, 0.1886, 0.2232, 0.2612, 0.2694, 0.293, 0.3146, 0.3328, 0.3286, 0.3356];
+  const resolutionX2 = [0.1664, 0.3162, 0.357, 0.4126, 0.4228, 0.4814, 0.4806, 0.5076, 0.5172, 0.5296, 0.5434, 0.5582, 0.5496, 0.5608];
+  for (const curve of [slowStarter, resolutionX2]) {
+    assert.equal(convergedEpoch(curve, LEGACY_CONVERGENCE_MIN_WINDOW), curve.length, 'the old rule fired at the last epoch');
+    assert.equal(convergedEpoch(curve), null);
+    assert.equal(convergedEpoch(curve, 3), null);
+  }
+  // Four epochs without a gain after the best have converged; three have not (the window still holds the rise).
+  // From 20 epochs a fifth is >= 4 and both rules agree.
+  const plateau = [...Array.from({ length: 8 }, (_, i) => 0.3 + 0.02 * i), 0.5, 0.5, 0.5, 0.5, 0.5];
+  assert.equal(hasConverged(plateau.slice(0, 12)), false, 'three epochs after the best');
+  assert.equal(hasConverged(plateau.slice(0, 12), LEGACY_CONVERGENCE_MIN_WINDOW), true, 'the old rule: two were enough');
+  assert.equal(hasConverged(plateau), true);
+  const long = [...Array.from({ length: 16 }, (_, i) => 0.3 + 0.01 * i), 0.46, 0.46, 0.46, 0.46, 0.46];
+  assert.equal(hasConverged(long), hasConverged(long, LEGACY_CONVERGENCE_MIN_WINDOW), 'at 21 epochs the window is the fifth, 4');
+  assert.throws(() => hasConverged(plateau, 0), RangeError);
+  // Stored specs: new converge searches record the window, a spec without it (stored before) replays the old rule.
+  assert.equal(trialSettingsFromSpec({ budget: 'converge:24', batchSize: 32, seed: 0, recipe: {} }).convergeMinWindow, LEGACY_CONVERGENCE_MIN_WINDOW);
+  assert.equal(trialSettingsFromSpec({ budget: 'converge:24', batchSize: 32, seed: 0, recipe: {}, convergeMinWindow: 4 }).convergeMinWindow, 4);
 });
 
 test('DB[:NAME] references: a trailing name is split off, ports and URL paths are not names', async () => {
@@ -259,7 +289,7 @@ test('study aliases: a compound series that scales one dimension only is the res
 });
 
 test('repeats: seed-major trial lists carrying their group and seed; the worker trains each with its own seed', async () => {
-  const { gridSearchDefinition, repeatTrials, trialSettingsFromSpec } = await import('../../src/search/definitions.js');
+  const { gridSearchDefinition, repeatTrials } = await import('../../src/search/definitions.js');
   const base = { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 };
   const options = { base, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 10, budget: '1ep', step: 0.1, tolerance: 0.1, runDir: '/tmp/unused', seed: 5 };
   const once = gridSearchDefinition(options);
@@ -287,6 +317,10 @@ test('grid definition: every grid point is trained once, points building the sam
   const labels = definition.trials.flatMap((t) => [t.label, ...(t.config.aliases as { label: string }[]).map((a) => a.label)]);
   assert.equal(labels.length, points.length);
   assert.equal(new Set(labels).size, points.length);
+  assert.equal(definition.spec.convergeMinWindow, undefined, 'an epoch budget stores no stop-rule window (its spec as before)');
+  const converging = gridSearchDefinition({ base, data: 'synthetic:train=8,val=4,classes=2,size=32', numClasses: 10, budget: 'converge:12', step: 0.05, tolerance: 0.1, runDir: '/tmp/unused' });
+  assert.equal(converging.spec.convergeMinWindow, CONVERGENCE_MIN_WINDOW, 'a converge budget stores the window its trials use');
+  assert.equal(trialSettingsFromSpec(converging.spec).convergeMinWindow, CONVERGENCE_MIN_WINDOW);
   const keys = definition.trials.map((t) => networkKey(t.config.config as unknown as typeof base));
   assert.equal(new Set(keys).size, keys.length, 'no two trials build the same network');
   assert.ok(definition.trials.length < points.length, 'this small base has duplicate networks (depth 0.2·α ≤ 0.25 keeps every stage at one block)');
