@@ -18,6 +18,7 @@ import { UserError } from '../errors.js';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { processAlive } from './lock-holder.js';
+import { sameSpec, specDifferences } from './spec-diff.js';
 import { PostgresDriver, type PostgresOptions } from './postgres-driver.js';
 import { isPostgresUrl, type SqlDriver, type SqlValue } from './sql-driver.js';
 import { SqliteDriver, type SqliteOptions } from './sqlite-driver.js';
@@ -393,9 +394,12 @@ export class ExperimentStore {
   createOrResumeSearch(name: string, kind: string, spec: { [key: string]: Json }, trials: { label: string; config: { [key: string]: Json } }[]): { search: SearchRow; created: boolean } {
     const existing = this.findSearch(name);
     if (existing !== null) {
-      if (existing.kind !== kind || JSON.stringify(existing.spec) !== JSON.stringify(spec)) {
+      if (existing.kind !== kind) {
+        throw new StoreError(`${this.location} already holds a ${existing.kind} search named '${name}', not a ${kind} one; give this one another --name or --db`);
+      }
+      if (!sameSpec(existing.spec, spec)) {
         throw new StoreError(
-          `${this.location} already holds a ${existing.kind} search named '${name}' with other settings (${JSON.stringify(existing.spec)}); ` +
+          `${this.location} already holds a ${existing.kind} search named '${name}' with other settings (${specDifferences(existing.spec, spec).join('; ')}); ` +
             'resume it with the same options, or give this one another --name or --db',
         );
       }

@@ -185,7 +185,16 @@ for (const backend of ['sqlite', 'postgres'] as const) {
     const store = ExperimentStore.open(await newLocation());
     store.createOrResumeSearch('s', 'grid', { step: 0.05 }, trials(2));
     assert.equal(store.createOrResumeSearch('s', 'grid', { step: 0.05 }, trials(2)).created, false);
-    assert.throws(() => store.createOrResumeSearch('s', 'grid', { step: 0.1 }, trials(2)), (e: unknown) => e instanceof StoreError && /other settings/.test(e.message));
+    assert.throws(() => store.createOrResumeSearch('s', 'grid', { step: 0.1 }, trials(2)), (e: unknown) => e instanceof StoreError && /other settings \(step: stored 0.05, given 0.1\)/.test(e.message));
+    // The same values in another key order resume (a spec written by another version or edited by hand); a field
+    // only one side has is named as absent on the other.
+    store.createOrResumeSearch('t', 'grid', { budget: 'converge:24', recipe: { lr: 0.1, warmupEpochs: 1 }, window: 4 }, trials(2));
+    assert.equal(store.createOrResumeSearch('t', 'grid', { window: 4, recipe: { warmupEpochs: 1, lr: 0.1 }, budget: 'converge:24' }, trials(2)).created, false);
+    assert.throws(
+      () => store.createOrResumeSearch('t', 'grid', { budget: 'converge:24', recipe: { lr: 0.05, warmupEpochs: 1 } }, trials(2)),
+      (e: unknown) => e instanceof StoreError && /other settings \(recipe: stored \{"lr":0.1,"warmupEpochs":1\}, given \{"lr":0.05,"warmupEpochs":1\}; window: stored 4, given absent\)/.test(e.message),
+    );
+    assert.throws(() => store.createOrResumeSearch('t', 'study', { step: 0.05 }, trials(2)), (e: unknown) => e instanceof StoreError && /already holds a grid search named 't', not a study one/.test(e.message));
     store.close();
   });
 
