@@ -58,6 +58,15 @@ export function annealEpochs(epoch: number): number {
   return Math.max(1, Math.round(epoch * CONVERGENCE_WINDOW));
 }
 
+/**
+ * The spec field that records the stop rule's smallest window: `{ convergeMinWindow }` when any of `budgets` (budget
+ * strings; undefined ones skipped) is a converge budget, else nothing, so that specs without one stay as they were
+ * stored before the field existed and resume unchanged.
+ */
+export function convergeWindowField(...budgets: (string | undefined)[]): { convergeMinWindow?: number } {
+  return budgets.some((b) => b !== undefined && parseBudget(b).kind === 'converge') ? { convergeMinWindow: CONVERGENCE_MIN_WINDOW } : {};
+}
+
 /** Thrown for a budget string that cannot be parsed. */
 export class BudgetError extends UserError {
   override name = 'BudgetError';

@@ -3,7 +3,7 @@
  * at φ = 1) and the scaling study (the base matched to each MAC factor by each strategy). Both are stored as a
  * search spec (everything a worker needs) plus one trial per configuration.
  */
-import { CONVERGENCE_MIN_WINDOW, formatBudget, LEGACY_CONVERGENCE_MIN_WINDOW, parseBudget } from './budget.js';
+import { convergeWindowField, formatBudget, LEGACY_CONVERGENCE_MIN_WINDOW, parseBudget } from './budget.js';
 import { networkSpec } from '../efficientnet/index.js';
 import { stagesOf, type ScaledConfigJson } from '../card/config-file.js';
 import { enumerateGrid } from './grid.js';
@@ -69,9 +69,8 @@ function commonSpec(options: CommonSearchOptions): { [key: string]: Json } {
     cropScale: [...DEFAULT_CROP_SCALE],
     runDir: options.runDir,
     evalEveryEpoch: options.evalEveryEpoch ?? false,
-    // The stop rule's smallest window, stored with converge budgets only (so other searches stored before the field
-    // resume with the same spec); a converge search stored before it keeps the one-epoch minimum it ran with.
-    ...(parseBudget(options.budget).kind === 'converge' ? { convergeMinWindow: CONVERGENCE_MIN_WINDOW } : {}),
+    // A converge search stored before the field keeps the one-epoch minimum it ran with (trialSettingsFromSpec).
+    ...convergeWindowField(options.budget),
   };
 }
 

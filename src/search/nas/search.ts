@@ -24,7 +24,7 @@ import { isSmallImage, smallImageStages } from '../../card/small-images.js';
 import type { ScaledConfigJson } from '../../card/config-file.js';
 import { Rng } from '../../data/rng.js';
 import { manualSeed, type Tensor } from '../../torch/index.js';
-import { CONVERGENCE_MIN_WINDOW, formatBudget, parseBudget, type Budget } from '../budget.js';
+import { convergeWindowField, formatBudget, parseBudget, type Budget } from '../budget.js';
 import { formatDuration } from '../progress.js';
 import { profileConfig } from '../match.js';
 import type { ExperimentStore, Json, TrialRow } from '../store.js';
@@ -314,8 +314,7 @@ export function nasDefinition(options: NasOptions): NasSpec {
     cropScale: [...DEFAULT_CROP_SCALE],
     runDir: options.runDir,
     evalEveryEpoch: options.evalEveryEpoch ?? false,
-    // The stop rule's smallest window, stored only with a converge budget (see definitions.ts' commonSpec).
-    ...([options.budget, options.compareBudget].some((b) => b !== undefined && parseBudget(b).kind === 'converge') ? { convergeMinWindow: CONVERGENCE_MIN_WINDOW } : {}),
+    ...convergeWindowField(options.budget, options.compareBudget),
     oneshot,
   };
 }
