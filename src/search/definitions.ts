@@ -3,6 +3,7 @@
  * at φ = 1) and the scaling study (the base matched to each MAC factor by each strategy). Both are stored as a
  * search spec (everything a worker needs) plus one trial per configuration.
  */
+import { UserError } from '../errors.js';
 import { convergeWindowField, formatBudget, LEGACY_CONVERGENCE_MIN_WINDOW, parseBudget } from './budget.js';
 import { networkSpec } from '../efficientnet/index.js';
 import { stagesOf, type ScaledConfigJson } from '../card/config-file.js';
@@ -247,20 +248,38 @@ export function scalingStudyDefinition(
 }
 
 /**
+ * Thrown for a stored search spec a worker cannot train from (a field missing or of the wrong shape, as after a hand
+ * edit of the store): the coordinator checks before it starts workers, so the run stops with this message instead of
+ * failing every trial at its first epoch.
+ */
+export class SearchSpecError extends UserError {
+  override name = 'SearchSpecError';
+}
+
+/**
  * The per-trial settings a worker derives from a stored spec; a repeated trial's own seed (`config.seed`, see
  * {@link repeatTrials}) replaces the search's, and a promoted trial's own budget (`config.budget`, successive
- * halving) the search's.
+ * halving) the search's. Throws {@link SearchSpecError} (or the budget parser's error) for a malformed field.
  */
 export function trialSettingsFromSpec(spec: { [key: string]: Json }, trialConfig: { [key: string]: Json } = {}): TrialSettings {
+  const wholeNumber = (field: string, value: Json | undefined, min: number): number => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+      throw new SearchSpecError(
+        `the search spec's ${field} must be a whole number >= ${min}, got ${JSON.stringify(value ?? null)}: if the store was edited by hand, restore the field in the searches table's spec, or start a new search under another --name`,
+      );
+    }
+    return value;
+  };
   return {
     budget: parseBudget(String(trialConfig.budget ?? spec.budget)),
     recipe: spec.recipe as unknown as TrialSettings['recipe'],
-    batchSize: Number(spec.batchSize),
-    seed: Number(trialConfig.seed ?? spec.seed),
-    loaderWorkers: Number(spec.loaderWorkers ?? 0),
+    batchSize: wholeNumber('batchSize', spec.batchSize, 1),
+    seed: wholeNumber(trialConfig.seed === undefined ? 'seed' : "trial's seed", trialConfig.seed ?? spec.seed, 0),
+    loaderWorkers: spec.loaderWorkers === undefined ? 0 : wholeNumber('loaderWorkers', spec.loaderWorkers, 0),
     cropScale: Array.isArray(spec.cropScale) ? [Number(spec.cropScale[0]), Number(spec.cropScale[1])] : [...DEFAULT_CROP_SCALE],
     // Searches stored before the field existed evaluated after every epoch.
     evalEveryEpoch: spec.evalEveryEpoch === undefined ? true : spec.evalEveryEpoch === true,
-    convergeMinWindow: typeof spec.convergeMinWindow === 'number' ? spec.convergeMinWindow : LEGACY_CONVERGENCE_MIN_WINDOW,
+    // ... and measured the stop rule's gain over at least one epoch.
+    convergeMinWindow: spec.convergeMinWindow === undefined ? LEGACY_CONVERGENCE_MIN_WINDOW : wholeNumber('convergeMinWindow', spec.convergeMinWindow, 1),
   };
 }

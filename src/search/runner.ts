@@ -9,6 +9,7 @@ import { UserError } from '../errors.js';
 import { fork, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { trialSettingsFromSpec } from './definitions.js';
 import { formatProgress } from './progress.js';
 import { ExperimentStore, type SearchCounts, type TrialRow } from './store.js';
 import { DB_ENVIRONMENT, searchFinished, type WorkerMessage } from './worker.js';
@@ -79,6 +80,8 @@ export async function runSearch(options: RunSearchOptions): Promise<RunSearchRes
   let workersStarted = 0;
   try {
     const search = store.getSearch(options.searchId);
+    // A spec the workers cannot train from stops the run here, with its reason, instead of failing every trial.
+    for (const trial of store.trials(options.searchId)) if (trial.status !== 'done') trialSettingsFromSpec(search.spec, trial.config);
     const requeued = store.requeueStale(options.searchId);
     if (requeued.length > 0) options.onRequeued?.(requeued);
     const children = new Set<ChildProcess>();

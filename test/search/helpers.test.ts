@@ -75,6 +75,9 @@ test('the converge rule measures its gain over at least 4 epochs; a stored searc
   // Stored specs: new converge searches record the window, a spec without it (stored before) replays the old rule.
   assert.equal(trialSettingsFromSpec({ budget: 'converge:24', batchSize: 32, seed: 0, recipe: {} }).convergeMinWindow, LEGACY_CONVERGENCE_MIN_WINDOW);
   assert.equal(trialSettingsFromSpec({ budget: 'converge:24', batchSize: 32, seed: 0, recipe: {}, convergeMinWindow: 4 }).convergeMinWindow, 4);
+  for (const [field, value] of [['convergeMinWindow', 0], ['convergeMinWindow', 2.5], ['batchSize', '32'], ['seed', -1]] as const) {
+    assert.throws(() => trialSettingsFromSpec({ budget: 'converge:24', batchSize: 32, seed: 0, recipe: {}, [field]: value }), (e: Error) => e.name === 'SearchSpecError' && e.message.includes(`${field} must be a whole number`));
+  }
 });
 
 test('DB[:NAME] references: a trailing name is split off, ports and URL paths are not names', async () => {

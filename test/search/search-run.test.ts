@@ -24,6 +24,14 @@ function searchArgs(db: string): string[] {
   return [mainJs, 'scale-search', '--base', BASE, '--data', DATA, '--budget', '1ep', '--batch-size', '16', '--grid-step', '0.1', '--tolerance', '0.05', '--parallel', '2', '--threads', '1', '--db', db, '--quiet'];
 }
 
+/** The grid of the store-level tests: a tiny synthetic grid under `budget`. */
+function tinyGrid(dir: string, budget: string): ReturnType<typeof gridSearchDefinition> {
+  return gridSearchDefinition({
+    base: { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 }, data: 'synthetic:train=64,val=32,classes=4,size=32', numClasses: 4,
+    budget, batchSize: 16, step: 0.2, tolerance: 0.1, runDir: join(dir, 'runs'),
+  });
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -89,10 +97,7 @@ test('a search killed with SIGKILL mid-run resumes: every trial done exactly onc
 test('a failing trial is recorded with its error while the other trials finish', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'effnet-search-'));
   const db = join(dir, 'scale.sqlite');
-  const definition = gridSearchDefinition({
-    base: { width: 0.25, depth: 0.2, resolution: 32, dropout: 0.2 }, data: 'synthetic:train=64,val=32,classes=4,size=32', numClasses: 4,
-    budget: '3steps', batchSize: 16, step: 0.2, tolerance: 0.1, runDir: join(dir, 'runs'),
-  });
+  const definition = tinyGrid(dir, '3steps');
   const store = ExperimentStore.open(db);
   const { search } = store.createOrResumeSearch('fail', definition.kind, definition.spec, definition.trials);
   // A configuration the model cannot build (4 px is below the smallest input of any network, 8 px).
@@ -180,4 +185,24 @@ test('workers of a coordinator killed alone (SIGTERM) give their trials back and
   } finally {
     store.close();
   }
+});
+
+test('a stored spec the workers cannot train from stops the run before any worker starts, naming the field', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effnet-search-'));
+  const db = join(dir, 'scale.sqlite');
+  const definition = tinyGrid(dir, 'converge:12');
+  assert.equal(definition.spec.convergeMinWindow, 4, 'a converge search records its window');
+  const store = ExperimentStore.open(db);
+  const { search } = store.createOrResumeSearch('edited', definition.kind, definition.spec, definition.trials);
+  // A hand edit that wrote the window as a string: before the check every trial failed at its first epoch.
+  store.updateSearchSpec(search.id, { ...definition.spec, convergeMinWindow: '4' });
+  store.close();
+  await assert.rejects(
+    runSearch({ db, runDir: join(dir, 'runs'), searchId: search.id, parallel: 2, threads: 1, pollMs: 500 }),
+    (error: Error) => error.name === 'SearchSpecError' && /convergeMinWindow must be a whole number >= 1, got "4"/.test(error.message),
+  );
+  const check = ExperimentStore.open(db);
+  const counts = check.counts(search.id);
+  check.close();
+  assert.deepEqual([counts.pending, counts.running, counts.failed, counts.done], [definition.trials.length, 0, 0, 0], 'no trial was claimed');
 });
