@@ -48,7 +48,7 @@ function meanSeries(group: TrialGroup, name: string, curves: ReadonlyMap<number,
 }
 
 /** The legend name of a group: its label, with the configurations that share its network (a study's aliases). */
-function seriesName(group: TrialGroup): string {
+export function seriesName(group: TrialGroup): string {
   const aliases = group.trials[0]!.config.aliases;
   const names = Array.isArray(aliases) ? aliases.map((a) => String((a as { [key: string]: Json }).label)) : [];
   return names.length === 0 ? group.label : `${group.label} = ${names.join(' = ')}`;
@@ -83,4 +83,38 @@ export function learningCurveCharts(search: SearchRow, trials: readonly TrialRow
   const base = groups.filter((g) => String(g.trials[0]!.config.strategy) === 'base');
   const factors = [...new Set(groups.map(factorOf).filter((f) => f !== 1))].sort((a, b) => a - b);
   return factors.flatMap((factor) => chartPair(`${search.name}, x${factor}`, [...base, ...groups.filter((g) => factorOf(g) === factor && !base.includes(g))], curves));
+}
+
+/** What a configuration's trials still gained at the end of their training ({@link endGains}). */
+export interface EndGains {
+  /** Epochs the gains are measured over. */
+  window: number;
+  /** Finished trials whose curve has their last epoch and the one `window` before it, over which the gains are averaged. */
+  trials: number;
+  /** Mean over those trials of the hold-out top-1 at their last epoch minus `window` epochs before; null without one. */
+  valGain: number | null;
+  /** The same for the training top-1. */
+  trainGain: number | null;
+}
+
+/**
+ * How much a configuration was still learning when its training ended: per finished trial, its last epoch's top-1
+ * minus its top-1 `window` epochs before (a trial the stop rule ended is measured at its own last epoch), averaged
+ * over the trials. A final-accuracy comparison at a fixed budget is about the networks only where these are small.
+ */
+export function endGains(group: TrialGroup, curves: ReadonlyMap<number, readonly CurvePoint[]>, window: number): EndGains {
+  const val: number[] = [];
+  const train: number[] = [];
+  let trials = 0;
+  for (const trial of group.trials) {
+    const curve = trial.status === 'done' ? curves.get(trial.id) : undefined;
+    const last = curve?.[curve.length - 1];
+    const before = last === undefined ? undefined : curve!.find((point) => point.epoch === last.epoch - window);
+    if (last === undefined || before === undefined) continue;
+    trials += 1;
+    if (last.valTop1 !== null && before.valTop1 !== null) val.push(last.valTop1 - before.valTop1);
+    if (last.trainTop1 !== null && before.trainTop1 !== null) train.push(last.trainTop1 - before.trainTop1);
+  }
+  const mean = (values: number[]): number | null => (values.length === 0 ? null : values.reduce((sum, v) => sum + v, 0) / values.length);
+  return { window, trials, valGain: mean(val), trainGain: mean(train) };
 }

@@ -11,7 +11,8 @@ import { lineChartSvg, stackedChartsSvg, type ChartSeries } from '../chart.js';
 import { validateScaledConfig } from '../card/config-file.js';
 import { profileConfig } from './match.js';
 import { groupTrials, type TrialGroup } from './groups.js';
-import { LEARNING_CURVES_FILE, learningCurveCharts, type CurvePoint } from './curves.js';
+import { LEARNING_CURVES_FILE, endGains, learningCurveCharts, seriesName, type CurvePoint } from './curves.js';
+import { CONVERGENCE_MIN_GAIN, CONVERGENCE_MIN_WINDOW } from './budget.js';
 
 function num(value: unknown): number {
   return typeof value === 'number' ? value : NaN;
@@ -102,7 +103,7 @@ function header(search: SearchRow, trials: readonly TrialRow[]): string[] {
 }
 
 /** Markdown report of a grid search: every trial sorted by accuracy, and the best (α, β, γ). */
-export function gridReportMarkdown(search: SearchRow, trials: readonly TrialRow[]): string {
+export function gridReportMarkdown(search: SearchRow, trials: readonly TrialRow[], curves?: ReadonlyMap<number, readonly CurvePoint[]>): string {
   const lines = [`# Compound-scaling grid search: ${search.name}`, '', ...header(search, trials), ''];
   const best = bestGroup(trials);
   const bestTrial = best?.trials[0];
@@ -135,6 +136,7 @@ export function gridReportMarkdown(search: SearchRow, trials: readonly TrialRow[
       : `; ${outside} of them, with profiled MACs more than ${(grid.macTolerance * 100).toFixed(0)}% away from ${String(search.spec.grid && (search.spec.grid as { target?: number }).target)} x the base's, were left out (--mac-tolerance), so ${sorted.length} are trained`;
     lines.push('', `${grid.gridPoints} grid points meet the constraint; they build ${sorted.length + outside} distinct networks (points whose rounded network is identical share one trial, listed in the last column)${window}.`);
   }
+  if (curves !== undefined) lines.push(...endOfTrainingLines(sorted, curves));
   return lines.join('\n') + '\n';
 }
 
@@ -189,7 +191,7 @@ export function studySeries(trials: readonly TrialRow[]): ChartSeries[] {
 }
 
 /** Markdown report of a scaling study: one row per factor, one column per strategy. */
-export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow[], chartFile = 'accuracy-vs-macs.svg'): string {
+export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow[], chartFile = 'accuracy-vs-macs.svg', curves?: ReadonlyMap<number, readonly CurvePoint[]>): string {
   const lines = [`# Scaling study: ${search.name}`, '', ...header(search, trials), ''];
   type Abg = { alpha: number; beta: number; gamma: number };
   const study = search.spec.study as { coefficients?: Abg; extraCompound?: { name: string; coefficients: Abg }[] } | undefined;
@@ -253,6 +255,7 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
       );
     }
   }
+  if (curves !== undefined) lines.push(...endOfTrainingLines(groupTrials(trials), curves));
   return lines.join('\n') + '\n';
 }
 
@@ -303,6 +306,38 @@ function activationsCell(trial: TrialRow, numClasses: number): string {
 function groupMetricMean(group: TrialGroup, key: string): number | null {
   const values = group.trials.filter((t) => t.status === 'done').map((t) => t.metrics?.[key]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   return values.length === 0 ? null : values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
+/**
+ * The section that says which configurations were still learning when their training ended, so that a comparison at
+ * a fixed budget is not read as one of what the networks can represent: per trained configuration, the hold-out and
+ * training top-1 gained over its last {@link CONVERGENCE_MIN_WINDOW} epochs (mean over its seeds) and the training
+ * minus hold-out gap. "under-trained" when the gap is at most 0 (the network does not yet fit its own training data
+ * better than unseen data) and both curves still gained at least {@link CONVERGENCE_MIN_GAIN}: the criterion the
+ * converged scaling study fixed before its results (docs/scaling.md, "How the study will be read", item 3), with the
+ * stop rule's own window and gain as "still rising". Empty when no trial has a long enough curve.
+ */
+function endOfTrainingLines(groups: readonly TrialGroup[], curves: ReadonlyMap<number, readonly CurvePoint[]>): string[] {
+  const points = (v: number | null): string => (v === null ? '–' : `${v >= 0 ? '+' : ''}${(v * 100).toFixed(2)}`);
+  const rows = groups.flatMap((g) => {
+    const gains = endGains(g, curves, CONVERGENCE_MIN_WINDOW);
+    if (gains.trials === 0) return [];
+    const train = groupMetricMean(g, 'trainTop1');
+    const gap = train === null || g.meanTop1 === null ? null : train - g.meanTop1;
+    const rising = gains.valGain !== null && gains.trainGain !== null && gains.valGain >= CONVERGENCE_MIN_GAIN && gains.trainGain >= CONVERGENCE_MIN_GAIN;
+    const verdict = gap === null ? '–' : gap <= 0 && rising ? '**under-trained**' : rising ? 'still rising' : 'levelled off';
+    return [`| ${seriesName(g)} | ${gains.trials} | ${points(gains.valGain)} | ${points(gains.trainGain)} | ${points(gap)} | ${verdict} |`];
+  });
+  if (rows.length === 0) return [];
+  return [
+    '',
+    `Still learning at the end? Top-1 gained over each trial's last ${CONVERGENCE_MIN_WINDOW} epochs (points, mean over the seeds), and the last epoch's training top-1 minus the hold-out's; ` +
+      `under-trained: a gap of at most 0 with both curves still gaining at least ${(CONVERGENCE_MIN_GAIN * 100).toFixed(1)} points.`,
+    '',
+    '| configuration | trials | hold-out gain | training gain | train − hold-out | at the end |',
+    '|---|---:|---:|---:|---:|---|',
+    ...rows,
+  ];
 }
 
 /** Training-batch top-1 of the last epoch (mean over seeds) and its gap to the hold-out's: over- or under-fitting. */
@@ -414,9 +449,9 @@ export function writeReport(dir: string, search: SearchRow, trials: readonly Tri
     const svg = lineChartSvg({ title: `Validation top-1 vs MACs (${search.name})`, xLabel: 'MACs per image (log scale)', yLabel: 'validation top-1', series: studySeries(trials), logX: true });
     writeFileSync(join(dir, 'accuracy-vs-macs.svg'), svg);
     files.push(join(dir, 'accuracy-vs-macs.svg'));
-    writeFileSync(join(dir, 'report.md'), studyReportMarkdown(search, trials) + curvesLink);
+    writeFileSync(join(dir, 'report.md'), studyReportMarkdown(search, trials, 'accuracy-vs-macs.svg', curves) + curvesLink);
   } else {
-    writeFileSync(join(dir, 'report.md'), gridReportMarkdown(search, trials) + curvesLink);
+    writeFileSync(join(dir, 'report.md'), gridReportMarkdown(search, trials, curves) + curvesLink);
     const best = gridBest(search, trials);
     if (best !== null) {
       writeFileSync(join(dir, GRID_BEST_FILE), `${JSON.stringify(best, null, 2)}\n`);

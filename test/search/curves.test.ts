@@ -138,3 +138,39 @@ test('scale-search --report-only draws the curves from the store\'s epoch metric
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('end gains: each trial measured at its own last epoch and the epoch `window` before, averaged; the report flags under-training by the pre-registered criterion', async () => {
+  const { endGains } = await import('../../src/search/curves.js');
+  const { groupTrials, gridReportMarkdown } = await import('../../src/search/report.js');
+  const ramp = (from: number, step: number, epochs: number): number[] => Array.from({ length: epochs }, (_, i) => from + step * i);
+  // 'deep': a gap below 0 and both curves rising 1 point per epoch (4 over the window); 'wide': rising, but its
+  // training top-1 leads; 'flat': gap below 0, curves flat; 'short': its only trial stopped at epoch 3.
+  const trials = [
+    trial({ id: 1, label: 'deep seed 0', valTop1: 0.4, metrics: { trainTop1: 0.38 }, config: { group: 'deep', seed: 0 } }),
+    trial({ id: 2, label: 'deep seed 1', valTop1: 0.42, metrics: { trainTop1: 0.4 }, config: { group: 'deep', seed: 1 } }),
+    trial({ id: 3, label: 'wide', valTop1: 0.6, metrics: { trainTop1: 0.7 }, config: {} }),
+    trial({ id: 4, label: 'flat', valTop1: 0.5, metrics: { trainTop1: 0.49 }, config: {} }),
+    trial({ id: 5, label: 'short', valTop1: 0.3, metrics: { trainTop1: 0.2 }, config: {} }),
+  ];
+  const curves = new Map<number, CurvePoint[]>([
+    [1, curve(ramp(0.3, 0.01, 11), ramp(0.28, 0.01, 11))],
+    // seed 1 stopped by the rule at epoch 8: measured over its epochs 4-8 (hold-out +2 points there, training +6).
+    [2, curve([0.1, 0.2, 0.3, 0.40, 0.40, 0.41, 0.41, 0.42], [0.1, 0.2, 0.3, 0.34, 0.36, 0.37, 0.38, 0.40])],
+    [3, curve(ramp(0.5, 0.01, 11), ramp(0.6, 0.01, 11))],
+    [4, curve(Array(11).fill(0.5), Array(11).fill(0.49))],
+    [5, curve([0.1, 0.2, 0.3], [0.1, 0.15, 0.2])],
+  ]);
+  const groups = groupTrials(trials);
+  const deep = endGains(groups[0]!, curves, 4);
+  assert.equal(deep.trials, 2);
+  assert.ok(Math.abs(deep.valGain! - (0.04 + 0.02) / 2) < 1e-12, `hold-out gain ${deep.valGain}`);
+  assert.ok(Math.abs(deep.trainGain! - (0.04 + 0.06) / 2) < 1e-12, `training gain ${deep.trainGain}`);
+  assert.deepEqual(endGains(groups[3]!, curves, 4), { window: 4, trials: 0, valGain: null, trainGain: null }, 'no epoch 4 before its last');
+  const report = gridReportMarkdown(search('grid'), trials, curves);
+  const row = (label: string): string => report.split('\n').find((line) => line.startsWith(`| ${label} |`)) ?? '';
+  assert.match(row('deep'), /\| 2 \| \+3\.00 \| \+5\.00 \| -2\.00 \| \*\*under-trained\*\* \|$/);
+  assert.match(row('wide'), /\| 1 \| \+4\.00 \| \+4\.00 \| \+10\.00 \| still rising \|$/);
+  assert.match(row('flat'), /\| 1 \| \+0\.00 \| \+0\.00 \| -1\.00 \| levelled off \|$/);
+  assert.equal(row('short'), '', 'a configuration without a long enough curve has no row');
+  assert.doesNotMatch(gridReportMarkdown(search('grid'), trials), /Still learning/, 'no curves, no section');
+});
