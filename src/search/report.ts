@@ -234,7 +234,8 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
         const s = groups.find((g) => factorOf(g) === factor && strategyOf(g) === single);
         const sameNetwork = c !== undefined && s !== undefined && (aliasOf(c) === s.label || aliasOf(s) === c.label || (aliasOf(c) !== null && aliasOf(c) === aliasOf(s)));
         const result = c === undefined ? null : sameNetwork ? sameNetworkComparison(c) : compareGroups(c, s);
-        return { factor, compound, single, result };
+        const unfinished = [c, s].some((g) => g?.trials.some((t) => t.status === 'pending' || t.status === 'running'));
+        return { factor, compound, single, result, sameNetwork, unfinished };
       });
     }),
   );
@@ -254,9 +255,52 @@ export function studyReportMarkdown(search: SearchRow, trials: readonly TrialRow
           `${result.z === null ? '–' : result.z.toFixed(2)} | ${result.verdict} |`,
       );
     }
+    lines.push('', ...claimLines(comparisons));
   }
   if (curves !== undefined) lines.push(...endOfTrainingLines(groupTrials(trials), curves));
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The paper's claim read off the comparisons, one line per compound series and factor: it holds there only when the
+ * series is more than two standard errors ahead of every single dimension (the reading the converged study fixed in
+ * advance, docs/scaling.md, item 2). A series that is one single dimension's network at that factor (searched
+ * coefficients that scale one dimension) cannot beat it and has no claim of its own to test there. While a trial
+ * of the groups compared is still to run, the line is marked interim. The line names which dimensions the series
+ * beats, which beat it, which are not separated and which have no standard error yet.
+ */
+function claimLines(comparisons: readonly { factor: number; compound: string; single: string; result: GroupComparison | null; sameNetwork: boolean; unfinished: boolean }[]): string[] {
+  const lines = ['The claim, "compound beats every single dimension by more than 2 standard errors", per compound series and factor:', ''];
+  const seen = new Set<string>();
+  for (const { factor, compound } of comparisons) {
+    if (seen.has(`${factor} ${compound}`)) continue;
+    seen.add(`${factor} ${compound}`);
+    const all = comparisons.filter((c) => c.factor === factor && c.compound === compound);
+    const rows = all.filter((c) => c.result !== null);
+    const named = (keep: (c: (typeof rows)[number]) => boolean): string[] => rows.filter(keep).map((c) => c.single);
+    const same = named((c) => c.sameNetwork);
+    const open = [...named((c) => !c.sameNetwork && c.result!.z === null), ...all.filter((c) => c.result === null).map((c) => c.single)];
+    const beats = named((c) => !c.sameNetwork && c.result!.z !== null && c.result!.z > 2);
+    const beaten = named((c) => !c.sameNetwork && c.result!.z !== null && c.result!.z < -2);
+    const level = named((c) => !c.sameNetwork && c.result!.z !== null && Math.abs(c.result!.z) <= 2);
+    const parts = [
+      beats.length > 0 ? `beats ${beats.join(', ')}` : '',
+      level.length > 0 ? `not separated from ${level.join(', ')}` : '',
+      beaten.length > 0 ? `beaten by ${beaten.join(', ')}` : '',
+      open.length > 0 ? `no standard error yet against ${open.join(', ')}` : '',
+    ].filter((part) => part !== '');
+    const verdict =
+      same.length > 0
+        ? `the same network as ${same.join(', ')} here: no claim of its own to test`
+        : open.length > 0 || rows.length === 0
+          ? 'not decided yet'
+          : beats.length === rows.length
+            ? '**holds**'
+            : '**does not hold**';
+    const interim = all.some((c) => c.unfinished) && beats.length + level.length + beaten.length > 0 ? ' (interim: trials of these groups are still to run)' : '';
+    lines.push(`- x${factor}, ${compound}: ${verdict}${interim}${parts.length > 0 ? `; ${parts.join('; ')}` : ''}.`);
+  }
+  return lines;
 }
 
 /** The comparison row of two series that are one trained network: no difference to test. */

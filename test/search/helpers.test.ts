@@ -286,6 +286,7 @@ test('study aliases: a compound series that scales one dimension only is the res
   assert.match(md, /\| 2 \| compound \| .*\| same network as resolution x2 \(trained once\) \|/);
   assert.match(md, /- x2: tie between resolution, compound \(51\.00%\)/);
   assert.match(md, /\| 2 \| compound \| resolution \| \+0\.00 \| – \| – \| the same network \(trained once\): no comparison \|/);
+  assert.match(md, /^- x2, compound: the same network as resolution here: no claim of its own to test; beats depth, width\.$/m);
   assert.match(md, /\| 2 \| compound \| depth \| \+9\.00 \|/, 'against the other dimensions, the shared result is compared as usual');
   const compoundLine = studySeries(rows).find((series) => series.name === 'compound')!;
   assert.deepEqual(compoundLine.points.map((p) => p.y.toFixed(2)), ['0.31', '0.51', '0.51']);
@@ -361,4 +362,29 @@ test('grid definition with a MAC tolerance: exactly the networks within it of ta
   assert.equal((all.spec.grid as { macTolerance?: number }).macTolerance, undefined, 'stored only when given: older grid searches resume unchanged');
   assert.throws(() => gridSearchDefinition({ ...options, macTolerance: 0.0001 }), /no network of the grid has MACs within 0.0001 of 2 x the base's/);
   assert.throws(() => gridSearchDefinition({ ...options, macTolerance: -1 }), /macTolerance must be a number > 0/);
+});
+
+test('study report: the claim per compound series and factor holds only when it is > 2 SE ahead of all three dimensions', async () => {
+  const config = { width: 0.5, depth: 0.5, resolution: 40, dropout: 0.2 };
+  let seq = 0;
+  const run = (strategy: string, factor: number, seed: number, valTop1: number | null, scaling?: string): TrialRow =>
+    trial({
+      id: ++seq, seq, label: `${strategy} x${factor} seed ${seed}`, valTop1, macs: 2, status: valTop1 === null ? 'pending' : 'done',
+      config: { group: `${strategy} x${factor}`, seed, strategy, factor, ...(scaling === undefined ? {} : { scaling }), config },
+    });
+  const three = (strategy: string, factor: number, values: (number | null)[], scaling?: string): TrialRow[] => values.map((v, seed) => run(strategy, factor, seed, v, scaling));
+  const trials = [
+    // x2: compound-paper 0.70 ± 0.01 beats depth (0.60), width (0.62) and resolution (0.66 ± 0.01: z = 4.9).
+    ...three('compound-paper', 2, [0.69, 0.7, 0.71], 'compound'), ...three('depth', 2, [0.59, 0.6, 0.61]), ...three('width', 2, [0.61, 0.62, 0.63]), ...three('resolution', 2, [0.65, 0.66, 0.67]),
+    // x4: ahead of depth, level with width, behind resolution; and one width seed still to run.
+    ...three('compound-paper', 4, [0.69, 0.7, 0.71], 'compound'), ...three('depth', 4, [0.5, 0.52, 0.54]), ...three('width', 4, [0.68, 0.72, null]), ...three('resolution', 4, [0.74, 0.75, 0.76]),
+  ];
+  const md = studyReportMarkdown({ id: 4, name: 's', kind: 'study', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, repeats: 3, recipe: {}, numClasses: 10 }, createdAt: 0 }, trials);
+  assert.match(md, /^- x2, compound-paper: \*\*holds\*\*; beats depth, width, resolution\.$/m);
+  assert.match(md, /^- x4, compound-paper: \*\*does not hold\*\* \(interim: trials of these groups are still to run\); beats depth; not separated from width; beaten by resolution\.$/m);
+  // One seed each: no standard error, no verdict.
+  const single = studyReportMarkdown({ id: 4, name: 's', kind: 'study', spec: { base: {}, data: 'd', budget: '1ep', batchSize: 64, seed: 0, repeats: 1, recipe: {}, numClasses: 10 }, createdAt: 0 }, [
+    run('compound-paper', 2, 0, 0.7, 'compound'), run('depth', 2, 0, 0.6), run('width', 2, 0, 0.6),
+  ]);
+  assert.match(single, /^- x2, compound-paper: not decided yet; no standard error yet against depth, width, resolution\.$/m, 'resolution not trained: undecided, not "holds"');
 });
