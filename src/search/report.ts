@@ -395,7 +395,8 @@ function trainGapCell(group: TrialGroup): string {
 /**
  * How each finished trial of a group ended, in the store's order: with a converge budget, "rule N+A" when the
  * stop rule fired after epoch N and the schedule was annealed over A more epochs, "cap N" when the cap ended it
- * first (the rule never fired: the trial may not have converged); otherwise the epochs it trained. A reader of a
+ * first (the rule never fired: the trial may not have converged), "cap N (rule met)" when the rule was first met at
+ * the cap's epoch itself (nothing ended early); otherwise the epochs it trained. A reader of a
  * study "at convergence" needs to see which of its numbers are converged.
  */
 function epochsCell(group: TrialGroup): string {
@@ -406,6 +407,8 @@ function epochsCell(group: TrialGroup): string {
       const epochs = typeof m.epochsCompleted === 'number' ? m.epochsCompleted : null;
       if (!('convergedAtEpoch' in m)) return epochs === null ? '?' : String(epochs);
       const at = m.convergedAtEpoch;
+      // The rule first met at the cap's own epoch ended nothing early: the trial ran its full schedule.
+      if (typeof at === 'number' && at === epochs && m.annealEpochs === 0) return `cap ${epochs} (rule met)`;
       if (typeof at === 'number') return `rule ${at}+${typeof m.annealEpochs === 'number' ? m.annealEpochs : '?'}`;
       return `cap ${epochs ?? '?'}`;
     });

@@ -249,6 +249,12 @@ test('grid report: activations from the profiler, train top-1 and its gap, img/s
     run(0, 0, 0.6, { trainTop1: 0.7, trainImagesPerSecond: 300, epochsCompleted: 15, convergedAtEpoch: 12, annealEpochs: 3 }),
     run(1, 1, 0.62, { trainTop1: 0.74, trainImagesPerSecond: 310, epochsCompleted: 24, convergedAtEpoch: null, annealEpochs: 0 }),
   ];
+  // The rule first met at the cap's own epoch: the full schedule ran, nothing was cut.
+  const atCap = gridReportMarkdown(
+    { id: 1, name: 'g', kind: 'grid', spec: { base: {}, data: 'd', budget: 'converge:24', batchSize: 64, seed: 0, recipe: {}, numClasses: 10 }, createdAt: 0 },
+    [run(0, 0, 0.6, { epochsCompleted: 24, convergedAtEpoch: 24, annealEpochs: 0 })],
+  );
+  assert.match(atCap, /\| cap 24 \(rule met\) \|/);
   const search: SearchRow = { id: 1, name: 'g', kind: 'grid', spec: { base: {}, data: 'd', budget: 'converge:24', batchSize: 64, seed: 0, repeats: 2, recipe: {}, numClasses: 10 }, createdAt: 0 };
   const md = gridReportMarkdown(search, trials);
   const row = md.split('\n').find((l) => l.startsWith('| 1 | 1.20 '))!;
