@@ -277,12 +277,13 @@ function claimLines(comparisons: readonly { factor: number; compound: string; si
     seen.add(`${factor} ${compound}`);
     const all = comparisons.filter((c) => c.factor === factor && c.compound === compound);
     const rows = all.filter((c) => c.result !== null);
-    const named = (keep: (c: (typeof rows)[number]) => boolean): string[] => rows.filter(keep).map((c) => c.single);
-    const same = named((c) => c.sameNetwork);
-    const open = [...named((c) => !c.sameNetwork && c.result!.z === null), ...all.filter((c) => c.result === null).map((c) => c.single)];
-    const beats = named((c) => !c.sameNetwork && c.result!.z !== null && c.result!.z > 2);
-    const beaten = named((c) => !c.sameNetwork && c.result!.z !== null && c.result!.z < -2);
-    const level = named((c) => !c.sameNetwork && c.result!.z !== null && Math.abs(c.result!.z) <= 2);
+    const same = rows.filter((c) => c.sameNetwork).map((c) => c.single);
+    const z = new Map(rows.filter((c) => !c.sameNetwork).map((c) => [c.single, c.result!.z]));
+    const named = (keep: (value: number | null) => boolean): string[] => [...z].filter(([, value]) => keep(value)).map(([single]) => single);
+    const open = [...named((value) => value === null), ...all.filter((c) => c.result === null).map((c) => c.single)];
+    const beats = named((value) => value !== null && value > 2);
+    const beaten = named((value) => value !== null && value < -2);
+    const level = named((value) => value !== null && Math.abs(value) <= 2);
     const parts = [
       beats.length > 0 ? `beats ${beats.join(', ')}` : '',
       level.length > 0 ? `not separated from ${level.join(', ')}` : '',
